@@ -1,0 +1,23 @@
+"""Kalam engine: an embedded hot/cold analytical database.
+
+Public surface: ``Engine``, ``Result``, the ``KalamError`` tree and the
+statement-splitting helpers the notebook layer uses.
+"""
+
+from __future__ import annotations
+
+from engine.api import DURABILITY, Engine
+from engine.errors import KalamError
+from engine.result import Result
+from engine.sql.parser import StatementText, parameter_names, split_statements
+
+__all__ = [
+    "DURABILITY",
+    "Engine",
+    "KalamError",
+    "Result",
+    "StatementText",
+    "parameter_names",
+    "split_statements",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,174 @@
+"""The ``Engine`` façade: open a data directory, execute statements.
+
+One ``Engine`` per data directory; it owns the hot store, the catalog, the
+``_seq`` allocator and the table providers. Statement semantics live in
+``engine.sql`` handlers; this module only wires them together.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
+from engine.catalog.model import Namespace, TableDef
+from engine.errors import EngineClosedError, MultipleStatementsError
+from engine.names import check_user, safe_path
+from engine.providers.base import TableProvider
+from engine.providers.kinds import PROVIDERS
+from engine.result import Result
+from engine.seq import SeqAllocator, wall_clock_ms
+from engine.sql import parser
+from engine.sql.statements import Statement, TableRef
+from engine.storage.hot import HotStore
+from engine.txn import Txn
+
+DURABILITY = {
+    "sync": "fsync the write-ahead log on every statement (survives power loss)",
+    "async": "let the OS flush the write-ahead log (survives a process crash, not power loss)",
+}
+
+
+class Engine:
+    """An open data directory. Thread-safe; use as a context manager."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        user: str,
+        durability: str,
+        clock_ms: Callable[[], int],
+    ) -> None:
+        if durability not in DURABILITY:
+            raise ValueError(f"durability must be one of {sorted(DURABILITY)}, not {durability!r}")
+        self.data_dir = data_dir
+        self.user = check_user(user)
+        self.durability = durability
+        self.clock_ms = clock_ms
+        self.lock = threading.RLock()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = HotStore(safe_path(data_dir, "hot"), sync=durability == "sync")
+        self._closed = False
+        try:
+            self.catalog = Catalog(self.store)
+            self.seq = SeqAllocator(self.store, clock_ms)
+            self._providers: dict[int, TableProvider] = {}
+            self.namespace = DEFAULT_NAMESPACE
+            if self.catalog.find_namespace(DEFAULT_NAMESPACE) is None:
+                txn = self.begin()
+                self.catalog.put_namespace(txn, Namespace(DEFAULT_NAMESPACE, self.now_us()))
+                txn.commit()
+        except BaseException:
+            self.store.close()
+            raise
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        user: str = "root",
+        durability: str = "sync",
+        clock_ms: Callable[[], int] | None = None,
+    ) -> Engine:
+        """Open (creating if missing) the data directory ``data_dir``."""
+        return cls(
+            Path(data_dir).expanduser().resolve(),
+            user=user,
+            durability=durability,
+            clock_ms=clock_ms or wall_clock_ms,
+        )
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self.catalog.tables())} table(s)"
+        return f"<Engine {self.data_dir.name!r} user={self.user!r} {state}>"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        with self.lock:
+            if not self._closed:
+                self._closed = True
+                self.store.close()
+
+    # ------------------------------------------------------------ execution
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
+    ) -> Result:
+        """Run exactly one statement."""
+        started = time.perf_counter()
+        statements = parser.parse(sql)
+        if len(statements) != 1:
+            if not statements:
+                raise MultipleStatementsError("No statement to execute: the SQL is empty")
+            raise MultipleStatementsError(
+                f"execute() runs one statement, got {len(statements)}; "
+                "use execute_script() for a ';'-separated batch"
+            )
+        return self._run(statements[0], params, user, started)
+
+    def execute_script(self, sql: str, *, user: str | None = None) -> list[Result]:
+        """Run a ``;``-separated batch in order, stopping at the first error."""
+        results = []
+        for stmt in parser.parse(sql):
+            results.append(self._run(stmt, None, user, time.perf_counter()))
+        return results
+
+    def _run(self, stmt: Statement, params: Any, user: str | None, started: float) -> Result:
+        from engine.sql.dispatch import dispatch
+
+        self._check_open()
+        who = check_user(user) if user is not None else self.user
+        bound = parser.bind_params(stmt.params, params)
+        result = dispatch(self, stmt, bound, who)
+        result.elapsed_ms = (time.perf_counter() - started) * 1000
+        result.statement = stmt.sql
+        return result
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineClosedError("The engine is closed; open the data directory again")
+
+    # ------------------------------------------------------------ internals for handlers
+    def begin(self) -> Txn:
+        return Txn(self.store)
+
+    def now_us(self) -> int:
+        return self.clock_ms() * 1000
+
+    def resolve(self, ref: TableRef) -> TableDef:
+        return self.catalog.get_table(ref.namespace or self.namespace, ref.name)
+
+    def provider(self, table: TableDef) -> TableProvider:
+        prov = self._providers.get(table.table_id)
+        if prov is None:
+            with self.lock:
+                prov = self._providers.get(table.table_id)
+                if prov is None:
+                    cls = PROVIDERS[table.table_type]
+                    prov = cls(table.table_id, self.catalog.table_by_id, self.store, self.lock)
+                    self._providers[table.table_id] = prov
+        return prov
+
+    def forget_provider(self, table_id: int) -> None:
+        self._providers.pop(table_id, None)
+
+    def table_dir(self, table: TableDef) -> Path:
+        return safe_path(self.data_dir, "storage", table.namespace, table.name)

@@ -1,0 +1,239 @@
+"""The ``kalam`` command line: a thin shell over ``Engine.execute_script``.
+
+This module owns argument parsing, choosing the data directory and turning
+``Result`` objects into text (an aligned table, CSV or JSON). It never looks
+inside the SQL: every statement goes to the engine as written.
+
+    kalam sql "<SQL>" [--data-dir DIR] [--user NAME] [--format table|csv|json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import pyarrow as pa
+
+from engine import Engine, KalamError, Result
+
+DATA_DIR_ENV = "KALAM_DATA_DIR"
+DEFAULT_DATA_DIR = "kalam-data"
+FORMATS = ("table", "csv", "json")
+
+__all__ = ["main", "render_result", "resolve_data_dir"]
+
+
+# --- value formatting --------------------------------------------------------
+
+
+def format_cell(value: Any) -> str:
+    """Text for one value in the table and CSV formats (``None`` becomes ``NULL``)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, dict):
+        return json.dumps(to_json_value(value), ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return json.dumps(to_json_value(list(value)), ensure_ascii=False)
+    return str(value)
+
+
+def to_json_value(value: Any) -> Any:
+    """A JSON-safe form of a value read from Arrow.
+
+    Timestamps, dates and times become ISO 8601 strings, bytes become
+    ``"\\x<hex>"`` (the same spelling as the table format), decimals become
+    strings so no digits are lost, and non-finite floats become strings
+    because JSON has no NaN or Infinity.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    # Anything exotic (e.g. Arrow extension scalars) still renders as text.
+    return str(value)
+
+
+# --- result rendering --------------------------------------------------------
+
+
+def _is_numeric(arrow_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_decimal(arrow_type)
+    )
+
+
+def render_table(result: Result) -> str:
+    """An aligned text table: header, rule, rows, then a row count.
+
+    Numeric columns (header included) are right-aligned, the rest left-aligned.
+    """
+    names = result.columns
+    columns = [result.table.column(i).to_pylist() for i in range(len(names))]
+    cells = [[format_cell(v) for v in col] for col in columns]
+    widths = [max([len(n)] + [len(c) for c in col]) for n, col in zip(names, cells, strict=True)]
+    right = [_is_numeric(f.type) for f in result.table.schema]
+
+    def line(parts: list[str]) -> str:
+        return " | ".join(parts).rstrip()
+
+    out = [
+        line(
+            [n.rjust(w) if r else n.ljust(w) for n, w, r in zip(names, widths, right, strict=True)]
+        ),
+        "-+-".join("-" * w for w in widths),
+    ]
+    for i in range(len(result)):
+        out.append(
+            line(
+                [
+                    col[i].rjust(w) if r else col[i].ljust(w)
+                    for col, w, r in zip(cells, widths, right, strict=True)
+                ]
+            )
+        )
+    n = len(result)
+    out.append(f"({n} row{'' if n == 1 else 's'})")
+    return "\n".join(out)
+
+
+def render_csv(result: Result) -> str:
+    """CSV with a header row; NULL is an empty field."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows():
+        writer.writerow(["" if v is None else format_cell(v) for v in row])
+    return buf.getvalue().rstrip("\n")
+
+
+def render_json(result: Result) -> str:
+    """One JSON document: a list with one object per row."""
+    rows = [
+        {name: to_json_value(v) for name, v in zip(result.columns, row, strict=True)}
+        for row in result.rows()
+    ]
+    return json.dumps(rows, ensure_ascii=False, allow_nan=False)
+
+
+_RENDERERS = {"table": render_table, "csv": render_csv, "json": render_json}
+
+
+def render_result(result: Result, fmt: str = "table") -> str:
+    """Text for one result: its rows for a query, its status message otherwise."""
+    if not result.is_query:
+        return result.message
+    return _RENDERERS[fmt](result)
+
+
+def print_results(results: Sequence[Result], fmt: str, out: TextIO, status: TextIO) -> None:
+    """Write every result in order.
+
+    In the table format everything is a transcript on ``out``. In CSV and JSON,
+    ``out`` carries only query rows so it stays machine-readable; status
+    messages go to ``status``. Query results are set apart by a blank line
+    (table, CSV) or written one JSON document per line (JSON).
+    """
+    previous: Result | None = None
+    for result in results:
+        text = render_result(result, fmt)
+        if fmt != "table" and not result.is_query:
+            print(text, file=status)
+            continue
+        # A blank line sets each table (or CSV block) apart from its neighbours.
+        if previous is not None and fmt != "json" and (result.is_query or previous.is_query):
+            print(file=out)
+        print(text, file=out)
+        previous = result
+
+
+# --- command line ------------------------------------------------------------
+
+
+def resolve_data_dir(arg: str | None, environ: dict[str, str] | None = None) -> Path:
+    """``--data-dir``, else ``$KALAM_DATA_DIR``, else ``./kalam-data``."""
+    env = os.environ if environ is None else environ
+    return Path(arg or env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kalam", description="Run SQL against a Kalam data directory."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sql = commands.add_parser(
+        "sql",
+        help="run one or more ';'-separated SQL statements",
+        description="Run one or more ';'-separated SQL statements and print their results.",
+    )
+    sql.add_argument("sql", metavar="SQL", help="the statement(s) to run")
+    sql.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"data directory (default: ${DATA_DIR_ENV}, else ./{DEFAULT_DATA_DIR})",
+    )
+    sql.add_argument("--user", metavar="NAME", help="user to run as (default: root)")
+    sql.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="output format for query results (default: table)",
+    )
+    return parser
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kalam`` console script; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return exc.code if isinstance(exc.code, int) else 2
+
+    data_dir = resolve_data_dir(args.data_dir)
+    options: dict[str, Any] = {} if args.user is None else {"user": args.user}
+    try:
+        with Engine.open(data_dir, **options) as engine:
+            results = engine.execute_script(args.sql)
+    except KalamError as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    print_results(results, args.format, sys.stdout, sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

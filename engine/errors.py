@@ -1,0 +1,131 @@
+"""The engine's one error tree.
+
+Every error a user can cause is a ``KalamError`` subclass with a stable
+``code``. Subclasses also inherit the matching builtin so callers can catch
+``LookupError`` / ``ValueError`` where that reads better. Anything that is not
+a ``KalamError`` is a bug and keeps its traceback in the user-facing layers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KalamError(Exception):
+    """Root of all user-facing engine errors."""
+
+    code = "KALAM_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        **fields: Any,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.fields = fields
+
+    def __str__(self) -> str:
+        if self.line is not None and self.column is not None:
+            return f"{self.message} (line {self.line}, column {self.column})"
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class SqlParseError(KalamError, ValueError):
+    code = "SQL_PARSE_ERROR"
+
+
+class UnsupportedStatementError(KalamError, ValueError):
+    code = "UNSUPPORTED_STATEMENT"
+
+
+class MultipleStatementsError(KalamError, ValueError):
+    code = "MULTIPLE_STATEMENTS"
+
+
+class ParameterError(KalamError, ValueError):
+    code = "PARAMETER_ERROR"
+
+
+class InvalidNameError(KalamError, ValueError):
+    code = "INVALID_NAME"
+
+
+class NamespaceNotFoundError(KalamError, LookupError):
+    code = "NAMESPACE_NOT_FOUND"
+
+
+class NamespaceExistsError(KalamError, ValueError):
+    code = "NAMESPACE_EXISTS"
+
+
+class NamespaceNotEmptyError(KalamError, ValueError):
+    code = "NAMESPACE_NOT_EMPTY"
+
+
+class TableNotFoundError(KalamError, LookupError):
+    code = "TABLE_NOT_FOUND"
+
+
+class TableExistsError(KalamError, ValueError):
+    code = "TABLE_EXISTS"
+
+
+class ColumnNotFoundError(KalamError, LookupError):
+    code = "COLUMN_NOT_FOUND"
+
+
+class SchemaError(KalamError, ValueError):
+    """A table definition that cannot be created as written."""
+
+    code = "SCHEMA_ERROR"
+
+
+class InvalidOptionError(KalamError, ValueError):
+    code = "INVALID_OPTION"
+
+
+class PrimaryKeyViolationError(KalamError, ValueError):
+    code = "PRIMARY_KEY_VIOLATION"
+
+
+class NotNullViolationError(KalamError, ValueError):
+    code = "NOT_NULL_VIOLATION"
+
+
+class TypeMismatchError(KalamError, TypeError):
+    code = "TYPE_MISMATCH"
+
+
+class QueryError(KalamError, ValueError):
+    """DataFusion rejected or failed a query (planning or execution)."""
+
+    code = "QUERY_ERROR"
+
+
+class PermissionDeniedError(KalamError, PermissionError):
+    code = "PERMISSION_DENIED"
+
+
+class DataDirInUseError(KalamError, RuntimeError):
+    code = "DATA_DIR_IN_USE"
+
+
+class EngineClosedError(KalamError, RuntimeError):
+    code = "ENGINE_CLOSED"
+
+
+class StorageCorruptionError(KalamError, RuntimeError):
+    code = "STORAGE_CORRUPTION"
+
+
+class QueryCancelledError(KalamError, RuntimeError):
+    code = "QUERY_CANCELLED"

@@ -1,0 +1,203 @@
+"""Run SELECTs in DataFusion.
+
+Each query gets a fresh ``SessionContext`` (≈0.1 ms) holding only the tables
+it references, each already narrowed to what the session user may see. That
+makes user isolation hold for every query shape (joins, subqueries, CTEs,
+UNION, EXPLAIN): other users' rows are never registered at all. Only SELECTs
+ever reach DataFusion (DDL, DML and SET are refused by ``SQLOptions``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from datafusion import SessionConfig, SessionContext, SQLOptions
+from datafusion.catalog import Schema
+from sqlglot import exp
+
+from engine.errors import ColumnNotFoundError, KalamError, QueryError, SqlParseError
+from engine.names import SYSTEM_COLUMNS
+from engine.sql.mapping import ident
+
+CATALOG = "kalam"
+_OPTIONS = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+_POSITION = re.compile(r"at Line: (\d+), Column: (\d+)")
+
+
+@dataclass
+class ScanSource:
+    """One table reference resolved for a query: its data and its figures."""
+
+    namespace: str
+    name: str
+    data: Any  # pyarrow.Table, or a datafusion.catalog.Table
+    base_table: bool = True  # a Kalam table (has hidden columns), not a system table
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+Resolver = Callable[[str | None, str, bool, bool], ScanSource]
+
+
+def referenced_tables(tree: exp.Expression) -> list[tuple[str | None, str]]:
+    """Tables a query reads (CTE names and table functions excluded), in order."""
+    ctes = {ident(c.args.get("alias").this) for c in tree.find_all(exp.CTE) if c.args.get("alias")}
+    out: list[tuple[str | None, str]] = []
+    for t in tree.find_all(exp.Table):
+        if not isinstance(t.this, exp.Identifier):
+            continue  # table function such as range(0, 10)
+        db = t.args.get("db")
+        ref = (ident(db) if db else None, ident(t.this))
+        if ref[0] is None and ref[1] in ctes:
+            continue
+        if t.args.get("catalog"):
+            raise QueryError(f"Table names have at most two parts (namespace.table): {t.sql()}")
+        if ref not in out:
+            out.append(ref)
+    return out
+
+
+def hidden_columns_used(tree: exp.Expression) -> tuple[bool, bool]:
+    """(names _seq or _deleted, names _deleted) anywhere in the query."""
+    names = {ident(c) for c in tree.find_all(exp.Column) if not isinstance(c.this, exp.Star)}
+    return bool(names & set(SYSTEM_COLUMNS)), "_deleted" in names
+
+
+def _exclude_hidden_from_stars(tree: exp.Expression, base_aliases: Callable[[exp.Select], list]) -> bool:
+    """Rewrite ``*`` / ``t.*`` over Kalam tables to leave out the hidden columns.
+
+    Needed only when a query names a hidden column, because only then are the
+    hidden columns registered. Returns whether anything changed."""
+    changed = False
+    for select in list(tree.find_all(exp.Select)):
+        sources = base_aliases(select)  # [(alias name, is_base_table)]
+        if not any(is_base for _, is_base in sources):
+            continue
+        new: list[exp.Expression] = []
+        for proj in select.expressions:
+            if isinstance(proj, exp.Star):
+                for alias, is_base in sources:
+                    new.append(_star(alias, is_base))
+                changed = True
+            elif isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star):
+                alias = ident(proj.args.get("table"))
+                is_base = dict(sources).get(alias, False)
+                new.append(_star(alias, is_base))
+                changed = changed or is_base
+            else:
+                new.append(proj)
+        select.set("expressions", new)
+    return changed
+
+
+def _star(alias: str, is_base: bool) -> exp.Expression:
+    star = exp.Star()
+    if is_base:
+        star.set("except_", [exp.column(c) for c in SYSTEM_COLUMNS])
+    return exp.Column(this=star, table=exp.to_identifier(alias, quoted=True))
+
+
+def _sources(select: exp.Select, is_base: Callable[[str | None, str], bool]) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    from_ = select.args.get("from_")
+    items = [from_.this] if from_ is not None else []
+    items += [j.this for j in select.args.get("joins") or []]
+    for item in items:
+        alias = item.alias_or_name
+        if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
+            db = item.args.get("db")
+            base = is_base(ident(db) if db else None, ident(item.this))
+            out.append((item.alias or ident(item.this), base))
+        else:
+            out.append((alias, False))
+    return out
+
+
+class QueryRunner:
+    """Builds the per-query DataFusion context and runs one query."""
+
+    def __init__(self, resolve: Resolver, is_base: Callable[[str | None, str], bool]) -> None:
+        self._resolve = resolve
+        self._is_base = is_base
+
+    def run(
+        self,
+        tree: exp.Expression,
+        df_sql: str,
+        params: dict[str, Any],
+        *,
+        namespace: str,
+        stmt_line: int = 1,
+        stmt_column: int = 1,
+    ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+        hidden, deleted = hidden_columns_used(tree)
+        ctx = SessionContext(
+            SessionConfig()
+            .with_default_catalog_and_schema(CATALOG, namespace)
+            .with_information_schema(False)
+            .with_target_partitions(2)
+        )
+        catalog = ctx.catalog(CATALOG)
+        schemas = {namespace}
+        stats: dict[str, dict[str, int]] = {}
+        for ns, name in referenced_tables(tree):
+            src = self._resolve(ns, name, hidden, deleted)
+            if src.namespace not in schemas:
+                catalog.register_schema(src.namespace, Schema.memory_schema())
+                schemas.add(src.namespace)
+            qualified = f"{src.namespace}.{src.name}"
+            if isinstance(src.data, pa.Table):
+                batches = src.data.to_batches() or [
+                    pa.RecordBatch.from_pylist([], schema=src.data.schema)
+                ]
+                ctx.register_record_batches(qualified, [batches])
+            else:  # a datafusion Table (e.g. a dataset over segments)
+                catalog.schema(src.namespace).register_table(src.name, src.data)
+            stats[qualified] = src.stats
+        sql = df_sql
+        if hidden:
+            tree = tree.copy()
+            if _exclude_hidden_from_stars(tree, lambda s: _sources(s, self._is_base)):
+                sql = tree.sql("duckdb")
+        params = {k: _scalar(v) for k, v in params.items()}
+        try:
+            df = ctx.sql_with_options(sql, _OPTIONS, param_values=params)
+            result = df.to_arrow_table()
+        except KalamError:
+            raise
+        except Exception as exc:  # DataFusion raises plain Exception / ValueError
+            raise datafusion_error(exc, stmt_line, stmt_column) from None
+        return result, stats
+
+
+def _scalar(value: Any) -> pa.Scalar:
+    if isinstance(value, pa.Scalar):
+        return value
+    return pa.scalar(value)
+
+
+def datafusion_error(exc: Exception, line: int = 1, column: int = 1) -> KalamError:
+    text = str(exc)
+    for prefix in ("DataFusion error: ", "Error during planning: ", "Execution error: "):
+        text = text.replace(prefix, "")
+    pos = _POSITION.search(text)
+    if "ParserError" in text or text.startswith("SQL error"):
+        msg = text.replace("SQL error: ParserError(", "").rstrip(")").strip('"')
+        msg = _POSITION.sub("", msg).strip().rstrip(" at").strip()
+        if pos:
+            ln, col = int(pos.group(1)), int(pos.group(2))
+            return SqlParseError(
+                f"Syntax error: {msg}",
+                line=line + ln - 1,
+                column=(column - 1 if ln == 1 else 0) + col,
+            )
+        return SqlParseError(f"Syntax error: {msg}", line=line, column=column)
+    if "No field named" in text:
+        first = text.splitlines()[0].replace("Schema error: ", "")
+        return ColumnNotFoundError(f"Unknown column: {first}")
+    if "DDL not supported" in text or "DML not supported" in text or "Statement not supported" in text:
+        return QueryError("Only SELECT queries run here; use the engine's own statements for changes")
+    return QueryError(text.strip())

@@ -1,0 +1,71 @@
+"""``Result``: what every statement returns.
+
+A query result holds one Arrow table; a status result (DDL, DML) holds a
+message and ``rows_affected``. Conversions never re-run anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+_EMPTY = pa.table({})
+
+
+@dataclass
+class Result:
+    """The outcome of one statement."""
+
+    table: pa.Table = field(default_factory=lambda: _EMPTY)
+    message: str = ""
+    rows_affected: int | None = None
+    elapsed_ms: float = 0.0
+    is_query: bool = False
+    statement: str = ""
+    # Per-table scan figures, e.g. {"default.t": {"hot_rows": 3, ...}}.
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    job_id: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.column_names)
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def to_arrow(self) -> pa.Table:
+        return self.table
+
+    def to_pandas(self) -> Any:
+        return self.table.to_pandas()
+
+    def to_polars(self) -> Any:
+        import polars as pl
+
+        return pl.from_arrow(self.table)
+
+    def to_pylist(self) -> list[dict[str, Any]]:
+        return self.table.to_pylist()
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Rows as tuples, in result order."""
+        cols = [c.to_pylist() for c in self.table.columns]
+        return list(zip(*cols, strict=True)) if cols else []
+
+    def scalar(self) -> Any:
+        """The single value of a one-row, one-column result."""
+        if self.table.num_rows != 1 or self.table.num_columns != 1:
+            raise ValueError(
+                f"scalar() needs a 1x1 result, got {self.table.num_rows}x{self.table.num_columns}"
+            )
+        return self.table.column(0)[0].as_py()
+
+    def __repr__(self) -> str:
+        if self.is_query:
+            return (
+                f"<Result {len(self)} row(s) x {self.table.num_columns} column(s), "
+                f"{self.elapsed_ms:.2f} ms>"
+            )
+        return f"<Result {self.message!r}, {self.elapsed_ms:.2f} ms>"

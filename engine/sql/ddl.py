@@ -1,0 +1,320 @@
+"""Handlers for namespaces, CREATE / DROP TABLE, SHOW and DESCRIBE."""
+
+from __future__ import annotations
+
+import shutil
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+
+from engine.catalog.model import TABLE_TYPES, Column, Namespace, TableDef
+from engine.errors import (
+    InvalidOptionError,
+    NamespaceExistsError,
+    NamespaceNotEmptyError,
+    SchemaError,
+    TableExistsError,
+)
+from engine.names import check_column, check_name, check_namespace
+from engine.result import Result
+from engine.sql import statements as st
+from engine.sql.values import compile_default
+from engine.types import canonical_type
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+# Option name -> (validator, help). Every WITH option is declared here once.
+TABLE_OPTIONS: dict[str, str] = {
+    "TYPE": "USER, SHARED or STREAM",
+    "FLUSH_POLICY": "'rows:N', 'interval:S' or 'rows:N,interval:S'",
+    "TTL_SECONDS": "STREAM tables: seconds a row stays visible",
+    "COMPRESSION": "Parquet compression of flushed segments: zstd, snappy or none",
+    "ROW_GROUP_SIZE": "rows per Parquet row group in flushed segments",
+    "STORAGE_ID": "storage name (only 'local' exists)",
+}
+DEFAULT_FLUSH_ROWS = 10_000
+
+
+def status(message: str, rows: int | None = None) -> Result:
+    return Result(message=message, rows_affected=rows)
+
+
+def table_result(rows: list[dict[str, Any]], schema: pa.Schema) -> Result:
+    return Result(table=pa.Table.from_pylist(rows, schema=schema), is_query=True)
+
+
+# ---------------------------------------------------------------- namespaces
+
+
+def create_namespace(engine: Engine, s: st.CreateNamespace, params: dict, user: str) -> Result:
+    name = check_namespace(s.name, creating=True)
+    with engine.lock:
+        if engine.catalog.find_namespace(name) is not None:
+            if s.if_not_exists:
+                return status(f"Namespace {name} already exists", 0)
+            raise NamespaceExistsError(f"Namespace '{name}' already exists", namespace=name)
+        txn = engine.begin()
+        engine.catalog.put_namespace(txn, Namespace(name, engine.now_us()))
+        txn.commit()
+    return status(f"Namespace {name} created", 0)
+
+
+def drop_namespace(engine: Engine, s: st.DropNamespace, params: dict, user: str) -> Result:
+    name = check_name(s.name, "namespace")
+    with engine.lock:
+        if engine.catalog.find_namespace(name) is None:
+            if s.if_exists:
+                return status(f"Namespace {name} does not exist", 0)
+            engine.catalog.get_namespace(name)
+        if name == "default":
+            raise InvalidOptionError("The default namespace cannot be dropped")
+        tables = engine.catalog.tables(name)
+        if tables and not s.cascade:
+            raise NamespaceNotEmptyError(
+                f"Namespace '{name}' has {len(tables)} table(s); drop them first or use "
+                f"DROP NAMESPACE {name} CASCADE",
+                namespace=name,
+            )
+        txn = engine.begin()
+        for t in tables:
+            _stage_drop_table(engine, txn, t)
+        engine.catalog.delete_namespace(txn, name)
+        txn.commit()
+        if engine.namespace == name:
+            engine.namespace = "default"
+        _remove_dir(engine, name)
+    return status(f"Namespace {name} dropped", 0)
+
+
+def show_namespaces(engine: Engine, s: st.ShowNamespaces, params: dict, user: str) -> Result:
+    schema = pa.schema([("namespace", pa.string()), ("table_count", pa.int64())])
+    counts: dict[str, int] = {}
+    for t in engine.catalog.tables():
+        counts[t.namespace] = counts.get(t.namespace, 0) + 1
+    rows = [{"namespace": n, "table_count": counts.get(n, 0)} for n in sorted(engine.catalog.namespaces)]
+    return table_result(rows, schema)
+
+
+def use_namespace(engine: Engine, s: st.UseNamespace, params: dict, user: str) -> Result:
+    engine.catalog.get_namespace(s.name)
+    engine.namespace = s.name
+    return status(f"Using namespace {s.name}")
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _options(s: st.CreateTable) -> tuple[str, dict[str, Any]]:
+    given: dict[str, Any] = {}
+    for key, value in s.options:
+        if key not in TABLE_OPTIONS:
+            known = ", ".join(sorted(TABLE_OPTIONS))
+            raise InvalidOptionError(f"Unknown table option '{key}'. Known options: {known}")
+        if key in given:
+            raise InvalidOptionError(f"Option '{key}' is given twice")
+        given[key] = value
+    table_type = s.table_type
+    if "TYPE" in given:
+        declared = str(given.pop("TYPE")).upper()
+        if declared not in TABLE_TYPES:
+            raise InvalidOptionError(f"TYPE must be USER, SHARED or STREAM, not '{declared}'")
+        if table_type is not None and table_type != declared:
+            raise InvalidOptionError(f"CREATE {table_type} TABLE conflicts with TYPE = '{declared}'")
+        table_type = declared
+    table_type = table_type or "SHARED"
+    options: dict[str, Any] = {}
+    if "FLUSH_POLICY" in given:
+        options["flush_policy"] = parse_flush_policy(str(given.pop("FLUSH_POLICY")))
+    if "TTL_SECONDS" in given:
+        if table_type != "STREAM":
+            raise InvalidOptionError("TTL_SECONDS applies to STREAM tables only")
+        ttl = given.pop("TTL_SECONDS")
+        if isinstance(ttl, str) and ttl.isdigit():
+            ttl = int(ttl)
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0:
+            raise InvalidOptionError(f"TTL_SECONDS must be a positive integer, not {ttl!r}")
+        options["ttl_seconds"] = ttl
+    elif table_type == "STREAM":
+        raise InvalidOptionError("STREAM tables need TTL_SECONDS, e.g. WITH (TTL_SECONDS = 3600)")
+    if "COMPRESSION" in given:
+        comp = str(given.pop("COMPRESSION")).lower()
+        if comp not in ("zstd", "snappy", "none"):
+            raise InvalidOptionError(f"COMPRESSION must be zstd, snappy or none, not '{comp}'")
+        options["compression"] = comp
+    if "ROW_GROUP_SIZE" in given:
+        rg = given.pop("ROW_GROUP_SIZE")
+        if not isinstance(rg, int) or rg < 1:
+            raise InvalidOptionError("ROW_GROUP_SIZE must be a positive integer")
+        options["row_group_size"] = rg
+    if "STORAGE_ID" in given:
+        sid = str(given.pop("STORAGE_ID"))
+        if sid != "local":
+            raise InvalidOptionError(f"Unknown STORAGE_ID '{sid}' (only 'local' exists)")
+        options["storage_id"] = sid
+    return table_type, options
+
+
+def parse_flush_policy(text: str) -> dict[str, int]:
+    policy: dict[str, int] = {}
+    for part in text.replace(" ", "").split(","):
+        key, _, value = part.partition(":")
+        if key not in ("rows", "interval") or not value.isdigit() or int(value) <= 0 or key in policy:
+            raise InvalidOptionError(
+                f"Invalid FLUSH_POLICY '{text}': use 'rows:N', 'interval:S' or 'rows:N,interval:S'"
+            )
+        policy[key] = int(value)
+    return policy
+
+
+def create_table(engine: Engine, s: st.CreateTable, params: dict, user: str) -> Result:
+    ns = check_name(s.table.namespace or engine.namespace, "namespace")
+    name = check_name(s.table.name, "table")
+    table_type, options = _options(s)
+    columns: list[Column] = []
+    seen: set[str] = set()
+    for i, spec in enumerate(s.columns, start=1):
+        cname = check_column(spec.name)
+        if cname.lower() in seen:
+            raise SchemaError(f"Duplicate column '{cname}' in table {ns}.{name}")
+        seen.add(cname.lower())
+        ctype = canonical_type(spec.type_name)
+        default = compile_default(spec.default, ctype, cname) if spec.default is not None else None
+        columns.append(Column(i, cname, ctype, spec.nullable and not spec.primary_key, spec.primary_key, default))
+    if not columns:
+        raise SchemaError("A table needs at least one column")
+    pks = [c for c in columns if c.primary_key]
+    if len(pks) > 1:
+        raise SchemaError("Only one PRIMARY KEY column is supported")
+    if not pks and table_type != "STREAM":
+        raise SchemaError(f"{table_type} tables need a PRIMARY KEY column")
+    if pks and pks[0].type in ("FLOAT", "DOUBLE", "BYTES", "BOOLEAN"):
+        raise SchemaError(f"Primary key column '{pks[0].name}' cannot be of type {pks[0].type}")
+    with engine.lock:
+        engine.catalog.get_namespace(ns)
+        if engine.catalog.find_table(ns, name) is not None:
+            if s.if_not_exists:
+                return status(f"Table {ns}.{name} already exists", 0)
+            raise TableExistsError(f"Table '{ns}.{name}' already exists", namespace=ns, table=name)
+        now = engine.now_us()
+        txn = engine.begin()
+        table = TableDef(
+            table_id=engine.catalog.allocate_table_id(txn),
+            namespace=ns,
+            name=name,
+            table_type=table_type,
+            columns=tuple(columns),
+            options=options,
+            created_at=now,
+            updated_at=now,
+            schema_version=1,
+            next_column_id=len(columns) + 1,
+        )
+        engine.catalog.put_table(txn, table)
+        txn.commit()
+    return status(f"Table {ns}.{name} created", 0)
+
+
+def _stage_drop_table(engine: Engine, txn: Any, table: TableDef) -> None:
+    engine.provider(table).drop(txn)
+    engine.catalog.delete_table(txn, table)
+    txn.after_commit(lambda: engine.forget_provider(table.table_id))
+
+
+def _remove_dir(engine: Engine, *parts: str) -> None:
+    from engine.names import safe_path
+
+    path = safe_path(engine.data_dir, "storage", *parts)
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def drop_table(engine: Engine, s: st.DropTable, params: dict, user: str) -> Result:
+    ns = s.table.namespace or engine.namespace
+    with engine.lock:
+        table = engine.catalog.find_table(ns, s.table.name)
+        if table is None:
+            if s.if_exists:
+                return status(f"Table {ns}.{s.table.name} does not exist", 0)
+            engine.resolve(s.table)
+        assert table is not None
+        txn = engine.begin()
+        _stage_drop_table(engine, txn, table)
+        txn.commit()
+        _remove_dir(engine, table.namespace, table.name)
+    return status(f"Table {table.qualified_name} dropped", 0)
+
+
+def show_tables(engine: Engine, s: st.ShowTables, params: dict, user: str) -> Result:
+    if s.namespace is not None:
+        engine.catalog.get_namespace(s.namespace)
+    schema = pa.schema(
+        [("namespace", pa.string()), ("table_name", pa.string()), ("table_type", pa.string())]
+    )
+    rows = [
+        {"namespace": t.namespace, "table_name": t.name, "table_type": t.table_type}
+        for t in engine.catalog.tables(s.namespace)
+    ]
+    return table_result(rows, schema)
+
+
+_DESCRIBE = pa.schema(
+    [
+        ("column_name", pa.string()),
+        ("data_type", pa.string()),
+        ("nullable", pa.bool_()),
+        ("default", pa.string()),
+        ("primary_key", pa.bool_()),
+        ("column_id", pa.int64()),
+    ]
+)
+
+
+def describe_table(engine: Engine, s: st.DescribeTable, params: dict, user: str) -> Result:
+    table = engine.resolve(s.table)
+    if s.history:
+        from engine.sql.dispatch import unsupported
+
+        return unsupported(engine, s, params, user)
+    rows = [
+        {
+            "column_name": c.name,
+            "data_type": c.type,
+            "nullable": c.nullable,
+            "default": c.default.text if c.default else None,
+            "primary_key": c.primary_key,
+            "column_id": c.id,
+        }
+        for c in table.columns
+    ]
+    return table_result(rows, _DESCRIBE)
+
+
+def create_index(engine: Engine, s: st.CreateIndex, params: dict, user: str) -> Result:
+    table = engine.resolve(s.table)
+    return status(
+        f"CREATE INDEX accepted as a no-op: {table.qualified_name} is scanned with segment "
+        "pruning instead of secondary indexes",
+        0,
+    )
+
+
+def options_json(table: TableDef) -> str:
+    """The table's configuration as JSON (system.tables.options)."""
+    policy = table.options.get("flush_policy") or {}
+    doc = {
+        "table_type": table.table_type,
+        "flush_policy": {
+            "row_limit": policy.get("rows", DEFAULT_FLUSH_ROWS if not policy else None),
+            "interval_seconds": policy.get("interval"),
+        }
+        if table.table_type != "STREAM"
+        else None,
+        "ttl_seconds": table.options.get("ttl_seconds"),
+        "storage_path": f"storage/{table.namespace}/{table.name}"
+        + ("/{user_id}" if table.table_type == "USER" else ""),
+        "compression": table.options.get("compression", "zstd"),
+        **{k: v for k, v in table.options.items() if k not in ("flush_policy",)},
+    }
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()

@@ -1,0 +1,45 @@
+"""One registry from statement type to handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import UnsupportedStatementError
+from engine.result import Result
+from engine.sql import ddl, dml, select
+from engine.sql import statements as st
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+Handler = Callable[["Engine", Any, dict[str, Any], str], Result]
+
+HANDLERS: dict[type[st.Statement], Handler] = {
+    st.CreateNamespace: ddl.create_namespace,
+    st.DropNamespace: ddl.drop_namespace,
+    st.ShowNamespaces: ddl.show_namespaces,
+    st.UseNamespace: ddl.use_namespace,
+    st.CreateTable: ddl.create_table,
+    st.DropTable: ddl.drop_table,
+    st.ShowTables: ddl.show_tables,
+    st.DescribeTable: ddl.describe_table,
+    st.CreateIndex: ddl.create_index,
+    st.Insert: dml.insert,
+    st.Query: select.run_select,
+}
+
+
+def register(kind: type[st.Statement], handler: Handler) -> None:
+    HANDLERS[kind] = handler
+
+
+def unsupported(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:
+    words = s.sql.split()
+    head = " ".join(words[:3]).upper()
+    raise UnsupportedStatementError(f"Statement not supported yet: {head} ...")
+
+
+def dispatch(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:
+    handler = HANDLERS.get(type(s), unsupported)
+    return handler(engine, s, params, user)

@@ -1,0 +1,134 @@
+"""INSERT: VALUES rows are evaluated by the engine (literals and bound
+parameters on the fast path, anything else through DataFusion); INSERT ...
+SELECT runs its SELECT in DataFusion. Either way the rows are coerced, checked
+and written in one batch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from engine.catalog.model import Column, TableDef
+from engine.errors import (
+    ColumnNotFoundError,
+    NotNullViolationError,
+    SchemaError,
+    UnsupportedStatementError,
+)
+from engine.providers.base import build_arrow
+from engine.result import Result
+from engine.sql import statements as st
+from engine.sql.select import runner_for
+from engine.sql.values import NotSimple, default_value, simple_value
+from engine.types import coerce
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+
+def _target_columns(table: TableDef, names: tuple[str, ...] | None) -> list[Column]:
+    if names is None:
+        return list(table.columns)
+    cols: list[Column] = []
+    for n in names:
+        if n in ("_seq", "_deleted"):
+            raise SchemaError(f"Column '{n}' is a system column and cannot be written")
+        col = table.find_column(n)
+        if col is None:
+            raise ColumnNotFoundError(
+                f"Column '{n}' does not exist in table {table.qualified_name}", column_name=n
+            )
+        if col in cols:
+            raise SchemaError(f"Column '{n}' is listed twice")
+        cols.append(col)
+    return cols
+
+
+def _values_rows(engine: Engine, s: st.Insert, params: dict[str, Any], user: str) -> list[list[Any]]:
+    assert s.rows is not None
+    try:
+        return [[simple_value(e, params) for e in row] for row in s.rows]
+    except NotSimple:
+        pass
+    # Expressions (functions, arithmetic, casts): let DataFusion evaluate the VALUES list.
+    widths = {len(r) for r in s.rows}
+    if len(widths) != 1:
+        raise SchemaError("All VALUES rows must have the same number of values")
+    values = exp.Values(expressions=[exp.Tuple(expressions=list(r)) for r in s.rows])
+    query = exp.select("*").from_(values.as_("v"))
+    table, _ = runner_for(engine, user).run(query, query.sql("postgres"), params, namespace=engine.namespace)
+    return [list(r) for r in zip(*(c.to_pylist() for c in table.columns), strict=True)]
+
+
+def insert(engine: Engine, s: st.Insert, params: dict[str, Any], user: str) -> Result:
+    table = engine.resolve(s.table)
+    targets = _target_columns(table, s.columns)
+    if s.rows is not None:
+        raw_rows = _values_rows(engine, s, params, user)
+    else:
+        result, _ = runner_for(engine, user).run(
+            s.query, s.query_sql or "", params, namespace=engine.namespace, stmt_line=s.line
+        )
+        if result.num_columns != len(targets):
+            raise SchemaError(
+                f"INSERT has {len(targets)} target column(s) but the SELECT returns "
+                f"{result.num_columns}"
+            )
+        raw_rows = [list(r) for r in zip(*(c.to_pylist() for c in result.columns), strict=True)]
+    prov = engine.provider(table)
+    with engine.lock:
+        txn = engine.begin()
+        first_seq = engine.seq.take(txn, len(raw_rows))
+        now_us = engine.now_us()
+        rows = [
+            _build_row(table, targets, raw, user=user, seq=first_seq + i, now_us=now_us)
+            for i, raw in enumerate(raw_rows)
+        ]
+        scope = prov.write_scope(user)
+        seqs = prov.insert(txn, scope, rows, first_seq)
+        txn.commit()
+    result = Result(message=f"Inserted {len(rows)} row(s)", rows_affected=len(rows))
+    if s.returning:
+        result.table = _returning(table, s.returning, rows, seqs)
+        result.is_query = True
+    return result
+
+
+def _build_row(
+    table: TableDef, targets: list[Column], raw: list[Any], *, user: str, seq: int, now_us: int
+) -> dict[int, Any]:
+    if len(raw) != len(targets):
+        raise SchemaError(
+            f"INSERT has {len(targets)} target column(s) but a row has {len(raw)} value(s)"
+        )
+    values: dict[int, Any] = {}
+    for col, value in zip(targets, raw, strict=True):
+        values[col.id] = coerce(value, col.type, col.name)
+    for col in table.columns:
+        if col.id not in values and col.default is not None:
+            values[col.id] = default_value(col.default, user=user, seq=seq, now_us=now_us, type_name=col.type)
+        if not col.nullable and values.get(col.id) is None:
+            raise NotNullViolationError(
+                f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",
+                column_name=col.name,
+            )
+    return values
+
+
+def _returning(table: TableDef, names: tuple[str, ...], rows: list[dict[int, Any]], seqs: list[int]) -> pa.Table:
+    full = build_arrow(table, [(q, False, r) for q, r in zip(seqs, rows, strict=True)], hidden=True)
+    wanted: list[str] = []
+    for n in names:
+        if n == "*":
+            wanted += [c.name for c in table.columns]
+        elif n in ("_seq", "_deleted") or table.find_column(n) is not None:
+            wanted.append(n)
+        else:
+            raise ColumnNotFoundError(f"RETURNING: column '{n}' does not exist")
+    return full.select(wanted)
+
+
+def not_yet(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:
+    raise UnsupportedStatementError(f"{type(s).__name__} is not supported yet")

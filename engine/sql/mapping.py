@@ -1,0 +1,227 @@
+"""sqlglot trees -> typed statements, one small function per node type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlglot import exp
+
+from engine.errors import SqlParseError, UnsupportedStatementError
+from engine.sql import statements as st
+
+DIALECT = "postgres"
+
+
+def ident(node: exp.Expression | str | None) -> str:
+    """An identifier's name: unquoted names fold to lower case (like DataFusion)."""
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node.lower()
+    if isinstance(node, exp.Identifier):
+        return node.name if node.quoted else node.name.lower()
+    if isinstance(node, (exp.Column, exp.Table)):
+        return ident(node.this)
+    return node.name.lower()
+
+
+def table_ref(table: exp.Expression) -> st.TableRef:
+    if isinstance(table, exp.Schema):
+        table = table.this
+    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+        raise SqlParseError(f"Expected a table name, got {table.sql(DIALECT)!r}")
+    if table.args.get("catalog"):
+        raise SqlParseError(f"Table names have at most two parts (namespace.table): {table.sql()}")
+    ns = table.args.get("db")
+    return st.TableRef(ident(ns) if ns else None, ident(table.this))
+
+
+def _create(tree: exp.Create, base: dict[str, Any], table_type: str | None, sql: str) -> st.Statement:
+    kind = (tree.args.get("kind") or "").upper()
+    if kind != "TABLE":
+        raise UnsupportedStatementError(f"CREATE {kind} is not supported")
+    schema = tree.this
+    if not isinstance(schema, exp.Schema):
+        raise UnsupportedStatementError(
+            "CREATE TABLE needs a column list (CREATE TABLE ... AS SELECT is not supported)"
+        )
+    if tree.expression is not None:
+        raise UnsupportedStatementError("CREATE TABLE ... AS SELECT is not supported")
+    columns: list[st.ColumnSpec] = []
+    table_pk: list[str] = []
+    for item in schema.expressions:
+        if isinstance(item, exp.ColumnDef):
+            columns.append(_column(item))
+        elif isinstance(item, exp.PrimaryKey):
+            table_pk.extend(ident(e.this if isinstance(e, exp.Ordered) else e) for e in item.expressions)
+        else:
+            raise UnsupportedStatementError(f"Unsupported table element: {item.sql(DIALECT)}")
+    if table_pk:
+        if len(table_pk) != 1:
+            raise UnsupportedStatementError("Only one-column primary keys are supported")
+        columns = [
+            st.ColumnSpec(c.name, c.type_name, False, True, c.default) if c.name == table_pk[0] else c
+            for c in columns
+        ]
+    options: list[tuple[str, Any]] = []
+    props = tree.args.get("properties")
+    for prop in props.expressions if props else []:
+        if not isinstance(prop, exp.Property):
+            raise UnsupportedStatementError(f"Unsupported table property: {prop.sql(DIALECT)}")
+        key = prop.name.upper() if isinstance(prop.this, (exp.Var, exp.Identifier)) else str(
+            prop.this
+        ).upper()
+        options.append((key, _literal(prop.args.get("value"))))
+    return st.CreateTable(
+        **base,
+        table=table_ref(schema.this),
+        table_type=table_type,
+        columns=tuple(columns),
+        options=tuple(options),
+        if_not_exists=bool(tree.args.get("exists")),
+    )
+
+
+def _literal(node: Any) -> Any:
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return node.this
+        text = node.this
+        return float(text) if any(ch in text for ch in ".eE") else int(text)
+    if isinstance(node, exp.Boolean):
+        return node.this
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
+        return -_literal(node.this)
+    if isinstance(node, (exp.Var, exp.Identifier, exp.Column)):
+        return node.name
+    if node is None:
+        return None
+    raise UnsupportedStatementError(f"Option values must be literals, got {node.sql(DIALECT)}")
+
+
+def _column(cd: exp.ColumnDef) -> st.ColumnSpec:
+    kind = cd.args.get("kind")
+    if kind is None:
+        raise SqlParseError(f"Column '{cd.name}' needs a type")
+    type_name = kind.sql(DIALECT)
+    if kind.this == exp.DataType.Type.USERDEFINED:
+        type_name = kind.args.get("kind") or type_name
+    nullable, pk, default = True, False, None
+    for con in cd.constraints:
+        k = con.args.get("kind")
+        if isinstance(k, exp.PrimaryKeyColumnConstraint):
+            pk, nullable = True, False
+        elif isinstance(k, exp.NotNullColumnConstraint):
+            nullable = bool(k.args.get("allow_null"))
+        elif isinstance(k, exp.DefaultColumnConstraint):
+            default = k.this
+        elif isinstance(k, exp.UniqueColumnConstraint):
+            raise UnsupportedStatementError("UNIQUE constraints are not supported (use PRIMARY KEY)")
+        else:
+            raise UnsupportedStatementError(f"Unsupported column constraint: {con.sql(DIALECT)}")
+    return st.ColumnSpec(ident(cd.this), str(type_name), nullable, pk, default)
+
+
+def _insert(tree: exp.Insert, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
+    target = tree.this
+    columns = None
+    if isinstance(target, exp.Schema):
+        columns = tuple(ident(c) for c in target.expressions)
+        target = target.this
+    if tree.args.get("conflict") or tree.args.get("overwrite"):
+        raise UnsupportedStatementError("INSERT ... ON CONFLICT / OVERWRITE is not supported")
+    returning = None
+    ret = tree.args.get("returning")
+    if ret is not None:
+        names: list[str] = []
+        for e in ret.expressions:
+            if isinstance(e, exp.Star):
+                names.append("*")
+            elif isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
+                names.append("*")
+            elif isinstance(e, exp.Column):
+                names.append(ident(e))
+            else:
+                raise UnsupportedStatementError("RETURNING supports column names and * only")
+        returning = tuple(names)
+    source = tree.expression
+    if isinstance(source, exp.Values):
+        rows = tuple(
+            tuple(r.expressions) if isinstance(r, exp.Tuple) else (r,) for r in source.expressions
+        )
+        return st.Insert(**base, table=table_ref(target), columns=columns, rows=rows, returning=returning)
+    if isinstance(source, exp.Query):
+        return st.Insert(
+            **base,
+            table=table_ref(target),
+            columns=columns,
+            query=source,
+            query_sql=source.sql(DIALECT),
+            returning=returning,
+        )
+    raise UnsupportedStatementError("INSERT needs VALUES or a SELECT")
+
+
+def _query(tree: exp.Query, base: dict[str, Any], _t: str | None, sql: str) -> st.Statement:
+    return st.Query(**base, tree=tree, explain_sql=sql)
+
+
+def _drop(tree: exp.Drop, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
+    kind = (tree.args.get("kind") or "").upper()
+    if kind != "TABLE":
+        raise UnsupportedStatementError(f"DROP {kind} is not supported")
+    if len(tree.expressions) > 1:
+        raise UnsupportedStatementError("DROP TABLE takes one table")
+    return st.DropTable(**base, table=table_ref(tree.this), if_exists=bool(tree.args.get("exists")))
+
+
+def _update(tree: exp.Update, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
+    if tree.args.get("from_") or tree.args.get("from"):
+        raise UnsupportedStatementError("UPDATE ... FROM is not supported; use a subquery in WHERE")
+    assignments = []
+    for eq in tree.expressions:
+        if not isinstance(eq, exp.EQ) or not isinstance(eq.this, exp.Column):
+            raise SqlParseError(f"Expected column = value, got {eq.sql(DIALECT)}")
+        assignments.append((ident(eq.this), eq.expression))
+    where = tree.args.get("where")
+    return st.Update(
+        **base,
+        table=table_ref(tree.this),
+        assignments=tuple(assignments),
+        where=where.this if where is not None else None,
+        tree=tree,
+    )
+
+
+def _delete(tree: exp.Delete, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
+    where = tree.args.get("where")
+    return st.Delete(
+        **base, table=table_ref(tree.this), where=where.this if where is not None else None, tree=tree
+    )
+
+
+def _alter(tree: exp.Alter, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
+    return st.AlterTable(**base, table=table_ref(tree.this), tree=tree)
+
+
+_HANDLERS: dict[type, Callable[..., st.Statement]] = {
+    exp.Create: _create,
+    exp.Insert: _insert,
+    exp.Drop: _drop,
+    exp.Update: _update,
+    exp.Delete: _delete,
+    exp.Alter: _alter,
+}
+
+
+def to_statement(
+    tree: exp.Expression, base: dict[str, Any], table_type: str | None, sql: str
+) -> st.Statement:
+    if isinstance(tree, exp.Query):
+        return _query(tree, base, table_type, sql)
+    handler = _HANDLERS.get(type(tree))
+    if handler is None:
+        first = base["sql"].split(None, 1)[0].upper() if base["sql"].strip() else ""
+        raise UnsupportedStatementError(f"Unsupported statement: {first} ...")
+    return handler(tree, base, table_type, sql)

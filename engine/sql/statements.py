@@ -1,0 +1,154 @@
+"""Typed statements: what the parser produces and the dispatcher consumes.
+
+Every statement is a frozen dataclass. Value expressions the engine
+evaluates itself (INSERT ... VALUES, DEFAULT) are kept as sqlglot nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TableRef:
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """How a statement's placeholders bind: by position, by ``$n`` or by name."""
+
+    style: str | None = None  # None | "qmark" | "numeric" | "named"
+    count: int = 0
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    line: int = 1
+    column: int = 1
+    params: ParamSpec = field(default_factory=ParamSpec)
+
+
+@dataclass(frozen=True)
+class CreateNamespace(Statement):
+    name: str = ""
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropNamespace(Statement):
+    name: str = ""
+    if_exists: bool = False
+    cascade: bool = False
+
+
+@dataclass(frozen=True)
+class ShowNamespaces(Statement):
+    pass
+
+
+@dataclass(frozen=True)
+class UseNamespace(Statement):
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type_name: str
+    nullable: bool = True
+    primary_key: bool = False
+    default: Any = None  # a sqlglot expression, or None
+
+
+@dataclass(frozen=True)
+class CreateTable(Statement):
+    table: TableRef = TableRef(None, "")
+    table_type: str | None = None  # from the keyword form: USER / SHARED / STREAM
+    columns: tuple[ColumnSpec, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropTable(Statement):
+    table: TableRef = TableRef(None, "")
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class ShowTables(Statement):
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class DescribeTable(Statement):
+    table: TableRef = TableRef(None, "")
+    history: bool = False
+
+
+@dataclass(frozen=True)
+class CreateIndex(Statement):
+    table: TableRef = TableRef(None, "")
+
+
+@dataclass(frozen=True)
+class Insert(Statement):
+    table: TableRef = TableRef(None, "")
+    columns: tuple[str, ...] | None = None
+    rows: tuple[tuple[Any, ...], ...] | None = None  # sqlglot expressions
+    query_sql: str | None = None  # INSERT ... SELECT: the SELECT, run in DataFusion
+    query: Any = None  # the parsed SELECT (sqlglot)
+    returning: tuple[str, ...] | None = None  # column names, or ("*",)
+
+
+@dataclass(frozen=True)
+class Query(Statement):
+    """A SELECT (or EXPLAIN SELECT); runs in DataFusion."""
+
+    tree: Any = None  # sqlglot expression of the query (without EXPLAIN)
+    explain: bool = False
+    explain_sql: str = ""  # the text after EXPLAIN [ANALYZE|VERBOSE]
+
+
+@dataclass(frozen=True)
+class Update(Statement):
+    table: TableRef = TableRef(None, "")
+    assignments: tuple[tuple[str, Any], ...] = ()  # (column, sqlglot expression)
+    where: Any = None
+    tree: Any = None
+
+
+@dataclass(frozen=True)
+class Delete(Statement):
+    table: TableRef = TableRef(None, "")
+    where: Any = None
+    tree: Any = None
+
+
+@dataclass(frozen=True)
+class AlterTable(Statement):
+    table: TableRef = TableRef(None, "")
+    tree: Any = None  # the sqlglot Alter node; engine/sql/alter.py owns its meaning
+
+
+@dataclass(frozen=True)
+class FlushTable(Statement):
+    table: TableRef | None = None  # None: FLUSH ALL
+    namespace: str | None = None  # FLUSH ALL IN ns
+    wait: bool = False
+
+
+@dataclass(frozen=True)
+class KalamCommand(Statement):
+    """A Kalam-specific statement parsed from tokens: ``words`` are its keywords
+    and names in order (e.g. ``("REPAIR", "TABLE", "ns.t")``)."""
+
+    words: tuple[str, ...] = ()

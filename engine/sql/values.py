@@ -1,0 +1,133 @@
+"""Evaluate the value expressions the engine handles itself: INSERT ... VALUES
+items and column defaults. Literals and bound parameters are evaluated here
+(the fast path); anything else is handed to DataFusion by the caller."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+from sqlglot import exp
+
+from engine.catalog.model import Default
+from engine.errors import SchemaError, UnsupportedStatementError
+from engine.types import coerce
+
+DEFAULT_FUNCTIONS = {
+    "NOW": "NOW",
+    "CURRENT_TIMESTAMP": "NOW",
+    "CURRENT_USER": "CURRENT_USER",
+    "SNOWFLAKE_ID": "SNOWFLAKE_ID",
+    "UUID_V7": "UUID_V7",
+    "ULID": "ULID",
+}
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class NotSimple(Exception):
+    """The expression needs DataFusion."""
+
+
+def simple_value(node: exp.Expression, params: dict[str, Any]) -> Any:
+    """Value of a literal / parameter expression, or raise ``NotSimple``."""
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return node.this
+        text = node.this
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    if isinstance(node, exp.Null):
+        return None
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Neg):
+        inner = simple_value(node.this, params)
+        if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+            return -inner
+        raise NotSimple
+    if isinstance(node, exp.Paren):
+        return simple_value(node.this, params)
+    if isinstance(node, exp.Parameter):
+        return params[str(node.this.this if isinstance(node.this, exp.Expression) else node.this)]
+    if isinstance(node, exp.Placeholder):
+        return params[node.name]
+    raise NotSimple
+
+
+def function_name(node: exp.Expression) -> str | None:
+    """The engine default function an expression calls, if any."""
+    if isinstance(node, (exp.CurrentTimestamp, exp.CurrentDate)) and isinstance(
+        node, exp.CurrentTimestamp
+    ):
+        return "NOW"
+    if isinstance(node, exp.CurrentUser):
+        return "CURRENT_USER"
+    if isinstance(node, exp.Anonymous):
+        return DEFAULT_FUNCTIONS.get(node.name.upper())
+    if isinstance(node, exp.Func):
+        return DEFAULT_FUNCTIONS.get(node.sql_name().upper())
+    if isinstance(node, exp.Column) and not node.table:
+        return DEFAULT_FUNCTIONS.get(node.name.upper())
+    return None
+
+
+def compile_default(node: exp.Expression, type_name: str, column: str) -> Default:
+    """A DEFAULT clause -> a stored ``Default`` (literal or function)."""
+    text = node.sql("postgres")
+    fn = function_name(node)
+    if fn is not None:
+        if fn == "NOW" and type_name not in ("TIMESTAMP", "DATE", "BIGINT"):
+            raise SchemaError(f"DEFAULT NOW() needs a TIMESTAMP column, '{column}' is {type_name}")
+        if fn in ("CURRENT_USER", "UUID_V7", "ULID") and type_name != "TEXT":
+            raise SchemaError(f"DEFAULT {fn}() needs a TEXT column, '{column}' is {type_name}")
+        if fn == "SNOWFLAKE_ID" and type_name != "BIGINT":
+            raise SchemaError(f"DEFAULT SNOWFLAKE_ID() needs a BIGINT column, '{column}' is {type_name}")
+        return Default("function", fn, text)
+    try:
+        value = simple_value(node, {})
+    except (NotSimple, KeyError):
+        raise UnsupportedStatementError(
+            f"DEFAULT for column '{column}' must be a literal or one of "
+            "NOW(), CURRENT_USER(), SNOWFLAKE_ID(), UUID_V7(), ULID()"
+        ) from None
+    return Default("literal", coerce(value, type_name, column), text)
+
+
+def default_value(default: Default, *, user: str, seq: int, now_us: int, type_name: str) -> Any:
+    if default.kind == "literal":
+        return default.value
+    fn = default.value
+    if fn == "NOW":
+        if type_name == "DATE":
+            return now_us // 86_400_000_000
+        return now_us
+    if fn == "CURRENT_USER":
+        return user
+    if fn == "SNOWFLAKE_ID":
+        return seq
+    if fn == "UUID_V7":
+        return uuid_v7(now_us // 1000)
+    if fn == "ULID":
+        return ulid(now_us // 1000)
+    raise SchemaError(f"Unknown default function {fn}")
+
+
+def uuid_v7(ms: int | None = None) -> str:
+    """RFC 9562 UUID version 7: 48-bit Unix ms timestamp then random bits."""
+    ms = int(time.time() * 1000) if ms is None else ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | rand
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant
+    return str(uuid.UUID(int=value))
+
+
+def ulid(ms: int | None = None) -> str:
+    """A ULID: 48-bit ms timestamp + 80 random bits in Crockford base32 (26 chars)."""
+    ms = int(time.time() * 1000) if ms is None else ms
+    value = (ms & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in range(25, -1, -1))

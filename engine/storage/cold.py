@@ -1,0 +1,576 @@
+"""The cold tier: immutable Parquet segments and the record that describes each one.
+
+This module owns the segment file format and nothing above it (the manifest
+decides which segments exist; pruning decides which ones a query reads).
+
+File format
+    ``batch-<id>.parquet`` holds user columns named by stable column id
+    (``c<id>``, e.g. ``c1``) plus ``_seq`` (int64) and ``_deleted`` (bool).
+    Rows are sorted by the primary-key column; row groups hold
+    ``row_group_size`` rows (10k by default: a point lookup reads one group);
+    zstd compression, column statistics and the page index are on.
+    Measured on the 2-core VM, 1M rows x 5 columns (+ _seq, _deleted), 10k-row
+    groups: zstd ~270 ms (3.6M rows/s), 22 MB; snappy ~225 ms, 37 MB; no
+    compression ~215 ms, 57 MB. zstd costs ~20% more write time for 40% less
+    disk and reads back faster, so it is the default.
+
+Checksums (invariant 5)
+    Parquet has no whole-file checksum and a flipped byte can read back as a
+    wrong value, so every segment's SHA-256 is stored in its ``SegmentEntry``
+    as ``"sha256:<hex>"``. SHA-256 (~2 GB/s here, hardware-accelerated) beat
+    blake2b (~1.4 GB/s). A segment is verified (size, then checksum) the first
+    time it is opened through a ``SegmentVerifier``; a missing, truncated or
+    altered file raises ``StorageCorruptionError`` naming the file.
+
+Column statistics (JSON-ready, stored in the manifest)
+    ``{"<column id>": {"type": <arrow type string>, "min": v, "max": v,
+    "null_count": n[, "nan_count": n]}}`` for every ``c<id>`` column. Value
+    encodings: integers, dates (days since epoch) and timestamps (integer
+    count of the column's unit since the epoch, UTC) as JSON ints; floats as
+    JSON numbers, infinities as ``"inf"`` / ``"-inf"``, NaN never appears in
+    min/max but is counted in ``nan_count``; strings as JSON strings and binary
+    as hex, both cut to ``STATS_PREFIX_LEN`` with a max that stays an upper
+    bound; booleans as JSON booleans. ``min``/``max`` are ``None`` when the
+    column has no (non-NaN) values or its type has no statistics; a reader
+    must then treat the bound as unknown. ``decode_stat_value`` turns a stored
+    value back into a Python value.
+
+Public API
+    ``SegmentEntry`` (frozen; ``to_dict()`` / ``from_dict(d, source=...)``),
+    ``segment_file_name(id)``, ``compute_column_stats(table)``,
+    ``write_segment(directory, segment_id, table, *, sort_column,
+    schema_version, row_group_size=10_000, compression="zstd", now=None)``,
+    ``SegmentVerifier`` (one per engine: remembers verified files),
+    ``verify_segment`` / ``open_segment`` / ``segments_dataset``,
+    ``segment_path(directory, entry)``, ``fsync_directory(directory)``,
+    ``TEMP_SUFFIX`` / ``temp_path_for(path)`` (temp files are ``.<name>.<hex>.tmp``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs
+import pyarrow.parquet as pq
+
+from engine.errors import StorageCorruptionError
+
+CHECKSUM_ALGO = "sha256"
+DEFAULT_ROW_GROUP_SIZE = 10_000
+DEFAULT_COMPRESSION = "zstd"
+STATS_PREFIX_LEN = 64  # longest string/binary kept in min/max (keeps the manifest small)
+SEQ_COLUMN = "_seq"
+DELETED_COLUMN = "_deleted"
+TEMP_SUFFIX = ".tmp"
+
+_SEGMENT_NAME = re.compile(r"batch-(\d+)\.parquet")
+_USER_COLUMN = re.compile(r"c(\d+)")
+_STAT_KEYS = {"type", "min", "max", "null_count"}
+_CHUNK = 1 << 20
+
+
+def segment_file_name(segment_id: int) -> str:
+    return f"batch-{segment_id}.parquet"
+
+
+def parse_segment_file_name(name: str) -> int | None:
+    """The segment id in ``batch-<id>.parquet``, or ``None`` for any other name."""
+    m = _SEGMENT_NAME.fullmatch(name)
+    return int(m.group(1)) if m else None
+
+
+def column_id_of(name: str) -> int | None:
+    """``c12`` -> 12; ``None`` for hidden or foreign column names."""
+    m = _USER_COLUMN.fullmatch(name)
+    return int(m.group(1)) if m else None
+
+
+def temp_path_for(path: Path) -> Path:
+    """A fresh temp name next to ``path``; ``find_orphans`` recognises it."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+
+
+def fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` so a crash leaves the old file or the new one.
+
+    temp file in the same directory, fsync, ``os.replace``, fsync the directory."""
+    tmp = temp_path_for(path)
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    """What the manifest knows about one segment file."""
+
+    id: int
+    path: str  # file name relative to the scope directory
+    row_count: int
+    size_bytes: int
+    created_at: datetime
+    min_seq: int
+    max_seq: int
+    schema_version: int
+    checksum: str  # "sha256:<hex>"
+    column_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"SegmentEntry(id={self.id}, path={self.path!r}, rows={self.row_count}, "
+            f"seq={self.min_seq}..{self.max_seq}, schema_version={self.schema_version})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "row_count": self.row_count,
+            "size_bytes": self.size_bytes,
+            "created_at": self.created_at.isoformat(),
+            "min_seq": self.min_seq,
+            "max_seq": self.max_seq,
+            "schema_version": self.schema_version,
+            "checksum": self.checksum,
+            "column_stats": self.column_stats,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, *, source: str) -> SegmentEntry:
+        """Validate and build; any deviation raises ``StorageCorruptionError``
+        whose message names ``source`` (the file or store it came from)."""
+        v = RecordValidator(source)
+        v.keys(d, set(cls.__dataclass_fields__), "segment")
+        entry = cls(
+            id=v.integer(d["id"], "segment id", minimum=1),
+            path=v.string(d["path"], "segment path"),
+            row_count=v.integer(d["row_count"], "row_count"),
+            size_bytes=v.integer(d["size_bytes"], "size_bytes"),
+            created_at=v.timestamp(d["created_at"], "created_at"),
+            min_seq=v.integer(d["min_seq"], "min_seq"),
+            max_seq=v.integer(d["max_seq"], "max_seq"),
+            schema_version=v.integer(d["schema_version"], "schema_version"),
+            checksum=v.string(d["checksum"], "checksum"),
+            column_stats=_validate_stats(d["column_stats"], v),
+        )
+        if parse_segment_file_name(entry.path) is None:
+            v.fail(f"segment path {entry.path!r} is not a segment file name")
+        if entry.min_seq > entry.max_seq:
+            v.fail(f"segment {entry.id} has min_seq > max_seq")
+        algo, _, digest = entry.checksum.partition(":")
+        if algo != CHECKSUM_ALGO or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            v.fail(f"segment {entry.id} has a malformed checksum")
+        return entry
+
+
+class RecordValidator:
+    """Shape checks for stored records; failures name the source file (invariant 5)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, what: str) -> NoReturn:
+        raise StorageCorruptionError(
+            f"Corrupt manifest data in {self.source}: {what}", file=self.source
+        )
+
+    def keys(self, d: Any, expected: set[str], what: str, optional: set[str] | None = None) -> None:
+        if not isinstance(d, dict):
+            self.fail(f"{what} is not an object")
+        missing = expected - d.keys()
+        extra = d.keys() - expected - (optional or set())
+        if missing or extra:
+            self.fail(f"{what} keys wrong (missing {sorted(missing)}, unexpected {sorted(extra)})")
+
+    def integer(self, x: Any, what: str, *, minimum: int = 0) -> int:
+        if type(x) is not int or x < minimum:
+            self.fail(f"{what} must be an integer >= {minimum}, got {x!r}")
+        return x
+
+    def string(self, x: Any, what: str) -> str:
+        if not isinstance(x, str):
+            self.fail(f"{what} must be a string, got {x!r}")
+        return x
+
+    def timestamp(self, x: Any, what: str) -> datetime:
+        try:
+            t = datetime.fromisoformat(self.string(x, what))
+        except ValueError:
+            t = None
+        if t is None or t.tzinfo is None:
+            self.fail(f"{what} must be an ISO-8601 timestamp with a UTC offset, got {x!r}")
+        return t
+
+
+def _validate_stats(stats: Any, v: RecordValidator) -> dict[str, dict[str, Any]]:
+    if not isinstance(stats, dict):
+        v.fail("column_stats is not an object")
+    for key, s in stats.items():
+        if not (key.isascii() and key.isdigit()):
+            v.fail(f"column_stats key {key!r} is not a column id")
+        v.keys(s, _STAT_KEYS, f"column_stats[{key}]", optional={"nan_count"})
+        v.string(s["type"], f"column_stats[{key}].type")
+        v.integer(s["null_count"], f"column_stats[{key}].null_count")
+        if "nan_count" in s:
+            v.integer(s["nan_count"], f"column_stats[{key}].nan_count")
+        for bound in ("min", "max"):
+            try:
+                decode_stat_value(s["type"], s[bound])
+            except (TypeError, ValueError):
+                v.fail(f"column_stats[{key}].{bound} {s[bound]!r} does not fit type {s['type']}")
+    return stats
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _stats_kind(t: pa.DataType) -> str | None:
+    if pa.types.is_integer(t) or pa.types.is_date32(t) or pa.types.is_timestamp(t):
+        return "int"
+    if pa.types.is_float32(t) or pa.types.is_float64(t):
+        return "float"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "str"
+    if (
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_binary_view(t)
+        or pa.types.is_fixed_size_binary(t)
+    ):
+        return "bytes"
+    if pa.types.is_boolean(t):
+        return "bool"
+    return None
+
+
+def _kind_of_type_name(type_name: str) -> str | None:
+    if type_name.startswith(("int", "uint", "timestamp[", "date32")):
+        return "int"
+    if type_name in ("float", "double"):
+        return "float"
+    if type_name in ("string", "large_string", "string_view"):
+        return "str"
+    if type_name in ("binary", "large_binary", "binary_view") or type_name.startswith(
+        "fixed_size_binary"
+    ):
+        return "bytes"
+    if type_name == "bool":
+        return "bool"
+    return None
+
+
+def decode_stat_value(type_name: str, value: Any) -> Any:
+    """A stored min/max back as a Python value (int, float, str, bytes, bool) or None.
+
+    Raises ``ValueError``/``TypeError`` when the value does not fit the type."""
+    if value is None:
+        return None
+    kind = _kind_of_type_name(type_name)
+    if kind == "int" and type(value) is int:
+        return value
+    if kind == "float":
+        if value in ("inf", "-inf"):
+            return float(value)
+        if type(value) in (int, float) and math.isfinite(value):
+            return float(value)
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "bytes" and isinstance(value, str):
+        return bytes.fromhex(value)
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    raise ValueError(f"{value!r} is not a {type_name} statistic")
+
+
+def _encode_float(x: float) -> float | str:
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def _next_prefix_str(s: str) -> str | None:
+    """Shortest-ish string above every string that starts with ``s[:STATS_PREFIX_LEN]``."""
+    chars = list(s[:STATS_PREFIX_LEN])
+    while chars:
+        c = ord(chars.pop()) + 1
+        if 0xD800 <= c <= 0xDFFF:
+            c = 0xE000  # surrogates cannot appear in UTF-8 text
+        if c <= 0x10FFFF:
+            return "".join(chars) + chr(c)
+    return None
+
+
+def _next_prefix_bytes(b: bytes) -> bytes | None:
+    head = bytearray(b[:STATS_PREFIX_LEN])
+    while head:
+        last = head.pop()
+        if last < 0xFF:
+            return bytes(head) + bytes([last + 1])
+    return None
+
+
+def _column_stats(col: pa.ChunkedArray) -> dict[str, Any]:
+    t = col.type
+    out: dict[str, Any] = {"type": str(t), "min": None, "max": None, "null_count": col.null_count}
+    kind = _stats_kind(t)
+    if kind == "float":
+        out["nan_count"] = int(pc.sum(pc.is_nan(col)).as_py() or 0)
+    if kind is None or col.null_count == len(col):
+        return out
+    if pa.types.is_string_view(t):
+        col = col.cast(pa.large_string())
+    elif pa.types.is_binary_view(t):
+        col = col.cast(pa.large_binary())
+    mm = pc.min_max(col)
+    lo, hi = mm["min"], mm["max"]
+    if not lo.is_valid:
+        return out
+    if kind == "int":
+        # Temporal scalars expose their stored integer (days, or units since epoch).
+        lo_v, hi_v = (lo.value, hi.value) if hasattr(lo, "value") else (lo.as_py(), hi.as_py())
+        out["min"], out["max"] = int(lo_v), int(hi_v)
+    elif kind == "float":
+        lo_f, hi_f = lo.as_py(), hi.as_py()
+        if out["nan_count"] < len(col) - col.null_count:  # all-NaN columns have no bounds
+            out["min"], out["max"] = _encode_float(lo_f), _encode_float(hi_f)
+    elif kind == "str":
+        lo_s, hi_s = lo.as_py(), hi.as_py()
+        out["min"] = lo_s[:STATS_PREFIX_LEN]
+        out["max"] = hi_s if len(hi_s) <= STATS_PREFIX_LEN else _next_prefix_str(hi_s)
+    elif kind == "bytes":
+        lo_b, hi_b = lo.as_py(), hi.as_py()
+        out["min"] = lo_b[:STATS_PREFIX_LEN].hex()
+        hi_cut = hi_b if len(hi_b) <= STATS_PREFIX_LEN else _next_prefix_bytes(hi_b)
+        out["max"] = None if hi_cut is None else hi_cut.hex()
+    else:
+        out["min"], out["max"] = bool(lo.as_py()), bool(hi.as_py())
+    return out
+
+
+def compute_column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
+    """Statistics for every ``c<id>`` column of ``table``, keyed by column id (str)."""
+    stats: dict[str, dict[str, Any]] = {}
+    for name in table.column_names:
+        cid = column_id_of(name)
+        if cid is not None:
+            stats[str(cid)] = _column_stats(table.column(name))
+    return stats
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _check_segment_table(table: pa.Table, sort_column: str) -> None:
+    names = table.column_names
+    for name in names:
+        if name not in (SEQ_COLUMN, DELETED_COLUMN) and column_id_of(name) is None:
+            raise ValueError(f"segment column {name!r} is not c<id>, _seq or _deleted")
+    if len(set(names)) != len(names):
+        raise ValueError("segment columns must be unique")
+    for name, typ in ((SEQ_COLUMN, pa.int64()), (DELETED_COLUMN, pa.bool_())):
+        if name not in names or table.schema.field(name).type != typ:
+            raise ValueError(f"segment needs a {name} column of type {typ}")
+        if table.column(name).null_count:
+            raise ValueError(f"segment column {name} must not contain nulls")
+    if sort_column not in names:
+        raise ValueError(f"sort column {sort_column!r} is not in the segment")
+    if table.num_rows == 0:
+        raise ValueError("refusing to write an empty segment")
+
+
+def _sorted_by(table: pa.Table, column: str) -> pa.Table:
+    col = table.column(column)
+    if col.null_count == 0 and len(col) > 1:
+        # A flush usually arrives in key order already; checking is ~10x cheaper than sorting.
+        in_order = pc.all(pc.less_equal(col.slice(0, len(col) - 1), col.slice(1))).as_py()
+        if in_order:
+            return table
+    return table.sort_by([(column, "ascending")])
+
+
+def write_segment(
+    directory: Path,
+    segment_id: int,
+    table: pa.Table,
+    *,
+    sort_column: str,
+    schema_version: int,
+    row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+    compression: str = DEFAULT_COMPRESSION,
+    now: datetime | None = None,
+) -> SegmentEntry:
+    """Write ``table`` as ``<directory>/batch-<segment_id>.parquet`` and describe it.
+
+    The file is durable (temp file, fsync, ``os.replace``, fsync directory)
+    but stays invisible until a manifest names the returned entry. The caller
+    picks ``segment_id`` above every id its manifest names (an orphan with
+    the same name from a crashed flush is simply replaced)."""
+    if segment_id < 1:
+        raise ValueError("segment ids start at 1")
+    _check_segment_table(table, sort_column)
+    table = _sorted_by(table, sort_column)
+    seq_range = pc.min_max(table.column(SEQ_COLUMN))
+    stats = compute_column_stats(table)
+    sort_index = table.column_names.index(sort_column)
+    table = table.replace_schema_metadata(
+        {"kalam.segment_id": str(segment_id), "kalam.schema_version": str(schema_version)}
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        row_group_size=row_group_size,
+        compression=compression,
+        write_statistics=True,
+        write_page_index=True,
+        sorting_columns=[pq.SortingColumn(sort_index)],
+    )
+    data = memoryview(sink.getvalue())
+    digest = hashlib.new(CHECKSUM_ALGO, data).hexdigest()
+    name = segment_file_name(segment_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(directory / name, data)
+    return SegmentEntry(
+        id=segment_id,
+        path=name,
+        row_count=table.num_rows,
+        size_bytes=len(data),
+        created_at=now or _now(),
+        min_seq=seq_range["min"].as_py(),
+        max_seq=seq_range["max"].as_py(),
+        schema_version=schema_version,
+        checksum=f"{CHECKSUM_ALGO}:{digest}",
+        column_stats=stats,
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def segment_path(directory: Path, entry: SegmentEntry) -> Path:
+    """The segment's file; refuses names that could leave ``directory``."""
+    if parse_segment_file_name(entry.path) is None:
+        raise StorageCorruptionError(
+            f"Manifest names an invalid segment file {entry.path!r} in {directory}",
+            file=str(directory / entry.path),
+        )
+    return directory / entry.path
+
+
+def file_checksum(path: Path) -> str:
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, CHECKSUM_ALGO).hexdigest()
+    return f"{CHECKSUM_ALGO}:{digest}"
+
+
+class SegmentVerifier:
+    """Verifies each segment file once per process (one instance per engine).
+
+    Remembers (path, checksum, size, inode, mtime) of files that matched, so a
+    file replaced behind the engine's back is checked again."""
+
+    def __init__(self) -> None:
+        self._verified: set[tuple[str, str, int, int, int]] = set()
+
+    def __repr__(self) -> str:
+        return f"SegmentVerifier(verified={len(self._verified)})"
+
+    def verify(self, path: Path, entry: SegmentEntry) -> None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise StorageCorruptionError(
+                f"Segment file {path} is missing (named by the manifest)", file=str(path)
+            ) from None
+        if st.st_size != entry.size_bytes:
+            raise StorageCorruptionError(
+                f"Segment file {path} is damaged: {st.st_size} bytes, "
+                f"the manifest recorded {entry.size_bytes}",
+                file=str(path),
+            )
+        key = (str(path), entry.checksum, st.st_size, st.st_ino, st.st_mtime_ns)
+        if key in self._verified:
+            return
+        actual = file_checksum(path)
+        if actual != entry.checksum:
+            raise StorageCorruptionError(
+                f"Segment file {path} is damaged: checksum {actual} does not match "
+                f"the manifest's {entry.checksum}",
+                file=str(path),
+            )
+        self._verified.add(key)
+
+    def forget(self, path: Path) -> None:
+        """Drop what is remembered about ``path`` (e.g. after compaction deleted it)."""
+        self._verified = {k for k in self._verified if k[0] != str(path)}
+
+
+def verify_segment(
+    directory: Path, entry: SegmentEntry, *, verifier: SegmentVerifier | None = None
+) -> Path:
+    """Check the segment against its entry (always, when ``verifier`` is None)."""
+    path = segment_path(directory, entry)
+    (verifier or SegmentVerifier()).verify(path, entry)
+    return path
+
+
+def open_segment(
+    directory: Path, entry: SegmentEntry, *, verifier: SegmentVerifier | None = None
+) -> pq.ParquetFile:
+    """A verified segment as a ``pyarrow.parquet.ParquetFile``."""
+    path = verify_segment(directory, entry, verifier=verifier)
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as e:
+        raise StorageCorruptionError(
+            f"Segment file {path} is unreadable: {e}", file=str(path)
+        ) from e
+
+
+def segments_dataset(
+    directory: Path,
+    entries: Iterable[SegmentEntry],
+    *,
+    schema: pa.Schema,
+    verifier: SegmentVerifier | None = None,
+) -> ds.Dataset:
+    """A ``pyarrow.dataset`` over exactly these (verified) segments.
+
+    ``schema`` is the table's current physical schema (``c<id>`` names,
+    ``_seq``, ``_deleted``): columns a segment predates read as nulls."""
+    paths = [str(verify_segment(directory, e, verifier=verifier)) for e in entries]
+    return ds.FileSystemDataset.from_paths(
+        paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=pyarrow.fs.LocalFileSystem()
+    )

@@ -1,0 +1,59 @@
+"""Key layout of the hot store. One byte-prefix per record family:
+
+``N<ns>``            namespace record (JSON)
+``T<table_id:8>``    table definition (JSON)
+``S<name>``          engine state (``Sseq``: the ``_seq`` high-water mark)
+``R<table_id:8><scope>\\x00<pk>``  a row version (msgpack), newest only
+``M<table_id:8><scope>``          a manifest's hot copy
+"""
+
+from __future__ import annotations
+
+import struct
+
+import msgpack
+
+_ID = struct.Struct(">Q")
+
+SEQ_KEY = b"Sseq"
+TABLE_ID_KEY = b"Stable_id"
+
+
+def namespace_key(name: str) -> bytes:
+    return b"N" + name.encode()
+
+
+def table_key(table_id: int) -> bytes:
+    return b"T" + _ID.pack(table_id)
+
+
+def rows_prefix(table_id: int, scope: str | None = None) -> bytes:
+    prefix = b"R" + _ID.pack(table_id)
+    return prefix if scope is None else prefix + scope.encode() + b"\x00"
+
+
+def pk_bytes(pk: object) -> bytes:
+    return msgpack.packb(pk, use_bin_type=True)
+
+
+def row_key(table_id: int, scope: str, pk: object) -> bytes:
+    return rows_prefix(table_id, scope) + pk_bytes(pk)
+
+
+def split_row_key(key: bytes) -> tuple[str, object]:
+    """(scope, primary key) of a row key."""
+    rest = key[9:]
+    scope, _, pk = rest.partition(b"\x00")
+    return scope.decode(), msgpack.unpackb(pk, raw=False)
+
+
+def manifest_key(table_id: int, scope: str) -> bytes:
+    return b"M" + _ID.pack(table_id) + scope.encode()
+
+
+def encode_int(value: int) -> bytes:
+    return _ID.pack(value)
+
+
+def decode_int(raw: bytes | None) -> int:
+    return _ID.unpack(raw)[0] if raw else 0

@@ -1,0 +1,150 @@
+"""The ``%kalam`` / ``%%kalam`` magic: options in, engine calls out, a ``CellResult`` back.
+
+The magic line is read by :mod:`kalam_magic.args`; statements are split and
+run by the engine (:mod:`kalam_magic.session`); output is built by
+:mod:`kalam_magic.render`. IPython's ``$var`` / ``{var}`` expansion is off for
+the whole line so that a ``{name}`` in SQL reaches the engine (which refuses it
+and points to ``:name``); option values such as ``--connect $path`` are
+expanded here instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+
+from engine import Engine, KalamError
+from kalam_magic import args as magic_args
+from kalam_magic import persist as bulk
+from kalam_magic.completion import Catalog
+from kalam_magic.config import Kalam, settings_help
+from kalam_magic.errors import KalamCellError
+from kalam_magic.result import CellResult
+from kalam_magic.session import EnginePool, SqlSource, execute, explain, run_sql
+
+
+@magics_class
+class KalamMagics(Magics):
+    """Holds the settings and the open engines of one IPython shell."""
+
+    def __init__(self, shell: Any, settings: Kalam) -> None:
+        super().__init__(shell)
+        self.settings = settings
+        self.engines = EnginePool()
+        #: The completion matcher registered for this shell (set on load).
+        self.matcher: Any = None
+
+    # ------------------------------------------------------------ connection
+
+    def engine(self) -> Engine:
+        """The engine of the data directory in effect, opened on first use."""
+        return self.engines.get(
+            self.settings.resolved_data_dir(), durability=self.settings.durability
+        )
+
+    def catalog(self) -> Catalog | None:
+        """Names for tab completion, as the configured user sees them."""
+        return Catalog(self.engine(), self.settings.user)
+
+    def _expand(self, value: str) -> str:
+        return str(self.shell.var_expand(value)) if self.shell is not None else value
+
+    # ------------------------------------------------------------ the magic
+
+    @no_var_expand
+    @line_cell_magic
+    def kalam(self, line: str, cell: str | None = None) -> CellResult | None:
+        args = magic_args.parse_line(line)
+        if args.connect is not None:
+            self.settings.data_dir = self._expand(args.connect)
+        engine = self.engine()
+        user = self._expand(args.user) if args.user is not None else self.settings.user
+
+        if args.persist is not None:
+            if cell is not None and cell.strip():
+                raise UsageError("--persist takes no SQL; the cell body must be empty")
+            return self._persist(engine, args, user)
+
+        if cell is not None:
+            if args.rest.strip():
+                raise UsageError(
+                    f"unexpected text on the %%kalam line: {args.rest.strip()!r}; "
+                    "SQL goes in the cell body"
+                )
+            source = SqlSource(cell, line_offset=1, where="cell")
+        else:
+            source = SqlSource(args.rest, where="statement")
+        if not source.text.strip():
+            if args.connect is not None:
+                print(f"Connected; statements run as {user}")
+                return None
+            raise UsageError(f"no SQL given. Usage: {magic_args.USAGE}")
+
+        results = run_sql(
+            engine,
+            source,
+            user=user,
+            namespace=self.shell.user_ns,
+            executor=explain if args.explain else execute,
+        )
+        if not results:
+            return None
+        out = CellResult(
+            results,
+            displaylimit=self.settings.displaylimit,
+            show_all=args.show_all,
+            explain=args.explain,
+        )
+        if args.out:
+            self.shell.user_ns[args.out] = _convert(out, args)
+        return out
+
+    def _persist(self, engine: Engine, args: magic_args.MagicArgs, user: str) -> CellResult:
+        assert args.persist is not None
+        target = magic_args.persist_target(args.rest)
+        if args.persist not in self.shell.user_ns:
+            raise UsageError(f"--persist: {args.persist} is not defined in the notebook")
+        data = bulk.to_arrow(self.shell.user_ns[args.persist], args.persist)
+        try:
+            result = bulk.persist(
+                engine,
+                data,
+                target,
+                user=user,
+                batch_rows=self.settings.persist_batch_rows,
+                progress_threshold=self.settings.progress_threshold,
+            )
+        except KalamError as err:
+            raise KalamCellError(err, position=None, source_line=None) from err
+        return CellResult([result], displaylimit=self.settings.displaylimit)
+
+
+def _convert(out: CellResult, args: magic_args.MagicArgs) -> Any:
+    if args.arrow:
+        return out.to_arrow()
+    if args.polars:
+        return out.to_polars()
+    return out.to_pandas()
+
+
+KalamMagics.kalam.__doc__ = f"""Run SQL against the embedded Kalam engine.
+
+    %kalam [options] SQL
+    %%kalam [options]
+    SQL; SQL; ...
+
+A cell may hold several ';'-separated statements; they run in order and the
+cell stops at the first error. Non-query statements show a status line; the
+last query (every query with --all) shows as a table.
+
+Python values are bound parameters: `:name` reads the notebook variable
+`name`; it is never pasted into the SQL text. `{{name}}` is refused.
+
+Options (on the magic line only):
+{magic_args.options_help()}
+
+Settings (%config Kalam.<name> = value):
+{settings_help()}
+"""

@@ -1,0 +1,70 @@
+"""``%kalam --persist df INTO ns.t``: DataFrames into tables through the engine's bulk path.
+
+pandas, polars and Arrow inputs all become one ``pyarrow.Table``; the engine
+creates the table when it is missing and appends otherwise. Large inputs go in
+batches so a progress bar can move; the bar is plain text on stderr (no
+widget dependency) and only appears from ``Kalam.progress_threshold`` rows.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import pyarrow as pa
+from IPython.core.error import UsageError
+from tqdm.std import tqdm
+
+from engine import Engine, Result
+
+
+def to_arrow(value: Any, name: str) -> pa.Table:
+    """An Arrow table from a pandas / polars DataFrame or an Arrow table / batch."""
+    if isinstance(value, pa.Table):
+        return value
+    if isinstance(value, pa.RecordBatch):
+        return pa.Table.from_batches([value])
+    module = type(value).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(value, preserve_index=False)
+    if module == "polars" and hasattr(value, "to_arrow"):
+        return value.to_arrow()
+    raise UsageError(
+        f"--persist takes a pandas or polars DataFrame or a pyarrow Table; "
+        f"{name} is a {type(value).__name__}"
+    )
+
+
+def persist(
+    engine: Engine,
+    data: pa.Table,
+    target: str,
+    *,
+    user: str,
+    batch_rows: int,
+    progress_threshold: int,
+) -> Result:
+    """Write ``data`` into ``target`` (created when missing); one engine call per batch."""
+    total = data.num_rows
+    show_bar = progress_threshold > 0 and total >= progress_threshold
+    bar = tqdm(total=total, unit="row", desc=f"persist {target}", file=sys.stderr, disable=not show_bar)
+    start = time.perf_counter()
+    results: list[Result] = []
+    try:
+        # An empty input still reaches the engine once, so that it creates the table.
+        offsets = range(0, total, batch_rows) if total else range(1)
+        for offset in offsets:
+            batch = data.slice(offset, batch_rows)
+            results.append(engine.insert_arrow(target, batch, user=user))
+            bar.update(batch.num_rows)
+    finally:
+        bar.close()
+    last = results[-1]
+    elapsed = (time.perf_counter() - start) * 1000
+    return Result(
+        message=f"Persisted {total} row(s) into {target}" if len(results) > 1 else last.message,
+        rows_affected=total,
+        elapsed_ms=elapsed if len(results) > 1 else last.elapsed_ms,
+        statement=last.statement,
+    )

@@ -1,0 +1,145 @@
+"""Engines and statement execution for the magic.
+
+``EnginePool`` keeps one ``Engine`` per data directory for the life of the
+extension: reconnecting to a directory reuses its engine (RocksDB allows one
+opener per directory and process). ``run_sql`` asks the engine to split a
+cell into statements, binds ``:name`` parameters from the notebook namespace
+and executes the statements in order, stopping at the first error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import engine as kalam_engine
+from engine import Engine, KalamError, Result
+from engine.errors import ParameterError, QueryCancelledError
+from kalam_magic.errors import KalamCellError, cell_position
+
+
+class EnginePool:
+    """One open engine per data directory, closed together on unload."""
+
+    def __init__(self) -> None:
+        self._engines: dict[Path, Engine] = {}
+
+    def get(self, data_dir: Path, *, durability: str) -> Engine:
+        key = data_dir.resolve()
+        engine = self._engines.get(key)
+        if engine is None:
+            key.mkdir(parents=True, exist_ok=True)
+            engine = Engine.open(str(key), durability=durability)
+            self._engines[key] = engine
+        return engine
+
+    def __len__(self) -> int:
+        return len(self._engines)
+
+    def close_all(self) -> None:
+        engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            engine.close()
+
+
+@dataclass(frozen=True)
+class SqlSource:
+    """SQL text as typed, and where it sits: lines above it, and what to call it."""
+
+    text: str
+    line_offset: int = 0
+    where: str = "cell"
+
+
+def bind_parameters(sql: str, namespace: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Values for the ``:name`` placeholders the engine found in ``sql``, read from ``namespace``.
+
+    Values travel as bound parameters; they are never written into the SQL text.
+    """
+    names = kalam_engine.parameter_names(sql)
+    if not names:
+        return None
+    missing = [n for n in names if n not in namespace]
+    if missing:
+        listed = ", ".join(f":{n}" for n in missing)
+        raise ParameterError(
+            f"{listed} {'is' if len(missing) == 1 else 'are'} not defined in the notebook; "
+            "assign a Python variable of that name first"
+        )
+    return {n: namespace[n] for n in names}
+
+
+Executor = Callable[[Engine, str, "dict[str, Any] | None", str], Result]
+
+
+def execute(engine: Engine, sql: str, params: dict[str, Any] | None, user: str) -> Result:
+    return engine.execute(sql, params, user=user)
+
+
+_EXPLAIN = "EXPLAIN "
+
+
+def explain(engine: Engine, sql: str, params: dict[str, Any] | None, user: str) -> Result:
+    """The plan of one statement, with the engine's scan and pruning figures.
+
+    The engine has no ``explain()`` entry point yet, so this asks for the plan
+    with its own EXPLAIN statement; positions are moved back past the prefix.
+    """
+    try:
+        return engine.execute(_EXPLAIN + sql, params, user=user)
+    except KalamError as err:
+        if err.line == 1 and err.column is not None:
+            err.column = max(1, err.column - len(_EXPLAIN))
+        raise
+
+
+def run_sql(
+    engine: Engine,
+    source: SqlSource,
+    *,
+    user: str,
+    namespace: Mapping[str, Any],
+    executor: Executor = execute,
+) -> list[Result]:
+    """Run every statement of ``source`` in order; raise ``KalamCellError`` at the first error."""
+    try:
+        statements = kalam_engine.split_statements(source.text)
+    except KalamError as err:
+        # Split errors are already relative to the whole text.
+        raise _cell_error(err, source, 1, 1, None) from err
+    results: list[Result] = []
+
+    def number(index: int) -> int | None:
+        return index if len(statements) > 1 else None
+
+    for index, stmt in enumerate(statements, start=1):
+        try:
+            params = bind_parameters(stmt.sql, namespace)
+            results.append(executor(engine, stmt.sql, params, user))
+        except KalamError as err:
+            raise _cell_error(err, source, stmt.line, stmt.column, number(index)) from err
+        except KeyboardInterrupt:
+            # The engine cancels on interrupt and stays usable; report it like any
+            # user-facing error so the cell fails without a traceback.
+            cancelled = QueryCancelledError("Query cancelled by a kernel interrupt")
+            raise _cell_error(cancelled, source, stmt.line, stmt.column, number(index)) from None
+    return results
+
+
+def _cell_error(
+    err: KalamError, source: SqlSource, line: int, column: int, index: int | None
+) -> KalamCellError:
+    pos = cell_position(
+        err, statement_line=line, statement_column=column, line_offset=source.line_offset
+    )
+    lines = source.text.split("\n")
+    i = pos.line - source.line_offset - 1
+    return KalamCellError(
+        err,
+        position=pos,
+        source_line=lines[i] if 0 <= i < len(lines) else None,
+        statement_index=index,
+        where=source.where,
+    )
