@@ -17,13 +17,17 @@ from typing import Any
 from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
 from engine.catalog.model import Namespace, TableDef
 from engine.errors import EngineClosedError, MultipleStatementsError
+from engine.jobs.jobs import JobManager
+from engine.jobs.scheduler import Scheduler
 from engine.names import check_user, safe_path
 from engine.providers.base import TableProvider
+from engine.providers.cold_tier import ColdTier
 from engine.providers.kinds import PROVIDERS
 from engine.result import Result
 from engine.seq import SeqAllocator, wall_clock_ms
 from engine.sql import parser
 from engine.sql.statements import Statement, TableRef
+from engine.storage.cold import SegmentVerifier
 from engine.storage.hot import HotStore
 from engine.txn import Txn
 
@@ -43,6 +47,7 @@ class Engine:
         user: str,
         durability: str,
         clock_ms: Callable[[], int],
+        background_jobs: bool = True,
     ) -> None:
         if durability not in DURABILITY:
             raise ValueError(f"durability must be one of {sorted(DURABILITY)}, not {durability!r}")
@@ -58,7 +63,10 @@ class Engine:
             self.catalog = Catalog(self.store)
             self.seq = SeqAllocator(self.store, clock_ms)
             self._providers: dict[int, TableProvider] = {}
+            self.verifier = SegmentVerifier()
             self.namespace = DEFAULT_NAMESPACE
+            self.jobs = JobManager(self.now_us)
+            self.scheduler = Scheduler(self)
             if self.catalog.find_namespace(DEFAULT_NAMESPACE) is None:
                 txn = self.begin()
                 self.catalog.put_namespace(txn, Namespace(DEFAULT_NAMESPACE, self.now_us()))
@@ -66,6 +74,8 @@ class Engine:
         except BaseException:
             self.store.close()
             raise
+        if background_jobs:
+            self.scheduler.start()
 
     @classmethod
     def open(
@@ -75,13 +85,19 @@ class Engine:
         user: str = "root",
         durability: str = "sync",
         clock_ms: Callable[[], int] | None = None,
+        background_jobs: bool = True,
     ) -> Engine:
-        """Open (creating if missing) the data directory ``data_dir``."""
+        """Open (creating if missing) the data directory ``data_dir``.
+
+        ``clock_ms`` replaces the wall clock (tests drive TTL and flush
+        intervals with it); ``background_jobs=False`` leaves flush policies and
+        eviction to explicit ``engine.scheduler.tick()`` calls."""
         return cls(
             Path(data_dir).expanduser().resolve(),
             user=user,
             durability=durability,
             clock_ms=clock_ms or wall_clock_ms,
+            background_jobs=background_jobs,
         )
 
     def __enter__(self) -> Engine:
@@ -99,10 +115,29 @@ class Engine:
         return self._closed
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self.scheduler.stop()
+        self.jobs.shutdown()  # a running flush finishes first
         with self.lock:
             if not self._closed:
                 self._closed = True
                 self.store.close()
+
+    def flush(
+        self,
+        table: str,
+        *,
+        wait: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Result:
+        """Flush ``table`` (``"t"`` or ``"ns.t"``); with ``wait`` block until done."""
+        from engine.sql.storage_cmds import start_flush
+
+        self._check_open()
+        ns, _, name = table.rpartition(".")
+        tdef = self.resolve(TableRef(ns or None, name))
+        return start_flush(self, tdef, wait=wait, progress=progress)
 
     # ------------------------------------------------------------ execution
     def execute(
@@ -163,7 +198,13 @@ class Engine:
                 prov = self._providers.get(table.table_id)
                 if prov is None:
                     cls = PROVIDERS[table.table_type]
-                    prov = cls(table.table_id, self.catalog.table_by_id, self.store, self.lock)
+                    cold = ColdTier(
+                        table.table_id,
+                        self.store,
+                        lambda scope, tid=table.table_id: self.scope_dir(tid, scope),
+                        self.verifier,
+                    )
+                    prov = cls(table.table_id, self.catalog.table_by_id, self.store, self.lock, cold)
                     self._providers[table.table_id] = prov
         return prov
 
@@ -172,3 +213,11 @@ class Engine:
 
     def table_dir(self, table: TableDef) -> Path:
         return safe_path(self.data_dir, "storage", table.namespace, table.name)
+
+    def scope_dir(self, table_id: int, scope: str) -> Path:
+        """Where a scope's manifest.json and segments live."""
+        table = self.catalog.table_by_id(table_id)
+        assert table is not None
+        if scope:
+            return safe_path(self.data_dir, "storage", table.namespace, table.name, check_user(scope))
+        return self.table_dir(table)

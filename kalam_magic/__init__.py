@@ -13,8 +13,13 @@ from kalam_magic.config import Kalam
 from kalam_magic.errors import KalamCellError
 from kalam_magic.result import CellResult
 
-__all__ = ["CellResult", "Kalam", "KalamCellError", "load_ipython_extension",
-           "unload_ipython_extension"]
+__all__ = [
+    "CellResult",
+    "Kalam",
+    "KalamCellError",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
 
 
 def load_ipython_extension(ip: Any) -> None:

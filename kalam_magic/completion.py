@@ -93,8 +93,7 @@ def suggest(text: str, catalog: Catalog) -> tuple[str, list[Suggestion]] | None:
             names = [(f"{qualifier}.{t}", "table") for t in catalog.tables(parts[0])]
         elif len(parts) == 1:
             names = [
-                (f"{qualifier}.{c}", "column")
-                for c in catalog.columns(DEFAULT_NAMESPACE, parts[0])
+                (f"{qualifier}.{c}", "column") for c in catalog.columns(DEFAULT_NAMESPACE, parts[0])
             ]
         elif len(parts) == 2:
             names = [(f"{qualifier}.{c}", "column") for c in catalog.columns(parts[0], parts[1])]

@@ -40,12 +40,15 @@ def cell_position(
     the ``%%kalam`` line of a cell magic). An error without a position points at
     the start of its statement.
     """
-    if error.line is None:
+    # Some errors carry a column *name* in ``column``; only integers are positions.
+    err_line = error.line if isinstance(error.line, int) else None
+    err_column = error.column if isinstance(error.column, int) else 1
+    if err_line is None:
         line, column = statement_line, statement_column
-    elif error.line == 1:
-        line, column = statement_line, statement_column - 1 + (error.column or 1)
+    elif err_line == 1:
+        line, column = statement_line, statement_column - 1 + err_column
     else:
-        line, column = statement_line + error.line - 1, error.column or 1
+        line, column = statement_line + err_line - 1, err_column
     return Position(line + line_offset, column)
 
 

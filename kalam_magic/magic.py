@@ -48,8 +48,16 @@ class KalamMagics(Magics):
         """Names for tab completion, as the configured user sees them."""
         return Catalog(self.engine(), self.settings.user)
 
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace: where :name values come from and -o results go."""
+        assert self.shell is not None, "the magic runs inside an IPython shell"
+        return self.shell.user_ns
+
     def _expand(self, value: str) -> str:
-        return str(self.shell.var_expand(value)) if self.shell is not None else value
+        """IPython's $var / {var} expansion, applied to option values only."""
+        assert self.shell is not None
+        return str(self.shell.var_expand(value))
 
     # ------------------------------------------------------------ the magic
 
@@ -86,7 +94,7 @@ class KalamMagics(Magics):
             engine,
             source,
             user=user,
-            namespace=self.shell.user_ns,
+            namespace=self.user_ns,
             executor=explain if args.explain else execute,
         )
         if not results:
@@ -98,15 +106,15 @@ class KalamMagics(Magics):
             explain=args.explain,
         )
         if args.out:
-            self.shell.user_ns[args.out] = _convert(out, args)
+            self.user_ns[args.out] = _convert(out, args)
         return out
 
     def _persist(self, engine: Engine, args: magic_args.MagicArgs, user: str) -> CellResult:
         assert args.persist is not None
         target = magic_args.persist_target(args.rest)
-        if args.persist not in self.shell.user_ns:
+        if args.persist not in self.user_ns:
             raise UsageError(f"--persist: {args.persist} is not defined in the notebook")
-        data = bulk.to_arrow(self.shell.user_ns[args.persist], args.persist)
+        data = bulk.to_arrow(self.user_ns[args.persist], args.persist)
         try:
             result = bulk.persist(
                 engine,

@@ -48,7 +48,9 @@ def persist(
     """Write ``data`` into ``target`` (created when missing); one engine call per batch."""
     total = data.num_rows
     show_bar = progress_threshold > 0 and total >= progress_threshold
-    bar = tqdm(total=total, unit="row", desc=f"persist {target}", file=sys.stderr, disable=not show_bar)
+    bar = tqdm(
+        total=total, unit="row", desc=f"persist {target}", file=sys.stderr, disable=not show_bar
+    )
     start = time.perf_counter()
     results: list[Result] = []
     try:

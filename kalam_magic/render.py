@@ -215,7 +215,9 @@ def table_html(result: Result, displaylimit: int) -> str:
     """A query result as an HTML table: escaped values, types under the headers, footer."""
     table = result.table
     shown = shown_row_count(result, displaylimit)
-    footer = f'<div class="kalam-footer" style="{_NOTE_STYLE}">{_h(footer_text(result, shown))}</div>'
+    footer = (
+        f'<div class="kalam-footer" style="{_NOTE_STYLE}">{_h(footer_text(result, shown))}</div>'
+    )
     if table.num_columns == 0:
         return footer
     cells = _shown_columns(table, shown, HTML_VALUE_CHARS)

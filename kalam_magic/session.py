@@ -90,7 +90,7 @@ def explain(engine: Engine, sql: str, params: dict[str, Any] | None, user: str) 
     try:
         return engine.execute(_EXPLAIN + sql, params, user=user)
     except KalamError as err:
-        if err.line == 1 and err.column is not None:
+        if err.line == 1 and isinstance(err.column, int):
             err.column = max(1, err.column - len(_EXPLAIN))
         raise
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 from datafusion import SessionConfig, SessionContext, SQLOptions
-from datafusion.catalog import Schema
+from datafusion.catalog import Schema, Table
 from sqlglot import exp
 
 from engine.errors import ColumnNotFoundError, KalamError, QueryError, SqlParseError
+from engine.exec.pruning import scan_filters
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
 
@@ -30,13 +32,19 @@ _POSITION = re.compile(r"at Line: (\d+), Column: (\d+)")
 
 @dataclass
 class ScanSource:
-    """One table reference resolved for a query: its data and its figures."""
+    """One table reference resolved for a query.
+
+    ``build(ctx, scans)`` registers nothing itself; it returns the table's
+    data (a pyarrow Table or a DataFusion DataFrame) and its scan figures.
+    ``scans`` holds the filters of every scan of this table in the query's
+    optimized plan (``None`` when unknown) so cold segments can be pruned."""
 
     namespace: str
     name: str
-    data: Any  # pyarrow.Table, or a datafusion.catalog.Table
+    schema: pa.Schema
+    build: Callable[[SessionContext, list[tuple[Any, ...]] | None], tuple[Any, dict[str, int]]]
+    needs_filters: bool = False
     base_table: bool = True  # a Kalam table (has hidden columns), not a system table
-    stats: dict[str, int] = field(default_factory=dict)
 
 
 Resolver = Callable[[str | None, str, bool, bool], ScanSource]
@@ -116,12 +124,52 @@ def _sources(select: exp.Select, is_base: Callable[[str | None, str], bool]) -> 
     return out
 
 
+def _context(namespace: str) -> SessionContext:
+    return SessionContext(
+        SessionConfig()
+        .with_default_catalog_and_schema(CATALOG, namespace)
+        .with_information_schema(False)
+        .with_target_partitions(2)
+    )
+
+
 class QueryRunner:
     """Builds the per-query DataFusion context and runs one query."""
 
     def __init__(self, resolve: Resolver, is_base: Callable[[str | None, str], bool]) -> None:
         self._resolve = resolve
         self._is_base = is_base
+
+    def _plan_scans(
+        self,
+        sql: str,
+        params: dict[str, Any],
+        sources: list[ScanSource],
+        namespace: str,
+        line: int,
+        column: int,
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        """Plan the query over empty stand-ins to learn each scan's filters."""
+        ctx = _context(namespace)
+        catalog = ctx.catalog(CATALOG)
+        schemas = {namespace}
+        for src in sources:
+            if src.namespace not in schemas:
+                catalog.register_schema(src.namespace, Schema.memory_schema())
+                schemas.add(src.namespace)
+            catalog.schema(src.namespace).register_table(src.name, _empty_provider(src.schema))
+        try:
+            plan = ctx.sql_with_options(sql, _OPTIONS, param_values=params).optimized_logical_plan()
+        except Exception as exc:
+            raise datafusion_error(exc, line, column) from None
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        names = {f"{s.namespace}.{s.name}" for s in sources}
+        for scan in scan_filters(plan):
+            parts = scan.table_name.split(".")
+            qualified = ".".join(parts[-2:]) if len(parts) >= 2 else f"{namespace}.{parts[0]}"
+            if qualified in names:
+                out.setdefault(qualified, []).append(tuple(scan.filters))
+        return out
 
     def run(
         self,
@@ -134,35 +182,38 @@ class QueryRunner:
         stmt_column: int = 1,
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
         hidden, deleted = hidden_columns_used(tree)
-        ctx = SessionContext(
-            SessionConfig()
-            .with_default_catalog_and_schema(CATALOG, namespace)
-            .with_information_schema(False)
-            .with_target_partitions(2)
-        )
+        ctx = _context(namespace)
         catalog = ctx.catalog(CATALOG)
-        schemas = {namespace}
-        stats: dict[str, dict[str, int]] = {}
+        sources: list[ScanSource] = []
+        seen: set[tuple[str, str]] = set()
         for ns, name in referenced_tables(tree):
-            src = self._resolve(ns, name, hidden, deleted)
-            if src.namespace not in schemas:
-                catalog.register_schema(src.namespace, Schema.memory_schema())
-                schemas.add(src.namespace)
-            qualified = f"{src.namespace}.{src.name}"
-            if isinstance(src.data, pa.Table):
-                batches = src.data.to_batches() or [
-                    pa.RecordBatch.from_pylist([], schema=src.data.schema)
-                ]
-                ctx.register_record_batches(qualified, [batches])
-            else:  # a datafusion Table (e.g. a dataset over segments)
-                catalog.schema(src.namespace).register_table(src.name, src.data)
-            stats[qualified] = src.stats
+            key = (ns or namespace, name)
+            if key in seen:  # `t` and `default.t` are the same table
+                continue
+            seen.add(key)
+            sources.append(self._resolve(ns, name, hidden, deleted))
         sql = df_sql
         if hidden:
             tree = tree.copy()
             if _exclude_hidden_from_stars(tree, lambda s: _sources(s, self._is_base)):
                 sql = tree.sql("duckdb")
         params = {k: _scalar(v) for k, v in params.items()}
+        scans: dict[str, list[tuple[Any, ...]]] = {}
+        if any(src.needs_filters for src in sources):
+            scans = self._plan_scans(sql, params, sources, namespace, stmt_line, stmt_column)
+        schemas = {namespace}
+        stats: dict[str, dict[str, int]] = {}
+        for src in sources:
+            if src.namespace not in schemas:
+                catalog.register_schema(src.namespace, Schema.memory_schema())
+                schemas.add(src.namespace)
+            qualified = f"{src.namespace}.{src.name}"
+            data, stats[qualified] = src.build(ctx, scans.get(qualified) if src.needs_filters else None)
+            if isinstance(data, pa.Table):
+                batches = data.to_batches() or [pa.RecordBatch.from_pylist([], schema=data.schema)]
+                ctx.register_record_batches(qualified, [batches])
+            else:
+                catalog.schema(src.namespace).register_table(src.name, Table(data))
         try:
             df = ctx.sql_with_options(sql, _OPTIONS, param_values=params)
             result = df.to_arrow_table()
@@ -171,6 +222,10 @@ class QueryRunner:
         except Exception as exc:  # DataFusion raises plain Exception / ValueError
             raise datafusion_error(exc, stmt_line, stmt_column) from None
         return result, stats
+
+
+def _empty_provider(schema: pa.Schema) -> Table:
+    return Table(pads.dataset(schema.empty_table()))
 
 
 def _scalar(value: Any) -> pa.Scalar:

@@ -42,6 +42,7 @@ _KEYS = {
     "last_segment_id",
     "segments",
 }
+_OPTIONAL_KEYS = {"superseded_seqs"}
 
 
 def _now() -> datetime:
@@ -58,6 +59,9 @@ class Manifest:
     flushed_seq: int
     last_segment_id: int
     segments: tuple[SegmentEntry, ...] = ()
+    # Delete markers: seqs of segment rows that a later flush superseded (updated or
+    # deleted). Readers anti-join them away; segments themselves never change.
+    superseded_seqs: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -85,6 +89,23 @@ class Manifest:
         return self.replace_segments(
             (), [entry], flushed_seq=max(flushed_seq, self.flushed_seq), now=now
         )
+
+    def with_segments(
+        self,
+        entries: list[SegmentEntry] | tuple[SegmentEntry, ...],
+        *,
+        flushed_seq: int,
+        superseded: list[int] | tuple[int, ...] = (),
+        now: datetime | None = None,
+    ) -> Manifest:
+        """The next version after a flush: new segments, watermark, delete markers."""
+        new = self.replace_segments(
+            (), list(entries), flushed_seq=max(flushed_seq, self.flushed_seq), now=now
+        )
+        if superseded:
+            merged = tuple(sorted(set(self.superseded_seqs) | set(superseded)))
+            new = replace(new, superseded_seqs=merged)
+        return new
 
     def with_watermark(self, flushed_seq: int, *, now: datetime | None = None) -> Manifest:
         """The next version with only the watermark moved (a flush with nothing to write)."""
@@ -154,12 +175,13 @@ class Manifest:
             "flushed_seq": self.flushed_seq,
             "last_segment_id": self.last_segment_id,
             "segments": [s.to_dict() for s in self.segments],
+            "superseded_seqs": list(self.superseded_seqs),
         }
 
     @classmethod
     def from_dict(cls, d: Any, *, source: str) -> Manifest:
         v = RecordValidator(source)
-        v.keys(d, _KEYS, "manifest")
+        v.keys(d, _KEYS, "manifest", optional=_OPTIONAL_KEYS)
         if d["format"] != FORMAT_VERSION or type(d["format"]) is not int:
             v.fail(f"unsupported manifest format {d['format']!r}")
         scope = d["scope"]
@@ -176,6 +198,9 @@ class Manifest:
             flushed_seq=v.integer(d["flushed_seq"], "flushed_seq"),
             last_segment_id=v.integer(d["last_segment_id"], "last_segment_id"),
             segments=tuple(SegmentEntry.from_dict(s, source=source) for s in d["segments"]),
+            superseded_seqs=tuple(
+                v.integer(x, "superseded seq") for x in d.get("superseded_seqs", [])
+            ),
         )
         problem = m._problem()
         if problem:

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+from datafusion import SessionContext, col
 
 from engine.catalog.model import TableDef
 from engine.errors import PrimaryKeyViolationError
+from engine.exec.pruning import prune_segments
+from engine.providers.cold_tier import ColdTier
 from engine.storage import codec, keys
 from engine.storage.hot import HotStore
 from engine.txn import Txn
@@ -56,15 +59,33 @@ class TableProvider:
         lookup: Callable[[int], TableDef | None],
         store: HotStore,
         lock: threading.RLock,
+        cold: ColdTier,
     ) -> None:
         self.table_id = table_id
         self._lookup = lookup
         self._store = store
         self._lock = lock
+        self.cold = cold
         self.partitions: dict[str, HotPartition] = {}
         for key, raw in store.scan(keys.rows_prefix(table_id)):
             scope, pk = keys.split_row_key(key)
             self.partitions.setdefault(scope, HotPartition()).rows[pk] = codec.decode_row(raw)
+        self._drop_flushed_leftovers()
+
+    def _drop_flushed_leftovers(self) -> None:
+        """A flush that crashed after publishing its manifest may leave hot
+        versions at or below the watermark: they are already in segments."""
+        txn = Txn(self._store)
+        for scope, part in self.partitions.items():
+            self.cold.recover_scope(scope)
+            mark = self.cold.watermark(scope)
+            if not mark:
+                continue
+            stale = [pk for pk, r in part.rows.items() if r[0] <= mark]
+            for pk in stale:
+                txn.batch.delete(keys.row_key(self.table_id, scope, pk))
+                del part.rows[pk]
+        txn.commit()
 
     def __repr__(self) -> str:
         hot = sum(len(p.rows) for p in self.partitions.values())
@@ -93,17 +114,18 @@ class TableProvider:
 
     # ---- write path
     def existing_keys(self, scope: str, pks: Iterable[Any]) -> set[Any]:
-        """Which of ``pks`` already have a live version in ``scope``.
-
-        The base looks at the hot tier; the cold tier extends this."""
+        """Which of ``pks`` have a live version in ``scope``, hot or cold."""
         part = self.partitions.get(scope)
-        if part is None:
-            return set()
-        out = set()
+        out: set[Any] = set()
+        cold_candidates = []
         for pk in pks:
-            r = part.rows.get(pk)
-            if r is not None and not r[1]:
+            r = part.rows.get(pk) if part is not None else None
+            if r is None:
+                cold_candidates.append(pk)
+            elif not r[1]:
                 out.add(pk)
+        if cold_candidates:
+            out.update(self.cold.live_versions(scope, self.table, cold_candidates))
         return out
 
     def insert(self, txn: Txn, scope: str, rows: list[dict[int, Any]], first_seq: int) -> list[int]:
@@ -151,20 +173,98 @@ class TableProvider:
     def drop(self, txn: Txn) -> None:
         for key, _ in self._store.scan(keys.rows_prefix(self.table_id)):
             txn.batch.delete(key)
+        self.cold.drop(txn)
         txn.after_commit(self.partitions.clear)
 
     # ---- read path
     def hot_rows(self, user: str) -> int:
         return sum(len(self.partitions[s].rows) for s in self.read_scopes(user) if s in self.partitions)
 
+    def has_cold(self, user: str) -> bool:
+        for scope in self.read_scopes(user):
+            m = self.cold.manifest(scope)
+            if m is not None and m.segments:
+                return True
+        return False
+
     def scan(self, user: str, options: ScanOptions) -> pa.Table:
-        """The rows ``user`` may see, hot tier only, as one Arrow table."""
+        """The hot rows ``user`` may see, as one Arrow table."""
         table = self.table
         parts = [self._scan_partition(s, table, options) for s in self.read_scopes(user)]
         parts = [p for p in parts if p is not None]
         if not parts:
             return table.arrow_schema(hidden=options.hidden).empty_table()
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def merged(
+        self,
+        ctx: SessionContext,
+        user: str,
+        options: ScanOptions,
+        scans: list[tuple[Any, ...]] | None,
+    ) -> tuple[Any, dict[str, int]]:
+        """What ``user`` sees of this table: hot rows merged with the segments
+        that survive pruning by ``scans`` (the filters of each scan of this
+        table in the query; ``None`` = unknown, read every segment).
+
+        Returns a pyarrow Table (hot only) or a DataFusion DataFrame."""
+        table = self.table
+        hot = self.scan(user, options)
+        stats = {"segments_total": 0, "segments_scanned": 0, "segments_pruned": 0,
+                 "hot_rows": hot.num_rows, "cold_rows_scanned": 0}
+        frames = []
+        for scope in self.read_scopes(user):
+            manifest = self.cold.manifest(scope)
+            if manifest is None or not manifest.segments:
+                continue
+            survivors = self._survivors(manifest.segments, scans, table)
+            stats["segments_total"] += len(manifest.segments)
+            stats["segments_scanned"] += len(survivors)
+            stats["segments_pruned"] += len(manifest.segments) - len(survivors)
+            stats["cold_rows_scanned"] += sum(e.row_count for e in survivors)
+            cold = self.cold.frame(ctx, table, scope, survivors, hidden=True)
+            if cold is None:
+                continue
+            cold = self._exclude_newer(ctx, cold, table, scope, manifest.superseded_seqs)
+            if not options.hidden:
+                cold = cold.select(*[col(c.name) for c in table.columns])
+            frames.append(cold)
+        if not frames:
+            return hot, stats
+        out = frames[0]
+        for f in frames[1:]:
+            out = out.union(f)
+        if hot.num_rows:
+            out = out.union(ctx.from_arrow(hot))
+        return out, stats
+
+    def _survivors(
+        self, segments: tuple[Any, ...], scans: list[tuple[Any, ...]] | None, table: TableDef
+    ) -> list[Any]:
+        if scans is None or any(not f for f in scans):
+            return list(segments)
+        ids = {c.name: c.id for c in table.columns}
+        keep: dict[int, Any] = {}
+        for filters in scans:
+            for seg in prune_segments(list(filters), list(segments), ids)[0]:
+                keep[seg.id] = seg
+        return [keep[k] for k in sorted(keep)]
+
+    def _exclude_newer(
+        self, ctx: SessionContext, cold: Any, table: TableDef, scope: str, superseded: tuple[int, ...]
+    ) -> Any:
+        """Hide cold versions that have a newer version: hot keys, superseded seqs."""
+        pk = table.pk
+        part = self.partitions.get(scope)
+        if pk is not None and part is not None and part.rows:
+            with self._lock:
+                hot_keys = list(part.rows.keys())
+            keys_df = ctx.from_arrow(pa.table({"__k": pa.array(hot_keys, type=pk.arrow_type)}))
+            cold = cold.join(keys_df, how="anti", left_on=[pk.name], right_on=["__k"])
+        if superseded:
+            seq_df = ctx.from_arrow(pa.table({"__s": pa.array(superseded, type=pa.int64())}))
+            cold = cold.join(seq_df, how="anti", left_on=["_seq"], right_on=["__s"])
+        return cold
 
     def _scan_partition(self, scope: str, table: TableDef, options: ScanOptions) -> pa.Table | None:
         part = self.partitions.get(scope)
@@ -189,9 +289,9 @@ class TableProvider:
 
 def build_arrow(table: TableDef, versions: list[RowVersion], *, hidden: bool) -> pa.Table:
     arrays = []
-    for col in table.columns:
-        cid = col.id
-        arrays.append(pa.array([r[2].get(cid) for r in versions], type=col.arrow_type))
+    for column in table.columns:
+        cid = column.id
+        arrays.append(pa.array([r[2].get(cid) for r in versions], type=column.arrow_type))
     if hidden:
         arrays.append(pa.array([r[0] for r in versions], type=pa.int64()))
         arrays.append(pa.array([r[1] for r in versions], type=pa.bool_()))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import UnsupportedStatementError
 from engine.result import Result
-from engine.sql import ddl, dml, select
+from engine.sql import ddl, dml, mutate, select, storage_cmds
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
@@ -27,6 +27,9 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.CreateIndex: ddl.create_index,
     st.Insert: dml.insert,
     st.Query: select.run_select,
+    st.Update: mutate.update,
+    st.Delete: mutate.delete,
+    st.FlushTable: storage_cmds.flush,
 }
 
 
@@ -40,6 +43,18 @@ def unsupported(engine: Engine, s: st.Statement, params: dict[str, Any], user: s
     raise UnsupportedStatementError(f"Statement not supported yet: {head} ...")
 
 
+# Kalam commands parsed from tokens, keyed by their leading keywords.
+COMMANDS: dict[tuple[str, ...], Handler] = {
+    ("SHOW", "MANIFEST"): storage_cmds.show_manifest,
+    ("REPAIR",): storage_cmds.repair,
+}
+
+
 def dispatch(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:
+    if isinstance(s, st.KalamCommand):
+        words = tuple(w.upper() for w in s.words)
+        for prefix, handler in COMMANDS.items():
+            if words[: len(prefix)] == prefix:
+                return handler(engine, s, params, user)
     handler = HANDLERS.get(type(s), unsupported)
     return handler(engine, s, params, user)

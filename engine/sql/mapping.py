@@ -136,9 +136,7 @@ def _insert(tree: exp.Insert, base: dict[str, Any], _t: str | None, _sql: str) -
     if ret is not None:
         names: list[str] = []
         for e in ret.expressions:
-            if isinstance(e, exp.Star):
-                names.append("*")
-            elif isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
+            if isinstance(e, exp.Star) or isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
                 names.append("*")
             elif isinstance(e, exp.Column):
                 names.append(ident(e))

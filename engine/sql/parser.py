@@ -10,6 +10,7 @@ bound parameters is parsed once.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +25,8 @@ from engine.sql import statements as st
 
 DIALECT = "postgres"
 _CACHE_SIZE = 512
+# sqlglot logs a warning when it falls back to a generic command; we report errors ourselves.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,26 @@ def _tokenize(sql: str) -> list[Token]:
         return sqlglot.tokenize(sql, read=DIALECT)
     except TokenError as exc:
         raise SqlParseError(f"Syntax error: {exc}") from None
+
+
+# sqlglot folds everything after these keywords into one string token.
+_COMMAND_TOKENS = {TokenType.SHOW, TokenType.EXECUTE, TokenType.COMMAND, TokenType.FETCH}
+
+
+def _statement_tokens(sql: str) -> list[Token]:
+    """Tokens of one statement, with command tails (``SHOW ...``) tokenized too."""
+    tokens = _tokenize(sql)
+    if len(tokens) == 2 and tokens[0].token_type in _COMMAND_TOKENS and (
+        tokens[1].token_type == TokenType.STRING and sql[tokens[1].start] not in "'\"$"
+    ):
+        offset = tokens[0].end + 1
+        tail = _tokenize(sql[offset:])
+        shifted = [
+            Token(t.token_type, t.text, t.line, t.col, t.start + offset, t.end + offset, t.comments)
+            for t in tail
+        ]
+        return [tokens[0], *shifted]
+    return tokens
 
 
 def split_statements(sql: str) -> list[StatementText]:
@@ -197,7 +220,7 @@ def parse(sql: str) -> list[st.Statement]:
 
 
 def parse_one(piece: StatementText) -> st.Statement:
-    tokens = _tokenize(piece.sql)
+    tokens = _statement_tokens(piece.sql)
     params, df_sql = _param_spec(piece.sql, tokens)
     base = {"sql": piece.sql, "line": piece.line, "column": piece.column, "params": params}
     words = [t.text.upper() for t in tokens[:4]]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import PermissionDeniedError, TableNotFoundError
 from engine.exec.query import QueryRunner, ScanSource
 from engine.providers.base import ScanOptions
 from engine.result import Result
@@ -22,19 +21,22 @@ def scan_source(
     if ns == "system":
         from engine.system import system_table
 
-        return ScanSource("system", name, system_table(engine, name, user), base_table=False)
+        data = system_table(engine, name, user)
+        return ScanSource("system", name, data.schema, lambda ctx, scans: (data, {}), base_table=False)
     table = engine.catalog.get_table(ns, name)
     prov = engine.provider(table)
     options = ScanOptions(hidden=hidden, include_deleted=deleted, now_ms=engine.clock_ms())
-    data = prov.scan(user, options)
-    stats = {
-        "segments_total": 0,
-        "segments_scanned": 0,
-        "segments_pruned": 0,
-        "hot_rows": data.num_rows,
-        "cold_rows_scanned": 0,
-    }
-    return ScanSource(ns, name, data, stats=stats)
+
+    def build(ctx: Any, scans: Any) -> tuple[Any, dict[str, int]]:
+        return prov.merged(ctx, user, options, scans)
+
+    return ScanSource(
+        ns,
+        name,
+        table.arrow_schema(hidden=hidden),
+        build,
+        needs_filters=prov.has_cold(user),
+    )
 
 
 def runner_for(engine: Engine, user: str) -> QueryRunner:
@@ -71,5 +73,3 @@ def _explain_with_stats(table: Any, stats: dict[str, dict[str, int]]) -> Any:
         rows.append({"plan_type": "kalam_scan", "plan": f"{name}: {text}"})
     return pa.Table.from_pylist(rows, schema=pa.schema([("plan_type", pa.string()), ("plan", pa.string())]))
 
-
-__all__ = ["run_select", "runner_for", "scan_source", "PermissionDeniedError", "TableNotFoundError"]

@@ -1,0 +1,127 @@
+"""Flush policies and STREAM eviction, run by themselves.
+
+``tick(now_ms)`` decides and runs what is due: a table flushes when its hot
+row count reaches ``rows:N`` or when its oldest unflushed row is older than
+``interval:S``; STREAM tables evict expired rows. A daemon thread calls
+``tick`` every ``period`` seconds; tests call ``tick`` directly with the
+engine's injectable clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from engine.catalog.model import TableDef
+from engine.jobs.flush import evict_expired, flush_table, pending_rows
+from engine.seq import seq_time_ms
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, *, period: float = 1.0) -> None:
+        self._engine = engine
+        self._period = period
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self._thread and self._thread.is_alive() else "idle"
+        return f"<Scheduler {state}, every {self._period:g} s>"
+
+    def due(self, now_ms: int | None = None) -> list[tuple[str, TableDef]]:
+        """(reason, table) for every table whose policy says flush now."""
+        engine = self._engine
+        now = engine.clock_ms() if now_ms is None else now_ms
+        out: list[tuple[str, TableDef]] = []
+        for table in engine.catalog.tables():
+            prov = engine.provider(table)
+            if table.table_type == "STREAM":
+                oldest = self._oldest_seq(table)
+                ttl_ms = int(table.options["ttl_seconds"]) * 1000
+                if oldest is not None and seq_time_ms(oldest) <= now - ttl_ms:
+                    out.append(("evict", table))
+                continue
+            policy = table.options.get("flush_policy") or {}
+            pending = pending_rows(prov)
+            if not pending:
+                continue
+            if "rows" in policy and pending >= policy["rows"]:
+                out.append(("rows", table))
+                continue
+            if "interval" in policy:
+                oldest = self._oldest_seq(table)
+                if oldest is not None and seq_time_ms(oldest) <= now - policy["interval"] * 1000:
+                    out.append(("interval", table))
+        return out
+
+    def _oldest_seq(self, table: TableDef) -> int | None:
+        prov = self._engine.provider(table)
+        with self._engine.lock:
+            return min(
+                (v[0] for p in prov.partitions.values() for v in p.rows.values()), default=None
+            )
+
+    def tick(self, now_ms: int | None = None) -> list[str]:
+        """Run every due flush / eviction now (in this thread); returns job ids."""
+        engine = self._engine
+        ids = []
+        for reason, table in self.due(now_ms):
+            if reason == "evict":
+                job = engine.jobs.run_inline(
+                    "evict",
+                    lambda job, t=table: _evict(engine, t, job),
+                    namespace=table.namespace,
+                    table_name=table.name,
+                )
+            else:
+                job = engine.jobs.run_inline(
+                    "flush",
+                    lambda job, t=table, r=reason: _flush(engine, t, job, r),
+                    namespace=table.namespace,
+                    table_name=table.name,
+                )
+            ids.append(job.job_id)
+        return ids
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="kalam-scheduler", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._period):
+            if self._engine.closed:
+                return
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - a failed tick is recorded on its job; keep going
+                continue
+
+
+def _flush(engine: Engine, table: TableDef, job: object, reason: str) -> object:
+    current = engine.catalog.table_by_id(table.table_id)
+    if current is None:
+        return None
+    report = flush_table(engine, current)
+    job.rows, job.segments = report.rows, report.segments  # type: ignore[attr-defined]
+    job.message = f"{report.message} (policy: {reason})"  # type: ignore[attr-defined]
+    return report
+
+
+def _evict(engine: Engine, table: TableDef, job: object) -> int:
+    current = engine.catalog.table_by_id(table.table_id)
+    if current is None:
+        return 0
+    n = evict_expired(engine, current)
+    job.rows = n  # type: ignore[attr-defined]
+    job.message = f"Evicted {n} expired row(s) from {current.qualified_name}"  # type: ignore[attr-defined]
+    return n

@@ -1,0 +1,257 @@
+"""A table's cold tier: its manifests (one per scope) and reading segments.
+
+Versions across tiers are resolved without any window function:
+
+* the hot tier only ever holds versions newer than everything flushed, so a
+  cold row whose primary key has a hot version (live or tombstone) is hidden
+  by an anti-join against the scope's hot keys;
+* when a flush writes a newer version (or a tombstone) of a key that an older
+  segment holds, the old version's ``_seq`` goes into the manifest's
+  ``superseded_seqs`` (a delete marker kept in the manifest); readers
+  anti-join segments against that set. Segments themselves never change.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from datafusion import DataFrame, SessionContext, col, lit
+
+from engine.catalog.model import TableDef
+from engine.errors import StorageCorruptionError
+from engine.manifest import Manifest, decode, encode, find_manifest_json
+from engine.storage import keys
+from engine.storage.cold import SegmentEntry, SegmentVerifier, segment_path
+from engine.storage.hot import HotStore
+from engine.txn import Txn
+
+
+def physical_name(column_id: int) -> str:
+    return f"c{column_id}"
+
+
+def physical_schema(table: TableDef) -> pa.Schema:
+    fields = [pa.field(physical_name(c.id), c.arrow_type) for c in table.columns]
+    return pa.schema([*fields, pa.field("_seq", pa.int64()), pa.field("_deleted", pa.bool_())])
+
+
+@dataclass
+class _KeyIndex:
+    """A segment's primary keys and their seqs, for key lookups (cached)."""
+
+    keys: pa.Array
+    seqs: pa.Array
+
+
+class ColdTier:
+    """Manifests of one table, by scope, mirrored from the hot store."""
+
+    def __init__(
+        self,
+        table_id: int,
+        store: HotStore,
+        scope_dir: Any,  # Callable[[str], Path]
+        verifier: SegmentVerifier,
+    ) -> None:
+        self.table_id = table_id
+        self._store = store
+        self._scope_dir = scope_dir
+        self._verifier = verifier
+        self._lock = threading.Lock()
+        self.manifests: dict[str, Manifest] = {}
+        self._bad: dict[str, StorageCorruptionError] = {}
+        self._key_index: dict[tuple[str, int], _KeyIndex] = {}
+        prefix = keys.manifest_key(table_id, "")
+        for key, raw in store.scan(prefix):
+            scope = key[len(prefix) :].decode()
+            try:
+                self.manifests[scope] = decode(raw, source=f"hot manifest of {scope or 'shared'}")
+            except StorageCorruptionError as exc:
+                self._bad[scope] = exc
+
+    def __repr__(self) -> str:
+        segs = sum(len(m.segments) for m in self.manifests.values())
+        return f"<ColdTier table {self.table_id}: {len(self.manifests)} scope(s), {segs} segment(s)>"
+
+    # ---- manifests
+    def recover_scope(self, scope: str) -> None:
+        """Startup rule: the hot copy is authoritative; only when it is missing
+        is ``manifest.json`` loaded into it."""
+        if scope in self.manifests or scope in self._bad:
+            return
+        try:
+            found = find_manifest_json(self.scope_dir(scope))
+        except StorageCorruptionError as exc:
+            self._bad[scope] = exc
+            return
+        if found is not None:
+            batch_txn = Txn(self._store)
+            batch_txn.batch.put(keys.manifest_key(self.table_id, scope), encode(found))
+            batch_txn.commit()
+            self.manifests[scope] = found
+
+    def manifest(self, scope: str) -> Manifest | None:
+        bad = self._bad.get(scope)
+        if bad is not None:
+            raise bad
+        return self.manifests.get(scope)
+
+    def scopes(self) -> list[str]:
+        return sorted(set(self.manifests) | set(self._bad))
+
+    def scope_dir(self, scope: str) -> Path:
+        return self._scope_dir(scope)
+
+    def stage_manifest(self, txn: Txn, scope: str, manifest: Manifest) -> None:
+        txn.batch.put(keys.manifest_key(self.table_id, scope), encode(manifest))
+
+        def apply() -> None:
+            self.manifests[scope] = manifest
+            self._bad.pop(scope, None)
+
+        txn.after_commit(apply)
+
+    def drop(self, txn: Txn) -> None:
+        for scope in self.scopes():
+            txn.batch.delete(keys.manifest_key(self.table_id, scope))
+
+    def watermark(self, scope: str) -> int:
+        m = self.manifests.get(scope)
+        return m.flushed_seq if m is not None else 0
+
+    # ---- segments
+    def segment_file(self, scope: str, entry: SegmentEntry) -> Path:
+        path = segment_path(self.scope_dir(scope), entry)
+        self._verifier.verify(path, entry)
+        return path
+
+    def frame(
+        self,
+        ctx: SessionContext,
+        table: TableDef,
+        scope: str,
+        entries: list[SegmentEntry],
+        *,
+        hidden: bool,
+    ) -> DataFrame | None:
+        """The surviving segments of ``scope`` as one DataFrame in user column
+        names (old segments read through the current schema)."""
+        if not entries:
+            return None
+        schema = physical_schema(table)
+        frames = []
+        for entry in entries:
+            path = self.segment_file(scope, entry)
+            try:
+                df = ctx.read_parquet(str(path), schema=schema)
+            except Exception as exc:
+                raise StorageCorruptionError(
+                    f"Segment file {path} is unreadable: {exc}", file=str(path)
+                ) from None
+            present = set(entry.column_stats)
+            exprs = []
+            for c in table.columns:
+                if str(c.id) in present:
+                    exprs.append(col(physical_name(c.id)).alias(c.name))
+                else:
+                    fill = _default_literal(table, c)
+                    exprs.append(fill.alias(c.name))
+            exprs.append(col("_seq"))
+            exprs.append(col("_deleted"))
+            frames.append(df.select(*exprs))
+        out = frames[0]
+        for f in frames[1:]:
+            out = out.union(f)
+        return out
+
+    # ---- key lookups (primary-key checks, flush supersession)
+    def key_index(self, scope: str, entry: SegmentEntry, pk_column: int) -> _KeyIndex:
+        cache_key = (scope, entry.id)
+        hit = self._key_index.get(cache_key)
+        if hit is not None:
+            return hit
+        path = self.segment_file(scope, entry)
+        try:
+            data = pq.read_table(path, columns=[physical_name(pk_column), "_seq"])
+        except Exception as exc:
+            raise StorageCorruptionError(f"Segment file {path} is unreadable: {exc}", file=str(path)) from None
+        idx = _KeyIndex(
+            data.column(0).combine_chunks(), data.column(1).combine_chunks()
+        )
+        with self._lock:
+            self._key_index[cache_key] = idx
+        return idx
+
+    def live_versions(
+        self, scope: str, table: TableDef, pks: Iterable[Any]
+    ) -> dict[Any, int]:
+        """{pk: seq} of the live cold versions of ``pks`` in ``scope``."""
+        manifest = self.manifest(scope)
+        pk = table.pk
+        wanted = [k for k in pks]
+        if manifest is None or not manifest.segments or pk is None or not wanted:
+            return {}
+        superseded = set(manifest.superseded_seqs)
+        found: dict[Any, int] = {}
+        stat_key = str(pk.id)
+        lo, hi = min(wanted), max(wanted)
+        probe = pa.array(wanted, type=pk.arrow_type)
+        for entry in manifest.segments:
+            st = entry.column_stats.get(stat_key) or {}
+            smin, smax = st.get("min"), st.get("max")
+            if pk.type in ("INT", "BIGINT", "SMALLINT") and smin is not None and smax is not None:
+                if hi < smin or lo > smax:
+                    continue
+            idx = self.key_index(scope, entry, pk.id)
+            mask = pc.is_in(idx.keys, value_set=probe)
+            if not pc.any(mask).as_py():
+                continue
+            hits_k = pc.filter(idx.keys, mask).to_pylist()
+            hits_s = pc.filter(idx.seqs, mask).to_pylist()
+            for k, s in zip(hits_k, hits_s, strict=True):
+                if s not in superseded and s > found.get(_norm(k, pk.type), -1):
+                    found[_norm(k, pk.type)] = s
+        return found
+
+    def forget_segments(self, scope: str) -> None:
+        with self._lock:
+            for k in [k for k in self._key_index if k[0] == scope]:
+                del self._key_index[k]
+
+
+def _norm(value: Any, type_name: str) -> Any:
+    """Arrow scalars come back as Python values; keep them comparable with
+    stored keys (timestamps / dates are stored as ints)."""
+    from engine.types import coerce
+
+    return coerce(value, type_name, "")
+
+
+def _default_literal(table: TableDef, column: Any) -> Any:
+    """What a segment written before ``column`` existed reads for it."""
+    value = None
+    if column.default is not None and column.default.kind == "literal":
+        value = column.default.value
+    return lit(pa.scalar(value, type=_storage_type(column)))
+
+
+def _storage_type(column: Any) -> pa.DataType:
+    # Stored forms of TIMESTAMP / DATE are ints; build the scalar in the real type.
+    return column.arrow_type
+
+
+def empty_segment_stats() -> dict[str, int]:
+    return {
+        "segments_total": 0,
+        "segments_scanned": 0,
+        "segments_pruned": 0,
+        "hot_rows": 0,
+        "cold_rows_scanned": 0,
+    }

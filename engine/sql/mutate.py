@@ -1,0 +1,127 @@
+"""UPDATE and DELETE.
+
+Targets are found with a DataFusion SELECT over the merged table the session
+user can see (so predicates may use anything DataFusion evaluates, including
+subqueries and ``_seq``); new versions and tombstones are then written by the
+engine in one batch. DataFusion's own DML is never executed (see DESIGN.md:
+on datafusion 55 ``DELETE ... WHERE false`` deleted every row).
+
+DML runs under the engine's write lock, so the rows a statement read cannot
+change before its batch commits: concurrent UPDATEs serialise.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from engine.catalog.model import TableDef
+from engine.errors import NotNullViolationError, SchemaError
+from engine.providers.base import RowVersion
+from engine.result import Result
+from engine.sql import statements as st
+from engine.sql.select import runner_for
+from engine.types import coerce
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+_NEW = "__kalam_new_{}"
+
+
+def _target_select(table: TableDef, ref: st.TableRef, where: Any, extra: list[exp.Expression]) -> exp.Select:
+    cols: list[exp.Expression] = [exp.column(c.name, quoted=True) for c in table.columns]
+    cols.append(exp.column("_seq"))
+    target = exp.table_(table.name, db=table.namespace, quoted=False)
+    query = exp.select(*cols, *extra).from_(target)
+    if where is not None:
+        query = query.where(where.copy())
+    return query
+
+
+def _run_target_select(engine: Engine, query: exp.Select, params: dict[str, Any], user: str, s: st.Statement) -> pa.Table:
+    table, _ = runner_for(engine, user).run(
+        query, query.sql("postgres"), params, namespace=engine.namespace,
+        stmt_line=s.line, stmt_column=s.column,
+    )
+    return table
+
+
+def _versions_from(table: TableDef, data: pa.Table) -> list[tuple[int, dict[int, Any]]]:
+    """(old seq, {column id: stored value}) per selected row."""
+    columns = [data.column(c.name).to_pylist() for c in table.columns]
+    seqs = data.column("_seq").to_pylist()
+    out = []
+    for i, seq in enumerate(seqs):
+        out.append((seq, {c.id: _stored(col[i], c.type) for c, col in zip(table.columns, columns, strict=True)}))
+    return out
+
+
+def _stored(value: Any, type_name: str) -> Any:
+    if value is None:
+        return None
+    return coerce(value, type_name, "")
+
+
+def delete(engine: Engine, s: st.Delete, params: dict[str, Any], user: str) -> Result:
+    with engine.lock:
+        table = engine.resolve(s.table)
+        prov = engine.provider(table)
+        data = _run_target_select(engine, _target_select(table, s.table, s.where, []), params, user, s)
+        if data.num_rows == 0:
+            return Result(message="Deleted 0 row(s)", rows_affected=0)
+        txn = engine.begin()
+        first = engine.seq.take(txn, data.num_rows)
+        versions: dict[Any, RowVersion] = {}
+        for i, (old_seq, values) in enumerate(_versions_from(table, data)):
+            versions[prov.key_of(values, old_seq)] = (first + i, True, values)
+        prov.stage_versions(txn, prov.write_scope(user), versions)
+        txn.commit()
+    return Result(message=f"Deleted {len(versions)} row(s)", rows_affected=len(versions))
+
+
+def update(engine: Engine, s: st.Update, params: dict[str, Any], user: str) -> Result:
+    with engine.lock:
+        table = engine.resolve(s.table)
+        prov = engine.provider(table)
+        assigned: dict[str, int] = {}
+        extra: list[exp.Expression] = []
+        for i, (name, expr) in enumerate(s.assignments):
+            col = table.get_column(name)
+            if col.primary_key:
+                raise SchemaError(f"Updating the primary key column '{name}' is not supported")
+            if name in assigned:
+                raise SchemaError(f"Column '{name}' is assigned twice")
+            assigned[name] = i
+            extra.append(exp.alias_(expr.copy(), _NEW.format(i), quoted=True))
+        data = _run_target_select(engine, _target_select(table, s.table, s.where, extra), params, user, s)
+        if data.num_rows == 0:
+            return Result(message="Updated 0 row(s)", rows_affected=0)
+        new_cols = {name: data.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
+        changed: list[tuple[int, dict[int, Any]]] = []
+        for row, (old_seq, old) in enumerate(_versions_from(table, data)):
+            new = dict(old)
+            for name, values in new_cols.items():
+                col = table.get_column(name)
+                value = coerce(values[row], col.type, col.name)
+                if value is None and not col.nullable:
+                    raise NotNullViolationError(
+                        f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",
+                        column_name=col.name,
+                    )
+                new[col.id] = value
+            if new != old:
+                changed.append((old_seq, new))
+        if not changed:
+            return Result(message="Updated 0 row(s)", rows_affected=0)
+        txn = engine.begin()
+        first = engine.seq.take(txn, len(changed))
+        versions = {
+            prov.key_of(v, old_seq): (first + i, False, v) for i, (old_seq, v) in enumerate(changed)
+        }
+        prov.stage_versions(txn, prov.write_scope(user), versions)
+        txn.commit()
+    return Result(message=f"Updated {len(changed)} row(s)", rows_affected=len(changed))
+

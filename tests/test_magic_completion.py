@@ -1,0 +1,128 @@
+"""Tab completion in %%kalam cells: through IPython's completer (terminal) and
+through a real kernel's complete_request (what JupyterLab sends) (issue 7)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from IPython.core.completer import provisionalcompleter
+from IPython.terminal.ptutils import IPythonPTCompleter
+from prompt_toolkit.document import Document
+from test_magic_support import cell, ip  # noqa: F401
+
+from kalam_magic.completion import kalam_text_before_cursor
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = (
+    "CREATE NAMESPACE app;"
+    "CREATE TABLE app.orders (id INT PRIMARY KEY, amount DOUBLE, customer TEXT);"
+    "CREATE TABLE users (id INT PRIMARY KEY, name TEXT, nickname TEXT)"
+)
+
+
+def complete(ip, text: str) -> list[tuple[str, str]]:  # noqa: F811
+    """(text, type) of every completion at the end of ``text``."""
+    with provisionalcompleter():
+        found = ip.Completer.completions(text, len(text))
+        return [(c.text, c.type) for c in found]
+
+
+@pytest.fixture
+def schema(ip):  # noqa: F811
+    cell(ip, SCHEMA)
+    return ip
+
+
+def test_namespaces_and_tables_after_from(schema):
+    assert complete(schema, "%%kalam\nSELECT * FROM ") == [
+        ("app", "namespace"),
+        ("default", "namespace"),
+        ("system", "namespace"),
+        ("users", "table"),
+    ]
+
+
+@pytest.mark.parametrize("keyword", ["FROM", "JOIN", "INTO", "UPDATE", "TABLE", "from"])
+def test_tables_after_each_table_keyword(schema, keyword):
+    assert complete(schema, f"%%kalam\nSELECT 1;\n{keyword} us") == [("users", "table")]
+
+
+def test_tables_of_a_namespace_after_the_dot(schema):
+    assert complete(schema, "%%kalam\nSELECT * FROM app.") == [("app.orders", "table")]
+
+
+def test_columns_after_table_dot(schema):
+    assert complete(schema, "%%kalam\nSELECT users.n") == [
+        ("users.name", "column"),
+        ("users.nickname", "column"),
+    ]
+    assert complete(schema, "%%kalam\nSELECT app.orders.am") == [("app.orders.amount", "column")]
+
+
+def test_line_magic_and_assignment_forms(schema):
+    assert complete(schema, "%kalam SELECT * FROM us") == [("users", "table")]
+    assert complete(schema, "res = %kalam SELECT * FROM us") == [("users", "table")]
+
+
+def test_plain_python_is_left_to_ipython(schema):
+    schema.user_ns["users_list"] = []
+    texts = [t for t, _ in complete(schema, "users_l")]
+    assert "users_list" in texts
+    assert kalam_text_before_cursor("x = 1\nFROM u", 1, 6) is None
+
+
+def test_the_magic_line_itself_is_not_sql():
+    assert kalam_text_before_cursor("%%kalam --user bob FROM", 0, 23) is None
+
+
+def test_terminal_prompt_toolkit_completer(schema):
+    text = "%%kalam\nSELECT * FROM app.ord"
+    completer = IPythonPTCompleter(shell=schema)
+    found = [c.text for c in completer.get_completions(Document(text, len(text)), None)]
+    assert found == ["app.orders"]
+
+
+def test_kernel_complete_request_as_jupyterlab_sends_it(tmp_path):
+    jupyter_client = pytest.importorskip("jupyter_client")
+    spec_dir = tmp_path / "kernels" / "kalam-test"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "kalam test",
+                "language": "python",
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "KALAM_DATA_DIR": str(tmp_path / "data"),
+    }
+    km = jupyter_client.KernelManager(kernel_name="kalam-test")
+    km.kernel_spec_manager.kernel_dirs = [str(tmp_path / "kernels")]
+    km.start_kernel(env=env, cwd=str(tmp_path))
+    kc = km.client()
+    try:
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        reply = kc.execute_interactive(
+            f"%load_ext kalam_magic\n%kalam {SCHEMA}", timeout=60, output_hook=lambda msg: None
+        )
+        assert reply["content"]["status"] == "ok"
+        code = "%%kalam\nSELECT * FROM users u JOIN app."
+        msg_id = kc.complete(code, len(code))
+        reply = kc.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        content = reply["content"]
+        assert content["matches"] == ["app.orders"]
+        assert code[content["cursor_start"] : content["cursor_end"]] == "app."
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

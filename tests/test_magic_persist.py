@@ -1,0 +1,83 @@
+"""%kalam --persist: pandas, polars and Arrow data into tables, with progress (issue 7)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+from test_magic_support import cell, ip, line  # noqa: F401
+
+
+def test_persist_pandas_creates_the_table_then_appends(ip):  # noqa: F811
+    cell(ip, "CREATE NAMESPACE app")
+    ip.user_ns["df"] = pd.DataFrame({"id": [1, 2], "name": ["alice", "bob"]})
+    res = line(ip, "--persist df INTO app.people")
+    assert res.rows_affected == 2
+    ip.user_ns["more"] = pd.DataFrame({"id": [3], "name": ["carol"]})
+    line(ip, "--persist more INTO app.people")
+    assert line(ip, "SELECT id, name FROM app.people ORDER BY id").rows() == [
+        (1, "alice"),
+        (2, "bob"),
+        (3, "carol"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pl.DataFrame({"id": [1, 2], "score": [0.5, None]}),
+        lambda: pa.table({"id": [1, 2], "score": [0.5, None]}),
+    ],
+    ids=["polars", "arrow"],
+)
+def test_persist_polars_and_arrow(ip, make):  # noqa: F811
+    ip.user_ns["data"] = make()
+    line(ip, "--persist data INTO scores")
+    assert line(ip, "SELECT id, score FROM scores ORDER BY id").rows() == [(1, 0.5), (2, None)]
+
+
+def test_persist_round_trips_a_captured_dataframe(ip):  # noqa: F811
+    cell(ip, "CREATE TABLE src (id INT PRIMARY KEY, label TEXT)")
+    cell(ip, "INSERT INTO src SELECT value, 'v' || value FROM range(0, 50)")
+    line(ip, "-o df SELECT id, label FROM src ORDER BY id")
+    line(ip, "--persist df INTO copy")
+    assert line(ip, "SELECT count(*) AS n, sum(id) AS s FROM copy").rows() == [(50, 1225)]
+
+
+def test_large_input_shows_a_progress_bar(ip):  # noqa: F811
+    ip.run_line_magic("config", "Kalam.progress_threshold = 1000")
+    ip.run_line_magic("config", "Kalam.persist_batch_rows = 400")
+    ip.user_ns["big"] = pa.table({"id": list(range(1000))})
+    with capture_output() as captured:
+        res = line(ip, "--persist big INTO big_t")
+    assert "persist big_t" in captured.stderr and "1000/1000" in captured.stderr
+    assert res.rows_affected == 1000
+    assert line(ip, "SELECT count(*) AS n FROM big_t").scalar() == 1000
+
+
+def test_small_input_shows_no_progress_bar(ip):  # noqa: F811
+    ip.user_ns["small"] = pa.table({"id": [1, 2, 3]})
+    with capture_output() as captured:
+        line(ip, "--persist small INTO small_t")
+    assert captured.stderr == ""
+
+
+def test_persist_refuses_other_python_values(ip):  # noqa: F811
+    ip.user_ns["nope"] = [1, 2, 3]
+    with pytest.raises(UsageError, match="pandas or polars DataFrame or a pyarrow Table"):
+        line(ip, "--persist nope INTO t")
+
+
+@pytest.mark.parametrize("rest", ["", "t", "TO t", "INTO a b"])
+def test_persist_needs_into_target(ip, rest):  # noqa: F811
+    ip.user_ns["df"] = pd.DataFrame({"id": [1]})
+    with pytest.raises(UsageError, match="INTO"):
+        line(ip, f"--persist df {rest}")
+
+
+def test_persist_of_an_undefined_name_is_a_usage_error(ip):  # noqa: F811
+    with pytest.raises(UsageError, match="not defined"):
+        line(ip, "--persist ghost INTO t")
