@@ -52,7 +52,7 @@ class Kalam(Configurable):
 
     progress_threshold = Int(
         100_000,
-        help="Row count from which --persist shows a progress bar.",
+        help="Row count from which FLUSH and --persist show a progress bar (0: never).",
     ).tag(config=True)
 
     persist_batch_rows = Int(

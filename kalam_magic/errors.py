@@ -63,9 +63,12 @@ class KalamCellError(Exception):
         source_line: str | None,
         statement_index: int | None = None,
         where: str = "cell",
+        data_dir: str | None = None,
     ) -> None:
         self.error = error
         self.code = error.code
+        #: The engine's message, with the data directory's absolute path hidden.
+        self.message = redact(error.message, data_dir)
         self.position = position
         self.source_line = source_line
         self.statement_index = statement_index
@@ -73,14 +76,14 @@ class KalamCellError(Exception):
         super().__init__(self.headline())
 
     def headline(self) -> str:
-        text = f"{type(self.error).__name__}: {self.error.message}"
+        text = f"{type(self.error).__name__}: {self.message}"
         if self.position is not None:
             text += f" (line {self.position.line}, column {self.position.column})"
         return text
 
     def lines(self) -> list[str]:
         """The message as shown: headline, where it happened, the line with a caret."""
-        out = [f"{type(self.error).__name__}: {self.error.message}"]
+        out = [f"{type(self.error).__name__}: {self.message}"]
         if self.position is None:
             return out
         where = f"  at line {self.position.line}, column {self.position.column} of the {self.where}"
@@ -95,6 +98,16 @@ class KalamCellError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         return self.lines()
+
+
+def redact(text: str, data_dir: str | None) -> str:
+    """``text`` with the data directory's absolute path replaced by ``<data dir>``.
+
+    Notebooks get shared; where a user keeps data is not the reader's business.
+    """
+    if not data_dir:
+        return text
+    return text.replace(data_dir.rstrip("/"), "<data dir>")
 
 
 def _window(line: str, column: int) -> tuple[str, int]:

@@ -38,15 +38,36 @@ class KalamMagics(Magics):
 
     # ------------------------------------------------------------ connection
 
+    def data_dir(self) -> str:
+        return str(self.settings.resolved_data_dir())
+
     def engine(self) -> Engine:
         """The engine of the data directory in effect, opened on first use."""
-        return self.engines.get(
-            self.settings.resolved_data_dir(), durability=self.settings.durability
-        )
+        try:
+            return self.engines.get(
+                self.settings.resolved_data_dir(), durability=self.settings.durability
+            )
+        except KalamError as err:
+            raise KalamCellError(
+                err, position=None, source_line=None, data_dir=self.data_dir()
+            ) from None
+
+    def _connect(self, data_dir: str) -> None:
+        """Switch to ``data_dir``; a directory that cannot be opened leaves the old one in effect."""
+        previous = self.settings.data_dir
+        self.settings.data_dir = data_dir
+        try:
+            self.engine()
+        except KalamCellError:
+            self.settings.data_dir = previous
+            raise
 
     def catalog(self) -> Catalog | None:
         """Names for tab completion, as the configured user sees them."""
-        return Catalog(self.engine(), self.settings.user)
+        try:
+            return Catalog(self.engine(), self.settings.user)
+        except KalamCellError:
+            return None  # completion never raises; the next cell shows the error
 
     @property
     def user_ns(self) -> dict[str, Any]:
@@ -66,36 +87,28 @@ class KalamMagics(Magics):
     def kalam(self, line: str, cell: str | None = None) -> CellResult | None:
         args = magic_args.parse_line(line)
         if args.connect is not None:
-            self.settings.data_dir = self._expand(args.connect)
+            self._connect(self._expand(args.connect))
         engine = self.engine()
         user = self._expand(args.user) if args.user is not None else self.settings.user
-
         if args.persist is not None:
             if cell is not None and cell.strip():
                 raise UsageError("--persist takes no SQL; the cell body must be empty")
             return self._persist(engine, args, user)
 
-        if cell is not None:
-            if args.rest.strip():
-                raise UsageError(
-                    f"unexpected text on the %%kalam line: {args.rest.strip()!r}; "
-                    "SQL goes in the cell body"
-                )
-            source = SqlSource(cell, line_offset=1, where="cell")
-        else:
-            source = SqlSource(args.rest, where="statement")
+        source = self._source(args, cell)
         if not source.text.strip():
             if args.connect is not None:
                 print(f"Connected; statements run as {user}")
                 return None
             raise UsageError(f"no SQL given. Usage: {magic_args.USAGE}")
-
+        executor = explain if args.explain else execute
         results = run_sql(
             engine,
             source,
             user=user,
             namespace=self.user_ns,
-            executor=explain if args.explain else execute,
+            executor=executor,
+            progress_threshold=self.settings.progress_threshold,
         )
         if not results:
             return None
@@ -108,6 +121,17 @@ class KalamMagics(Magics):
         if args.out:
             self.user_ns[args.out] = _convert(out, args)
         return out
+
+    def _source(self, args: magic_args.MagicArgs, cell: str | None) -> SqlSource:
+        if cell is None:
+            return SqlSource(args.rest, where="statement", data_dir=self.data_dir())
+        if args.rest.strip():
+            raise UsageError(
+                f"unexpected text on the %%kalam line: {args.rest.strip()!r}; "
+                "SQL goes in the cell body"
+            )
+        # Line 1 of the cell is the %%kalam line, so SQL line n is cell line n + 1.
+        return SqlSource(cell, line_offset=1, where="cell", data_dir=self.data_dir())
 
     def _persist(self, engine: Engine, args: magic_args.MagicArgs, user: str) -> CellResult:
         assert args.persist is not None
@@ -125,7 +149,9 @@ class KalamMagics(Magics):
                 progress_threshold=self.settings.progress_threshold,
             )
         except KalamError as err:
-            raise KalamCellError(err, position=None, source_line=None) from err
+            raise KalamCellError(
+                err, position=None, source_line=None, data_dir=self.data_dir()
+            ) from err
         return CellResult([result], displaylimit=self.settings.displaylimit)
 
 

@@ -8,15 +8,14 @@ widget dependency) and only appears from ``Kalam.progress_threshold`` rows.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
 import pyarrow as pa
 from IPython.core.error import UsageError
-from tqdm.std import tqdm
 
 from engine import Engine, Result
+from kalam_magic.progress import ProgressBar
 
 
 def to_arrow(value: Any, name: str) -> pa.Table:
@@ -47,21 +46,15 @@ def persist(
 ) -> Result:
     """Write ``data`` into ``target`` (created when missing); one engine call per batch."""
     total = data.num_rows
-    show_bar = progress_threshold > 0 and total >= progress_threshold
-    bar = tqdm(
-        total=total, unit="row", desc=f"persist {target}", file=sys.stderr, disable=not show_bar
-    )
     start = time.perf_counter()
     results: list[Result] = []
-    try:
+    with ProgressBar(f"persist {target}", threshold=progress_threshold) as bar:
         # An empty input still reaches the engine once, so that it creates the table.
         offsets = range(0, total, batch_rows) if total else range(1)
         for offset in offsets:
             batch = data.slice(offset, batch_rows)
             results.append(engine.insert_arrow(target, batch, user=user))
-            bar.update(batch.num_rows)
-    finally:
-        bar.close()
+            bar(offset + batch.num_rows, total)
     last = results[-1]
     elapsed = (time.perf_counter() - start) * 1000
     return Result(

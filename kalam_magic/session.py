@@ -9,6 +9,7 @@ and executes the statements in order, stopping at the first error.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import engine as kalam_engine
 from engine import Engine, KalamError, Result
 from engine.errors import ParameterError, QueryCancelledError
 from kalam_magic.errors import KalamCellError, cell_position
+from kalam_magic.progress import ProgressBar
 
 
 class EnginePool:
@@ -51,6 +53,8 @@ class SqlSource:
     text: str
     line_offset: int = 0
     where: str = "cell"
+    #: Absolute path hidden from error messages.
+    data_dir: str | None = None
 
 
 def bind_parameters(sql: str, namespace: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -71,17 +75,27 @@ def bind_parameters(sql: str, namespace: Mapping[str, Any]) -> dict[str, Any] | 
     return {n: namespace[n] for n in names}
 
 
-Executor = Callable[[Engine, str, "dict[str, Any] | None", str], Result]
+Executor = Callable[[Engine, str, "dict[str, Any] | None", str, ProgressBar], Result]
+
+# Long statements (FLUSH of a large table) report progress through a callback
+# when the engine's execute() accepts one; otherwise they run without a bar.
+_EXECUTE_TAKES_PROGRESS = "progress" in inspect.signature(Engine.execute).parameters
 
 
-def execute(engine: Engine, sql: str, params: dict[str, Any] | None, user: str) -> Result:
+def execute(
+    engine: Engine, sql: str, params: dict[str, Any] | None, user: str, progress: ProgressBar
+) -> Result:
+    if _EXECUTE_TAKES_PROGRESS:
+        return engine.execute(sql, params, user=user, progress=progress)  # type: ignore[call-arg]
     return engine.execute(sql, params, user=user)
 
 
 _EXPLAIN = "EXPLAIN "
 
 
-def explain(engine: Engine, sql: str, params: dict[str, Any] | None, user: str) -> Result:
+def explain(
+    engine: Engine, sql: str, params: dict[str, Any] | None, user: str, progress: ProgressBar
+) -> Result:
     """The plan of one statement, with the engine's scan and pruning figures.
 
     The engine has no ``explain()`` entry point yet, so this asks for the plan
@@ -102,6 +116,7 @@ def run_sql(
     user: str,
     namespace: Mapping[str, Any],
     executor: Executor = execute,
+    progress_threshold: int = 0,
 ) -> list[Result]:
     """Run every statement of ``source`` in order; raise ``KalamCellError`` at the first error."""
     try:
@@ -117,7 +132,8 @@ def run_sql(
     for index, stmt in enumerate(statements, start=1):
         try:
             params = bind_parameters(stmt.sql, namespace)
-            results.append(executor(engine, stmt.sql, params, user))
+            with ProgressBar(f"statement {index}", threshold=progress_threshold) as bar:
+                results.append(executor(engine, stmt.sql, params, user, bar))
         except KalamError as err:
             raise _cell_error(err, source, stmt.line, stmt.column, number(index)) from err
         except KeyboardInterrupt:
@@ -142,4 +158,5 @@ def _cell_error(
         source_line=lines[i] if 0 <= i < len(lines) else None,
         statement_index=index,
         where=source.where,
+        data_dir=source.data_dir,
     )

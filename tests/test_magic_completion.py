@@ -1,12 +1,8 @@
-"""Tab completion in %%kalam cells: through IPython's completer (terminal) and
-through a real kernel's complete_request (what JupyterLab sends) (issue 7)."""
+"""Tab completion in %%kalam cells through IPython's completer, as the terminal
+uses it (issue 7). The kernel's complete_request, what JupyterLab sends, is
+tested in test_magic_kernel.py."""
 
 from __future__ import annotations
-
-import json
-import os
-import sys
-from pathlib import Path
 
 import pytest
 from IPython.core.completer import provisionalcompleter
@@ -16,7 +12,6 @@ from test_magic_support import cell, ip  # noqa: F401
 
 from kalam_magic.completion import kalam_text_before_cursor
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = (
     "CREATE NAMESPACE app;"
     "CREATE TABLE app.orders (id INT PRIMARY KEY, amount DOUBLE, customer TEXT);"
@@ -84,45 +79,3 @@ def test_terminal_prompt_toolkit_completer(schema):
     completer = IPythonPTCompleter(shell=schema)
     found = [c.text for c in completer.get_completions(Document(text, len(text)), None)]
     assert found == ["app.orders"]
-
-
-def test_kernel_complete_request_as_jupyterlab_sends_it(tmp_path):
-    jupyter_client = pytest.importorskip("jupyter_client")
-    spec_dir = tmp_path / "kernels" / "kalam-test"
-    spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "kalam test",
-                "language": "python",
-            }
-        )
-    )
-    env = {
-        **os.environ,
-        "JUPYTER_PATH": str(tmp_path),
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-        "KALAM_DATA_DIR": str(tmp_path / "data"),
-    }
-    km = jupyter_client.KernelManager(kernel_name="kalam-test")
-    km.kernel_spec_manager.kernel_dirs = [str(tmp_path / "kernels")]
-    km.start_kernel(env=env, cwd=str(tmp_path))
-    kc = km.client()
-    try:
-        kc.start_channels()
-        kc.wait_for_ready(timeout=60)
-        reply = kc.execute_interactive(
-            f"%load_ext kalam_magic\n%kalam {SCHEMA}", timeout=60, output_hook=lambda msg: None
-        )
-        assert reply["content"]["status"] == "ok"
-        code = "%%kalam\nSELECT * FROM users u JOIN app."
-        msg_id = kc.complete(code, len(code))
-        reply = kc.get_shell_msg(timeout=30)
-        assert reply["parent_header"]["msg_id"] == msg_id
-        content = reply["content"]
-        assert content["matches"] == ["app.orders"]
-        assert code[content["cursor_start"] : content["cursor_end"]] == "app."
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)

@@ -329,6 +329,7 @@ I3, SA = Compare(ColumnRef("i"), "=", Value("num", 3)), Compare(ColumnRef("s"), 
         (DistinctFrom(ColumnRef("i"), None, negated=True), True),
         (InSet(ColumnRef("i"), (Value("num", 3),), negated=True), False),
         (Compare(ColumnRef("i"), "=", None), False),
+        (Truth(Compare(ColumnRef("s"), "=", None), "unknown"), True),  # s = NULL is NULL
         (Const(None), False),
     ],
 )
@@ -564,3 +565,44 @@ def test_unknown_predicate_keeps_everything():
     entries = entries_for(FIXED)
     assert prune_with_predicate(UNKNOWN, entries, COLUMN_IDS)[1] == 0
     assert prune_with_predicate(Not(UNKNOWN), entries, COLUMN_IDS)[1] == 0
+
+
+BIG = [{"i": 2**40, "ts": EPOCH, "d": EPOCH.date()}, {"i": -(2**40), "ts": EPOCH, "d": EPOCH.date()}]
+
+
+@pytest.mark.parametrize(
+    "predicate",
+    [
+        # CAST(i AS Int32) wraps for values outside int32: not monotonic, so not understood
+        Compare(ColumnRef("i", cast="Int32"), "=", Value("num", 0)),
+        Compare(ColumnRef("i", cast="Int8"), ">", Value("num", 100)),
+        # a literal of another domain than the column's (days vs nanoseconds)
+        Compare(ColumnRef("ts"), "<", Value("date", 0)),
+        Compare(ColumnRef("i"), "=", Value("str", "x")),
+        # casts that are not understood
+        Compare(ColumnRef("s", cast="Int64"), "=", Value("num", 1)),
+        Compare(ColumnRef("f", cast="Int64"), "=", Value("num", 1)),
+    ],
+)
+def test_predicates_that_cannot_be_judged_keep_the_segment(predicate):
+    rows = [*BIG, {"s": "7", "f": 1.0}]
+    entries = entries_for([rows])
+    assert prune_with_predicate(predicate, entries, COLUMN_IDS)[1] == 0
+
+
+@pytest.mark.parametrize(
+    ("predicate", "kept"),
+    [
+        (Compare(ColumnRef("ts", cast="Timestamp(s)"), "<", Value("ts", 0)), False),
+        (Compare(ColumnRef("ts", cast='Timestamp(ms, "UTC")'), "=", Value("ts", 1704067200 * 10**9)), True),
+        (Compare(ColumnRef("ts", cast="Date32"), "=", Value("date", 19723)), True),  # 2024-01-01
+        (Compare(ColumnRef("ts", cast="Date32"), ">", Value("date", 19723)), False),
+        (Compare(ColumnRef("d", cast="Timestamp(ns)"), "=", Value("ts", 1704067200 * 10**9)), True),
+        (Compare(ColumnRef("d", cast="Timestamp(Nanosecond, None)"), ">", Value("ts", 1704067200 * 10**9)), False),
+        (Compare(ColumnRef("i", cast="Float64"), ">", Value("num", 2.0**40)), False),
+        (Compare(ColumnRef("i", cast="Float64"), ">=", Value("num", 2.0**40)), True),
+    ],
+)
+def test_understood_casts_map_the_bounds(predicate, kept):
+    entries = entries_for([BIG])
+    assert bool(prune_with_predicate(predicate, entries, COLUMN_IDS)[0]) is kept

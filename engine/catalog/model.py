@@ -44,6 +44,8 @@ class Column:
     nullable: bool = True
     primary_key: bool = False
     default: Default | None = None
+    # What rows written before this column existed read for it (ADD COLUMN ... DEFAULT).
+    fill: Any = None
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -72,6 +74,9 @@ class TableDef:
     updated_at: int
     schema_version: int = 1
     next_column_id: int = 1
+    # Earlier schema versions: [{"version", "changed_at", "change", "columns": [...]}].
+    history: tuple[dict[str, Any], ...] = ()
+    change: str = "CREATE TABLE"  # what produced the current schema version
 
     @property
     def qualified_name(self) -> str:
@@ -108,6 +113,32 @@ class TableDef:
     def evolve(self, **changes: Any) -> TableDef:
         return replace(self, **changes)
 
+    def columns_at(self, version: int) -> tuple[Column, ...]:
+        """The columns as they were in schema ``version`` (for reading old segments)."""
+        if version >= self.schema_version:
+            return self.columns
+        for entry in self.history:
+            if entry["version"] == version:
+                return tuple(Column.from_dict(c) for c in entry["columns"])
+        return self.columns
+
+    def next_version(self, change: str, now: int, **changes: Any) -> TableDef:
+        """This table after an ALTER: schema version bumped, old version kept in history."""
+        snapshot = {
+            "version": self.schema_version,
+            "changed_at": self.updated_at,
+            "change": self.change,
+            "columns": [c.to_dict() for c in self.columns],
+        }
+        return replace(
+            self,
+            schema_version=self.schema_version + 1,
+            updated_at=now,
+            change=change,
+            history=(*self.history, snapshot),
+            **changes,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["columns"] = [c.to_dict() for c in self.columns]
@@ -116,4 +147,4 @@ class TableDef:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableDef:
         cols = tuple(Column.from_dict(c) for c in d["columns"])
-        return cls(**{**d, "columns": cols})
+        return cls(**{**d, "columns": cols, "history": tuple(d.get("history", ()))})

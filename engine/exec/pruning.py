@@ -269,7 +269,7 @@ def _summary_from_stats(stats: Mapping[str, Any], rows: int) -> Summary | None:
     hi_key = None if hi is None else (0, hi)
     if nans:
         hi_key = _TOP
-        if False:
+        if nans >= rows - nulls:  # only NaNs
             lo_key = _TOP
     return Summary(domain, lo_key, hi_key, rows, nulls)
 

@@ -180,7 +180,8 @@ def _stage_removal(
 def physical_table(table: TableDef, versions: list[RowVersion]) -> pa.Table:
     """Versions as a segment table: ``c<id>`` columns, ``_seq``, ``_deleted``."""
     arrays = [
-        pa.array([v[2].get(c.id) for v in versions], type=c.arrow_type) for c in table.columns
+        pa.array([v[2].get(c.id, c.fill) for v in versions], type=c.arrow_type)
+        for c in table.columns
     ]
     arrays.append(pa.array([v[0] for v in versions], type=pa.int64()))
     arrays.append(pa.array([v[1] for v in versions], type=pa.bool_()))

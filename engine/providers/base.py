@@ -290,8 +290,8 @@ class TableProvider:
 def build_arrow(table: TableDef, versions: list[RowVersion], *, hidden: bool) -> pa.Table:
     arrays = []
     for column in table.columns:
-        cid = column.id
-        arrays.append(pa.array([r[2].get(cid) for r in versions], type=column.arrow_type))
+        cid, fill = column.id, column.fill
+        arrays.append(pa.array([r[2].get(cid, fill) for r in versions], type=column.arrow_type))
     if hidden:
         arrays.append(pa.array([r[0] for r in versions], type=pa.int64()))
         arrays.append(pa.array([r[1] for r in versions], type=pa.bool_()))

@@ -67,6 +67,7 @@ class ColdTier:
         self._lock = threading.Lock()
         self.manifests: dict[str, Manifest] = {}
         self._bad: dict[str, StorageCorruptionError] = {}
+        self._checked: set[str] = set()
         self._key_index: dict[tuple[str, int], _KeyIndex] = {}
         prefix = keys.manifest_key(table_id, "")
         for key, raw in store.scan(prefix):
@@ -98,9 +99,23 @@ class ColdTier:
             self.manifests[scope] = found
 
     def manifest(self, scope: str) -> Manifest | None:
+        """The scope's manifest; raises if its hot copy or ``manifest.json`` is damaged."""
         bad = self._bad.get(scope)
         if bad is not None:
             raise bad
+        m = self.manifests.get(scope)
+        if m is not None and scope not in self._checked:
+            # First use in this process: the cold copy must at least be readable.
+            try:
+                find_manifest_json(self.scope_dir(scope))
+            except StorageCorruptionError as exc:
+                self._bad[scope] = exc
+                raise
+            self._checked.add(scope)
+        return m
+
+    def hot_manifest(self, scope: str) -> Manifest | None:
+        """The hot copy alone (REPAIR uses it to rewrite a damaged manifest.json)."""
         return self.manifests.get(scope)
 
     def scopes(self) -> list[str]:
@@ -115,6 +130,7 @@ class ColdTier:
         def apply() -> None:
             self.manifests[scope] = manifest
             self._bad.pop(scope, None)
+            self._checked.add(scope)
 
         txn.after_commit(apply)
 
@@ -145,24 +161,28 @@ class ColdTier:
         names (old segments read through the current schema)."""
         if not entries:
             return None
-        schema = physical_schema(table)
         frames = []
         for entry in entries:
             path = self.segment_file(scope, entry)
+            then = {c.id: c for c in table.columns_at(entry.schema_version)}
+            present = {int(k) for k in entry.column_stats} & set(then)
+            fields = [pa.field(physical_name(i), then[i].arrow_type) for i in sorted(present)]
+            schema = pa.schema([*fields, pa.field("_seq", pa.int64()), pa.field("_deleted", pa.bool_())])
             try:
                 df = ctx.read_parquet(str(path), schema=schema)
             except Exception as exc:
                 raise StorageCorruptionError(
                     f"Segment file {path} is unreadable: {exc}", file=str(path)
                 ) from None
-            present = set(entry.column_stats)
             exprs = []
             for c in table.columns:
-                if str(c.id) in present:
-                    exprs.append(col(physical_name(c.id)).alias(c.name))
-                else:
-                    fill = _default_literal(table, c)
-                    exprs.append(fill.alias(c.name))
+                if c.id in present:
+                    e = col(physical_name(c.id))
+                    if then[c.id].type != c.type:  # MODIFY COLUMN since this segment was written
+                        e = e.cast(c.arrow_type)
+                    exprs.append(e.alias(c.name))
+                else:  # ADD COLUMN since this segment was written
+                    exprs.append(_fill_literal(c).alias(c.name))
             exprs.append(col("_seq"))
             exprs.append(col("_deleted"))
             frames.append(df.select(*exprs))
@@ -234,17 +254,9 @@ def _norm(value: Any, type_name: str) -> Any:
     return coerce(value, type_name, "")
 
 
-def _default_literal(table: TableDef, column: Any) -> Any:
+def _fill_literal(column: Any) -> Any:
     """What a segment written before ``column`` existed reads for it."""
-    value = None
-    if column.default is not None and column.default.kind == "literal":
-        value = column.default.value
-    return lit(pa.scalar(value, type=_storage_type(column)))
-
-
-def _storage_type(column: Any) -> pa.DataType:
-    # Stored forms of TIMESTAMP / DATE are ints; build the scalar in the real type.
-    return column.arrow_type
+    return lit(pa.scalar(column.fill, type=column.arrow_type))
 
 
 def empty_segment_stats() -> dict[str, int]:

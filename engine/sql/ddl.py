@@ -274,9 +274,7 @@ _DESCRIBE = pa.schema(
 def describe_table(engine: Engine, s: st.DescribeTable, params: dict, user: str) -> Result:
     table = engine.resolve(s.table)
     if s.history:
-        from engine.sql.dispatch import unsupported
-
-        return unsupported(engine, s, params, user)
+        return _history(table)
     rows = [
         {
             "column_name": c.name,
@@ -289,6 +287,43 @@ def describe_table(engine: Engine, s: st.DescribeTable, params: dict, user: str)
         for c in table.columns
     ]
     return table_result(rows, _DESCRIBE)
+
+
+_HISTORY = pa.schema(
+    [
+        ("schema_version", pa.int64()),
+        ("change", pa.string()),
+        ("changed_at", pa.timestamp("us")),
+        ("columns", pa.string()),
+        ("current", pa.bool_()),
+    ]
+)
+
+
+def _history(table: TableDef) -> Result:
+    def describe(cols: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{c['name']} {c['type']} (#{c['id']})" for c in cols)
+
+    rows = [
+        {
+            "schema_version": h["version"],
+            "change": h["change"],
+            "changed_at": h["changed_at"],
+            "columns": describe(h["columns"]),
+            "current": False,
+        }
+        for h in table.history
+    ]
+    rows.append(
+        {
+            "schema_version": table.schema_version,
+            "change": table.change,
+            "changed_at": table.updated_at,
+            "columns": describe([c.to_dict() for c in table.columns]),
+            "current": True,
+        }
+    )
+    return table_result(rows, _HISTORY)
 
 
 def create_index(engine: Engine, s: st.CreateIndex, params: dict, user: str) -> Result:

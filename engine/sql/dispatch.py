@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import UnsupportedStatementError
 from engine.result import Result
-from engine.sql import ddl, dml, mutate, select, storage_cmds
+from engine.sql import alter, ddl, dml, mutate, select, storage_cmds
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.Update: mutate.update,
     st.Delete: mutate.delete,
     st.FlushTable: storage_cmds.flush,
+    st.AlterTable: alter.alter_table,
 }
 
 

@@ -107,8 +107,14 @@ def _build_row(
     for col, value in zip(targets, raw, strict=True):
         values[col.id] = coerce(value, col.type, col.name)
     for col in table.columns:
-        if col.id not in values and col.default is not None:
-            values[col.id] = default_value(col.default, user=user, seq=seq, now_us=now_us, type_name=col.type)
+        if col.id not in values:
+            # Every column is written explicitly: an absent id means "older than
+            # the column" and would read the column's fill value instead.
+            values[col.id] = (
+                default_value(col.default, user=user, seq=seq, now_us=now_us, type_name=col.type)
+                if col.default is not None
+                else None
+            )
         if not col.nullable and values.get(col.id) is None:
             raise NotNullViolationError(
                 f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",

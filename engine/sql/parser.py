@@ -403,6 +403,7 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
         sql = sql[: tokens[1].start] + " " * (tokens[1].end + 1 - tokens[1].start) + sql[
             tokens[1].end + 1 :
         ]
+    sql = _modify_to_alter_column(sql, tokens)
     tree = sqlglot.parse_one(sql, read=DIALECT)
     from engine.sql import mapping  # late: mapping imports this module's helpers
 
@@ -411,6 +412,30 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
         # Hand DataFusion the SELECT exactly as written (sqlglot would re-case names).
         stmt = replace(stmt, query_sql=_insert_query_text(sql, tokens))
     return stmt
+
+
+def _modify_to_alter_column(sql: str, tokens: list[Token]) -> str:
+    """``ALTER TABLE t MODIFY [COLUMN] c TYPE`` (MySQL / KalamDB spelling) ->
+    ``ALTER TABLE t ALTER COLUMN c TYPE TYPE`` (which sqlglot parses)."""
+    words = [t.text.upper() for t in tokens]
+    if words[:2] != ["ALTER", "TABLE"] or "MODIFY" not in words:
+        return sql
+    i = words.index("MODIFY")
+    j = i + 1
+    if j < len(words) and words[j] == "COLUMN":
+        j += 1
+    if j + 1 >= len(tokens):
+        return sql
+    col, nxt = tokens[j], tokens[j + 1]
+    middle = "" if words[j + 1] == "TYPE" else " TYPE"
+    return (
+        sql[: tokens[i].start]
+        + "ALTER COLUMN "
+        + sql[col.start : col.end + 1]
+        + middle
+        + " "
+        + sql[nxt.start :]
+    )
 
 
 def _insert_query_text(sql: str, tokens: list[Token]) -> str:

@@ -14,7 +14,7 @@ from engine.jobs.flush import flush_table, pending_rows
 from engine.manifest import Manifest, find_orphans, write_manifest_json
 from engine.result import Result
 from engine.sql import statements as st
-from engine.storage.cold import file_checksum
+from engine.storage.cold import file_checksum, parse_segment_file_name
 
 if TYPE_CHECKING:
     from engine.api import Engine
@@ -139,12 +139,13 @@ def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str
     with engine.lock:
         for scope in prov.cold.scopes() or [""]:
             directory = prov.cold.scope_dir(scope)
-            try:
-                manifest = prov.cold.manifest(scope)
-            except KalamError:
-                manifest = None
-            base = manifest or _manifest_from_files(table, scope)
-            kept, dropped = [], []
+            manifest = prov.cold.hot_manifest(scope)
+            rebuilt_dropped: list[str] = []
+            if manifest is None:
+                base, rebuilt_dropped = _manifest_from_files(table, scope, directory)
+            else:
+                base = manifest
+            kept, dropped = [], list(rebuilt_dropped)
             for seg in base.segments:
                 path = directory / seg.path
                 if path.exists() and file_checksum(path) == seg.checksum:
@@ -157,6 +158,10 @@ def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str
             prov.cold.stage_manifest(txn, scope, fixed)
             txn.commit()
             prov.cold.forget_segments(scope)
+            for name in dropped:  # keep damaged data for inspection, out of the way
+                damaged = directory / name
+                if damaged.exists():
+                    damaged.replace(directory / f"{name}.damaged")
             for orphan in find_orphans(directory, fixed):
                 orphan.unlink(missing_ok=True)
                 orphans_total += 1
@@ -164,14 +169,73 @@ def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str
             dropped_total += dropped
     msg = f"Repaired {table.qualified_name}: kept {kept_total} segment(s)"
     if dropped_total:
-        msg += f", dropped {len(dropped_total)} damaged or missing: {', '.join(dropped_total)}"
+        msg += (
+            f", dropped {len(dropped_total)} damaged or missing: {', '.join(dropped_total)}"
+            " (damaged files kept as <name>.damaged)"
+        )
     if orphans_total:
         msg += f", removed {orphans_total} orphaned file(s)"
     return Result(message=msg, rows_affected=kept_total)
 
 
-def _manifest_from_files(table: TableDef, scope: str) -> Manifest:
-    """A manifest whose own file is damaged: start empty (segments cannot be
-    trusted without their recorded checksums)."""
-    del parse_segment_file_name
-    return Manifest.new(table.table_id, scope or None)
+def _manifest_from_files(table: TableDef, scope: str, directory: Any) -> tuple[Manifest, list[str]]:
+    """Rebuild a scope's manifest from the segment files in its directory
+    (used only when no intact manifest exists). Unreadable files are dropped;
+    where several segments hold a key, the newest version wins."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from engine.storage.cold import SegmentEntry, compute_column_stats
+
+    entries: list[SegmentEntry] = []
+    dropped: list[str] = []
+    newest: dict[Any, int] = {}
+    superseded: list[int] = []
+    pk_name = f"c{table.pk.id}" if table.pk is not None else None
+    files = sorted(
+        (p for p in directory.iterdir() if parse_segment_file_name(p.name) is not None),
+        key=lambda p: parse_segment_file_name(p.name) or 0,
+    ) if directory.is_dir() else []
+    for path in files:
+        try:
+            data = pq.read_table(path)
+            meta = data.schema.metadata or {}
+            seqs = pc.min_max(data.column("_seq"))
+            entry = SegmentEntry(
+                id=parse_segment_file_name(path.name) or 0,
+                path=path.name,
+                row_count=data.num_rows,
+                size_bytes=path.stat().st_size,
+                created_at=_mtime(path),
+                min_seq=seqs["min"].as_py(),
+                max_seq=seqs["max"].as_py(),
+                schema_version=int(meta.get(b"kalam.schema_version", b"1")),
+                checksum=file_checksum(path),
+                column_stats=compute_column_stats(data),
+            )
+        except Exception:  # noqa: BLE001 - any unreadable file is reported as dropped
+            dropped.append(path.name)
+            continue
+        entries.append(entry)
+        if pk_name is not None and pk_name in data.column_names:
+            for k, q in zip(data.column(pk_name).to_pylist(), data.column("_seq").to_pylist(), strict=True):
+                old = newest.get(k)
+                if old is None or q > old:
+                    if old is not None:
+                        superseded.append(old)
+                    newest[k] = q
+                else:
+                    superseded.append(q)
+    base = Manifest.new(table.table_id, scope or None)
+    if not entries:
+        return base, dropped
+    rebuilt = base.with_segments(
+        entries, flushed_seq=max(e.max_seq for e in entries), superseded=superseded
+    )
+    return rebuilt, dropped
+
+
+def _mtime(path: Any) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
