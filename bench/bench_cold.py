@@ -135,7 +135,7 @@ def _point_query(
 ) -> None:
     files = segment_files(data_dir, NS, "pts")
     report.notes.append(f"pts: manifest lists {len(files)} segments")
-    id_col = physical_column(files, "id")
+    id_col = physical_column(files, "id", engine=engine, table="pts")
     dk = duckdb_connect()
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     dk.execute(f"CREATE VIEW seg AS SELECT * FROM read_parquet([{listing}])")
@@ -195,7 +195,7 @@ def _scan(
     from datafusion import functions as F
 
     files = segment_files(data_dir, NS, table)
-    value_col = physical_column(files, "value")
+    value_col = physical_column(files, "value", engine=engine, table=table)
     ctx = SessionContext()
     direct = ctx.read_parquet(str(link_dir(files, wd / f"links-{table}"))).aggregate(
         [], [F.count(lit(1)).alias("n"), F.sum(col(value_col)).alias("s")]

@@ -128,19 +128,21 @@ def segment_files(data_dir: Path, namespace: str, table: str) -> list[str]:
     return out
 
 
-def physical_column(files: list[str], logical: str) -> str:
+def physical_column(files: list[str], logical: str, *, engine: Any, table: str) -> str:
     """The name a logical column has inside the segment files.
 
-    Segments may name columns by stable column id; then the logical name is
-    looked for in the Parquet field metadata.
+    Segments name columns by stable column id (e.g. ``c3``); the id comes from
+    ``DESCRIBE``'s ``column_id``. A segment that uses the logical name is also accepted.
     """
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(files[0])
-    if logical in schema.names:
+    names = pq.read_schema(files[0]).names
+    if logical in names:
         return logical
-    for f in schema:
-        for v in (f.metadata or {}).values():
-            if v.decode(errors="replace") == logical:
-                return f.name
-    raise NotAvailable(f"cannot find column {logical!r} in segment schema {schema.names}")
+    desc = engine.execute(f"DESCRIBE {table}").to_pylist()
+    for row in desc:
+        if row.get("column_name") == logical and row.get("column_id") is not None:
+            for candidate in (f"c{row['column_id']}", str(row["column_id"])):
+                if candidate in names:
+                    return candidate
+    raise NotAvailable(f"cannot map column {logical!r} of {table} to segment columns {names}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
 from engine.catalog.model import Namespace, TableDef
 from engine.errors import EngineClosedError, MultipleStatementsError
+from engine.exec.live import LiveQueries
 from engine.jobs.jobs import JobManager
 from engine.jobs.scheduler import Scheduler
 from engine.names import check_user, safe_path
@@ -24,8 +26,10 @@ from engine.providers.base import TableProvider
 from engine.providers.cold_tier import ColdTier
 from engine.providers.kinds import PROVIDERS
 from engine.result import Result
+from engine.security import Users, authorize
 from engine.seq import SeqAllocator, wall_clock_ms
 from engine.sql import parser
+from engine.sql import statements as st
 from engine.sql.statements import Statement, TableRef
 from engine.storage.cold import SegmentVerifier
 from engine.storage.hot import HotStore
@@ -66,6 +70,11 @@ class Engine:
             self.verifier = SegmentVerifier()
             self.namespace = DEFAULT_NAMESPACE
             self.jobs = JobManager(self.now_us)
+            self.session_id = uuid.uuid4().hex[:8]
+            self.live = LiveQueries(self.session_id)
+            self.users = Users(self.store, self.now_us())
+            self.metrics: dict[str, int] = {"statements": 0, "queries": 0, "segments_pruned": 0}
+            self.opened_at = time.time()
             self.scheduler = Scheduler(self)
             if self.catalog.find_namespace(DEFAULT_NAMESPACE) is None:
                 txn = self.begin()
@@ -119,6 +128,7 @@ class Engine:
             return
         self.scheduler.stop()
         self.jobs.shutdown()  # a running flush finishes first
+        self.live.shutdown()
         with self.lock:
             if not self._closed:
                 self._closed = True
@@ -167,14 +177,27 @@ class Engine:
         return results
 
     def _run(self, stmt: Statement, params: Any, user: str | None, started: float) -> Result:
-        from engine.sql.dispatch import dispatch
-
         self._check_open()
         who = check_user(user) if user is not None else self.user
         bound = parser.bind_params(stmt.params, params)
-        result = dispatch(self, stmt, bound, who)
+        result = self.run_statement(stmt, bound, who)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         result.statement = stmt.sql
+        return result
+
+    def run_statement(self, stmt: Statement, bound: dict[str, Any], who: str) -> Result:
+        """Authorise and run one parsed statement as ``who`` (tracked as live)."""
+        from engine.sql.dispatch import dispatch
+
+        role = self.users.ensure(who, self.now_us()).role
+        authorize(self, stmt, role)
+        with self.live.track(who, stmt.sql, _kind(stmt), self.now_us()):
+            result = dispatch(self, stmt, bound, who)
+        self.metrics["statements"] += 1
+        if result.is_query:
+            self.metrics["queries"] += 1
+        for figures in result.stats.values():
+            self.metrics["segments_pruned"] += figures.get("segments_pruned", 0)
         return result
 
     def _check_open(self) -> None:
@@ -221,3 +244,11 @@ class Engine:
         if scope:
             return safe_path(self.data_dir, "storage", table.namespace, table.name, check_user(scope))
         return self.table_dir(table)
+
+
+def _kind(stmt: Statement) -> str:
+    if isinstance(stmt, st.Query):
+        return "query"
+    if isinstance(stmt, (st.Insert, st.Update, st.Delete)):
+        return "dml"
+    return "command"

@@ -1,21 +1,31 @@
 """System tables: read-only views of engine state, built on demand.
 
 Each entry is a function ``(engine, user) -> pyarrow.Table``; nothing is
-maintained on the write path."""
+maintained on the write path. Only ``dba`` and ``system`` may read them,
+except ``system.live_queries``, where every user sees its own rows. The check
+happens where a query's tables are resolved, so it holds for every query
+shape (subqueries, CTEs, UNION, EXPLAIN, joins).
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow as pa
 
-from engine.errors import TableNotFoundError
+from engine.errors import KalamError, PermissionDeniedError, TableNotFoundError
 
 if TYPE_CHECKING:
     from engine.api import Engine
 
 _TS = pa.timestamp("us")
+
+
+def _table(rows: list[dict[str, Any]], fields: list[tuple[str, pa.DataType]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
 def _namespaces(engine: Engine, user: str) -> pa.Table:
@@ -24,12 +34,11 @@ def _namespaces(engine: Engine, user: str) -> pa.Table:
         counts[t.namespace] = counts.get(t.namespace, 0) + 1
     rows = [
         {"namespace": ns.name, "created_at": ns.created_at, "table_count": counts.get(ns.name, 0),
-         "options": "{}"}
+         "options": orjson.dumps(ns.options).decode()}
         for ns in sorted(engine.catalog.namespaces.values(), key=lambda n: n.name)
     ]
-    schema = pa.schema([("namespace", pa.string()), ("created_at", _TS),
-                        ("table_count", pa.int64()), ("options", pa.string())])
-    return pa.Table.from_pylist(rows, schema=schema)
+    return _table(rows, [("namespace", pa.string()), ("created_at", _TS),
+                         ("table_count", pa.int64()), ("options", pa.string())])
 
 
 def _tables(engine: Engine, user: str) -> pa.Table:
@@ -41,10 +50,9 @@ def _tables(engine: Engine, user: str) -> pa.Table:
          "schema_version": t.schema_version, "options": options_json(t)}
         for t in engine.catalog.tables()
     ]
-    schema = pa.schema([("namespace", pa.string()), ("table_name", pa.string()),
-                        ("table_type", pa.string()), ("created_at", _TS), ("updated_at", _TS),
-                        ("schema_version", pa.int64()), ("options", pa.string())])
-    return pa.Table.from_pylist(rows, schema=schema)
+    return _table(rows, [("namespace", pa.string()), ("table_name", pa.string()),
+                         ("table_type", pa.string()), ("created_at", _TS), ("updated_at", _TS),
+                         ("schema_version", pa.int64()), ("options", pa.string())])
 
 
 def _columns(engine: Engine, user: str) -> pa.Table:
@@ -56,24 +64,154 @@ def _columns(engine: Engine, user: str) -> pa.Table:
         for t in engine.catalog.tables()
         for i, c in enumerate(t.columns, start=1)
     ]
-    schema = pa.schema([("namespace", pa.string()), ("table_name", pa.string()),
-                        ("column_id", pa.int64()), ("column_name", pa.string()),
-                        ("data_type", pa.string()), ("nullable", pa.bool_()),
-                        ("default", pa.string()), ("is_primary_key", pa.bool_()),
-                        ("ordinal", pa.int64())])
-    return pa.Table.from_pylist(rows, schema=schema)
+    return _table(rows, [("namespace", pa.string()), ("table_name", pa.string()),
+                         ("column_id", pa.int64()), ("column_name", pa.string()),
+                         ("data_type", pa.string()), ("nullable", pa.bool_()),
+                         ("default", pa.string()), ("is_primary_key", pa.bool_()),
+                         ("ordinal", pa.int64())])
+
+
+def _jobs(engine: Engine, user: str) -> pa.Table:
+    rows = [
+        {"job_id": j.job_id, "job_type": j.job_type, "namespace": j.namespace,
+         "table_name": j.table_name, "scope": j.scope, "status": j.status, "rows": j.rows,
+         "segments": j.segments, "message": j.message, "error": j.error,
+         "created_at": j.created_at, "started_at": j.started_at, "finished_at": j.finished_at}
+        for j in list(engine.jobs.jobs.values())
+    ]
+    return _table(rows, [("job_id", pa.string()), ("job_type", pa.string()),
+                         ("namespace", pa.string()), ("table_name", pa.string()),
+                         ("scope", pa.string()), ("status", pa.string()), ("rows", pa.int64()),
+                         ("segments", pa.int64()), ("message", pa.string()),
+                         ("error", pa.string()), ("created_at", _TS), ("started_at", _TS),
+                         ("finished_at", _TS)])
+
+
+def _each_manifest(engine: Engine) -> Any:
+    for t in engine.catalog.tables():
+        cold = engine.provider(t).cold
+        for scope in cold.scopes():
+            try:
+                m = cold.manifest(scope)
+            except KalamError:
+                m = cold.hot_manifest(scope)
+            if m is not None:
+                yield t, scope, m
+
+
+def _manifests(engine: Engine, user: str) -> pa.Table:
+    from engine.manifest import encode, manifest_path
+
+    rows = []
+    for t, scope, m in _each_manifest(engine):
+        path = manifest_path(engine.provider(t).cold.scope_dir(scope))
+        text = encode(m, pretty=True)
+        try:
+            on_disk = path.read_bytes()
+            in_sync = orjson.loads(on_disk) == orjson.loads(text)
+        except (OSError, orjson.JSONDecodeError):
+            in_sync = False
+        rows.append({"namespace": t.namespace, "table_name": t.name, "scope": scope or None,
+                     "version": m.version, "segment_count": len(m.segments),
+                     "row_count": m.row_count, "size_bytes": m.size_bytes,
+                     "flushed_seq": m.flushed_seq, "in_sync": in_sync,
+                     "manifest_json": text.decode()})
+    return _table(rows, [("namespace", pa.string()), ("table_name", pa.string()),
+                         ("scope", pa.string()), ("version", pa.int64()),
+                         ("segment_count", pa.int64()), ("row_count", pa.int64()),
+                         ("size_bytes", pa.int64()), ("flushed_seq", pa.int64()),
+                         ("in_sync", pa.bool_()), ("manifest_json", pa.string())])
+
+
+def _segments(engine: Engine, user: str) -> pa.Table:
+    rows = []
+    for t, scope, m in _each_manifest(engine):
+        for s in m.segments:
+            rows.append({"namespace": t.namespace, "table_name": t.name, "scope": scope or None,
+                         "segment_id": s.id, "path": s.path, "row_count": s.row_count,
+                         "size_bytes": s.size_bytes, "min_seq": s.min_seq, "max_seq": s.max_seq,
+                         "schema_version": s.schema_version, "checksum": s.checksum,
+                         "created_at": s.created_at,
+                         "column_stats": orjson.dumps(s.column_stats).decode()})
+    return _table(rows, [("namespace", pa.string()), ("table_name", pa.string()),
+                         ("scope", pa.string()), ("segment_id", pa.int64()), ("path", pa.string()),
+                         ("row_count", pa.int64()), ("size_bytes", pa.int64()),
+                         ("min_seq", pa.int64()), ("max_seq", pa.int64()),
+                         ("schema_version", pa.int64()), ("checksum", pa.string()),
+                         ("created_at", pa.timestamp("us", tz="UTC")), ("column_stats", pa.string())])
+
+
+def _live_queries(engine: Engine, user: str) -> pa.Table:
+    role = engine.users.get(user).role
+    rows = [
+        {"query_id": q.query_id, "session_id": q.session_id, "user": q.user, "sql": q.sql,
+         "start_time": q.start_time, "duration_ms": q.duration_ms, "state": q.state,
+         "kind": q.kind}
+        for q in engine.live.snapshot()
+        if role in ("dba", "system") or q.user == user
+    ]
+    return _table(rows, [("query_id", pa.string()), ("session_id", pa.string()),
+                         ("user", pa.string()), ("sql", pa.string()), ("start_time", _TS),
+                         ("duration_ms", pa.float64()), ("state", pa.string()),
+                         ("kind", pa.string())])
+
+
+def _stats(engine: Engine, user: str) -> pa.Table:
+    from engine import __version__
+
+    tables = engine.catalog.tables()
+    hot = segments = size = 0
+    for t in tables:
+        prov = engine.provider(t)
+        hot += sum(len(p.rows) for p in prov.partitions.values())
+    for _, _, m in _each_manifest(engine):
+        segments += len(m.segments)
+        size += m.size_bytes
+    flushes = sum(1 for j in engine.jobs.jobs.values() if j.job_type == "flush" and j.status == "completed")
+    metrics = [
+        ("namespaces", len(engine.catalog.namespaces)),
+        ("tables", len(tables)),
+        ("hot_rows", hot),
+        ("segments", segments),
+        ("bytes_on_disk", size),
+        ("statements_run", engine.metrics["statements"]),
+        ("queries_run", engine.metrics["queries"]),
+        ("segments_pruned", engine.metrics["segments_pruned"]),
+        ("flushes", flushes),
+        ("uptime_seconds", round(time.time() - engine.opened_at, 3)),
+        ("engine_version", __version__),
+    ]
+    return _table([{"metric": k, "value": str(v)} for k, v in metrics],
+                  [("metric", pa.string()), ("value", pa.string())])
+
+
+def _users(engine: Engine, user: str) -> pa.Table:
+    rows = [{"user": u.user, "role": u.role, "created_at": u.created_at}
+            for u in sorted(engine.users.users.values(), key=lambda u: u.user)]
+    return _table(rows, [("user", pa.string()), ("role", pa.string()), ("created_at", _TS)])
 
 
 SYSTEM_TABLES: dict[str, Callable[[Engine, str], pa.Table]] = {
     "namespaces": _namespaces,
     "tables": _tables,
     "columns": _columns,
+    "jobs": _jobs,
+    "manifests": _manifests,
+    "segments": _segments,
+    "live_queries": _live_queries,
+    "stats": _stats,
+    "users": _users,
 }
+OPEN_TO_ALL = frozenset({"live_queries"})  # rows filtered to the caller's own
 
 
-def system_table(engine: Engine, name: str, user: str) -> pa.Table:
+def system_table(engine: Engine, name: str, user: str, role: str) -> pa.Table:
     fn = SYSTEM_TABLES.get(name)
     if fn is None:
         known = ", ".join(f"system.{n}" for n in sorted(SYSTEM_TABLES))
         raise TableNotFoundError(f"System table 'system.{name}' does not exist. Known: {known}")
+    if role not in ("dba", "system") and name not in OPEN_TO_ALL:
+        raise PermissionDeniedError(
+            f"Permission denied: system.{name} is readable by the dba and system roles only"
+        )
     return fn(engine, user)

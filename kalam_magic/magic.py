@@ -117,6 +117,7 @@ class KalamMagics(Magics):
             displaylimit=self.settings.displaylimit,
             show_all=args.show_all,
             explain=args.explain,
+            data_dir=self.data_dir(),
         )
         if args.out:
             self.user_ns[args.out] = _convert(out, args)

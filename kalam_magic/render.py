@@ -192,13 +192,22 @@ def table_text(result: Result, displaylimit: int) -> str:
     return "\n".join(out)
 
 
-def plan_text(result: Result) -> str:
-    """An EXPLAIN result: every plan row as a text block, then the footer figures."""
+def plan_text(result: Result, *, hide_dir: str | None = None) -> str:
+    """An EXPLAIN result: every plan row as a text block, then the footer figures.
+
+    Plans name segment files by path; ``hide_dir`` (the data directory) is
+    replaced by ``<data dir>`` so that no absolute path is shown.
+    """
     blocks = []
     for row in result.rows():
         blocks.append("\n".join("" if v is None else str(v) for v in row))
     figures = footer_text(result, len(result)).split(SEP, 1)[1]
-    return "\n\n".join([*blocks, figures])
+    text = "\n\n".join([*blocks, figures])
+    if hide_dir:
+        # DataFusion prints file paths without their leading slash.
+        for form in (hide_dir.rstrip("/"), hide_dir.strip("/")):
+            text = text.replace(form, "<data dir>")
+    return text
 
 
 # ---------------------------------------------------------------- html
@@ -246,14 +255,16 @@ def status_html(result: Result) -> str:
     return f'<div class="kalam-status" style="{_NOTE_STYLE}">{_h(status_text(result))}</div>'
 
 
-def plan_html(result: Result) -> str:
-    return f'<pre class="kalam-plan">{_h(plan_text(result))}</pre>'
+def plan_html(result: Result, *, hide_dir: str | None = None) -> str:
+    return f'<pre class="kalam-plan">{_h(plan_text(result, hide_dir=hide_dir))}</pre>'
 
 
 # ---------------------------------------------------------------- cells
 
 
-def render_text(parts: Iterable[tuple[str, Result]], displaylimit: int) -> str:
+def render_text(
+    parts: Iterable[tuple[str, Result]], displaylimit: int, *, hide_dir: str | None = None
+) -> str:
     """Text of a cell's output; ``parts`` are (kind, result), kind in status/table/plan."""
     chunks: list[str] = []
     for kind, result in parts:
@@ -262,18 +273,23 @@ def render_text(parts: Iterable[tuple[str, Result]], displaylimit: int) -> str:
             continue
         if chunks:
             chunks.append("")  # a blank line sets a table apart from what precedes it
-        chunks.append(plan_text(result) if kind == "plan" else table_text(result, displaylimit))
+        if kind == "plan":
+            chunks.append(plan_text(result, hide_dir=hide_dir))
+        else:
+            chunks.append(table_text(result, displaylimit))
     return "\n".join(chunks)
 
 
-def render_html(parts: Iterable[tuple[str, Result]], displaylimit: int) -> str:
+def render_html(
+    parts: Iterable[tuple[str, Result]], displaylimit: int, *, hide_dir: str | None = None
+) -> str:
     """HTML of a cell's output, same parts as :func:`render_text`."""
     chunks = []
     for kind, result in parts:
         if kind == "status":
             chunks.append(status_html(result))
         elif kind == "plan":
-            chunks.append(plan_html(result))
+            chunks.append(plan_html(result, hide_dir=hide_dir))
         else:
             chunks.append(table_html(result, displaylimit))
     return '<div class="kalam-output">' + "".join(chunks) + "</div>"

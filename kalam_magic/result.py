@@ -27,6 +27,7 @@ class CellResult:
         displaylimit: int = 20,
         show_all: bool = False,
         explain: bool = False,
+        data_dir: str | None = None,
     ) -> None:
         if not results:
             raise ValueError("a CellResult needs at least one statement result")
@@ -34,6 +35,8 @@ class CellResult:
         self.displaylimit = displaylimit
         self.show_all = show_all
         self.explain = explain
+        #: Hidden from query plans, which name segment files by absolute path.
+        self.data_dir = data_dir
 
     # ------------------------------------------------------------ the main result
 
@@ -101,7 +104,7 @@ class CellResult:
         return shown
 
     def _repr_html_(self) -> str:
-        return render.render_html(self.parts(), self.displaylimit)
+        return render.render_html(self.parts(), self.displaylimit, hide_dir=self.data_dir)
 
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None, **kwargs: Any
@@ -112,7 +115,7 @@ class CellResult:
         p.text(str(self))
 
     def __str__(self) -> str:
-        return render.render_text(self.parts(), self.displaylimit)
+        return render.render_text(self.parts(), self.displaylimit, hide_dir=self.data_dir)
 
     def __repr__(self) -> str:
         r = self.result

@@ -37,9 +37,9 @@ def segment_table(n: int, *, start: int = 0, shuffled: bool = False) -> pa.Table
     return pa.table(
         {
             "c1": pa.array(ids, pa.int64()),
-            "c2": pa.array([f"name-{i}" for i in ids]),
+            "c2": pa.array([f"name-{i}" for i in ids], pa.string()),
             "_seq": pa.array([i + 1 for i in ids], pa.int64()),
-            "_deleted": pa.array([i % 7 == 0 for i in ids]),
+            "_deleted": pa.array([i % 7 == 0 for i in ids], pa.bool_()),
         }
     )
 
@@ -69,7 +69,11 @@ def test_segment_entry_describes_the_file_written(tmp_path):
 def test_segment_layout_row_groups_compression_statistics_page_index(tmp_path):
     write(tmp_path, 25_000, row_group_size=10_000)
     meta = pq.ParquetFile(tmp_path / "batch-1.parquet").metadata
-    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [10_000, 10_000, 5_000]
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [
+        10_000,
+        10_000,
+        5_000,
+    ]
     chunk = meta.row_group(1).column(0)
     assert chunk.compression == "ZSTD"
     assert chunk.statistics.has_min_max and chunk.statistics.min == 10_000
@@ -135,7 +139,10 @@ def stats_of(arr: pa.Array) -> dict:
 @pytest.mark.parametrize(
     ("arr", "expected"),
     [
-        (pa.array([3, None, -2], pa.int32()), {"type": "int32", "min": -2, "max": 3, "null_count": 1}),
+        (
+            pa.array([3, None, -2], pa.int32()),
+            {"type": "int32", "min": -2, "max": 3, "null_count": 1},
+        ),
         (
             pa.array([2**62, None, -(2**62)], pa.int64()),
             {"type": "int64", "min": -(2**62), "max": 2**62, "null_count": 1},
@@ -161,12 +168,20 @@ def stats_of(arr: pa.Array) -> dict:
             {"type": "bool", "min": True, "max": True, "null_count": 1},
         ),
         (
-            pa.array([dt.datetime(2024, 1, 2), None, dt.datetime(1969, 12, 31, 23, 59, 59)], pa.timestamp("us")),
+            pa.array(
+                [dt.datetime(2024, 1, 2), None, dt.datetime(1969, 12, 31, 23, 59, 59)],
+                pa.timestamp("us"),
+            ),
             {"type": "timestamp[us]", "min": -1_000_000, "max": 1704153600000000, "null_count": 1},
         ),
         (
             pa.array([dt.datetime(2024, 1, 2)], pa.timestamp("us", tz="UTC")),
-            {"type": "timestamp[us, tz=UTC]", "min": 1704153600000000, "max": 1704153600000000, "null_count": 0},
+            {
+                "type": "timestamp[us, tz=UTC]",
+                "min": 1704153600000000,
+                "max": 1704153600000000,
+                "null_count": 0,
+            },
         ),
         (
             pa.array([dt.date(1970, 1, 3), None, dt.date(1969, 12, 31)], pa.date32()),
@@ -335,10 +350,15 @@ def test_parquet_alone_would_not_notice_a_flipped_value_byte(tmp_path):
     # Why the checksum exists: find a byte inside the plain-encoded values whose
     # flip still decodes, then show the checksum catches it.
     table = pa.table(
-        {"c1": pa.array(range(1000), pa.int64()), "_seq": pa.array(range(1, 1001), pa.int64()),
-         "_deleted": pa.array([False] * 1000)}
+        {
+            "c1": pa.array(range(1000), pa.int64()),
+            "_seq": pa.array(range(1, 1001), pa.int64()),
+            "_deleted": pa.array([False] * 1000),
+        }
     )
-    entry = write_segment(tmp_path, 1, table, sort_column="c1", schema_version=1, compression="none")
+    entry = write_segment(
+        tmp_path, 1, table, sort_column="c1", schema_version=1, compression="none"
+    )
     path = tmp_path / entry.path
     data = path.read_bytes()
     offset = data.index((500).to_bytes(8, "little"))

@@ -117,7 +117,7 @@ def test_flush_of_a_large_table_shows_progress(ip):  # noqa: F811
         "CREATE TABLE big (id BIGINT PRIMARY KEY); INSERT INTO big SELECT value FROM range(0, 800)",
     )
     with capture_output() as captured:
-        res = cell(ip, "FLUSH TABLE big")
+        res = cell(ip, "FLUSH TABLE big WAIT")
     assert "800/800" in captured.stderr
     assert res.rows_affected == 800
 
@@ -125,6 +125,6 @@ def test_flush_of_a_large_table_shows_progress(ip):  # noqa: F811
 def test_flush_of_a_small_table_shows_no_progress(ip):  # noqa: F811
     cell(ip, "CREATE TABLE small (id BIGINT PRIMARY KEY); INSERT INTO small VALUES (1), (2)")
     with capture_output() as captured:
-        res = cell(ip, "FLUSH TABLE small")
+        res = cell(ip, "FLUSH TABLE small WAIT")
     assert captured.stderr == ""
     assert res.rows_affected == 2

@@ -37,6 +37,7 @@ def pinned(res: CellResult, ms: float = 1.25) -> CellResult:
         displaylimit=res.displaylimit,
         show_all=res.show_all,
         explain=res.explain,
+        data_dir=res.data_dir,
     )
 
 
@@ -164,6 +165,18 @@ def test_explain_shows_the_plan_and_the_pruning_figures(ip):  # noqa: F811
     assert "physical_plan" in text
     assert "default.nums:" in text and "segments_pruned=" in text and "hot_rows=4" in text
     assert "<pre" in res._repr_html_()
+
+
+def test_explain_of_cold_data_shows_pruning_and_hides_the_data_dir(ip, tmp_path):  # noqa: F811
+    fill(ip, 10)
+    cell(ip, "FLUSH TABLE nums WAIT; INSERT INTO nums VALUES (100, 'hot')")
+    res = line(ip, "--explain SELECT * FROM nums WHERE id = 100")
+    text = str(res)
+    assert "segments_total=1" in text and "segments_pruned=1" in text
+    assert text.splitlines()[-1].endswith("segments scanned 0 of 1, pruned 1")
+    cold = line(ip, "--explain SELECT * FROM nums WHERE id = 5")
+    assert "<data dir>/storage/default/nums/batch-1.parquet" in str(cold)
+    assert str(tmp_path).strip("/") not in str(cold) + cold._repr_html_()
 
 
 # ------------------------------------------------------------ golden text

@@ -103,7 +103,9 @@ def context(table: pa.Table, *, dataset: bool = False) -> SessionContext:
     if dataset:
         ctx.register_dataset("t", ds.dataset(table))
     else:
-        ctx.register_record_batches("t", [table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]])
+        ctx.register_record_batches(
+            "t", [table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]]
+        )
     return ctx
 
 
@@ -214,7 +216,9 @@ def test_sql_filter_prunes_exactly_the_segments_that_cannot_match(fixed, where, 
 def test_pushed_down_dataset_filters_prune_the_same(fixed):
     _, entries = fixed
     ctx = context(logical_table(FIXED), dataset=True)
-    (scan,) = scan_filters(ctx.sql("SELECT * FROM t WHERE i = 25 AND s = 'c5'").optimized_logical_plan())
+    (scan,) = scan_filters(
+        ctx.sql("SELECT * FROM t WHERE i = 25 AND s = 'c5'").optimized_logical_plan()
+    )
     assert scan.filters, "a pyarrow dataset gets the filters pushed into the TableScan"
     kept, pruned = prune_segments(list(scan.filters), entries, COLUMN_IDS)
     assert [e.id for e in kept] == [3] and pruned == 3
@@ -238,7 +242,9 @@ def test_unoptimized_between_and_literal_casts_are_understood(fixed):
 
 def test_scan_filters_reads_a_filter_sitting_on_a_scan_without_pushdown(fixed):
     ctx, _ = fixed
-    (scan,) = scan_filters(ctx.sql("SELECT i FROM t WHERE i = 1 AND s = 'x'").optimized_logical_plan())
+    (scan,) = scan_filters(
+        ctx.sql("SELECT i FROM t WHERE i = 1 AND s = 'x'").optimized_logical_plan()
+    )
     assert scan.table_name == "t"
     assert len(scan.filters) == 2
     assert "i" in scan.projection
@@ -304,7 +310,10 @@ def test_long_strings_and_binaries_keep_sound_bounds(rows, where, kept):
 
 
 NULL_I = [{"i": None, "s": "a"}, {"i": None, "s": "b"}]  # i is all NULL, s never NULL
-I3, SA = Compare(ColumnRef("i"), "=", Value("num", 3)), Compare(ColumnRef("s"), "=", Value("str", "a"))
+I3, SA = (
+    Compare(ColumnRef("i"), "=", Value("num", 3)),
+    Compare(ColumnRef("s"), "=", Value("str", "a")),
+)
 
 
 @pytest.mark.parametrize(
@@ -405,10 +414,7 @@ def literal_for(draw: st.DrawFn, name: str) -> str:
 def sql_predicate(draw: st.DrawFn, depth: int = 0) -> str:
     kind = draw(st.integers(0, 9 if depth < 2 else 5))
     name = draw(st.sampled_from([n for n in COLUMNS if n != "b"] + ["_seq"]))
-    if name == "_seq":
-        lit_ = str(draw(st.integers(0, 12)))
-    else:
-        lit_ = draw(literal_for(name))
+    lit_ = str(draw(st.integers(0, 12))) if name == "_seq" else draw(literal_for(name))
     if kind <= 1:
         op = draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">="]))
         return f"{lit_} {op} {name}" if draw(st.booleans()) else f"{name} {op} {lit_}"
@@ -491,7 +497,8 @@ def pure_predicate(draw: st.DrawFn, depth: int = 0) -> Predicate:
     return And(parts) if kind == 8 else Or(parts)
 
 
-def _pa_value(v: Value) -> Any:
+def _pa_value(v: Value | None) -> Any:
+    assert v is not None  # the generator never draws NULL literals
     if v.kind == "date":
         return pa.scalar(v.value, pa.date32())
     if v.kind == "bytes":
@@ -567,7 +574,10 @@ def test_unknown_predicate_keeps_everything():
     assert prune_with_predicate(Not(UNKNOWN), entries, COLUMN_IDS)[1] == 0
 
 
-BIG = [{"i": 2**40, "ts": EPOCH, "d": EPOCH.date()}, {"i": -(2**40), "ts": EPOCH, "d": EPOCH.date()}]
+BIG = [
+    {"i": 2**40, "ts": EPOCH, "d": EPOCH.date()},
+    {"i": -(2**40), "ts": EPOCH, "d": EPOCH.date()},
+]
 
 
 @pytest.mark.parametrize(
@@ -594,11 +604,23 @@ def test_predicates_that_cannot_be_judged_keep_the_segment(predicate):
     ("predicate", "kept"),
     [
         (Compare(ColumnRef("ts", cast="Timestamp(s)"), "<", Value("ts", 0)), False),
-        (Compare(ColumnRef("ts", cast='Timestamp(ms, "UTC")'), "=", Value("ts", 1704067200 * 10**9)), True),
+        (
+            Compare(
+                ColumnRef("ts", cast='Timestamp(ms, "UTC")'), "=", Value("ts", 1704067200 * 10**9)
+            ),
+            True,
+        ),
         (Compare(ColumnRef("ts", cast="Date32"), "=", Value("date", 19723)), True),  # 2024-01-01
         (Compare(ColumnRef("ts", cast="Date32"), ">", Value("date", 19723)), False),
         (Compare(ColumnRef("d", cast="Timestamp(ns)"), "=", Value("ts", 1704067200 * 10**9)), True),
-        (Compare(ColumnRef("d", cast="Timestamp(Nanosecond, None)"), ">", Value("ts", 1704067200 * 10**9)), False),
+        (
+            Compare(
+                ColumnRef("d", cast="Timestamp(Nanosecond, None)"),
+                ">",
+                Value("ts", 1704067200 * 10**9),
+            ),
+            False,
+        ),
         (Compare(ColumnRef("i", cast="Float64"), ">", Value("num", 2.0**40)), False),
         (Compare(ColumnRef("i", cast="Float64"), ">=", Value("num", 2.0**40)), True),
     ],

@@ -20,14 +20,20 @@ def makefile_targets() -> set[str]:
 
 
 def recipe(target: str) -> list[str]:
-    """The recipe lines of one Makefile rule."""
+    """The commands of one Makefile rule, backslash-continued lines joined."""
     lines = MAKEFILE.splitlines()
     start = next(i for i, line in enumerate(lines) if re.match(rf"^{target}\s*:(?!=)", line))
-    body = []
+    body: list[str] = []
+    continued = False
     for line in lines[start + 1 :]:
-        if not line.startswith("\t"):
+        if not (line.startswith("\t") or continued):
             break
-        body.append(line.strip())
+        text = line.strip()
+        if continued:
+            body[-1] = body[-1].removesuffix("\\").rstrip() + " " + text
+        else:
+            body.append(text)
+        continued = text.endswith("\\")
     return body
 
 

@@ -136,9 +136,15 @@ def _context(namespace: str) -> SessionContext:
 class QueryRunner:
     """Builds the per-query DataFusion context and runs one query."""
 
-    def __init__(self, resolve: Resolver, is_base: Callable[[str | None, str], bool]) -> None:
+    def __init__(
+        self,
+        resolve: Resolver,
+        is_base: Callable[[str | None, str], bool],
+        collect: Callable[[Any], pa.Table] | None = None,
+    ) -> None:
         self._resolve = resolve
         self._is_base = is_base
+        self._collect = collect or (lambda df: df.to_arrow_table())
 
     def _plan_scans(
         self,
@@ -216,7 +222,7 @@ class QueryRunner:
                 catalog.schema(src.namespace).register_table(src.name, Table(data))
         try:
             df = ctx.sql_with_options(sql, _OPTIONS, param_values=params)
-            result = df.to_arrow_table()
+            result = self._collect(df)
         except KalamError:
             raise
         except Exception as exc:  # DataFusion raises plain Exception / ValueError

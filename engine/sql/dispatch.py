@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import UnsupportedStatementError
 from engine.result import Result
-from engine.sql import alter, ddl, dml, mutate, select, storage_cmds
+from engine.sql import alter, ddl, dml, mutate, select, storage_cmds, users_cmds
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.Delete: mutate.delete,
     st.FlushTable: storage_cmds.flush,
     st.AlterTable: alter.alter_table,
+    st.ExecuteAs: users_cmds.execute_as,
 }
 
 
@@ -48,6 +49,10 @@ def unsupported(engine: Engine, s: st.Statement, params: dict[str, Any], user: s
 COMMANDS: dict[tuple[str, ...], Handler] = {
     ("SHOW", "MANIFEST"): storage_cmds.show_manifest,
     ("REPAIR",): storage_cmds.repair,
+    ("CREATE", "USER"): users_cmds.user_command,
+    ("ALTER", "USER"): users_cmds.user_command,
+    ("DROP", "USER"): users_cmds.user_command,
+    ("KILL",): users_cmds.kill_query,
 }
 
 

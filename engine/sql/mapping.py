@@ -169,9 +169,10 @@ def _drop(tree: exp.Drop, base: dict[str, Any], _t: str | None, _sql: str) -> st
     kind = (tree.args.get("kind") or "").upper()
     if kind != "TABLE":
         raise UnsupportedStatementError(f"DROP {kind} is not supported")
-    if len(tree.expressions) > 1:
+    tables = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
+    if len(tables) != 1:
         raise UnsupportedStatementError("DROP TABLE takes one table")
-    return st.DropTable(**base, table=table_ref(tree.this), if_exists=bool(tree.args.get("exists")))
+    return st.DropTable(**base, table=table_ref(tables[0]), if_exists=bool(tree.args.get("exists")))
 
 
 def _update(tree: exp.Update, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:

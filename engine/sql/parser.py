@@ -348,12 +348,43 @@ def _parse_kalam(
         return st.CreateIndex(**base, table=c.table())
     if words[:1] == ["EXPLAIN"]:
         return _parse_explain(tokens, base, piece)
-    if words[:1] in (["REPAIR"], ["KILL"], ["EXECUTE"]) or (
+    if words[:3] == ["EXECUTE", "AS", "USER"]:
+        return _parse_execute_as(tokens, base, piece)
+    if words[:1] in (["REPAIR"], ["KILL"]) or (
         words[:1] in (["CREATE"], ["ALTER"], ["DROP"]) and words[1:2] == ["USER"]
         and words[2:3] != ["TABLE"]
     ) or words[:2] == ["SHOW", "MANIFEST"]:
         return st.KalamCommand(**base, words=tuple(t.text for t in tokens))
     return None
+
+
+def _parse_execute_as(tokens: list[Token], base: dict[str, Any], piece: StatementText) -> st.Statement:
+    c = _Tokens(tokens, piece)
+    c.expect("EXECUTE")
+    c.expect("AS")
+    c.expect("USER")
+    if c.i >= len(tokens):
+        c.fail("expected a user name")
+    who = tokens[c.i]
+    name = who.text if who.token_type == TokenType.STRING else who.text.lower()
+    c.i += 1
+    if c.peek() != "(" or tokens[-1].token_type != TokenType.R_PAREN:
+        c.fail("expected ( statement )")
+    inner_start, inner_end = tokens[c.i].end + 1, tokens[-1].start
+    text = piece.sql[inner_start:inner_end].strip()
+    if not text:
+        c.fail("expected a statement inside the parentheses")
+    offset = piece.sql.index(text, inner_start)
+    line, col = _position(piece.sql, offset)
+    inner = parse_one(
+        StatementText(
+            text,
+            piece.line + line - 1,
+            (piece.column - 1 if line == 1 else 0) + col,
+            piece.start + offset,
+        )
+    )
+    return st.ExecuteAs(**base, user=name, inner=inner)
 
 
 def _parse_flush(c: _Tokens, base: dict[str, Any]) -> st.Statement:

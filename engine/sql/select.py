@@ -21,7 +21,7 @@ def scan_source(
     if ns == "system":
         from engine.system import system_table
 
-        data = system_table(engine, name, user)
+        data = system_table(engine, name, user, engine.users.get(user).role)
         return ScanSource("system", name, data.schema, lambda ctx, scans: (data, {}), base_table=False)
     table = engine.catalog.get_table(ns, name)
     prov = engine.provider(table)
@@ -47,7 +47,7 @@ def runner_for(engine: Engine, user: str) -> QueryRunner:
         ns = ns or engine.namespace
         return ns != "system" and engine.catalog.find_table(ns, name) is not None
 
-    return QueryRunner(resolve, is_base)
+    return QueryRunner(resolve, is_base, engine.live.collect)
 
 
 def run_select(engine: Engine, s: st.Query, params: dict[str, Any], user: str) -> Result:

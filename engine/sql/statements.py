@@ -152,3 +152,11 @@ class KalamCommand(Statement):
     and names in order (e.g. ``("REPAIR", "TABLE", "ns.t")``)."""
 
     words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecuteAs(Statement):
+    """``EXECUTE AS USER 'name' (<statement>)``."""
+
+    user: str = ""
+    inner: Any = None  # the wrapped Statement

@@ -189,6 +189,8 @@ class SegmentEntry:
         )
         if parse_segment_file_name(entry.path) is None:
             v.fail(f"segment path {entry.path!r} is not a segment file name")
+        if entry.path != segment_file_name(entry.id):
+            v.fail(f"segment path {entry.path!r} is not the file name of segment {entry.id}")
         if entry.min_seq > entry.max_seq:
             v.fail(f"segment {entry.id} has min_seq > max_seq")
         algo, _, digest = entry.checksum.partition(":")

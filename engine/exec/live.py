@@ -1,0 +1,116 @@
+"""Running statements: what ``system.live_queries`` shows and KILL QUERY acts on.
+
+Every statement registers itself for its duration. A query's result is
+collected batch by batch on a worker thread while the caller waits on it, so
+KILL QUERY (from any thread) and a kernel interrupt (KeyboardInterrupt in the
+caller) return "query cancelled" at once; the worker stops at its next batch
+and the engine stays usable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from engine.errors import QueryCancelledError, TableNotFoundError
+
+_current = threading.local()
+
+
+@dataclass
+class LiveQuery:
+    query_id: str
+    session_id: str
+    user: str
+    sql: str
+    kind: str
+    start_time: int  # µs since epoch
+    started: float = field(default_factory=time.perf_counter)
+    state: str = "running"  # running / queued / cancelling
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def duration_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+class LiveQueries:
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.running: dict[str, LiveQuery] = {}
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kalam-query")
+
+    def __repr__(self) -> str:
+        return f"<LiveQueries {len(self.running)} running>"
+
+    @contextmanager
+    def track(self, user: str, sql: str, kind: str, now_us: int) -> Iterator[LiveQuery]:
+        q = LiveQuery(f"q{next(self._ids)}-{self.session_id}", self.session_id, user, sql, kind, now_us)
+        with self._lock:
+            self.running[q.query_id] = q
+        outer = getattr(_current, "query", None)
+        _current.query = q
+        try:
+            yield q
+        finally:
+            _current.query = outer
+            with self._lock:
+                self.running.pop(q.query_id, None)
+
+    def kill(self, query_id: str) -> LiveQuery:
+        with self._lock:
+            q = self.running.get(query_id)
+        if q is None:
+            raise TableNotFoundError(f"No running query with id '{query_id}'")
+        q.state = "cancelling"
+        q.cancelled.set()
+        return q
+
+    def snapshot(self) -> list[LiveQuery]:
+        with self._lock:
+            return list(self.running.values())
+
+    def collect(self, df: Any) -> pa.Table:
+        """Run a DataFusion DataFrame to a table, cancellable by KILL / interrupt."""
+        q: LiveQuery | None = getattr(_current, "query", None)
+        if q is None:
+            return df.to_arrow_table()
+        future = self._pool.submit(_drain, df, q.cancelled)
+        try:
+            while True:
+                try:
+                    return future.result(timeout=0.05)
+                except FutureTimeout:
+                    if q.cancelled.is_set():
+                        raise QueryCancelledError(f"Query {q.query_id} was cancelled") from None
+        except KeyboardInterrupt:
+            q.state = "cancelling"
+            q.cancelled.set()
+            raise QueryCancelledError(f"Query {q.query_id} was cancelled (interrupted)") from None
+
+    def shutdown(self) -> None:
+        for q in self.snapshot():
+            q.cancelled.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _drain(df: Any, cancelled: threading.Event) -> pa.Table:
+    batches = []
+    for batch in df.execute_stream():
+        if cancelled.is_set():
+            raise QueryCancelledError("Query was cancelled")
+        batches.append(batch.to_pyarrow())
+    if not batches:
+        return df.schema().empty_table()
+    return pa.Table.from_batches(batches)

@@ -1,0 +1,152 @@
+"""Users, roles and who may run what.
+
+Roles, from least to most privileged:
+
+* ``user``: create USER and STREAM tables; read and write its own rows of
+  USER tables, rows of STREAM tables, and read SHARED tables;
+* ``service``: also create SHARED tables, write SHARED tables and FLUSH;
+* ``dba`` and ``system``: everything, including DROP / ALTER, namespaces,
+  user management and the system tables.
+
+A user id passed to ``Engine.execute(..., user=)`` that does not exist yet is
+created with role ``user`` on first use (notebooks rely on this). ``root``
+always exists with role ``system``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+
+from engine.errors import KalamError, PermissionDeniedError
+from engine.names import check_user
+from engine.sql import statements as st
+from engine.storage.hot import HotStore
+from engine.txn import Txn
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+ROLES = ("user", "service", "dba", "system")
+_RANK = {r: i for i, r in enumerate(ROLES)}
+ROOT = "root"
+
+
+class UserExistsError(KalamError, ValueError):
+    code = "USER_EXISTS"
+
+
+class UserNotFoundError(KalamError, LookupError):
+    code = "USER_NOT_FOUND"
+
+
+@dataclass(frozen=True)
+class User:
+    user: str
+    role: str
+    created_at: int
+
+
+def _key(name: str) -> bytes:
+    return b"U" + name.encode()
+
+
+class Users:
+    """The user registry, persisted in the hot store and mirrored in memory."""
+
+    def __init__(self, store: HotStore, now_us: int) -> None:
+        self._store = store
+        self.users: dict[str, User] = {}
+        for _, raw in store.scan(b"U"):
+            u = User(**orjson.loads(raw))
+            self.users[u.user] = u
+        if ROOT not in self.users:
+            txn = Txn(store)
+            self.put(txn, User(ROOT, "system", now_us))
+            txn.commit()
+
+    def __repr__(self) -> str:
+        return f"<Users {len(self.users)}>"
+
+    def find(self, name: str) -> User | None:
+        return self.users.get(name)
+
+    def get(self, name: str) -> User:
+        u = self.users.get(name)
+        if u is None:
+            raise UserNotFoundError(f"User '{name}' does not exist")
+        return u
+
+    def put(self, txn: Txn, user: User) -> None:
+        txn.batch.put(_key(user.user), orjson.dumps(asdict(user)))
+        txn.after_commit(lambda: self.users.__setitem__(user.user, user))
+
+    def delete(self, txn: Txn, name: str) -> None:
+        txn.batch.delete(_key(name))
+        txn.after_commit(lambda: self.users.pop(name, None))
+
+    def ensure(self, name: str, now_us: int) -> User:
+        """The user, created with role ``user`` on first use."""
+        u = self.users.get(name)
+        if u is None:
+            check_user(name)
+            txn = Txn(self._store)
+            u = User(name, "user", now_us)
+            self.put(txn, u)
+            txn.commit()
+        return u
+
+
+def at_least(role: str, needed: str) -> bool:
+    return _RANK[role] >= _RANK[needed]
+
+
+def require(role: str, needed: str, what: str) -> None:
+    if not at_least(role, needed):
+        raise PermissionDeniedError(f"Permission denied: {what} needs role {needed} or higher (you are {role})")
+
+
+def may_act_as(actor: str, target: str, actor_name: str, target_name: str) -> bool:
+    """EXECUTE AS USER: system as anyone, dba as dba/service/user, service as
+    service/user, user only as itself."""
+    if actor == "system":
+        return True
+    if actor == "user":
+        return actor_name == target_name
+    return _RANK[target] <= _RANK[actor]
+
+
+def authorize(engine: Engine, stmt: st.Statement, role: str) -> None:
+    """Raise PermissionDeniedError when ``role`` may not run ``stmt`` (table
+    checks that need the table's type happen here too; system-table reads are
+    checked where tables are resolved, so every query shape is covered)."""
+    if isinstance(stmt, (st.CreateNamespace, st.DropNamespace)):
+        require(role, "dba", "Creating or dropping namespaces")
+    elif isinstance(stmt, st.CreateTable):
+        kind = _declared_type(stmt)
+        require(role, "service" if kind == "SHARED" else "user", f"CREATE {kind} TABLE")
+    elif isinstance(stmt, (st.DropTable, st.AlterTable)):
+        require(role, "dba", "DROP / ALTER TABLE")
+    elif isinstance(stmt, st.FlushTable):
+        require(role, "service", "FLUSH")
+    elif isinstance(stmt, (st.Insert, st.Update, st.Delete)):
+        table = engine.catalog.find_table(stmt.table.namespace or engine.namespace, stmt.table.name)
+        if table is not None and table.table_type == "SHARED":
+            require(role, "service", f"Writing the SHARED table {table.qualified_name}")
+    elif isinstance(stmt, st.KalamCommand):
+        head = tuple(w.upper() for w in stmt.words[:2])
+        if head[:1] == ("REPAIR",):
+            require(role, "dba", "REPAIR TABLE")
+        elif head in (("CREATE", "USER"), ("ALTER", "USER"), ("DROP", "USER")):
+            require(role, "dba", "Managing users")
+
+
+def _declared_type(stmt: st.CreateTable) -> str:
+    if stmt.table_type:
+        return stmt.table_type
+    for key, value in stmt.options:
+        if key == "TYPE":
+            return str(value).upper()
+    return "SHARED"
