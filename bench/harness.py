@@ -305,8 +305,7 @@ def write_markdown(reports: Sequence[BenchReport], path: Path, *, argv: Sequence
         "# Benchmark results",
         "",
         f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by "
-        f"`bench/run_all.py {' '.join(argv)}`".rstrip()
-        + f" on {machine_line()}.",
+        f"`{' '.join(['bench/run_all.py', *argv])}` on {machine_line()}.",
         "Engine and peers ran interleaved in the same process run; ratios are of medians.",
         "",
     ]

@@ -46,10 +46,8 @@ def format_cell(value: Any) -> str:
         return value.isoformat(sep=" ")
     if isinstance(value, bytes | bytearray | memoryview):
         return "\\x" + bytes(value).hex()
-    if isinstance(value, dict):
+    if isinstance(value, dict | list | tuple):
         return json.dumps(to_json_value(value), ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return json.dumps(to_json_value(list(value)), ensure_ascii=False)
     return str(value)
 
 
@@ -75,6 +73,9 @@ def to_json_value(value: Any) -> Any:
         return str(value)
     if isinstance(value, dict):
         return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, pa.MonthDayNano):
+        # An interval is a tuple; name its parts rather than print a bare list.
+        return {"months": value.months, "days": value.days, "nanoseconds": value.nanoseconds}
     if isinstance(value, list | tuple):
         return [to_json_value(v) for v in value]
     # Anything exotic (e.g. Arrow extension scalars) still renders as text.
@@ -231,7 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KalamError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
-    print_results(results, args.format, sys.stdout, sys.stderr)
+    try:
+        print_results(results, args.format, sys.stdout, sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`kalam sql ... | head`): stop quietly, and point
+        # stdout at devnull so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

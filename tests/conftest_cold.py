@@ -10,6 +10,8 @@ and ``clock`` from ``conftest.py``. Every engine opened here has
   user. ``cold.sql(...)`` runs as that user; ``cold.restart()`` closes and
   reopens the directory; ``cold.scope_dir`` is where that user's (USER) or the
   table's (SHARED) manifest.json and segments live.
+- Test modules load the fixtures with ``pytest.register_assert_rewrite("conftest_cold")``
+  before importing helpers from here, and ``pytest_plugins = ["conftest_cold"]``.
 - ``cold`` fixture: a ``Cold`` with no table yet; ``kind`` parametrises a test
   over SHARED and USER tables (STREAM tables are never flushed).
 """
@@ -55,6 +57,8 @@ class Cold:
 
     def create(self, kind: str, columns: str = "id BIGINT PRIMARY KEY, v INT, note TEXT") -> None:
         self.kind = kind
+        # Writing a SHARED table needs the service role; root has every role.
+        self.user = USER if kind == "USER" else "root"
         self.engine.execute(f"CREATE {kind} TABLE {self.table} ({columns})")
 
     def sql(self, sql: str, params: Any = None, *, user: str | None = None) -> Result:

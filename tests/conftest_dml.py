@@ -55,7 +55,7 @@ class Db:
     tombstones: dict[str, set[int]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.eng = self.engines.open(background_jobs=False)
+        self.eng = self.engines.open(background_jobs=False, durability="async")
         self.model = {s: {} for s in self.scopes}
         self.tombstones = {s: set() for s in self.scopes}
 
@@ -85,18 +85,22 @@ class Db:
                 self.tombstones[s].clear()
 
     def restart(self) -> Engine:
-        self.eng = self.engines.reopen(self.eng, background_jobs=False)
+        self.eng = self.engines.reopen(self.eng, background_jobs=False, durability="async")
         return self.eng
 
-    def rows(self, user: str = "root", sql: str = "SELECT id, v, s FROM t") -> list[tuple[Any, ...]]:
+    def rows(
+        self, user: str = "root", sql: str = "SELECT id, v, s FROM t"
+    ) -> list[tuple[Any, ...]]:
         return sorted(self.execute(sql, user=user).rows(), key=repr)
 
     # ---- model
-    def insert(self, rows: Iterable[Row], *, user: str = "root") -> None:
-        rows = list(rows)
+    def insert(self, rows: Iterable[tuple[Any, ...]], *, user: str = "root") -> None:
+        rows = [Row(*r) for r in rows]
         values = ", ".join("(?, ?, ?)" for _ in rows)
         flat = [x for r in rows for x in r]
-        assert self.execute(f"INSERT INTO t VALUES {values}", flat, user=user).rows_affected == len(rows)
+        assert self.execute(f"INSERT INTO t VALUES {values}", flat, user=user).rows_affected == len(
+            rows
+        )
         scope = self.scope(user)
         for r in rows:
             self.model[scope][r.id] = r
@@ -131,11 +135,16 @@ class Db:
     def check(self, when: str = "") -> None:
         for user in USERS:
             actual = self.rows(user)
-            assert actual == self.expected(user), _diff(f"rows of {user} {when}", actual, self.expected(user))
+            assert actual == self.expected(user), _diff(
+                f"rows of {user} {when}", actual, self.expected(user)
+            )
 
     def check_tombstones(self, when: str = "") -> None:
         for user in USERS:
-            ids = sorted(i for (i,) in self.execute("SELECT id FROM t WHERE _deleted = true", user=user).rows())
+            ids = sorted(
+                i
+                for (i,) in self.execute("SELECT id FROM t WHERE _deleted = true", user=user).rows()
+            )
             assert ids == sorted(self.tombstones[self.scope(user)]), f"tombstones of {user} {when}"
 
     def verify(self) -> None:

@@ -209,6 +209,26 @@ def test_runs_as_a_module_in_a_separate_process(data_dir):
     assert "Traceback" not in bad.stderr
 
 
+def test_a_reader_that_stops_early_gets_no_traceback(data_dir):
+    # More output than a pipe buffer holds, read one line, then hang up.
+    env = {k: v for k, v in os.environ.items() if k != "KALAM_DATA_DIR"}
+    args = ["sql", "SELECT value FROM range(0, 200000)", "--data-dir", data_dir]
+    with subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().strip() == "value"
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 1
+    assert err == ""
+
+
 def test_demo_reads_the_same_rows_after_the_restart(tmp_path):
     out = io.StringIO()
     run_demo(tmp_path / "data", out)

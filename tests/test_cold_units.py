@@ -366,3 +366,21 @@ def test_parquet_alone_would_not_notice_a_flipped_value_byte(tmp_path):
     assert 500 not in pq.read_table(path).column("c1").to_pylist()  # silently wrong
     with pytest.raises(StorageCorruptionError):
         verify_segment(tmp_path, entry)
+
+
+@pytest.mark.parametrize(
+    ("name", "segment_id"),
+    [
+        ("batch-12.parquet", 12),
+        ("batch-1.parquet", 1),
+        ("batch-007.parquet", None),  # one spelling per id, or a manifest could name it twice
+        ("batch-0.parquet", None),
+        ("batch-\u0663.parquet", None),  # a non-ASCII digit
+        ("batch-1.parquet.tmp", None),
+        ("xbatch-1.parquet", None),
+    ],
+)
+def test_segment_file_names(name, segment_id):
+    assert cold.parse_segment_file_name(name) == segment_id
+    if segment_id is not None:
+        assert cold.segment_file_name(segment_id) == name

@@ -126,7 +126,9 @@ def test_execute_script_stops_at_the_first_error(t):
 def test_execute_script_with_a_syntax_error_runs_nothing(t, snapshot):
     before = snapshot(t)
     with pytest.raises(SqlParseError) as info:
-        t.execute_script("INSERT INTO t VALUES (2);\nINSERT INTO t VALUES (3);\nSELECT * FROM WHERE")
+        t.execute_script(
+            "INSERT INTO t VALUES (2);\nINSERT INTO t VALUES (3);\nSELECT * FROM WHERE"
+        )
     assert info.value.line == 3
     assert snapshot(t) == before
 

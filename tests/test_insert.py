@@ -133,7 +133,7 @@ def test_returning_star_and_seq_matches_the_stored_seq(t):
 
 def test_returning_shows_defaults(engine):
     engine.execute(
-        "CREATE TABLE d (id INT PRIMARY KEY, n INT DEFAULT 7, who TEXT DEFAULT CURRENT_USER())"
+        "CREATE USER TABLE d (id INT PRIMARY KEY, n INT DEFAULT 7, who TEXT DEFAULT CURRENT_USER())"
     )
     result = engine.execute("INSERT INTO d (id) VALUES (1) RETURNING *", user="alice")
     assert result.rows() == [(1, 7, "alice")]

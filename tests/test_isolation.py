@@ -85,7 +85,7 @@ QUERIES = [
         [(2, "a-pear")],
     ),
     (
-        "SELECT p.name, (SELECT o.item FROM orders o WHERE o.id = p.id) FROM products p "
+        "SELECT p.name, (SELECT max(o.item) FROM orders o WHERE o.id = p.id) FROM products p "
         "ORDER BY p.id",
         [("pen", "a-apple"), ("ink", "a-pear"), ("pad", None), ("cap", None)],
     ),
@@ -288,10 +288,10 @@ def test_insert_select_copies_only_the_writers_rows(engine):
     assert engine.execute("SELECT count(*) FROM copy", user="bob").scalar() == 0
 
 
-def test_insert_select_into_a_shared_table_copies_only_the_writers_rows(engine):
+def test_insert_select_into_a_stream_table_copies_only_the_writers_rows(engine):
     setup(engine)
     add_bob(engine)
-    engine.execute("CREATE SHARED TABLE pub (id INT PRIMARY KEY, item TEXT)")
+    engine.execute("CREATE STREAM TABLE pub (id INT, item TEXT) WITH (TTL_SECONDS = 60)")
     engine.execute("INSERT INTO pub SELECT id, item FROM orders", user="alice")
     assert engine.execute("SELECT item FROM pub ORDER BY id", user="bob").rows() == [
         ("a-apple",),

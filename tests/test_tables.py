@@ -440,7 +440,10 @@ def test_now_default_is_the_engine_clock(engine, clock, spelling):
 
 
 def test_current_user_default_is_the_writing_user(engine):
-    engine.execute("CREATE TABLE t (id INT PRIMARY KEY, who TEXT DEFAULT CURRENT_USER())")
+    # A STREAM table: every user may write it and every user sees all its rows.
+    engine.execute(
+        "CREATE STREAM TABLE t (id INT, who TEXT DEFAULT CURRENT_USER()) WITH (TTL_SECONDS = 60)"
+    )
     engine.execute("INSERT INTO t (id) VALUES (1)")
     engine.execute("INSERT INTO t (id) VALUES (2)", user="alice")
     assert engine.execute("SELECT id, who FROM t ORDER BY id").rows() == [
@@ -513,7 +516,10 @@ def test_drop_table_removes_catalog_entry_rows_and_storage(
     engine.execute("CREATE TABLE keep (id INT PRIMARY KEY)")
     engine.execute("INSERT INTO keep VALUES (1)")
     engine.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
-    engine.execute("INSERT INTO t VALUES (3, 'alice')", user="alice")
+    # Writing a SHARED table needs a service role; root writes it instead.
+    engine.execute(
+        "INSERT INTO t VALUES (3, 'alice')", user=None if table_type == "SHARED" else "alice"
+    )
     storage = data_dir / "storage" / "default" / "t"
     # Segments only appear after a flush (a later issue); the table's directory is
     # what DROP must remove either way.

@@ -15,7 +15,10 @@ Two layers:
 ``scan_filters(plan)`` collects, for every ``TableScan`` of an optimized
 logical plan, the scan's pushed-down ``filters()`` plus the conjuncts of a
 ``Filter`` sitting directly on the scan (a ``MemTable`` gets no pushdown, so
-its predicates stay in that ``Filter``; a ``pyarrow.dataset`` gets some).
+its predicates stay in that ``Filter``; a ``pyarrow.dataset`` gets some);
+``surviving_segments(scans, table_name, ...)`` unions the survivors of every
+scan of one table, for a table registered once but read several times.
+Cost: ~3 µs per segment per query (1000 segments: ~3 ms).
 
 What DataFusion 55 hands us (learned by printing optimized plans):
 ``expr.to_variant()`` gives ``BinaryExpr`` (``left()``, ``right()``, ``op()``
@@ -648,11 +651,18 @@ def _conjuncts(e: Any) -> list[Any]:
     return [e]
 
 
+_DISPLAYED_SCAN = re.compile(r"^\s*TableScan: (\S+)", re.MULTILINE)
+
+
 def scan_filters(plan: Any) -> list[ScanFilters]:
-    """Every ``TableScan`` in a (preferably optimized) ``LogicalPlan``, in plan order.
+    """Every ``TableScan`` in a (preferably optimized) ``LogicalPlan``.
 
     A ``Filter`` directly over a scan contributes its conjuncts unless the scan
-    has a pushed-down ``fetch`` (the filter then applies after the limit)."""
+    has a pushed-down ``fetch`` (the filter then applies after the limit).
+    Scans inside an un-decorrelated subquery expression (``x > (SELECT max(..)
+    FROM t)``) cannot be reached through the Python bindings (``Subquery.input()``
+    is empty); they are found in ``display_indent()`` and reported with no
+    filters, so a table read there keeps all its segments."""
     out: list[ScanFilters] = []
 
     def walk(node: Any, parent_filter: Any) -> None:
@@ -669,4 +679,32 @@ def scan_filters(plan: Any) -> list[ScanFilters]:
             walk(child, predicate)
 
     walk(plan, None)
+    displayed = _DISPLAYED_SCAN.findall(plan.display_indent())
+    if len(displayed) > len(out):
+        found = [s.table_name for s in out]
+        for name in displayed:
+            if name in found:
+                found.remove(name)
+            else:
+                out.append(ScanFilters(name, (), ()))
     return out
+
+
+def surviving_segments(
+    scans: Sequence[ScanFilters],
+    table_name: str,
+    segments: Sequence[SegmentEntry],
+    column_ids: Mapping[str, int],
+) -> tuple[list[SegmentEntry], int]:
+    """Segments of ``table_name`` to register when one registration serves every
+    scan of it in the plan: the union of each scan's survivors (order kept).
+    A name no scan carries keeps everything (a mismatch must not empty a table)."""
+    matching = [scan for scan in scans if scan.table_name == table_name]
+    if not matching:
+        return list(segments), 0
+    keep: set[int] = set()
+    for scan in matching:
+        kept, _ = prune_segments(scan.filters, segments, column_ids)
+        keep.update(e.id for e in kept)
+    kept_all = [e for e in segments if e.id in keep]
+    return kept_all, len(segments) - len(kept_all)

@@ -225,7 +225,7 @@ class TableProvider:
             cold = self.cold.frame(ctx, table, scope, survivors, hidden=True)
             if cold is None:
                 continue
-            cold = self._exclude_newer(ctx, cold, table, scope, manifest.superseded_seqs)
+            cold = self._exclude_newer(ctx, cold, table, scope, survivors, manifest.superseded_seqs)
             if not options.hidden:
                 cold = cold.select(*[col(c.name) for c in table.columns])
             frames.append(cold)
@@ -251,19 +251,34 @@ class TableProvider:
         return [keep[k] for k in sorted(keep)]
 
     def _exclude_newer(
-        self, ctx: SessionContext, cold: Any, table: TableDef, scope: str, superseded: tuple[int, ...]
+        self,
+        ctx: SessionContext,
+        cold: Any,
+        table: TableDef,
+        scope: str,
+        survivors: list[Any],
+        superseded: tuple[int, ...],
     ) -> Any:
-        """Hide cold versions that have a newer version: hot keys, superseded seqs."""
+        """Hide cold versions that have a newer version: hot keys, superseded seqs.
+
+        Only keys / seqs inside the surviving segments' ranges can matter, so
+        a point query over many segments usually needs no anti-join at all."""
         pk = table.pk
         part = self.partitions.get(scope)
         if pk is not None and part is not None and part.rows:
             with self._lock:
                 hot_keys = list(part.rows.keys())
-            keys_df = ctx.from_arrow(pa.table({"__k": pa.array(hot_keys, type=pk.arrow_type)}))
-            cold = cold.join(keys_df, how="anti", left_on=[pk.name], right_on=["__k"])
+            hot_keys = _in_segment_ranges(hot_keys, survivors, pk)
+            if hot_keys:
+                keys_df = ctx.from_arrow(pa.table({"__k": pa.array(hot_keys, type=pk.arrow_type)}))
+                cold = cold.join(keys_df, how="anti", left_on=[pk.name], right_on=["__k"])
         if superseded:
-            seq_df = ctx.from_arrow(pa.table({"__s": pa.array(superseded, type=pa.int64())}))
-            cold = cold.join(seq_df, how="anti", left_on=["_seq"], right_on=["__s"])
+            lo = min(e.min_seq for e in survivors)
+            hi = max(e.max_seq for e in survivors)
+            stale = [q for q in superseded if lo <= q <= hi]
+            if stale:
+                seq_df = ctx.from_arrow(pa.table({"__s": pa.array(stale, type=pa.int64())}))
+                cold = cold.join(seq_df, how="anti", left_on=["_seq"], right_on=["__s"])
         return cold
 
     def _scan_partition(self, scope: str, table: TableDef, options: ScanOptions) -> pa.Table | None:
@@ -285,6 +300,18 @@ class TableProvider:
             if not ttl_sensitive:
                 part.cache[cache_key] = (part.version, built)
             return built
+
+
+def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], pk: Any) -> list[Any]:
+    """The hot keys that fall inside some segment's primary-key min/max."""
+    bounds = []
+    for e in segments:
+        st = e.column_stats.get(str(pk.id)) or {}
+        lo, hi = st.get("min"), st.get("max")
+        if lo is None or hi is None or pk.type not in ("INT", "BIGINT", "SMALLINT", "TEXT"):
+            return hot_keys  # unknown bounds (or an encoding we do not compare): keep all
+        bounds.append((lo, hi))
+    return [k for k in hot_keys if any(lo <= k <= hi for lo, hi in bounds)]
 
 
 def build_arrow(table: TableDef, versions: list[RowVersion], *, hidden: bool) -> pa.Table:

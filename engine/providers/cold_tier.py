@@ -240,6 +240,48 @@ class ColdTier:
                     found[_norm(k, pk.type)] = s
         return found
 
+    def read_version(self, scope: str, table: TableDef, key: Any, seq: int) -> dict[int, Any] | None:
+        """The stored values ({column id: value}) of one cold row version,
+        read through the current schema; ``None`` if no segment holds it."""
+        manifest = self.manifest(scope)
+        pk = table.pk
+        if manifest is None or pk is None:
+            return None
+        for entry in manifest.segments:
+            if not entry.min_seq <= seq <= entry.max_seq:
+                continue
+            idx = self.key_index(scope, entry, pk.id)
+            hits = pc.indices_nonzero(pc.equal(idx.seqs, pa.scalar(seq, pa.int64()))).to_pylist()
+            if not hits:
+                continue
+            row = hits[0]
+            path = self.segment_file(scope, entry)
+            pf = pq.ParquetFile(path)
+            start = 0
+            for rg in range(pf.metadata.num_row_groups):
+                n = pf.metadata.row_group(rg).num_rows
+                if row < start + n:
+                    data = pf.read_row_group(rg).slice(row - start, 1).to_pylist()[0]
+                    return self._values_now(table, entry, data)
+                start += n
+        return None
+
+    def _values_now(self, table: TableDef, entry: SegmentEntry, data: dict[str, Any]) -> dict[int, Any]:
+        from engine.types import coerce
+
+        then = {c.id: c for c in table.columns_at(entry.schema_version)}
+        values: dict[int, Any] = {}
+        for c in table.columns:
+            name = physical_name(c.id)
+            if name in data and c.id in then:
+                raw = data[name]
+                if raw is not None and then[c.id].type != c.type:
+                    raw = pc.cast(pa.array([raw], type=then[c.id].arrow_type), c.arrow_type)[0].as_py()
+                values[c.id] = coerce(raw, c.type, c.name) if raw is not None else None
+            else:
+                values[c.id] = c.fill
+        return values
+
     def forget_segments(self, scope: str) -> None:
         with self._lock:
             for k in [k for k in self._key_index if k[0] == scope]:

@@ -18,11 +18,13 @@ import pyarrow as pa
 from sqlglot import exp
 
 from engine.catalog.model import TableDef
-from engine.errors import NotNullViolationError, SchemaError
-from engine.providers.base import RowVersion
+from engine.errors import KalamError, NotNullViolationError, SchemaError
+from engine.providers.base import RowVersion, ScanOptions, TableProvider
 from engine.result import Result
 from engine.sql import statements as st
+from engine.sql.mapping import ident
 from engine.sql.select import runner_for
+from engine.sql.values import NotSimple, simple_value
 from engine.types import coerce
 
 if TYPE_CHECKING:
@@ -65,21 +67,135 @@ def _stored(value: Any, type_name: str) -> Any:
     return coerce(value, type_name, "")
 
 
+def _point_key(table: TableDef, where: Any, params: dict[str, Any]) -> tuple[bool, Any]:
+    """``WHERE pk = <literal | parameter>``: (True, stored key), else (False, None)."""
+    pk = table.pk
+    if pk is None or not isinstance(where, exp.EQ):
+        return False, None
+    for col_side, val_side in ((where.this, where.expression), (where.expression, where.this)):
+        if (
+            isinstance(col_side, exp.Column)
+            and ident(col_side) == pk.name
+            and (not col_side.table or ident(col_side.args.get("table")) == table.name)
+        ):
+            try:
+                value = simple_value(val_side, params)
+            except (NotSimple, KeyError):
+                return False, None
+            try:
+                return True, coerce(value, pk.type, pk.name)
+            except KalamError:
+                return False, None  # let DataFusion apply its own comparison rules
+    return False, None
+
+
+def _point_versions(
+    engine: Engine, prov: TableProvider, table: TableDef, scope: str, key: Any
+) -> list[tuple[int, dict[int, Any]]]:
+    """The live version of one primary key, read straight from the hot
+    partition or its cold segment (no DataFusion plan: point DML fast path)."""
+    part = prov.partitions.get(scope)
+    hot = part.rows.get(key) if part is not None else None
+    if hot is not None:
+        seq, deleted, values = hot
+        if deleted or not prov.row_visible(seq, ScanOptions(now_ms=engine.clock_ms())):
+            return []
+        return [(seq, {c.id: values.get(c.id, c.fill) for c in table.columns})]
+    seq = prov.cold.live_versions(scope, table, [key]).get(key)
+    if seq is None:
+        return []
+    values = prov.cold.read_version(scope, table, key, seq)
+    return [] if values is None else [(seq, values)]
+
+
+def _targets(
+    engine: Engine, s: Any, table: TableDef, prov: TableProvider, params: dict[str, Any], user: str
+) -> list[tuple[int, dict[int, Any]]] | None:
+    """Point targets when the predicate pins the primary key, else None."""
+    point, key = _point_key(table, s.where, params)
+    if not point:
+        return None
+    return _point_versions(engine, prov, table, prov.write_scope(user), key)
+
+
 def delete(engine: Engine, s: st.Delete, params: dict[str, Any], user: str) -> Result:
     with engine.lock:
         table = engine.resolve(s.table)
         prov = engine.provider(table)
-        data = _run_target_select(engine, _target_select(table, s.table, s.where, []), params, user, s)
-        if data.num_rows == 0:
+        targets = _targets(engine, s, table, prov, params, user)
+        if targets is None:
+            data = _run_target_select(engine, _target_select(table, s.table, s.where, []), params, user, s)
+            targets = _versions_from(table, data)
+        if not targets:
             return Result(message="Deleted 0 row(s)", rows_affected=0)
         txn = engine.begin()
-        first = engine.seq.take(txn, data.num_rows)
+        first = engine.seq.take(txn, len(targets))
         versions: dict[Any, RowVersion] = {}
-        for i, (old_seq, values) in enumerate(_versions_from(table, data)):
+        for i, (old_seq, values) in enumerate(targets):
             versions[prov.key_of(values, old_seq)] = (first + i, True, values)
         prov.stage_versions(txn, prov.write_scope(user), versions)
         txn.commit()
     return Result(message=f"Deleted {len(versions)} row(s)", rows_affected=len(versions))
+
+
+def _update_targets(
+    engine: Engine,
+    s: st.Update,
+    table: TableDef,
+    prov: TableProvider,
+    extra: list[exp.Expression],
+    assigned: dict[str, int],
+    params: dict[str, Any],
+    user: str,
+) -> tuple[list[tuple[int, dict[int, Any]]], dict[str, list[Any]]]:
+    """(old versions, {column: new values}) of the rows an UPDATE changes."""
+    point = _targets(engine, s, table, prov, params, user)
+    if point is not None:
+        if not point:
+            return [], {}
+        try:  # literal / parameter assignments need no plan at all
+            new_cols = {
+                name: [simple_value(s.assignments[i][1], params)] for name, i in assigned.items()
+            }
+            return point, new_cols
+        except (NotSimple, KeyError):
+            pass
+        if not any(e.find(exp.Table) for _, e in s.assignments):
+            return point, _evaluate_on_row(engine, table, point[0], extra, assigned, params, s)
+    data = _run_target_select(engine, _target_select(table, s.table, s.where, extra), params, user, s)
+    if data.num_rows == 0:
+        return [], {}
+    new_cols = {name: data.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
+    return _versions_from(table, data), new_cols
+
+
+def _evaluate_on_row(
+    engine: Engine,
+    table: TableDef,
+    version: tuple[int, dict[int, Any]],
+    extra: list[exp.Expression],
+    assigned: dict[str, int],
+    params: dict[str, Any],
+    s: st.Statement,
+) -> dict[str, list[Any]]:
+    """SET expressions computed by DataFusion over just the target row."""
+    from datafusion import SessionConfig, SessionContext
+
+    from engine.exec.query import _OPTIONS, _scalar, datafusion_error
+    from engine.providers.base import build_arrow
+
+    seq, values = version
+    row = build_arrow(table, [(seq, False, values)], hidden=True)
+    ctx = SessionContext(SessionConfig().with_target_partitions(1))
+    ctx.register_record_batches("__kalam_row", [row.to_batches()])
+    query = exp.select(*extra).from_(exp.to_table("__kalam_row").as_(table.name))
+    try:
+        out = ctx.sql_with_options(
+            query.sql("postgres"), _OPTIONS, param_values={k: _scalar(v) for k, v in params.items()}
+        ).to_arrow_table()
+    except Exception as exc:
+        raise datafusion_error(exc, s.line, s.column) from None
+    return {name: out.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
 
 
 def update(engine: Engine, s: st.Update, params: dict[str, Any], user: str) -> Result:
@@ -96,12 +212,11 @@ def update(engine: Engine, s: st.Update, params: dict[str, Any], user: str) -> R
                 raise SchemaError(f"Column '{name}' is assigned twice")
             assigned[name] = i
             extra.append(exp.alias_(expr.copy(), _NEW.format(i), quoted=True))
-        data = _run_target_select(engine, _target_select(table, s.table, s.where, extra), params, user, s)
-        if data.num_rows == 0:
+        old_rows, new_cols = _update_targets(engine, s, table, prov, extra, assigned, params, user)
+        if not old_rows:
             return Result(message="Updated 0 row(s)", rows_affected=0)
-        new_cols = {name: data.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
         changed: list[tuple[int, dict[int, Any]]] = []
-        for row, (old_seq, old) in enumerate(_versions_from(table, data)):
+        for row, (old_seq, old) in enumerate(old_rows):
             new = dict(old)
             for name, values in new_cols.items():
                 col = table.get_column(name)

@@ -441,8 +441,70 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
     stmt = mapping.to_statement(tree, base, table_type, sql)
     if isinstance(stmt, st.Insert) and stmt.query is not None:
         # Hand DataFusion the SELECT exactly as written (sqlglot would re-case names).
-        stmt = replace(stmt, query_sql=_insert_query_text(sql, tokens))
+        stmt = replace(stmt, query_sql=_alias_projections(_insert_query_text(sql, tokens)))
     return stmt
+
+
+_CLAUSE_END = {
+    TokenType.FROM, TokenType.WHERE, TokenType.GROUP_BY, TokenType.ORDER_BY, TokenType.LIMIT,
+    TokenType.UNION, TokenType.EXCEPT, TokenType.INTERSECT, TokenType.HAVING,
+}
+
+
+def _alias_projections(query: str) -> str:
+    """Name each top-level projection of an INSERT's SELECT positionally.
+
+    INSERT ... SELECT binds columns by position, but DataFusion refuses a
+    projection with two identical names (``SELECT value, value``)."""
+    tokens = _tokenize(query)
+    depth, start = 0, None
+    for i, tok in enumerate(tokens):
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and tok.token_type == TokenType.SELECT:
+            start = i + 1
+            break
+    if start is None:
+        return query
+    if start < len(tokens) and tokens[start].token_type == TokenType.DISTINCT:
+        start += 1
+    spans: list[tuple[int, int]] = []
+    depth, first = 0, start
+    end = len(tokens)
+    for i in range(start, len(tokens)):
+        tt = tokens[i].token_type
+        if tt in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            depth += 1
+        elif tt in (TokenType.R_PAREN, TokenType.R_BRACKET):
+            depth -= 1
+        elif depth == 0 and tt == TokenType.COMMA:
+            spans.append((first, i - 1))
+            first = i + 1
+        elif depth == 0 and tt in _CLAUSE_END:
+            end = i
+            break
+    spans.append((first, end - 1))
+    edits = []
+    for n, (a, b) in enumerate(spans):
+        if a > b or tokens[b].token_type == TokenType.STAR:
+            return query  # `*` cannot be aliased; leave the query as written
+        if b - 1 >= a and tokens[b - 1].token_type == TokenType.ALIAS:
+            edits.append((tokens[b - 1].start, tokens[b].end + 1, f'AS "__kalam_c{n}"'))
+        elif (
+            b - 1 >= a
+            and tokens[b].token_type in (TokenType.VAR, TokenType.IDENTIFIER)
+            and tokens[b - 1].token_type
+            in (TokenType.NUMBER, TokenType.VAR, TokenType.IDENTIFIER, TokenType.R_PAREN)
+        ):  # implicit alias: `expr name`
+            edits.append((tokens[b].start, tokens[b].end + 1, f'"__kalam_c{n}"'))
+        else:
+            edits.append((tokens[b].end + 1, tokens[b].end + 1, f' AS "__kalam_c{n}"'))
+    out = query
+    for a, b, text in reversed(edits):
+        out = out[:a] + text + out[b:]
+    return out
 
 
 def _modify_to_alter_column(sql: str, tokens: list[Token]) -> str:
