@@ -74,12 +74,19 @@ def _sample(case: Case) -> float:
 
 
 def interleave(
-    cases: Sequence[Case], *, rounds: int, per_round: int, warmup: int = 3
+    cases: Sequence[Case],
+    *,
+    rounds: int,
+    per_round: int,
+    warmup: int = 3,
+    block: int = 10,
 ) -> dict[str, list[float]]:
-    """Time every case ``rounds * per_round`` times, alternating cases between rounds.
+    """Time every case ``rounds * per_round`` times, alternating between cases.
 
-    Each round runs a block of ``per_round`` samples per case; the case order
-    rotates every round so no case is always first after a pause. Returns the
+    Within a round the cases take turns in blocks of ``block`` samples until
+    each has ``per_round``; the starting case rotates every round. On a shared
+    VM the noise comes in bursts of a few hundred milliseconds, so short turns
+    spread a burst over all cases instead of landing on one. Returns the
     samples in seconds per case name.
     """
     for case in cases:
@@ -87,15 +94,18 @@ def interleave(
             _sample(case)
     samples: dict[str, list[float]] = {c.name: [] for c in cases}
     order = list(cases)
+    block = max(1, block)
     for r in range(rounds):
         rotated = order[r % len(order) :] + order[: r % len(order)]
-        for case in rotated:
-            # Collect between blocks, not inside them, so one case does not pay
-            # for the garbage of the previous one.
-            gc.collect()
-            out = samples[case.name]
-            for _ in range(per_round):
-                out.append(_sample(case))
+        # Collect between rounds, not inside them, so the collector's pauses
+        # are not charged to whichever case happens to trigger them.
+        gc.collect()
+        for start in range(0, per_round, block):
+            n = min(block, per_round - start)
+            for case in rotated:
+                out = samples[case.name]
+                for _ in range(n):
+                    out.append(_sample(case))
     return samples
 
 

@@ -60,6 +60,7 @@ class Engine:
         self.durability = durability
         self.clock_ms = clock_ms
         self.lock = threading.RLock()
+        self.flush_lock = threading.Lock()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = HotStore(safe_path(data_dir, "hot"), sync=durability == "sync")
         self._closed = False
@@ -133,6 +134,32 @@ class Engine:
             if not self._closed:
                 self._closed = True
                 self.store.close()
+
+    def insert_arrow(
+        self,
+        table: str,
+        data: Any,
+        *,
+        user: str | None = None,
+        primary_key: str | None = None,
+        table_type: str = "SHARED",
+    ) -> Result:
+        """Bulk-append an Arrow table (or anything with ``__arrow_c_stream__``)
+        to ``table`` (``"t"`` or ``"ns.t"``), creating it when missing."""
+        import pyarrow as pa
+
+        from engine.sql.bulk import insert_arrow
+
+        self._check_open()
+        started = time.perf_counter()
+        if not isinstance(data, pa.Table):
+            data = pa.table(data)
+        who = check_user(user) if user is not None else self.user
+        result = insert_arrow(
+            self, table, data, user=who, primary_key=primary_key, table_type=table_type
+        )
+        result.elapsed_ms = (time.perf_counter() - started) * 1000
+        return result
 
     def flush(
         self,

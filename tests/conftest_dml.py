@@ -55,7 +55,7 @@ class Db:
     tombstones: dict[str, set[int]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.eng = self.engines.open(background_jobs=False, durability="async")
+        self.eng = self.engines.open(background_jobs=False)
         self.model = {s: {} for s in self.scopes}
         self.tombstones = {s: set() for s in self.scopes}
 
@@ -85,7 +85,7 @@ class Db:
                 self.tombstones[s].clear()
 
     def restart(self) -> Engine:
-        self.eng = self.engines.reopen(self.eng, background_jobs=False, durability="async")
+        self.eng = self.engines.reopen(self.eng, background_jobs=False)
         return self.eng
 
     def rows(

@@ -466,6 +466,10 @@ class KalamBackend(Backend):
         self.durability = durability
         self._engine = Engine.open(str(self.data_dir), durability=durability)
         self._flush_worked = False
+        # Evidence that the modes did something: a FLUSH that never moves a row
+        # would otherwise let the flush mode pass without testing the cold tier.
+        self.rows_flushed = 0
+        self.reopens = 0
 
     def execute(self, sql: str, info: SqlInfo) -> None:
         if info.created_table is not None:
@@ -483,7 +487,7 @@ class KalamBackend(Backend):
     def flush(self, tables: Sequence[str]) -> None:
         for table in tables:
             try:
-                self._engine.execute(self.FLUSH_SQL.format(table=table))
+                result = self._engine.execute(self.FLUSH_SQL.format(table=table))
             except self._error_cls as error:
                 # Until one flush has worked, a rejection means the feature is
                 # missing; afterwards it is a failure of the record.
@@ -496,10 +500,12 @@ class KalamBackend(Backend):
                     ) from error
                 raise
             self._flush_worked = True
+            self.rows_flushed += result.rows_affected or 0
 
     def reopen(self) -> None:
         self._engine.close()
         self._engine = self._engine_cls.open(str(self.data_dir), durability=self.durability)
+        self.reopens += 1
 
     def close(self) -> None:
         self._engine.close()
@@ -782,6 +788,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         backend.close()
     print(report.format(failures=args.failures))
+    if isinstance(backend, KalamBackend) and (
+        options.flush_every_statement or options.reopen_every
+    ):
+        print(f"  engine: {backend.rows_flushed} row(s) flushed, {backend.reopens} reopen(s)")
     if report.unavailable:
         return 2
     return 1 if report.failures else 0

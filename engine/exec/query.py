@@ -81,19 +81,20 @@ def _exclude_hidden_from_stars(tree: exp.Expression, base_aliases: Callable[[exp
     hidden columns registered. Returns whether anything changed."""
     changed = False
     for select in list(tree.find_all(exp.Select)):
-        sources = base_aliases(select)  # [(alias name, is_base_table)]
-        if not any(is_base for _, is_base in sources):
+        sources = base_aliases(select)  # [(alias name, is_base_table, namespace as written)]
+        if not any(is_base for _, is_base, _ in sources):
             continue
         new: list[exp.Expression] = []
         for proj in select.expressions:
             if isinstance(proj, exp.Star):
-                for alias, is_base in sources:
-                    new.append(_star(alias, is_base))
+                for alias, is_base, db in sources:
+                    new.append(_star(alias, is_base, db))
                 changed = True
             elif isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star):
                 alias = ident(proj.args.get("table"))
-                is_base = dict(sources).get(alias, False)
-                new.append(_star(alias, is_base))
+                match = next((src for src in sources if src[0] == alias), None)
+                is_base = bool(match and match[1])
+                new.append(_star(alias, is_base, match[2] if match else None))
                 changed = changed or is_base
             else:
                 new.append(proj)
@@ -101,26 +102,36 @@ def _exclude_hidden_from_stars(tree: exp.Expression, base_aliases: Callable[[exp
     return changed
 
 
-def _star(alias: str, is_base: bool) -> exp.Expression:
+def _star(alias: str, is_base: bool, db: str | None = None) -> exp.Expression:
     star = exp.Star()
     if is_base:
         star.set("except_", [exp.column(c) for c in SYSTEM_COLUMNS])
-    return exp.Column(this=star, table=exp.to_identifier(alias, quoted=True))
+    column = exp.Column(this=star, table=exp.to_identifier(alias, quoted=True))
+    if db:
+        column.set("db", exp.to_identifier(db, quoted=True))
+    return column
 
 
-def _sources(select: exp.Select, is_base: Callable[[str | None, str], bool]) -> list[tuple[str, bool]]:
-    out: list[tuple[str, bool]] = []
+def _sources(
+    select: exp.Select, is_base: Callable[[str | None, str], bool]
+) -> list[tuple[str, bool, str | None]]:
+    """(name to qualify a star with, is a Kalam table, namespace as written) per
+    FROM / JOIN item; an unaliased ``ns.t`` is qualified as ``ns.t``."""
+    out: list[tuple[str, bool, str | None]] = []
     from_ = select.args.get("from_")
     items = [from_.this] if from_ is not None else []
     items += [j.this for j in select.args.get("joins") or []]
     for item in items:
-        alias = item.alias_or_name
         if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
             db = item.args.get("db")
-            base = is_base(ident(db) if db else None, ident(item.this))
-            out.append((item.alias or ident(item.this), base))
+            ns = ident(db) if db else None
+            base = is_base(ns, ident(item.this))
+            if item.alias:
+                out.append((item.alias, base, None))
+            else:
+                out.append((ident(item.this), base, ns))
         else:
-            out.append((alias, False))
+            out.append((item.alias_or_name, False, None))
     return out
 
 
@@ -175,6 +186,12 @@ class QueryRunner:
             qualified = ".".join(parts[-2:]) if len(parts) >= 2 else f"{namespace}.{parts[0]}"
             if qualified in names:
                 out.setdefault(qualified, []).append(tuple(scan.filters))
+        text = plan.display_indent()
+        for src in sources:
+            qualified = f"{src.namespace}.{src.name}"
+            if qualified not in out and src.name not in text:
+                # The optimizer proved the table contributes no rows (e.g. `pk IS NULL`).
+                out[qualified] = []
         return out
 
     def run(
@@ -214,7 +231,9 @@ class QueryRunner:
                 catalog.register_schema(src.namespace, Schema.memory_schema())
                 schemas.add(src.namespace)
             qualified = f"{src.namespace}.{src.name}"
-            data, stats[qualified] = src.build(ctx, scans.get(qualified) if src.needs_filters else None)
+            data, stats[qualified] = src.build(
+                ctx, scans.get(qualified) if src.needs_filters else None
+            )
             if isinstance(data, pa.Table):
                 batches = data.to_batches() or [pa.RecordBatch.from_pylist([], schema=data.schema)]
                 ctx.register_record_batches(qualified, [batches])

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
-from engine.errors import InvalidOptionError
-from engine.manifest import Manifest, write_manifest_json
+from engine.errors import InvalidOptionError, KalamError
+from engine.manifest import Manifest, remove_orphans, write_manifest_json
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
 from engine.storage import keys
@@ -83,17 +83,32 @@ def flush_table(
         )
     prov = engine.provider(table)
     report = FlushReport(table.qualified_name)
-    total = pending_rows(prov)
-    for scope in sorted(prov.partitions):
-        rows, segs, sup = _flush_scope(engine, prov, scope, crash or _no_crash)
-        if rows or sup:
-            report.scopes += 1
-        report.rows += rows
-        report.segments += segs
-        report.superseded += sup
-        if progress is not None:
-            progress(min(report.rows, total), total)
+    # One flush at a time per engine: two flushes of a scope would both snapshot
+    # the same hot rows, and orphan cleanup must not see a flush in progress.
+    with engine.flush_lock:
+        total = pending_rows(prov)
+        done = 0
+        for scope in sorted(prov.partitions):
+            _remove_orphans(prov, scope)
+            done += len(prov.partitions[scope].rows)
+            rows, segs, sup = _flush_scope(engine, prov, scope, crash or _no_crash)
+            if rows or sup:
+                report.scopes += 1
+            report.rows += rows
+            report.segments += segs
+            report.superseded += sup
+            if progress is not None:
+                progress(min(done, total), total)
     return report
+
+
+def _remove_orphans(prov: TableProvider, scope: str) -> None:
+    """Temp and unpublished segment files left by a crashed flush of this scope."""
+    try:
+        manifest = prov.cold.manifest(scope)
+    except KalamError:
+        return  # damaged: leave every file alone for REPAIR TABLE
+    remove_orphans(prov.cold.scope_dir(scope), manifest)
 
 
 def _no_crash(step: str) -> None:

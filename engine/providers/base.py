@@ -242,7 +242,7 @@ class TableProvider:
         self, segments: tuple[Any, ...], scans: list[tuple[Any, ...]] | None, table: TableDef
     ) -> list[Any]:
         if scans is None or any(not f for f in scans):
-            return list(segments)
+            return list(segments)  # unknown, or some scan reads the whole table
         ids = {c.name: c.id for c in table.columns}
         keep: dict[int, Any] = {}
         for filters in scans:

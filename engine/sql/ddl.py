@@ -34,7 +34,6 @@ TABLE_OPTIONS: dict[str, str] = {
     "ROW_GROUP_SIZE": "rows per Parquet row group in flushed segments",
     "STORAGE_ID": "storage name (only 'local' exists)",
 }
-DEFAULT_FLUSH_ROWS = 10_000
 
 
 def status(message: str, rows: int | None = None) -> Result:
@@ -341,7 +340,7 @@ def options_json(table: TableDef) -> str:
     doc = {
         "table_type": table.table_type,
         "flush_policy": {
-            "row_limit": policy.get("rows", DEFAULT_FLUSH_ROWS if not policy else None),
+            "row_limit": policy.get("rows"),
             "interval_seconds": policy.get("interval"),
         }
         if table.table_type != "STREAM"

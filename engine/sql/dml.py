@@ -77,6 +77,8 @@ def insert(engine: Engine, s: st.Insert, params: dict[str, Any], user: str) -> R
                 f"{result.num_columns}"
             )
         raw_rows = [list(r) for r in zip(*(c.to_pylist() for c in result.columns), strict=True)]
+    if s.returning:
+        _returning_columns(table, s.returning)  # unknown names fail before anything is written
     prov = engine.provider(table)
     with engine.lock:
         txn = engine.begin()
@@ -123,8 +125,7 @@ def _build_row(
     return values
 
 
-def _returning(table: TableDef, names: tuple[str, ...], rows: list[dict[int, Any]], seqs: list[int]) -> pa.Table:
-    full = build_arrow(table, [(q, False, r) for q, r in zip(seqs, rows, strict=True)], hidden=True)
+def _returning_columns(table: TableDef, names: tuple[str, ...]) -> list[str]:
     wanted: list[str] = []
     for n in names:
         if n == "*":
@@ -132,8 +133,13 @@ def _returning(table: TableDef, names: tuple[str, ...], rows: list[dict[int, Any
         elif n in ("_seq", "_deleted") or table.find_column(n) is not None:
             wanted.append(n)
         else:
-            raise ColumnNotFoundError(f"RETURNING: column '{n}' does not exist")
-    return full.select(wanted)
+            raise ColumnNotFoundError(f"RETURNING: column '{n}' does not exist in {table.qualified_name}")
+    return wanted
+
+
+def _returning(table: TableDef, names: tuple[str, ...], rows: list[dict[int, Any]], seqs: list[int]) -> pa.Table:
+    full = build_arrow(table, [(q, False, r) for q, r in zip(seqs, rows, strict=True)], hidden=True)
+    return full.select(_returning_columns(table, names))
 
 
 def not_yet(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:

@@ -22,8 +22,9 @@ from sqlglot.tokens import Token, TokenType
 
 from engine.errors import ParameterError, SqlParseError, UnsupportedStatementError
 from engine.sql import statements as st
+from engine.sql.dialect import Kalam
 
-DIALECT = "postgres"
+DIALECT: Any = "postgres"
 _CACHE_SIZE = 512
 # sqlglot logs a warning when it falls back to a generic command; we report errors ourselves.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -45,20 +46,52 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def _tokenize(sql: str) -> list[Token]:
+def _dialect_for(sql: str) -> Any:
+    """PostgreSQL's dialect, unless the text only tokenizes with ``$`` read as a
+    parameter sigil everywhere (``$1,$2`` trips Postgres' dollar quoting)."""
     try:
-        return sqlglot.tokenize(sql, read=DIALECT)
+        sqlglot.tokenize(sql, read=DIALECT)
+        return DIALECT
+    except TokenError:
+        return Kalam
+
+
+def _tokenize(sql: str, *, at: StatementText | None = None) -> list[Token]:
+    try:
+        return sqlglot.tokenize(sql, read=_dialect_for(sql))
     except TokenError as exc:
-        raise SqlParseError(f"Syntax error: {exc}") from None
+        # sqlglot's message quotes the text up to where tokenizing failed.
+        text = str(exc)
+        context = text.split("Error tokenizing '", 1)[-1][:-1] if "Error tokenizing '" in text else ""
+        offset = sql.find(context) + len(context) - 1 if context and sql.find(context) >= 0 else 0
+        quote = _last_open_quote(sql, offset)
+        if quote is not None:
+            offset = quote
+        line, col = _position(sql, max(offset, 0))
+        if at is not None:
+            col = (at.column - 1 if line == 1 else 0) + col
+            line = at.line + line - 1
+        what = "unterminated quoted text" if quote is not None else "cannot read the SQL text here"
+        raise SqlParseError(f"Syntax error: {what}", line=line, column=col) from None
+
+
+def _last_open_quote(sql: str, upto: int) -> int | None:
+    """Offset of the quote that opens an unterminated string / identifier, if the
+    tokenizer stopped inside one."""
+    for q in ("'", '"'):
+        start = sql.rfind(q, 0, upto + 1)
+        if start >= 0 and sql.count(q, start) % 2 == 1:
+            return start
+    return None
 
 
 # sqlglot folds everything after these keywords into one string token.
 _COMMAND_TOKENS = {TokenType.SHOW, TokenType.EXECUTE, TokenType.COMMAND, TokenType.FETCH}
 
 
-def _statement_tokens(sql: str) -> list[Token]:
+def _statement_tokens(sql: str, *, at: StatementText | None = None) -> list[Token]:
     """Tokens of one statement, with command tails (``SHOW ...``) tokenized too."""
-    tokens = _tokenize(sql)
+    tokens = _tokenize(sql, at=at)
     if len(tokens) == 2 and tokens[0].token_type in _COMMAND_TOKENS and (
         tokens[1].token_type == TokenType.STRING and sql[tokens[1].start] not in "'\"$"
     ):
@@ -220,7 +253,7 @@ def parse(sql: str) -> list[st.Statement]:
 
 
 def parse_one(piece: StatementText) -> st.Statement:
-    tokens = _statement_tokens(piece.sql)
+    tokens = _statement_tokens(piece.sql, at=piece)
     params, df_sql = _param_spec(piece.sql, tokens)
     base = {"sql": piece.sql, "line": piece.line, "column": piece.column, "params": params}
     words = [t.text.upper() for t in tokens[:4]]
@@ -242,10 +275,9 @@ def _parse_error(exc: ParseError, piece: StatementText) -> SqlParseError:
     if "<Token" in desc:
         desc = desc.split("<Token")[0] + f"'{highlight}'"
     abs_line = piece.line + line - 1
-    # sqlglot reports the column of the token's last character.
-    abs_col = (piece.column if line == 1 else 0) + max(col - len(highlight), 0)
-    if line == 1:
-        abs_col = piece.column + max(col - len(highlight), 0)
+    # sqlglot reports the column of the token's last character; we want its first.
+    first = max(col - len(highlight), 0) + 1
+    abs_col = (piece.column - 1 if line == 1 else 0) + first
     return SqlParseError(f"Syntax error: {desc}", line=abs_line, column=max(abs_col, 1))
 
 
@@ -410,7 +442,7 @@ def _parse_explain(tokens: list[Token], base: dict[str, Any], piece: StatementTe
     if not inner_tokens:
         raise SqlParseError("Syntax error: EXPLAIN needs a query", line=piece.line, column=piece.column)
     _, inner_df = _param_spec(inner, inner_tokens)
-    tree = sqlglot.parse_one(inner_df, read=DIALECT)
+    tree = sqlglot.parse_one(inner_df, read=_dialect_for(inner_df))
     if not isinstance(tree, exp.Query):
         raise UnsupportedStatementError("EXPLAIN supports queries (SELECT) only")
     _, df_sql = _param_spec(piece.sql, tokens)
@@ -435,7 +467,7 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
             tokens[1].end + 1 :
         ]
     sql = _modify_to_alter_column(sql, tokens)
-    tree = sqlglot.parse_one(sql, read=DIALECT)
+    tree = sqlglot.parse_one(sql, read=_dialect_for(sql))
     from engine.sql import mapping  # late: mapping imports this module's helpers
 
     stmt = mapping.to_statement(tree, base, table_type, sql)

@@ -1,0 +1,164 @@
+"""Bulk load of Arrow data (``Engine.insert_arrow``; the notebook's ``--persist``).
+
+Columns are converted with Arrow casts (vectorised) instead of value by
+value; type rules match INSERT: numbers widen, but text never turns into
+numbers. All rows of one call are one batch: all or nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.catalog.model import Column, TableDef
+from engine.errors import NotNullViolationError, SchemaError, TypeMismatchError
+from engine.names import check_column, check_name
+from engine.result import Result
+from engine.sql.statements import TableRef
+from engine.types import arrow_type, canonical_from_arrow
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+_NUMERIC = ("SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE")
+
+
+def insert_arrow(
+    engine: Engine,
+    target: str,
+    data: pa.Table,
+    *,
+    user: str,
+    primary_key: str | None = None,
+    table_type: str = "SHARED",
+) -> Result:
+    ns, _, name = target.rpartition(".")
+    ref = TableRef(ns or None, name)
+    created = False
+    table = engine.catalog.find_table(ref.namespace or engine.namespace, ref.name)
+    if table is None:
+        table = _create_for(engine, ref, data, primary_key=primary_key, table_type=table_type, user=user)
+        created = True
+    columns = _map_columns(table, data)
+    converted = {cid: _convert(arr, col) for cid, (col, arr) in columns.items()}
+    n = data.num_rows
+    for col in table.columns:
+        if col.id not in converted:
+            fill = None
+            if col.default is not None and col.default.kind == "literal":
+                fill = col.default.value
+            converted[col.id] = [fill] * n
+        if not col.nullable and any(v is None for v in converted[col.id]):
+            raise NotNullViolationError(
+                f"Column '{col.name}' of table {table.qualified_name} cannot be NULL"
+            )
+    ids = list(converted)
+    lists = [converted[i] for i in ids]
+    rows = [dict(zip(ids, values, strict=True)) for values in zip(*lists, strict=True)] if n else []
+    prov = engine.provider(table)
+    with engine.lock:
+        txn = engine.begin()
+        first = engine.seq.take(txn, len(rows))
+        prov.insert(txn, prov.write_scope(user), rows, first)
+        txn.commit()
+    msg = f"Inserted {n} row(s)" + (f" into new table {table.qualified_name}" if created else "")
+    return Result(message=msg, rows_affected=n)
+
+
+def _create_for(
+    engine: Engine,
+    ref: TableRef,
+    data: pa.Table,
+    *,
+    primary_key: str | None,
+    table_type: str,
+    user: str,
+) -> TableDef:
+    from engine.security import require
+
+    ns = check_name(ref.namespace or engine.namespace, "namespace")
+    name = check_name(ref.name, "table")
+    require(engine.users.ensure(user, engine.now_us()).role, "service" if table_type == "SHARED" else "user", f"CREATE {table_type} TABLE")
+    pk = primary_key or _guess_pk(data)
+    if pk is None and table_type != "STREAM":
+        raise SchemaError(
+            f"Cannot create {ns}.{name} from this data: no primary key. Pass primary_key=... "
+            "(or add an 'id' column, or create the table first)"
+        )
+    cols = []
+    for i, field in enumerate(data.schema, start=1):
+        cname = check_column(field.name)
+        is_pk = field.name == pk
+        cols.append(Column(i, cname, canonical_from_arrow(field.type), not is_pk, is_pk))
+    if pk is not None and pk not in data.column_names:
+        raise SchemaError(f"primary_key '{pk}' is not a column of the data")
+    now = engine.now_us()
+    with engine.lock:
+        engine.catalog.get_namespace(ns)
+        txn = engine.begin()
+        table = TableDef(
+            table_id=engine.catalog.allocate_table_id(txn),
+            namespace=ns,
+            name=name,
+            table_type=table_type,
+            columns=tuple(cols),
+            options={},
+            created_at=now,
+            updated_at=now,
+            next_column_id=len(cols) + 1,
+        )
+        engine.catalog.put_table(txn, table)
+        txn.commit()
+    return table
+
+
+def _guess_pk(data: pa.Table) -> str | None:
+    if "id" in data.column_names:
+        return "id"
+    if data.num_columns:
+        first = data.column(0)
+        t = first.type
+        if (pa.types.is_integer(t) or pa.types.is_string(t)) and first.null_count == 0:
+            if len(pc.unique(first)) == data.num_rows:
+                return data.column_names[0]
+    return None
+
+
+def _map_columns(table: TableDef, data: pa.Table) -> dict[int, tuple[Column, pa.ChunkedArray]]:
+    out = {}
+    for name in data.column_names:
+        col = table.find_column(name)
+        if col is None:
+            raise SchemaError(
+                f"Column '{name}' of the data does not exist in {table.qualified_name} "
+                f"(columns: {', '.join(c.name for c in table.columns)})"
+            )
+        out[col.id] = (col, data.column(name))
+    return out
+
+
+def _convert(arr: pa.ChunkedArray, col: Column) -> list[Any]:
+    """Arrow column -> stored values of ``col``'s type (see engine.types)."""
+    src = canonical_from_arrow(arr.type) if arr.type != pa.null() else col.type
+    if col.type in _NUMERIC and src not in _NUMERIC:
+        raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
+    if col.type == "BOOLEAN" and src != "BOOLEAN" or col.type == "BYTES" and src != "BYTES":
+        raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
+    if col.type in ("TIMESTAMP", "DATE") and src not in ("TIMESTAMP", "DATE"):
+        raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    target = arrow_type(col.type)
+    if pa.types.is_timestamp(arr.type) and arr.type.tz is not None:
+        arr = arr.cast(pa.timestamp(arr.type.unit, tz="UTC")).cast(pa.timestamp(arr.type.unit))
+    try:
+        cast = pc.cast(arr, target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise TypeMismatchError(f"Cannot store the data's {arr.type} in column '{col.name}' ({col.type}): {exc}") from None
+    if col.type == "TIMESTAMP":
+        return pc.cast(cast, pa.int64()).to_pylist()
+    if col.type == "DATE":
+        return pc.cast(cast, pa.int32()).to_pylist()
+    return cast.to_pylist()

@@ -1,0 +1,176 @@
+"""A process killed at any step of a flush loses and duplicates nothing
+(invariant 4).
+
+``crash_child.py`` writes rows, printing each acknowledged statement, then
+runs ``flush_table`` with a hook that SIGKILLs the process at one step. The
+parent replays the acknowledgements into a model, reopens the data directory
+and compares. Orphaned segment and temp files must be ignored by readers and
+removed later (by ``REPAIR TABLE``; a segment orphan is also replaced by the
+next successful flush, which reuses its id).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.register_assert_rewrite("conftest_cold")
+
+from conftest_cold import read_json, segment_files, stray_files  # noqa: E402
+
+from engine import Engine  # noqa: E402
+
+CHILD = Path(__file__).with_name("crash_child.py")
+REPO = Path(__file__).resolve().parent.parent
+STEPS = (
+    "segment_written",
+    "manifest_json_written",
+    "hot_manifest_committed",
+    "hot_rows_partly_removed",
+)
+
+
+def run_child(data_dir: Path, step: str, scenario: str, kind: str) -> dict[str, dict[int, int]]:
+    """Run the child to its death; returns the acknowledged rows {user: {id: v}}."""
+    proc = subprocess.run(
+        [sys.executable, str(CHILD), str(data_dir), step, scenario, kind],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-3000:])
+    assert events and events[-1] == {"op": "crash", "step": step}, events[-3:]
+    model: dict[str, dict[int, int]] = {}
+    for e in events:
+        rows = model.setdefault(e.get("user", ""), {})
+        if e["op"] == "upsert":
+            rows.update({i: v for i, v in e["rows"]})
+        elif e["op"] == "delete":
+            for i in e["ids"]:
+                rows.pop(i)
+    model.pop("", None)
+    return model
+
+
+def check_against_model(eng: Engine, model: dict[str, dict[int, int]]) -> None:
+    for user, rows in model.items():
+        got = eng.execute("SELECT id, v FROM t ORDER BY id", user=user).rows()
+        assert got == sorted(rows.items()), user
+        assert eng.execute("SELECT COUNT(*) FROM t", user=user).scalar() == len(rows)
+        dupes = eng.execute("SELECT id FROM t GROUP BY id HAVING COUNT(*) > 1", user=user).rows()
+        assert dupes == [], user
+        for probe in (0, 5, 33, 61):  # point lookups go through pruning
+            want = [(probe, rows[probe])] if probe in rows else []
+            assert (
+                eng.execute("SELECT id, v FROM t WHERE id = ?", [probe], user=user).rows() == want
+            )
+
+
+def scope_dirs(data_dir: Path, kind: str, model: dict[str, Any]) -> list[Path]:
+    table_dir = data_dir / "storage" / "default" / "t"
+    return [table_dir / u for u in model] if kind == "USER" else [table_dir]
+
+
+def named_segments(eng: Engine, user: str) -> list[str]:
+    """The segments the engine's (hot, authoritative) manifest names for ``user``."""
+    return [r["path"] for r in eng.execute("SHOW MANIFEST t", user=user).to_pylist()]
+
+
+@pytest.mark.parametrize("kind", ["SHARED", "USER"])
+@pytest.mark.parametrize("scenario", ["first", "second"])
+@pytest.mark.parametrize("step", STEPS)
+def test_crash_during_flush_loses_and_duplicates_nothing(tmp_path, step, scenario, kind):
+    data_dir = (tmp_path / "data").resolve()
+    model = run_child(data_dir, step, scenario, kind)
+    assert all(len(rows) >= 25 for rows in model.values())
+    crashed_user = "alice" if kind == "USER" else "root"
+
+    # Plant what a flush killed inside a file write would leave behind: a temp
+    # file and a segment file no manifest names. Readers must never open them.
+    planted = []
+    for directory in scope_dirs(data_dir, kind, model):
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in (".batch-90.parquet.0123456789ab.tmp", "batch-90.parquet"):
+            (directory / name).write_bytes(b"not parquet at all")
+            planted.append(directory / name)
+
+    with Engine.open(data_dir, background_jobs=False) as eng:
+        check_against_model(eng, model)
+        named = named_segments(eng, crashed_user)
+        on_disk = segment_files(scope_dirs(data_dir, kind, {crashed_user: 0})[0])
+        if step == "segment_written":
+            # The new segment is an orphan: written, never named.
+            expected_named = [] if scenario == "first" else ["batch-1.parquet"]
+            assert named == expected_named
+            new_id = len(expected_named) + 1
+            assert f"batch-{new_id}.parquet" in on_disk
+        elif step == "manifest_json_written" and scenario == "first":
+            # No hot copy was ever stored: startup loaded manifest.json.
+            assert named == ["batch-1.parquet"]
+            assert (
+                eng.execute("SELECT * FROM t", user=crashed_user).stats["default.t"]["hot_rows"]
+                == 0
+            )
+        elif step == "manifest_json_written":
+            assert named == ["batch-1.parquet"]  # the hot copy is authoritative
+        else:
+            expected = (
+                ["batch-1.parquet"]
+                if scenario == "first"
+                else [
+                    "batch-1.parquet",
+                    "batch-2.parquet",
+                ]
+            )
+            assert named == expected
+
+    with Engine.open(data_dir, background_jobs=False) as eng:
+        check_against_model(eng, model)  # a second start changes nothing
+        eng.execute("REPAIR TABLE t")
+        for directory in scope_dirs(data_dir, kind, model):
+            assert stray_files(directory) == [], directory
+        assert not any(p.exists() for p in planted)
+        check_against_model(eng, model)
+
+        # The next successful flush publishes everything; nothing stray remains.
+        for user, rows in model.items():
+            eng.execute("INSERT INTO t (id, v) VALUES (100, 100)", user=user)
+            rows[100] = 100
+        eng.flush("t")
+        check_against_model(eng, model)
+        for directory in scope_dirs(data_dir, kind, model):
+            assert stray_files(directory) == [], directory
+            m = read_json(directory / "manifest.json")
+            assert sum(s["row_count"] for s in m["segments"]) >= len(
+                model[directory.name if kind == "USER" else "root"]
+            )
+        for user in model:
+            assert eng.execute("SELECT * FROM t", user=user).stats["default.t"]["hot_rows"] == 0
+
+    with Engine.open(data_dir, background_jobs=False) as eng:
+        check_against_model(eng, model)
+
+
+@pytest.mark.parametrize("scenario", ["first", "second"])
+def test_next_flush_replaces_the_orphan_a_crash_left(tmp_path, scenario):
+    data_dir = (tmp_path / "data").resolve()
+    model = run_child(data_dir, "segment_written", scenario, "SHARED")
+    table_dir = data_dir / "storage" / "default" / "t"
+    assert stray_files(table_dir) != []
+    with Engine.open(data_dir, background_jobs=False) as eng:
+        check_against_model(eng, model)
+        eng.flush("t")
+        assert stray_files(table_dir) == []
+        check_against_model(eng, model)
+        assert eng.execute("SELECT * FROM t").stats["default.t"]["hot_rows"] == 0
+    with Engine.open(data_dir, background_jobs=False) as eng:
+        check_against_model(eng, model)
