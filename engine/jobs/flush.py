@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from engine.catalog.model import TableDef
 from engine.errors import InvalidOptionError, KalamError
+from engine.gcpause import gc_paused
 from engine.manifest import Manifest, remove_orphans, write_manifest_json
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
@@ -135,11 +136,13 @@ def _flush_scope(
     sort_column = physical_name(table.pk.id) if table.pk is not None else "_seq"
     for start in range(0, len(live), SEGMENT_ROWS):
         chunk = live[start : start + SEGMENT_ROWS]
+        with gc_paused():
+            segment_data = physical_table(table, chunk)
         entries.append(
             write_segment(
                 directory,
                 next_id + len(entries),
-                physical_table(table, chunk),
+                segment_data,
                 sort_column=sort_column,
                 schema_version=table.schema_version,
                 row_group_size=int(table.options.get("row_group_size", 10_000)),

@@ -18,6 +18,7 @@ from datafusion import SessionContext, col
 from engine.catalog.model import TableDef
 from engine.errors import PrimaryKeyViolationError
 from engine.exec.pruning import prune_segments
+from engine.gcpause import gc_paused
 from engine.providers.cold_tier import ColdTier
 from engine.storage import codec, keys
 from engine.storage.hot import HotStore
@@ -67,9 +68,10 @@ class TableProvider:
         self._lock = lock
         self.cold = cold
         self.partitions: dict[str, HotPartition] = {}
-        for key, raw in store.scan(keys.rows_prefix(table_id)):
-            scope, pk = keys.split_row_key(key)
-            self.partitions.setdefault(scope, HotPartition()).rows[pk] = codec.decode_row(raw)
+        with gc_paused():
+            for key, raw in store.scan(keys.rows_prefix(table_id)):
+                scope, pk = keys.split_row_key(key)
+                self.partitions.setdefault(scope, HotPartition()).rows[pk] = codec.decode_row(raw)
         self._drop_flushed_leftovers()
 
     def _drop_flushed_leftovers(self) -> None:
@@ -130,28 +132,32 @@ class TableProvider:
 
     def insert(self, txn: Txn, scope: str, rows: list[dict[int, Any]], first_seq: int) -> list[int]:
         """Stage new rows (already coerced and checked for NOT NULL); returns their seqs."""
-        table = self.table
-        pk = table.pk
-        seqs = list(range(first_seq, first_seq + len(rows)))
-        staged: dict[Any, RowVersion] = {}
-        for values, seq in zip(rows, seqs, strict=True):
-            key = self.key_of(values, seq)
-            if key in staged:
-                raise self._pk_violation(key)
-            staged[key] = (seq, False, values)
+        pk = self.table.pk
+        seqs = range(first_seq, first_seq + len(rows))
         if pk is not None:
+            pk_id = pk.id
+            staged = {values.get(pk_id): (seq, False, values) for values, seq in zip(rows, seqs, strict=True)}
+            if len(staged) != len(rows):
+                seen: set[Any] = set()
+                for values in rows:
+                    if values.get(pk_id) in seen:
+                        raise self._pk_violation(values.get(pk_id))
+                    seen.add(values.get(pk_id))
             clash = self.existing_keys(scope, staged.keys())
             if clash:
-                raise self._pk_violation(next(iter(clash)))
+                raise self._pk_violation(min(clash, key=repr))
+        else:
+            staged = {seq: (seq, False, values) for values, seq in zip(rows, seqs, strict=True)}
         self.stage_versions(txn, scope, staged)
-        return seqs
+        return list(seqs)
 
     def stage_versions(self, txn: Txn, scope: str, versions: dict[Any, RowVersion]) -> None:
         """Write row versions (new rows, updates or tombstones) in ``txn``."""
-        for key, (seq, deleted, values) in versions.items():
-            txn.batch.put(
-                keys.row_key(self.table_id, scope, key), codec.encode_row(seq, deleted, values)
-            )
+        prefix = keys.rows_prefix(self.table_id, scope)
+        pack_key, encode = keys.pk_bytes, codec.encode_row
+        txn.batch.put_many(
+            [(prefix + pack_key(k), encode(seq, deleted, values)) for k, (seq, deleted, values) in versions.items()]
+        )
 
         def apply() -> None:
             part = self.partitions.setdefault(scope, HotPartition())
@@ -296,7 +302,8 @@ class TableProvider:
                 for r in part.rows.values()
                 if (options.include_deleted or not r[1]) and self.row_visible(r[0], options)
             ]
-            built = build_arrow(table, versions, hidden=options.hidden)
+            with gc_paused():
+                built = build_arrow(table, versions, hidden=options.hidden)
             if not ttl_sensitive:
                 part.cache[cache_key] = (part.version, built)
             return built

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from engine.catalog.model import Column, TableDef
 from engine.errors import NotNullViolationError, SchemaError, TypeMismatchError
+from engine.gcpause import gc_paused
 from engine.names import check_column, check_name
 from engine.result import Result
 from engine.sql.statements import TableRef
@@ -42,29 +43,63 @@ def insert_arrow(
         table = _create_for(engine, ref, data, primary_key=primary_key, table_type=table_type, user=user)
         created = True
     columns = _map_columns(table, data)
-    converted = {cid: _convert(arr, col) for cid, (col, arr) in columns.items()}
+    prov = engine.provider(table)
+    with engine.lock, gc_paused():
+        txn = engine.begin()
+        first = engine.seq.take(txn, data.num_rows)
+        rows = arrow_rows(
+            table,
+            [col for col, _ in columns.values()],
+            [arr for _, arr in columns.values()],
+            user=user,
+            first_seq=first,
+            now_us=engine.now_us(),
+        )
+        prov.insert(txn, prov.write_scope(user), rows, first)
+        txn.commit()
     n = data.num_rows
+    msg = f"Inserted {n} row(s)" + (f" into new table {table.qualified_name}" if created else "")
+    return Result(message=msg, rows_affected=n)
+
+
+def arrow_rows(
+    table: TableDef,
+    targets: list[Column],
+    arrays: list[Any],
+    *,
+    user: str,
+    first_seq: int,
+    now_us: int,
+) -> list[dict[int, Any]]:
+    """Rows ({column id: stored value}) from Arrow columns bound to ``targets``;
+    other columns get their defaults; NOT NULL is checked."""
+    from engine.sql.values import default_value
+
+    n = len(arrays[0]) if arrays else 0
+    converted: dict[int, list[Any]] = {
+        col.id: _convert(arr, col) for col, arr in zip(targets, arrays, strict=True)
+    }
     for col in table.columns:
         if col.id not in converted:
-            fill = None
-            if col.default is not None and col.default.kind == "literal":
-                fill = col.default.value
-            converted[col.id] = [fill] * n
-        if not col.nullable and any(v is None for v in converted[col.id]):
+            d = col.default
+            if d is None:
+                converted[col.id] = [None] * n
+            elif d.kind == "literal" or d.value in ("NOW", "CURRENT_USER"):
+                value = default_value(d, user=user, seq=first_seq, now_us=now_us, type_name=col.type)
+                converted[col.id] = [value] * n
+            else:  # per-row values: SNOWFLAKE_ID, UUID_V7, ULID
+                converted[col.id] = [
+                    default_value(d, user=user, seq=first_seq + i, now_us=now_us, type_name=col.type)
+                    for i in range(n)
+                ]
+        if not col.nullable and None in converted[col.id]:
             raise NotNullViolationError(
-                f"Column '{col.name}' of table {table.qualified_name} cannot be NULL"
+                f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",
+                column_name=col.name,
             )
     ids = list(converted)
     lists = [converted[i] for i in ids]
-    rows = [dict(zip(ids, values, strict=True)) for values in zip(*lists, strict=True)] if n else []
-    prov = engine.provider(table)
-    with engine.lock:
-        txn = engine.begin()
-        first = engine.seq.take(txn, len(rows))
-        prov.insert(txn, prov.write_scope(user), rows, first)
-        txn.commit()
-    msg = f"Inserted {n} row(s)" + (f" into new table {table.qualified_name}" if created else "")
-    return Result(message=msg, rows_affected=n)
+    return [dict(zip(ids, values, strict=True)) for values in zip(*lists, strict=True)] if n else []
 
 
 def _create_for(
@@ -145,6 +180,8 @@ def _convert(arr: pa.ChunkedArray, col: Column) -> list[Any]:
     if col.type in _NUMERIC and src not in _NUMERIC:
         raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
     if col.type == "BOOLEAN" and src != "BOOLEAN" or col.type == "BYTES" and src != "BYTES":
+        raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
+    if col.type == "TEXT" and src != "TEXT":
         raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
     if col.type in ("TIMESTAMP", "DATE") and src not in ("TIMESTAMP", "DATE"):
         raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")

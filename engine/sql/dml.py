@@ -17,9 +17,11 @@ from engine.errors import (
     SchemaError,
     UnsupportedStatementError,
 )
+from engine.gcpause import gc_paused
 from engine.providers.base import build_arrow
 from engine.result import Result
 from engine.sql import statements as st
+from engine.sql.bulk import arrow_rows
 from engine.sql.select import runner_for
 from engine.sql.values import NotSimple, default_value, simple_value
 from engine.types import coerce
@@ -65,29 +67,35 @@ def _values_rows(engine: Engine, s: st.Insert, params: dict[str, Any], user: str
 def insert(engine: Engine, s: st.Insert, params: dict[str, Any], user: str) -> Result:
     table = engine.resolve(s.table)
     targets = _target_columns(table, s.columns)
+    selected = None
     if s.rows is not None:
         raw_rows = _values_rows(engine, s, params, user)
     else:
-        result, _ = runner_for(engine, user).run(
+        selected, _ = runner_for(engine, user).run(
             s.query, s.query_sql or "", params, namespace=engine.namespace, stmt_line=s.line
         )
-        if result.num_columns != len(targets):
+        if selected.num_columns != len(targets):
             raise SchemaError(
                 f"INSERT has {len(targets)} target column(s) but the SELECT returns "
-                f"{result.num_columns}"
+                f"{selected.num_columns}"
             )
-        raw_rows = [list(r) for r in zip(*(c.to_pylist() for c in result.columns), strict=True)]
     if s.returning:
         _returning_columns(table, s.returning)  # unknown names fail before anything is written
     prov = engine.provider(table)
-    with engine.lock:
+    with engine.lock, gc_paused():
         txn = engine.begin()
-        first_seq = engine.seq.take(txn, len(raw_rows))
         now_us = engine.now_us()
-        rows = [
-            _build_row(table, targets, raw, user=user, seq=first_seq + i, now_us=now_us)
-            for i, raw in enumerate(raw_rows)
-        ]
+        if selected is not None:
+            first_seq = engine.seq.take(txn, selected.num_rows)
+            rows = arrow_rows(
+                table, targets, list(selected.columns), user=user, first_seq=first_seq, now_us=now_us
+            )
+        else:
+            first_seq = engine.seq.take(txn, len(raw_rows))
+            rows = [
+                _build_row(table, targets, raw, user=user, seq=first_seq + i, now_us=now_us)
+                for i, raw in enumerate(raw_rows)
+            ]
         scope = prov.write_scope(user)
         seqs = prov.insert(txn, scope, rows, first_seq)
         txn.commit()

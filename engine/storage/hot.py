@@ -28,6 +28,12 @@ class Batch:
         self._wb.put(key, value)
         self.ops += 1
 
+    def put_many(self, items: list[tuple[bytes, bytes]]) -> None:
+        put = self._wb.put
+        for key, value in items:
+            put(key, value)
+        self.ops += len(items)
+
     def delete(self, key: bytes) -> None:
         self._wb.delete(key)
         self.ops += 1

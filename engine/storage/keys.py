@@ -32,8 +32,7 @@ def rows_prefix(table_id: int, scope: str | None = None) -> bytes:
     return prefix if scope is None else prefix + scope.encode() + b"\x00"
 
 
-def pk_bytes(pk: object) -> bytes:
-    return msgpack.packb(pk, use_bin_type=True)
+pk_bytes = msgpack.Packer(use_bin_type=True).pack  # primary key -> key suffix
 
 
 def row_key(table_id: int, scope: str, pk: object) -> bytes:
