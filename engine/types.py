@@ -104,9 +104,14 @@ def canonical_from_arrow(t: pa.DataType) -> str:
         return "TIMESTAMP"
     if pa.types.is_date(t):
         return "DATE"
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
         return "BYTES"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_dictionary(t)
+    ):
         return "TEXT"
     raise SchemaError(f"No column type for Arrow type {t}")
 
