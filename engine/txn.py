@@ -4,6 +4,7 @@ changes to apply once (and only once) that batch has committed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from engine.storage.hot import Batch, HotStore
 
@@ -12,9 +13,9 @@ class Txn:
     def __init__(self, store: HotStore) -> None:
         self.store = store
         self.batch = Batch()
-        self._after: list[Callable[[], None]] = []
+        self._after: list[Callable[[], Any]] = []
 
-    def after_commit(self, fn: Callable[[], None]) -> None:
+    def after_commit(self, fn: Callable[[], Any]) -> None:
         self._after.append(fn)
 
     def commit(self) -> None:

@@ -120,7 +120,7 @@ def _fail(value: Any, canonical: str, column: str) -> TypeMismatchError:
     shown = repr(value) if not isinstance(value, bytes) else f"<{len(value)} bytes>"
     return TypeMismatchError(
         f"Type mismatch: cannot store {shown} in column '{column}' of type {canonical}",
-        column=column,
+        column_name=column,
     )
 
 
@@ -144,7 +144,7 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
         if not lo <= value <= hi:
             raise TypeMismatchError(
                 f"Value {value} is out of range for column '{column}' of type {canonical}",
-                column=column,
+                column_name=column,
             )
         return value
     if canonical in ("FLOAT", "DOUBLE"):
@@ -156,7 +156,7 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
         if canonical == "FLOAT" and math.isfinite(f) and abs(f) > 3.4028234663852886e38:
             raise TypeMismatchError(
                 f"Value {value} is out of range for column '{column}' of type FLOAT",
-                column=column,
+                column_name=column,
             )
         return f
     if canonical == "TEXT":

@@ -52,7 +52,7 @@ Resolver = Callable[[str | None, str, bool, bool], ScanSource]
 
 def referenced_tables(tree: exp.Expression) -> list[tuple[str | None, str]]:
     """Tables a query reads (CTE names and table functions excluded), in order."""
-    ctes = {ident(c.args.get("alias").this) for c in tree.find_all(exp.CTE) if c.args.get("alias")}
+    ctes = {ident(c.args["alias"].this) for c in tree.find_all(exp.CTE) if c.args.get("alias")}
     out: list[tuple[str | None, str]] = []
     for t in tree.find_all(exp.Table):
         if not isinstance(t.this, exp.Identifier):

@@ -36,7 +36,7 @@ from engine.manifest import Manifest, remove_orphans, write_manifest_json
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
 from engine.storage import keys
-from engine.storage.cold import write_segment
+from engine.storage.cold import SegmentEntry, write_segment
 
 if TYPE_CHECKING:
     from engine.api import Engine
@@ -131,7 +131,7 @@ def _flush_scope(
     superseded = sorted(older.values())
     live = [v for v in snapshot.values() if not v[1]]
     directory = prov.cold.scope_dir(scope)
-    entries = []
+    entries: list[SegmentEntry] = []
     next_id = manifest.next_segment_id()
     sort_column = physical_name(table.pk.id) if table.pk is not None else "_seq"
     for start in range(0, len(live), SEGMENT_ROWS):

@@ -10,10 +10,12 @@ engine's injectable clock instead of sleeping.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import TYPE_CHECKING
 
 from engine.catalog.model import TableDef
 from engine.jobs.flush import evict_expired, flush_table, pending_rows
+from engine.jobs.jobs import Job
 from engine.seq import seq_time_ms
 
 if TYPE_CHECKING:
@@ -72,14 +74,14 @@ class Scheduler:
             if reason == "evict":
                 job = engine.jobs.run_inline(
                     "evict",
-                    lambda job, t=table: _evict(engine, t, job),
+                    partial(_evict, engine, table),
                     namespace=table.namespace,
                     table_name=table.name,
                 )
             else:
                 job = engine.jobs.run_inline(
                     "flush",
-                    lambda job, t=table, r=reason: _flush(engine, t, job, r),
+                    partial(_flush, engine, table, reason=reason),
                     namespace=table.namespace,
                     table_name=table.name,
                 )
@@ -107,21 +109,21 @@ class Scheduler:
                 continue
 
 
-def _flush(engine: Engine, table: TableDef, job: object, reason: str) -> object:
+def _flush(engine: Engine, table: TableDef, job: Job, *, reason: str) -> object:
     current = engine.catalog.table_by_id(table.table_id)
     if current is None:
         return None
     report = flush_table(engine, current)
-    job.rows, job.segments = report.rows, report.segments  # type: ignore[attr-defined]
-    job.message = f"{report.message} (policy: {reason})"  # type: ignore[attr-defined]
+    job.rows, job.segments = report.rows, report.segments
+    job.message = f"{report.message} (policy: {reason})"
     return report
 
 
-def _evict(engine: Engine, table: TableDef, job: object) -> int:
+def _evict(engine: Engine, table: TableDef, job: Job) -> int:
     current = engine.catalog.table_by_id(table.table_id)
     if current is None:
         return 0
     n = evict_expired(engine, current)
-    job.rows = n  # type: ignore[attr-defined]
-    job.message = f"Evicted {n} expired row(s) from {current.qualified_name}"  # type: ignore[attr-defined]
+    job.rows = n
+    job.message = f"Evicted {n} expired row(s) from {current.qualified_name}"
     return n

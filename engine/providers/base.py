@@ -173,7 +173,7 @@ class TableProvider:
         return PrimaryKeyViolationError(
             f"Primary key violation: value '{shown}' already exists in column '{pk.name}'",
             value=key,
-            column=pk.name,
+            column_name=pk.name,
         )
 
     def drop(self, txn: Txn) -> None:

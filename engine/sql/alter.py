@@ -10,6 +10,7 @@ schema version and keeps the previous version in the table's history.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -343,7 +344,7 @@ def _rename_table(engine: Engine, table: TableDef, action: exp.AlterRename, user
     return Result(message=f"Table {table.qualified_name} renamed to {table.namespace}.{new_name}", rows_affected=0)
 
 
-_ACTIONS = {
+_ACTIONS: dict[type, Callable[..., Result]] = {
     exp.ColumnDef: _add,
     exp.Drop: _drop,
     exp.RenameColumn: _rename_column,

@@ -3,11 +3,13 @@ parameter sigil (``$1,$2`` and ``$name``) instead of a dollar-quoted string."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.tokens import TokenType
 
 
 class Kalam(Postgres):
     class Tokenizer(Postgres.Tokenizer):
-        HEREDOC_STRINGS: list = []  # noqa: RUF012 - sqlglot reads these as class attributes
+        HEREDOC_STRINGS: ClassVar[list] = []
         SINGLE_TOKENS = {**Postgres.Tokenizer.SINGLE_TOKENS, "$": TokenType.PARAMETER}

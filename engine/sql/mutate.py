@@ -101,11 +101,11 @@ def _point_versions(
         if deleted or not prov.row_visible(seq, ScanOptions(now_ms=engine.clock_ms())):
             return []
         return [(seq, {c.id: values.get(c.id, c.fill) for c in table.columns})]
-    seq = prov.cold.live_versions(scope, table, [key]).get(key)
-    if seq is None:
+    cold_seq = prov.cold.live_versions(scope, table, [key]).get(key)
+    if cold_seq is None:
         return []
-    values = prov.cold.read_version(scope, table, key, seq)
-    return [] if values is None else [(seq, values)]
+    cold_values = prov.cold.read_version(scope, table, key, cold_seq)
+    return [] if cold_values is None else [(cold_seq, cold_values)]
 
 
 def _targets(
@@ -211,7 +211,7 @@ def update(engine: Engine, s: st.Update, params: dict[str, Any], user: str) -> R
             if name in assigned:
                 raise SchemaError(f"Column '{name}' is assigned twice")
             assigned[name] = i
-            extra.append(exp.alias_(expr.copy(), _NEW.format(i), quoted=True))
+            extra.append(exp.alias_(expr.copy(), _NEW.format(i), quoted=True))  # type: ignore[arg-type]
         old_rows, new_cols = _update_targets(engine, s, table, prov, extra, assigned, params, user)
         if not old_rows:
             return Result(message="Updated 0 row(s)", rows_affected=0)

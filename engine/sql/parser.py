@@ -470,7 +470,7 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
     tree = sqlglot.parse_one(sql, read=_dialect_for(sql))
     from engine.sql import mapping  # late: mapping imports this module's helpers
 
-    stmt = mapping.to_statement(tree, base, table_type, sql)
+    stmt = mapping.to_statement(tree, base, table_type, sql)  # type: ignore[arg-type]
     if isinstance(stmt, st.Insert) and stmt.query is not None:
         # Hand DataFusion the SELECT exactly as written (sqlglot would re-case names).
         stmt = replace(stmt, query_sql=_alias_projections(_insert_query_text(sql, tokens)))
