@@ -254,7 +254,9 @@ class Engine:
                         lambda scope, tid=table.table_id: self.scope_dir(tid, scope),
                         self.verifier,
                     )
-                    prov = cls(table.table_id, self.catalog.table_by_id, self.store, self.lock, cold)
+                    prov = cls(
+                        table.table_id, self.catalog.table_by_id, self.store, self.lock, cold
+                    )
                     self._providers[table.table_id] = prov
         return prov
 
@@ -269,7 +271,9 @@ class Engine:
         table = self.catalog.table_by_id(table_id)
         assert table is not None
         if scope:
-            return safe_path(self.data_dir, "storage", table.namespace, table.name, check_user(scope))
+            return safe_path(
+                self.data_dir, "storage", table.namespace, table.name, check_user(scope)
+            )
         return self.table_dir(table)
 
 

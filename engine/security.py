@@ -105,7 +105,9 @@ def at_least(role: str, needed: str) -> bool:
 
 def require(role: str, needed: str, what: str) -> None:
     if not at_least(role, needed):
-        raise PermissionDeniedError(f"Permission denied: {what} needs role {needed} or higher (you are {role})")
+        raise PermissionDeniedError(
+            f"Permission denied: {what} needs role {needed} or higher (you are {role})"
+        )
 
 
 def may_act_as(actor: str, target: str, actor_name: str, target_name: str) -> bool:

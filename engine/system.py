@@ -33,58 +33,123 @@ def _namespaces(engine: Engine, user: str) -> pa.Table:
     for t in engine.catalog.tables():
         counts[t.namespace] = counts.get(t.namespace, 0) + 1
     rows = [
-        {"namespace": ns.name, "created_at": ns.created_at, "table_count": counts.get(ns.name, 0),
-         "options": orjson.dumps(ns.options).decode()}
+        {
+            "namespace": ns.name,
+            "created_at": ns.created_at,
+            "table_count": counts.get(ns.name, 0),
+            "options": orjson.dumps(ns.options).decode(),
+        }
         for ns in sorted(engine.catalog.namespaces.values(), key=lambda n: n.name)
     ]
-    return _table(rows, [("namespace", pa.string()), ("created_at", _TS),
-                         ("table_count", pa.int64()), ("options", pa.string())])
+    return _table(
+        rows,
+        [
+            ("namespace", pa.string()),
+            ("created_at", _TS),
+            ("table_count", pa.int64()),
+            ("options", pa.string()),
+        ],
+    )
 
 
 def _tables(engine: Engine, user: str) -> pa.Table:
     from engine.sql.ddl import options_json
 
     rows = [
-        {"namespace": t.namespace, "table_name": t.name, "table_type": t.table_type,
-         "created_at": t.created_at, "updated_at": t.updated_at,
-         "schema_version": t.schema_version, "options": options_json(t)}
+        {
+            "namespace": t.namespace,
+            "table_name": t.name,
+            "table_type": t.table_type,
+            "created_at": t.created_at,
+            "updated_at": t.updated_at,
+            "schema_version": t.schema_version,
+            "options": options_json(t),
+        }
         for t in engine.catalog.tables()
     ]
-    return _table(rows, [("namespace", pa.string()), ("table_name", pa.string()),
-                         ("table_type", pa.string()), ("created_at", _TS), ("updated_at", _TS),
-                         ("schema_version", pa.int64()), ("options", pa.string())])
+    return _table(
+        rows,
+        [
+            ("namespace", pa.string()),
+            ("table_name", pa.string()),
+            ("table_type", pa.string()),
+            ("created_at", _TS),
+            ("updated_at", _TS),
+            ("schema_version", pa.int64()),
+            ("options", pa.string()),
+        ],
+    )
 
 
 def _columns(engine: Engine, user: str) -> pa.Table:
     rows = [
-        {"namespace": t.namespace, "table_name": t.name, "column_id": c.id,
-         "column_name": c.name, "data_type": c.type, "nullable": c.nullable,
-         "default": c.default.text if c.default else None, "is_primary_key": c.primary_key,
-         "ordinal": i}
+        {
+            "namespace": t.namespace,
+            "table_name": t.name,
+            "column_id": c.id,
+            "column_name": c.name,
+            "data_type": c.type,
+            "nullable": c.nullable,
+            "default": c.default.text if c.default else None,
+            "is_primary_key": c.primary_key,
+            "ordinal": i,
+        }
         for t in engine.catalog.tables()
         for i, c in enumerate(t.columns, start=1)
     ]
-    return _table(rows, [("namespace", pa.string()), ("table_name", pa.string()),
-                         ("column_id", pa.int64()), ("column_name", pa.string()),
-                         ("data_type", pa.string()), ("nullable", pa.bool_()),
-                         ("default", pa.string()), ("is_primary_key", pa.bool_()),
-                         ("ordinal", pa.int64())])
+    return _table(
+        rows,
+        [
+            ("namespace", pa.string()),
+            ("table_name", pa.string()),
+            ("column_id", pa.int64()),
+            ("column_name", pa.string()),
+            ("data_type", pa.string()),
+            ("nullable", pa.bool_()),
+            ("default", pa.string()),
+            ("is_primary_key", pa.bool_()),
+            ("ordinal", pa.int64()),
+        ],
+    )
 
 
 def _jobs(engine: Engine, user: str) -> pa.Table:
     rows = [
-        {"job_id": j.job_id, "job_type": j.job_type, "namespace": j.namespace,
-         "table_name": j.table_name, "scope": j.scope, "status": j.status, "rows": j.rows,
-         "segments": j.segments, "message": j.message, "error": j.error,
-         "created_at": j.created_at, "started_at": j.started_at, "finished_at": j.finished_at}
+        {
+            "job_id": j.job_id,
+            "job_type": j.job_type,
+            "namespace": j.namespace,
+            "table_name": j.table_name,
+            "scope": j.scope,
+            "status": j.status,
+            "rows": j.rows,
+            "segments": j.segments,
+            "message": j.message,
+            "error": j.error,
+            "created_at": j.created_at,
+            "started_at": j.started_at,
+            "finished_at": j.finished_at,
+        }
         for j in list(engine.jobs.jobs.values())
     ]
-    return _table(rows, [("job_id", pa.string()), ("job_type", pa.string()),
-                         ("namespace", pa.string()), ("table_name", pa.string()),
-                         ("scope", pa.string()), ("status", pa.string()), ("rows", pa.int64()),
-                         ("segments", pa.int64()), ("message", pa.string()),
-                         ("error", pa.string()), ("created_at", _TS), ("started_at", _TS),
-                         ("finished_at", _TS)])
+    return _table(
+        rows,
+        [
+            ("job_id", pa.string()),
+            ("job_type", pa.string()),
+            ("namespace", pa.string()),
+            ("table_name", pa.string()),
+            ("scope", pa.string()),
+            ("status", pa.string()),
+            ("rows", pa.int64()),
+            ("segments", pa.int64()),
+            ("message", pa.string()),
+            ("error", pa.string()),
+            ("created_at", _TS),
+            ("started_at", _TS),
+            ("finished_at", _TS),
+        ],
+    )
 
 
 def _each_manifest(engine: Engine) -> Any:
@@ -111,49 +176,107 @@ def _manifests(engine: Engine, user: str) -> pa.Table:
             in_sync = orjson.loads(on_disk) == orjson.loads(text)
         except (OSError, orjson.JSONDecodeError):
             in_sync = False
-        rows.append({"namespace": t.namespace, "table_name": t.name, "scope": scope or None,
-                     "version": m.version, "segment_count": len(m.segments),
-                     "row_count": m.row_count, "size_bytes": m.size_bytes,
-                     "flushed_seq": m.flushed_seq, "in_sync": in_sync,
-                     "manifest_json": text.decode()})
-    return _table(rows, [("namespace", pa.string()), ("table_name", pa.string()),
-                         ("scope", pa.string()), ("version", pa.int64()),
-                         ("segment_count", pa.int64()), ("row_count", pa.int64()),
-                         ("size_bytes", pa.int64()), ("flushed_seq", pa.int64()),
-                         ("in_sync", pa.bool_()), ("manifest_json", pa.string())])
+        rows.append(
+            {
+                "namespace": t.namespace,
+                "table_name": t.name,
+                "scope": scope or None,
+                "version": m.version,
+                "segment_count": len(m.segments),
+                "row_count": m.row_count,
+                "size_bytes": m.size_bytes,
+                "flushed_seq": m.flushed_seq,
+                "in_sync": in_sync,
+                "manifest_json": text.decode(),
+            }
+        )
+    return _table(
+        rows,
+        [
+            ("namespace", pa.string()),
+            ("table_name", pa.string()),
+            ("scope", pa.string()),
+            ("version", pa.int64()),
+            ("segment_count", pa.int64()),
+            ("row_count", pa.int64()),
+            ("size_bytes", pa.int64()),
+            ("flushed_seq", pa.int64()),
+            ("in_sync", pa.bool_()),
+            ("manifest_json", pa.string()),
+        ],
+    )
 
 
 def _segments(engine: Engine, user: str) -> pa.Table:
     rows = []
     for t, scope, m in _each_manifest(engine):
         for s in m.segments:
-            rows.append({"namespace": t.namespace, "table_name": t.name, "scope": scope or None,
-                         "segment_id": s.id, "path": s.path, "row_count": s.row_count,
-                         "size_bytes": s.size_bytes, "min_seq": s.min_seq, "max_seq": s.max_seq,
-                         "schema_version": s.schema_version, "checksum": s.checksum,
-                         "created_at": s.created_at,
-                         "column_stats": orjson.dumps(s.column_stats).decode()})
-    return _table(rows, [("namespace", pa.string()), ("table_name", pa.string()),
-                         ("scope", pa.string()), ("segment_id", pa.int64()), ("path", pa.string()),
-                         ("row_count", pa.int64()), ("size_bytes", pa.int64()),
-                         ("min_seq", pa.int64()), ("max_seq", pa.int64()),
-                         ("schema_version", pa.int64()), ("checksum", pa.string()),
-                         ("created_at", pa.timestamp("us", tz="UTC")), ("column_stats", pa.string())])
+            rows.append(
+                {
+                    "namespace": t.namespace,
+                    "table_name": t.name,
+                    "scope": scope or None,
+                    "segment_id": s.id,
+                    "path": s.path,
+                    "row_count": s.row_count,
+                    "size_bytes": s.size_bytes,
+                    "min_seq": s.min_seq,
+                    "max_seq": s.max_seq,
+                    "schema_version": s.schema_version,
+                    "checksum": s.checksum,
+                    "created_at": s.created_at,
+                    "column_stats": orjson.dumps(s.column_stats).decode(),
+                }
+            )
+    return _table(
+        rows,
+        [
+            ("namespace", pa.string()),
+            ("table_name", pa.string()),
+            ("scope", pa.string()),
+            ("segment_id", pa.int64()),
+            ("path", pa.string()),
+            ("row_count", pa.int64()),
+            ("size_bytes", pa.int64()),
+            ("min_seq", pa.int64()),
+            ("max_seq", pa.int64()),
+            ("schema_version", pa.int64()),
+            ("checksum", pa.string()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("column_stats", pa.string()),
+        ],
+    )
 
 
 def _live_queries(engine: Engine, user: str) -> pa.Table:
     role = engine.users.get(user).role
     rows = [
-        {"query_id": q.query_id, "session_id": q.session_id, "user": q.user, "sql": q.sql,
-         "start_time": q.start_time, "duration_ms": q.duration_ms, "state": q.state,
-         "kind": q.kind}
+        {
+            "query_id": q.query_id,
+            "session_id": q.session_id,
+            "user": q.user,
+            "sql": q.sql,
+            "start_time": q.start_time,
+            "duration_ms": q.duration_ms,
+            "state": q.state,
+            "kind": q.kind,
+        }
         for q in engine.live.snapshot()
         if role in ("dba", "system") or q.user == user
     ]
-    return _table(rows, [("query_id", pa.string()), ("session_id", pa.string()),
-                         ("user", pa.string()), ("sql", pa.string()), ("start_time", _TS),
-                         ("duration_ms", pa.float64()), ("state", pa.string()),
-                         ("kind", pa.string())])
+    return _table(
+        rows,
+        [
+            ("query_id", pa.string()),
+            ("session_id", pa.string()),
+            ("user", pa.string()),
+            ("sql", pa.string()),
+            ("start_time", _TS),
+            ("duration_ms", pa.float64()),
+            ("state", pa.string()),
+            ("kind", pa.string()),
+        ],
+    )
 
 
 def _stats(engine: Engine, user: str) -> pa.Table:
@@ -167,7 +290,9 @@ def _stats(engine: Engine, user: str) -> pa.Table:
     for _, _, m in _each_manifest(engine):
         segments += len(m.segments)
         size += m.size_bytes
-    flushes = sum(1 for j in engine.jobs.jobs.values() if j.job_type == "flush" and j.status == "completed")
+    flushes = sum(
+        1 for j in engine.jobs.jobs.values() if j.job_type == "flush" and j.status == "completed"
+    )
     metrics = [
         ("namespaces", len(engine.catalog.namespaces)),
         ("tables", len(tables)),
@@ -181,13 +306,17 @@ def _stats(engine: Engine, user: str) -> pa.Table:
         ("uptime_seconds", round(time.time() - engine.opened_at, 3)),
         ("engine_version", __version__),
     ]
-    return _table([{"metric": k, "value": str(v)} for k, v in metrics],
-                  [("metric", pa.string()), ("value", pa.string())])
+    return _table(
+        [{"metric": k, "value": str(v)} for k, v in metrics],
+        [("metric", pa.string()), ("value", pa.string())],
+    )
 
 
 def _users(engine: Engine, user: str) -> pa.Table:
-    rows = [{"user": u.user, "role": u.role, "created_at": u.created_at}
-            for u in sorted(engine.users.users.values(), key=lambda u: u.user)]
+    rows = [
+        {"user": u.user, "role": u.role, "created_at": u.created_at}
+        for u in sorted(engine.users.users.values(), key=lambda u: u.user)
+    ]
     return _table(rows, [("user", pa.string()), ("role", pa.string()), ("created_at", _TS)])
 
 

@@ -56,7 +56,9 @@ class LiveQueries:
 
     @contextmanager
     def track(self, user: str, sql: str, kind: str, now_us: int) -> Iterator[LiveQuery]:
-        q = LiveQuery(f"q{next(self._ids)}-{self.session_id}", self.session_id, user, sql, kind, now_us)
+        q = LiveQuery(
+            f"q{next(self._ids)}-{self.session_id}", self.session_id, user, sql, kind, now_us
+        )
         with self._lock:
             self.running[q.query_id] = q
         outer = getattr(_current, "query", None)

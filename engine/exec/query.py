@@ -74,7 +74,9 @@ def hidden_columns_used(tree: exp.Expression) -> tuple[bool, bool]:
     return bool(names & set(SYSTEM_COLUMNS)), "_deleted" in names
 
 
-def _exclude_hidden_from_stars(tree: exp.Expression, base_aliases: Callable[[exp.Select], list]) -> bool:
+def _exclude_hidden_from_stars(
+    tree: exp.Expression, base_aliases: Callable[[exp.Select], list]
+) -> bool:
     """Rewrite ``*`` / ``t.*`` over Kalam tables to leave out the hidden columns.
 
     Needed only when a query names a hidden column, because only then are the
@@ -278,6 +280,12 @@ def datafusion_error(exc: Exception, line: int = 1, column: int = 1) -> KalamErr
     if "No field named" in text:
         first = text.splitlines()[0].replace("Schema error: ", "")
         return ColumnNotFoundError(f"Unknown column: {first}")
-    if "DDL not supported" in text or "DML not supported" in text or "Statement not supported" in text:
-        return QueryError("Only SELECT queries run here; use the engine's own statements for changes")
+    if (
+        "DDL not supported" in text
+        or "DML not supported" in text
+        or "Statement not supported" in text
+    ):
+        return QueryError(
+            "Only SELECT queries run here; use the engine's own statements for changes"
+        )
     return QueryError(text.strip())

@@ -60,9 +60,8 @@ class FlushReport:
     def message(self) -> str:
         if not self.rows and not self.superseded:
             return f"Nothing to flush in {self.table}"
-        return (
-            f"Flushed {self.rows} row(s) of {self.table} into {self.segments} segment(s)"
-            + (f" across {self.scopes} scope(s)" if self.scopes > 1 else "")
+        return f"Flushed {self.rows} row(s) of {self.table} into {self.segments} segment(s)" + (
+            f" across {self.scopes} scope(s)" if self.scopes > 1 else ""
         )
 
 

@@ -136,7 +136,10 @@ class TableProvider:
         seqs = range(first_seq, first_seq + len(rows))
         if pk is not None:
             pk_id = pk.id
-            staged = {values.get(pk_id): (seq, False, values) for values, seq in zip(rows, seqs, strict=True)}
+            staged = {
+                values.get(pk_id): (seq, False, values)
+                for values, seq in zip(rows, seqs, strict=True)
+            }
             if len(staged) != len(rows):
                 seen: set[Any] = set()
                 for values in rows:
@@ -156,7 +159,10 @@ class TableProvider:
         prefix = keys.rows_prefix(self.table_id, scope)
         pack_key, encode = keys.pk_bytes, codec.encode_row
         txn.batch.put_many(
-            [(prefix + pack_key(k), encode(seq, deleted, values)) for k, (seq, deleted, values) in versions.items()]
+            [
+                (prefix + pack_key(k), encode(seq, deleted, values))
+                for k, (seq, deleted, values) in versions.items()
+            ]
         )
 
         def apply() -> None:
@@ -184,7 +190,9 @@ class TableProvider:
 
     # ---- read path
     def hot_rows(self, user: str) -> int:
-        return sum(len(self.partitions[s].rows) for s in self.read_scopes(user) if s in self.partitions)
+        return sum(
+            len(self.partitions[s].rows) for s in self.read_scopes(user) if s in self.partitions
+        )
 
     def has_cold(self, user: str) -> bool:
         for scope in self.read_scopes(user):
@@ -216,8 +224,13 @@ class TableProvider:
         Returns a pyarrow Table (hot only) or a DataFusion DataFrame."""
         table = self.table
         hot = self.scan(user, options)
-        stats = {"segments_total": 0, "segments_scanned": 0, "segments_pruned": 0,
-                 "hot_rows": hot.num_rows, "cold_rows_scanned": 0}
+        stats = {
+            "segments_total": 0,
+            "segments_scanned": 0,
+            "segments_pruned": 0,
+            "hot_rows": hot.num_rows,
+            "cold_rows_scanned": 0,
+        }
         frames = []
         for scope in self.read_scopes(user):
             manifest = self.cold.manifest(scope)

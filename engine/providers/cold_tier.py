@@ -79,7 +79,9 @@ class ColdTier:
 
     def __repr__(self) -> str:
         segs = sum(len(m.segments) for m in self.manifests.values())
-        return f"<ColdTier table {self.table_id}: {len(self.manifests)} scope(s), {segs} segment(s)>"
+        return (
+            f"<ColdTier table {self.table_id}: {len(self.manifests)} scope(s), {segs} segment(s)>"
+        )
 
     # ---- manifests
     def recover_scope(self, scope: str) -> None:
@@ -167,7 +169,9 @@ class ColdTier:
             then = {c.id: c for c in table.columns_at(entry.schema_version)}
             present = {int(k) for k in entry.column_stats} & set(then)
             fields = [pa.field(physical_name(i), then[i].arrow_type) for i in sorted(present)]
-            schema = pa.schema([*fields, pa.field("_seq", pa.int64()), pa.field("_deleted", pa.bool_())])
+            schema = pa.schema(
+                [*fields, pa.field("_seq", pa.int64()), pa.field("_deleted", pa.bool_())]
+            )
             try:
                 df = ctx.read_parquet(str(path), schema=schema)
             except Exception as exc:
@@ -201,17 +205,15 @@ class ColdTier:
         try:
             data = pq.read_table(path, columns=[physical_name(pk_column), "_seq"])
         except Exception as exc:
-            raise StorageCorruptionError(f"Segment file {path} is unreadable: {exc}", file=str(path)) from None
-        idx = _KeyIndex(
-            data.column(0).combine_chunks(), data.column(1).combine_chunks()
-        )
+            raise StorageCorruptionError(
+                f"Segment file {path} is unreadable: {exc}", file=str(path)
+            ) from None
+        idx = _KeyIndex(data.column(0).combine_chunks(), data.column(1).combine_chunks())
         with self._lock:
             self._key_index[cache_key] = idx
         return idx
 
-    def live_versions(
-        self, scope: str, table: TableDef, pks: Iterable[Any]
-    ) -> dict[Any, int]:
+    def live_versions(self, scope: str, table: TableDef, pks: Iterable[Any]) -> dict[Any, int]:
         """{pk: seq} of the live cold versions of ``pks`` in ``scope``."""
         manifest = self.manifest(scope)
         pk = table.pk
@@ -226,9 +228,9 @@ class ColdTier:
         for entry in manifest.segments:
             st = entry.column_stats.get(stat_key) or {}
             smin, smax = st.get("min"), st.get("max")
-            if pk.type in ("INT", "BIGINT", "SMALLINT") and smin is not None and smax is not None:
-                if hi < smin or lo > smax:
-                    continue
+            numeric = pk.type in ("INT", "BIGINT", "SMALLINT")
+            if numeric and smin is not None and smax is not None and (hi < smin or lo > smax):
+                continue
             idx = self.key_index(scope, entry, pk.id)
             mask = pc.is_in(idx.keys, value_set=probe)
             if not pc.any(mask).as_py():
@@ -240,7 +242,9 @@ class ColdTier:
                     found[_norm(k, pk.type)] = s
         return found
 
-    def read_version(self, scope: str, table: TableDef, key: Any, seq: int) -> dict[int, Any] | None:
+    def read_version(
+        self, scope: str, table: TableDef, key: Any, seq: int
+    ) -> dict[int, Any] | None:
         """The stored values ({column id: value}) of one cold row version,
         read through the current schema; ``None`` if no segment holds it."""
         manifest = self.manifest(scope)
@@ -266,7 +270,9 @@ class ColdTier:
                 start += n
         return None
 
-    def _values_now(self, table: TableDef, entry: SegmentEntry, data: dict[str, Any]) -> dict[int, Any]:
+    def _values_now(
+        self, table: TableDef, entry: SegmentEntry, data: dict[str, Any]
+    ) -> dict[int, Any]:
         from engine.types import coerce
 
         then = {c.id: c for c in table.columns_at(entry.schema_version)}
@@ -276,7 +282,9 @@ class ColdTier:
             if name in data and c.id in then:
                 raw = data[name]
                 if raw is not None and then[c.id].type != c.type:
-                    raw = pc.cast(pa.array([raw], type=then[c.id].arrow_type), c.arrow_type)[0].as_py()
+                    raw = pc.cast(pa.array([raw], type=then[c.id].arrow_type), c.arrow_type)[
+                        0
+                    ].as_py()
                 values[c.id] = coerce(raw, c.type, c.name) if raw is not None else None
             else:
                 values[c.id] = c.fill

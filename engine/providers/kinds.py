@@ -43,6 +43,5 @@ class StreamTableProvider(SharedTableProvider):
 
 
 PROVIDERS: dict[str, type[TableProvider]] = {
-    cls.table_type: cls
-    for cls in (UserTableProvider, SharedTableProvider, StreamTableProvider)
+    cls.table_type: cls for cls in (UserTableProvider, SharedTableProvider, StreamTableProvider)
 }

@@ -59,7 +59,9 @@ def alter_table(engine: Engine, s: st.AlterTable, params: dict[str, Any], user: 
         table = engine.resolve(s.table)
         handler = _ACTIONS.get(type(action))
         if handler is None:
-            raise UnsupportedStatementError(f"Unsupported ALTER TABLE action: {action.sql('postgres')}")
+            raise UnsupportedStatementError(
+                f"Unsupported ALTER TABLE action: {action.sql('postgres')}"
+            )
         return handler(engine, table, action, user)
 
 
@@ -74,9 +76,13 @@ def _commit(engine: Engine, old: TableDef, new: TableDef, extra: Any = None) -> 
 def _add(engine: Engine, table: TableDef, action: exp.ColumnDef, user: str) -> Result:
     spec = _column(action)
     name = check_column(spec.name)
-    if table.find_column(name) is not None or name.lower() in {c.name.lower() for c in table.columns}:
+    if table.find_column(name) is not None or name.lower() in {
+        c.name.lower() for c in table.columns
+    }:
         if action.args.get("exists"):
-            return Result(message=f"Column {name} already exists in {table.qualified_name}", rows_affected=0)
+            return Result(
+                message=f"Column {name} already exists in {table.qualified_name}", rows_affected=0
+            )
         raise SchemaError(f"Column '{name}' already exists in table {table.qualified_name}")
     if spec.primary_key:
         raise SchemaError("ADD COLUMN cannot add a PRIMARY KEY column")
@@ -110,7 +116,9 @@ def _drop(engine: Engine, table: TableDef, action: exp.Drop, user: str) -> Resul
     col = table.find_column(name)
     if col is None:
         if action.args.get("exists"):
-            return Result(message=f"Column {name} does not exist in {table.qualified_name}", rows_affected=0)
+            return Result(
+                message=f"Column {name} does not exist in {table.qualified_name}", rows_affected=0
+            )
         table.get_column(name)
     assert col is not None
     if col.primary_key:
@@ -118,7 +126,9 @@ def _drop(engine: Engine, table: TableDef, action: exp.Drop, user: str) -> Resul
     if len(table.columns) == 1:
         raise SchemaError("Cannot drop the only column of a table")
     new = table.next_version(
-        f"DROP COLUMN {name}", engine.now_us(), columns=tuple(c for c in table.columns if c.id != col.id)
+        f"DROP COLUMN {name}",
+        engine.now_us(),
+        columns=tuple(c for c in table.columns if c.id != col.id),
     )
     _commit(engine, table, new)
     return Result(message=f"Column {name} dropped from {table.qualified_name}", rows_affected=0)
@@ -129,20 +139,32 @@ def _rename_column(engine: Engine, table: TableDef, action: exp.RenameColumn, us
     col = table.get_column(old_name)
     if table.find_column(new_name) is not None and new_name != old_name:
         raise SchemaError(f"Column '{new_name}' already exists in table {table.qualified_name}")
-    columns = tuple(c.__class__(**{**c.__dict__, "name": new_name}) if c.id == col.id else c for c in table.columns)
-    new = table.next_version(f"RENAME COLUMN {old_name} TO {new_name}", engine.now_us(), columns=columns)
+    columns = tuple(
+        c.__class__(**{**c.__dict__, "name": new_name}) if c.id == col.id else c
+        for c in table.columns
+    )
+    new = table.next_version(
+        f"RENAME COLUMN {old_name} TO {new_name}", engine.now_us(), columns=columns
+    )
     _commit(engine, table, new)
-    return Result(message=f"Column {old_name} renamed to {new_name} in {table.qualified_name}", rows_affected=0)
+    return Result(
+        message=f"Column {old_name} renamed to {new_name} in {table.qualified_name}",
+        rows_affected=0,
+    )
 
 
 def _alter_column(engine: Engine, table: TableDef, action: exp.AlterColumn, user: str) -> Result:
     name = ident(action.this)
     col = table.get_column(name)
     if action.args.get("dtype") is not None:
-        return _change_type(engine, table, col, canonical_type(action.args["dtype"].sql("postgres")))
+        return _change_type(
+            engine, table, col, canonical_type(action.args["dtype"].sql("postgres"))
+        )
     if action.args.get("default") is not None:
         default = compile_default(action.args["default"], col.type, col.name)
-        return _replace_column(engine, table, col, f"ALTER COLUMN {name} SET DEFAULT", default=default)
+        return _replace_column(
+            engine, table, col, f"ALTER COLUMN {name} SET DEFAULT", default=default
+        )
     allow_null = action.args.get("allow_null")
     if allow_null is False:
         if col.nullable is False:
@@ -151,18 +173,28 @@ def _alter_column(engine: Engine, table: TableDef, action: exp.AlterColumn, user
             raise NotNullViolationError(
                 f"Cannot SET NOT NULL on '{name}': {table.qualified_name} has rows where it is NULL"
             )
-        return _replace_column(engine, table, col, f"ALTER COLUMN {name} SET NOT NULL", nullable=False)
+        return _replace_column(
+            engine, table, col, f"ALTER COLUMN {name} SET NOT NULL", nullable=False
+        )
     if allow_null is True:
         if col.primary_key:
             raise SchemaError(f"Primary key column '{name}' must stay NOT NULL")
-        return _replace_column(engine, table, col, f"ALTER COLUMN {name} DROP NOT NULL", nullable=True)
+        return _replace_column(
+            engine, table, col, f"ALTER COLUMN {name} DROP NOT NULL", nullable=True
+        )
     if action.args.get("drop"):
-        return _replace_column(engine, table, col, f"ALTER COLUMN {name} DROP DEFAULT", default=None)
+        return _replace_column(
+            engine, table, col, f"ALTER COLUMN {name} DROP DEFAULT", default=None
+        )
     raise UnsupportedStatementError(f"Unsupported ALTER COLUMN form: {action.sql('postgres')}")
 
 
-def _replace_column(engine: Engine, table: TableDef, col: Column, change: str, **fields: Any) -> Result:
-    columns = tuple(Column(**{**c.__dict__, **fields}) if c.id == col.id else c for c in table.columns)
+def _replace_column(
+    engine: Engine, table: TableDef, col: Column, change: str, **fields: Any
+) -> Result:
+    columns = tuple(
+        Column(**{**c.__dict__, **fields}) if c.id == col.id else c for c in table.columns
+    )
     _commit(engine, table, table.next_version(change, engine.now_us(), columns=columns))
     return Result(message=f"Table {table.qualified_name} altered: {change}", rows_affected=0)
 
@@ -199,14 +231,22 @@ def _change_type(engine: Engine, table: TableDef, col: Column, new_type: str) ->
     fill = _convert(col.fill, col, new_type, target) if col.fill is not None else None
     default = col.default
     if default is not None and default.kind == "literal":
-        default = default.__class__(default.kind, _convert(default.value, col, new_type, target), default.text)
+        default = default.__class__(
+            default.kind, _convert(default.value, col, new_type, target), default.text
+        )
     columns = tuple(
-        Column(**{**c.__dict__, "type": new_type, "fill": fill, "default": default}) if c.id == col.id else c
+        Column(**{**c.__dict__, "type": new_type, "fill": fill, "default": default})
+        if c.id == col.id
+        else c
         for c in table.columns
     )
-    new = table.next_version(f"ALTER COLUMN {col.name} TYPE {new_type}", engine.now_us(), columns=columns)
+    new = table.next_version(
+        f"ALTER COLUMN {col.name} TYPE {new_type}", engine.now_us(), columns=columns
+    )
     _commit(engine, table, new, stage)
-    return Result(message=f"Column {col.name} of {table.qualified_name} is now {new_type}", rows_affected=0)
+    return Result(
+        message=f"Column {col.name} of {table.qualified_name} is now {new_type}", rows_affected=0
+    )
 
 
 def _arrow(type_name: str) -> pa.DataType:
@@ -278,8 +318,7 @@ def _has_rows(engine: Engine, table: TableDef) -> bool:
     if any(part.rows for part in prov.partitions.values()):
         return True
     return any(
-        (m := prov.cold.manifest(scope)) is not None and m.row_count
-        for scope in prov.cold.scopes()
+        (m := prov.cold.manifest(scope)) is not None and m.row_count for scope in prov.cold.scopes()
     )
 
 
@@ -289,12 +328,16 @@ def _set_options(engine: Engine, table: TableDef, action: exp.AlterSet, user: st
     for eq in action.expressions:
         key = (eq.this.name if isinstance(eq, exp.EQ) else eq.name).upper()
         raw = eq.expression if isinstance(eq, exp.EQ) else eq.args.get("value")
-        value = raw.this if isinstance(raw, exp.Literal) else (raw.name if raw is not None else None)
+        value = (
+            raw.this if isinstance(raw, exp.Literal) else (raw.name if raw is not None else None)
+        )
         if isinstance(raw, exp.Literal) and not raw.is_string:
             value = int(raw.this) if raw.this.isdigit() else raw.this
         if key == "FLUSH_POLICY":
             if table.table_type == "STREAM":
-                raise InvalidOptionError("STREAM tables are never flushed: FLUSH_POLICY does not apply")
+                raise InvalidOptionError(
+                    "STREAM tables are never flushed: FLUSH_POLICY does not apply"
+                )
             options["flush_policy"] = parse_flush_policy(str(value))
         elif key == "TTL_SECONDS":
             if table.table_type != "STREAM":
@@ -318,7 +361,10 @@ def _set_options(engine: Engine, table: TableDef, action: exp.AlterSet, user: st
         changed.append(key)
     new = table.next_version(f"SET ({', '.join(changed)})", engine.now_us(), options=options)
     _commit(engine, table, new)
-    return Result(message=f"Table {table.qualified_name} options changed: {', '.join(changed)}", rows_affected=0)
+    return Result(
+        message=f"Table {table.qualified_name} options changed: {', '.join(changed)}",
+        rows_affected=0,
+    )
 
 
 def _rename_table(engine: Engine, table: TableDef, action: exp.AlterRename, user: str) -> Result:
@@ -341,7 +387,10 @@ def _rename_table(engine: Engine, table: TableDef, action: exp.AlterRename, user
         if moved:
             new_dir.rename(old_dir)
         raise
-    return Result(message=f"Table {table.qualified_name} renamed to {table.namespace}.{new_name}", rows_affected=0)
+    return Result(
+        message=f"Table {table.qualified_name} renamed to {table.namespace}.{new_name}",
+        rows_affected=0,
+    )
 
 
 _ACTIONS: dict[type, Callable[..., Result]] = {

@@ -40,7 +40,9 @@ def insert_arrow(
     created = False
     table = engine.catalog.find_table(ref.namespace or engine.namespace, ref.name)
     if table is None:
-        table = _create_for(engine, ref, data, primary_key=primary_key, table_type=table_type, user=user)
+        table = _create_for(
+            engine, ref, data, primary_key=primary_key, table_type=table_type, user=user
+        )
         created = True
     columns = _map_columns(table, data)
     prov = engine.provider(table)
@@ -85,11 +87,15 @@ def arrow_rows(
             if d is None:
                 converted[col.id] = [None] * n
             elif d.kind == "literal" or d.value in ("NOW", "CURRENT_USER"):
-                value = default_value(d, user=user, seq=first_seq, now_us=now_us, type_name=col.type)
+                value = default_value(
+                    d, user=user, seq=first_seq, now_us=now_us, type_name=col.type
+                )
                 converted[col.id] = [value] * n
             else:  # per-row values: SNOWFLAKE_ID, UUID_V7, ULID
                 converted[col.id] = [
-                    default_value(d, user=user, seq=first_seq + i, now_us=now_us, type_name=col.type)
+                    default_value(
+                        d, user=user, seq=first_seq + i, now_us=now_us, type_name=col.type
+                    )
                     for i in range(n)
                 ]
         if not col.nullable and None in converted[col.id]:
@@ -115,7 +121,11 @@ def _create_for(
 
     ns = check_name(ref.namespace or engine.namespace, "namespace")
     name = check_name(ref.name, "table")
-    require(engine.users.ensure(user, engine.now_us()).role, "service" if table_type == "SHARED" else "user", f"CREATE {table_type} TABLE")
+    require(
+        engine.users.ensure(user, engine.now_us()).role,
+        "service" if table_type == "SHARED" else "user",
+        f"CREATE {table_type} TABLE",
+    )
     pk = primary_key or _guess_pk(data)
     if pk is None and table_type != "STREAM":
         raise SchemaError(
@@ -155,9 +165,9 @@ def _guess_pk(data: pa.Table) -> str | None:
     if data.num_columns:
         first = data.column(0)
         t = first.type
-        if (pa.types.is_integer(t) or pa.types.is_string(t)) and first.null_count == 0:
-            if len(pc.unique(first)) == data.num_rows:
-                return data.column_names[0]
+        keyish = (pa.types.is_integer(t) or pa.types.is_string(t)) and first.null_count == 0
+        if keyish and len(pc.unique(first)) == data.num_rows:
+            return data.column_names[0]
     return None
 
 
@@ -178,13 +188,21 @@ def _convert(arr: pa.ChunkedArray, col: Column) -> list[Any]:
     """Arrow column -> stored values of ``col``'s type (see engine.types)."""
     src = canonical_from_arrow(arr.type) if arr.type != pa.null() else col.type
     if col.type in _NUMERIC and src not in _NUMERIC:
-        raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
+        raise TypeMismatchError(
+            f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"
+        )
     if col.type == "BOOLEAN" and src != "BOOLEAN" or col.type == "BYTES" and src != "BYTES":
-        raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
+        raise TypeMismatchError(
+            f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"
+        )
     if col.type == "TEXT" and src != "TEXT":
-        raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
+        raise TypeMismatchError(
+            f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"
+        )
     if col.type in ("TIMESTAMP", "DATE") and src not in ("TIMESTAMP", "DATE"):
-        raise TypeMismatchError(f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}")
+        raise TypeMismatchError(
+            f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"
+        )
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
     target = arrow_type(col.type)
@@ -193,7 +211,9 @@ def _convert(arr: pa.ChunkedArray, col: Column) -> list[Any]:
     try:
         cast = pc.cast(arr, target, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise TypeMismatchError(f"Cannot store the data's {arr.type} in column '{col.name}' ({col.type}): {exc}") from None
+        raise TypeMismatchError(
+            f"Cannot store the data's {arr.type} in column '{col.name}' ({col.type}): {exc}"
+        ) from None
     if col.type == "TIMESTAMP":
         return pc.cast(cast, pa.int64()).to_pylist()
     if col.type == "DATE":

@@ -92,7 +92,9 @@ def show_namespaces(engine: Engine, s: st.ShowNamespaces, params: dict, user: st
     counts: dict[str, int] = {}
     for t in engine.catalog.tables():
         counts[t.namespace] = counts.get(t.namespace, 0) + 1
-    rows = [{"namespace": n, "table_count": counts.get(n, 0)} for n in sorted(engine.catalog.namespaces)]
+    rows = [
+        {"namespace": n, "table_count": counts.get(n, 0)} for n in sorted(engine.catalog.namespaces)
+    ]
     return table_result(rows, schema)
 
 
@@ -120,7 +122,9 @@ def _options(s: st.CreateTable) -> tuple[str, dict[str, Any]]:
         if declared not in TABLE_TYPES:
             raise InvalidOptionError(f"TYPE must be USER, SHARED or STREAM, not '{declared}'")
         if table_type is not None and table_type != declared:
-            raise InvalidOptionError(f"CREATE {table_type} TABLE conflicts with TYPE = '{declared}'")
+            raise InvalidOptionError(
+                f"CREATE {table_type} TABLE conflicts with TYPE = '{declared}'"
+            )
         table_type = declared
     table_type = table_type or "SHARED"
     options: dict[str, Any] = {}
@@ -159,7 +163,12 @@ def parse_flush_policy(text: str) -> dict[str, int]:
     policy: dict[str, int] = {}
     for part in text.replace(" ", "").split(","):
         key, _, value = part.partition(":")
-        if key not in ("rows", "interval") or not value.isdigit() or int(value) <= 0 or key in policy:
+        if (
+            key not in ("rows", "interval")
+            or not value.isdigit()
+            or int(value) <= 0
+            or key in policy
+        ):
             raise InvalidOptionError(
                 f"Invalid FLUSH_POLICY '{text}': use 'rows:N', 'interval:S' or 'rows:N,interval:S'"
             )
@@ -180,7 +189,11 @@ def create_table(engine: Engine, s: st.CreateTable, params: dict, user: str) -> 
         seen.add(cname.lower())
         ctype = canonical_type(spec.type_name)
         default = compile_default(spec.default, ctype, cname) if spec.default is not None else None
-        columns.append(Column(i, cname, ctype, spec.nullable and not spec.primary_key, spec.primary_key, default))
+        columns.append(
+            Column(
+                i, cname, ctype, spec.nullable and not spec.primary_key, spec.primary_key, default
+            )
+        )
     if not columns:
         raise SchemaError("A table needs at least one column")
     pks = [c for c in columns if c.primary_key]

@@ -48,7 +48,9 @@ def _target_columns(table: TableDef, names: tuple[str, ...] | None) -> list[Colu
     return cols
 
 
-def _values_rows(engine: Engine, s: st.Insert, params: dict[str, Any], user: str) -> list[list[Any]]:
+def _values_rows(
+    engine: Engine, s: st.Insert, params: dict[str, Any], user: str
+) -> list[list[Any]]:
     assert s.rows is not None
     try:
         return [[simple_value(e, params) for e in row] for row in s.rows]
@@ -60,7 +62,9 @@ def _values_rows(engine: Engine, s: st.Insert, params: dict[str, Any], user: str
         raise SchemaError("All VALUES rows must have the same number of values")
     values = exp.Values(expressions=[exp.Tuple(expressions=list(r)) for r in s.rows])
     query = exp.select("*").from_(values.as_("v"))
-    table, _ = runner_for(engine, user).run(query, query.sql("postgres"), params, namespace=engine.namespace)
+    table, _ = runner_for(engine, user).run(
+        query, query.sql("postgres"), params, namespace=engine.namespace
+    )
     return [list(r) for r in zip(*(c.to_pylist() for c in table.columns), strict=True)]
 
 
@@ -88,7 +92,12 @@ def insert(engine: Engine, s: st.Insert, params: dict[str, Any], user: str) -> R
         if selected is not None:
             first_seq = engine.seq.take(txn, selected.num_rows)
             rows = arrow_rows(
-                table, targets, list(selected.columns), user=user, first_seq=first_seq, now_us=now_us
+                table,
+                targets,
+                list(selected.columns),
+                user=user,
+                first_seq=first_seq,
+                now_us=now_us,
             )
         else:
             first_seq = engine.seq.take(txn, len(raw_rows))
@@ -141,11 +150,15 @@ def _returning_columns(table: TableDef, names: tuple[str, ...]) -> list[str]:
         elif n in ("_seq", "_deleted") or table.find_column(n) is not None:
             wanted.append(n)
         else:
-            raise ColumnNotFoundError(f"RETURNING: column '{n}' does not exist in {table.qualified_name}")
+            raise ColumnNotFoundError(
+                f"RETURNING: column '{n}' does not exist in {table.qualified_name}"
+            )
     return wanted
 
 
-def _returning(table: TableDef, names: tuple[str, ...], rows: list[dict[int, Any]], seqs: list[int]) -> pa.Table:
+def _returning(
+    table: TableDef, names: tuple[str, ...], rows: list[dict[int, Any]], seqs: list[int]
+) -> pa.Table:
     full = build_arrow(table, [(q, False, r) for q, r in zip(seqs, rows, strict=True)], hidden=True)
     return full.select(_returning_columns(table, names))
 

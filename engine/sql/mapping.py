@@ -37,7 +37,9 @@ def table_ref(table: exp.Expression) -> st.TableRef:
     return st.TableRef(ident(ns) if ns else None, ident(table.this))
 
 
-def _create(tree: exp.Create, base: dict[str, Any], table_type: str | None, sql: str) -> st.Statement:
+def _create(
+    tree: exp.Create, base: dict[str, Any], table_type: str | None, sql: str
+) -> st.Statement:
     kind = (tree.args.get("kind") or "").upper()
     if kind != "TABLE":
         raise UnsupportedStatementError(f"CREATE {kind} is not supported")
@@ -54,14 +56,18 @@ def _create(tree: exp.Create, base: dict[str, Any], table_type: str | None, sql:
         if isinstance(item, exp.ColumnDef):
             columns.append(_column(item))
         elif isinstance(item, exp.PrimaryKey):
-            table_pk.extend(ident(e.this if isinstance(e, exp.Ordered) else e) for e in item.expressions)
+            table_pk.extend(
+                ident(e.this if isinstance(e, exp.Ordered) else e) for e in item.expressions
+            )
         else:
             raise UnsupportedStatementError(f"Unsupported table element: {item.sql(DIALECT)}")
     if table_pk:
         if len(table_pk) != 1:
             raise UnsupportedStatementError("Only one-column primary keys are supported")
         columns = [
-            st.ColumnSpec(c.name, c.type_name, False, True, c.default) if c.name == table_pk[0] else c
+            st.ColumnSpec(c.name, c.type_name, False, True, c.default)
+            if c.name == table_pk[0]
+            else c
             for c in columns
         ]
     options: list[tuple[str, Any]] = []
@@ -69,9 +75,11 @@ def _create(tree: exp.Create, base: dict[str, Any], table_type: str | None, sql:
     for prop in props.expressions if props else []:
         if not isinstance(prop, exp.Property):
             raise UnsupportedStatementError(f"Unsupported table property: {prop.sql(DIALECT)}")
-        key = prop.name.upper() if isinstance(prop.this, (exp.Var, exp.Identifier)) else str(
-            prop.this
-        ).upper()
+        key = (
+            prop.name.upper()
+            if isinstance(prop.this, (exp.Var, exp.Identifier))
+            else str(prop.this).upper()
+        )
         options.append((key, _literal(prop.args.get("value"))))
     return st.CreateTable(
         **base,
@@ -117,7 +125,9 @@ def _column(cd: exp.ColumnDef) -> st.ColumnSpec:
         elif isinstance(k, exp.DefaultColumnConstraint):
             default = k.this
         elif isinstance(k, exp.UniqueColumnConstraint):
-            raise UnsupportedStatementError("UNIQUE constraints are not supported (use PRIMARY KEY)")
+            raise UnsupportedStatementError(
+                "UNIQUE constraints are not supported (use PRIMARY KEY)"
+            )
         else:
             raise UnsupportedStatementError(f"Unsupported column constraint: {con.sql(DIALECT)}")
     return st.ColumnSpec(ident(cd.this), str(type_name), nullable, pk, default)
@@ -136,7 +146,11 @@ def _insert(tree: exp.Insert, base: dict[str, Any], _t: str | None, _sql: str) -
     if ret is not None:
         names: list[str] = []
         for e in ret.expressions:
-            if isinstance(e, exp.Star) or isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
+            if (
+                isinstance(e, exp.Star)
+                or isinstance(e, exp.Column)
+                and isinstance(e.this, exp.Star)
+            ):
                 names.append("*")
             elif isinstance(e, exp.Column):
                 names.append(ident(e))
@@ -148,7 +162,9 @@ def _insert(tree: exp.Insert, base: dict[str, Any], _t: str | None, _sql: str) -
         rows = tuple(
             tuple(r.expressions) if isinstance(r, exp.Tuple) else (r,) for r in source.expressions
         )
-        return st.Insert(**base, table=table_ref(target), columns=columns, rows=rows, returning=returning)
+        return st.Insert(
+            **base, table=table_ref(target), columns=columns, rows=rows, returning=returning
+        )
     if isinstance(source, exp.Query):
         return st.Insert(
             **base,
@@ -196,7 +212,10 @@ def _update(tree: exp.Update, base: dict[str, Any], _t: str | None, _sql: str) -
 def _delete(tree: exp.Delete, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
     where = tree.args.get("where")
     return st.Delete(
-        **base, table=table_ref(tree.this), where=where.this if where is not None else None, tree=tree
+        **base,
+        table=table_ref(tree.this),
+        where=where.this if where is not None else None,
+        tree=tree,
     )
 
 

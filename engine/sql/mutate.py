@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 _NEW = "__kalam_new_{}"
 
 
-def _target_select(table: TableDef, ref: st.TableRef, where: Any, extra: list[exp.Expression]) -> exp.Select:
+def _target_select(
+    table: TableDef, ref: st.TableRef, where: Any, extra: list[exp.Expression]
+) -> exp.Select:
     cols: list[exp.Expression] = [exp.column(c.name, quoted=True) for c in table.columns]
     cols.append(exp.column("_seq"))
     target = exp.table_(table.name, db=table.namespace, quoted=False)
@@ -43,10 +45,16 @@ def _target_select(table: TableDef, ref: st.TableRef, where: Any, extra: list[ex
     return query
 
 
-def _run_target_select(engine: Engine, query: exp.Select, params: dict[str, Any], user: str, s: st.Statement) -> pa.Table:
+def _run_target_select(
+    engine: Engine, query: exp.Select, params: dict[str, Any], user: str, s: st.Statement
+) -> pa.Table:
     table, _ = runner_for(engine, user).run(
-        query, query.sql("postgres"), params, namespace=engine.namespace,
-        stmt_line=s.line, stmt_column=s.column,
+        query,
+        query.sql("postgres"),
+        params,
+        namespace=engine.namespace,
+        stmt_line=s.line,
+        stmt_column=s.column,
     )
     return table
 
@@ -57,7 +65,15 @@ def _versions_from(table: TableDef, data: pa.Table) -> list[tuple[int, dict[int,
     seqs = data.column("_seq").to_pylist()
     out = []
     for i, seq in enumerate(seqs):
-        out.append((seq, {c.id: _stored(col[i], c.type) for c, col in zip(table.columns, columns, strict=True)}))
+        out.append(
+            (
+                seq,
+                {
+                    c.id: _stored(col[i], c.type)
+                    for c, col in zip(table.columns, columns, strict=True)
+                },
+            )
+        )
     return out
 
 
@@ -124,7 +140,9 @@ def delete(engine: Engine, s: st.Delete, params: dict[str, Any], user: str) -> R
         prov = engine.provider(table)
         targets = _targets(engine, s, table, prov, params, user)
         if targets is None:
-            data = _run_target_select(engine, _target_select(table, s.table, s.where, []), params, user, s)
+            data = _run_target_select(
+                engine, _target_select(table, s.table, s.where, []), params, user, s
+            )
             targets = _versions_from(table, data)
         if not targets:
             return Result(message="Deleted 0 row(s)", rows_affected=0)
@@ -162,7 +180,9 @@ def _update_targets(
             pass
         if not any(e.find(exp.Table) for _, e in s.assignments):
             return point, _evaluate_on_row(engine, table, point[0], extra, assigned, params, s)
-    data = _run_target_select(engine, _target_select(table, s.table, s.where, extra), params, user, s)
+    data = _run_target_select(
+        engine, _target_select(table, s.table, s.where, extra), params, user, s
+    )
     if data.num_rows == 0:
         return [], {}
     new_cols = {name: data.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
@@ -239,4 +259,3 @@ def update(engine: Engine, s: st.Update, params: dict[str, Any], user: str) -> R
         prov.stage_versions(txn, prov.write_scope(user), versions)
         txn.commit()
     return Result(message=f"Updated {len(changed)} row(s)", rows_affected=len(changed))
-

@@ -62,7 +62,9 @@ def _tokenize(sql: str, *, at: StatementText | None = None) -> list[Token]:
     except TokenError as exc:
         # sqlglot's message quotes the text up to where tokenizing failed.
         text = str(exc)
-        context = text.split("Error tokenizing '", 1)[-1][:-1] if "Error tokenizing '" in text else ""
+        context = (
+            text.split("Error tokenizing '", 1)[-1][:-1] if "Error tokenizing '" in text else ""
+        )
         offset = sql.find(context) + len(context) - 1 if context and sql.find(context) >= 0 else 0
         quote = _last_open_quote(sql, offset)
         if quote is not None:
@@ -92,8 +94,10 @@ _COMMAND_TOKENS = {TokenType.SHOW, TokenType.EXECUTE, TokenType.COMMAND, TokenTy
 def _statement_tokens(sql: str, *, at: StatementText | None = None) -> list[Token]:
     """Tokens of one statement, with command tails (``SHOW ...``) tokenized too."""
     tokens = _tokenize(sql, at=at)
-    if len(tokens) == 2 and tokens[0].token_type in _COMMAND_TOKENS and (
-        tokens[1].token_type == TokenType.STRING and sql[tokens[1].start] not in "'\"$"
+    if (
+        len(tokens) == 2
+        and tokens[0].token_type in _COMMAND_TOKENS
+        and (tokens[1].token_type == TokenType.STRING and sql[tokens[1].start] not in "'\"$")
     ):
         offset = tokens[0].end + 1
         tail = _tokenize(sql[offset:])
@@ -144,16 +148,24 @@ def _param_spec(sql: str, tokens: list[Token]) -> tuple[st.ParamSpec, str]:
             qmarks += 1
             styles.add("qmark")
             edits.append((tok.start, tok.end + 1, f"${qmarks}"))
-        elif tok.token_type == TokenType.COLON and adjacent and nxt is not None and (
-            nxt.token_type in (TokenType.VAR, TokenType.NAME) or nxt.text.isidentifier()
+        elif (
+            tok.token_type == TokenType.COLON
+            and adjacent
+            and nxt is not None
+            and (nxt.token_type in (TokenType.VAR, TokenType.NAME) or nxt.text.isidentifier())
         ):
             prev = tokens[i - 1] if i else None
-            if prev is not None and prev.end + 1 == tok.start and prev.token_type in (
-                TokenType.VAR,
-                TokenType.NUMBER,
-                TokenType.IDENTIFIER,
-                TokenType.R_PAREN,
-                TokenType.R_BRACKET,
+            if (
+                prev is not None
+                and prev.end + 1 == tok.start
+                and prev.token_type
+                in (
+                    TokenType.VAR,
+                    TokenType.NUMBER,
+                    TokenType.IDENTIFIER,
+                    TokenType.R_PAREN,
+                    TokenType.R_BRACKET,
+                )
             ):
                 continue  # slice syntax like a[1:2] or x:y, not a parameter
             styles.add("named")
@@ -164,9 +176,14 @@ def _param_spec(sql: str, tokens: list[Token]) -> tuple[st.ParamSpec, str]:
             if nxt.token_type == TokenType.NUMBER and nxt.text.isdigit():
                 styles.add("numeric")
                 numbers.add(int(nxt.text))
-        elif tok.token_type == TokenType.L_BRACE and nxt is not None and nxt.token_type in (
-            TokenType.VAR,
-            TokenType.NAME,
+        elif (
+            tok.token_type == TokenType.L_BRACE
+            and nxt is not None
+            and nxt.token_type
+            in (
+                TokenType.VAR,
+                TokenType.NAME,
+            )
         ):
             after = tokens[i + 2] if i + 2 < len(tokens) else None
             if after is not None and after.token_type == TokenType.R_BRACE:
@@ -219,12 +236,12 @@ def bind_params(spec: st.ParamSpec, params: Any) -> dict[str, Any]:
             raise ParameterError(f"Missing value for parameter :{missing[0]}")
         return {n: params[n] for n in spec.names}
     if hasattr(params, "keys") or isinstance(params, (str, bytes)):
-        raise ParameterError(f"Positional placeholders need a sequence of parameters ({_expected(spec)})")
+        raise ParameterError(
+            f"Positional placeholders need a sequence of parameters ({_expected(spec)})"
+        )
     values = list(params)
     if len(values) != spec.count:
-        raise ParameterError(
-            f"The statement needs {spec.count} parameter(s), {len(values)} given"
-        )
+        raise ParameterError(f"The statement needs {spec.count} parameter(s), {len(values)} given")
     return {str(i + 1): v for i, v in enumerate(values)}
 
 
@@ -382,15 +399,22 @@ def _parse_kalam(
         return _parse_explain(tokens, base, piece)
     if words[:3] == ["EXECUTE", "AS", "USER"]:
         return _parse_execute_as(tokens, base, piece)
-    if words[:1] in (["REPAIR"], ["KILL"]) or (
-        words[:1] in (["CREATE"], ["ALTER"], ["DROP"]) and words[1:2] == ["USER"]
-        and words[2:3] != ["TABLE"]
-    ) or words[:2] == ["SHOW", "MANIFEST"]:
+    if (
+        words[:1] in (["REPAIR"], ["KILL"])
+        or (
+            words[:1] in (["CREATE"], ["ALTER"], ["DROP"])
+            and words[1:2] == ["USER"]
+            and words[2:3] != ["TABLE"]
+        )
+        or words[:2] == ["SHOW", "MANIFEST"]
+    ):
         return st.KalamCommand(**base, words=tuple(t.text for t in tokens))
     return None
 
 
-def _parse_execute_as(tokens: list[Token], base: dict[str, Any], piece: StatementText) -> st.Statement:
+def _parse_execute_as(
+    tokens: list[Token], base: dict[str, Any], piece: StatementText
+) -> st.Statement:
     c = _Tokens(tokens, piece)
     c.expect("EXECUTE")
     c.expect("AS")
@@ -440,7 +464,9 @@ def _parse_explain(tokens: list[Token], base: dict[str, Any], piece: StatementTe
         inner = inner[inner_tokens[0].end + 1 :]
         inner_tokens = _tokenize(inner)
     if not inner_tokens:
-        raise SqlParseError("Syntax error: EXPLAIN needs a query", line=piece.line, column=piece.column)
+        raise SqlParseError(
+            "Syntax error: EXPLAIN needs a query", line=piece.line, column=piece.column
+        )
     _, inner_df = _param_spec(inner, inner_tokens)
     tree = sqlglot.parse_one(inner_df, read=_dialect_for(inner_df))
     if not isinstance(tree, exp.Query):
@@ -463,9 +489,11 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
         and tokens[2].text.upper() == "TABLE"
     ):
         table_type = tokens[1].text.upper()
-        sql = sql[: tokens[1].start] + " " * (tokens[1].end + 1 - tokens[1].start) + sql[
-            tokens[1].end + 1 :
-        ]
+        sql = (
+            sql[: tokens[1].start]
+            + " " * (tokens[1].end + 1 - tokens[1].start)
+            + sql[tokens[1].end + 1 :]
+        )
     sql = _modify_to_alter_column(sql, tokens)
     tree = sqlglot.parse_one(sql, read=_dialect_for(sql))
     from engine.sql import mapping  # late: mapping imports this module's helpers
@@ -478,8 +506,15 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
 
 
 _CLAUSE_END = {
-    TokenType.FROM, TokenType.WHERE, TokenType.GROUP_BY, TokenType.ORDER_BY, TokenType.LIMIT,
-    TokenType.UNION, TokenType.EXCEPT, TokenType.INTERSECT, TokenType.HAVING,
+    TokenType.FROM,
+    TokenType.WHERE,
+    TokenType.GROUP_BY,
+    TokenType.ORDER_BY,
+    TokenType.LIMIT,
+    TokenType.UNION,
+    TokenType.EXCEPT,
+    TokenType.INTERSECT,
+    TokenType.HAVING,
 }
 
 

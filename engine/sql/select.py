@@ -22,7 +22,9 @@ def scan_source(
         from engine.system import system_table
 
         data = system_table(engine, name, user, engine.users.get(user).role)
-        return ScanSource("system", name, data.schema, lambda ctx, scans: (data, {}), base_table=False)
+        return ScanSource(
+            "system", name, data.schema, lambda ctx, scans: (data, {}), base_table=False
+        )
     table = engine.catalog.get_table(ns, name)
     prov = engine.provider(table)
     options = ScanOptions(hidden=hidden, include_deleted=deleted, now_ms=engine.clock_ms())
@@ -71,5 +73,6 @@ def _explain_with_stats(table: Any, stats: dict[str, dict[str, int]]) -> Any:
     for name, figures in sorted(stats.items()):
         text = ", ".join(f"{k}={v}" for k, v in figures.items())
         rows.append({"plan_type": "kalam_scan", "plan": f"{name}: {text}"})
-    return pa.Table.from_pylist(rows, schema=pa.schema([("plan_type", pa.string()), ("plan", pa.string())]))
-
+    return pa.Table.from_pylist(
+        rows, schema=pa.schema([("plan_type", pa.string()), ("plan", pa.string())])
+    )

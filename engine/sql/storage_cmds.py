@@ -69,8 +69,7 @@ def flush(engine: Engine, s: st.FlushTable, params: dict[str, Any], user: str) -
         return Result(message=f"Nothing to flush{where}", rows_affected=0)
     verb = "Flushed" if s.wait else "Started flushing"
     return Result(
-        message=f"{verb} {len(started)} table(s){where}"
-        + (f", {rows} row(s)" if s.wait else ""),
+        message=f"{verb} {len(started)} table(s){where}" + (f", {rows} row(s)" if s.wait else ""),
         rows_affected=rows if s.wait else None,
         job_id=",".join(r.job_id or "" for r in started),
     )
@@ -98,7 +97,11 @@ def show_manifest(engine: Engine, s: st.KalamCommand, params: dict[str, Any], us
     words = list(s.words)
     if len(words) not in (3, 5) or (len(words) == 5 and words[3] != "."):
         raise SqlParseError("Syntax error: expected SHOW MANIFEST [namespace.]table")
-    ref = st.TableRef(words[2].lower(), words[4].lower()) if len(words) == 5 else st.TableRef(None, words[2].lower())
+    ref = (
+        st.TableRef(words[2].lower(), words[4].lower())
+        if len(words) == 5
+        else st.TableRef(None, words[2].lower())
+    )
     table = engine.resolve(ref)
     prov = engine.provider(table)
     rows = []
@@ -132,7 +135,11 @@ def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str
     words = list(s.words)
     if len(words) < 3 or words[1].upper() != "TABLE":
         raise SqlParseError("Syntax error: expected REPAIR TABLE [namespace.]table")
-    ref = st.TableRef(words[2].lower(), words[4].lower()) if len(words) == 5 else st.TableRef(None, words[2].lower())
+    ref = (
+        st.TableRef(words[2].lower(), words[4].lower())
+        if len(words) == 5
+        else st.TableRef(None, words[2].lower())
+    )
     table = engine.resolve(ref)
     prov = engine.provider(table)
     kept_total, dropped_total, orphans_total = 0, [], 0
@@ -192,10 +199,14 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Any) -> tuple[M
     newest: dict[Any, int] = {}
     superseded: list[int] = []
     pk_name = f"c{table.pk.id}" if table.pk is not None else None
-    files = sorted(
-        (p for p in directory.iterdir() if parse_segment_file_name(p.name) is not None),
-        key=lambda p: parse_segment_file_name(p.name) or 0,
-    ) if directory.is_dir() else []
+    files = (
+        sorted(
+            (p for p in directory.iterdir() if parse_segment_file_name(p.name) is not None),
+            key=lambda p: parse_segment_file_name(p.name) or 0,
+        )
+        if directory.is_dir()
+        else []
+    )
     for path in files:
         try:
             data = pq.read_table(path)
@@ -218,7 +229,9 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Any) -> tuple[M
             continue
         entries.append(entry)
         if pk_name is not None and pk_name in data.column_names:
-            for k, q in zip(data.column(pk_name).to_pylist(), data.column("_seq").to_pylist(), strict=True):
+            for k, q in zip(
+                data.column(pk_name).to_pylist(), data.column("_seq").to_pylist(), strict=True
+            ):
                 old = newest.get(k)
                 if old is None or q > old:
                     if old is not None:

@@ -85,7 +85,9 @@ def compile_default(node: exp.Expression, type_name: str, column: str) -> Defaul
         if fn in ("CURRENT_USER", "UUID_V7", "ULID") and type_name != "TEXT":
             raise SchemaError(f"DEFAULT {fn}() needs a TEXT column, '{column}' is {type_name}")
         if fn == "SNOWFLAKE_ID" and type_name != "BIGINT":
-            raise SchemaError(f"DEFAULT SNOWFLAKE_ID() needs a BIGINT column, '{column}' is {type_name}")
+            raise SchemaError(
+                f"DEFAULT SNOWFLAKE_ID() needs a BIGINT column, '{column}' is {type_name}"
+            )
         return Default("function", fn, text)
     try:
         value = simple_value(node, {})
