@@ -222,7 +222,7 @@ def _scan(
         ],
         rounds=rounds,
         per_round=per_round,
-        warmup=1,
+        warmup=2,
     )
     engine_case = f"engine count/sum {table}"
     report.rows += rows_from_samples(
@@ -242,7 +242,7 @@ def _scan(
         ],
         rounds=rounds,
         per_round=per_round,
-        warmup=1,
+        warmup=2,
     )
     hot_case = f"engine count/sum {table} +{n_hot} hot"
     report.rows += rows_from_samples(

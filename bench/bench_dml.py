@@ -76,13 +76,16 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
             sq, dk = _load_peers(wd, n_rows)
             peer_upd, peer_del = iter(peer_ids[:n_samples]), iter(peer_ids[n_samples:])
             seen: dict[str, list[int]] = {"cold_upd": [], "cold_del": []}
+            # A fresh (negative) value on every UPDATE: the hot ids are updated
+            # again and again, and re-writing an unchanged value may be a no-op.
+            tick = itertools.count(1)
 
             def eng_update(ids: Any, key: str | None = None) -> Any:
                 def f() -> None:
                     i = next(ids)
                     if key:
                         seen[key].append(i)
-                    engine.execute("UPDATE dml SET value = ? WHERE id = ?", (float(-i - 1), i))
+                    engine.execute("UPDATE dml SET value = ? WHERE id = ?", (float(-next(tick)), i))
 
                 return f
 
@@ -97,7 +100,7 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
 
             def sq_update() -> None:
                 i = next(peer_upd)
-                sq.execute("UPDATE dml SET value = ? WHERE id = ?", (float(-i - 1), i))
+                sq.execute("UPDATE dml SET value = ? WHERE id = ?", (float(-next(tick)), i))
                 sq.commit()
 
             def sq_delete() -> None:
@@ -109,7 +112,7 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
 
             def dk_update() -> None:
                 i = next(dk_upd)
-                dk.execute("UPDATE dml SET value = ? WHERE id = ?", (float(-i - 1), i))
+                dk.execute("UPDATE dml SET value = ? WHERE id = ?", (float(-next(tick)), i))
 
             def dk_delete() -> None:
                 dk.execute("DELETE FROM dml WHERE id = ?", (next(dk_del),))

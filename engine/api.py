@@ -255,7 +255,12 @@ class Engine:
                         self.verifier,
                     )
                     prov = cls(
-                        table.table_id, self.catalog.table_by_id, self.store, self.lock, cold
+                        table.table_id,
+                        self.catalog.table_by_id,
+                        self.store,
+                        self.lock,
+                        cold,
+                        self.clock_ms,
                     )
                     self._providers[table.table_id] = prov
         return prov

@@ -28,6 +28,7 @@ OPTIONS: dict[str, tuple[str, bool, str]] = {
         True,
         "write DataFrame NAME into a table: %kalam --persist NAME INTO [namespace.]table",
     ),
+    "--key": ("key", True, "with --persist: primary key column of a table it creates"),
 }
 
 USAGE = "%kalam [options] SQL   |   %%kalam [options] + SQL in the cell body"
@@ -43,6 +44,7 @@ class MagicArgs:
     connect: str | None = None
     user: str | None = None
     persist: str | None = None
+    key: str | None = None
     #: Text after the options: SQL for ``%kalam``, ``INTO target`` for --persist.
     rest: str = ""
     #: Column (0-based) where ``rest`` starts on the line.
@@ -57,6 +59,8 @@ def options_help() -> str:
         name = f"{opt} {'NAME' if takes_value else ''}".rstrip()
         if opt == "--connect":
             name = "--connect DIR"
+        elif opt == "--key":
+            name = "--key COLUMN"
         lines.append(f"    {name.ljust(width)} {text}")
     return "\n".join(lines)
 
@@ -124,6 +128,8 @@ def _check(args: MagicArgs) -> None:
         raise UsageError("--polars / --arrow choose the type stored by -o NAME; add -o NAME")
     if args.out is not None and not _is_identifier(args.out):
         raise UsageError(f"-o needs a Python variable name, got {args.out!r}")
+    if args.key is not None and args.persist is None:
+        raise UsageError("--key names the primary key of a table --persist creates")
     if args.persist is not None and not _is_identifier(args.persist):
         raise UsageError(f"--persist needs a Python variable name, got {args.persist!r}")
 

@@ -146,6 +146,7 @@ class KalamMagics(Magics):
                 data,
                 target,
                 user=user,
+                primary_key=args.key,
                 batch_rows=self.settings.persist_batch_rows,
                 progress_threshold=self.settings.progress_threshold,
             )

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 from IPython.core.error import UsageError
 
-from engine import Engine, Result
+from engine import Engine, KalamError, Result
 from kalam_magic.progress import ProgressBar
 
 
@@ -41,10 +41,15 @@ def persist(
     target: str,
     *,
     user: str,
+    primary_key: str | None = None,
     batch_rows: int,
     progress_threshold: int,
 ) -> Result:
-    """Write ``data`` into ``target`` (created when missing); one engine call per batch."""
+    """Write ``data`` into ``target`` (created when missing); one engine call per batch.
+
+    Each batch is atomic; a failure in a later batch leaves the earlier ones written,
+    and the error says how many rows went in.
+    """
     total = data.num_rows
     start = time.perf_counter()
     results: list[Result] = []
@@ -53,7 +58,17 @@ def persist(
         offsets = range(0, total, batch_rows) if total else range(1)
         for offset in offsets:
             batch = data.slice(offset, batch_rows)
-            results.append(engine.insert_arrow(target, batch, user=user))
+            try:
+                results.append(
+                    engine.insert_arrow(target, batch, user=user, primary_key=primary_key)
+                )
+            except KalamError as err:
+                if not offset:
+                    raise
+                note = f" ({offset} of {total} rows were written by earlier batches)"
+                raise type(err)(
+                    err.message + note, line=err.line, column=err.column, **err.fields
+                ) from err
             bar(offset + batch.num_rows, total)
     last = results[-1]
     elapsed = (time.perf_counter() - start) * 1000

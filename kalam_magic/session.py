@@ -9,6 +9,7 @@ and executes the statements in order, stopping at the first error.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,12 +58,24 @@ class SqlSource:
     data_dir: str | None = None
 
 
+# Both are pure functions of the text; a notebook re-runs the same cells, so
+# remembering their answers keeps the engine's tokenizer out of the magic's cost.
+@functools.lru_cache(maxsize=512)
+def _statements(sql: str) -> tuple[Any, ...]:
+    return tuple(kalam_engine.split_statements(sql))
+
+
+@functools.lru_cache(maxsize=512)
+def _parameter_names(sql: str) -> tuple[str, ...]:
+    return tuple(kalam_engine.parameter_names(sql))
+
+
 def bind_parameters(sql: str, namespace: Mapping[str, Any]) -> dict[str, Any] | None:
     """Values for the ``:name`` placeholders the engine found in ``sql``, read from ``namespace``.
 
     Values travel as bound parameters; they are never written into the SQL text.
     """
-    names = kalam_engine.parameter_names(sql)
+    names = _parameter_names(sql)
     if not names:
         return None
     missing = [n for n in names if n not in namespace]
@@ -120,7 +133,7 @@ def run_sql(
 ) -> list[Result]:
     """Run every statement of ``source`` in order; raise ``KalamCellError`` at the first error."""
     try:
-        statements = kalam_engine.split_statements(source.text)
+        statements = _statements(source.text)
     except KalamError as err:
         # Split errors are already relative to the whole text.
         raise _cell_error(err, source, 1, 1, None) from err

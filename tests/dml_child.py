@@ -46,8 +46,11 @@ def plan(table_type: str, steps: int = 150, seed: int = 7) -> list[Step]:
         if table_type != "STREAM" and i % 12 == 5:
             step = Step(None)
         elif kind == "update":
-            step = Step(f"UPDATE t SET v = v + {rng.randint(1, 9)}, s = 'u{i}' "
-                        f"WHERE id % 4 = {rng.randint(0, 3)}", user)
+            step = Step(
+                f"UPDATE t SET v = v + {rng.randint(1, 9)}, s = 'u{i}' "
+                f"WHERE id % 4 = {rng.randint(0, 3)}",
+                user,
+            )
         elif kind == "delete":
             lo = rng.choice(KEYS)
             step = Step(f"DELETE FROM t WHERE id BETWEEN {lo} AND {lo + 2}", user)

@@ -223,8 +223,14 @@ def test_add_not_null_column_with_default(base):
 
 def test_add_not_null_without_default_on_a_non_empty_table_is_an_error(base, expect_error):
     version = base.schema_version()
-    expect_error(base.eng, "ALTER TABLE t ADD COLUMN k INT NOT NULL", NotNullViolationError,
-                 "NOT_NULL_VIOLATION", "k", users=USERS)
+    expect_error(
+        base.eng,
+        "ALTER TABLE t ADD COLUMN k INT NOT NULL",
+        NotNullViolationError,
+        "NOT_NULL_VIOLATION",
+        "k",
+        users=USERS,
+    )
     assert base.schema_version() == version
     base.verify()
 
@@ -249,8 +255,9 @@ def test_add_not_null_without_default_on_an_empty_table(engines):
 
 
 def test_adding_an_existing_column_is_an_error(base, expect_error):
-    expect_error(base.eng, "ALTER TABLE t ADD COLUMN v TEXT", SchemaError, "SCHEMA_ERROR", "v",
-                 users=USERS)
+    expect_error(
+        base.eng, "ALTER TABLE t ADD COLUMN v TEXT", SchemaError, "SCHEMA_ERROR", "v", users=USERS
+    )
 
 
 # ---------------------------------------------------------------- DROP COLUMN
@@ -276,14 +283,26 @@ def test_dropped_column_is_gone_everywhere(base, sql):
 @pytest.mark.parametrize("column", ["id", "_seq", "_deleted"])
 def test_primary_key_and_system_columns_cannot_be_dropped(base, expect_error, column):
     version = base.schema_version()
-    expect_error(base.eng, f"ALTER TABLE t DROP COLUMN {column}", SchemaError, "SCHEMA_ERROR",
-                 column, users=USERS)
+    expect_error(
+        base.eng,
+        f"ALTER TABLE t DROP COLUMN {column}",
+        SchemaError,
+        "SCHEMA_ERROR",
+        column,
+        users=USERS,
+    )
     assert base.schema_version() == version
 
 
 def test_dropping_an_unknown_column_is_an_error(base, expect_error):
-    expect_error(base.eng, "ALTER TABLE t DROP COLUMN nope", ColumnNotFoundError,
-                 "COLUMN_NOT_FOUND", "nope", users=USERS)
+    expect_error(
+        base.eng,
+        "ALTER TABLE t DROP COLUMN nope",
+        ColumnNotFoundError,
+        "COLUMN_NOT_FOUND",
+        "nope",
+        users=USERS,
+    )
 
 
 def test_dropping_and_re_adding_a_name_never_brings_old_values_back(base):
@@ -318,13 +337,19 @@ def test_renamed_column_keeps_its_values(base):
 
 
 def test_renaming_to_an_existing_name_is_an_error(base, expect_error):
-    expect_error(base.eng, "ALTER TABLE t RENAME COLUMN v TO s", SchemaError, "SCHEMA_ERROR",
-                 users=USERS)
+    expect_error(
+        base.eng, "ALTER TABLE t RENAME COLUMN v TO s", SchemaError, "SCHEMA_ERROR", users=USERS
+    )
 
 
 def test_renaming_an_unknown_column_is_an_error(base, expect_error):
-    expect_error(base.eng, "ALTER TABLE t RENAME COLUMN nope TO w", ColumnNotFoundError,
-                 "COLUMN_NOT_FOUND", users=USERS)
+    expect_error(
+        base.eng,
+        "ALTER TABLE t RENAME COLUMN nope TO w",
+        ColumnNotFoundError,
+        "COLUMN_NOT_FOUND",
+        users=USERS,
+    )
 
 
 def test_rename_and_rename_back(base):
@@ -414,20 +439,35 @@ def test_narrowing_fails_naming_a_value_that_does_not_fit(
     rows[0 if where == "first" else -1]["x"] = bad  # first: in a segment (cold/both)
     alt.setup(f"id INT PRIMARY KEY, x {decl}", {u: rows for u in USERS})
     version = alt.schema_version()
-    expect_error(alt.eng, f"ALTER TABLE t ALTER COLUMN x TYPE {target}", TypeMismatchError,
-                 "TYPE_MISMATCH", shown, users=USERS)
+    expect_error(
+        alt.eng,
+        f"ALTER TABLE t ALTER COLUMN x TYPE {target}",
+        TypeMismatchError,
+        "TYPE_MISMATCH",
+        shown,
+        users=USERS,
+    )
     assert alt.schema_version() == version
     alt.verify()
 
 
 def test_narrowing_checks_every_users_rows(engines, expect_error):
     db = AlterDb(engines, "USER", "both")
-    db.setup("id INT PRIMARY KEY, x BIGINT", {
-        "root": [{"id": 1, "x": 1}, {"id": 2, "x": 2}],
-        "bob": [{"id": 1, "x": 9_000_000_000}, {"id": 2, "x": 2}],
-    })
-    expect_error(db.eng, "ALTER TABLE t MODIFY x INT", TypeMismatchError, "TYPE_MISMATCH",
-                 "9000000000", users=USERS)
+    db.setup(
+        "id INT PRIMARY KEY, x BIGINT",
+        {
+            "root": [{"id": 1, "x": 1}, {"id": 2, "x": 2}],
+            "bob": [{"id": 1, "x": 9_000_000_000}, {"id": 2, "x": 2}],
+        },
+    )
+    expect_error(
+        db.eng,
+        "ALTER TABLE t MODIFY x INT",
+        TypeMismatchError,
+        "TYPE_MISMATCH",
+        "9000000000",
+        users=USERS,
+    )
     db.verify()
 
 
@@ -448,8 +488,10 @@ def test_narrowing_ignores_segment_values_an_update_replaced(fresh_db):
     """An older version in a segment that an UPDATE replaced does not block
     the change and must not break reads afterwards."""
     db = fresh_db
-    db.setup("id INT PRIMARY KEY, x TEXT", {u: [{"id": 1, "x": "abc"}, {"id": 2, "x": "2"}]
-                                             for u in USERS})
+    db.setup(
+        "id INT PRIMARY KEY, x TEXT",
+        {u: [{"id": 1, "x": "abc"}, {"id": 2, "x": "2"}] for u in USERS},
+    )
     for user in db.writers:
         db.execute("UPDATE t SET x = '7' WHERE id = 1", user=user)
     for scope in db.rows.values():
@@ -466,8 +508,9 @@ def fresh_db(request: pytest.FixtureRequest, engines: Engines) -> AlterDb:
 
 
 def test_changing_the_primary_key_type_is_an_error(base, expect_error):
-    expect_error(base.eng, "ALTER TABLE t MODIFY COLUMN id BIGINT", SchemaError, "SCHEMA_ERROR",
-                 users=USERS)
+    expect_error(
+        base.eng, "ALTER TABLE t MODIFY COLUMN id BIGINT", SchemaError, "SCHEMA_ERROR", users=USERS
+    )
 
 
 # ---------------------------------------------------------------- defaults and NOT NULL
@@ -497,8 +540,14 @@ def test_set_not_null_fails_while_nulls_exist(base, expect_error):
         base.eng.flush("t")
     for scope in base.rows.values():
         scope[1]["v"] = None
-    expect_error(base.eng, "ALTER TABLE t ALTER COLUMN v SET NOT NULL", NotNullViolationError,
-                 "NOT_NULL_VIOLATION", "v", users=USERS)
+    expect_error(
+        base.eng,
+        "ALTER TABLE t ALTER COLUMN v SET NOT NULL",
+        NotNullViolationError,
+        "NOT_NULL_VIOLATION",
+        "v",
+        users=USERS,
+    )
     for user in base.writers:
         base.execute("UPDATE t SET v = 0 WHERE v IS NULL", user=user)
     base.model_map("v", lambda v: 0 if v is None else v)
@@ -517,16 +566,31 @@ def test_set_not_null_fails_while_nulls_exist(base, expect_error):
 def test_set_not_null_fails_for_a_column_added_without_default(base, expect_error):
     alter(base, "ALTER TABLE t ADD COLUMN n INT")
     base.model_add("n")
-    expect_error(base.eng, "ALTER TABLE t ALTER COLUMN n SET NOT NULL", NotNullViolationError,
-                 "NOT_NULL_VIOLATION", users=USERS)
+    expect_error(
+        base.eng,
+        "ALTER TABLE t ALTER COLUMN n SET NOT NULL",
+        NotNullViolationError,
+        "NOT_NULL_VIOLATION",
+        users=USERS,
+    )
 
 
 def test_set_not_null_checks_other_users_rows(engines, expect_error):
     db = AlterDb(engines, "USER", "both")
-    db.setup(BASE, {"root": [{"id": 1, "v": 1, "s": "a"}], "bob": [{"id": 1, "v": None, "s": "b"},
-                                                                    {"id": 2, "v": 2, "s": "c"}]})
-    expect_error(db.eng, "ALTER TABLE t ALTER COLUMN v SET NOT NULL", NotNullViolationError,
-                 "NOT_NULL_VIOLATION", users=USERS)
+    db.setup(
+        BASE,
+        {
+            "root": [{"id": 1, "v": 1, "s": "a"}],
+            "bob": [{"id": 1, "v": None, "s": "b"}, {"id": 2, "v": 2, "s": "c"}],
+        },
+    )
+    expect_error(
+        db.eng,
+        "ALTER TABLE t ALTER COLUMN v SET NOT NULL",
+        NotNullViolationError,
+        "NOT_NULL_VIOLATION",
+        users=USERS,
+    )
 
 
 # ---------------------------------------------------------------- table options
@@ -613,8 +677,9 @@ def test_rename_table_moves_data_and_storage(base, data_dir: Path):
 
 def test_rename_table_to_an_existing_name_is_an_error(base, expect_error):
     base.execute("CREATE SHARED TABLE other (id INT PRIMARY KEY)")
-    expect_error(base.eng, "ALTER TABLE t RENAME TO other", TableExistsError, "TABLE_EXISTS",
-                 users=USERS)
+    expect_error(
+        base.eng, "ALTER TABLE t RENAME TO other", TableExistsError, "TABLE_EXISTS", users=USERS
+    )
 
 
 def test_a_new_table_under_the_old_name_starts_empty(base):

@@ -4,9 +4,9 @@
 ``crash_child.py`` writes rows, printing each acknowledged statement, then
 runs ``flush_table`` with a hook that SIGKILLs the process at one step. The
 parent replays the acknowledgements into a model, reopens the data directory
-and compares. Orphaned segment and temp files must be ignored by readers and
-removed later (by ``REPAIR TABLE``; a segment orphan is also replaced by the
-next successful flush, which reuses its id).
+and compares. Orphaned segment and temp files (the crash's own, plus planted
+ones) must be ignored by readers and removed later: by the next flush of the
+scope, and by ``REPAIR TABLE``.
 """
 
 from __future__ import annotations
@@ -135,13 +135,8 @@ def test_crash_during_flush_loses_and_duplicates_nothing(tmp_path, step, scenari
 
     with Engine.open(data_dir, background_jobs=False) as eng:
         check_against_model(eng, model)  # a second start changes nothing
-        eng.execute("REPAIR TABLE t")
-        for directory in scope_dirs(data_dir, kind, model):
-            assert stray_files(directory) == [], directory
-        assert not any(p.exists() for p in planted)
-        check_against_model(eng, model)
 
-        # The next successful flush publishes everything; nothing stray remains.
+        # The next successful flush publishes everything and removes the orphans.
         for user, rows in model.items():
             eng.execute("INSERT INTO t (id, v) VALUES (100, 100)", user=user)
             rows[100] = 100
@@ -149,6 +144,7 @@ def test_crash_during_flush_loses_and_duplicates_nothing(tmp_path, step, scenari
         check_against_model(eng, model)
         for directory in scope_dirs(data_dir, kind, model):
             assert stray_files(directory) == [], directory
+            assert not any(p.exists() for p in planted if p.parent == directory)
             m = read_json(directory / "manifest.json")
             assert sum(s["row_count"] for s in m["segments"]) >= len(
                 model[directory.name if kind == "USER" else "root"]
@@ -160,17 +156,24 @@ def test_crash_during_flush_loses_and_duplicates_nothing(tmp_path, step, scenari
         check_against_model(eng, model)
 
 
+@pytest.mark.parametrize("kind", ["SHARED", "USER"])
 @pytest.mark.parametrize("scenario", ["first", "second"])
-def test_next_flush_replaces_the_orphan_a_crash_left(tmp_path, scenario):
+def test_repair_table_removes_the_orphans_a_crash_left(tmp_path, scenario, kind):
     data_dir = (tmp_path / "data").resolve()
-    model = run_child(data_dir, "segment_written", scenario, "SHARED")
-    table_dir = data_dir / "storage" / "default" / "t"
-    assert stray_files(table_dir) != []
+    model = run_child(data_dir, "segment_written", scenario, kind)
+    dirs = scope_dirs(data_dir, kind, model)
+    for directory in dirs:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / ".batch-7.parquet.00aa00aa00aa.tmp").write_bytes(b"half a segment")
+        (directory / "batch-90.parquet").write_bytes(b"not parquet at all")
     with Engine.open(data_dir, background_jobs=False) as eng:
         check_against_model(eng, model)
-        eng.flush("t")
-        assert stray_files(table_dir) == []
+        result = eng.execute("REPAIR TABLE t")
+        assert "removed" in result.message, result.message
+        if kind == "USER":  # a USER table has no table-wide scope
+            assert not (data_dir / "storage" / "default" / "t" / "manifest.json").exists()
+        for directory in dirs:
+            assert stray_files(directory) == [], directory
         check_against_model(eng, model)
-        assert eng.execute("SELECT * FROM t").stats["default.t"]["hot_rows"] == 0
     with Engine.open(data_dir, background_jobs=False) as eng:
         check_against_model(eng, model)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest_dml import USERS, Db, db, fresh, seed  # noqa: F401  (fixtures)
+from conftest_dml import USERS, Db, seed
+
 
 from engine.errors import (
     ColumnNotFoundError,
@@ -22,6 +23,9 @@ from engine.errors import (
     SchemaError,
     TypeMismatchError,
 )
+
+# The ``db`` / ``fresh`` fixtures live in conftest_dml (conftest.py belongs to another suite).
+pytest_plugins = ["conftest_dml"]
 
 
 def run(db: Db, sql: str, expected: int, *, verb: str, user: str = "root") -> None:
@@ -102,7 +106,7 @@ def test_update_with_functions_and_in_lists(db):
 
 
 def test_update_between_and_not(db):
-    n = db.expect_update(lambda r: 3 <= r.id <= 6 and not r.id == 4, v=lambda r: -1)
+    n = db.expect_update(lambda r: 3 <= r.id <= 6 and r.id != 4, v=lambda r: -1)
     update(db, "UPDATE t SET v = -1 WHERE id BETWEEN 3 AND 6 AND NOT (id = 4)", n)
     assert n == 3
     db.verify()

@@ -19,10 +19,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest_dml import USERS, Db, db  # noqa: F401  (fixture)
+from conftest_dml import USERS, Db
+
 from dml_child import apply, plan, replay
 
 from engine import Engine
+
+# The ``db`` / ``fresh`` fixtures live in conftest_dml (conftest.py belongs to another suite).
+pytest_plugins = ["conftest_dml"]
 
 CHILD = Path(__file__).with_name("dml_child.py")
 REPO = Path(__file__).resolve().parents[1]
@@ -65,14 +69,19 @@ def test_changes_survive_three_restarts_with_flushes_between(db):
 # ---------------------------------------------------------------- SIGKILL
 
 
-def run_child_until(data_dir: Path, table_type: str, durability: str, acks: int,
-                    log: Path) -> list[tuple[int, str]]:
+def run_child_until(
+    data_dir: Path, table_type: str, durability: str, acks: int, log: Path
+) -> list[tuple[int, str]]:
     """Start the child, read ``acks`` acknowledgements, SIGKILL it."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     with log.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, str(CHILD), str(data_dir), table_type, durability],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
         )
         # A hung child must not hang the suite: kill it after a generous bound.
         guard = threading.Timer(180, proc.kill)
@@ -109,9 +118,17 @@ def visible_state(eng: Engine, table_type: str) -> dict[str, dict[int, tuple[int
 
 
 @pytest.mark.parametrize("durability", ["sync", "async"])
-@pytest.mark.parametrize(("table_type", "acks"), [
-    ("USER", 4), ("USER", 40), ("USER", 120), ("SHARED", 40), ("SHARED", 120), ("STREAM", 60),
-])
+@pytest.mark.parametrize(
+    ("table_type", "acks"),
+    [
+        ("USER", 4),
+        ("USER", 40),
+        ("USER", 120),
+        ("SHARED", 40),
+        ("SHARED", 120),
+        ("STREAM", 60),
+    ],
+)
 def test_sigkill_keeps_every_acknowledged_statement(tmp_path, table_type, acks, durability):
     data_dir = tmp_path / "data"
     steps = plan(table_type)

@@ -411,3 +411,21 @@ def test_manifest_json_is_written_only_by_a_flush(cold, kind):
     assert after != before
     assert read_json(path)["version"] == 2
     assert cold.rows() == sorted([(i, 0 if i < 15 else i) for i in range(20) if i not in (1, 11)])
+
+
+def test_hot_manifest_copy_is_authoritative_over_a_stale_manifest_json(cold, kind):
+    cold.create(kind)
+    cold.insert(range(0, 10))
+    cold.flush()
+    stale = cold.manifest_path.read_bytes()
+    cold.sql("DELETE FROM t WHERE id = 0")
+    cold.insert(range(10, 20))
+    cold.flush()
+    cold.engine.close()
+    cold.manifest_path.write_bytes(stale)  # an intact but older manifest.json
+    cold.restart()
+    assert cold.rows() == [(i, i) for i in range(1, 20)]
+    assert [r["path"] for r in cold.sql("SHOW MANIFEST t").to_pylist()] == [
+        "batch-1.parquet",
+        "batch-2.parquet",
+    ]

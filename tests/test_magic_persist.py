@@ -1,9 +1,9 @@
 """%kalam --persist (pandas, polars and Arrow data into tables) and progress bars for
 large inputs and FLUSH of large tables (issue 7).
 
-Two engine entry points these need are not there yet; the tests that use them
-are strict xfails keyed on the entry point, so they start running (and must
-pass) the moment the engine gains it.
+FLUSH progress needs ``Engine.execute(..., progress=...)``, which the engine
+does not have yet: that test is a strict xfail keyed on the parameter, so it
+starts running (and must pass) the moment the engine gains it.
 """
 
 from __future__ import annotations
@@ -19,12 +19,8 @@ from IPython.utils.capture import capture_output
 from test_magic_support import cell, ip, line  # noqa: F401
 
 from engine import Engine
+from kalam_magic import KalamCellError
 
-needs_insert_arrow = pytest.mark.xfail(
-    not hasattr(Engine, "insert_arrow"),
-    reason="engine: Engine.insert_arrow(table, data, *, user) not implemented yet",
-    strict=True,
-)
 needs_execute_progress = pytest.mark.xfail(
     "progress" not in inspect.signature(Engine.execute).parameters,
     reason="engine: Engine.execute(..., progress=callback) not implemented yet",
@@ -32,7 +28,6 @@ needs_execute_progress = pytest.mark.xfail(
 )
 
 
-@needs_insert_arrow
 def test_persist_pandas_creates_the_table_then_appends(ip):  # noqa: F811
     cell(ip, "CREATE NAMESPACE app")
     ip.user_ns["df"] = pd.DataFrame({"id": [1, 2], "name": ["alice", "bob"]})
@@ -47,7 +42,6 @@ def test_persist_pandas_creates_the_table_then_appends(ip):  # noqa: F811
     ]
 
 
-@needs_insert_arrow
 @pytest.mark.parametrize(
     "make",
     [
@@ -62,7 +56,6 @@ def test_persist_polars_and_arrow(ip, make):  # noqa: F811
     assert line(ip, "SELECT id, score FROM scores ORDER BY id").rows() == [(1, 0.5), (2, None)]
 
 
-@needs_insert_arrow
 def test_persist_round_trips_a_captured_dataframe(ip):  # noqa: F811
     cell(ip, "CREATE TABLE src (id INT PRIMARY KEY, label TEXT)")
     cell(ip, "INSERT INTO src SELECT value, 'v' || value FROM range(0, 50)")
@@ -71,7 +64,6 @@ def test_persist_round_trips_a_captured_dataframe(ip):  # noqa: F811
     assert line(ip, "SELECT count(*) AS n, sum(id) AS s FROM copy").rows() == [(50, 1225)]
 
 
-@needs_insert_arrow
 def test_large_input_shows_a_progress_bar(ip):  # noqa: F811
     ip.run_line_magic("config", "Kalam.progress_threshold = 1000")
     ip.run_line_magic("config", "Kalam.persist_batch_rows = 400")
@@ -83,7 +75,6 @@ def test_large_input_shows_a_progress_bar(ip):  # noqa: F811
     assert line(ip, "SELECT count(*) AS n FROM big_t").scalar() == 1000
 
 
-@needs_insert_arrow
 def test_small_input_shows_no_progress_bar(ip):  # noqa: F811
     ip.user_ns["small"] = pa.table({"id": [1, 2, 3]})
     with capture_output() as captured:
@@ -128,3 +119,31 @@ def test_flush_of_a_small_table_shows_no_progress(ip):  # noqa: F811
         res = cell(ip, "FLUSH TABLE small WAIT")
     assert captured.stderr == ""
     assert res.rows_affected == 2
+
+
+def test_persist_key_names_the_primary_key_of_a_new_table(ip):  # noqa: F811
+    ip.user_ns["targets"] = pd.DataFrame({"customer": ["alice", "bob"], "target": [5.0, 7.0]})
+    with pytest.raises(KalamCellError) as info:
+        line(ip, "--persist targets INTO no_key")
+    assert "primary key" in info.value.message
+    line(ip, "--persist targets --key customer INTO with_key")
+    pk = line(
+        ip,
+        "SELECT column_name FROM system.columns WHERE table_name = 'with_key' AND is_primary_key",
+    )
+    assert pk.rows() == [("customer",)]
+
+
+def test_key_without_persist_is_a_usage_error(ip):  # noqa: F811
+    with pytest.raises(UsageError, match="--persist"):
+        line(ip, "--key id SELECT 1")
+
+
+def test_a_failing_later_batch_says_how_many_rows_went_in(ip):  # noqa: F811
+    ip.run_line_magic("config", "Kalam.persist_batch_rows = 2")
+    cell(ip, "CREATE TABLE strict_t (id INT PRIMARY KEY, n INT NOT NULL)")
+    ip.user_ns["rows"] = pa.table({"id": [1, 2, 3, 4], "n": [1, 2, None, 4]})
+    with pytest.raises(KalamCellError) as info:
+        line(ip, "--persist rows INTO strict_t")
+    assert "2 of 4 rows were written by earlier batches" in info.value.message
+    assert line(ip, "SELECT id FROM strict_t ORDER BY id").rows() == [(1,), (2,)]

@@ -188,10 +188,10 @@ class QueryRunner:
             qualified = ".".join(parts[-2:]) if len(parts) >= 2 else f"{namespace}.{parts[0]}"
             if qualified in names:
                 out.setdefault(qualified, []).append(tuple(scan.filters))
-        text = plan.display_indent()
+        words = set(re.findall(r"[A-Za-z0-9_]+", plan.display_indent()))
         for src in sources:
             qualified = f"{src.namespace}.{src.name}"
-            if qualified not in out and src.name not in text:
+            if qualified not in out and src.name not in words:
                 # The optimizer proved the table contributes no rows (e.g. `pk IS NULL`).
                 out[qualified] = []
         return out

@@ -61,8 +61,10 @@ class TableProvider:
         store: HotStore,
         lock: threading.RLock,
         cold: ColdTier,
+        clock_ms: Callable[[], int],
     ) -> None:
         self.table_id = table_id
+        self._clock_ms = clock_ms
         self._lookup = lookup
         self._store = store
         self._lock = lock
@@ -120,11 +122,12 @@ class TableProvider:
         part = self.partitions.get(scope)
         out: set[Any] = set()
         cold_candidates = []
+        now = ScanOptions(now_ms=self._clock_ms())
         for pk in pks:
             r = part.rows.get(pk) if part is not None else None
             if r is None:
                 cold_candidates.append(pk)
-            elif not r[1]:
+            elif not r[1] and self.row_visible(r[0], now):  # an expired STREAM row is gone
                 out.add(pk)
         if cold_candidates:
             out.update(self.cold.live_versions(scope, self.table, cold_candidates))

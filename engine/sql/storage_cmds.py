@@ -11,7 +11,8 @@ import pyarrow as pa
 from engine.catalog.model import TableDef
 from engine.errors import InvalidOptionError, KalamError, SqlParseError
 from engine.jobs.flush import flush_table, pending_rows
-from engine.manifest import Manifest, find_orphans, write_manifest_json
+from engine.manifest import Manifest, find_orphans, manifest_path, write_manifest_json
+from engine.names import check_user
 from engine.result import Result
 from engine.sql import statements as st
 from engine.storage.cold import file_checksum, parse_segment_file_name
@@ -143,37 +144,12 @@ def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str
     table = engine.resolve(ref)
     prov = engine.provider(table)
     kept_total, dropped_total, orphans_total = 0, [], 0
-    with engine.lock:
-        for scope in prov.cold.scopes() or [""]:
-            directory = prov.cold.scope_dir(scope)
-            manifest = prov.cold.hot_manifest(scope)
-            rebuilt_dropped: list[str] = []
-            if manifest is None:
-                base, rebuilt_dropped = _manifest_from_files(table, scope, directory)
-            else:
-                base = manifest
-            kept, dropped = [], list(rebuilt_dropped)
-            for seg in base.segments:
-                path = directory / seg.path
-                if path.exists() and file_checksum(path) == seg.checksum:
-                    kept.append(seg)
-                else:
-                    dropped.append(seg.path)
-            fixed = base.replace_segments([x.id for x in base.segments if x.path in dropped], [])
-            write_manifest_json(directory, fixed)
-            txn = engine.begin()
-            prov.cold.stage_manifest(txn, scope, fixed)
-            txn.commit()
-            prov.cold.forget_segments(scope)
-            for name in dropped:  # keep damaged data for inspection, out of the way
-                damaged = directory / name
-                if damaged.exists():
-                    damaged.replace(directory / f"{name}.damaged")
-            for orphan in find_orphans(directory, fixed):
-                orphan.unlink(missing_ok=True)
-                orphans_total += 1
-            kept_total += len(kept)
+    with engine.lock, engine.flush_lock:  # no flush may publish or clean up meanwhile
+        for scope in _repair_scopes(engine, table):
+            kept, dropped, orphans = _repair_scope(engine, table, scope)
+            kept_total += kept
             dropped_total += dropped
+            orphans_total += orphans
     msg = f"Repaired {table.qualified_name}: kept {kept_total} segment(s)"
     if dropped_total:
         msg += (
@@ -183,6 +159,63 @@ def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str
     if orphans_total:
         msg += f", removed {orphans_total} orphaned file(s)"
     return Result(message=msg, rows_affected=kept_total)
+
+
+def _repair_scopes(engine: Engine, table: TableDef) -> list[str]:
+    """Every scope that may hold cold files: known manifests, hot partitions and,
+    for USER tables, the user directories on disk (REPAIR may look at disk)."""
+    prov = engine.provider(table)
+    if table.table_type != "USER":
+        return [""]
+    scopes = set(prov.cold.scopes()) | set(prov.partitions)
+    root = engine.table_dir(table)
+    if root.is_dir():
+        for child in root.iterdir():
+            try:
+                if child.is_dir() and check_user(child.name):
+                    scopes.add(child.name)
+            except KalamError:
+                continue
+    return sorted(scopes)
+
+
+def _repair_scope(engine: Engine, table: TableDef, scope: str) -> tuple[int, list[str], int]:
+    """(segments kept, names dropped, orphans removed) for one scope."""
+    prov = engine.provider(table)
+    directory = prov.cold.scope_dir(scope)
+    manifest = prov.cold.hot_manifest(scope)
+    dropped: list[str] = []
+    if manifest is None and not manifest_path(directory).exists():
+        # Never flushed: every file here is an orphan of a crashed first flush.
+        removed = find_orphans(directory, None)
+        for orphan in removed:
+            orphan.unlink(missing_ok=True)
+        return 0, [], len(removed)
+    if manifest is None:  # manifest.json exists but could not be loaded: rebuild it
+        base, dropped = _manifest_from_files(table, scope, directory)
+    else:
+        base = manifest
+    kept = []
+    for seg in base.segments:
+        path = directory / seg.path
+        if path.exists() and file_checksum(path) == seg.checksum:
+            kept.append(seg)
+        else:
+            dropped.append(seg.path)
+    fixed = base.replace_segments([x.id for x in base.segments if x.path in dropped], [])
+    write_manifest_json(directory, fixed)
+    txn = engine.begin()
+    prov.cold.stage_manifest(txn, scope, fixed)
+    txn.commit()
+    prov.cold.forget_segments(scope)
+    for name in dropped:  # keep damaged data for inspection, out of the way
+        damaged = directory / name
+        if damaged.exists():
+            damaged.replace(directory / f"{name}.damaged")
+    removed = find_orphans(directory, fixed)
+    for orphan in removed:
+        orphan.unlink(missing_ok=True)
+    return len(kept), dropped, len(removed)
 
 
 def _manifest_from_files(table: TableDef, scope: str, directory: Any) -> tuple[Manifest, list[str]]:
