@@ -15,7 +15,6 @@ import threading
 import pytest
 from conftest_dml import USERS, Db, seed
 
-
 from engine.errors import (
     ColumnNotFoundError,
     KalamError,

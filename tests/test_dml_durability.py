@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from conftest_dml import USERS, Db
-
 from dml_child import apply, plan, replay
 
 from engine import Engine

@@ -9,6 +9,7 @@ must stay usable.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import START_MS
 
-from engine import Engine
+from engine import Engine, KalamError
 from engine.errors import PermissionDeniedError, QueryCancelledError, SqlParseError
 
 # About 2 s of work on this VM (longer under load): found and killed within tens of
@@ -105,10 +106,8 @@ def long_query(engine: Engine) -> Iterator[Callable[..., LongQuery]]:
     yield start
     for q in started:
         if not q.done.is_set() and not engine.closed:
-            try:
+            with contextlib.suppress(KalamError):  # it may have just finished
                 engine.execute(f"KILL QUERY '{q.query_id}'")
-            except Exception:  # noqa: BLE001 - it may have just finished
-                pass
         q.done.wait(TIMEOUT)
 
 

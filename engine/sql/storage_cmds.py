@@ -142,9 +142,9 @@ def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str
         else st.TableRef(None, words[2].lower())
     )
     table = engine.resolve(ref)
-    prov = engine.provider(table)
     kept_total, dropped_total, orphans_total = 0, [], 0
-    with engine.lock, engine.flush_lock:  # no flush may publish or clean up meanwhile
+    # No flush may publish or clean up meanwhile. Lock order as in flush: flush_lock first.
+    with engine.flush_lock, engine.lock:
         for scope in _repair_scopes(engine, table):
             kept, dropped, orphans = _repair_scope(engine, table, scope)
             kept_total += kept
