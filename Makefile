@@ -7,7 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kalam-installed
-DATA_DIR ?= $(CURDIR)/kalam-data
+# make lab keeps an existing $KALAM_DATA_DIR; otherwise notebooks share ./kalam-data.
+KALAM_DATA_DIR ?= $(CURDIR)/kalam-data
 PYTEST_WORKERS ?= 2
 # A second kernel, "Python 3 (Kalam)", that loads kalam_magic at start-up.
 # The stock python3 kernel is left alone so notebooks that run
@@ -41,8 +42,8 @@ $(KERNEL_DIR)/kernel.json: $(STAMP)
 	  '          "--ext=kalam_magic"]}' > $@
 
 lab: $(STAMP) $(KERNEL_DIR)/kernel.json
-	mkdir -p $(DATA_DIR)
-	KALAM_DATA_DIR=$(DATA_DIR) $(VENV)/bin/jupyter lab notebooks/
+	mkdir -p "$(KALAM_DATA_DIR)"
+	KALAM_DATA_DIR="$(KALAM_DATA_DIR)" $(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -56,7 +57,7 @@ format: $(STAMP)
 # pytest's exit status is passed straight through, so "no tests ran" (5)
 # fails the build like any other failure.
 pytest: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=10 tests/
 
 # --dist loadscope keeps every cell of one notebook on one worker (one kernel).
 nbval: $(STAMP)

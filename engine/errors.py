@@ -129,3 +129,11 @@ class StorageCorruptionError(KalamError, RuntimeError):
 
 class QueryCancelledError(KalamError, RuntimeError):
     code = "QUERY_CANCELLED"
+
+
+class QueryNotFoundError(KalamError, LookupError):
+    code = "QUERY_NOT_FOUND"
+
+
+class ReadOnlyError(KalamError, PermissionError):
+    code = "READ_ONLY"

@@ -11,7 +11,7 @@ from engine.errors import InvalidNameError
 MAX_NAME_LENGTH = 63
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 # User ids may also carry '-' and '.' (e-mail-ish handles); still no path tricks.
-_USER = re.compile(r"[a-z0-9][a-z0-9_.\-]*\Z")
+_USER = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 RESERVED_NAMESPACES = frozenset(
     {"system", "information_schema", "kalam", "pg_catalog", "datafusion", "public"}
@@ -39,9 +39,10 @@ def check_name(name: str, kind: str) -> str:
 def check_user(user: str) -> str:
     if not isinstance(user, str) or not user or len(user) > MAX_NAME_LENGTH:
         raise InvalidNameError(f"Invalid user name {user!r}")
-    if not _USER.match(user) or user in {".", ".."} or ".." in user:
+    if not _USER.match(user):
         raise InvalidNameError(
-            f"Invalid user name {user!r}: use lower-case letters, digits, '_', '-' and '.'"
+            f"Invalid user name {user!r}: use lower-case letters, digits and '_', "
+            "starting with a letter"
         )
     return user
 

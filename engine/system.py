@@ -10,6 +10,7 @@ shape (subqueries, CTEs, UNION, EXPLAIN, joins).
 from __future__ import annotations
 
 import time
+from datetime import UTC
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -224,7 +225,7 @@ def _segments(engine: Engine, user: str) -> pa.Table:
                     "max_seq": s.max_seq,
                     "schema_version": s.schema_version,
                     "checksum": s.checksum,
-                    "created_at": s.created_at,
+                    "created_at": s.created_at.astimezone(UTC).replace(tzinfo=None),
                     "column_stats": orjson.dumps(s.column_stats).decode(),
                 }
             )
@@ -242,7 +243,7 @@ def _segments(engine: Engine, user: str) -> pa.Table:
             ("max_seq", pa.int64()),
             ("schema_version", pa.int64()),
             ("checksum", pa.string()),
-            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("created_at", _TS),
             ("column_stats", pa.string()),
         ],
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 
+import conftest_dml
 import pytest
 from conftest_dml import USERS, Db, seed
 
@@ -23,8 +24,9 @@ from engine.errors import (
     TypeMismatchError,
 )
 
-# The ``db`` / ``fresh`` fixtures live in conftest_dml (conftest.py belongs to another suite).
-pytest_plugins = ["conftest_dml"]
+# Fixtures shared with the other DML/ALTER modules (conftest.py belongs to another suite).
+db = conftest_dml.db
+fresh = conftest_dml.fresh
 
 
 def run(db: Db, sql: str, expected: int, *, verb: str, user: str = "root") -> None:

@@ -18,14 +18,15 @@ import sys
 import threading
 from pathlib import Path
 
+import conftest_dml
 import pytest
 from conftest_dml import USERS, Db
 from dml_child import apply, plan, replay
 
 from engine import Engine
 
-# The ``db`` / ``fresh`` fixtures live in conftest_dml (conftest.py belongs to another suite).
-pytest_plugins = ["conftest_dml"]
+# Fixtures shared with the other DML/ALTER modules (conftest.py belongs to another suite).
+db = conftest_dml.db
 
 CHILD = Path(__file__).with_name("dml_child.py")
 REPO = Path(__file__).resolve().parents[1]

@@ -104,8 +104,9 @@ class Differential(RuleBasedStateMachine):
         return data.draw(st.sampled_from(choices)) if choices else None
 
     def value(self, data: st.DataObject, kind: str, *, nullable: bool = True) -> Any:
-        base = INTS if kind == "INT" else TEXTS
-        return data.draw(st.none() | base if nullable else base)
+        if nullable and data.draw(st.integers(0, 4)) == 0:  # NULL one time in five
+            return None
+        return data.draw(INTS if kind == "INT" else TEXTS)
 
     def predicate(self, data: st.DataObject, depth: int = 0) -> str:
         shapes = ["cmp", "between", "in", "null", "false", "contradiction"]
@@ -221,6 +222,28 @@ class Differential(RuleBasedStateMachine):
         )
         assert mine.rows_affected == theirs[0][0], (self.log[-1], mine.message, theirs)
         assert mine.message == f"Deleted {theirs[0][0]} row(s)"
+
+    @rule(data=st.data())
+    def change_by_key(self, data: st.DataObject) -> None:
+        """UPDATE or DELETE rows named by primary key (often existing ones)."""
+        user = data.draw(st.sampled_from(self.writers))
+        keys = data.draw(st.lists(KEYS, min_size=1, max_size=3))
+        where = f"id = {keys[0]}" if len(keys) == 1 else f"id IN ({', '.join(map(str, keys))})"
+        in_scope = f"scope = {lit(self.scope(user))} AND {where}"
+        if self.cols and data.draw(st.booleans()):
+            name = data.draw(st.sampled_from(list(self.cols)))
+            new = lit(self.value(data, self.cols[name]))
+            changing = self.duck.execute(
+                f"SELECT count(*) FROM t WHERE {in_scope} AND {name} IS DISTINCT FROM {new}"
+            ).fetchone()[0]
+            sql = f"UPDATE t SET {name} = {new}"
+            mine, _ = self.both(f"{sql} WHERE {where}", f"{sql} WHERE {in_scope}", user)
+            assert mine.rows_affected == changing, (self.log[-1], mine.message, changing)
+        else:
+            mine, theirs = self.both(
+                f"DELETE FROM t WHERE {where}", f"DELETE FROM t WHERE {in_scope}", user
+            )
+            assert mine.rows_affected == theirs[0][0], (self.log[-1], mine.message, theirs)
 
     @rule()
     def flush(self) -> None:

@@ -10,18 +10,17 @@ and the engine stays usable.
 from __future__ import annotations
 
 import itertools
+import queue
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
-from engine.errors import QueryCancelledError, TableNotFoundError
+from engine.errors import QueryCancelledError, QueryNotFoundError
 
 _current = threading.local()
 
@@ -49,7 +48,6 @@ class LiveQueries:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.running: dict[str, LiveQuery] = {}
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kalam-query")
 
     def __repr__(self) -> str:
         return f"<LiveQueries {len(self.running)} running>"
@@ -74,7 +72,7 @@ class LiveQueries:
         with self._lock:
             q = self.running.get(query_id)
         if q is None:
-            raise TableNotFoundError(f"No running query with id '{query_id}'")
+            raise QueryNotFoundError(f"No running query with id '{query_id}'")
         q.state = "cancelling"
         q.cancelled.set()
         return q
@@ -84,35 +82,75 @@ class LiveQueries:
             return list(self.running.values())
 
     def collect(self, df: Any) -> pa.Table:
-        """Run a DataFusion DataFrame to a table, cancellable by KILL / interrupt."""
+        """Run a DataFusion DataFrame to a table, cancellable by KILL / interrupt.
+
+        The work runs on a daemon thread while the caller waits, so a cancel
+        returns at once. DataFusion offers no way to stop a running plan from
+        Python: a cancelled query stops at its next result batch, and one
+        that produces no batch until the end (a big aggregate) finishes in the
+        background; neither blocks the engine or ``close()``."""
         q: LiveQuery | None = getattr(_current, "query", None)
         if q is None:
             return df.to_arrow_table()
-        future = self._pool.submit(_drain, df, q.cancelled)
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        _WORKERS.submit(lambda: _drain(df, q.cancelled, box, done))
         try:
-            while True:
-                try:
-                    return future.result(timeout=0.05)
-                except FutureTimeout:
-                    if q.cancelled.is_set():
-                        raise QueryCancelledError(f"Query {q.query_id} was cancelled") from None
+            while not done.wait(0.05):
+                if q.cancelled.is_set():
+                    raise QueryCancelledError(f"Query {q.query_id} was cancelled")
         except KeyboardInterrupt:
             q.state = "cancelling"
             q.cancelled.set()
             raise QueryCancelledError(f"Query {q.query_id} was cancelled (interrupted)") from None
+        if "error" in box:
+            raise box["error"]
+        return box["table"]
 
     def shutdown(self) -> None:
         for q in self.snapshot():
             q.cancelled.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _drain(df: Any, cancelled: threading.Event) -> pa.Table:
-    batches = []
-    for batch in df.execute_stream():
-        if cancelled.is_set():
-            raise QueryCancelledError("Query was cancelled")
-        batches.append(batch.to_pyarrow())
-    if not batches:
-        return df.schema().empty_table()
-    return pa.Table.from_batches(batches)
+class _Workers:
+    """Daemon worker threads, reused between queries; a new one is started
+    whenever all are busy (a cancelled aggregate may hold one for a while)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle == 0:
+                threading.Thread(target=self._loop, name="kalam-query", daemon=True).start()
+                self._idle += 1
+            self._idle -= 1
+        self._jobs.put(fn)
+
+    def _loop(self) -> None:
+        while True:
+            fn = self._jobs.get()
+            try:
+                fn()
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+
+_WORKERS = _Workers()
+
+
+def _drain(df: Any, cancelled: threading.Event, box: dict[str, Any], done: threading.Event) -> None:
+    try:
+        batches = []
+        for batch in df.execute_stream():
+            if cancelled.is_set():
+                raise QueryCancelledError("Query was cancelled")
+            batches.append(batch.to_pyarrow())
+        box["table"] = pa.Table.from_batches(batches) if batches else df.schema().empty_table()
+    except BaseException as exc:  # handed to the waiting caller
+        box["error"] = exc
+    finally:
+        done.set()

@@ -20,7 +20,13 @@ from datafusion import SessionConfig, SessionContext, SQLOptions
 from datafusion.catalog import Schema, Table
 from sqlglot import exp
 
-from engine.errors import ColumnNotFoundError, KalamError, QueryError, SqlParseError
+from engine.errors import (
+    ColumnNotFoundError,
+    KalamError,
+    ParameterError,
+    QueryError,
+    SqlParseError,
+)
 from engine.exec.pruning import scan_filters
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
@@ -258,7 +264,13 @@ def _empty_provider(schema: pa.Schema) -> Table:
 def _scalar(value: Any) -> pa.Scalar:
     if isinstance(value, pa.Scalar):
         return value
-    return pa.scalar(value)
+    try:
+        return pa.scalar(value)
+    except (pa.ArrowException, TypeError, ValueError):
+        raise ParameterError(
+            f"Cannot bind a parameter of type {type(value).__name__}: use numbers, strings, "
+            "bytes, booleans, dates, datetimes or None"
+        ) from None
 
 
 def datafusion_error(exc: Exception, line: int = 1, column: int = 1) -> KalamError:

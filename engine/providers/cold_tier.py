@@ -164,8 +164,10 @@ class ColdTier:
         if not entries:
             return None
         frames = []
+        directory = self.scope_dir(scope)  # resolved once, not per segment
         for entry in entries:
-            path = self.segment_file(scope, entry)
+            path = segment_path(directory, entry)
+            self._verifier.verify(path, entry)
             then = {c.id: c for c in table.columns_at(entry.schema_version)}
             present = {int(k) for k in entry.column_stats} & set(then)
             fields = [pa.field(physical_name(i), then[i].arrow_type) for i in sorted(present)]

@@ -129,6 +129,8 @@ def _options(s: st.CreateTable) -> tuple[str, dict[str, Any]]:
     table_type = table_type or "SHARED"
     options: dict[str, Any] = {}
     if "FLUSH_POLICY" in given:
+        if table_type == "STREAM":
+            raise InvalidOptionError("STREAM tables are never flushed: FLUSH_POLICY does not apply")
         options["flush_policy"] = parse_flush_policy(str(given.pop("FLUSH_POLICY")))
     if "TTL_SECONDS" in given:
         if table_type != "STREAM":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import UnsupportedStatementError
+from engine.errors import ReadOnlyError, UnsupportedStatementError
 from engine.result import Result
 from engine.sql import alter, ddl, dml, mutate, select, storage_cmds, users_cmds
 from engine.sql import statements as st
@@ -56,7 +56,20 @@ COMMANDS: dict[tuple[str, ...], Handler] = {
 }
 
 
+def _refuse_system_writes(s: st.Statement) -> None:
+    table = getattr(s, "table", None)
+    if (
+        isinstance(table, st.TableRef)
+        and table.namespace == "system"
+        and not isinstance(s, st.Query)
+    ):
+        raise ReadOnlyError(
+            f"system.{table.name} is a read-only system table: only SELECT may use it"
+        )
+
+
 def dispatch(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:
+    _refuse_system_writes(s)
     if isinstance(s, st.KalamCommand):
         words = tuple(w.upper() for w in s.words)
         for prefix, handler in COMMANDS.items():

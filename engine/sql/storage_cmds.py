@@ -142,23 +142,31 @@ def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str
         else st.TableRef(None, words[2].lower())
     )
     table = engine.resolve(ref)
-    kept_total, dropped_total, orphans_total = 0, [], 0
-    # No flush may publish or clean up meanwhile. Lock order as in flush: flush_lock first.
-    with engine.flush_lock, engine.lock:
-        for scope in _repair_scopes(engine, table):
-            kept, dropped, orphans = _repair_scope(engine, table, scope)
-            kept_total += kept
-            dropped_total += dropped
-            orphans_total += orphans
-    msg = f"Repaired {table.qualified_name}: kept {kept_total} segment(s)"
-    if dropped_total:
-        msg += (
-            f", dropped {len(dropped_total)} damaged or missing: {', '.join(dropped_total)}"
-            " (damaged files kept as <name>.damaged)"
-        )
-    if orphans_total:
-        msg += f", removed {orphans_total} orphaned file(s)"
-    return Result(message=msg, rows_affected=kept_total)
+
+    def run(job: Any) -> str:
+        kept_total, dropped_total, orphans_total = 0, [], 0
+        # No flush may publish or clean up meanwhile. Lock order as in flush: flush_lock first.
+        with engine.flush_lock, engine.lock:
+            for scope in _repair_scopes(engine, table):
+                kept, dropped, orphans = _repair_scope(engine, table, scope)
+                kept_total += kept
+                dropped_total += dropped
+                orphans_total += orphans
+        msg = f"Repaired {table.qualified_name}: kept {kept_total} segment(s)"
+        if dropped_total:
+            msg += (
+                f", dropped {len(dropped_total)} damaged or missing: {', '.join(dropped_total)}"
+                " (damaged files kept as <name>.damaged)"
+            )
+        if orphans_total:
+            msg += f", removed {orphans_total} orphaned file(s)"
+        job.segments, job.message = kept_total, msg
+        return msg
+
+    job = engine.jobs.run_inline("repair", run, namespace=table.namespace, table_name=table.name)
+    if isinstance(job.result, BaseException):
+        raise job.result
+    return Result(message=job.message, rows_affected=job.segments, job_id=job.job_id)
 
 
 def _repair_scopes(engine: Engine, table: TableDef) -> list[str]:

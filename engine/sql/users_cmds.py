@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def _unquote(word: str) -> str:
-    return word.strip("'\"").lower() if word[:1] in "'\"" else word.lower()
+    """Quoted names keep their case (and must then pass the allowlist as written)."""
+    return word[1:-1] if word[:1] in "'\"" and word[-1:] == word[:1] else word.lower()
 
 
 def _role(word: str) -> str:
@@ -25,27 +26,41 @@ def _role(word: str) -> str:
     return role
 
 
-def user_command(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
-    words = list(s.words)
+def _parse_user_command(words: list[str]) -> tuple[str, str, str | None]:
+    """(verb, user name, role or None) of CREATE USER n [ROLE r] / ALTER USER n
+    ROLE r / DROP USER n; anything else is a syntax error."""
     verb = words[0].upper()
-    if len(words) < 3:
-        raise SqlParseError(f"Syntax error: expected {verb} USER name ...")
-    name = check_user(_unquote(words[2]))
+    forms = {
+        "CREATE": "CREATE USER name [ROLE role]",
+        "ALTER": "ALTER USER name ROLE role",
+        "DROP": "DROP USER name",
+    }
+    rest = words[3:]
+    ok = len(words) >= 3 and (
+        (verb == "DROP" and not rest)
+        or (verb == "CREATE" and (not rest or (len(rest) == 2 and rest[0].upper() == "ROLE")))
+        or (verb == "ALTER" and len(rest) == 2 and rest[0].upper() == "ROLE")
+    )
+    if not ok:
+        raise SqlParseError(f"Syntax error: expected {forms[verb]}")
+    role = _role(rest[1]) if rest else None
+    return verb, check_user(_unquote(words[2])), role
+
+
+def user_command(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
+    verb, name, role = _parse_user_command(list(s.words))
     actor = engine.users.get(user)
-    rest = [w.upper() for w in words[3:]]
     with engine.lock:
         txn = engine.begin()
         if verb == "CREATE":
-            role = _role(words[4]) if rest[:1] == ["ROLE"] and len(words) > 4 else "user"
+            role = role or "user"
             if engine.users.find(name) is not None:
                 raise UserExistsError(f"User '{name}' already exists")
             _check_grant(actor.role, role)
             engine.users.put(txn, User(name, role, engine.now_us()))
             msg = f"User {name} created with role {role}"
         elif verb == "ALTER":
-            if rest[:1] != ["ROLE"] or len(words) < 5:
-                raise SqlParseError("Syntax error: expected ALTER USER name ROLE role")
-            role = _role(words[4])
+            assert role is not None
             current = engine.users.get(name)
             if name == ROOT:
                 raise PermissionDeniedError("The role of root cannot be changed")
@@ -84,10 +99,11 @@ def kill_query(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user:
 
 def execute_as(engine: Engine, s: st.ExecuteAs, params: dict[str, Any], user: str) -> Result:
     actor = engine.users.get(user)
-    target = engine.users.ensure(s.user, engine.now_us())
-    if not may_act_as(actor.role, target.role, actor.user, target.user):
+    name = check_user(s.user)
+    existing = engine.users.find(name)
+    role = existing.role if existing is not None else "user"  # what first use would create
+    if not may_act_as(actor.role, role, actor.user, name):
         raise PermissionDeniedError(
-            f"Permission denied: {actor.user} ({actor.role}) may not execute as "
-            f"{target.user} ({target.role})"
+            f"Permission denied: {actor.user} ({actor.role}) may not execute as {name} ({role})"
         )
-    return engine.run_statement(s.inner, params, target.user)
+    return engine.run_statement(s.inner, params, name)
