@@ -10,8 +10,8 @@ shape (subqueries, CTEs, UNION, EXPLAIN, joins).
 from __future__ import annotations
 
 import time
-from datetime import UTC
 from collections.abc import Callable
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import orjson
