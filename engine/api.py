@@ -12,12 +12,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
 from engine.catalog.model import Namespace, TableDef
-from engine.errors import EngineClosedError, MultipleStatementsError
+from engine.errors import EngineClosedError, MultipleStatementsError, UnsupportedStatementError
 from engine.exec.live import LiveQueries
 from engine.jobs.jobs import JobManager
 from engine.jobs.scheduler import Scheduler
@@ -60,6 +61,7 @@ class Engine:
         self.durability = durability
         self.clock_ms = clock_ms
         self.lock = threading.RLock()
+        self._call = threading.local()  # per-call options (progress callback)
         self.flush_lock = threading.Lock()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = HotStore(safe_path(data_dir, "hot"), sync=durability == "sync")
@@ -183,8 +185,12 @@ class Engine:
         params: Sequence[Any] | Mapping[str, Any] | None = None,
         *,
         user: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Result:
-        """Run exactly one statement."""
+        """Run exactly one statement.
+
+        ``progress(done, total)`` is called as long-running work advances; a
+        FLUSH given a progress callback waits for its job."""
         started = time.perf_counter()
         statements = parser.parse(sql)
         if len(statements) != 1:
@@ -194,7 +200,37 @@ class Engine:
                 f"execute() runs one statement, got {len(statements)}; "
                 "use execute_script() for a ';'-separated batch"
             )
-        return self._run(statements[0], params, user, started)
+        self._call.progress = progress
+        try:
+            return self._run(statements[0], params, user, started)
+        finally:
+            self._call.progress = None
+
+    def explain(
+        self,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
+    ) -> Result:
+        """``EXPLAIN`` of one query, with the scan and pruning figures."""
+        started = time.perf_counter()
+        statements = parser.parse(sql)
+        if len(statements) != 1 or not isinstance(statements[0], st.Query):
+            raise UnsupportedStatementError("explain() takes exactly one query (SELECT ...)")
+        stmt = statements[0]
+        if not stmt.explain:
+            stmt = replace(
+                stmt,
+                explain=True,
+                explain_sql="EXPLAIN " + stmt.explain_sql,
+                column=stmt.column - 8,
+            )
+        return self._run(stmt, params, user, started)
+
+    def call_progress(self) -> Callable[[int, int], None] | None:
+        """The progress callback of the ``execute`` running in this thread."""
+        return getattr(self._call, "progress", None)
 
     def execute_script(self, sql: str, *, user: str | None = None) -> list[Result]:
         """Run a ``;``-separated batch in order, stopping at the first error."""

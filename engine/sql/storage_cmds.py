@@ -57,8 +57,10 @@ def start_flush(
 
 
 def flush(engine: Engine, s: st.FlushTable, params: dict[str, Any], user: str) -> Result:
+    progress = engine.call_progress()
     if s.table is not None:
-        return start_flush(engine, engine.resolve(s.table), wait=s.wait)
+        table = engine.resolve(s.table)
+        return start_flush(engine, table, wait=s.wait or progress is not None, progress=progress)
     if s.namespace is not None:
         engine.catalog.get_namespace(s.namespace)
     tables = [t for t in engine.catalog.tables(s.namespace) if t.table_type != "STREAM"]
