@@ -18,7 +18,12 @@ from typing import Any
 
 from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
 from engine.catalog.model import Namespace, TableDef
-from engine.errors import EngineClosedError, MultipleStatementsError, UnsupportedStatementError
+from engine.errors import (
+    EngineClosedError,
+    InvalidOptionError,
+    MultipleStatementsError,
+    UnsupportedStatementError,
+)
 from engine.exec.live import LiveQueries
 from engine.jobs.jobs import JobManager
 from engine.jobs.scheduler import Scheduler
@@ -55,7 +60,9 @@ class Engine:
         background_jobs: bool = True,
     ) -> None:
         if durability not in DURABILITY:
-            raise ValueError(f"durability must be one of {sorted(DURABILITY)}, not {durability!r}")
+            raise InvalidOptionError(
+                f"durability must be one of {sorted(DURABILITY)}, not {durability!r}"
+            )
         self.data_dir = data_dir
         self.user = check_user(user)
         self.durability = durability

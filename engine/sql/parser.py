@@ -291,6 +291,9 @@ def _parse_error(exc: ParseError, piece: StatementText) -> SqlParseError:
     desc = str(info.get("description") or exc).split(". Line")[0]
     if "<Token" in desc:
         desc = desc.split("<Token")[0] + f"'{highlight}'"
+    if desc.startswith("Required keyword") or "<class" in desc:
+        # sqlglot names its own AST classes here; say what a person can act on.
+        desc = f"incomplete expression near '{highlight}'" if highlight else "incomplete statement"
     abs_line = piece.line + line - 1
     # sqlglot reports the column of the token's last character; we want its first.
     first = max(col - len(highlight), 0) + 1
