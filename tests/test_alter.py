@@ -391,6 +391,19 @@ def test_widen_real_to_double(alt):
     assert alt.execute("SELECT r FROM t WHERE id = 7").scalar() == 0.1
 
 
+def test_float_means_double_precision_as_in_postgres(base):
+    """REAL is the 4-byte float; FLOAT (no precision) is DOUBLE PRECISION."""
+    alter(base, "ALTER TABLE t ADD COLUMN f FLOAT")
+    alter(base, "ALTER TABLE t ADD COLUMN r REAL")
+    base.model_add("f")
+    base.model_add("r")
+    assert base.result_type("f") == pa.float64()
+    assert base.result_type("r") == pa.float32()
+    alter(base, "ALTER TABLE t MODIFY COLUMN r FLOAT")  # a widening, like REAL -> DOUBLE
+    assert base.result_type("r") == pa.float64()
+    base.verify()
+
+
 @pytest.mark.parametrize(
     ("column", "values", "texts"),
     [

@@ -240,7 +240,7 @@ def test_kalam_error_shows_one_short_message_without_traceback(ip):  # noqa: F81
 
 
 def test_a_bug_keeps_its_traceback(ip, monkeypatch):  # noqa: F811
-    def broken(self, sql, params=None, *, user=None):
+    def broken(self, sql, params=None, **options):
         raise ZeroDivisionError("a bug, not a user error")
 
     monkeypatch.setattr(Engine, "execute", broken)

@@ -470,8 +470,17 @@ def may_match(p: Predicate, entry: SegmentEntry, column_ids: Mapping[str, int]) 
 # --------------------------------------------------------------------------- from DataFusion
 
 
+class _Opaque:
+    """Stands in for an expression the Python bindings cannot convert
+    (e.g. ``Expr::ScalarFunction``): it matches no known variant, so it is
+    treated as unknown and its segment is kept."""
+
+
 def _variant(e: Any) -> tuple[str, Any]:
-    v = e.to_variant()
+    try:
+        v = e.to_variant()
+    except Exception:  # noqa: BLE001 - "not implemented" for some variants
+        return "_Opaque", _Opaque()
     return type(v).__name__, v
 
 

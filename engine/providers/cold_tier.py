@@ -185,7 +185,9 @@ class ColdTier:
                 if c.id in present:
                     e = col(physical_name(c.id))
                     if then[c.id].type != c.type:  # MODIFY COLUMN since this segment was written
-                        e = e.cast(c.arrow_type)
+                        # try_cast: live values were checked to fit at ALTER time; a
+                        # superseded version that does not fit is filtered out later.
+                        e = e.try_cast(c.arrow_type)
                     exprs.append(e.alias(c.name))
                 else:  # ADD COLUMN since this segment was written
                     exprs.append(_fill_literal(c).alias(c.name))

@@ -10,6 +10,7 @@ schema version and keeps the previous version in the table's history.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ from engine.types import canonical_type, coerce
 
 if TYPE_CHECKING:
     from engine.api import Engine
+
+_FLOAT32_MAX = 3.4028234663852886e38
 
 # Changes that can never lose information.
 _WIDENINGS = {
@@ -213,7 +216,12 @@ def _change_type(engine: Engine, table: TableDef, col: Column, new_type: str) ->
     for scope, part in prov.partitions.items():
         for k, (seq, deleted, values) in part.rows.items():
             if col.id in values and values[col.id] is not None:
-                new_value = _convert(values[col.id], col, new_type, target)
+                try:
+                    new_value = _convert(values[col.id], col, new_type, target)
+                except TypeMismatchError:
+                    if not deleted:
+                        raise
+                    new_value = None  # a tombstone's old value need not fit
                 converted[(scope, k)] = (seq, deleted, {**values, col.id: new_value})
 
     def stage(txn: Any) -> None:
@@ -259,6 +267,11 @@ def _convert(value: Any, col: Column, new_type: str, target: pa.DataType) -> Any
     """One stored value in the new type's stored form (Arrow's cast rules)."""
     if value is None:
         return None
+    too_big = isinstance(value, float) and math.isfinite(value) and abs(value) > _FLOAT32_MAX
+    if new_type == "FLOAT" and too_big:  # Arrow would quietly turn it into inf
+        raise TypeMismatchError(
+            f"Cannot change column '{col.name}' to {new_type}: value {value!r} does not fit"
+        )
     arr = pa.array([value], type=col.arrow_type)
     try:
         out = pc.cast(arr, target, safe=True)[0].as_py()
@@ -288,25 +301,12 @@ def _all_values(engine: Engine, table: TableDef, col: Column) -> Any:
 
 
 def _check_all_fit(engine: Engine, table: TableDef, col: Column, new_type: str) -> None:
+    """Every live value must convert exactly; the first that does not is named."""
     target = _arrow(new_type)
     for arr in _all_values(engine, table, col):
-        try:
-            cast = pc.cast(arr, target, safe=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            cast = None
-        if cast is not None and new_type not in ("INT", "SMALLINT", "BIGINT"):
-            continue
         for value in arr.to_pylist():
-            if value is None:
-                continue
-            try:
+            if value is not None:
                 _convert(value, col, new_type, target)
-            except TypeMismatchError:
-                raise
-            except Exception:
-                raise TypeMismatchError(
-                    f"Cannot change column '{col.name}' to {new_type}: value {value!r} does not fit"
-                ) from None
 
 
 def _has_null(engine: Engine, table: TableDef, col: Column) -> bool:

@@ -128,10 +128,7 @@ def _options(s: st.CreateTable) -> tuple[str, dict[str, Any]]:
         table_type = declared
     table_type = table_type or "SHARED"
     options: dict[str, Any] = {}
-    if "FLUSH_POLICY" in given:
-        if table_type == "STREAM":
-            raise InvalidOptionError("STREAM tables are never flushed: FLUSH_POLICY does not apply")
-        options["flush_policy"] = parse_flush_policy(str(given.pop("FLUSH_POLICY")))
+
     if "TTL_SECONDS" in given:
         if table_type != "STREAM":
             raise InvalidOptionError("TTL_SECONDS applies to STREAM tables only")
@@ -143,6 +140,10 @@ def _options(s: st.CreateTable) -> tuple[str, dict[str, Any]]:
         options["ttl_seconds"] = ttl
     elif table_type == "STREAM":
         raise InvalidOptionError("STREAM tables need TTL_SECONDS, e.g. WITH (TTL_SECONDS = 3600)")
+    if "FLUSH_POLICY" in given:
+        if table_type == "STREAM":
+            raise InvalidOptionError("STREAM tables are never flushed: FLUSH_POLICY does not apply")
+        options["flush_policy"] = parse_flush_policy(str(given.pop("FLUSH_POLICY")))
     if "COMPRESSION" in given:
         comp = str(given.pop("COMPRESSION")).lower()
         if comp not in ("zstd", "snappy", "none"):
