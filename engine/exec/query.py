@@ -211,7 +211,12 @@ class QueryRunner:
         namespace: str,
         stmt_line: int = 1,
         stmt_column: int = 1,
+        overrides: dict[str, tuple[Any, dict[str, int]]] | None = None,
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+        """Run ``df_sql`` (whose parsed form is ``tree``). ``overrides`` gives
+        ready data for some tables (``"ns.t"`` -> (data, figures)), e.g. the one
+        row a primary-key lookup found."""
+        overrides = overrides or {}
         hidden, deleted = hidden_columns_used(tree)
         ctx = _context(namespace)
         catalog = ctx.catalog(CATALOG)
@@ -230,7 +235,9 @@ class QueryRunner:
                 sql = tree.sql("duckdb")
         params = {k: _scalar(v) for k, v in params.items()}
         scans: dict[str, list[tuple[Any, ...]]] = {}
-        if any(src.needs_filters for src in sources):
+        if any(
+            src.needs_filters and f"{src.namespace}.{src.name}" not in overrides for src in sources
+        ):
             scans = self._plan_scans(sql, params, sources, namespace, stmt_line, stmt_column)
         schemas = {namespace}
         stats: dict[str, dict[str, int]] = {}
@@ -239,9 +246,12 @@ class QueryRunner:
                 catalog.register_schema(src.namespace, Schema.memory_schema())
                 schemas.add(src.namespace)
             qualified = f"{src.namespace}.{src.name}"
-            data, stats[qualified] = src.build(
-                ctx, scans.get(qualified) if src.needs_filters else None
-            )
+            if qualified in overrides:
+                data, stats[qualified] = overrides[qualified]
+            else:
+                data, stats[qualified] = src.build(
+                    ctx, scans.get(qualified) if src.needs_filters else None
+                )
             if isinstance(data, pa.Table):
                 batches = data.to_batches() or [pa.RecordBatch.from_pylist([], schema=data.schema)]
                 ctx.register_record_batches(qualified, [batches])

@@ -14,6 +14,7 @@ Versions across tiers are resolved without any window function:
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,57 @@ def physical_schema(table: TableDef) -> pa.Schema:
 
 @dataclass
 class _KeyIndex:
-    """A segment's primary keys and their seqs, for key lookups (cached)."""
+    """A segment's primary keys (in file order, which is key order) and their
+    seqs, for key lookups (cached). Numeric keys also as a numpy array for
+    binary search."""
 
     keys: pa.Array
     seqs: pa.Array
+    sorted_keys: Any = None
+
+
+class _GroupCache:
+    """Decoded row groups of recently read segments, bounded by bytes (LRU)."""
+
+    def __init__(self, limit_bytes: int = 64 << 20) -> None:
+        self._limit = limit_bytes
+        self._used = 0
+        self._items: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> pa.Table | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[str, int], table: pa.Table) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = table
+            self._used += table.nbytes
+            while self._used > self._limit and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._used -= old.nbytes
+
+    def forget(self, path_prefix: str) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k[0].startswith(path_prefix)]:
+                self._used -= self._items.pop(key).nbytes
+
+
+_NUMERIC = ("SMALLINT", "INT", "BIGINT")
+
+
+def _may_hold(entry: SegmentEntry, pk: Any, lo: Any, hi: Any) -> bool:
+    """Whether a segment's primary-key min/max admits keys in [lo, hi]."""
+    if pk.type not in _NUMERIC:
+        return True
+    st = entry.column_stats.get(str(pk.id)) or {}
+    smin, smax = st.get("min"), st.get("max")
+    return smin is None or smax is None or not (hi < smin or lo > smax)
 
 
 class ColdTier:
@@ -69,6 +117,8 @@ class ColdTier:
         self._bad: dict[str, StorageCorruptionError] = {}
         self._checked: set[str] = set()
         self._key_index: dict[tuple[str, int], _KeyIndex] = {}
+        self._files: dict[str, pq.ParquetFile] = {}
+        self._groups = _GroupCache()
         prefix = keys.manifest_key(table_id, "")
         for key, raw in store.scan(prefix):
             scope = key[len(prefix) :].decode()
@@ -212,28 +262,30 @@ class ColdTier:
             raise StorageCorruptionError(
                 f"Segment file {path} is unreadable: {exc}", file=str(path)
             ) from None
-        idx = _KeyIndex(data.column(0).combine_chunks(), data.column(1).combine_chunks())
+        keys_arr = data.column(0).combine_chunks()
+        idx = _KeyIndex(keys_arr, data.column(1).combine_chunks())
+        if pa.types.is_integer(keys_arr.type) and keys_arr.null_count == 0:
+            idx.sorted_keys = keys_arr.to_numpy()
         with self._lock:
             self._key_index[cache_key] = idx
         return idx
 
     def live_versions(self, scope: str, table: TableDef, pks: Iterable[Any]) -> dict[Any, int]:
         """{pk: seq} of the live cold versions of ``pks`` in ``scope``."""
+        wanted = list(pks)
+        if len(wanted) == 1:  # the common case (point DML, INSERT of one row): binary search
+            hit = self.locate(scope, table, wanted[0])
+            return {} if hit is None else {wanted[0]: hit[2]}
         manifest = self.manifest(scope)
         pk = table.pk
-        wanted = [k for k in pks]
         if manifest is None or not manifest.segments or pk is None or not wanted:
             return {}
         superseded = set(manifest.superseded_seqs)
         found: dict[Any, int] = {}
-        stat_key = str(pk.id)
         lo, hi = min(wanted), max(wanted)
         probe = pa.array(wanted, type=pk.arrow_type)
         for entry in manifest.segments:
-            st = entry.column_stats.get(stat_key) or {}
-            smin, smax = st.get("min"), st.get("max")
-            numeric = pk.type in ("INT", "BIGINT", "SMALLINT")
-            if numeric and smin is not None and smax is not None and (hi < smin or lo > smax):
+            if not _may_hold(entry, pk, lo, hi):
                 continue
             idx = self.key_index(scope, entry, pk.id)
             mask = pc.is_in(idx.keys, value_set=probe)
@@ -246,33 +298,62 @@ class ColdTier:
                     found[_norm(k, pk.type)] = s
         return found
 
-    def read_version(
-        self, scope: str, table: TableDef, key: Any, seq: int
-    ) -> dict[int, Any] | None:
-        """The stored values ({column id: value}) of one cold row version,
-        read through the current schema; ``None`` if no segment holds it."""
+    def locate(self, scope: str, table: TableDef, key: Any) -> tuple[SegmentEntry, int, int] | None:
+        """(segment, row position, seq) of ``key``'s live cold version, if any."""
         manifest = self.manifest(scope)
         pk = table.pk
-        if manifest is None or pk is None:
+        if manifest is None or not manifest.segments or pk is None:
             return None
-        for entry in manifest.segments:
-            if not entry.min_seq <= seq <= entry.max_seq:
+        superseded = manifest.superseded_seqs
+        probe = pa.scalar(key, type=pk.arrow_type) if pk.type in _NUMERIC else None
+        for entry in reversed(manifest.segments):  # newest first
+            if not _may_hold(entry, pk, key, key):
                 continue
             idx = self.key_index(scope, entry, pk.id)
-            hits = pc.indices_nonzero(pc.equal(idx.seqs, pa.scalar(seq, pa.int64()))).to_pylist()
-            if not hits:
-                continue
-            row = hits[0]
-            path = self.segment_file(scope, entry)
-            pf = pq.ParquetFile(path)
-            start = 0
-            for rg in range(pf.metadata.num_row_groups):
-                n = pf.metadata.row_group(rg).num_rows
-                if row < start + n:
-                    data = pf.read_row_group(rg).slice(row - start, 1).to_pylist()[0]
-                    return self._values_now(table, entry, data)
-                start += n
+            if idx.sorted_keys is not None and probe is not None:
+                pos = int(idx.sorted_keys.searchsorted(probe.as_py()))
+                hits = (
+                    [pos]
+                    if pos < len(idx.sorted_keys) and idx.sorted_keys[pos] == probe.as_py()
+                    else []
+                )
+            else:
+                mask = pc.equal(
+                    idx.keys, pa.scalar(key, type=pk.arrow_type) if probe is None else probe
+                )
+                hits = pc.indices_nonzero(mask).to_pylist()
+            for pos in hits:
+                seq = idx.seqs[pos].as_py()
+                if seq not in superseded:
+                    return entry, pos, seq
         return None
+
+    def read_row_values(
+        self, scope: str, table: TableDef, entry: SegmentEntry, pos: int
+    ) -> dict[int, Any]:
+        """The stored values ({column id: value}) of row ``pos`` of a segment,
+        read through the current schema."""
+        return self._values_now(table, entry, self._read_row(scope, entry, pos))
+
+    def _read_row(self, scope: str, entry: SegmentEntry, pos: int) -> dict[str, Any]:
+        """One row of a segment, through a small cache of decoded row groups."""
+        path = self.segment_file(scope, entry)
+        pf = self._files.get(str(path))
+        if pf is None:
+            pf = pq.ParquetFile(path)
+            self._files[str(path)] = pf
+        meta = pf.metadata
+        start = 0
+        for rg in range(meta.num_row_groups):
+            n = meta.row_group(rg).num_rows
+            if pos < start + n:
+                group = self._groups.get((str(path), rg))
+                if group is None:
+                    group = pf.read_row_group(rg)
+                    self._groups.put((str(path), rg), group)
+                return group.slice(pos - start, 1).to_pylist()[0]
+            start += n
+        raise StorageCorruptionError(f"Segment file {path} has fewer rows than its key index")
 
     def _values_now(
         self, table: TableDef, entry: SegmentEntry, data: dict[str, Any]
@@ -298,6 +379,10 @@ class ColdTier:
         with self._lock:
             for k in [k for k in self._key_index if k[0] == scope]:
                 del self._key_index[k]
+            directory = str(self.scope_dir(scope))
+            for path in [p for p in self._files if p.startswith(directory)]:
+                del self._files[path]
+        self._groups.forget(str(self.scope_dir(scope)))
 
 
 def _norm(value: Any, type_name: str) -> Any:

@@ -18,11 +18,11 @@ import pyarrow as pa
 from sqlglot import exp
 
 from engine.catalog.model import TableDef
-from engine.errors import KalamError, NotNullViolationError, SchemaError
-from engine.providers.base import RowVersion, ScanOptions, TableProvider
+from engine.errors import NotNullViolationError, SchemaError
+from engine.providers.base import RowVersion, TableProvider
 from engine.result import Result
 from engine.sql import statements as st
-from engine.sql.mapping import ident
+from engine.sql.point import live_version, point_key
 from engine.sql.select import runner_for
 from engine.sql.values import NotSimple, simple_value
 from engine.types import coerce
@@ -83,55 +83,15 @@ def _stored(value: Any, type_name: str) -> Any:
     return coerce(value, type_name, "")
 
 
-def _point_key(table: TableDef, where: Any, params: dict[str, Any]) -> tuple[bool, Any]:
-    """``WHERE pk = <literal | parameter>``: (True, stored key), else (False, None)."""
-    pk = table.pk
-    if pk is None or not isinstance(where, exp.EQ):
-        return False, None
-    for col_side, val_side in ((where.this, where.expression), (where.expression, where.this)):
-        if (
-            isinstance(col_side, exp.Column)
-            and ident(col_side) == pk.name
-            and (not col_side.table or ident(col_side.args.get("table")) == table.name)
-        ):
-            try:
-                value = simple_value(val_side, params)
-            except (NotSimple, KeyError):
-                return False, None
-            try:
-                return True, coerce(value, pk.type, pk.name)
-            except KalamError:
-                return False, None  # let DataFusion apply its own comparison rules
-    return False, None
-
-
-def _point_versions(
-    engine: Engine, prov: TableProvider, table: TableDef, scope: str, key: Any
-) -> list[tuple[int, dict[int, Any]]]:
-    """The live version of one primary key, read straight from the hot
-    partition or its cold segment (no DataFusion plan: point DML fast path)."""
-    part = prov.partitions.get(scope)
-    hot = part.rows.get(key) if part is not None else None
-    if hot is not None:
-        seq, deleted, values = hot
-        if deleted or not prov.row_visible(seq, ScanOptions(now_ms=engine.clock_ms())):
-            return []
-        return [(seq, {c.id: values.get(c.id, c.fill) for c in table.columns})]
-    cold_seq = prov.cold.live_versions(scope, table, [key]).get(key)
-    if cold_seq is None:
-        return []
-    cold_values = prov.cold.read_version(scope, table, key, cold_seq)
-    return [] if cold_values is None else [(cold_seq, cold_values)]
-
-
 def _targets(
     engine: Engine, s: Any, table: TableDef, prov: TableProvider, params: dict[str, Any], user: str
 ) -> list[tuple[int, dict[int, Any]]] | None:
     """Point targets when the predicate pins the primary key, else None."""
-    point, key = _point_key(table, s.where, params)
+    point, key = point_key(table, s.where, params)
     if not point:
         return None
-    return _point_versions(engine, prov, table, prov.write_scope(user), key)
+    version, _ = live_version(prov, table, prov.write_scope(user), key, engine.clock_ms())
+    return [] if version is None else [version]
 
 
 def delete(engine: Engine, s: st.Delete, params: dict[str, Any], user: str) -> Result:
