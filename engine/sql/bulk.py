@@ -17,6 +17,7 @@ from engine.errors import NotNullViolationError, SchemaError, TypeMismatchError
 from engine.gcpause import gc_paused
 from engine.names import check_column, check_name
 from engine.result import Result
+from engine.sql.ddl import add_table
 from engine.sql.statements import TableRef
 from engine.types import arrow_type, canonical_from_arrow
 
@@ -139,24 +140,7 @@ def _create_for(
         cols.append(Column(i, cname, canonical_from_arrow(field.type), not is_pk, is_pk))
     if pk is not None and pk not in data.column_names:
         raise SchemaError(f"primary_key '{pk}' is not a column of the data")
-    now = engine.now_us()
-    with engine.lock:
-        engine.catalog.get_namespace(ns)
-        txn = engine.begin()
-        table = TableDef(
-            table_id=engine.catalog.allocate_table_id(txn),
-            namespace=ns,
-            name=name,
-            table_type=table_type,
-            columns=tuple(cols),
-            options={},
-            created_at=now,
-            updated_at=now,
-            next_column_id=len(cols) + 1,
-        )
-        engine.catalog.put_table(txn, table)
-        txn.commit()
-    return table
+    return add_table(engine, ns, name, table_type, cols, {})
 
 
 def _guess_pk(data: pa.Table) -> str | None:

@@ -199,6 +199,24 @@ def create_table(engine: Engine, s: st.CreateTable, params: dict, user: str) -> 
         )
     if not columns:
         raise SchemaError("A table needs at least one column")
+    try:
+        add_table(engine, ns, name, table_type, columns, options)
+    except TableExistsError:
+        if s.if_not_exists:
+            return status(f"Table {ns}.{name} already exists", 0)
+        raise
+    return status(f"Table {ns}.{name} created", 0)
+
+
+def add_table(
+    engine: Engine,
+    ns: str,
+    name: str,
+    table_type: str,
+    columns: list[Column],
+    options: dict[str, Any],
+) -> TableDef:
+    """Validate the key rules and add a table to the catalog (one batch)."""
     pks = [c for c in columns if c.primary_key]
     if len(pks) > 1:
         raise SchemaError("Only one PRIMARY KEY column is supported")
@@ -209,8 +227,6 @@ def create_table(engine: Engine, s: st.CreateTable, params: dict, user: str) -> 
     with engine.lock:
         engine.catalog.get_namespace(ns)
         if engine.catalog.find_table(ns, name) is not None:
-            if s.if_not_exists:
-                return status(f"Table {ns}.{name} already exists", 0)
             raise TableExistsError(f"Table '{ns}.{name}' already exists", namespace=ns, table=name)
         now = engine.now_us()
         txn = engine.begin()
@@ -228,7 +244,7 @@ def create_table(engine: Engine, s: st.CreateTable, params: dict, user: str) -> 
         )
         engine.catalog.put_table(txn, table)
         txn.commit()
-    return status(f"Table {ns}.{name} created", 0)
+    return table
 
 
 def _stage_drop_table(engine: Engine, txn: Any, table: TableDef) -> None:

@@ -96,16 +96,18 @@ _MANIFEST_SCHEMA = pa.schema(
 )
 
 
+def _command_table(s: st.KalamCommand, form: str) -> st.TableRef:
+    """The ``[namespace.]table`` that ends a two-keyword command (``REPAIR TABLE t``)."""
+    words = list(s.words[2:])
+    if len(words) == 1:
+        return st.TableRef(None, words[0].lower())
+    if len(words) == 3 and words[1] == ".":
+        return st.TableRef(words[0].lower(), words[2].lower())
+    raise SqlParseError(f"Syntax error: expected {form} [namespace.]table")
+
+
 def show_manifest(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
-    words = list(s.words)
-    if len(words) not in (3, 5) or (len(words) == 5 and words[3] != "."):
-        raise SqlParseError("Syntax error: expected SHOW MANIFEST [namespace.]table")
-    ref = (
-        st.TableRef(words[2].lower(), words[4].lower())
-        if len(words) == 5
-        else st.TableRef(None, words[2].lower())
-    )
-    table = engine.resolve(ref)
+    table = engine.resolve(_command_table(s, "SHOW MANIFEST"))
     prov = engine.provider(table)
     rows = []
     scopes = prov.read_scopes(user) if table.table_type == "USER" else prov.cold.scopes()
@@ -135,15 +137,7 @@ def show_manifest(engine: Engine, s: st.KalamCommand, params: dict[str, Any], us
 
 def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
     """Rebuild each scope's manifest from the segments it names that are intact."""
-    words = list(s.words)
-    if len(words) < 3 or words[1].upper() != "TABLE":
-        raise SqlParseError("Syntax error: expected REPAIR TABLE [namespace.]table")
-    ref = (
-        st.TableRef(words[2].lower(), words[4].lower())
-        if len(words) == 5
-        else st.TableRef(None, words[2].lower())
-    )
-    table = engine.resolve(ref)
+    table = engine.resolve(_command_table(s, "REPAIR TABLE"))
 
     def run(job: Any) -> str:
         kept_total, dropped_total, orphans_total = 0, [], 0
