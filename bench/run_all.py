@@ -45,6 +45,7 @@ BENCHMARKS = {
     "insert": "bench.bench_insert",
     "dml": "bench.bench_dml",
     "cold": "bench.bench_cold",
+    "alter": "bench.bench_alter",
     "catalog": "bench.bench_catalog",
     "magic": "bench.bench_magic",
 }

@@ -1,9 +1,8 @@
 """%kalam --persist (pandas, polars and Arrow data into tables) and progress bars for
 large inputs and FLUSH of large tables (issue 7).
 
-FLUSH progress needs ``Engine.execute(..., progress=...)``, which the engine
-does not have yet: that test is a strict xfail keyed on the parameter, so it
-starts running (and must pass) the moment the engine gains it.
+FLUSH progress uses ``Engine.execute(..., progress=...)``; the strict xfail
+below only applies to an engine without that parameter.
 """
 
 from __future__ import annotations

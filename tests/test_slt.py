@@ -436,15 +436,12 @@ def test_delete_dependence_covers_every_failure_a_broken_delete_causes(
 
 # --------------------------------------------------------------------------- the engine
 
-# The flush mode replays a prefix of the corpus: every statement there costs a
-# synced segment write and every query reads up to ten one-row segments, so the
-# whole file took 92 s alone and 208 s beside the other slt tests under -n 2.
-# The corpus repeats one pattern (create five tables, insert, delete, check)
-# over fresh tables, so a third of it exercises the same paths.
-FLUSH_MODE_RECORDS = 3600
+# Every mode replays the whole corpus (the acceptance asks for 100% of the file in
+# each). The engine runs with async durability here: these tests are about
+# DELETE/UPDATE results, durability has its own tests, and a reopen is a clean close.
 MODES: dict[str, tuple[RunOptions, int | None]] = {
     "plain": (RunOptions(), None),
-    "flush-every-statement": (RunOptions(flush_every_statement=True), FLUSH_MODE_RECORDS),
+    "flush-every-statement": (RunOptions(flush_every_statement=True), None),
     "reopen-every-50": (RunOptions(reopen_every=50), None),
 }
 
@@ -459,7 +456,7 @@ class EngineRun:
 def _run_engine(path: Path, mode: str) -> EngineRun:
     options, limit = MODES[mode]
     records = parse_file(path)[:limit]
-    backend = KalamBackend()
+    backend = KalamBackend(durability="async")
     try:
         report = Runner(backend, options).run(records, path=str(path))
     finally:
