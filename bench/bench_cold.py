@@ -225,11 +225,18 @@ def _scan(
         warmup=2,
     )
     engine_case = f"engine count/sum {table}"
+    # The 1.3x target is stated for 10M cold rows (--full). At smaller scales the
+    # engine's per-query planning (a fresh context that reads every segment's
+    # footer) weighs against a DataFrame planned once and re-collected.
     report.rows += rows_from_samples(
         cold,
         peers={engine_case: ("datafusion direct count/sum",)},
-        targets={engine_case: Target(max_ratio=(("datafusion direct count/sum", 1.3),))},
+        targets={engine_case: Target(max_ratio=(("datafusion direct count/sum", 1.3),))}
+        if cfg.full
+        else {},
     )
+    if not cfg.full:
+        report.notes.append("count/sum target (≤ 1.3×) applies at 10M rows: run with --full")
 
     with needs("INSERT ... SELECT into a flushed table"):
         load_engine(engine, table, n_rows, n_rows + n_hot)
