@@ -208,45 +208,45 @@ def _manifests(engine: Engine, user: str) -> pa.Table:
     )
 
 
+SEGMENT_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("namespace", pa.string()),
+    ("table_name", pa.string()),
+    ("scope", pa.string()),
+    ("segment_id", pa.int64()),
+    ("path", pa.string()),
+    ("row_count", pa.int64()),
+    ("size_bytes", pa.int64()),
+    ("min_seq", pa.int64()),
+    ("max_seq", pa.int64()),
+    ("schema_version", pa.int64()),
+    ("checksum", pa.string()),
+    ("created_at", _TS),
+    ("column_stats", pa.string()),
+]
+
+
+def segment_row(table: Any, scope: str, s: Any) -> dict[str, Any]:
+    """One segment as system.segments (and SHOW MANIFEST) shows it."""
+    return {
+        "namespace": table.namespace,
+        "table_name": table.name,
+        "scope": scope or None,
+        "segment_id": s.id,
+        "path": s.path,
+        "row_count": s.row_count,
+        "size_bytes": s.size_bytes,
+        "min_seq": s.min_seq,
+        "max_seq": s.max_seq,
+        "schema_version": s.schema_version,
+        "checksum": s.checksum,
+        "created_at": s.created_at.astimezone(UTC).replace(tzinfo=None),
+        "column_stats": orjson.dumps(s.column_stats).decode(),
+    }
+
+
 def _segments(engine: Engine, user: str) -> pa.Table:
-    rows = []
-    for t, scope, m in _each_manifest(engine):
-        for s in m.segments:
-            rows.append(
-                {
-                    "namespace": t.namespace,
-                    "table_name": t.name,
-                    "scope": scope or None,
-                    "segment_id": s.id,
-                    "path": s.path,
-                    "row_count": s.row_count,
-                    "size_bytes": s.size_bytes,
-                    "min_seq": s.min_seq,
-                    "max_seq": s.max_seq,
-                    "schema_version": s.schema_version,
-                    "checksum": s.checksum,
-                    "created_at": s.created_at.astimezone(UTC).replace(tzinfo=None),
-                    "column_stats": orjson.dumps(s.column_stats).decode(),
-                }
-            )
-    return _table(
-        rows,
-        [
-            ("namespace", pa.string()),
-            ("table_name", pa.string()),
-            ("scope", pa.string()),
-            ("segment_id", pa.int64()),
-            ("path", pa.string()),
-            ("row_count", pa.int64()),
-            ("size_bytes", pa.int64()),
-            ("min_seq", pa.int64()),
-            ("max_seq", pa.int64()),
-            ("schema_version", pa.int64()),
-            ("checksum", pa.string()),
-            ("created_at", _TS),
-            ("column_stats", pa.string()),
-        ],
-    )
+    rows = [segment_row(t, scope, s) for t, scope, m in _each_manifest(engine) for s in m.segments]
+    return _table(rows, SEGMENT_FIELDS)
 
 
 def _live_queries(engine: Engine, user: str) -> pa.Table:

@@ -69,6 +69,14 @@ def pending_rows(prov: TableProvider) -> int:
     return sum(len(p.rows) for p in prov.partitions.values())
 
 
+def check_flushable(table: TableDef) -> None:
+    if table.table_type == "STREAM":
+        raise InvalidOptionError(
+            f"Cannot flush {table.qualified_name}: STREAM tables keep rows hot until their TTL "
+            "expires and are never flushed"
+        )
+
+
 def flush_table(
     engine: Engine,
     table: TableDef,
@@ -76,11 +84,7 @@ def flush_table(
     progress: Progress | None = None,
     crash: CrashHook | None = None,
 ) -> FlushReport:
-    if table.table_type == "STREAM":
-        raise InvalidOptionError(
-            f"{table.qualified_name} is a STREAM table: its rows stay hot until their TTL expires "
-            "and are never flushed"
-        )
+    check_flushable(table)
     prov = engine.provider(table)
     report = FlushReport(table.qualified_name)
     # One flush at a time per engine: two flushes of a scope would both snapshot

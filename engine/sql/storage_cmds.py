@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
-from engine.errors import InvalidOptionError, KalamError, SqlParseError
-from engine.jobs.flush import flush_table, pending_rows
+from engine.errors import KalamError, SqlParseError
+from engine.jobs.flush import check_flushable, flush_table, pending_rows
 from engine.manifest import Manifest, find_orphans, manifest_path, write_manifest_json
 from engine.names import check_user
 from engine.result import Result
 from engine.sql import statements as st
 from engine.storage.cold import file_checksum, parse_segment_file_name
+from engine.system import SEGMENT_FIELDS, segment_row
 
 if TYPE_CHECKING:
     from engine.api import Engine
@@ -28,11 +28,7 @@ def start_flush(
     wait: bool,
     progress: Callable[[int, int], None] | None = None,
 ) -> Result:
-    if table.table_type == "STREAM":
-        raise InvalidOptionError(
-            f"Cannot flush {table.qualified_name}: STREAM tables keep rows hot until their TTL "
-            "expires and are never flushed"
-        )
+    check_flushable(table)
     prov = engine.provider(table)
     if not pending_rows(prov):
         return Result(message=f"Nothing to flush in {table.qualified_name}", rows_affected=0)
@@ -78,24 +74,6 @@ def flush(engine: Engine, s: st.FlushTable, params: dict[str, Any], user: str) -
     )
 
 
-_MANIFEST_SCHEMA = pa.schema(
-    [
-        ("scope", pa.string()),
-        ("segment_id", pa.int64()),
-        ("path", pa.string()),
-        ("row_count", pa.int64()),
-        ("size_bytes", pa.int64()),
-        ("min_seq", pa.int64()),
-        ("max_seq", pa.int64()),
-        ("schema_version", pa.int64()),
-        ("checksum", pa.string()),
-        ("column_stats", pa.string()),
-        ("manifest_version", pa.int64()),
-        ("flushed_seq", pa.int64()),
-    ]
-)
-
-
 def _command_table(s: st.KalamCommand, form: str) -> st.TableRef:
     """The ``[namespace.]table`` that ends a two-keyword command (``REPAIR TABLE t``)."""
     words = list(s.words[2:])
@@ -109,30 +87,22 @@ def _command_table(s: st.KalamCommand, form: str) -> st.TableRef:
 def show_manifest(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
     table = engine.resolve(_command_table(s, "SHOW MANIFEST"))
     prov = engine.provider(table)
-    rows = []
     scopes = prov.read_scopes(user) if table.table_type == "USER" else prov.cold.scopes()
+    rows = []
     for scope in scopes:
         m = prov.cold.manifest(scope)
         if m is None:
             continue
         for seg in m.segments:
-            rows.append(
-                {
-                    "scope": scope or None,
-                    "segment_id": seg.id,
-                    "path": seg.path,
-                    "row_count": seg.row_count,
-                    "size_bytes": seg.size_bytes,
-                    "min_seq": seg.min_seq,
-                    "max_seq": seg.max_seq,
-                    "schema_version": seg.schema_version,
-                    "checksum": seg.checksum,
-                    "column_stats": orjson.dumps(seg.column_stats).decode(),
-                    "manifest_version": m.version,
-                    "flushed_seq": m.flushed_seq,
-                }
-            )
+            row = segment_row(table, scope, seg)
+            row.update(manifest_version=m.version, flushed_seq=m.flushed_seq)
+            rows.append(row)
     return Result(table=pa.Table.from_pylist(rows, schema=_MANIFEST_SCHEMA), is_query=True)
+
+
+_MANIFEST_SCHEMA = pa.schema(
+    [*SEGMENT_FIELDS, ("manifest_version", pa.int64()), ("flushed_seq", pa.int64())]
+)
 
 
 def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
