@@ -29,7 +29,7 @@ from engine.jobs.jobs import JobManager
 from engine.jobs.scheduler import Scheduler
 from engine.names import check_user, safe_path
 from engine.providers.base import TableProvider
-from engine.providers.cold_tier import ColdTier
+from engine.providers.cold_tier import ColdTier, GroupCache
 from engine.providers.kinds import PROVIDERS
 from engine.result import Result
 from engine.security import Users, authorize
@@ -78,6 +78,7 @@ class Engine:
             self.seq = SeqAllocator(self.store, clock_ms)
             self._providers: dict[int, TableProvider] = {}
             self.verifier = SegmentVerifier()
+            self.row_groups = GroupCache()  # decoded row groups for point lookups
             self.namespace = DEFAULT_NAMESPACE
             self.jobs = JobManager(self.now_us)
             self.session_id = uuid.uuid4().hex[:8]
@@ -296,6 +297,7 @@ class Engine:
                         self.store,
                         lambda scope, tid=table.table_id: self.scope_dir(tid, scope),
                         self.verifier,
+                        self.row_groups,
                     )
                     prov = cls(
                         table.table_id,

@@ -54,8 +54,10 @@ class _KeyIndex:
     sorted_keys: Any = None
 
 
-class _GroupCache:
-    """Decoded row groups of recently read segments, bounded by bytes (LRU)."""
+class GroupCache:
+    """Decoded row groups of recently read segments, bounded by bytes (LRU).
+
+    One per engine, shared by every table, so the bound holds engine-wide."""
 
     def __init__(self, limit_bytes: int = 64 << 20) -> None:
         self._limit = limit_bytes
@@ -107,6 +109,7 @@ class ColdTier:
         store: HotStore,
         scope_dir: Any,  # Callable[[str], Path]
         verifier: SegmentVerifier,
+        groups: GroupCache | None = None,
     ) -> None:
         self.table_id = table_id
         self._store = store
@@ -118,7 +121,7 @@ class ColdTier:
         self._checked: set[str] = set()
         self._key_index: dict[tuple[str, int], _KeyIndex] = {}
         self._files: dict[str, pq.ParquetFile] = {}
-        self._groups = _GroupCache()
+        self._groups = groups if groups is not None else GroupCache()
         prefix = keys.manifest_key(table_id, "")
         for key, raw in store.scan(prefix):
             scope = key[len(prefix) :].decode()
