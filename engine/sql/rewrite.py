@@ -1,0 +1,136 @@
+"""Token-level edits of statement text, for the few places where the text
+DataFusion or sqlglot receives must differ from what the user wrote:
+INSERT ... SELECT's query slice (names kept as written), positional aliases
+for it, and the MODIFY COLUMN spelling."""
+
+from __future__ import annotations
+
+from sqlglot.tokens import Token, TokenType
+
+from engine.sql.tokens import tokenize
+
+_CLAUSE_END = {
+    TokenType.FROM,
+    TokenType.WHERE,
+    TokenType.GROUP_BY,
+    TokenType.ORDER_BY,
+    TokenType.LIMIT,
+    TokenType.UNION,
+    TokenType.EXCEPT,
+    TokenType.INTERSECT,
+    TokenType.HAVING,
+}
+
+
+def alias_projections(query: str) -> str:
+    """Name each top-level projection of an INSERT's SELECT positionally.
+
+    INSERT ... SELECT binds columns by position, but DataFusion refuses a
+    projection with two identical names (``SELECT value, value``)."""
+    tokens = tokenize(query)
+    depth, start = 0, None
+    for i, tok in enumerate(tokens):
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and tok.token_type == TokenType.SELECT:
+            start = i + 1
+            break
+    if start is None:
+        return query
+    if start < len(tokens) and tokens[start].token_type == TokenType.DISTINCT:
+        start += 1
+    spans: list[tuple[int, int]] = []
+    depth, first = 0, start
+    end = len(tokens)
+    for i in range(start, len(tokens)):
+        tt = tokens[i].token_type
+        if tt in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            depth += 1
+        elif tt in (TokenType.R_PAREN, TokenType.R_BRACKET):
+            depth -= 1
+        elif depth == 0 and tt == TokenType.COMMA:
+            spans.append((first, i - 1))
+            first = i + 1
+        elif depth == 0 and tt in _CLAUSE_END:
+            end = i
+            break
+    spans.append((first, end - 1))
+    edits = []
+    for n, (a, b) in enumerate(spans):
+        if a > b or tokens[b].token_type == TokenType.STAR:
+            return query  # `*` cannot be aliased; leave the query as written
+        if b - 1 >= a and tokens[b - 1].token_type == TokenType.ALIAS:
+            edits.append((tokens[b - 1].start, tokens[b].end + 1, f'AS "__kalam_c{n}"'))
+        elif (
+            b - 1 >= a
+            and tokens[b].token_type in (TokenType.VAR, TokenType.IDENTIFIER)
+            and tokens[b - 1].token_type
+            in (TokenType.NUMBER, TokenType.VAR, TokenType.IDENTIFIER, TokenType.R_PAREN)
+        ):  # implicit alias: `expr name`
+            edits.append((tokens[b].start, tokens[b].end + 1, f'"__kalam_c{n}"'))
+        else:
+            edits.append((tokens[b].end + 1, tokens[b].end + 1, f' AS "__kalam_c{n}"'))
+    out = query
+    for a, b, text in reversed(edits):
+        out = out[:a] + text + out[b:]
+    return out
+
+
+def modify_to_alter_column(sql: str, tokens: list[Token]) -> str:
+    """``ALTER TABLE t MODIFY [COLUMN] c TYPE`` (MySQL / KalamDB spelling) ->
+    ``ALTER TABLE t ALTER COLUMN c TYPE TYPE`` (which sqlglot parses)."""
+    words = [t.text.upper() for t in tokens]
+    if words[:2] != ["ALTER", "TABLE"] or "MODIFY" not in words:
+        return sql
+    i = words.index("MODIFY")
+    j = i + 1
+    if j < len(words) and words[j] == "COLUMN":
+        j += 1
+    if j + 1 >= len(tokens):
+        return sql
+    col, nxt = tokens[j], tokens[j + 1]
+    middle = "" if words[j + 1] == "TYPE" else " TYPE"
+    return (
+        sql[: tokens[i].start]
+        + "ALTER COLUMN "
+        + sql[col.start : col.end + 1]
+        + middle
+        + " "
+        + sql[nxt.start :]
+    )
+
+
+def insert_query_text(sql: str, tokens: list[Token]) -> str:
+    i = 1
+    if i < len(tokens) and tokens[i].token_type == TokenType.INTO:
+        i += 1
+    i += 1  # table name
+    while i + 1 < len(tokens) and tokens[i].token_type == TokenType.DOT:
+        i += 2
+    if i < len(tokens) and tokens[i].token_type == TokenType.L_PAREN:
+        nxt = tokens[i + 1].token_type if i + 1 < len(tokens) else None
+        if nxt not in (TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.L_PAREN):
+            depth = 0
+            while i < len(tokens):
+                if tokens[i].token_type == TokenType.L_PAREN:
+                    depth += 1
+                elif tokens[i].token_type == TokenType.R_PAREN:
+                    depth -= 1
+                    if depth == 0:
+                        i += 1
+                        break
+                i += 1
+    start = tokens[i].start
+    end = len(sql)
+    depth = 0
+    for tok in tokens[i:]:
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and tok.token_type == TokenType.RETURNING:
+            end = tok.start
+            break
+    return sql[start:end].strip()
