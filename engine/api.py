@@ -37,6 +37,7 @@ from engine.seq import SeqAllocator, wall_clock_ms
 from engine.sql import parser
 from engine.sql import statements as st
 from engine.sql.statements import Statement, TableRef
+from engine.storage import keys
 from engine.storage.cold import SegmentVerifier
 from engine.storage.hot import HotStore
 from engine.txn import Txn
@@ -87,6 +88,7 @@ class Engine:
             self.metrics: dict[str, int] = {"statements": 0, "queries": 0, "segments_pruned": 0}
             self.opened_at = time.time()
             self.scheduler = Scheduler(self)
+            self._finish_renames()
             if self.catalog.find_namespace(DEFAULT_NAMESPACE) is None:
                 txn = self.begin()
                 self.catalog.put_namespace(txn, Namespace(DEFAULT_NAMESPACE, self.now_us()))
@@ -96,6 +98,12 @@ class Engine:
             raise
         if background_jobs:
             self.scheduler.start()
+
+    def _finish_renames(self) -> None:
+        from engine.sql.alter import finish_rename
+
+        for marker, move in list(self.store.scan(keys.RENAME_PREFIX)):
+            finish_rename(self, marker, move)
 
     @classmethod
     def open(

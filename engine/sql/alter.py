@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
@@ -374,23 +375,41 @@ def _rename_table(engine: Engine, table: TableDef, action: exp.AlterRename, user
     new_name = check_name(ident(target.this), "table")
     if engine.catalog.find_table(table.namespace, new_name) is not None:
         raise TableExistsError(f"Table '{table.namespace}.{new_name}' already exists")
-    old_dir = engine.table_dir(table)
     new_dir = safe_path(engine.data_dir, "storage", table.namespace, new_name)
-    moved = False
-    if old_dir.exists():
-        old_dir.rename(new_dir)
-        moved = True
-    try:
-        new = table.next_version(f"RENAME TO {new_name}", engine.now_us(), name=new_name)
-        _commit(engine, table, new)
-    except BaseException:
-        if moved:
-            new_dir.rename(old_dir)
-        raise
+    if new_dir.exists() and any(new_dir.iterdir()):
+        raise TableExistsError(
+            f"Storage for '{table.namespace}.{new_name}' already exists: {new_dir}"
+        )
+    # The catalog change and a note of the pending directory move commit together;
+    # the move follows, and an interrupted move is finished when the engine opens.
+    marker = keys.rename_key(table.table_id)
+    move = orjson.dumps(
+        {
+            "from": ["storage", table.namespace, table.name],
+            "to": ["storage", table.namespace, new_name],
+        }
+    )
+    new = table.next_version(f"RENAME TO {new_name}", engine.now_us(), name=new_name)
+    _commit(engine, table, new, lambda txn: txn.batch.put(marker, move))
+    finish_rename(engine, marker, move)
     return Result(
         message=f"Table {table.qualified_name} renamed to {table.namespace}.{new_name}",
         rows_affected=0,
     )
+
+
+def finish_rename(engine: Engine, marker: bytes, move: bytes) -> None:
+    """Move a renamed table's storage directory (idempotent), then drop the note."""
+    paths = orjson.loads(move)  # paths under the data directory, as name parts
+    old_dir = safe_path(engine.data_dir, *paths["from"])
+    new_dir = safe_path(engine.data_dir, *paths["to"])
+    if old_dir.exists() and not (new_dir.exists() and any(new_dir.iterdir())):
+        if new_dir.exists():
+            new_dir.rmdir()
+        old_dir.rename(new_dir)
+    txn = engine.begin()
+    txn.batch.delete(marker)
+    txn.commit()
 
 
 _ACTIONS: dict[type, Callable[..., Result]] = {

@@ -46,6 +46,14 @@ def split_row_key(key: bytes) -> tuple[str, object]:
     return scope.decode(), msgpack.unpackb(pk, raw=False)
 
 
+RENAME_PREFIX = b"Srename:"
+
+
+def rename_key(table_id: int) -> bytes:
+    """A pending storage-directory move of a renamed table."""
+    return RENAME_PREFIX + _ID.pack(table_id)
+
+
 def manifest_key(table_id: int, scope: str) -> bytes:
     return b"M" + _ID.pack(table_id) + scope.encode()
 
