@@ -335,3 +335,10 @@ def test_deleted_rows_are_hidden_from_queries(hidden):
     # The key is free again.
     hidden.execute("INSERT INTO h VALUES (2, 'again')")
     assert hidden.execute("SELECT v FROM h WHERE id = 2").rows() == [("again",)]
+
+
+def test_information_schema_points_to_the_system_tables(engine):
+    with pytest.raises(TableNotFoundError) as info:
+        engine.execute("SELECT * FROM information_schema.tables")
+    assert info.value.code == "TABLE_NOT_FOUND"
+    assert "system.tables" in info.value.message

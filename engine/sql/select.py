@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from engine.errors import TableNotFoundError
 from engine.exec.query import QueryRunner, ScanSource, hidden_columns_used
 from engine.providers.base import ScanOptions, build_arrow
 from engine.result import Result
@@ -22,6 +23,11 @@ def scan_source(
     engine: Engine, user: str, namespace: str | None, name: str, hidden: bool, deleted: bool
 ) -> ScanSource:
     ns = namespace or engine.namespace
+    if ns == "information_schema":
+        raise TableNotFoundError(
+            f"information_schema.{name} is not available: query system.tables, "
+            "system.columns or system.namespaces instead"
+        )
     if ns == "system":
         from engine.system import system_table
 
