@@ -225,8 +225,19 @@ class TableProvider:
         table in the query; ``None`` = unknown, read every segment).
 
         Returns a pyarrow Table (hot only) or a DataFusion DataFrame."""
-        table = self.table
-        hot = self.scan(user, options)
+        # One consistent snapshot: a flush publishes its manifest and forgets
+        # the flushed hot rows in one step under this lock, so reading both
+        # here means no row is seen twice or missed.
+        with self._lock:
+            table = self.table
+            hot = self.scan(user, options)
+            snapshot = {
+                scope: (
+                    self.cold.manifest(scope),
+                    list(self.partitions[scope].rows) if scope in self.partitions else [],
+                )
+                for scope in self.read_scopes(user)
+            }
         stats = {
             "segments_total": 0,
             "segments_scanned": 0,
@@ -235,8 +246,7 @@ class TableProvider:
             "cold_rows_scanned": 0,
         }
         frames = []
-        for scope in self.read_scopes(user):
-            manifest = self.cold.manifest(scope)
+        for scope, (manifest, hot_keys) in snapshot.items():
             if manifest is None or not manifest.segments:
                 continue
             survivors = self._survivors(manifest.segments, scans, table)
@@ -247,7 +257,9 @@ class TableProvider:
             cold = self.cold.frame(ctx, table, scope, survivors, hidden=True)
             if cold is None:
                 continue
-            cold = self._exclude_newer(ctx, cold, table, scope, survivors, manifest.superseded_seqs)
+            cold = self._exclude_newer(
+                ctx, cold, table, hot_keys, survivors, manifest.superseded_seqs
+            )
             if not options.hidden:
                 cold = cold.select(*[col(c.name) for c in table.columns])
             frames.append(cold)
@@ -277,7 +289,7 @@ class TableProvider:
         ctx: SessionContext,
         cold: Any,
         table: TableDef,
-        scope: str,
+        hot_keys: list[Any],
         survivors: list[Any],
         superseded: tuple[int, ...],
     ) -> Any:
@@ -286,10 +298,7 @@ class TableProvider:
         Only keys / seqs inside the surviving segments' ranges can matter, so
         a point query over many segments usually needs no anti-join at all."""
         pk = table.pk
-        part = self.partitions.get(scope)
-        if pk is not None and part is not None and part.rows:
-            with self._lock:
-                hot_keys = list(part.rows.keys())
+        if pk is not None and hot_keys:
             hot_keys = _in_segment_ranges(hot_keys, survivors, pk)
             if hot_keys:
                 keys_df = ctx.from_arrow(pa.table({"__k": pa.array(hot_keys, type=pk.arrow_type)}))
