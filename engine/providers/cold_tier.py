@@ -399,13 +399,3 @@ def _norm(value: Any, type_name: str) -> Any:
 def _fill_literal(column: Any) -> Any:
     """What a segment written before ``column`` existed reads for it."""
     return lit(pa.scalar(column.fill, type=column.arrow_type))
-
-
-def empty_segment_stats() -> dict[str, int]:
-    return {
-        "segments_total": 0,
-        "segments_scanned": 0,
-        "segments_pruned": 0,
-        "hot_rows": 0,
-        "cold_rows_scanned": 0,
-    }

@@ -35,10 +35,6 @@ HANDLERS: dict[type[st.Statement], Handler] = {
 }
 
 
-def register(kind: type[st.Statement], handler: Handler) -> None:
-    HANDLERS[kind] = handler
-
-
 def unsupported(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:
     words = s.sql.split()
     head = " ".join(words[:3]).upper()

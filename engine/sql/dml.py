@@ -15,7 +15,6 @@ from engine.errors import (
     ColumnNotFoundError,
     NotNullViolationError,
     SchemaError,
-    UnsupportedStatementError,
 )
 from engine.gcpause import gc_paused
 from engine.providers.base import build_arrow
@@ -161,7 +160,3 @@ def _returning(
 ) -> pa.Table:
     full = build_arrow(table, [(q, False, r) for q, r in zip(seqs, rows, strict=True)], hidden=True)
     return full.select(_returning_columns(table, names))
-
-
-def not_yet(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:
-    raise UnsupportedStatementError(f"{type(s).__name__} is not supported yet")
