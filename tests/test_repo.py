@@ -72,3 +72,23 @@ def test_test_target_never_swallows_a_failing_or_empty_pytest_run():
     assert {"lint", "pytest", "nbval"} <= set(prerequisites.group(1).split())
     assert "--nbval" in " ".join(recipe("nbval"))
     assert "mypy engine kalam_magic" in " ".join(recipe("lint"))
+
+
+def test_tests_and_benchmarks_read_nothing_outside_the_repository():
+    """A fresh clone has no ``../shared`` beside it: every corpus lives under ``tests/``."""
+    offenders = []
+    for folder in ("tests", "bench", "engine", "kalam_magic"):
+        for path in (REPO / folder).rglob("*.py"):
+            if path == Path(__file__).resolve():
+                continue  # the patterns below
+            text = path.read_text(encoding="utf-8")
+            if re.search(r"parents\[[2-9]\]|\.\./shared|\"shared\" / \"slt\"", text):
+                offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []
+
+
+def test_sqllogictest_corpus_is_in_the_repository():
+    from slt_runner import SHARED_SLT_DIR
+
+    assert SHARED_SLT_DIR.resolve().is_relative_to(REPO)
+    assert (SHARED_SLT_DIR / "delete_10_good_0.test").stat().st_size > 1_000_000

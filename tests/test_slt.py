@@ -48,8 +48,8 @@ SHARED_FILE = SHARED_SLT_DIR / "delete_10_good_0.test"
 def shared_file() -> Path:
     if not SHARED_FILE.is_file():
         pytest.fail(
-            f"sqllogictest corpus not found at {SHARED_FILE}: the shared/ directory "
-            "must be checked out beside the repository (shared/slt/delete_10_good_0.test)"
+            f"sqllogictest corpus not found at {SHARED_FILE}: it is part of the "
+            "repository (tests/slt/delete_10_good_0.test)"
         )
     return SHARED_FILE
 
