@@ -123,6 +123,10 @@ class EngineClosedError(KalamError, RuntimeError):
     code = "ENGINE_CLOSED"
 
 
+class FlushAbandonedError(KalamError, RuntimeError):
+    code = "FLUSH_ABANDONED"
+
+
 class StorageCorruptionError(KalamError, RuntimeError):
     code = "STORAGE_CORRUPTION"
 

@@ -27,7 +27,7 @@ from engine.storage.hot import HotStore
 from engine.txn import Txn
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 ROLES = ("user", "service", "dba", "system")
 _RANK = {r: i for i, r in enumerate(ROLES)}
@@ -120,7 +120,7 @@ def may_act_as(actor: str, target: str, actor_name: str, target_name: str) -> bo
     return _RANK[target] <= _RANK[actor]
 
 
-def authorize(engine: Engine, stmt: st.Statement, role: str) -> None:
+def authorize(engine: Database, stmt: st.Statement, role: str) -> None:
     """Raise PermissionDeniedError when ``role`` may not run ``stmt`` (table
     checks that need the table's type happen here too; system-table reads are
     checked where tables are resolved, so every query shape is covered)."""

@@ -20,7 +20,7 @@ import pyarrow as pa
 from engine.errors import KalamError, PermissionDeniedError, TableNotFoundError
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 _TS = pa.timestamp("us")
 
@@ -29,7 +29,7 @@ def _table(rows: list[dict[str, Any]], fields: list[tuple[str, pa.DataType]]) ->
     return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
-def _namespaces(engine: Engine, user: str) -> pa.Table:
+def _namespaces(engine: Database, user: str) -> pa.Table:
     counts: dict[str, int] = {}
     for t in engine.catalog.tables():
         counts[t.namespace] = counts.get(t.namespace, 0) + 1
@@ -53,7 +53,7 @@ def _namespaces(engine: Engine, user: str) -> pa.Table:
     )
 
 
-def _tables(engine: Engine, user: str) -> pa.Table:
+def _tables(engine: Database, user: str) -> pa.Table:
     from engine.sql.ddl import options_json
 
     rows = [
@@ -82,7 +82,7 @@ def _tables(engine: Engine, user: str) -> pa.Table:
     )
 
 
-def _columns(engine: Engine, user: str) -> pa.Table:
+def _columns(engine: Database, user: str) -> pa.Table:
     rows = [
         {
             "namespace": t.namespace,
@@ -114,7 +114,7 @@ def _columns(engine: Engine, user: str) -> pa.Table:
     )
 
 
-def _jobs(engine: Engine, user: str) -> pa.Table:
+def _jobs(engine: Database, user: str) -> pa.Table:
     rows = [
         {
             "job_id": j.job_id,
@@ -153,7 +153,7 @@ def _jobs(engine: Engine, user: str) -> pa.Table:
     )
 
 
-def _each_manifest(engine: Engine) -> Any:
+def _each_manifest(engine: Database) -> Any:
     for t in engine.catalog.tables():
         cold = engine.provider(t).cold
         for scope in cold.scopes():
@@ -165,7 +165,7 @@ def _each_manifest(engine: Engine) -> Any:
                 yield t, scope, m
 
 
-def _manifests(engine: Engine, user: str) -> pa.Table:
+def _manifests(engine: Database, user: str) -> pa.Table:
     from engine.manifest import encode, manifest_path
 
     rows = []
@@ -244,12 +244,12 @@ def segment_row(table: Any, scope: str, s: Any) -> dict[str, Any]:
     }
 
 
-def _segments(engine: Engine, user: str) -> pa.Table:
+def _segments(engine: Database, user: str) -> pa.Table:
     rows = [segment_row(t, scope, s) for t, scope, m in _each_manifest(engine) for s in m.segments]
     return _table(rows, SEGMENT_FIELDS)
 
 
-def _live_queries(engine: Engine, user: str) -> pa.Table:
+def _live_queries(engine: Database, user: str) -> pa.Table:
     role = engine.users.get(user).role
     rows = [
         {
@@ -280,7 +280,7 @@ def _live_queries(engine: Engine, user: str) -> pa.Table:
     )
 
 
-def _stats(engine: Engine, user: str) -> pa.Table:
+def _stats(engine: Database, user: str) -> pa.Table:
     from engine import __version__
 
     tables = engine.catalog.tables()
@@ -313,7 +313,7 @@ def _stats(engine: Engine, user: str) -> pa.Table:
     )
 
 
-def _users(engine: Engine, user: str) -> pa.Table:
+def _users(engine: Database, user: str) -> pa.Table:
     rows = [
         {"user": u.user, "role": u.role, "created_at": u.created_at}
         for u in sorted(engine.users.users.values(), key=lambda u: u.user)
@@ -321,7 +321,7 @@ def _users(engine: Engine, user: str) -> pa.Table:
     return _table(rows, [("user", pa.string()), ("role", pa.string()), ("created_at", _TS)])
 
 
-SYSTEM_TABLES: dict[str, Callable[[Engine, str], pa.Table]] = {
+SYSTEM_TABLES: dict[str, Callable[[Database, str], pa.Table]] = {
     "namespaces": _namespaces,
     "tables": _tables,
     "columns": _columns,
@@ -335,7 +335,7 @@ SYSTEM_TABLES: dict[str, Callable[[Engine, str], pa.Table]] = {
 OPEN_TO_ALL = frozenset({"live_queries"})  # rows filtered to the caller's own
 
 
-def system_table(engine: Engine, name: str, user: str, role: str) -> pa.Table:
+def system_table(engine: Database, name: str, user: str, role: str) -> pa.Table:
     fn = SYSTEM_TABLES.get(name)
     if fn is None:
         known = ", ".join(f"system.{n}" for n in sorted(SYSTEM_TABLES))

@@ -93,7 +93,7 @@ def main(data_dir: str, step: str, scenario: str, kind: str) -> int:
             ack({"op": "crash", "step": reached})
             os.kill(os.getpid(), signal.SIGKILL)
 
-    flush_table(eng, table, crash=crash)
+    flush_table(eng.db, table, crash=crash)
     ack({"op": "no_crash"})
     eng.close()
     return 0

@@ -823,7 +823,7 @@ def test_alter_waits_for_a_running_update(engines: Engines, clock: FakeClock, pl
     eng: Engine = db.eng
     reading_done = threading.Event()
     release = threading.Event()
-    original_begin = eng.begin
+    original_begin = eng.db.begin
     updater: list[threading.Thread] = []
 
     def begin_then_pause() -> Any:
@@ -833,7 +833,7 @@ def test_alter_waits_for_a_running_update(engines: Engines, clock: FakeClock, pl
             assert release.wait(timeout=60)
         return original_begin()
 
-    eng.begin = begin_then_pause  # type: ignore[method-assign]
+    eng.db.begin = begin_then_pause  # type: ignore[method-assign]
     outcome: dict[str, Any] = {}
 
     def run(name: str, sql: str) -> None:
@@ -856,7 +856,7 @@ def test_alter_waits_for_a_running_update(engines: Engines, clock: FakeClock, pl
     release.set()
     update.join(timeout=60)
     alter_thread.join(timeout=60)
-    eng.begin = original_begin  # type: ignore[method-assign]
+    eng.db.begin = original_begin  # type: ignore[method-assign]
     assert outcome["update"].rows_affected == 6
     db.model_map("v", lambda v: v + 100)
     if not isinstance(outcome["alter"], KalamError):

@@ -42,7 +42,7 @@ def test_a_flush_publishing_mid_read_neither_doubles_nor_drops_rows(tmp_path, mo
             if step == "hot_manifest_committed":
                 flush_committed.set()
 
-        flusher = threading.Thread(target=lambda: flush_table(eng, table, crash=on_step))
+        flusher = threading.Thread(target=lambda: flush_table(eng.db, table, crash=on_step))
         flusher.start()
         reader.join(timeout=30)
         flusher.join(timeout=30)

@@ -4,6 +4,7 @@ the move of the table's storage directory: the move is finished on open."""
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from engine import Engine
 from engine.storage import keys
@@ -16,11 +17,12 @@ def test_rename_moves_storage_and_leaves_no_pending_note(tmp_path):
         eng.flush("t")
         eng.execute("ALTER TABLE t RENAME TO t2")
         assert sorted(p.name for p in (tmp_path / "storage" / "default").iterdir()) == ["t2"]
-        assert list(eng.store.scan(keys.RENAME_PREFIX)) == []
+        assert list(eng.store.scan(keys.MOVE_PREFIX)) == []
         assert eng.execute("SELECT * FROM t2 ORDER BY id").rows() == [(1, "a"), (2, "b")]
 
 
-def test_a_rename_interrupted_before_its_directory_moved_is_finished_on_open(tmp_path):
+@pytest.mark.parametrize("prefix", [keys.MOVE_PREFIX, keys.RENAME_PREFIX], ids=["now", "legacy"])
+def test_a_rename_interrupted_before_its_directory_moved_is_finished_on_open(tmp_path, prefix):
     with Engine.open(tmp_path, background_jobs=False) as eng:
         eng.execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
         eng.execute("INSERT INTO t VALUES (1, 'a')")
@@ -31,13 +33,13 @@ def test_a_rename_interrupted_before_its_directory_moved_is_finished_on_open(tmp
         # the catalog says t2, the files are still under t, the move is noted.
         storage = tmp_path / "storage" / "default"
         (storage / "t2").rename(storage / "t")
-        txn = eng.begin()
+        txn = eng.db.begin()
         note = {"from": ["storage", "default", "t"], "to": ["storage", "default", "t2"]}
-        txn.batch.put(keys.rename_key(table_id), orjson.dumps(note))
+        txn.batch.put(prefix + keys.encode_int(table_id), orjson.dumps(note))
         txn.commit()
     with Engine.open(tmp_path, background_jobs=False) as eng:
         assert sorted(p.name for p in storage.iterdir()) == ["t2"]
-        assert list(eng.store.scan(keys.RENAME_PREFIX)) == []
+        assert list(eng.store.scan(prefix)) == []
         assert eng.execute("SELECT * FROM t2").rows() == [(1, "a")]
         result = eng.execute("SELECT * FROM t2 WHERE v = 'a'")
         assert result.stats["default.t2"]["segments_scanned"] == 1

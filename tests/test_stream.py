@@ -103,10 +103,10 @@ def test_eviction_removes_only_expired_rows_and_survives_restart(stream, clock):
     stream.engine.execute("INSERT INTO s VALUES (3, 3)")
     clock.advance(1)
     tdef = stream.engine.catalog.get_table("default", "s")
-    assert evict_expired(stream.engine, tdef) == 2
+    assert evict_expired(stream.engine.db, tdef) == 2
     assert hot_count(stream) == 1
     assert stream.engine.execute("SELECT id, v FROM s").rows() == [(3, 3)]
-    assert evict_expired(stream.engine, tdef) == 0
+    assert evict_expired(stream.engine.db, tdef) == 0
     stream.restart()
     assert stream.engine.execute("SELECT id, v FROM s").rows() == [(3, 3)]
     assert hot_count(stream) == 1

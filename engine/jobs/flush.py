@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
-from engine.errors import InvalidOptionError, KalamError
+from engine.errors import FlushAbandonedError, InvalidOptionError, KalamError
 from engine.gcpause import gc_paused
 from engine.manifest import Manifest, remove_orphans, write_manifest_json
 from engine.providers.base import RowVersion, TableProvider
@@ -39,7 +39,7 @@ from engine.storage import keys
 from engine.storage.cold import SegmentEntry, write_segment
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 Progress = Callable[[int, int], None]  # (rows done, rows total)
 CrashHook = Callable[[str], None]  # called with a step name; tests kill the process there
@@ -78,18 +78,23 @@ def check_flushable(table: TableDef) -> None:
 
 
 def flush_table(
-    engine: Engine,
+    engine: Database,
     table: TableDef,
     *,
     progress: Progress | None = None,
     crash: CrashHook | None = None,
 ) -> FlushReport:
     check_flushable(table)
-    prov = engine.provider(table)
     report = FlushReport(table.qualified_name)
-    # One flush at a time per engine: two flushes of a scope would both snapshot
-    # the same hot rows, and orphan cleanup must not see a flush in progress.
-    with engine.flush_lock:
+    # The table's commit lock, from the snapshot of hot rows to the last removal
+    # (engine.core.commit, rule 1): no ALTER, RENAME, DROP or REPAIR commits in
+    # between, and no second flush of the table snapshots the same hot rows or
+    # mistakes this flush's unpublished files for orphans.
+    with engine.table_locks.get(table.table_id):
+        current = engine.catalog.table_by_id(table.table_id)
+        if current is None:
+            return report  # dropped before this flush ran
+        prov = engine.provider(current)
         total = pending_rows(prov)
         done = 0
         for scope in sorted(prov.partitions):
@@ -120,7 +125,7 @@ def _no_crash(step: str) -> None:
 
 
 def _flush_scope(
-    engine: Engine, prov: TableProvider, scope: str, crash: CrashHook
+    engine: Database, prov: TableProvider, scope: str, crash: CrashHook
 ) -> tuple[int, int, int]:
     with engine.lock:
         part = prov.partitions.get(scope)
@@ -153,13 +158,14 @@ def _flush_scope(
             )
         )
     crash("segment_written")
+    with engine.lock:
+        _check_unchanged(engine, prov, table, scope, directory, entries)
     new = manifest.with_segments(entries, flushed_seq=watermark, superseded=superseded)
     write_manifest_json(directory, new)
     crash("manifest_json_written")
     flushed = list(snapshot)
     with engine.lock:
-        if engine.catalog.table_by_id(table.table_id) is None:
-            return 0, 0, 0  # dropped meanwhile; its files went with it
+        _check_unchanged(engine, prov, table, scope, directory, entries)
         txn = engine.begin()
         prov.cold.stage_manifest(txn, scope, new)
         first, rest = flushed[:DELETE_CHUNK], flushed[DELETE_CHUNK:]
@@ -187,6 +193,32 @@ def _flush_scope(
     return len(live), len(entries), len(superseded)
 
 
+def _check_unchanged(
+    engine: Database,
+    prov: TableProvider,
+    table: TableDef,
+    scope: str,
+    directory: Any,
+    entries: list[SegmentEntry],
+) -> None:
+    """A flush prepared against one schema version and directory publishes
+    only if both still hold (the commit lock guarantees it; this re-check
+    keeps a broken lock from ever publishing stale work)."""
+    now = engine.catalog.table_by_id(table.table_id)
+    if (
+        now is not None
+        and now.schema_version == table.schema_version
+        and prov.cold.scope_dir(scope) == directory
+    ):
+        return
+    for entry in entries:  # unpublished: nothing names them
+        (directory / entry.path).unlink(missing_ok=True)
+    raise FlushAbandonedError(
+        f"Flush of {table.qualified_name} abandoned: the table changed while it ran "
+        "(its rows stay hot; flush again)"
+    )
+
+
 def _stage_removal(
     txn: Any, prov: TableProvider, scope: str, snapshot: dict[Any, RowVersion], pks: list[Any]
 ) -> None:
@@ -210,7 +242,7 @@ def physical_table(table: TableDef, versions: list[RowVersion]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def evict_expired(engine: Engine, table: TableDef) -> int:
+def evict_expired(engine: Database, table: TableDef) -> int:
     """STREAM tables: delete rows older than TTL_SECONDS from the hot store."""
     prov = engine.provider(table)
     from engine.providers.base import ScanOptions

@@ -19,11 +19,11 @@ from engine.jobs.jobs import Job
 from engine.seq import seq_time_ms
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, *, period: float = 1.0) -> None:
+    def __init__(self, engine: Database, *, period: float = 1.0) -> None:
         self._engine = engine
         self._period = period
         self._stop = threading.Event()
@@ -109,7 +109,7 @@ class Scheduler:
                 continue
 
 
-def _flush(engine: Engine, table: TableDef, job: Job, *, reason: str) -> object:
+def _flush(engine: Database, table: TableDef, job: Job, *, reason: str) -> object:
     current = engine.catalog.table_by_id(table.table_id)
     if current is None:
         return None
@@ -119,7 +119,7 @@ def _flush(engine: Engine, table: TableDef, job: Job, *, reason: str) -> object:
     return report
 
 
-def _evict(engine: Engine, table: TableDef, job: Job) -> int:
+def _evict(engine: Database, table: TableDef, job: Job) -> int:
     current = engine.catalog.table_by_id(table.table_id)
     if current is None:
         return 0

@@ -54,6 +54,12 @@ class _KeyIndex:
     sorted_keys: Any = None
 
 
+# A decoded row group's identity: (table id, scope, segment id, checksum, row group).
+# Never a file path: a table re-created under a dropped table's name writes
+# files with the same names.
+GroupKey = tuple[int, str, int, str, int]
+
+
 class GroupCache:
     """Decoded row groups of recently read segments, bounded by bytes (LRU).
 
@@ -62,17 +68,20 @@ class GroupCache:
     def __init__(self, limit_bytes: int = 64 << 20) -> None:
         self._limit = limit_bytes
         self._used = 0
-        self._items: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
+        self._items: OrderedDict[GroupKey, pa.Table] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, int]) -> pa.Table | None:
+    def __repr__(self) -> str:
+        return f"<GroupCache {len(self._items)} row group(s), {self._used} bytes>"
+
+    def get(self, key: GroupKey) -> pa.Table | None:
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
             return hit
 
-    def put(self, key: tuple[str, int], table: pa.Table) -> None:
+    def put(self, key: GroupKey, table: pa.Table) -> None:
         with self._lock:
             if key in self._items:
                 return
@@ -82,9 +91,11 @@ class GroupCache:
                 _, old = self._items.popitem(last=False)
                 self._used -= old.nbytes
 
-    def forget(self, path_prefix: str) -> None:
+    def forget_table(self, table_id: int, scope: str | None = None) -> None:
         with self._lock:
-            for key in [k for k in self._items if k[0].startswith(path_prefix)]:
+            for key in [
+                k for k in self._items if k[0] == table_id and (scope is None or k[1] == scope)
+            ]:
                 self._used -= self._items.pop(key).nbytes
 
 
@@ -119,8 +130,8 @@ class ColdTier:
         self.manifests: dict[str, Manifest] = {}
         self._bad: dict[str, StorageCorruptionError] = {}
         self._checked: set[str] = set()
-        self._key_index: dict[tuple[str, int], _KeyIndex] = {}
-        self._files: dict[str, pq.ParquetFile] = {}
+        self._key_index: dict[tuple[str, int, str], _KeyIndex] = {}
+        self._files: dict[tuple[str, int, str], pq.ParquetFile] = {}  # (scope, id, checksum)
         self._groups = groups if groups is not None else GroupCache()
         prefix = keys.manifest_key(table_id, "")
         for key, raw in store.scan(prefix):
@@ -254,7 +265,7 @@ class ColdTier:
 
     # ---- key lookups (primary-key checks, flush supersession)
     def key_index(self, scope: str, entry: SegmentEntry, pk_column: int) -> _KeyIndex:
-        cache_key = (scope, entry.id)
+        cache_key = (scope, entry.id, entry.checksum)
         hit = self._key_index.get(cache_key)
         if hit is not None:
             return hit
@@ -341,22 +352,37 @@ class ColdTier:
     def _read_row(self, scope: str, entry: SegmentEntry, pos: int) -> dict[str, Any]:
         """One row of a segment, through a small cache of decoded row groups."""
         path = self.segment_file(scope, entry)
-        pf = self._files.get(str(path))
+        ident = (scope, entry.id, entry.checksum)
+        pf = self._files.get(ident)
         if pf is None:
-            pf = pq.ParquetFile(path)
-            self._files[str(path)] = pf
+            try:
+                pf = pq.ParquetFile(path)
+            except Exception as exc:
+                raise StorageCorruptionError(
+                    f"Segment file {path} is unreadable: {exc}", file=str(path)
+                ) from None
+            with self._lock:
+                self._files[ident] = pf
         meta = pf.metadata
         start = 0
         for rg in range(meta.num_row_groups):
             n = meta.row_group(rg).num_rows
             if pos < start + n:
-                group = self._groups.get((str(path), rg))
+                key = (self.table_id, scope, entry.id, entry.checksum, rg)
+                group = self._groups.get(key)
                 if group is None:
-                    group = pf.read_row_group(rg)
-                    self._groups.put((str(path), rg), group)
+                    try:
+                        group = pf.read_row_group(rg)
+                    except Exception as exc:
+                        raise StorageCorruptionError(
+                            f"Segment file {path} is unreadable: {exc}", file=str(path)
+                        ) from None
+                    self._groups.put(key, group)
                 return group.slice(pos - start, 1).to_pylist()[0]
             start += n
-        raise StorageCorruptionError(f"Segment file {path} has fewer rows than its key index")
+        raise StorageCorruptionError(
+            f"Segment file {path} has fewer rows than its key index", file=str(path)
+        )
 
     def _values_now(
         self, table: TableDef, entry: SegmentEntry, data: dict[str, Any]
@@ -379,13 +405,20 @@ class ColdTier:
         return values
 
     def forget_segments(self, scope: str) -> None:
+        """Drop cached decodings of one scope's segments (REPAIR rewrote them)."""
         with self._lock:
             for k in [k for k in self._key_index if k[0] == scope]:
                 del self._key_index[k]
-            directory = str(self.scope_dir(scope))
-            for path in [p for p in self._files if p.startswith(directory)]:
-                del self._files[path]
-        self._groups.forget(str(self.scope_dir(scope)))
+            for f in [f for f in self._files if f[0] == scope]:
+                del self._files[f]
+        self._groups.forget_table(self.table_id, scope)
+
+    def forget_all(self) -> None:
+        """Drop every cached decoding of this table (after a metadata commit)."""
+        with self._lock:
+            self._key_index.clear()
+            self._files.clear()
+        self._groups.forget_table(self.table_id)
 
 
 def _norm(value: Any, type_name: str) -> Any:

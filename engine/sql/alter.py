@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
@@ -38,7 +37,7 @@ from engine.storage import codec, keys
 from engine.types import canonical_type, coerce
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 _FLOAT32_MAX = 3.4028234663852886e38
 
@@ -54,13 +53,13 @@ _WIDENINGS = {
 }
 
 
-def alter_table(engine: Engine, s: st.AlterTable, params: dict[str, Any], user: str) -> Result:
+def alter_table(engine: Database, s: st.AlterTable, params: dict[str, Any], user: str) -> Result:
     actions = s.tree.args.get("actions") or []
     if len(actions) != 1:
         raise UnsupportedStatementError("ALTER TABLE takes exactly one change per statement")
     action = actions[0]
-    with engine.lock:  # serialised with DML and flush commits
-        table = engine.resolve(s.table)
+    # The table's commit lock (waits for a running flush) and then the engine lock.
+    with engine.changing(engine.resolve(s.table)) as (table,):
         handler = _ACTIONS.get(type(action))
         if handler is None:
             raise UnsupportedStatementError(
@@ -69,7 +68,7 @@ def alter_table(engine: Engine, s: st.AlterTable, params: dict[str, Any], user: 
         return handler(engine, table, action, user)
 
 
-def _commit(engine: Engine, old: TableDef, new: TableDef, extra: Any = None) -> None:
+def _commit(engine: Database, old: TableDef, new: TableDef, extra: Any = None) -> None:
     txn = engine.begin()
     if extra is not None:
         extra(txn)
@@ -77,7 +76,7 @@ def _commit(engine: Engine, old: TableDef, new: TableDef, extra: Any = None) -> 
     txn.commit()
 
 
-def _add(engine: Engine, table: TableDef, action: exp.ColumnDef, user: str) -> Result:
+def _add(engine: Database, table: TableDef, action: exp.ColumnDef, user: str) -> Result:
     spec = _column(action)
     name = check_column(spec.name)
     if table.find_column(name) is not None or name.lower() in {
@@ -110,7 +109,7 @@ def _add(engine: Engine, table: TableDef, action: exp.ColumnDef, user: str) -> R
     return Result(message=f"Column {name} added to {table.qualified_name}", rows_affected=0)
 
 
-def _drop(engine: Engine, table: TableDef, action: exp.Drop, user: str) -> Result:
+def _drop(engine: Database, table: TableDef, action: exp.Drop, user: str) -> Result:
     targets = action.args.get("tables") or [action.this]
     if len(targets) != 1:
         raise UnsupportedStatementError("DROP COLUMN takes one column")
@@ -138,7 +137,9 @@ def _drop(engine: Engine, table: TableDef, action: exp.Drop, user: str) -> Resul
     return Result(message=f"Column {name} dropped from {table.qualified_name}", rows_affected=0)
 
 
-def _rename_column(engine: Engine, table: TableDef, action: exp.RenameColumn, user: str) -> Result:
+def _rename_column(
+    engine: Database, table: TableDef, action: exp.RenameColumn, user: str
+) -> Result:
     old_name, new_name = ident(action.this), check_column(ident(action.args["to"]))
     col = table.get_column(old_name)
     if table.find_column(new_name) is not None and new_name != old_name:
@@ -157,7 +158,7 @@ def _rename_column(engine: Engine, table: TableDef, action: exp.RenameColumn, us
     )
 
 
-def _alter_column(engine: Engine, table: TableDef, action: exp.AlterColumn, user: str) -> Result:
+def _alter_column(engine: Database, table: TableDef, action: exp.AlterColumn, user: str) -> Result:
     name = ident(action.this)
     col = table.get_column(name)
     if action.args.get("dtype") is not None:
@@ -194,7 +195,7 @@ def _alter_column(engine: Engine, table: TableDef, action: exp.AlterColumn, user
 
 
 def _replace_column(
-    engine: Engine, table: TableDef, col: Column, change: str, **fields: Any
+    engine: Database, table: TableDef, col: Column, change: str, **fields: Any
 ) -> Result:
     columns = tuple(
         Column(**{**c.__dict__, **fields}) if c.id == col.id else c for c in table.columns
@@ -203,7 +204,7 @@ def _replace_column(
     return Result(message=f"Table {table.qualified_name} altered: {change}", rows_affected=0)
 
 
-def _change_type(engine: Engine, table: TableDef, col: Column, new_type: str) -> Result:
+def _change_type(engine: Database, table: TableDef, col: Column, new_type: str) -> Result:
     if new_type == col.type:
         return Result(message=f"Column {col.name} is already {new_type}", rows_affected=0)
     if col.primary_key:
@@ -226,6 +227,14 @@ def _change_type(engine: Engine, table: TableDef, col: Column, new_type: str) ->
                 converted[(scope, k)] = (seq, deleted, {**values, col.id: new_value})
 
     def stage(txn: Any) -> None:
+        if table.table_type != "STREAM" and converted:
+            # A rewritten version is a new version (commit rule 3): a flush tells
+            # what it already holds by _seq. STREAM rows keep theirs: it is their
+            # age for TTL, and they are never flushed.
+            first = engine.seq.take(txn, len(converted))
+            for i, key in enumerate(converted):
+                _, deleted, values = converted[key]
+                converted[key] = (first + i, deleted, values)
         for (scope, k), version in converted.items():
             txn.batch.put(keys.row_key(table.table_id, scope, k), codec.encode_row(*version))
 
@@ -283,7 +292,7 @@ def _convert(value: Any, col: Column, new_type: str, target: pa.DataType) -> Any
     return coerce(out, new_type, col.name)
 
 
-def _all_values(engine: Engine, table: TableDef, col: Column) -> Any:
+def _all_values(engine: Database, table: TableDef, col: Column) -> Any:
     """The live values of ``col`` in every scope (all users), one array per scope."""
     from datafusion import SessionContext
     from datafusion import col as df_col
@@ -301,7 +310,7 @@ def _all_values(engine: Engine, table: TableDef, col: Column) -> Any:
             yield data.select(df_col(col.name)).to_arrow_table().column(0).combine_chunks()
 
 
-def _check_all_fit(engine: Engine, table: TableDef, col: Column, new_type: str) -> None:
+def _check_all_fit(engine: Database, table: TableDef, col: Column, new_type: str) -> None:
     """Every live value must convert exactly; the first that does not is named."""
     target = _arrow(new_type)
     for arr in _all_values(engine, table, col):
@@ -310,11 +319,11 @@ def _check_all_fit(engine: Engine, table: TableDef, col: Column, new_type: str) 
                 _convert(value, col, new_type, target)
 
 
-def _has_null(engine: Engine, table: TableDef, col: Column) -> bool:
+def _has_null(engine: Database, table: TableDef, col: Column) -> bool:
     return any(arr.null_count for arr in _all_values(engine, table, col))
 
 
-def _has_rows(engine: Engine, table: TableDef) -> bool:
+def _has_rows(engine: Database, table: TableDef) -> bool:
     prov = engine.provider(table)
     if any(part.rows for part in prov.partitions.values()):
         return True
@@ -323,7 +332,7 @@ def _has_rows(engine: Engine, table: TableDef) -> bool:
     )
 
 
-def _set_options(engine: Engine, table: TableDef, action: exp.AlterSet, user: str) -> Result:
+def _set_options(engine: Database, table: TableDef, action: exp.AlterSet, user: str) -> Result:
     options = dict(table.options)
     changed = []
     for eq in action.expressions:
@@ -368,7 +377,7 @@ def _set_options(engine: Engine, table: TableDef, action: exp.AlterSet, user: st
     )
 
 
-def _rename_table(engine: Engine, table: TableDef, action: exp.AlterRename, user: str) -> Result:
+def _rename_table(engine: Database, table: TableDef, action: exp.AlterRename, user: str) -> Result:
     target = action.this
     if target.args.get("db") and ident(target.args["db"]) != table.namespace:
         raise UnsupportedStatementError("RENAME TO keeps a table in its namespace")
@@ -382,34 +391,16 @@ def _rename_table(engine: Engine, table: TableDef, action: exp.AlterRename, user
         )
     # The catalog change and a note of the pending directory move commit together;
     # the move follows, and an interrupted move is finished when the engine opens.
-    marker = keys.rename_key(table.table_id)
-    move = orjson.dumps(
-        {
-            "from": ["storage", table.namespace, table.name],
-            "to": ["storage", table.namespace, new_name],
-        }
-    )
     new = table.next_version(f"RENAME TO {new_name}", engine.now_us(), name=new_name)
-    _commit(engine, table, new, lambda txn: txn.batch.put(marker, move))
-    finish_rename(engine, marker, move)
+    txn = engine.begin()
+    move = engine.stage_storage_move(txn, table, new_name)
+    engine.catalog.put_table(txn, new, previous=table)
+    txn.commit()
+    move()
     return Result(
         message=f"Table {table.qualified_name} renamed to {table.namespace}.{new_name}",
         rows_affected=0,
     )
-
-
-def finish_rename(engine: Engine, marker: bytes, move: bytes) -> None:
-    """Move a renamed table's storage directory (idempotent), then drop the note."""
-    paths = orjson.loads(move)  # paths under the data directory, as name parts
-    old_dir = safe_path(engine.data_dir, *paths["from"])
-    new_dir = safe_path(engine.data_dir, *paths["to"])
-    if old_dir.exists() and not (new_dir.exists() and any(new_dir.iterdir())):
-        if new_dir.exists():
-            new_dir.rmdir()
-        old_dir.rename(new_dir)
-    txn = engine.begin()
-    txn.batch.delete(marker)
-    txn.commit()
 
 
 _ACTIONS: dict[type, Callable[..., Result]] = {

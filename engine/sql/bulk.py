@@ -22,13 +22,13 @@ from engine.sql.statements import TableRef
 from engine.types import arrow_type, canonical_from_arrow
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 _NUMERIC = ("SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE")
 
 
 def insert_arrow(
-    engine: Engine,
+    engine: Database,
     target: str,
     data: pa.Table,
     *,
@@ -110,7 +110,7 @@ def arrow_rows(
 
 
 def _create_for(
-    engine: Engine,
+    engine: Database,
     ref: TableRef,
     data: pa.Table,
     *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,7 +24,7 @@ from engine.sql.values import compile_default
 from engine.types import canonical_type
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 # Option name -> (validator, help). Every WITH option is declared here once.
 TABLE_OPTIONS: dict[str, str] = {
@@ -47,7 +48,7 @@ def table_result(rows: list[dict[str, Any]], schema: pa.Schema) -> Result:
 # ---------------------------------------------------------------- namespaces
 
 
-def create_namespace(engine: Engine, s: st.CreateNamespace, params: dict, user: str) -> Result:
+def create_namespace(engine: Database, s: st.CreateNamespace, params: dict, user: str) -> Result:
     name = check_namespace(s.name, creating=True)
     with engine.lock:
         if engine.catalog.find_namespace(name) is not None:
@@ -60,34 +61,38 @@ def create_namespace(engine: Engine, s: st.CreateNamespace, params: dict, user: 
     return status(f"Namespace {name} created", 0)
 
 
-def drop_namespace(engine: Engine, s: st.DropNamespace, params: dict, user: str) -> Result:
+def drop_namespace(engine: Database, s: st.DropNamespace, params: dict, user: str) -> Result:
     name = check_name(s.name, "namespace")
-    with engine.lock:
-        if engine.catalog.find_namespace(name) is None:
-            if s.if_exists:
-                return status(f"Namespace {name} does not exist", 0)
-            engine.catalog.get_namespace(name)
-        if name == "default":
-            raise InvalidOptionError("The default namespace cannot be dropped")
-        tables = engine.catalog.tables(name)
-        if tables and not s.cascade:
-            raise NamespaceNotEmptyError(
-                f"Namespace '{name}' has {len(tables)} table(s); drop them first or use "
-                f"DROP NAMESPACE {name} CASCADE",
-                namespace=name,
-            )
-        txn = engine.begin()
-        for t in tables:
-            _stage_drop_table(engine, txn, t)
-        engine.catalog.delete_namespace(txn, name)
-        txn.commit()
-        if engine.namespace == name:
-            engine.namespace = "default"
-        _remove_dir(engine, name)
-    return status(f"Namespace {name} dropped", 0)
+    if engine.catalog.find_namespace(name) is None:
+        if s.if_exists:
+            return status(f"Namespace {name} does not exist", 0)
+        engine.catalog.get_namespace(name)
+    if name == "default":
+        raise InvalidOptionError("The default namespace cannot be dropped")
+    while True:
+        listed = engine.catalog.tables(name)
+        with engine.changing(*listed) as tables:
+            if {t.table_id for t in engine.catalog.tables(name)} != {t.table_id for t in tables}:
+                continue  # a table was created or dropped meanwhile: lock the new set
+            if tables and not s.cascade:
+                raise NamespaceNotEmptyError(
+                    f"Namespace '{name}' has {len(tables)} table(s); drop them first or use "
+                    f"DROP NAMESPACE {name} CASCADE",
+                    namespace=name,
+                )
+            txn = engine.begin()
+            removals = [_stage_drop_table(engine, txn, t) for t in tables]
+            engine.catalog.delete_namespace(txn, name)
+            txn.commit()
+            for remove in removals:
+                remove()
+            if engine.namespace == name:
+                engine.namespace = "default"
+            _remove_dir(engine, name)
+        return status(f"Namespace {name} dropped", 0)
 
 
-def show_namespaces(engine: Engine, s: st.ShowNamespaces, params: dict, user: str) -> Result:
+def show_namespaces(engine: Database, s: st.ShowNamespaces, params: dict, user: str) -> Result:
     schema = pa.schema([("namespace", pa.string()), ("table_count", pa.int64())])
     counts: dict[str, int] = {}
     for t in engine.catalog.tables():
@@ -98,7 +103,7 @@ def show_namespaces(engine: Engine, s: st.ShowNamespaces, params: dict, user: st
     return table_result(rows, schema)
 
 
-def use_namespace(engine: Engine, s: st.UseNamespace, params: dict, user: str) -> Result:
+def use_namespace(engine: Database, s: st.UseNamespace, params: dict, user: str) -> Result:
     engine.catalog.get_namespace(s.name)
     engine.namespace = s.name
     return status(f"Using namespace {s.name}")
@@ -179,7 +184,7 @@ def parse_flush_policy(text: str) -> dict[str, int]:
     return policy
 
 
-def create_table(engine: Engine, s: st.CreateTable, params: dict, user: str) -> Result:
+def create_table(engine: Database, s: st.CreateTable, params: dict, user: str) -> Result:
     ns = check_name(s.table.namespace or engine.namespace, "namespace")
     name = check_name(s.table.name, "table")
     table_type, options = _options(s)
@@ -209,7 +214,7 @@ def create_table(engine: Engine, s: st.CreateTable, params: dict, user: str) -> 
 
 
 def add_table(
-    engine: Engine,
+    engine: Database,
     ns: str,
     name: str,
     table_type: str,
@@ -247,13 +252,16 @@ def add_table(
     return table
 
 
-def _stage_drop_table(engine: Engine, txn: Any, table: TableDef) -> None:
+def _stage_drop_table(engine: Database, txn: Any, table: TableDef) -> Callable[[], None]:
+    """Stage the catalog side of a DROP; returns what removes the directory
+    once the batch has committed (finished on open after a crash)."""
     engine.provider(table).drop(txn)
     engine.catalog.delete_table(txn, table)
     txn.after_commit(lambda: engine.forget_provider(table.table_id))
+    return engine.stage_storage_move(txn, table, None)
 
 
-def _remove_dir(engine: Engine, *parts: str) -> None:
+def _remove_dir(engine: Database, *parts: str) -> None:
     from engine.names import safe_path
 
     path = safe_path(engine.data_dir, "storage", *parts)
@@ -261,23 +269,24 @@ def _remove_dir(engine: Engine, *parts: str) -> None:
         shutil.rmtree(path)
 
 
-def drop_table(engine: Engine, s: st.DropTable, params: dict, user: str) -> Result:
+def drop_table(engine: Database, s: st.DropTable, params: dict, user: str) -> Result:
     ns = s.table.namespace or engine.namespace
-    with engine.lock:
-        table = engine.catalog.find_table(ns, s.table.name)
-        if table is None:
-            if s.if_exists:
-                return status(f"Table {ns}.{s.table.name} does not exist", 0)
-            engine.resolve(s.table)
-        assert table is not None
+    found = engine.catalog.find_table(ns, s.table.name)
+    if found is None:
+        if s.if_exists:
+            return status(f"Table {ns}.{s.table.name} does not exist", 0)
+        engine.resolve(s.table)
+    assert found is not None
+    # The commit lock waits for a running flush of this table to finish.
+    with engine.changing(found) as (table,):
         txn = engine.begin()
-        _stage_drop_table(engine, txn, table)
+        remove = _stage_drop_table(engine, txn, table)
         txn.commit()
-        _remove_dir(engine, table.namespace, table.name)
+        remove()
     return status(f"Table {table.qualified_name} dropped", 0)
 
 
-def show_tables(engine: Engine, s: st.ShowTables, params: dict, user: str) -> Result:
+def show_tables(engine: Database, s: st.ShowTables, params: dict, user: str) -> Result:
     if s.namespace is not None:
         engine.catalog.get_namespace(s.namespace)
     schema = pa.schema(
@@ -302,7 +311,7 @@ _DESCRIBE = pa.schema(
 )
 
 
-def describe_table(engine: Engine, s: st.DescribeTable, params: dict, user: str) -> Result:
+def describe_table(engine: Database, s: st.DescribeTable, params: dict, user: str) -> Result:
     table = engine.resolve(s.table)
     if s.history:
         return _history(table)
@@ -357,7 +366,7 @@ def _history(table: TableDef) -> Result:
     return table_result(rows, _HISTORY)
 
 
-def create_index(engine: Engine, s: st.CreateIndex, params: dict, user: str) -> Result:
+def create_index(engine: Database, s: st.CreateIndex, params: dict, user: str) -> Result:
     table = engine.resolve(s.table)
     return status(
         f"CREATE INDEX accepted as a no-op: {table.qualified_name} is scanned with segment "

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ReadOnlyError, UnsupportedStatementError
 from engine.result import Result
+from engine.security import authorize
 from engine.sql import alter, ddl, dml, mutate, select, storage_cmds, users_cmds
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
-Handler = Callable[["Engine", Any, dict[str, Any], str], Result]
+Handler = Callable[["Database", Any, dict[str, Any], str], Result]
 
 HANDLERS: dict[type[st.Statement], Handler] = {
     st.CreateNamespace: ddl.create_namespace,
@@ -35,7 +36,7 @@ HANDLERS: dict[type[st.Statement], Handler] = {
 }
 
 
-def unsupported(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:
+def unsupported(engine: Database, s: st.Statement, params: dict[str, Any], user: str) -> Result:
     words = s.sql.split()
     head = " ".join(words[:3]).upper()
     raise UnsupportedStatementError(f"Statement not supported yet: {head} ...")
@@ -64,7 +65,29 @@ def _refuse_system_writes(s: st.Statement) -> None:
         )
 
 
-def dispatch(engine: Engine, s: st.Statement, params: dict[str, Any], user: str) -> Result:
+def run_statement(engine: Database, stmt: st.Statement, bound: dict[str, Any], who: str) -> Result:
+    """Authorise and run one parsed statement as ``who`` (tracked as live)."""
+    role = engine.users.ensure(who, engine.now_us()).role
+    authorize(engine, stmt, role)
+    with engine.live.track(who, stmt.sql, _kind(stmt), engine.now_us()):
+        result = dispatch(engine, stmt, bound, who)
+    engine.metrics["statements"] += 1
+    if result.is_query:
+        engine.metrics["queries"] += 1
+    for figures in result.stats.values():
+        engine.metrics["segments_pruned"] += figures.get("segments_pruned", 0)
+    return result
+
+
+def _kind(stmt: st.Statement) -> str:
+    if isinstance(stmt, st.Query):
+        return "query"
+    if isinstance(stmt, (st.Insert, st.Update, st.Delete)):
+        return "dml"
+    return "command"
+
+
+def dispatch(engine: Database, s: st.Statement, params: dict[str, Any], user: str) -> Result:
     _refuse_system_writes(s)
     if isinstance(s, st.KalamCommand):
         words = tuple(w.upper() for w in s.words)

@@ -26,7 +26,7 @@ from engine.sql.values import NotSimple, default_value, simple_value
 from engine.types import coerce
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 
 def _target_columns(table: TableDef, names: tuple[str, ...] | None) -> list[Column]:
@@ -48,7 +48,7 @@ def _target_columns(table: TableDef, names: tuple[str, ...] | None) -> list[Colu
 
 
 def _values_rows(
-    engine: Engine, s: st.Insert, params: dict[str, Any], user: str
+    engine: Database, s: st.Insert, params: dict[str, Any], user: str
 ) -> list[list[Any]]:
     assert s.rows is not None
     try:
@@ -67,7 +67,7 @@ def _values_rows(
     return [list(r) for r in zip(*(c.to_pylist() for c in table.columns), strict=True)]
 
 
-def insert(engine: Engine, s: st.Insert, params: dict[str, Any], user: str) -> Result:
+def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) -> Result:
     table = engine.resolve(s.table)
     targets = _target_columns(table, s.columns)
     selected = None

@@ -28,7 +28,7 @@ from engine.sql.values import NotSimple, simple_value
 from engine.types import coerce
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 _NEW = "__kalam_new_{}"
 
@@ -46,7 +46,7 @@ def _target_select(
 
 
 def _run_target_select(
-    engine: Engine, query: exp.Select, params: dict[str, Any], user: str, s: st.Statement
+    engine: Database, query: exp.Select, params: dict[str, Any], user: str, s: st.Statement
 ) -> pa.Table:
     table, _ = runner_for(engine, user).run(
         query,
@@ -84,7 +84,12 @@ def _stored(value: Any, type_name: str) -> Any:
 
 
 def _targets(
-    engine: Engine, s: Any, table: TableDef, prov: TableProvider, params: dict[str, Any], user: str
+    engine: Database,
+    s: Any,
+    table: TableDef,
+    prov: TableProvider,
+    params: dict[str, Any],
+    user: str,
 ) -> list[tuple[int, dict[int, Any]]] | None:
     """Point targets when the predicate pins the primary key, else None."""
     point, key = point_key(table, s.where, params)
@@ -94,7 +99,7 @@ def _targets(
     return [] if version is None else [version]
 
 
-def delete(engine: Engine, s: st.Delete, params: dict[str, Any], user: str) -> Result:
+def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) -> Result:
     with engine.lock:
         table = engine.resolve(s.table)
         prov = engine.provider(table)
@@ -117,7 +122,7 @@ def delete(engine: Engine, s: st.Delete, params: dict[str, Any], user: str) -> R
 
 
 def _update_targets(
-    engine: Engine,
+    engine: Database,
     s: st.Update,
     table: TableDef,
     prov: TableProvider,
@@ -150,7 +155,7 @@ def _update_targets(
 
 
 def _evaluate_on_row(
-    engine: Engine,
+    engine: Database,
     table: TableDef,
     version: tuple[int, dict[int, Any]],
     extra: list[exp.Expression],
@@ -178,7 +183,7 @@ def _evaluate_on_row(
     return {name: out.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
 
 
-def update(engine: Engine, s: st.Update, params: dict[str, Any], user: str) -> Result:
+def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) -> Result:
     with engine.lock:
         table = engine.resolve(s.table)
         prov = engine.provider(table)

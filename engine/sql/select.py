@@ -16,11 +16,11 @@ from engine.sql.mapping import ident
 from engine.sql.point import live_version, point_key
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 
 def scan_source(
-    engine: Engine, user: str, namespace: str | None, name: str, hidden: bool, deleted: bool
+    engine: Database, user: str, namespace: str | None, name: str, hidden: bool, deleted: bool
 ) -> ScanSource:
     ns = namespace or engine.namespace
     if ns == "information_schema":
@@ -51,7 +51,7 @@ def scan_source(
     )
 
 
-def runner_for(engine: Engine, user: str) -> QueryRunner:
+def runner_for(engine: Database, user: str) -> QueryRunner:
     def resolve(ns: str | None, name: str, hidden: bool, deleted: bool) -> ScanSource:
         return scan_source(engine, user, ns, name, hidden, deleted)
 
@@ -63,7 +63,7 @@ def runner_for(engine: Engine, user: str) -> QueryRunner:
 
 
 def _point_lookup(
-    engine: Engine, tree: Any, params: dict[str, Any], user: str
+    engine: Database, tree: Any, params: dict[str, Any], user: str
 ) -> dict[str, tuple[Any, dict[str, int]]] | None:
     """For ``SELECT ... FROM t WHERE pk = v [AND ...]`` over one Kalam table:
     that key's live version as the table's only row, found without a scan.
@@ -104,7 +104,7 @@ def _point_lookup(
     return {f"{ns}.{table.name}": (build_arrow(table, rows, hidden=False), figures)}
 
 
-def run_select(engine: Engine, s: st.Query, params: dict[str, Any], user: str) -> Result:
+def run_select(engine: Database, s: st.Query, params: dict[str, Any], user: str) -> Result:
     table, stats = runner_for(engine, user).run(
         s.tree,
         s.explain_sql,

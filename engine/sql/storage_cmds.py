@@ -18,11 +18,11 @@ from engine.storage.cold import file_checksum, parse_segment_file_name
 from engine.system import SEGMENT_FIELDS, segment_row
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 
 def start_flush(
-    engine: Engine,
+    engine: Database,
     table: TableDef,
     *,
     wait: bool,
@@ -52,7 +52,7 @@ def start_flush(
     return Result(message=job.message, rows_affected=job.rows, job_id=job.job_id)
 
 
-def flush(engine: Engine, s: st.FlushTable, params: dict[str, Any], user: str) -> Result:
+def flush(engine: Database, s: st.FlushTable, params: dict[str, Any], user: str) -> Result:
     progress = engine.call_progress()
     if s.table is not None:
         table = engine.resolve(s.table)
@@ -84,7 +84,9 @@ def _command_table(s: st.KalamCommand, form: str) -> st.TableRef:
     raise SqlParseError(f"Syntax error: expected {form} [namespace.]table")
 
 
-def show_manifest(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
+def show_manifest(
+    engine: Database, s: st.KalamCommand, params: dict[str, Any], user: str
+) -> Result:
     table = engine.resolve(_command_table(s, "SHOW MANIFEST"))
     prov = engine.provider(table)
     scopes = prov.read_scopes(user) if table.table_type == "USER" else prov.cold.scopes()
@@ -105,14 +107,14 @@ _MANIFEST_SCHEMA = pa.schema(
 )
 
 
-def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
+def repair(engine: Database, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
     """Rebuild each scope's manifest from the segments it names that are intact."""
     table = engine.resolve(_command_table(s, "REPAIR TABLE"))
 
     def run(job: Any) -> str:
         kept_total, dropped_total, orphans_total = 0, [], 0
-        # No flush may publish or clean up meanwhile. Lock order as in flush: flush_lock first.
-        with engine.flush_lock, engine.lock:
+        # The table's commit lock: no flush publishes or cleans up meanwhile.
+        with engine.changing(table):
             for scope in _repair_scopes(engine, table):
                 kept, dropped, orphans = _repair_scope(engine, table, scope)
                 kept_total += kept
@@ -135,7 +137,7 @@ def repair(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str
     return Result(message=job.message, rows_affected=job.segments, job_id=job.job_id)
 
 
-def _repair_scopes(engine: Engine, table: TableDef) -> list[str]:
+def _repair_scopes(engine: Database, table: TableDef) -> list[str]:
     """Every scope that may hold cold files: known manifests, hot partitions and,
     for USER tables, the user directories on disk (REPAIR may look at disk)."""
     prov = engine.provider(table)
@@ -153,7 +155,7 @@ def _repair_scopes(engine: Engine, table: TableDef) -> list[str]:
     return sorted(scopes)
 
 
-def _repair_scope(engine: Engine, table: TableDef, scope: str) -> tuple[int, list[str], int]:
+def _repair_scope(engine: Database, table: TableDef, scope: str) -> tuple[int, list[str], int]:
     """(segments kept, names dropped, orphans removed) for one scope."""
     prov = engine.provider(table)
     directory = prov.cold.scope_dir(scope)

@@ -11,7 +11,7 @@ from engine.security import ROLES, ROOT, User, UserExistsError, may_act_as
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 
 def _unquote(word: str) -> str:
@@ -47,7 +47,7 @@ def _parse_user_command(words: list[str]) -> tuple[str, str, str | None]:
     return verb, check_user(_unquote(words[2])), role
 
 
-def user_command(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
+def user_command(engine: Database, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
     verb, name, role = _parse_user_command(list(s.words))
     actor = engine.users.get(user)
     with engine.lock:
@@ -84,7 +84,7 @@ def _check_grant(actor_role: str, role: str) -> None:
         raise PermissionDeniedError("Only a system user may grant or change the system role")
 
 
-def kill_query(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
+def kill_query(engine: Database, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
     words = list(s.words)
     if len(words) != 3 or words[1].upper() != "QUERY":
         raise SqlParseError("Syntax error: expected KILL QUERY '<query_id>'")
@@ -97,7 +97,7 @@ def kill_query(engine: Engine, s: st.KalamCommand, params: dict[str, Any], user:
     return Result(message=f"Query {query_id} is being cancelled", rows_affected=1)
 
 
-def execute_as(engine: Engine, s: st.ExecuteAs, params: dict[str, Any], user: str) -> Result:
+def execute_as(engine: Database, s: st.ExecuteAs, params: dict[str, Any], user: str) -> Result:
     actor = engine.users.get(user)
     name = check_user(s.user)
     existing = engine.users.find(name)
@@ -106,4 +106,6 @@ def execute_as(engine: Engine, s: st.ExecuteAs, params: dict[str, Any], user: st
         raise PermissionDeniedError(
             f"Permission denied: {actor.user} ({actor.role}) may not execute as {name} ({role})"
         )
-    return engine.run_statement(s.inner, params, name)
+    from engine.sql.dispatch import run_statement  # dispatch imports this module
+
+    return run_statement(engine, s.inner, params, name)

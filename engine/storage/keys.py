@@ -46,12 +46,13 @@ def split_row_key(key: bytes) -> tuple[str, object]:
     return scope.decode(), msgpack.unpackb(pk, raw=False)
 
 
-RENAME_PREFIX = b"Srename:"
+RENAME_PREFIX = b"Srename:"  # pending moves written by older versions; still finished on open
+MOVE_PREFIX = b"Smove:"
 
 
-def rename_key(table_id: int) -> bytes:
-    """A pending storage-directory move of a renamed table."""
-    return RENAME_PREFIX + _ID.pack(table_id)
+def move_key(table_id: int) -> bytes:
+    """A pending move (RENAME TO) or removal (DROP) of a table's storage directory."""
+    return MOVE_PREFIX + _ID.pack(table_id)
 
 
 def manifest_key(table_id: int, scope: str) -> bytes:

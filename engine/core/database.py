@@ -1,0 +1,225 @@
+"""``Database``: everything one open data directory holds, shared by the SQL
+handlers and the jobs (the façade in ``engine.api`` sits on top).
+
+It owns the hot store, the catalog, the ``_seq`` allocator, the table
+providers and their caches, the job manager, the engine lock and the
+per-table commit locks (see ``engine.core.commit`` for the rules).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
+from engine.catalog.model import Namespace, TableDef
+from engine.core.commit import TableLocks, finish_move, finish_pending_moves, stage_move
+from engine.errors import EngineClosedError, InvalidOptionError, TableNotFoundError
+from engine.exec.live import LiveQueries
+from engine.jobs.jobs import JobManager
+from engine.names import check_user, safe_path
+from engine.providers.base import TableProvider
+from engine.providers.cold_tier import ColdTier, GroupCache
+from engine.providers.kinds import PROVIDERS
+from engine.security import Users
+from engine.seq import SeqAllocator
+from engine.sql.statements import TableRef
+from engine.storage.cold import SegmentVerifier
+from engine.storage.hot import HotStore
+from engine.txn import Txn
+
+DURABILITY = {
+    "sync": "fsync the write-ahead log on every statement (survives power loss)",
+    "async": "let the OS flush the write-ahead log (survives a process crash, not power loss)",
+}
+
+
+class Database:
+    """The shared state of one open data directory. Thread-safe."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        user: str,
+        durability: str,
+        clock_ms: Callable[[], int],
+    ) -> None:
+        if durability not in DURABILITY:
+            raise InvalidOptionError(
+                f"durability must be one of {sorted(DURABILITY)}, not {durability!r}"
+            )
+        self.data_dir = data_dir
+        self.user = check_user(user)
+        self.durability = durability
+        self.clock_ms = clock_ms
+        self.lock = threading.RLock()  # the engine lock: hot rows, catalog, manifests
+        self.table_locks = TableLocks()  # commit locks, taken before the engine lock
+        self._call = threading.local()  # per-call options (progress callback)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = HotStore(safe_path(data_dir, "hot"), sync=durability == "sync")
+        self._closed = False
+        try:
+            finish_pending_moves(data_dir, self.store)
+            self.catalog = Catalog(self.store)
+            self.seq = SeqAllocator(self.store, clock_ms)
+            self._providers: dict[int, TableProvider] = {}
+            self.verifier = SegmentVerifier()
+            self.row_groups = GroupCache()  # decoded row groups for point lookups
+            self.namespace = DEFAULT_NAMESPACE
+            self.jobs = JobManager(self.now_us)
+            self.session_id = uuid.uuid4().hex[:8]
+            self.live = LiveQueries(self.session_id)
+            self.users = Users(self.store, self.now_us())
+            self.metrics: dict[str, int] = {"statements": 0, "queries": 0, "segments_pruned": 0}
+            self.opened_at = time.time()
+            if self.catalog.find_namespace(DEFAULT_NAMESPACE) is None:
+                txn = self.begin()
+                self.catalog.put_namespace(txn, Namespace(DEFAULT_NAMESPACE, self.now_us()))
+                txn.commit()
+        except BaseException:
+            self.store.close()
+            raise
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self.catalog.tables())} table(s)"
+        return f"<Database {str(self.data_dir)!r} {state}>"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def check_open(self) -> None:
+        if self._closed:
+            raise EngineClosedError("The engine is closed; open the data directory again")
+
+    def close(self) -> None:
+        """Close the store once running jobs and queries have stopped."""
+        if self._closed:
+            return
+        self.jobs.shutdown()  # a running flush finishes first
+        self.live.shutdown()
+        with self.lock:
+            if not self._closed:
+                self._closed = True
+                self.store.close()
+
+    # ------------------------------------------------------------ per-call options
+    def call_progress(self) -> Callable[[int, int], None] | None:
+        """The progress callback of the statement running in this thread."""
+        return getattr(self._call, "progress", None)
+
+    def set_call_progress(self, progress: Callable[[int, int], None] | None) -> None:
+        self._call.progress = progress
+
+    # ------------------------------------------------------------ state
+    def begin(self) -> Txn:
+        return Txn(self.store)
+
+    def now_us(self) -> int:
+        return self.clock_ms() * 1000
+
+    def resolve(self, ref: TableRef) -> TableDef:
+        return self.catalog.get_table(ref.namespace or self.namespace, ref.name)
+
+    def provider(self, table: TableDef) -> TableProvider:
+        prov = self._providers.get(table.table_id)
+        if prov is None:
+            with self.lock:
+                prov = self._providers.get(table.table_id)
+                if prov is None:
+                    if self.catalog.table_by_id(table.table_id) is None:
+                        raise TableNotFoundError(
+                            f"Table '{table.qualified_name}' does not exist (it was dropped)"
+                        )
+                    cls = PROVIDERS[table.table_type]
+                    cold = ColdTier(
+                        table.table_id,
+                        self.store,
+                        lambda scope, tid=table.table_id: self.scope_dir(tid, scope),
+                        self.verifier,
+                        self.row_groups,
+                    )
+                    prov = cls(
+                        table.table_id,
+                        self.catalog.table_by_id,
+                        self.store,
+                        self.lock,
+                        cold,
+                        self.clock_ms,
+                    )
+                    self._providers[table.table_id] = prov
+        return prov
+
+    def forget_provider(self, table_id: int) -> None:
+        self._providers.pop(table_id, None)
+        self.row_groups.forget_table(table_id)
+
+    def invalidate(self, table_id: int) -> None:
+        """Drop every cached decoding of ``table_id``'s segments (after a commit)."""
+        prov = self._providers.get(table_id)
+        if prov is not None:
+            prov.cold.forget_all()
+        self.row_groups.forget_table(table_id)
+
+    def table_dir(self, table: TableDef) -> Path:
+        return safe_path(self.data_dir, "storage", table.namespace, table.name)
+
+    def scope_dir(self, table_id: int, scope: str) -> Path:
+        """Where a scope's manifest.json and segments live."""
+        table = self.catalog.table_by_id(table_id)
+        if table is None:
+            raise TableNotFoundError(f"Table id {table_id} no longer exists (it was dropped)")
+        if scope:
+            return safe_path(
+                self.data_dir, "storage", table.namespace, table.name, check_user(scope)
+            )
+        return self.table_dir(table)
+
+    # ------------------------------------------------------------ the commit path
+    @contextmanager
+    def changing(self, *tables: TableDef) -> Iterator[list[TableDef]]:
+        """Hold the commit locks of ``tables`` and the engine lock; yields their
+        current definitions (re-read under the locks). A table dropped or
+        renamed meanwhile raises ``TableNotFoundError``. Caches of the tables
+        are dropped on exit, whatever the outcome."""
+        ids = sorted({t.table_id for t in tables})
+        with ExitStack() as stack:
+            for tid in ids:
+                stack.enter_context(self.table_locks.get(tid))
+            stack.enter_context(self.lock)
+            current = []
+            for t in tables:
+                now = self.catalog.table_by_id(t.table_id)
+                if now is None or (now.namespace, now.name) != (t.namespace, t.name):
+                    raise TableNotFoundError(
+                        f"Table '{t.qualified_name}' was dropped or renamed meanwhile",
+                        namespace=t.namespace,
+                        table=t.name,
+                    )
+                current.append(now)
+            try:
+                yield current
+            finally:
+                for tid in ids:
+                    self.invalidate(tid)
+
+    def stage_storage_move(
+        self, txn: Txn, table: TableDef, new_name: str | None
+    ) -> Callable[[], None]:
+        """Record with ``txn`` that ``table``'s directory moves to ``new_name``
+        (``None``: is removed); returns what carries it out after the commit."""
+        src = ["storage", table.namespace, table.name]
+        dst = None if new_name is None else ["storage", table.namespace, new_name]
+        marker = stage_move(txn, table.table_id, src, dst)
+
+        def finish() -> None:
+            raw = self.store.get(marker)
+            if raw is not None:
+                finish_move(self.data_dir, self.store, marker, raw)
+
+        return finish
