@@ -39,7 +39,9 @@ casts of literals are folded; type coercion puts casts on the column instead
 
 Semantics followed (those of DataFusion): NULL compares as unknown; NaN equals
 NaN and is greater than every other float (so a segment with NaNs may match
-``x > 1e308``); -0.0 = 0.0; strings and binary compare bytewise. Casts on a
+``x > 1e308``), except a negative NaN, which sorts below -inf (so a segment
+with NaNs may also match ``x < -1e308``); -0.0 = 0.0; strings and binary
+compare bytewise. A NaN literal is not understood (its segment is kept). Casts on a
 column are understood only when they are monotonic and cannot overflow:
 integer widening, integer/float to float, date to timestamp, timestamp unit
 changes and timestamp to date, string and binary family changes.
@@ -271,9 +273,11 @@ def _summary_from_stats(stats: Mapping[str, Any], rows: int) -> Summary | None:
     lo_key = None if lo is None else (0, lo)
     hi_key = None if hi is None else (0, hi)
     if nans:
+        # DataFusion orders floats by IEEE total order: NaN above +inf, but a
+        # NaN with its sign bit set (``-'NaN'::double``) below -inf. The count
+        # does not tell them apart, so both ends become open.
         hi_key = _TOP
-        if nans >= rows - nulls:  # only NaNs
-            lo_key = _TOP
+        lo_key = None
     return Summary(domain, lo_key, hi_key, rows, nulls)
 
 

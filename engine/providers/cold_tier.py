@@ -24,14 +24,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datafusion import DataFrame, SessionContext, col, lit
+from datafusion import functions as dff
 
 from engine.catalog.model import TableDef
 from engine.errors import StorageCorruptionError
+from engine.exec.cast import cast_array, cast_expr, stored_values, type_chain
 from engine.manifest import Manifest, decode, encode, find_manifest_json
 from engine.storage import keys
-from engine.storage.cold import SegmentEntry, SegmentVerifier, segment_path
+from engine.storage.cold import (
+    SegmentEntry,
+    SegmentVerifier,
+    float_stats_untrusted,
+    segment_path,
+)
 from engine.storage.hot import HotStore
 from engine.txn import Txn
+from engine.types import arrow_type, coerce
 
 
 def physical_name(column_id: int) -> str:
@@ -229,35 +237,13 @@ class ColdTier:
             return None
         frames = []
         directory = self.scope_dir(scope)  # resolved once, not per segment
+        chains: dict[int, dict[int, tuple[str, ...]]] = {}  # per schema version
         for entry in entries:
             path = segment_path(directory, entry)
             self._verifier.verify(path, entry)
-            then = {c.id: c for c in table.columns_at(entry.schema_version)}
-            present = {int(k) for k in entry.column_stats} & set(then)
-            fields = [pa.field(physical_name(i), then[i].arrow_type) for i in sorted(present)]
-            schema = pa.schema(
-                [*fields, pa.field("_seq", pa.int64()), pa.field("_deleted", pa.bool_())]
-            )
-            try:
-                df = ctx.read_parquet(str(path), schema=schema)
-            except Exception as exc:
-                raise StorageCorruptionError(
-                    f"Segment file {path} is unreadable: {exc}", file=str(path)
-                ) from None
-            exprs = []
-            for c in table.columns:
-                if c.id in present:
-                    e = col(physical_name(c.id))
-                    if then[c.id].type != c.type:  # MODIFY COLUMN since this segment was written
-                        # try_cast: live values were checked to fit at ALTER time; a
-                        # superseded version that does not fit is filtered out later.
-                        e = e.try_cast(c.arrow_type)
-                    exprs.append(e.alias(c.name))
-                else:  # ADD COLUMN since this segment was written
-                    exprs.append(_fill_literal(c).alias(c.name))
-            exprs.append(col("_seq"))
-            exprs.append(col("_deleted"))
-            frames.append(df.select(*exprs))
+            if entry.schema_version not in chains:
+                chains[entry.schema_version] = column_chains(table, entry.schema_version)
+            frames.append(_segment_frame(ctx, table, entry, path, chains[entry.schema_version]))
         out = frames[0]
         for f in frames[1:]:
             out = out.union(f)
@@ -387,21 +373,21 @@ class ColdTier:
     def _values_now(
         self, table: TableDef, entry: SegmentEntry, data: dict[str, Any]
     ) -> dict[int, Any]:
-        from engine.types import coerce
-
-        then = {c.id: c for c in table.columns_at(entry.schema_version)}
+        """A segment row's values in the current schema: the casts ``frame``
+        applies (``engine.exec.cast``), one row at a time."""
+        chains = column_chains(table, entry.schema_version)
         values: dict[int, Any] = {}
         for c in table.columns:
             name = physical_name(c.id)
-            if name in data and c.id in then:
-                raw = data[name]
-                if raw is not None and then[c.id].type != c.type:
-                    raw = pc.cast(pa.array([raw], type=then[c.id].arrow_type), c.arrow_type)[
-                        0
-                    ].as_py()
-                values[c.id] = coerce(raw, c.type, c.name) if raw is not None else None
-            else:
+            chain = chains.get(c.id, ())
+            if name not in data or not chain:
                 values[c.id] = c.fill
+                continue
+            raw = data[name]
+            if raw is not None and len(chain) > 1:
+                arr = cast_array(pa.array([raw], type=arrow_type(chain[0])), chain)
+                raw = stored_values(arr, c.type)[0]
+            values[c.id] = coerce(raw, c.type, c.name) if raw is not None else None
         return values
 
     def forget_segments(self, scope: str) -> None:
@@ -432,3 +418,86 @@ def _norm(value: Any, type_name: str) -> Any:
 def _fill_literal(column: Any) -> Any:
     """What a segment written before ``column`` existed reads for it."""
     return lit(pa.scalar(column.fill, type=column.arrow_type))
+
+
+def column_chains(table: TableDef, version: int) -> dict[int, tuple[str, ...]]:
+    """{column id: the types it went through since schema ``version``} for the
+    current columns that existed then."""
+    out = {}
+    for c in table.columns:
+        chain = type_chain(table, c.id, version)
+        if chain:
+            out[c.id] = chain
+    return out
+
+
+# A value for a NOT NULL column's NULLs in a segment (a superseded version's,
+# or one a type change could not convert): such rows are never live, so the
+# value is never seen; it only lets the frame keep the column NOT NULL.
+_NEVER_SEEN = {
+    "BOOLEAN": False,
+    "TEXT": "",
+    "BYTES": b"",
+    "TIMESTAMP": 0,
+    "DATE": 0,
+}
+
+
+def _segment_frame(
+    ctx: SessionContext,
+    table: TableDef,
+    entry: SegmentEntry,
+    path: Path,
+    chains: dict[int, tuple[str, ...]],
+) -> DataFrame:
+    """One segment in the current schema: user column names, types cast as
+    hot rows were at each MODIFY COLUMN, NOT NULL kept in the schema."""
+    stats = entry.column_stats
+    fields = []
+    for cid, chain in sorted(chains.items()):
+        if str(cid) not in stats:
+            continue
+        column = next(c for c in table.columns if c.id == cid)
+        # Declared NOT NULL only where the segment has no NULL (DataFusion checks).
+        not_null = not column.nullable and stats[str(cid)]["null_count"] == 0
+        fields.append(pa.field(physical_name(cid), arrow_type(chain[0]), nullable=not not_null))
+    schema = pa.schema(
+        [*fields, pa.field("_seq", pa.int64(), False), pa.field("_deleted", pa.bool_(), False)]
+    )
+    try:
+        if float_stats_untrusted(path, entry):
+            df = _read_without_statistics(ctx, path, schema)
+        else:
+            df = ctx.read_parquet(str(path), schema=schema)
+    except Exception as exc:
+        raise StorageCorruptionError(
+            f"Segment file {path} is unreadable: {exc}", file=str(path)
+        ) from None
+    declared = {f.name: f.nullable for f in fields}
+    exprs = []
+    for c in table.columns:
+        name = physical_name(c.id)
+        if name not in declared:  # ADD COLUMN since this segment was written
+            exprs.append(_fill_literal(c).alias(c.name))
+            continue
+        chain = chains[c.id]
+        e = cast_expr(col(name), chain)
+        if not c.nullable and (declared[name] or len(chain) > 1):
+            e = dff.coalesce(e, lit(pa.scalar(_NEVER_SEEN.get(c.type, 0), type=c.arrow_type)))
+        exprs.append(e.alias(c.name))
+    exprs.append(col("_seq"))
+    exprs.append(col("_deleted"))
+    return df.select(*exprs)
+
+
+def _read_without_statistics(ctx: SessionContext, path: Path, schema: pa.Schema) -> DataFrame:
+    """A segment whose Parquet float statistics omit its NaNs (written before
+    float columns lost their file statistics): no row-group or page pruning.
+    The page index setting is read when the table is created, so it is turned
+    off just for this read (file-level statistics are off in every query)."""
+    page_index = "datafusion.execution.parquet.enable_page_index"
+    ctx.sql(f"SET {page_index} = false").collect()
+    try:
+        return ctx.read_parquet(str(path), schema=schema, parquet_pruning=False)
+    finally:
+        ctx.sql(f"SET {page_index} = true").collect()

@@ -10,12 +10,10 @@ schema version and keeps the previous version in the table's history.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlglot import exp
 
 from engine.catalog.model import Column, TableDef
@@ -24,8 +22,14 @@ from engine.errors import (
     NotNullViolationError,
     SchemaError,
     TableExistsError,
-    TypeMismatchError,
     UnsupportedStatementError,
+)
+from engine.exec.cast import (
+    cast_checked,
+    check_type_change,
+    convert_values,
+    not_fitting,
+    stored_values,
 )
 from engine.names import check_column, check_name, safe_path
 from engine.result import Result
@@ -34,12 +38,10 @@ from engine.sql.ddl import parse_flush_policy
 from engine.sql.mapping import _column, ident
 from engine.sql.values import compile_default, default_value
 from engine.storage import codec, keys
-from engine.types import canonical_type, coerce
+from engine.types import canonical_type
 
 if TYPE_CHECKING:
     from engine.core import Database
-
-_FLOAT32_MAX = 3.4028234663852886e38
 
 # Changes that can never lose information.
 _WIDENINGS = {
@@ -209,22 +211,14 @@ def _change_type(engine: Database, table: TableDef, col: Column, new_type: str) 
         return Result(message=f"Column {col.name} is already {new_type}", rows_affected=0)
     if col.primary_key:
         raise SchemaError(f"The type of primary key column '{col.name}' cannot be changed")
+    check_type_change(col.type, new_type, col.name)
     target = pa.field(col.name, _arrow(new_type)).type
-    widening = (col.type, new_type) in _WIDENINGS or new_type == "TEXT"
+    # BYTES -> TEXT is checked: bytes that are not UTF-8 do not fit.
+    widening = (col.type, new_type) in _WIDENINGS or (new_type == "TEXT" and col.type != "BYTES")
     if not widening:
         _check_all_fit(engine, table, col, new_type)
     prov = engine.provider(table)
-    converted: dict[tuple[str, Any], tuple[int, bool, dict[int, Any]]] = {}
-    for scope, part in prov.partitions.items():
-        for k, (seq, deleted, values) in part.rows.items():
-            if col.id in values and values[col.id] is not None:
-                try:
-                    new_value = _convert(values[col.id], col, new_type, target)
-                except TypeMismatchError:
-                    if not deleted:
-                        raise
-                    new_value = None  # a tombstone's old value need not fit
-                converted[(scope, k)] = (seq, deleted, {**values, col.id: new_value})
+    converted = _convert_hot(prov, col, new_type)
 
     def stage(txn: Any) -> None:
         if table.table_type != "STREAM" and converted:
@@ -274,22 +268,39 @@ def _arrow(type_name: str) -> pa.DataType:
 
 
 def _convert(value: Any, col: Column, new_type: str, target: pa.DataType) -> Any:
-    """One stored value in the new type's stored form (Arrow's cast rules)."""
+    """One stored value in the new type's stored form: DataFusion's CAST, the
+    one segments are read through (``engine.exec.cast``)."""
     if value is None:
         return None
-    too_big = isinstance(value, float) and math.isfinite(value) and abs(value) > _FLOAT32_MAX
-    if new_type == "FLOAT" and too_big:  # Arrow would quietly turn it into inf
-        raise TypeMismatchError(
-            f"Cannot change column '{col.name}' to {new_type}: value {value!r} does not fit"
-        )
-    arr = pa.array([value], type=col.arrow_type)
-    try:
-        out = pc.cast(arr, target, safe=True)[0].as_py()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        raise TypeMismatchError(
-            f"Cannot change column '{col.name}' to {new_type}: value {arr[0].as_py()!r} does not fit"
-        ) from None
-    return coerce(out, new_type, col.name)
+    return convert_values([value], col, new_type)[0]
+
+
+def _convert_hot(
+    prov: Any, col: Column, new_type: str
+) -> dict[tuple[str, Any], tuple[int, bool, dict[int, Any]]]:
+    """Every hot version holding a value of ``col``, with it converted (one cast
+    for all of them). A live value that does not fit is refused; a tombstone's
+    old value need not fit and becomes NULL."""
+    found = [
+        (scope, k, version)
+        for scope, part in prov.partitions.items()
+        for k, version in part.rows.items()
+        if version[2].get(col.id) is not None
+    ]
+    if not found:
+        return {}
+    arr = pa.array([version[2][col.id] for _, _, version in found], type=col.arrow_type)
+    out, lost = cast_checked(arr, col.type, new_type)
+    converted = {}
+    for (scope, k, (seq, deleted, values)), value, bad in zip(
+        found, stored_values(out, new_type), lost, strict=True
+    ):
+        if bad:
+            if not deleted:
+                raise not_fitting(values[col.id], col.type, new_type, col.name)
+            value = None
+        converted[(scope, k)] = (seq, deleted, {**values, col.id: value})
+    return converted
 
 
 def _all_values(engine: Database, table: TableDef, col: Column) -> Any:
@@ -312,11 +323,11 @@ def _all_values(engine: Database, table: TableDef, col: Column) -> Any:
 
 def _check_all_fit(engine: Database, table: TableDef, col: Column, new_type: str) -> None:
     """Every live value must convert exactly; the first that does not is named."""
-    target = _arrow(new_type)
     for arr in _all_values(engine, table, col):
-        for value in arr.to_pylist():
-            if value is not None:
-                _convert(value, col, new_type, target)
+        _, lost = cast_checked(arr, col.type, new_type)
+        for value, bad in zip(arr.to_pylist(), lost, strict=True):
+            if bad:
+                raise not_fitting(value, col.type, new_type, col.name)
 
 
 def _has_null(engine: Database, table: TableDef, col: Column) -> bool:
