@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import struct
 from typing import Any
 
 import pyarrow as pa
@@ -68,13 +69,24 @@ _INT_RANGES = {
     "INT": (-(2**31), 2**31 - 1),
     "BIGINT": (-(2**63), 2**63 - 1),
 }
+_FLOAT32_MAX = 3.4028234663852886e38
+_F32 = struct.Struct("<f")
 _EPOCH = dt.datetime(1970, 1, 1)
 _EPOCH_DATE = dt.date(1970, 1, 1)
 
 
 def canonical_type(sql_type: str) -> str:
-    """Map a SQL type spelling (``VARCHAR(20)``, ``integer``) to a canonical name."""
-    base = sql_type.upper().split("(")[0].strip()
+    """Map a SQL type spelling (``VARCHAR(20)``, ``integer``) to a canonical name.
+
+    ``FLOAT``, ``FLOAT4`` and ``REAL`` are the 4-byte float (as in DataFusion,
+    which runs the queries); ``DOUBLE``, ``FLOAT8`` and ``DOUBLE PRECISION`` the
+    8-byte one; ``FLOAT(p)`` is 4-byte up to 24 bits of precision, as in SQL.
+    Catalogs store the canonical name, so a column created when FLOAT meant
+    DOUBLE stays DOUBLE."""
+    base, _, rest = sql_type.upper().partition("(")
+    base = base.strip()
+    if base == "FLOAT" and rest.rstrip(") ").isdigit():
+        return "FLOAT" if int(rest.rstrip(") ")) <= 24 else "DOUBLE"
     try:
         return _ALIASES[base]
     except KeyError:
@@ -153,11 +165,14 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
                 return float(value)
             raise _fail(value, canonical, column)
         f = float(value)
-        if canonical == "FLOAT" and math.isfinite(f) and abs(f) > 3.4028234663852886e38:
-            raise TypeMismatchError(
-                f"Value {value} is out of range for column '{column}' of type FLOAT",
-                column_name=column,
-            )
+        if canonical == "FLOAT":
+            if math.isfinite(f) and abs(f) > _FLOAT32_MAX:
+                raise TypeMismatchError(
+                    f"Value {value} is out of range for column '{column}' of type FLOAT",
+                    column_name=column,
+                )
+            # Stored as it reads back (4-byte), so hot and cold values agree.
+            f = _F32.unpack(_F32.pack(f))[0]
         return f
     if canonical == "TEXT":
         if not isinstance(value, str):

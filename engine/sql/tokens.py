@@ -15,9 +15,9 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import Token
 
 from engine.errors import SqlParseError
-from engine.sql.dialect import Kalam
+from engine.sql.dialect import Kalam, KalamPostgres
 
-DIALECT: Any = "postgres"
+DIALECT: Any = KalamPostgres
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any
 from sqlglot import exp
 
 from engine.catalog.model import Default
-from engine.errors import SchemaError, UnsupportedStatementError
-from engine.types import coerce
+from engine.errors import SchemaError, TypeMismatchError, UnsupportedStatementError
+from engine.types import canonical_type, coerce
 
 DEFAULT_FUNCTIONS = {
     "NOW": "NOW",
@@ -90,13 +90,47 @@ def compile_default(node: exp.Expression, type_name: str, column: str) -> Defaul
             )
         return Default("function", fn, text)
     try:
+        if isinstance(node, exp.Cast):
+            return Default("literal", _typed_literal(node, type_name, column, text), text)
         value = simple_value(node, {})
     except (NotSimple, KeyError):
         raise UnsupportedStatementError(
-            f"DEFAULT for column '{column}' must be a literal or one of "
+            f"DEFAULT for column '{column}' must be a literal (plain or typed, such as "
+            "TIMESTAMP '2021-01-01 00:00:00') or one of "
             "NOW(), CURRENT_USER(), SNOWFLAKE_ID(), UUID_V7(), ULID()"
         ) from None
     return Default("literal", coerce(value, type_name, column), text)
+
+
+_LITERAL_TYPES = {str: "TEXT", bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}
+
+
+def _typed_literal(node: exp.Cast, type_name: str, column: str, text: str) -> Any:
+    """The stored value of a typed literal default (``TIMESTAMP '...'``,
+    ``DATE '...'``, ``'...'::type``, ``CAST(<literal> AS type)``): the literal
+    cast as DataFusion would, then to the column's type by the same rule."""
+    from engine.catalog.model import Column
+    from engine.exec.cast import convert_values
+
+    value = simple_value(node.this, {})
+    if value is None:
+        return None
+    try:
+        literal_type = canonical_type(node.to.sql("postgres"))
+    except SchemaError:
+        raise NotSimple from None
+    source = _LITERAL_TYPES[type(value)]
+    try:
+        value = coerce(value, source, column)
+        for old, new in ((source, literal_type), (literal_type, type_name)):
+            if old != new:
+                value = convert_values([value], Column(0, column, old), new)[0]
+    except (SchemaError, TypeMismatchError):
+        raise TypeMismatchError(
+            f"DEFAULT {text} does not fit column '{column}' of type {type_name}",
+            column_name=column,
+        ) from None
+    return value
 
 
 def default_value(default: Default, *, user: str, seq: int, now_us: int, type_name: str) -> Any:
