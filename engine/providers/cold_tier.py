@@ -384,10 +384,13 @@ class ColdTier:
                 values[c.id] = c.fill
                 continue
             raw = data[name]
-            if raw is not None and len(chain) > 1:
+            if raw is None:
+                values[c.id] = None
+            elif len(chain) > 1:  # already the stored form of the current type
                 arr = cast_array(pa.array([raw], type=arrow_type(chain[0])), chain)
-                raw = stored_values(arr, c.type)[0]
-            values[c.id] = coerce(raw, c.type, c.name) if raw is not None else None
+                values[c.id] = stored_values(arr, c.type)[0]
+            else:
+                values[c.id] = coerce(raw, c.type, c.name)
         return values
 
     def forget_segments(self, scope: str) -> None:
