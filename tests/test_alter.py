@@ -391,16 +391,16 @@ def test_widen_real_to_double(alt):
     assert alt.execute("SELECT r FROM t WHERE id = 7").scalar() == 0.1
 
 
-def test_float_means_double_precision_as_in_postgres(base):
-    """REAL is the 4-byte float; FLOAT (no precision) is DOUBLE PRECISION."""
+def test_float_is_the_four_byte_float_as_in_datafusion(base):
+    """FLOAT and REAL are the 4-byte float; DOUBLE PRECISION the 8-byte one."""
     alter(base, "ALTER TABLE t ADD COLUMN f FLOAT")
-    alter(base, "ALTER TABLE t ADD COLUMN r REAL")
+    alter(base, "ALTER TABLE t ADD COLUMN d DOUBLE PRECISION")
     base.model_add("f")
-    base.model_add("r")
+    base.model_add("d")
+    assert base.result_type("f") == pa.float32()
+    assert base.result_type("d") == pa.float64()
+    alter(base, "ALTER TABLE t MODIFY COLUMN f DOUBLE")  # a widening
     assert base.result_type("f") == pa.float64()
-    assert base.result_type("r") == pa.float32()
-    alter(base, "ALTER TABLE t MODIFY COLUMN r FLOAT")  # a widening, like REAL -> DOUBLE
-    assert base.result_type("r") == pa.float64()
     base.verify()
 
 

@@ -298,7 +298,7 @@ TYPES = [
     ("INT", "42", 42, 42, pa.int32()),
     ("INTEGER", "-7", -7, -7, pa.int32()),
     ("BIGINT", "9007199254740993", 9007199254740993, 9007199254740993, pa.int64()),
-    ("FLOAT", "1.5", 1.5, 1.5, pa.float64()),  # Postgres: FLOAT = DOUBLE PRECISION
+    ("FLOAT", "1.5", 1.5, 1.5, pa.float32()),  # as in DataFusion: FLOAT = REAL
     ("REAL", "2.5", 2.5, 2.5, pa.float32()),
     ("DOUBLE", "3.25", 3.25, 3.25, pa.float64()),
     ("TEXT", "'héllo'", "héllo", "héllo", pa.string()),
