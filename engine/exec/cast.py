@@ -26,7 +26,7 @@ import math
 from typing import Any
 
 import pyarrow as pa
-from datafusion import Expr, SessionContext, col
+from datafusion import Expr, SessionConfig, SessionContext, col
 
 from engine.catalog.model import Column, TableDef
 from engine.errors import SchemaError, TypeMismatchError
@@ -93,7 +93,9 @@ def cast_array(arr: pa.Array, chain: tuple[str, ...]) -> pa.Array:
         return arr
     if len(arr) == 0:
         return pa.array([], type=target)
-    df = SessionContext().from_arrow(pa.table({"v": arr}))
+    # One partition: a projection over it keeps row order, which callers rely on.
+    ctx = SessionContext(SessionConfig().with_target_partitions(1))
+    df = ctx.from_arrow(pa.table({"v": arr}))
     out = df.select(cast_expr(col("v"), chain).alias("v")).to_arrow_table().column(0)
     return out.combine_chunks().cast(target)
 
