@@ -508,3 +508,18 @@ def test_not_null_survives_type_changes_added_columns_and_old_nulls(shared_db):
     assert result.rows() == [(1, 5, 1, 9), (2, 5, 2, 9)]
     assert [f.nullable for f in result.to_arrow().schema] == [False, False, False, False]
     assert db.ids("b = 5") == [1, 2]
+
+
+def test_segment_pruning_ignores_statistics_of_a_type_the_column_no_longer_has(shared_db):
+    """The manifest holds a segment's statistics in its old type; 0.1 rounded
+    to FLOAT is above the DOUBLE max 0.1, yet the row matches."""
+    db = shared_db
+    db.create("a INT PRIMARY KEY, b DOUBLE")
+    db.load([(1, 0.1), (2, 0.1)])
+    db.ddl("ALTER TABLE t MODIFY COLUMN b FLOAT")
+    assert db.ids("b = CAST(0.1 AS FLOAT)") == [1, 2]
+    assert db.ids("b > 0.1") == [1, 2]
+    assert db.ids("b = 0.10000000149011612") == [1, 2]
+    db.ddl("ALTER TABLE t MODIFY COLUMN b DOUBLE")  # the same type as the segment's again
+    assert db.ids("b = 0.10000000149011612") == [1, 2]
+    assert db.ids("b > 0.1") == [1, 2]

@@ -77,6 +77,19 @@ def type_chain(table: TableDef, column_id: int, since_version: int) -> tuple[str
     return tuple(types)
 
 
+def type_stable_since(table: TableDef, column_id: int) -> int:
+    """The earliest schema version since which the column has had its current
+    type: segments written before it hold values (and statistics) of another."""
+    current = next((c.type for c in table.columns if c.id == column_id), None)
+    since = table.schema_version
+    for h in sorted(table.history, key=lambda h: h["version"], reverse=True):
+        then = next((c["type"] for c in h["columns"] if c["id"] == column_id), None)
+        if then != current:
+            break
+        since = h["version"]
+    return since
+
+
 def cast_expr(expr: Expr, chain: tuple[str, ...]) -> Expr:
     """``expr`` (of type ``chain[0]``) cast through every later type. ``try_cast``:
     live values were checked at ALTER time; a superseded version that does not

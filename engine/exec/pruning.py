@@ -235,9 +235,17 @@ def _stat_kind(type_name: str) -> tuple[str, int] | None:
 
 
 def summarize(
-    column: ColumnRef, entry: SegmentEntry, column_ids: Mapping[str, int]
+    column: ColumnRef,
+    entry: SegmentEntry,
+    column_ids: Mapping[str, int],
+    type_since: Mapping[str, int] | None = None,
 ) -> Summary | None:
-    """The column's summary in ``entry`` (after the column's cast), or ``None``."""
+    """The column's summary in ``entry`` (after the column's cast), or ``None``.
+
+    ``type_since`` (scan column name -> the schema version since which the
+    column has had its current type) tells a segment written before a
+    ``MODIFY COLUMN``: its statistics are in an old type, and a value cast
+    since (DOUBLE -> FLOAT rounds) may lie outside them, so they are not used."""
     if column.name not in column_ids:
         if column.name != SEQ_COLUMN:
             return None
@@ -250,6 +258,8 @@ def summarize(
         if stats is None:
             return None
         source_type = stats["type"]
+        if type_since is not None and entry.schema_version < type_since.get(column.name, 0):
+            return None
         base = _summary_from_stats(stats, entry.row_count)
     if base is None or column.cast is None:
         return base
@@ -406,31 +416,36 @@ def _truth(t: Tri, test: str) -> Tri:
     return _ANY
 
 
-def evaluate(p: Predicate, entry: SegmentEntry, column_ids: Mapping[str, int]) -> Tri:
+def evaluate(
+    p: Predicate,
+    entry: SegmentEntry,
+    column_ids: Mapping[str, int],
+    type_since: Mapping[str, int] | None = None,
+) -> Tri:
     """The outcomes ``p`` can have on the rows of ``entry`` (an over-approximation)."""
     if isinstance(p, And):
-        parts = [evaluate(q, entry, column_ids) for q in p.parts]
+        parts = [evaluate(q, entry, column_ids, type_since) for q in p.parts]
         t = all(x.true for x in parts)
         f = any(x.false for x in parts)
         # NULL needs one NULL part and every other part TRUE or NULL.
         n = any(x.null for x in parts) and all(x.true or x.null for x in parts)
         return Tri(t, f, n)
     if isinstance(p, Or):
-        parts = [evaluate(q, entry, column_ids) for q in p.parts]
+        parts = [evaluate(q, entry, column_ids, type_since) for q in p.parts]
         t = any(x.true for x in parts)
         f = all(x.false for x in parts)
         n = any(x.null for x in parts) and all(x.false or x.null for x in parts)
         return Tri(t, f, n)
     if isinstance(p, Not):
-        inner = evaluate(p.expr, entry, column_ids)
+        inner = evaluate(p.expr, entry, column_ids, type_since)
         return Tri(inner.false, inner.true, inner.null)
     if isinstance(p, Const):
         return Tri(p.value is True, p.value is False, p.value is None)
     if isinstance(p, Truth):
-        return _truth(evaluate(p.expr, entry, column_ids), p.test)
+        return _truth(evaluate(p.expr, entry, column_ids, type_since), p.test)
     if isinstance(p, _Unknown):
         return _ANY
-    s = summarize(p.column, entry, column_ids)
+    s = summarize(p.column, entry, column_ids, type_since)
     return _ANY if s is None else _leaf(p, s)
 
 
@@ -464,11 +479,16 @@ def _leaf(p: Compare | InSet | IsNull | BoolColumn | DistinctFrom, s: Summary) -
     return _ANY
 
 
-def may_match(p: Predicate, entry: SegmentEntry, column_ids: Mapping[str, int]) -> bool:
+def may_match(
+    p: Predicate,
+    entry: SegmentEntry,
+    column_ids: Mapping[str, int],
+    type_since: Mapping[str, int] | None = None,
+) -> bool:
     """False only if no row of ``entry`` can satisfy ``p``."""
     if entry.row_count == 0:
         return False
-    return evaluate(p, entry, column_ids).true
+    return evaluate(p, entry, column_ids, type_since).true
 
 
 # --------------------------------------------------------------------------- from DataFusion
@@ -629,22 +649,27 @@ def prune_segments(
     filters: Sequence[Any],
     segments: Sequence[SegmentEntry],
     column_ids: Mapping[str, int],
+    type_since: Mapping[str, int] | None = None,
 ) -> tuple[list[SegmentEntry], int]:
     """Segments that may hold rows matching every filter, and how many were pruned.
 
     ``filters`` are DataFusion ``Expr`` (ANDed, as a ``TableScan`` holds them);
-    ``column_ids`` maps the scan's column names to stable column ids."""
+    ``column_ids`` maps the scan's column names to stable column ids and
+    ``type_since`` to the schema version their type dates from (``summarize``)."""
     if not filters:
         return list(segments), 0
     return prune_with_predicate(
-        And(tuple(predicate_from_expr(f) for f in filters)), segments, column_ids
+        And(tuple(predicate_from_expr(f) for f in filters)), segments, column_ids, type_since
     )
 
 
 def prune_with_predicate(
-    predicate: Predicate, segments: Sequence[SegmentEntry], column_ids: Mapping[str, int]
+    predicate: Predicate,
+    segments: Sequence[SegmentEntry],
+    column_ids: Mapping[str, int],
+    type_since: Mapping[str, int] | None = None,
 ) -> tuple[list[SegmentEntry], int]:
-    kept = [s for s in segments if may_match(predicate, s, column_ids)]
+    kept = [s for s in segments if may_match(predicate, s, column_ids, type_since)]
     return kept, len(segments) - len(kept)
 
 
@@ -708,6 +733,7 @@ def surviving_segments(
     table_name: str,
     segments: Sequence[SegmentEntry],
     column_ids: Mapping[str, int],
+    type_since: Mapping[str, int] | None = None,
 ) -> tuple[list[SegmentEntry], int]:
     """Segments of ``table_name`` to register when one registration serves every
     scan of it in the plan: the union of each scan's survivors (order kept).
@@ -717,7 +743,7 @@ def surviving_segments(
         return list(segments), 0
     keep: set[int] = set()
     for scan in matching:
-        kept, _ = prune_segments(scan.filters, segments, column_ids)
+        kept, _ = prune_segments(scan.filters, segments, column_ids, type_since)
         keep.update(e.id for e in kept)
     kept_all = [e for e in segments if e.id in keep]
     return kept_all, len(segments) - len(kept_all)

@@ -17,6 +17,7 @@ from datafusion import SessionContext, col
 
 from engine.catalog.model import TableDef
 from engine.errors import PrimaryKeyViolationError
+from engine.exec.cast import type_stable_since
 from engine.exec.pruning import prune_segments
 from engine.gcpause import gc_paused
 from engine.providers.cold_tier import ColdTier
@@ -278,9 +279,10 @@ class TableProvider:
         if scans is None or any(not f for f in scans):
             return list(segments)  # unknown, or some scan reads the whole table
         ids = {c.name: c.id for c in table.columns}
+        types = {c.name: type_stable_since(table, c.id) for c in table.columns}
         keep: dict[int, Any] = {}
         for filters in scans:
-            for seg in prune_segments(list(filters), list(segments), ids)[0]:
+            for seg in prune_segments(list(filters), list(segments), ids, types)[0]:
                 keep[seg.id] = seg
         return [keep[k] for k in sorted(keep)]
 
