@@ -10,6 +10,7 @@ from engine.api import DURABILITY, Engine
 from engine.errors import KalamError
 from engine.result import Result
 from engine.sql.parser import StatementText, parameter_names, split_statements
+from engine.version import __version__
 
 __all__ = [
     "DURABILITY",
@@ -18,6 +19,6 @@ __all__ = [
     "Result",
     "StatementText",
     "parameter_names",
+    "__version__",
     "split_statements",
 ]
-__version__ = "0.1.0"

@@ -97,7 +97,8 @@ def kill_query(engine: Database, s: st.KalamCommand, params: dict[str, Any], use
     return Result(message=f"Query {query_id} is being cancelled", rows_affected=1)
 
 
-def execute_as(engine: Database, s: st.ExecuteAs, params: dict[str, Any], user: str) -> Result:
+def execute_as_user(engine: Database, s: st.ExecuteAs, user: str) -> str:
+    """Whom ``EXECUTE AS USER`` runs its statement as, once ``user`` may."""
     actor = engine.users.get(user)
     name = check_user(s.user)
     existing = engine.users.find(name)
@@ -106,6 +107,4 @@ def execute_as(engine: Database, s: st.ExecuteAs, params: dict[str, Any], user: 
         raise PermissionDeniedError(
             f"Permission denied: {actor.user} ({actor.role}) may not execute as {name} ({role})"
         )
-    from engine.sql.dispatch import run_statement  # dispatch imports this module
-
-    return run_statement(engine, s.inner, params, name)
+    return name
