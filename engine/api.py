@@ -8,16 +8,22 @@ starts the background scheduler.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.catalog.catalog import Catalog
 from engine.core import DURABILITY, Database
-from engine.errors import MultipleStatementsError, UnsupportedStatementError
+from engine.errors import (
+    InternalError,
+    KalamError,
+    MultipleStatementsError,
+    UnsupportedStatementError,
+)
 from engine.jobs.jobs import JobManager
 from engine.jobs.scheduler import Scheduler
 from engine.names import check_user
@@ -31,6 +37,29 @@ from engine.sql.statements import Statement, TableRef
 from engine.storage.hot import HotStore
 
 __all__ = ["DURABILITY", "Engine"]
+
+_T = TypeVar("_T")
+
+
+def _only_kalam_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Every exception leaving a public entry point is a ``KalamError``: one
+    that is not is an engine bug, reported as ``InternalError`` with the
+    original attached (``KeyboardInterrupt`` and friends pass through)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        except KalamError:
+            raise
+        except Exception as exc:
+            raise InternalError(
+                f"Internal error ({type(exc).__name__}: {exc}); this is a bug in the engine, "
+                "not in your statement",
+                original_type=type(exc).__name__,
+            ) from exc
+
+    return wrapper
 
 
 class Engine:
@@ -130,6 +159,7 @@ class Engine:
         self.scheduler.stop()
         self.db.close()
 
+    @_only_kalam_errors
     def insert_arrow(
         self,
         table: str,
@@ -156,6 +186,7 @@ class Engine:
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         return result
 
+    @_only_kalam_errors
     def flush(
         self,
         table: str,
@@ -172,6 +203,7 @@ class Engine:
         return start_flush(self.db, tdef, wait=wait, progress=progress)
 
     # ------------------------------------------------------------ execution
+    @_only_kalam_errors
     def execute(
         self,
         sql: str,
@@ -199,6 +231,7 @@ class Engine:
         finally:
             self.db.set_call_progress(None)
 
+    @_only_kalam_errors
     def explain(
         self,
         sql: str,
@@ -221,6 +254,7 @@ class Engine:
             )
         return self._run(stmt, params, user, started)
 
+    @_only_kalam_errors
     def execute_script(self, sql: str, *, user: str | None = None) -> list[Result]:
         """Run a ``;``-separated batch in order, stopping at the first error."""
         results = []

@@ -27,6 +27,7 @@ from engine.storage.hot import HotStore
 from engine.txn import Txn
 
 if TYPE_CHECKING:
+    from engine.catalog.model import TableDef
     from engine.core import Database
 
 ROLES = ("user", "service", "dba", "system")
@@ -135,14 +136,21 @@ def authorize(engine: Database, stmt: st.Statement, role: str) -> None:
         require(role, "service", "FLUSH")
     elif isinstance(stmt, (st.Insert, st.Update, st.Delete)):
         table = engine.catalog.find_table(stmt.table.namespace or engine.namespace, stmt.table.name)
-        if table is not None and table.table_type == "SHARED":
-            require(role, "service", f"Writing the SHARED table {table.qualified_name}")
+        if table is not None:
+            authorize_write(table, role)
     elif isinstance(stmt, st.KalamCommand):
         head = tuple(w.upper() for w in stmt.words[:2])
         if head[:1] == ("REPAIR",):
             require(role, "dba", "REPAIR TABLE")
         elif head in (("CREATE", "USER"), ("ALTER", "USER"), ("DROP", "USER")):
             require(role, "dba", "Managing users")
+
+
+def authorize_write(table: TableDef, role: str) -> None:
+    """Whether ``role`` may write rows of ``table`` (every write path asks this:
+    INSERT / UPDATE / DELETE statements and ``Engine.insert_arrow``)."""
+    if table.table_type == "SHARED":
+        require(role, "service", f"Writing the SHARED table {table.qualified_name}")
 
 
 def _declared_type(stmt: st.CreateTable) -> str:
