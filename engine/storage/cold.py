@@ -205,13 +205,17 @@ class SegmentEntry:
 class RecordValidator:
     """Shape checks for stored records; failures name the source file (invariant 5)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, kind: str = "manifest data") -> None:
         self.source = source
+        self.kind = kind
 
     def fail(self, what: str) -> NoReturn:
-        raise StorageCorruptionError(
-            f"Corrupt manifest data in {self.source}: {what}", file=self.source
-        )
+        raise StorageCorruptionError(f"Corrupt {self.kind} in {self.source}: {what}", file=self.source)
+
+    def boolean(self, x: Any, what: str) -> bool:
+        if type(x) is not bool:
+            self.fail(f"{what} must be true or false, got {x!r}")
+        return x
 
     def keys(self, d: Any, expected: set[str], what: str, optional: set[str] | None = None) -> None:
         if not isinstance(d, dict):
