@@ -31,6 +31,7 @@ from engine.names import check_user, safe_path
 from engine.providers.base import TableProvider
 from engine.providers.cold_tier import ColdTier, GroupCache
 from engine.providers.kinds import PROVIDERS
+from engine.recovery import open_hot_store
 from engine.result import Result
 from engine.security import Users, authorize
 from engine.seq import SeqAllocator, wall_clock_ms
@@ -39,7 +40,6 @@ from engine.sql import statements as st
 from engine.sql.statements import Statement, TableRef
 from engine.storage import keys
 from engine.storage.cold import SegmentVerifier
-from engine.storage.hot import HotStore
 from engine.txn import Txn
 
 DURABILITY = {
@@ -59,6 +59,7 @@ class Engine:
         durability: str,
         clock_ms: Callable[[], int],
         background_jobs: bool = True,
+        repair: bool = False,
     ) -> None:
         if durability not in DURABILITY:
             raise InvalidOptionError(
@@ -72,7 +73,9 @@ class Engine:
         self._call = threading.local()  # per-call options (progress callback)
         self.flush_lock = threading.Lock()
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = HotStore(safe_path(data_dir, "hot"), sync=durability == "sync")
+        self.store, self.recovery = open_hot_store(
+            data_dir, sync=durability == "sync", repair=repair
+        )
         self._closed = False
         try:
             self.catalog = Catalog(self.store)
@@ -114,18 +117,22 @@ class Engine:
         durability: str = "sync",
         clock_ms: Callable[[], int] | None = None,
         background_jobs: bool = True,
+        repair: bool = False,
     ) -> Engine:
         """Open (creating if missing) the data directory ``data_dir``.
 
         ``clock_ms`` replaces the wall clock (tests drive TTL and flush
         intervals with it); ``background_jobs=False`` leaves flush policies and
-        eviction to explicit ``engine.scheduler.tick()`` calls."""
+        eviction to explicit ``engine.scheduler.tick()`` calls. ``repair=True``
+        recovers a damaged or lost hot store (see ``engine.recovery``) and
+        leaves what it did in ``engine.recovery``."""
         return cls(
             Path(data_dir).expanduser().resolve(),
             user=user,
             durability=durability,
             clock_ms=clock_ms or wall_clock_ms,
             background_jobs=background_jobs,
+            repair=repair,
         )
 
     def __enter__(self) -> Engine:
