@@ -54,7 +54,9 @@ class RecoveryReport:
         return "\n".join(self.actions) if self.actions else "Nothing to repair"
 
 
-def open_hot_store(data_dir: Path, *, sync: bool, repair: bool = False) -> tuple[HotStore, RecoveryReport]:
+def open_hot_store(
+    data_dir: Path, *, sync: bool, repair: bool = False
+) -> tuple[HotStore, RecoveryReport]:
     """The data directory's hot store, checked (and with ``repair``, recovered)."""
     path = safe_path(data_dir, "hot")
     report = RecoveryReport()
@@ -209,7 +211,9 @@ def _adopt(path: Path, root: Path, found: dict[int, _Found]) -> str | None:
         return f"it is the manifest of scope {manifest.scope!r}, not of this directory"
     try:
         # The directory is the truth for the name: a RENAME TABLE moves it.
-        table = TableDef.from_dict({**manifest.table, "namespace": ns, "name": name}, source=str(path))
+        table = TableDef.from_dict(
+            {**manifest.table, "namespace": ns, "name": name}, source=str(path)
+        )
     except KalamError as exc:
         return str(exc)
     if (table.table_type == "USER") != bool(scope):

@@ -35,7 +35,9 @@ class Namespace:
         v.keys(d, {"name", "created_at", "options"}, "namespace")
         if not isinstance(d["options"], dict):
             v.fail("namespace options is not an object")
-        return cls(v.string(d["name"], "name"), v.integer(d["created_at"], "created_at"), d["options"])
+        return cls(
+            v.string(d["name"], "name"), v.integer(d["created_at"], "created_at"), d["options"]
+        )
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,12 @@ class TableDef:
     def from_dict(cls, d: Any, *, source: str = "a table record") -> TableDef:
         """Validate and build; any deviation raises ``StorageCorruptionError`` naming ``source``."""
         v = RecordValidator(source, kind="catalog record")
-        v.keys(d, set(cls.__dataclass_fields__) - {"history", "change"}, "table",
-               optional={"history", "change"})
+        v.keys(
+            d,
+            set(cls.__dataclass_fields__) - {"history", "change"},
+            "table",
+            optional={"history", "change"},
+        )
         if d["table_type"] not in TABLE_TYPES:
             v.fail(f"table_type {d['table_type']!r}")
         if not isinstance(d["columns"], list) or not d["columns"]:

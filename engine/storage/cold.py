@@ -212,7 +212,9 @@ class RecordValidator:
         self.kind = kind
 
     def fail(self, what: str) -> NoReturn:
-        raise StorageCorruptionError(f"Corrupt {self.kind} in {self.source}: {what}", file=self.source)
+        raise StorageCorruptionError(
+            f"Corrupt {self.kind} in {self.source}: {what}", file=self.source
+        )
 
     def boolean(self, x: Any, what: str) -> bool:
         if type(x) is not bool:
@@ -431,9 +433,7 @@ def _sorted_by(table: pa.Table, column: str) -> pa.Table:
     return table.sort_by([(column, "ascending")])
 
 
-def _segment_metadata(
-    segment_id: int, schema_version: int, table_id: int | None
-) -> dict[str, str]:
+def _segment_metadata(segment_id: int, schema_version: int, table_id: int | None) -> dict[str, str]:
     meta = {
         "kalam.segment_id": str(segment_id),
         "kalam.schema_version": str(schema_version),
@@ -659,7 +659,9 @@ def salvage_segment(path: Path, entry: SegmentEntry, *, table_id: int) -> Salvag
         return Salvage(None, entry.row_count, "footer disagrees with the manifest")
     table = pa.concat_tables(kept).replace_schema_metadata(None) if kept else None
     lost_groups = num_groups - len(kept)
-    return Salvage(table, entry.row_count - rows, f"{lost_groups} of {num_groups} row group(s) lost")
+    return Salvage(
+        table, entry.row_count - rows, f"{lost_groups} of {num_groups} row group(s) lost"
+    )
 
 
 def _intact_group(pf: pq.ParquetFile, rg: int, entry: SegmentEntry) -> pa.Table | None:

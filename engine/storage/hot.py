@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-
 from rocksdict import DBRecoveryMode, Options, Rdict, ReadOptions, WriteBatch, WriteOptions
 
 from engine.errors import DataDirInUseError, StorageCorruptionError
@@ -93,9 +92,7 @@ class HotStore:
         # repair (``salvage_wal``) accepts losing the log from that point on
         # (or a missing log, see OPEN_MARKER).
         opts.set_wal_recovery_mode(
-            DBRecoveryMode.point_in_time()
-            if salvage_wal
-            else DBRecoveryMode.absolute_consistency()
+            DBRecoveryMode.point_in_time() if salvage_wal else DBRecoveryMode.absolute_consistency()
         )
         if not salvage_wal:
             self._check_logs()
