@@ -13,7 +13,9 @@ Fields
     ``_seq <= flushed_seq`` of this scope is in the listed segments),
     ``last_segment_id`` (ids are never reused), ``segments``; optionally
     ``superseded_seqs`` (delete markers) and ``table`` (the table definition
-    as of the writing flush, for rebuilding a lost catalog).
+    as of the writing flush, for rebuilding a lost catalog). Encoded copies
+    also carry ``checksum`` (SHA-256 of the rest, keys sorted), verified on
+    decode when present.
 
 Serialisation is strict: ``decode`` / ``Manifest.from_dict`` reject bad JSON,
 missing or unexpected keys, wrong types and broken invariants (duplicate ids,
@@ -23,6 +25,7 @@ a segment above ``last_segment_id`` or above the watermark) with a
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -247,9 +250,22 @@ class Manifest:
         return None
 
 
+def _digest(d: dict[str, Any]) -> str:
+    body = orjson.dumps(
+        {k: v for k, v in d.items() if k != "checksum"}, option=orjson.OPT_SORT_KEYS
+    )
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
 def encode(manifest: Manifest, *, pretty: bool = False) -> bytes:
-    """Bytes for the hot copy (compact) or ``manifest.json`` (``pretty``)."""
-    return orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2 if pretty else 0)
+    """Bytes for the hot copy (compact) or ``manifest.json`` (``pretty``).
+
+    Both carry a ``checksum`` of their content: a flipped bit that still
+    leaves valid JSON (a digit of a statistic, a watermark) must not be
+    believed by REPAIR or a catalog rebuild."""
+    d = manifest.to_dict()
+    d["checksum"] = _digest(d)
+    return orjson.dumps(d, option=orjson.OPT_INDENT_2 if pretty else 0)
 
 
 def decode(data: bytes, *, source: str = "the hot manifest copy") -> Manifest:
@@ -260,4 +276,10 @@ def decode(data: bytes, *, source: str = "the hot manifest copy") -> Manifest:
         raise StorageCorruptionError(
             f"Corrupt manifest data in {source}: not valid JSON ({e})", file=source
         ) from None
-    return Manifest.from_dict(d, source=source)
+    checksum = d.pop("checksum", None) if isinstance(d, dict) else None
+    manifest = Manifest.from_dict(d, source=source)  # shape first: its errors say more
+    if checksum is not None and checksum != _digest(d):  # older manifests have none
+        raise StorageCorruptionError(
+            f"Corrupt manifest data in {source}: checksum mismatch", file=source
+        )
+    return manifest
