@@ -45,7 +45,9 @@ def _build(data_dir: Path, image: Path) -> None:
     eng.execute("CREATE USER TABLE u (id BIGINT PRIMARY KEY, v INT)")
     eng.execute("INSERT INTO s VALUES " + ", ".join(f"({i}, {i}, 'n{i}')" for i in range(20)))
     for user in ("alice", "bob"):
-        eng.execute("INSERT INTO u VALUES " + ", ".join(f"({i}, {i})" for i in range(10)), user=user)
+        eng.execute(
+            "INSERT INTO u VALUES " + ", ".join(f"({i}, {i})" for i in range(10)), user=user
+        )
     eng.flush("s")
     eng.flush("u")
     eng.execute("INSERT INTO s VALUES " + ", ".join(f"({i}, {i}, 'n{i}')" for i in range(20, 40)))
@@ -82,7 +84,9 @@ def _targets(image: Path) -> list[str]:
     hot = image / "hot"
     kinds = ("*.sst", "MANIFEST-*", "CURRENT", "OPTIONS-*", "*.log")
     out = [str(p.relative_to(image)) for k in kinds for p in sorted(hot.glob(k))]
-    out += [str(p.relative_to(image)) for p in sorted((image / "storage").rglob("*")) if p.is_file()]
+    out += [
+        str(p.relative_to(image)) for p in sorted((image / "storage").rglob("*")) if p.is_file()
+    ]
     return out
 
 
@@ -109,7 +113,9 @@ def _delete(path: Path) -> None:
         path.unlink()
 
 
-def _run_case(image: Path, expected: list[Any], tmp: Path, target: str, how: Callable[[Path], None]) -> str:
+def _run_case(
+    image: Path, expected: list[Any], tmp: Path, target: str, how: Callable[[Path], None]
+) -> str:
     case = tmp / "case"
     if case.exists():
         shutil.rmtree(case)

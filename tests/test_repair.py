@@ -18,7 +18,6 @@ import pytest
 
 pytest.register_assert_rewrite("conftest_cold")
 
-from conftest_cold import Cold  # noqa: E402
 
 from engine import Engine  # noqa: E402
 from engine.errors import StorageCorruptionError  # noqa: E402
@@ -166,9 +165,7 @@ def test_damaged_seq_counter_is_corruption(engines):
 # ------------------------------------------------------------------ table ownership
 
 
-def test_recreated_table_never_shows_rows_of_a_dropped_table_left_on_disk(
-    cold, kind, monkeypatch
-):
+def test_recreated_table_never_shows_rows_of_a_dropped_table_left_on_disk(cold, kind, monkeypatch):
     cold.create(kind)
     cold.insert(range(10))
     cold.flush()
