@@ -18,6 +18,7 @@ import pytest
 
 pytest.register_assert_rewrite("conftest_cold")
 
+from conftest_cold import Cold  # noqa: E402
 
 from engine import Engine  # noqa: E402
 from engine.errors import StorageCorruptionError  # noqa: E402
@@ -222,3 +223,62 @@ def test_lost_hot_store_is_loud_and_repair_rebuilds_the_catalog(cold):
     cold.flush()
     cold.restart()
     assert cold.rows() == [(0, 0), (2, 2), (3, 3), (4, 4), (7, 7)]
+
+
+def crash_image(cold: Cold, dest) -> None:
+    """A copy of the data directory taken while the engine is open (as after a kill)."""
+    shutil.copytree(cold.data_dir, dest)
+
+
+def test_damaged_write_ahead_log_is_loud_and_repair_keeps_it_up_to_the_damage(
+    cold, tmp_path, clock
+):
+    cold.create("SHARED")
+    cold.insert(range(5))
+    cold.flush()
+    cold.restart()
+    cold.insert([10])
+    cold.insert([11])
+    image = tmp_path / "image"
+    crash_image(cold, image)
+    log = next((image / "hot").glob("*.log"))
+    data = bytearray(log.read_bytes())
+    data[-3] ^= 0x01  # inside the last statement's record
+    log.write_bytes(bytes(data))
+    with pytest.raises(StorageCorruptionError) as info:
+        Engine.open(image, background_jobs=False)
+    assert str(image / "hot") in info.value.message
+    with Engine.open(image, background_jobs=False, repair=True, clock_ms=clock) as eng:
+        assert "write-ahead log" in str(eng.recovery)
+        ids = [r[0] for r in eng.execute("SELECT id FROM t ORDER BY id").rows()]
+        assert ids[:5] == list(range(5)) and 11 not in ids
+
+
+def test_deleted_write_ahead_log_after_a_crash_is_loud(cold, tmp_path):
+    cold.create("SHARED")
+    cold.insert(range(3))
+    image = tmp_path / "image"
+    crash_image(cold, image)
+    for log in (image / "hot").glob("*.log"):
+        log.unlink()
+    with pytest.raises(StorageCorruptionError, match="write-ahead log .* is missing"):
+        Engine.open(image, background_jobs=False)
+
+
+def test_damaged_sst_is_loud_and_repair_rebuilds_from_the_manifests(cold, capsys):
+    from engine.cli import main
+
+    cold.create("SHARED")
+    cold.insert(range(5))
+    cold.flush()
+    cold.engine.close()
+    sst = next((cold.data_dir / "hot").glob("*.sst"))
+    flip_bit_in_middle(sst)
+    with pytest.raises(StorageCorruptionError, match="hot"):
+        cold.open()
+    assert main(["repair", "--data-dir", str(cold.data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Moved the damaged hot store" in out and "Rebuilt the catalog" in out
+    assert (cold.data_dir / "hot.damaged-1").is_dir()
+    cold.engine = cold.open()
+    assert cold.rows() == [(i, i) for i in range(5)]
