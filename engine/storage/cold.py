@@ -46,7 +46,10 @@ Public API
     ``verify_segment`` / ``open_segment`` / ``segments_dataset``,
     ``segment_path(directory, entry)``, ``fsync_directory(directory)``,
     ``atomic_write_bytes(path, data)``, ``RecordValidator`` (strict shape checks),
-    ``TEMP_SUFFIX`` / ``temp_path_for(path)`` (temp files are ``.<name>.<hex>.tmp``).
+    ``TEMP_SUFFIX`` / ``temp_path_for(path)`` (temp files are ``.<name>.<hex>.tmp``),
+    ``segment_metadata`` / ``segment_owner(path)`` (the owning table id, from the
+    ``kalam.table_id`` key-value metadata), ``salvage_segment`` (REPAIR: the
+    provably intact row groups of a damaged file and the exact rows lost).
 """
 
 from __future__ import annotations
