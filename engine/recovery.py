@@ -188,7 +188,9 @@ def rebuild_catalog(store: HotStore, data_dir: Path, report: RecoveryReport) -> 
     names = ", ".join(f.table.qualified_name for f in tables) or "none"
     report.actions.append(
         f"Rebuilt the catalog from manifest.json files: {len(tables)} table(s) ({names}). "
-        "Rows that were not flushed, user roles and namespace options could not be recovered"
+        "Every change since each table's last flush is lost (new rows are missing, rows "
+        "updated or deleted since then show their flushed version), and so are tables "
+        "never flushed, user roles and namespace options"
     )
     if skipped:
         report.actions.append("Not rebuilt: " + "; ".join(skipped))

@@ -282,3 +282,22 @@ def test_damaged_sst_is_loud_and_repair_rebuilds_from_the_manifests(cold, capsys
     assert (cold.data_dir / "hot.damaged-1").is_dir()
     cold.engine = cold.open()
     assert cold.rows() == [(i, i) for i in range(5)]
+
+
+def test_repair_with_both_manifest_copies_damaged_rebuilds_from_owned_files_and_says_so(cold):
+    cold.create("SHARED")
+    cold.insert(range(5))
+    cold.flush()
+    cold.sql("UPDATE t SET v = 50 WHERE id = 0")
+    cold.flush()
+    table_id = cold.engine.catalog.get_table("default", "t").table_id
+    put_raw(cold.engine, keys.manifest_key(table_id, ""), b"{damaged")
+    cold.engine.close()
+    cold.manifest_path.write_bytes(b"{damaged too")
+    cold.engine = cold.open()
+    result = cold.engine.execute("REPAIR TABLE t")
+    assert "both manifest copies" in result.message and "reappeared" in result.message
+    assert "kept 2 segment(s)" in result.message
+    # The newest version of each key wins even without the delete markers.
+    assert cold.rows() == [(0, 50), (1, 1), (2, 2), (3, 3), (4, 4)]
+    assert cold.manifest()["table"]["name"] == "t"
