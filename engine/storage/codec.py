@@ -24,21 +24,18 @@ def encode_row(seq: int, deleted: bool, values: dict[int, Any]) -> bytes:
     return _pack((seq, deleted, values))
 
 
-def _shape(decoded: Any) -> RowVersion:
-    seq, deleted, values = decoded  # ValueError / TypeError on another shape
-    if type(seq) is not int or seq < 0 or type(deleted) is not bool or type(values) is not dict:
-        raise ValueError("not [seq, deleted, {column id: value}]")
-    if not all(type(k) is int and k > 0 for k in values):
-        raise ValueError("value keys are not column ids")
-    return seq, deleted, values
-
-
 def decode_row(raw: bytes, *, table: str = "", key: bytes | None = None) -> RowVersion:
-    """One row version; ``StorageCorruptionError`` naming ``table`` and ``key`` if damaged."""
+    """One row version; ``StorageCorruptionError`` naming ``table`` and ``key`` if damaged.
+
+    Only the outer shape is checked: this runs for every hot row at startup
+    (~0.5 µs/row), and RocksDB's checksums already vouch for the bytes."""
     try:
-        return _shape(msgpack.unpackb(raw, raw=False, strict_map_key=False))
+        seq, deleted, values = msgpack.unpackb(raw, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types
         raise row_damage(table, key, exc) from None
+    if type(seq) is not int or type(deleted) is not bool or type(values) is not dict:
+        raise row_damage(table, key, ValueError("not [seq, deleted, {column id: value}]"))
+    return seq, deleted, values
 
 
 def decode_hot_row(key: bytes, raw: bytes, *, table: str) -> tuple[str, Any, RowVersion]:
