@@ -2,8 +2,8 @@
 silent wrong answer (invariant 5).
 
 One small data directory (a SHARED and a USER table, two flushes, an UPDATE
-and a DELETE after the flush, rows still hot, the write-ahead log still
-holding the last statements as after a crash) is copied once per case; each
+and a DELETE after the flush, rows still hot in two SST files, the
+write-ahead log still holding the last statements as after a crash) is copied once per case; each
 case damages one file (bit flips at seeded positions, truncation, deletion)
 or the whole ``hot/`` directory, reopens and runs a fixed set of queries.
 Every case must give exactly the answers of the undamaged copy, or raise a
@@ -57,6 +57,8 @@ def _build(data_dir: Path, image: Path) -> None:
     eng.close()  # the rows so far end up in an SST file
     eng = Engine.open(data_dir, background_jobs=False)
     eng.execute("UPDATE s SET v = -1 WHERE id = 5")
+    eng.close()  # a second, small SST file
+    eng = Engine.open(data_dir, background_jobs=False)
     eng.execute("DELETE FROM s WHERE id = 25")
     eng.execute("DELETE FROM u WHERE id = 3", user="alice")
     eng.execute("INSERT INTO s VALUES (1000, 7, 'hot')")
@@ -138,6 +140,7 @@ def test_the_sweep_covers_every_file_kind(image):
     for kind in (".sst", "MANIFEST-", "CURRENT", "OPTIONS-", ".log", "manifest.json", ".parquet"):
         assert any(kind in n for n in names), (kind, names)
     assert (path / "hot" / "CURRENT").exists()
+    assert len(list((path / "hot").glob("*.sst"))) >= 2
     log = next(p for p in (path / "hot").glob("*.log"))
     assert log.stat().st_size > 0  # the log holds statements, as after a crash
 
