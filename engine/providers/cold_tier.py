@@ -126,7 +126,14 @@ class ColdTier:
         for key, raw in store.scan(prefix):
             scope = key[len(prefix) :].decode()
             try:
-                self.manifests[scope] = decode(raw, source=f"hot manifest of {scope or 'shared'}")
+                source = f"the hot manifest copy of table id {table_id}, scope {scope or 'shared'}"
+                self.manifests[scope] = decode(raw, source=source)
+                if self.manifests[scope].table_id != table_id:
+                    raise StorageCorruptionError(
+                        f"Corrupt manifest data in {source}: it names table id "
+                        f"{self.manifests.pop(scope).table_id}",
+                        file=source,
+                    )
             except StorageCorruptionError as exc:
                 self._bad[scope] = exc
 
