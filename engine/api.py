@@ -73,8 +73,11 @@ class Engine:
         durability: str,
         clock_ms: Callable[[], int],
         background_jobs: bool = True,
+        repair: bool = False,
     ) -> None:
-        self.db = Database(data_dir, user=user, durability=durability, clock_ms=clock_ms)
+        self.db = Database(
+            data_dir, user=user, durability=durability, clock_ms=clock_ms, repair=repair
+        )
         self.scheduler = Scheduler(self.db)
         if background_jobs:
             self.scheduler.start()
@@ -88,18 +91,22 @@ class Engine:
         durability: str = "sync",
         clock_ms: Callable[[], int] | None = None,
         background_jobs: bool = True,
+        repair: bool = False,
     ) -> Engine:
         """Open (creating if missing) the data directory ``data_dir``.
 
         ``clock_ms`` replaces the wall clock (tests drive TTL and flush
         intervals with it); ``background_jobs=False`` leaves flush policies and
-        eviction to explicit ``engine.scheduler.tick()`` calls."""
+        eviction to explicit ``engine.scheduler.tick()`` calls. ``repair=True``
+        recovers a damaged or lost hot store (see ``engine.recovery``) and
+        leaves what it did in ``engine.recovery``."""
         return cls(
             Path(data_dir).expanduser().resolve(),
             user=user,
             durability=durability,
             clock_ms=clock_ms or wall_clock_ms,
             background_jobs=background_jobs,
+            repair=repair,
         )
 
     def __enter__(self) -> Engine:
@@ -144,6 +151,11 @@ class Engine:
     @property
     def users(self) -> Users:
         return self.db.users
+
+    @property
+    def recovery(self) -> Any:
+        """What ``open(..., repair=True)`` did to the hot store (``None`` otherwise)."""
+        return self.db.recovery
 
     @property
     def session_id(self) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from engine.errors import KalamError, PermissionDeniedError
+from engine.errors import KalamError, PermissionDeniedError, StorageCorruptionError
 from engine.names import check_user
 from engine.sql import statements as st
 from engine.storage.hot import HotStore
@@ -54,14 +54,32 @@ def _key(name: str) -> bytes:
     return b"U" + name.encode()
 
 
+def _decode_user(key: bytes, raw: bytes, store: HotStore) -> User:
+    """A stored user record; damage raises ``StorageCorruptionError`` naming the user."""
+    source = f"the user record {key[1:].decode(errors='replace')} in {store.path}"
+    try:
+        d = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        d = None
+    if (
+        not isinstance(d, dict)
+        or d.keys() != {"user", "role", "created_at"}
+        or _key(str(d["user"])) != key
+        or d["role"] not in ROLES
+        or type(d["created_at"]) is not int
+    ):
+        raise StorageCorruptionError(f"Corrupt user record: {source}", file=source)
+    return User(d["user"], d["role"], d["created_at"])
+
+
 class Users:
     """The user registry, persisted in the hot store and mirrored in memory."""
 
     def __init__(self, store: HotStore, now_us: int) -> None:
         self._store = store
         self.users: dict[str, User] = {}
-        for _, raw in store.scan(b"U"):
-            u = User(**orjson.loads(raw))
+        for key, raw in store.scan(b"U"):
+            u = _decode_user(key, raw, store)
             self.users[u.user] = u
         if ROOT not in self.users:
             txn = Txn(store)

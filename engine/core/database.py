@@ -25,11 +25,11 @@ from engine.names import check_user, safe_path
 from engine.providers.base import TableProvider
 from engine.providers.cold_tier import ColdTier, GroupCache
 from engine.providers.kinds import PROVIDERS
+from engine.recovery import open_hot_store
 from engine.security import Users
 from engine.seq import SeqAllocator
 from engine.sql.statements import TableRef
 from engine.storage.cold import SegmentVerifier
-from engine.storage.hot import HotStore
 from engine.txn import Txn
 
 DURABILITY = {
@@ -48,6 +48,7 @@ class Database:
         user: str,
         durability: str,
         clock_ms: Callable[[], int],
+        repair: bool = False,
     ) -> None:
         if durability not in DURABILITY:
             raise InvalidOptionError(
@@ -61,7 +62,11 @@ class Database:
         self.table_locks = TableLocks()  # commit locks, taken before the engine lock
         self._call = threading.local()  # per-call options (progress callback)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = HotStore(safe_path(data_dir, "hot"), sync=durability == "sync")
+        # A missing or damaged hot store is refused (or, with ``repair``, rebuilt
+        # from the manifest.json files; what was done is kept in ``recovery``).
+        self.store, self.recovery = open_hot_store(
+            data_dir, sync=durability == "sync", repair=repair
+        )
         self._closed = False
         try:
             finish_pending_moves(data_dir, self.store)

@@ -70,10 +70,11 @@ class TableProvider:
         self._lock = lock
         self.cold = cold
         self.partitions: dict[str, HotPartition] = {}
+        label = self.table.qualified_name
         with gc_paused():
             for key, raw in store.scan(keys.rows_prefix(table_id)):
-                scope, pk = keys.split_row_key(key)
-                self.partitions.setdefault(scope, HotPartition()).rows[pk] = codec.decode_row(raw)
+                scope, pk, row = codec.decode_hot_row(key, raw, table=label)
+                self.partitions.setdefault(scope, HotPartition()).rows[pk] = row
         self._drop_flushed_leftovers()
 
     def _drop_flushed_leftovers(self) -> None:

@@ -27,7 +27,7 @@ from datafusion import DataFrame, SessionContext, col, lit
 
 from engine.catalog.model import TableDef
 from engine.errors import StorageCorruptionError
-from engine.manifest import Manifest, decode, encode, find_manifest_json
+from engine.manifest import Manifest, decode, encode, find_manifest_json, manifest_path
 from engine.storage import keys
 from engine.storage.cold import SegmentEntry, SegmentVerifier, segment_path
 from engine.storage.hot import HotStore
@@ -137,7 +137,14 @@ class ColdTier:
         for key, raw in store.scan(prefix):
             scope = key[len(prefix) :].decode()
             try:
-                self.manifests[scope] = decode(raw, source=f"hot manifest of {scope or 'shared'}")
+                source = f"the hot manifest copy of table id {table_id}, scope {scope or 'shared'}"
+                self.manifests[scope] = decode(raw, source=source)
+                if self.manifests[scope].table_id != table_id:
+                    raise StorageCorruptionError(
+                        f"Corrupt manifest data in {source}: it names table id "
+                        f"{self.manifests.pop(scope).table_id}",
+                        file=source,
+                    )
             except StorageCorruptionError as exc:
                 self._bad[scope] = exc
 
@@ -150,7 +157,9 @@ class ColdTier:
     # ---- manifests
     def recover_scope(self, scope: str) -> None:
         """Startup rule: the hot copy is authoritative; only when it is missing
-        is ``manifest.json`` loaded into it."""
+        is ``manifest.json`` loaded into it. A ``manifest.json`` of another
+        table (left by a DROP that crashed before removing its directory) is a
+        foreign leftover: never adopted, removed by this table's first flush."""
         if scope in self.manifests or scope in self._bad:
             return
         try:
@@ -158,7 +167,7 @@ class ColdTier:
         except StorageCorruptionError as exc:
             self._bad[scope] = exc
             return
-        if found is not None:
+        if found is not None and found.table_id == self.table_id:
             batch_txn = Txn(self._store)
             batch_txn.batch.put(keys.manifest_key(self.table_id, scope), encode(found))
             batch_txn.commit()
@@ -171,9 +180,17 @@ class ColdTier:
             raise bad
         m = self.manifests.get(scope)
         if m is not None and scope not in self._checked:
-            # First use in this process: the cold copy must at least be readable.
+            # First use in this process: the cold copy must at least be readable
+            # and this table's (the hot copy exists, so a flush of ours wrote it).
             try:
-                find_manifest_json(self.scope_dir(scope))
+                cold = find_manifest_json(self.scope_dir(scope))
+                if cold is not None and cold.table_id != self.table_id:
+                    path = manifest_path(self.scope_dir(scope))
+                    raise StorageCorruptionError(
+                        f"Manifest file {path} belongs to table id {cold.table_id}, "
+                        f"not to this table (id {self.table_id})",
+                        file=str(path),
+                    )
             except StorageCorruptionError as exc:
                 self._bad[scope] = exc
                 raise
