@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
 from engine.catalog.model import Namespace, TableDef
@@ -29,6 +30,7 @@ from engine.recovery import open_hot_store
 from engine.security import Users
 from engine.seq import SeqAllocator
 from engine.sql.statements import TableRef
+from engine.storage import keys
 from engine.storage.cold import SegmentVerifier
 from engine.txn import Txn
 
@@ -220,7 +222,17 @@ class Database:
         (``None``: is removed); returns what carries it out after the commit."""
         src = ["storage", table.namespace, table.name]
         dst = None if new_name is None else ["storage", table.namespace, new_name]
-        marker = stage_move(txn, table.table_id, src, dst)
+        return self._stage(txn, keys.move_key(table.table_id), src, dst)
+
+    def stage_scope_removal(self, txn: Txn, table: TableDef, scope: str) -> Callable[[], None]:
+        """Record with ``txn`` that one scope's directory (a user's) is removed."""
+        path = self.scope_dir(table.table_id, scope).relative_to(self.data_dir)
+        return self._stage(txn, keys.move_key(table.table_id, scope), path.parts, None)
+
+    def _stage(
+        self, txn: Txn, marker: bytes, src: Any, dst: list[str] | None
+    ) -> Callable[[], None]:
+        stage_move(txn, marker, src, dst)
 
         def finish() -> None:
             raw = self.store.get(marker)

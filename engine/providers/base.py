@@ -81,6 +81,8 @@ class TableProvider:
         """A flush that crashed after publishing its manifest may leave hot
         versions at or below the watermark: they are already in segments."""
         txn = Txn(self._store)
+        for scope in set(self.cold.scopes_on_disk()) - set(self.partitions):
+            self.cold.recover_scope(scope)  # cold-only scope whose hot copy was lost
         for scope, part in self.partitions.items():
             self.cold.recover_scope(scope)
             mark = self.cold.watermark(scope)
@@ -185,6 +187,18 @@ class TableProvider:
             value=key,
             column_name=pk.name,
         )
+
+    def drop_scope(self, txn: Txn, scope: str) -> int:
+        """Stage removing every row version of one scope (DROP USER), hot and
+        cold (the scope's manifest; its directory goes after the commit).
+        Returns how many live rows it held."""
+        data, _ = self.merged(SessionContext(), scope, ScanOptions(now_ms=self._clock_ms()), None)
+        live = data.num_rows if isinstance(data, pa.Table) else data.count()
+        for key, _ in self._store.scan(keys.rows_prefix(self.table_id, scope)):
+            txn.batch.delete(key)
+        self.cold.drop_scope(txn, scope)
+        txn.after_commit(lambda: self.partitions.pop(scope, None))
+        return live
 
     def drop(self, txn: Txn) -> None:
         for key, _ in self._store.scan(keys.rows_prefix(self.table_id)):

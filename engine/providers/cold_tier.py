@@ -204,6 +204,36 @@ class ColdTier:
     def scopes(self) -> list[str]:
         return sorted(set(self.manifests) | set(self._bad))
 
+    def scopes_on_disk(self) -> list[str]:
+        """Scopes with a ``manifest.json`` under the table's directory. Only
+        open-time recovery of lost hot copies looks (readers never list
+        directories): a scope with no hot rows and no hot copy would otherwise
+        read as empty."""
+        from engine.errors import InvalidNameError
+        from engine.names import check_user
+
+        base = self.scope_dir("")
+        found = [""] if (base / "manifest.json").is_file() else []
+        if base.is_dir():
+            for child in base.iterdir():
+                if child.is_dir() and (child / "manifest.json").is_file():
+                    try:
+                        found.append(check_user(child.name))
+                    except InvalidNameError:
+                        continue  # not a scope of ours
+        return found
+
+    def drop_scope(self, txn: Txn, scope: str) -> None:
+        txn.batch.delete(keys.manifest_key(self.table_id, scope))
+
+        def apply() -> None:
+            self.manifests.pop(scope, None)
+            self._bad.pop(scope, None)
+            self._checked.discard(scope)
+
+        txn.after_commit(apply)
+        txn.after_commit(lambda: self.forget_segments(scope))
+
     def scope_dir(self, scope: str) -> Path:
         return self._scope_dir(scope)
 

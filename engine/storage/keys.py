@@ -52,9 +52,10 @@ RENAME_PREFIX = b"Srename:"  # pending moves written by older versions; still fi
 MOVE_PREFIX = b"Smove:"
 
 
-def move_key(table_id: int) -> bytes:
-    """A pending move (RENAME TO) or removal (DROP) of a table's storage directory."""
-    return MOVE_PREFIX + _ID.pack(table_id)
+def move_key(table_id: int, scope: str = "") -> bytes:
+    """A pending move (RENAME TO) or removal (DROP TABLE; DROP USER: one scope)
+    of a table's storage directory."""
+    return MOVE_PREFIX + _ID.pack(table_id) + scope.encode()
 
 
 def manifest_key(table_id: int, scope: str) -> bytes:
