@@ -19,6 +19,7 @@ from typing import Any
 from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
 from engine.catalog.model import Namespace, TableDef
 from engine.core.commit import TableLocks, finish_move, finish_pending_moves, stage_move
+from engine.core.session import Session, current_session
 from engine.errors import EngineClosedError, InvalidOptionError, TableNotFoundError
 from engine.exec.live import LiveQueries
 from engine.jobs.jobs import JobManager
@@ -77,7 +78,8 @@ class Database:
             self._providers: dict[int, TableProvider] = {}
             self.verifier = SegmentVerifier()
             self.row_groups = GroupCache()  # decoded row groups for point lookups
-            self.namespace = DEFAULT_NAMESPACE
+            # State of code running outside any session (jobs, open-time recovery).
+            self._no_session = Session(self.user)
             self.jobs = JobManager(self.now_us)
             self.session_id = uuid.uuid4().hex[:8]
             self.live = LiveQueries(self.session_id)
@@ -114,6 +116,16 @@ class Database:
             if not self._closed:
                 self._closed = True
                 self.store.close()
+
+    # ------------------------------------------------------------ per-caller state
+    @property
+    def namespace(self) -> str:
+        """The current session's namespace (what unqualified names resolve in)."""
+        return (current_session() or self._no_session).namespace
+
+    @namespace.setter
+    def namespace(self, value: str) -> None:
+        (current_session() or self._no_session).namespace = value
 
     # ------------------------------------------------------------ per-call options
     def call_progress(self) -> Callable[[int, int], None] | None:
