@@ -135,14 +135,38 @@ def authorize(engine: Engine, stmt: st.Statement, role: str) -> None:
         require(role, "service", "FLUSH")
     elif isinstance(stmt, (st.Insert, st.Update, st.Delete)):
         table = engine.catalog.find_table(stmt.table.namespace or engine.namespace, stmt.table.name)
-        if table is not None and table.table_type == "SHARED":
-            require(role, "service", f"Writing the SHARED table {table.qualified_name}")
+        if table is not None:
+            for action in write_actions(stmt):
+                if not may_write(role, table.table_type, action):
+                    raise PermissionDeniedError(
+                        f"Permission denied: {action} on the {table.table_type} table "
+                        f"{table.qualified_name} needs role service or higher (you are {role})"
+                    )
     elif isinstance(stmt, st.KalamCommand):
         head = tuple(w.upper() for w in stmt.words[:2])
         if head[:1] == ("REPAIR",):
             require(role, "dba", "REPAIR TABLE")
         elif head in (("CREATE", "USER"), ("ALTER", "USER"), ("DROP", "USER")):
             require(role, "dba", "Managing users")
+
+
+def write_actions(stmt: st.Insert | st.Update | st.Delete) -> tuple[str, ...]:
+    """The rights a DML statement needs on its table. An INSERT that may change
+    existing rows (ON CONFLICT DO UPDATE, INSERT OR REPLACE) needs UPDATE too."""
+    if isinstance(stmt, st.Update):
+        return ("UPDATE",)
+    if isinstance(stmt, st.Delete):
+        return ("DELETE",)
+    if stmt.on_conflict is not None and stmt.on_conflict.action in ("update", "replace"):
+        return ("INSERT", "UPDATE")
+    return ("INSERT",)
+
+
+def may_write(role: str, table_type: str, action: str) -> bool:
+    """Whether ``role`` may ``action`` (INSERT / UPDATE / DELETE) rows of a
+    table of ``table_type``: SHARED tables need service; USER and STREAM
+    tables are written in the writer's own scope."""
+    return table_type != "SHARED" or at_least(role, "service")
 
 
 def _declared_type(stmt: st.CreateTable) -> str:
