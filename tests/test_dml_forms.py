@@ -212,6 +212,19 @@ def test_delete_with_an_alias_by_primary_key_and_by_scan(forms: Forms) -> None:
     forms.check([root_row(2), root_row(3)])
 
 
+def test_a_quoted_alias_keeps_its_case(forms: Forms) -> None:
+    res = forms.run('UPDATE t AS "X" SET v = "X".v + 1 WHERE "X".id = 1 RETURNING "X".v')
+    assert res.rows() == [(11,)]
+    assert forms.run('UPDATE t "X" SET v = "X".v + 1 WHERE "X".v > 30').rows_affected == 1
+    assert forms.run('DELETE FROM t AS "X" WHERE "X".id = 2').rows_affected == 1
+    res = forms.run(
+        "INSERT INTO t AS \"X\" VALUES (3, 1, 'x') "
+        'ON CONFLICT (id) DO UPDATE SET v = "X".v + EXCLUDED.v WHERE "X".v > 0 RETURNING v'
+    )
+    assert res.rows() == [(31,)]
+    forms.check([(1, 11, "r1"), (3, 31, "r3"), (4, 41, "r4")])
+
+
 def test_an_aliased_table_is_not_reachable_by_its_own_name(shared: Forms) -> None:
     # As in PostgreSQL: once aliased, the table goes by the alias only.
     unchanged(shared, "UPDATE t AS x SET v = 0 WHERE t.id = 1", ColumnNotFoundError)
@@ -487,3 +500,32 @@ def test_a_plain_user_cannot_upsert_into_a_shared_table(shared: Forms) -> None:
         "SHARED",
         user="ann",
     )
+
+
+@pytest.mark.parametrize("flushed", [False, True], ids=["hot", "cold"])
+def test_do_update_stores_timestamps_dates_and_other_types_right(
+    engines: Engines, flushed: bool
+) -> None:
+    eng = engines.open(background_jobs=False)
+    eng.execute("CREATE TABLE e (id INT PRIMARY KEY, at TIMESTAMP, d DATE, n BIGINT, v INT)")
+    eng.execute("INSERT INTO e VALUES (1, '2025-01-01 10:00:00', '2025-01-01', 1, 1)")
+    if flushed:
+        eng.flush("e")
+    upserts = [
+        # EXCLUDED copies (no DataFusion), then literals, then expressions with a WHERE.
+        "ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at, d = EXCLUDED.d, n = EXCLUDED.n",
+        "ON CONFLICT (id) DO UPDATE SET at = '2025-02-02 02:00:00', d = '2025-02-02'",
+        "ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at, v = EXCLUDED.n WHERE e.v < 100",
+    ]
+    expected = [
+        ("2025-03-03 03:00:00", "2025-03-03", 7, 1),
+        ("2025-02-02 02:00:00", "2025-02-02", 7, 1),
+        ("2025-03-03 03:00:00", "2025-02-02", 7, 7),
+    ]
+    for clause, want in zip(upserts, expected, strict=True):
+        res = eng.execute(
+            f"INSERT INTO e VALUES (1, '2025-03-03 03:00:00', '2025-03-03', 7, 0) {clause}"
+        )
+        assert res.rows_affected == 1
+        got = eng.execute("SELECT CAST(at AS VARCHAR), CAST(d AS VARCHAR), n, v FROM e").rows()
+        assert got == [(want[0].replace(" ", "T"), *want[1:])], clause

@@ -39,7 +39,9 @@ def _target_select(
 ) -> exp.Select:
     cols: list[exp.Expression] = [exp.column(c.name, quoted=True) for c in table.columns]
     cols.append(exp.column("_seq"))
-    target = exp.table_(table.name, db=table.namespace, quoted=False, alias=ref.alias)
+    target: Any = exp.table_(table.name, db=table.namespace, quoted=False)
+    if ref.alias:  # UPDATE t AS x: quoted, so DataFusion keeps the alias's case
+        target = target.as_(ref.alias, quoted=True)
     query = exp.select(*cols, *extra).from_(target)
     if where is not None:
         query = query.where(where.copy())
@@ -175,7 +177,7 @@ def _evaluate_on_row(
     ctx = SessionContext(SessionConfig().with_target_partitions(1))
     ctx.register_record_batches("__kalam_row", [row.to_batches()])
     name = s.table.alias if isinstance(s, st.Update) and s.table.alias else table.name
-    query = exp.select(*extra).from_(exp.to_table("__kalam_row").as_(name))
+    query = exp.select(*extra).from_(exp.to_table("__kalam_row").as_(name, quoted=True))
     try:
         out = ctx.sql_with_options(
             query.sql("postgres"), _OPTIONS, param_values={k: _scalar(v) for k, v in params.items()}

@@ -193,7 +193,6 @@ def _updated_rows(
         new = dict(old)
         for name, value in assigned.items():
             col = table.get_column(name)
-            value = coerce(value, col.type, col.name)
             if value is None and not col.nullable:
                 raise NotNullViolationError(
                     f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",
@@ -211,8 +210,9 @@ def _updated_rows(
 def _direct(
     table: TableDef, oc: st.OnConflict, news: list[dict[int, Any]], params: dict[str, Any]
 ) -> list[tuple[bool, dict[str, Any]]] | None:
-    """SET values without DataFusion when each is ``EXCLUDED.col``, a literal
-    or a parameter and there is no WHERE (the usual upsert); else None."""
+    """Stored SET values without DataFusion when each is ``EXCLUDED.col`` (of
+    the assigned column's type), a literal or a parameter and there is no
+    WHERE (the usual upsert); else None."""
     if oc.where is not None:
         return None
     from_excluded: dict[str, int] = {}  # assigned column -> id of the EXCLUDED column it copies
@@ -220,14 +220,16 @@ def _direct(
     for name, e in oc.assignments:
         if isinstance(e, exp.Column) and e.table and ident(e.args.get("table")) == _EXCLUDED:
             source = table.find_column(ident(e))
-            if source is None:
-                return None  # let DataFusion report the unknown column
-            from_excluded[name] = source.id
+            if source is None or source.type != table.get_column(name).type:
+                return None  # DataFusion reports the unknown column / converts the value
+            from_excluded[name] = source.id  # proposed rows hold stored values already
             continue
         try:
-            constants[name] = simple_value(e, params)
+            value = simple_value(e, params)
         except (NotSimple, KeyError):
             return None
+        col = table.get_column(name)
+        constants[name] = coerce(value, col.type, col.name)
     return [
         (True, {**constants, **{n: values.get(cid) for n, cid in from_excluded.items()}})
         for values in news
@@ -256,7 +258,8 @@ def _evaluate(
     existing = build_arrow(table, [(q, False, v) for q, v in olds], hidden=True)
     excluded = build_arrow(table, [(0, False, v) for v in news], hidden=False)
     ctx = SessionContext(SessionConfig().with_target_partitions(1))
-    ctx.register_record_batches(name, [existing.append_column(_ROW, positions).to_batches()])
+    # Quoted so DataFusion keeps the name's case (``INSERT INTO t AS "X"``).
+    ctx.register_record_batches(f'"{name}"', [existing.append_column(_ROW, positions).to_batches()])
     ctx.register_record_batches(_EXCLUDED, [excluded.append_column(_ROW, positions).to_batches()])
     outputs: list[Any] = [exp.column(_ROW, table=name, quoted=True).as_(_ROW)]
     outputs += [
@@ -289,9 +292,11 @@ def _evaluate(
     rows = out.column(_ROW).to_pylist()
     accepted = out.column(_WHERE).to_pylist() if oc.where is not None else [True] * len(rows)
     values = [out.column(_NEW.format(i)).to_pylist() for i in range(len(oc.assignments))]
+    columns = [table.get_column(n) for n, _ in oc.assignments]
     for j, row in enumerate(rows):
-        by_row[row] = (
-            accepted[j] is True,
-            {n: values[i][j] for i, (n, _) in enumerate(oc.assignments)},
-        )
+        if accepted[j] is True:
+            by_row[row] = (
+                True,
+                {c.name: coerce(values[i][j], c.type, c.name) for i, c in enumerate(columns)},
+            )
     return by_row
