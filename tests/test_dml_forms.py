@@ -529,3 +529,39 @@ def test_do_update_stores_timestamps_dates_and_other_types_right(
         assert res.rows_affected == 1
         got = eng.execute("SELECT CAST(at AS VARCHAR), CAST(d AS VARCHAR), n, v FROM e").rows()
         assert got == [(want[0].replace(" ", "T"), *want[1:])], clause
+
+
+def test_an_expired_stream_row_does_not_conflict(engines: Engines, clock: Any) -> None:
+    eng = engines.open(background_jobs=False)
+    eng.execute("CREATE STREAM TABLE ev (id INT PRIMARY KEY, v INT) WITH (TTL_SECONDS = 60)")
+    eng.execute("INSERT INTO ev VALUES (1, 1), (2, 2)")
+    upsert = "INSERT INTO ev VALUES (1, 10), (2, 20) ON CONFLICT (id) DO UPDATE SET v = ev.v + 100"
+    res = eng.execute(upsert + " WHERE ev.id = 1")
+    assert res.message == "Inserted 0 row(s), updated 1 row(s)"
+    clock.advance(61)  # both rows are past their TTL: the proposed rows insert afresh
+    res = eng.execute(upsert)
+    assert res.message == "Inserted 2 row(s), updated 0 row(s)"
+    assert eng.execute("SELECT id, v FROM ev ORDER BY id").rows() == [(1, 10), (2, 20)]
+
+
+def test_the_parser_keeps_alias_returning_and_conflict_clause() -> None:
+    from engine.sql import statements as st
+
+    up = parse("UPDATE ns.t AS x SET v = 1 WHERE x.id = 2 RETURNING x.*, _seq")[0]
+    assert isinstance(up, st.Update)
+    assert up.table == st.TableRef("ns", "t") and up.table.alias == "x"
+    assert up.returning == ("*", "_seq")
+    de = parse("DELETE FROM t y RETURNING y.id")[0]
+    assert isinstance(de, st.Delete) and de.table.alias == "y" and de.returning == ("id",)
+    ins = parse(
+        "INSERT INTO t VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v WHERE t.v < 3"
+    )[0]
+    assert isinstance(ins, st.Insert) and ins.on_conflict is not None
+    assert ins.on_conflict.action == "update" and ins.on_conflict.target == ("id",)
+    assert [name for name, _ in ins.on_conflict.assignments] == ["v"]
+    assert ins.on_conflict.where is not None
+    assert parse("INSERT OR IGNORE INTO t VALUES (1)")[0].on_conflict == st.OnConflict("nothing")
+    assert parse("INSERT OR REPLACE INTO t VALUES (1)")[0].on_conflict == st.OnConflict("replace")
+    assert parse("INSERT INTO t VALUES (1)")[0].on_conflict is None
+    with pytest.raises(ColumnNotFoundError):
+        parse("DELETE FROM t AS x RETURNING z.id")
