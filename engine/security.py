@@ -155,7 +155,7 @@ def authorize(engine: Database, stmt: st.Statement, role: str) -> None:
     elif isinstance(stmt, (st.Insert, st.Update, st.Delete)):
         table = engine.catalog.find_table(stmt.table.namespace or engine.namespace, stmt.table.name)
         if table is not None:
-            authorize_write(table, role)
+            authorize_write(table, role, write_actions(stmt))
     elif isinstance(stmt, st.KalamCommand):
         head = tuple(w.upper() for w in stmt.words[:2])
         if head[:1] == ("REPAIR",):
@@ -164,11 +164,34 @@ def authorize(engine: Database, stmt: st.Statement, role: str) -> None:
             require(role, "dba", "Managing users")
 
 
-def authorize_write(table: TableDef, role: str) -> None:
-    """Whether ``role`` may write rows of ``table`` (every write path asks this:
-    INSERT / UPDATE / DELETE statements and ``Engine.insert_arrow``)."""
-    if table.table_type == "SHARED":
-        require(role, "service", f"Writing the SHARED table {table.qualified_name}")
+def write_actions(stmt: st.Insert | st.Update | st.Delete) -> tuple[str, ...]:
+    """The rights a DML statement needs on its table. An INSERT that may change
+    existing rows (ON CONFLICT DO UPDATE, INSERT OR REPLACE) needs UPDATE too."""
+    if isinstance(stmt, st.Update):
+        return ("UPDATE",)
+    if isinstance(stmt, st.Delete):
+        return ("DELETE",)
+    if stmt.on_conflict is not None and stmt.on_conflict.action in ("update", "replace"):
+        return ("INSERT", "UPDATE")
+    return ("INSERT",)
+
+
+def may_write(role: str, table_type: str, action: str) -> bool:
+    """Whether ``role`` may ``action`` (INSERT / UPDATE / DELETE) rows of a
+    table of ``table_type``: SHARED tables need service; USER and STREAM
+    tables are written in the writer's own scope."""
+    return table_type != "SHARED" or at_least(role, "service")
+
+
+def authorize_write(table: TableDef, role: str, actions: tuple[str, ...] = ("INSERT",)) -> None:
+    """Whether ``role`` may do ``actions`` to rows of ``table`` (every write path
+    asks this: INSERT / UPDATE / DELETE statements and ``Engine.insert_arrow``)."""
+    for action in actions:
+        if not may_write(role, table.table_type, action):
+            raise PermissionDeniedError(
+                f"Permission denied: {action} on the {table.table_type} table "
+                f"{table.qualified_name} needs role service or higher (you are {role})"
+            )
 
 
 def _declared_type(stmt: st.CreateTable) -> str:

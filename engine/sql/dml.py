@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from sqlglot import exp
 
 from engine.catalog.model import Column, TableDef
@@ -17,10 +16,11 @@ from engine.errors import (
     SchemaError,
 )
 from engine.gcpause import gc_paused
-from engine.providers.base import build_arrow
 from engine.result import Result
 from engine.sql import statements as st
+from engine.sql import upsert
 from engine.sql.bulk import arrow_rows
+from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
 from engine.sql.values import NotSimple, default_value, simple_value
 from engine.types import coerce
@@ -83,7 +83,9 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
                 f"{selected.num_columns}"
             )
     if s.returning:
-        _returning_columns(table, s.returning)  # unknown names fail before anything is written
+        returning_columns(table, s.returning)  # unknown names fail before anything is written
+    if s.on_conflict is not None:
+        upsert.check(table, s)
     prov = engine.provider(table)
     with engine.lock, gc_paused():
         txn = engine.begin()
@@ -105,13 +107,18 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
                 for i, raw in enumerate(raw_rows)
             ]
         scope = prov.write_scope(user)
-        seqs = prov.insert(txn, scope, rows, first_seq)
+        if s.on_conflict is None:
+            seqs = prov.insert(txn, scope, rows, first_seq)
+            result = Result(message=f"Inserted {len(rows)} row(s)", rows_affected=len(rows))
+            written = (
+                [(q, False, r) for q, r in zip(seqs, rows, strict=True)] if s.returning else []
+            )
+        else:
+            written, result = upsert.stage(
+                engine, s, table, prov, txn, scope, rows, first_seq, params
+            )
         txn.commit()
-    result = Result(message=f"Inserted {len(rows)} row(s)", rows_affected=len(rows))
-    if s.returning:
-        result.table = _returning(table, s.returning, rows, seqs)
-        result.is_query = True
-    return result
+    return with_returning(result, table, s.returning, written)
 
 
 def _build_row(
@@ -139,24 +146,3 @@ def _build_row(
                 column_name=col.name,
             )
     return values
-
-
-def _returning_columns(table: TableDef, names: tuple[str, ...]) -> list[str]:
-    wanted: list[str] = []
-    for n in names:
-        if n == "*":
-            wanted += [c.name for c in table.columns]
-        elif n in ("_seq", "_deleted") or table.find_column(n) is not None:
-            wanted.append(n)
-        else:
-            raise ColumnNotFoundError(
-                f"RETURNING: column '{n}' does not exist in {table.qualified_name}"
-            )
-    return wanted
-
-
-def _returning(
-    table: TableDef, names: tuple[str, ...], rows: list[dict[int, Any]], seqs: list[int]
-) -> pa.Table:
-    full = build_arrow(table, [(q, False, r) for q, r in zip(seqs, rows, strict=True)], hidden=True)
-    return full.select(_returning_columns(table, names))

@@ -23,6 +23,7 @@ from engine.providers.base import RowVersion, TableProvider
 from engine.result import Result
 from engine.sql import statements as st
 from engine.sql.point import live_version, point_key
+from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
 from engine.sql.values import NotSimple, simple_value
 from engine.types import coerce
@@ -38,7 +39,9 @@ def _target_select(
 ) -> exp.Select:
     cols: list[exp.Expression] = [exp.column(c.name, quoted=True) for c in table.columns]
     cols.append(exp.column("_seq"))
-    target = exp.table_(table.name, db=table.namespace, quoted=False)
+    target: Any = exp.table_(table.name, db=table.namespace, quoted=False)
+    if ref.alias:  # UPDATE t AS x: quoted, so DataFusion keeps the alias's case
+        target = target.as_(ref.alias, quoted=True)
     query = exp.select(*cols, *extra).from_(target)
     if where is not None:
         query = query.where(where.copy())
@@ -92,7 +95,7 @@ def _targets(
     user: str,
 ) -> list[tuple[int, dict[int, Any]]] | None:
     """Point targets when the predicate pins the primary key, else None."""
-    point, key = point_key(table, s.where, params)
+    point, key = point_key(table, s.where, params, alias=s.table.alias)
     if not point:
         return None
     version, _ = live_version(prov, table, prov.write_scope(user), key, engine.clock_ms())
@@ -102,6 +105,8 @@ def _targets(
 def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) -> Result:
     with engine.lock:
         table = engine.resolve(s.table)
+        if s.returning:
+            returning_columns(table, s.returning)  # unknown names fail before anything runs
         prov = engine.provider(table)
         targets = _targets(engine, s, table, prov, params, user)
         if targets is None:
@@ -110,7 +115,9 @@ def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) ->
             )
             targets = _versions_from(table, data)
         if not targets:
-            return Result(message="Deleted 0 row(s)", rows_affected=0)
+            return with_returning(
+                Result(message="Deleted 0 row(s)", rows_affected=0), table, s.returning, []
+            )
         txn = engine.begin()
         first = engine.seq.take(txn, len(targets))
         versions: dict[Any, RowVersion] = {}
@@ -118,7 +125,8 @@ def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) ->
             versions[prov.key_of(values, old_seq)] = (first + i, True, values)
         prov.stage_versions(txn, prov.write_scope(user), versions)
         txn.commit()
-    return Result(message=f"Deleted {len(versions)} row(s)", rows_affected=len(versions))
+    result = Result(message=f"Deleted {len(versions)} row(s)", rows_affected=len(versions))
+    return with_returning(result, table, s.returning, list(versions.values()))
 
 
 def _update_targets(
@@ -173,7 +181,8 @@ def _evaluate_on_row(
     row = build_arrow(table, [(seq, False, values)], hidden=True)
     ctx = SessionContext(SessionConfig().with_target_partitions(1))
     ctx.register_record_batches("__kalam_row", [row.to_batches()])
-    query = exp.select(*extra).from_(exp.to_table("__kalam_row").as_(table.name))
+    name = s.table.alias if isinstance(s, st.Update) and s.table.alias else table.name
+    query = exp.select(*extra).from_(exp.to_table("__kalam_row").as_(name, quoted=True))
     try:
         out = ctx.sql_with_options(
             query.sql("postgres"), _OPTIONS, param_values={k: _scalar(v) for k, v in params.items()}
@@ -186,6 +195,8 @@ def _evaluate_on_row(
 def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) -> Result:
     with engine.lock:
         table = engine.resolve(s.table)
+        if s.returning:
+            returning_columns(table, s.returning)  # unknown names fail before anything runs
         prov = engine.provider(table)
         assigned: dict[str, int] = {}
         extra: list[exp.Expression] = []
@@ -199,7 +210,9 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
             extra.append(exp.alias_(expr.copy(), _NEW.format(i), quoted=True))  # type: ignore[arg-type]
         old_rows, new_cols = _update_targets(engine, s, table, prov, extra, assigned, params, user)
         if not old_rows:
-            return Result(message="Updated 0 row(s)", rows_affected=0)
+            return with_returning(
+                Result(message="Updated 0 row(s)", rows_affected=0), table, s.returning, []
+            )
         changed: list[tuple[int, dict[int, Any]]] = []
         for row, (old_seq, old) in enumerate(old_rows):
             new = dict(old)
@@ -215,7 +228,9 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
             if new != old:
                 changed.append((old_seq, new))
         if not changed:
-            return Result(message="Updated 0 row(s)", rows_affected=0)
+            return with_returning(
+                Result(message="Updated 0 row(s)", rows_affected=0), table, s.returning, []
+            )
         txn = engine.begin()
         first = engine.seq.take(txn, len(changed))
         versions = {
@@ -223,4 +238,5 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
         }
         prov.stage_versions(txn, prov.write_scope(user), versions)
         txn.commit()
-    return Result(message=f"Updated {len(changed)} row(s)", rows_affected=len(changed))
+    result = Result(message=f"Updated {len(changed)} row(s)", rows_affected=len(changed))
+    return with_returning(result, table, s.returning, list(versions.values()))

@@ -14,6 +14,9 @@ from typing import Any
 class TableRef:
     namespace: str | None
     name: str
+    # ``UPDATE t AS x``: the name the statement's expressions use for the table.
+    # Not part of the table's identity.
+    alias: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.namespace}.{self.name}" if self.namespace else self.name
@@ -107,6 +110,21 @@ class Insert(Statement):
     query_sql: str | None = None  # INSERT ... SELECT: the SELECT, run in DataFusion
     query: Any = None  # the parsed SELECT (sqlglot)
     returning: tuple[str, ...] | None = None  # column names, or ("*",)
+    on_conflict: OnConflict | None = None
+
+
+@dataclass(frozen=True)
+class OnConflict:
+    """What an INSERT does with a row whose primary key already has a live row.
+
+    ``action`` is ``"nothing"`` (ON CONFLICT DO NOTHING, INSERT OR IGNORE),
+    ``"update"`` (ON CONFLICT (pk) DO UPDATE SET ... [WHERE ...]) or
+    ``"replace"`` (INSERT OR REPLACE: the new row replaces the old one whole)."""
+
+    action: str
+    target: tuple[str, ...] = ()  # the conflict columns as written; () = not given
+    assignments: tuple[tuple[str, Any], ...] = ()  # (column, sqlglot expression)
+    where: Any = None  # sqlglot expression over the existing row and EXCLUDED
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,7 @@ class Update(Statement):
     assignments: tuple[tuple[str, Any], ...] = ()  # (column, sqlglot expression)
     where: Any = None
     tree: Any = None
+    returning: tuple[str, ...] | None = None  # column names, or ("*",)
 
 
 @dataclass(frozen=True)
@@ -131,6 +150,7 @@ class Delete(Statement):
     table: TableRef = TableRef(None, "")
     where: Any = None
     tree: Any = None
+    returning: tuple[str, ...] | None = None  # column names, or ("*",)
 
 
 @dataclass(frozen=True)
