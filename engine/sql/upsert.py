@@ -51,7 +51,7 @@ from engine.txn import Txn
 from engine.types import coerce, render_stored
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.core import Database
 
 _EXCLUDED = "excluded"
 _ROW = "__kalam_row"
@@ -98,7 +98,7 @@ def check(table: TableDef, s: st.Insert) -> None:
 
 
 def stage(
-    engine: Engine,
+    engine: Database,
     s: st.Insert,
     table: TableDef,
     prov: TableProvider,
@@ -163,7 +163,7 @@ def _dedupe(
 
 
 def _updated_rows(
-    engine: Engine,
+    engine: Database,
     s: st.Insert,
     table: TableDef,
     prov: TableProvider,
