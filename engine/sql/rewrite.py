@@ -151,12 +151,20 @@ def insert_query_text(sql: str, tokens: list[Token]) -> str:
 _HIDDEN_EXCLUDE = ' EXCLUDE ("_seq", "_deleted")'
 
 
-def _leading_words(tokens: list[Token]) -> int:
-    """Index of the first token after a leading EXPLAIN [ANALYZE] [VERBOSE]."""
-    i = 0
-    while i < len(tokens) and tokens[i].text.upper() in ("EXPLAIN", "ANALYZE", "VERBOSE"):
-        i += 1
-    return i
+def _query_text(sql: str) -> tuple[int, list[Token]]:
+    """Offset where the query starts, past a leading EXPLAIN [ANALYZE] [VERBOSE]
+    (sqlglot reads EXPLAIN as a command whose rest is one string token), and
+    the tokens of the query."""
+    offset = 0
+    while True:
+        tokens = tokenize(sql[offset:])
+        if not tokens or tokens[0].text.upper() not in ("EXPLAIN", "ANALYZE", "VERBOSE"):
+            return offset, tokens
+        offset += tokens[0].end + 1
+
+
+def _shifted(edits: list[Edit], offset: int) -> list[Edit]:
+    return [(a + offset, b + offset, text) for a, b, text in edits]
 
 
 def hidden_star_edits(sql: str, is_base: Callable[[str | None, str], bool]) -> list[Edit]:
@@ -168,14 +176,12 @@ def hidden_star_edits(sql: str, is_base: Callable[[str | None, str], bool]) -> l
     sources becomes one qualified star per source (``*`` EXCLUDE over a join
     of two Kalam tables is ambiguous). sqlglot only decides which star belongs
     to which SELECT, through the token positions of the tables' names."""
-    tokens = tokenize(sql)
+    if "*" not in sql:
+        return []  # no star at all: nothing to tokenize
+    offset, tokens = _query_text(sql)
+    text = sql[offset:]
     if not any(t.token_type == TokenType.STAR for t in tokens):
         return []
-    skip = _leading_words(tokens)
-    if skip >= len(tokens):
-        return []
-    base_offset = tokens[skip].start
-    text = sql[base_offset:]
     try:
         tree = sqlglot.parse_one(text, read=dialect_for(text))
     except ParseError:
@@ -184,21 +190,21 @@ def hidden_star_edits(sql: str, is_base: Callable[[str | None, str], bool]) -> l
     index = {t.start: i for i, t in enumerate(tokens)}
     edits: list[Edit] = []
     for select in tree.find_all(exp.Select):
-        sources = _sources(select, is_base, sql, base_offset)
+        sources = _sources(select, is_base, text)
         if not any(src.base for src in sources):
             continue
         stars = [p for p in select.expressions if _is_star(p)]
         anchor = min((src.at for src in sources if src.at is not None), default=None)
-        if not stars or anchor is None or anchor + base_offset not in index:
+        if not stars or anchor is None or anchor not in index:
             continue
-        star_tokens = _projection_stars(tokens, depth, index[anchor + base_offset])
+        star_tokens = _projection_stars(tokens, depth, index[anchor])
         if len(star_tokens) != len(stars):
             continue  # e.g. `* EXCEPT (...)` as written: leave it alone
         for node, i in zip(stars, star_tokens, strict=True):
             edit = _star_edit(node, tokens[i], sources)
             if edit is not None:
                 edits.append(edit)
-    return edits
+    return _shifted(edits, offset)
 
 
 def _is_star(node: exp.Expression) -> bool:
@@ -216,15 +222,15 @@ class _Source:
         self.names, self.qualifier, self.base, self.at = names, qualifier, base, at
 
 
-def _span(sql: str, offset: int, first: exp.Expression, last: exp.Expression) -> str | None:
+def _span(sql: str, first: exp.Expression, last: exp.Expression) -> str | None:
     a, b = first.meta.get("start"), last.meta.get("end")
     if a is None or b is None:
         return None
-    return sql[a + offset : b + offset + 1]
+    return sql[a : b + 1]
 
 
 def _sources(
-    select: exp.Select, is_base: Callable[[str | None, str], bool], sql: str, offset: int
+    select: exp.Select, is_base: Callable[[str | None, str], bool], sql: str
 ) -> list[_Source]:
     from_ = select.args.get("from_")
     items = [from_.this] if from_ is not None else []
@@ -234,7 +240,7 @@ def _sources(
         alias = item.args.get("alias")
         alias_id = alias.this if isinstance(alias, exp.TableAlias) else None
         alias_text = (
-            _span(sql, offset, alias_id, alias_id) if isinstance(alias_id, exp.Identifier) else None
+            _span(sql, alias_id, alias_id) if isinstance(alias_id, exp.Identifier) else None
         )
         if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
             db = item.args.get("db")
@@ -245,7 +251,7 @@ def _sources(
             if alias_text is not None:
                 out.append(_Source({item.alias}, alias_text, base, at))
             else:
-                qualifier = _span(sql, offset, db if db else item.this, item.this)
+                qualifier = _span(sql, db if db else item.this, item.this)
                 out.append(_Source({name}, qualifier, base, at))
         else:
             out.append(_Source({item.alias_or_name}, alias_text, False, None))
@@ -320,7 +326,8 @@ def quantified_subquery_edits(sql: str) -> list[Edit]:
     The subquery's column gets a private alias. A ``SELECT *`` subquery
     cannot be aliased: ``= ANY`` becomes ``IN`` and ``<> ALL`` becomes
     ``NOT IN`` (the same three-valued logic); other comparisons are refused."""
-    tokens = tokenize(sql)
+    offset, tokens = _query_text(sql)
+    sql = sql[offset:]
     depth = depths(tokens)
     edits: list[Edit] = []
     for i in range(1, len(tokens) - 1):
@@ -374,7 +381,7 @@ def quantified_subquery_edits(sql: str) -> list[Edit]:
             edits.append((last.start, last.end + 1, alias))
         else:
             edits.append((last.end + 1, last.end + 1, f" AS {alias}"))
-    return edits
+    return _shifted(edits, offset)
 
 
 def _star_quantifier(op: Token, quantifier: Token) -> Edit:
