@@ -63,7 +63,11 @@ def alias_projections(query: str) -> str:
         elif depth == 0 and tt == TokenType.COMMA:
             spans.append((first, i - 1))
             first = i + 1
-        elif depth == 0 and tt in _CLAUSE_END:
+        elif (
+            depth == 0
+            and tt in _CLAUSE_END
+            and not (tt == TokenType.FROM and tokens[i - 1].token_type == TokenType.DISTINCT)
+        ):  # (`a IS DISTINCT FROM b` is an expression)
             end = i
             break
     spans.append((first, end - 1))

@@ -29,6 +29,10 @@ def _find(
     (``len(tokens)`` when there is none)."""
     for i in range(start, len(tokens)):
         if depth[i] == at and tokens[i].token_type in types:
+            if tokens[i].token_type == TokenType.FROM and tokens[i - 1].token_type == (
+                TokenType.DISTINCT
+            ):
+                continue  # `a IS [NOT] DISTINCT FROM b` inside an expression
             return i
     return len(tokens)
 
