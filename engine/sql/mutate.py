@@ -3,7 +3,10 @@
 Targets are found with a DataFusion SELECT over the merged table the session
 user can see (so predicates may use anything DataFusion evaluates, including
 subqueries and ``_seq``); new versions and tombstones are then written by the
-engine in one batch. DataFusion's own DML is never executed (see DESIGN.md:
+engine in one batch. That SELECT carries the SET values and the WHERE
+predicate exactly as written (token slices of the statement, see
+``engine/sql/spans.py``), so an UPDATE computes what a SELECT of the same
+expressions shows. DataFusion's own DML is never executed (see DESIGN.md:
 on datafusion 55 ``DELETE ... WHERE false`` deleted every row).
 
 DML runs under the engine's write lock, so the rows a statement read cannot
@@ -137,7 +140,7 @@ def _update_targets(
     user: str,
 ) -> tuple[list[tuple[int, dict[int, Any]]], dict[str, list[Any]]]:
     """(old versions, {column: new values}) of the rows an UPDATE changes."""
-    overrides = None
+    overrides: dict[str, tuple[Any, dict[str, int]]] | None = None
     point = _targets(engine, s, table, prov, params, user)
     if point is not None:
         if not point:

@@ -184,8 +184,11 @@ def hidden_star_edits(sql: str, is_base: Callable[[str | None, str], bool]) -> l
         return []  # no star at all: nothing to tokenize
     offset, tokens = _query_text(sql)
     text = sql[offset:]
-    if not any(t.token_type == TokenType.STAR for t in tokens):
-        return []
+    if not any(
+        t.token_type == TokenType.STAR and nxt.token_type in (TokenType.COMMA, TokenType.FROM)
+        for t, nxt in zip(tokens, tokens[1:], strict=False)
+    ):
+        return []  # multiplication or count(*) only: no projection star to parse for
     try:
         tree = sqlglot.parse_one(text, read=dialect_for(text))
     except ParseError:
