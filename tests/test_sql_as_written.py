@@ -426,6 +426,7 @@ QUANTIFIED = [
     ("id = ANY (SELECT * FROM (SELECT id FROM t WHERE g = 2))", [3, 4]),
     ("id <> ALL (SELECT * FROM (SELECT id FROM t WHERE g = 2))", [1, 2, 5]),
     ("id = ANY (make_array(1, 3))", [1, 3]),
+    ("(id > 2) = ANY (SELECT g IS DISTINCT FROM 1 FROM t WHERE id = 3)", [3, 4, 5]),
 ]
 
 
@@ -450,6 +451,13 @@ def test_quantified_comparison_with_a_star_subquery_it_cannot_route_is_refused(q
         with pytest.raises(UnsupportedStatementError, match="name the subquery's column"):
             q.execute(sql)
     assert ids(q, "SELECT id FROM t") == [1, 2, 3, 4, 5]
+
+
+def test_quantified_comparison_binds_parameters_inside_the_subquery(q):
+    sql = "FROM t WHERE id = ANY (SELECT id FROM t WHERE g = ?)"
+    assert ids(q, f"SELECT id {sql}", [2]) == [3, 4]
+    assert q.execute(f"DELETE {sql}", [1]).rows_affected == 2
+    assert ids(q, "SELECT id FROM t") == [3, 4, 5]
 
 
 def test_explain_shows_the_routed_plan_of_a_quantified_comparison(q):

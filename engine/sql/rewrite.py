@@ -378,8 +378,8 @@ def quantified_subquery_edits(sql: str) -> list[Edit]:
         end = start
         while (
             end < close
-            and not (depth[end] == top and tokens[end].token_type in _PROJECTION_END)
             and depth[end] >= top
+            and not (depth[end] == top and _ends_projection(tokens, end))
         ):
             end += 1
         last = tokens[end - 1]
@@ -389,6 +389,13 @@ def quantified_subquery_edits(sql: str) -> list[Edit]:
         else:
             edits.append((last.end + 1, last.end + 1, f" AS {alias}"))
     return _shifted(edits, offset)
+
+
+def _ends_projection(tokens: list[Token], i: int) -> bool:
+    tt = tokens[i].token_type
+    if tt == TokenType.FROM and tokens[i - 1].token_type == TokenType.DISTINCT:
+        return False  # `a IS [NOT] DISTINCT FROM b` is an expression
+    return tt in _PROJECTION_END
 
 
 def _star_quantifier(op: Token, quantifier: Token) -> Edit:

@@ -16,8 +16,11 @@ from sqlglot.tokens import Token, TokenType
 
 from engine.errors import SqlParseError
 from engine.sql.dialect import Kalam
+from engine.sql.statements import TextPart
 
 DIALECT: Any = "postgres"
+_OPEN = {TokenType.L_PAREN, TokenType.L_BRACKET}
+_CLOSE = {TokenType.R_PAREN, TokenType.R_BRACKET}
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ class Composed:
 
     def __init__(self) -> None:
         self._chunks: list[str] = []
-        self._pieces: list[tuple[int, Any]] = []  # (offset in the text, TextPart)
+        self._pieces: list[tuple[int, TextPart]] = []  # (offset in the text, piece)
         self._size = 0
 
     def add(self, text: str) -> Composed:
@@ -155,8 +158,8 @@ class Composed:
         self._size += len(text)
         return self
 
-    def piece(self, part: Any) -> Composed:
-        """Append ``part`` (a ``statements.TextPart``) verbatim."""
+    def piece(self, part: TextPart) -> Composed:
+        """Append ``part`` verbatim."""
         self._pieces.append((self._size, part))
         return self.add(part.text)
 
@@ -172,7 +175,3 @@ class Composed:
                     return part.line, part.column + col - 1
                 return part.line + line - 1, col
         return None
-
-
-_OPEN = {TokenType.L_PAREN, TokenType.L_BRACKET}
-_CLOSE = {TokenType.R_PAREN, TokenType.R_BRACKET}
