@@ -77,7 +77,7 @@ def _values_rows(
     for k, (r, c) in enumerate(pending):
         text.add(", (" if k else "(").piece(s.values_sql[r][c]).add(f') AS "__kalam_v{k}"')
     # Analysis only (tables named by subqueries, hidden columns): never rendered.
-    tree = exp.select(*(s.rows[r][c] for r, c in pending))
+    tree = exp.select(*(s.rows[r][c].copy() for r, c in pending))
     table, _ = runner_for(engine, user).run(
         tree,
         text.text,
