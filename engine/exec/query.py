@@ -30,7 +30,7 @@ from engine.errors import (
 from engine.exec.pruning import scan_filters
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
-from engine.sql.rewrite import hidden_star_edits, quantified_subquery_edits
+from engine.sql.query_edits import hidden_star_edits, quantified_subquery_edits
 from engine.sql.tokens import Edit, apply_edits, edited_to_original, offset_of, position
 
 CATALOG = "kalam"
