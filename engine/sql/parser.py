@@ -21,7 +21,7 @@ from sqlglot.errors import ParseError
 from sqlglot.tokens import Token, TokenType
 
 from engine.errors import SqlParseError, UnsupportedStatementError
-from engine.sql import limits
+from engine.sql import limits, spans
 from engine.sql import statements as st
 from engine.sql.params import bind_params, param_spec
 from engine.sql.rewrite import alias_projections, insert_query_text, modify_to_alter_column
@@ -349,4 +349,26 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
     if isinstance(stmt, st.Insert) and stmt.query is not None:
         # Hand DataFusion the SELECT exactly as written (sqlglot would re-case names).
         stmt = replace(stmt, query_sql=alias_projections(insert_query_text(sql, tokens)))
+    return _with_text_parts(stmt, sql, tokens, tree)
+
+
+def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: Any) -> st.Statement:
+    """Attach the expressions DataFusion evaluates for DML, sliced as written."""
+    if isinstance(stmt, (st.Update, st.Delete)) and tokens[0].token_type not in (
+        TokenType.UPDATE,
+        TokenType.DELETE,
+    ):
+        raise UnsupportedStatementError("WITH before UPDATE / DELETE is not supported")
+    if isinstance(stmt, st.Update):
+        target, values, where = spans.update_parts(sql, tokens, len(stmt.assignments))
+        return replace(stmt, target_sql=target, set_sql=values, where_sql=where)
+    if isinstance(stmt, st.Delete):
+        target, where = spans.delete_parts(sql, tokens)
+        return replace(stmt, target_sql=target, where_sql=where)
+    if isinstance(stmt, st.Insert) and stmt.rows is not None:
+        source = tree.expression
+        widths = [
+            len(r.expressions) if isinstance(r, exp.Tuple) else None for r in source.expressions
+        ]
+        return replace(stmt, values_sql=spans.values_parts(sql, tokens, widths))
     return stmt

@@ -1,7 +1,8 @@
 """Token-level edits of statement text, for the few places where the text
 DataFusion or sqlglot receives must differ from what the user wrote:
 INSERT ... SELECT's query slice (names kept as written), positional aliases
-for it, and the MODIFY COLUMN spelling."""
+for it, and the MODIFY COLUMN spelling. (Edits of query text at run time live
+in ``engine/sql/query_edits.py``.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlglot.tokens import Token, TokenType
 
 from engine.sql.tokens import tokenize
 
-_CLAUSE_END = {
+CLAUSE_END = {
     TokenType.FROM,
     TokenType.WHERE,
     TokenType.GROUP_BY,
@@ -53,7 +54,11 @@ def alias_projections(query: str) -> str:
         elif depth == 0 and tt == TokenType.COMMA:
             spans.append((first, i - 1))
             first = i + 1
-        elif depth == 0 and tt in _CLAUSE_END:
+        elif (
+            depth == 0
+            and tt in CLAUSE_END
+            and not (tt == TokenType.FROM and tokens[i - 1].token_type == TokenType.DISTINCT)
+        ):  # (`a IS DISTINCT FROM b` is an expression)
             end = i
             break
     spans.append((first, end - 1))

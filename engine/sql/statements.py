@@ -23,6 +23,17 @@ class TableRef:
 
 
 @dataclass(frozen=True)
+class TextPart:
+    """A piece of a statement's text exactly as written (placeholders in
+    DataFusion's ``$n`` form) and where it starts in the statement (1-based).
+    Value expressions and predicates reach DataFusion as these pieces."""
+
+    text: str
+    line: int = 1
+    column: int = 1
+
+
+@dataclass(frozen=True)
 class ParamSpec:
     """How a statement's placeholders bind: by position, by ``$n`` or by name."""
 
@@ -111,6 +122,7 @@ class Insert(Statement):
     query: Any = None  # the parsed SELECT (sqlglot)
     returning: tuple[str, ...] | None = None  # column names, or ("*",)
     on_conflict: OnConflict | None = None
+    values_sql: tuple[tuple[TextPart, ...], ...] | None = None  # each VALUES item as written
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,10 @@ class Update(Statement):
     where: Any = None
     tree: Any = None
     returning: tuple[str, ...] | None = None  # column names, or ("*",)
+    # As written: the table reference (with its alias), each SET value, the WHERE predicate.
+    target_sql: TextPart | None = None
+    set_sql: tuple[TextPart, ...] = ()
+    where_sql: TextPart | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +167,9 @@ class Delete(Statement):
     where: Any = None
     tree: Any = None
     returning: tuple[str, ...] | None = None  # column names, or ("*",)
+    # As written: the table reference (with its alias) and the WHERE predicate.
+    target_sql: TextPart | None = None
+    where_sql: TextPart | None = None
 
 
 @dataclass(frozen=True)
