@@ -27,6 +27,8 @@ def ident(node: exp.Expression | str | None) -> str:
 
 
 def table_ref(table: exp.Expression) -> st.TableRef:
+    if not isinstance(table, exp.Expression):  # e.g. DELETE without FROM
+        raise SqlParseError("Syntax error: expected a table name")
     if isinstance(table, exp.Schema):
         table = table.this
     if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
