@@ -6,18 +6,20 @@ statement-splitting helpers the notebook layer uses.
 
 from __future__ import annotations
 
-from engine.api import DURABILITY, Engine
+from engine.api import DURABILITY, Connection, Engine
 from engine.errors import KalamError
 from engine.result import Result
 from engine.sql.parser import StatementText, parameter_names, split_statements
+from engine.version import __version__
 
 __all__ = [
     "DURABILITY",
+    "Connection",
     "Engine",
     "KalamError",
     "Result",
     "StatementText",
     "parameter_names",
+    "__version__",
     "split_statements",
 ]
-__version__ = "0.1.0"

@@ -8,21 +8,29 @@ starts the background scheduler.
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.catalog.catalog import Catalog
 from engine.core import DURABILITY, Database
-from engine.errors import MultipleStatementsError, UnsupportedStatementError
+from engine.core.session import Session, using
+from engine.errors import (
+    InternalError,
+    KalamError,
+    MultipleStatementsError,
+    UnsupportedStatementError,
+)
 from engine.jobs.jobs import JobManager
 from engine.jobs.scheduler import Scheduler
 from engine.names import check_user
 from engine.result import Result
-from engine.security import Users
+from engine.security import Users, authorize
 from engine.seq import wall_clock_ms
 from engine.sql import parser
 from engine.sql import statements as st
@@ -30,7 +38,30 @@ from engine.sql.dispatch import run_statement
 from engine.sql.statements import Statement, TableRef
 from engine.storage.hot import HotStore
 
-__all__ = ["DURABILITY", "Engine"]
+__all__ = ["DURABILITY", "Connection", "Engine"]
+
+_T = TypeVar("_T")
+
+
+def _only_kalam_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Every exception leaving a public entry point is a ``KalamError``: one
+    that is not is an engine bug, reported as ``InternalError`` with the
+    original attached (``KeyboardInterrupt`` and friends pass through)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        except KalamError:
+            raise
+        except Exception as exc:
+            raise InternalError(
+                f"Internal error ({type(exc).__name__}: {exc}); this is a bug in the engine, "
+                "not in your statement",
+                original_type=type(exc).__name__,
+            ) from exc
+
+    return wrapper
 
 
 class Engine:
@@ -44,9 +75,16 @@ class Engine:
         durability: str,
         clock_ms: Callable[[], int],
         background_jobs: bool = True,
+        repair: bool = False,
     ) -> None:
-        self.db = Database(data_dir, user=user, durability=durability, clock_ms=clock_ms)
+        self.db = Database(
+            data_dir, user=user, durability=durability, clock_ms=clock_ms, repair=repair
+        )
         self.scheduler = Scheduler(self.db)
+        # Sessions of plain execute(..., user=...) calls, one per user: a USE by
+        # one user never changes what another's unqualified names mean.
+        self._sessions: dict[str, Session] = {}
+        self._sessions_lock = threading.Lock()
         if background_jobs:
             self.scheduler.start()
 
@@ -59,18 +97,22 @@ class Engine:
         durability: str = "sync",
         clock_ms: Callable[[], int] | None = None,
         background_jobs: bool = True,
+        repair: bool = False,
     ) -> Engine:
         """Open (creating if missing) the data directory ``data_dir``.
 
         ``clock_ms`` replaces the wall clock (tests drive TTL and flush
         intervals with it); ``background_jobs=False`` leaves flush policies and
-        eviction to explicit ``engine.scheduler.tick()`` calls."""
+        eviction to explicit ``engine.scheduler.tick()`` calls. ``repair=True``
+        recovers a damaged or lost hot store (see ``engine.recovery``) and
+        leaves what it did in ``engine.recovery``."""
         return cls(
             Path(data_dir).expanduser().resolve(),
             user=user,
             durability=durability,
             clock_ms=clock_ms or wall_clock_ms,
             background_jobs=background_jobs,
+            repair=repair,
         )
 
     def __enter__(self) -> Engine:
@@ -98,7 +140,22 @@ class Engine:
 
     @property
     def namespace(self) -> str:
-        return self.db.namespace
+        """The default user's current namespace."""
+        return self._session(None).namespace
+
+    def connect(self, *, user: str | None = None) -> Connection:
+        """A connection with a session of its own (its own ``USE``), as ``user``."""
+        self.db.check_open()
+        who = check_user(user) if user is not None else self.db.user
+        return Connection(self, Session(who))
+
+    def _session(self, user: str | None) -> Session:
+        who = check_user(user) if user is not None else self.db.user
+        with self._sessions_lock:
+            found = self._sessions.get(who)
+            if found is None:
+                found = self._sessions[who] = Session(who)
+            return found
 
     @property
     def catalog(self) -> Catalog:
@@ -117,6 +174,11 @@ class Engine:
         return self.db.users
 
     @property
+    def recovery(self) -> Any:
+        """What ``open(..., repair=True)`` did to the hot store (``None`` otherwise)."""
+        return self.db.recovery
+
+    @property
     def session_id(self) -> str:
         return self.db.session_id
 
@@ -130,6 +192,7 @@ class Engine:
         self.scheduler.stop()
         self.db.close()
 
+    @_only_kalam_errors
     def insert_arrow(
         self,
         table: str,
@@ -149,29 +212,44 @@ class Engine:
         started = time.perf_counter()
         if not isinstance(data, pa.Table):
             data = pa.table(data)
-        who = check_user(user) if user is not None else self.user
-        result = insert_arrow(
-            self.db, table, data, user=who, primary_key=primary_key, table_type=table_type
-        )
+        session = self._session(user)
+        with using(session):
+            result = insert_arrow(
+                self.db,
+                table,
+                data,
+                user=session.user,
+                primary_key=primary_key,
+                table_type=table_type,
+            )
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         return result
 
+    @_only_kalam_errors
     def flush(
         self,
         table: str,
         *,
         wait: bool = True,
         progress: Callable[[int, int], None] | None = None,
+        user: str | None = None,
     ) -> Result:
-        """Flush ``table`` (``"t"`` or ``"ns.t"``); with ``wait`` block until done."""
+        """Flush ``table`` (``"t"`` or ``"ns.t"``); with ``wait`` block until done.
+        Needs the rights ``FLUSH TABLE`` needs (role ``service`` or higher)."""
         from engine.sql.storage_cmds import start_flush
 
         self.db.check_open()
         ns, _, name = table.rpartition(".")
-        tdef = self.db.resolve(TableRef(ns or None, name))
-        return start_flush(self.db, tdef, wait=wait, progress=progress)
+        ref = TableRef(ns or None, name)
+        session = self._session(user)
+        with using(session):
+            role = self.db.users.ensure(session.user, self.db.now_us()).role
+            authorize(self.db, st.FlushTable(f"FLUSH TABLE {table}", table=ref, wait=wait), role)
+            tdef = self.db.resolve(ref)
+            return start_flush(self.db, tdef, wait=wait, progress=progress)
 
     # ------------------------------------------------------------ execution
+    @_only_kalam_errors
     def execute(
         self,
         sql: str,
@@ -185,6 +263,15 @@ class Engine:
         ``progress(done, total)`` is called as long-running work advances; a
         FLUSH given a progress callback waits for its job."""
         started = time.perf_counter()
+        stmt = self._one_statement(sql)
+        self.db.set_call_progress(progress)
+        try:
+            return self._run(stmt, params, user, started)
+        finally:
+            self.db.set_call_progress(None)
+
+    @staticmethod
+    def _one_statement(sql: str) -> Statement:
         statements = parser.parse(sql)
         if len(statements) != 1:
             if not statements:
@@ -193,12 +280,9 @@ class Engine:
                 f"execute() runs one statement, got {len(statements)}; "
                 "use execute_script() for a ';'-separated batch"
             )
-        self.db.set_call_progress(progress)
-        try:
-            return self._run(statements[0], params, user, started)
-        finally:
-            self.db.set_call_progress(None)
+        return statements[0]
 
+    @_only_kalam_errors
     def explain(
         self,
         sql: str,
@@ -221,6 +305,7 @@ class Engine:
             )
         return self._run(stmt, params, user, started)
 
+    @_only_kalam_errors
     def execute_script(self, sql: str, *, user: str | None = None) -> list[Result]:
         """Run a ``;``-separated batch in order, stopping at the first error."""
         results = []
@@ -228,11 +313,58 @@ class Engine:
             results.append(self._run(stmt, None, user, time.perf_counter()))
         return results
 
-    def _run(self, stmt: Statement, params: Any, user: str | None, started: float) -> Result:
+    def _run(
+        self,
+        stmt: Statement,
+        params: Any,
+        user: str | None,
+        started: float,
+        session: Session | None = None,
+    ) -> Result:
         self.db.check_open()
-        who = check_user(user) if user is not None else self.db.user
+        session = session or self._session(user)
         bound = parser.bind_params(stmt.params, params)
-        result = run_statement(self.db, stmt, bound, who)
+        with using(session):
+            result = run_statement(self.db, stmt, bound, session.user)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         result.statement = stmt.sql
         return result
+
+
+class Connection:
+    """A session on an open ``Engine``: its own current namespace (``USE``),
+    one user. Cheap; create one per caller that needs its own state."""
+
+    def __init__(self, engine: Engine, session: Session) -> None:
+        self._engine = engine
+        self.session = session
+
+    def __repr__(self) -> str:
+        return f"<Connection user={self.user!r} namespace={self.namespace!r}>"
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @property
+    def user(self) -> str:
+        return self.session.user
+
+    @property
+    def namespace(self) -> str:
+        return self.session.namespace
+
+    @_only_kalam_errors
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Result:
+        """Run exactly one statement in this connection's session."""
+        stmt = self._engine._one_statement(sql)
+        return self._engine._run(stmt, params, None, time.perf_counter(), self.session)
+
+    @_only_kalam_errors
+    def execute_script(self, sql: str) -> list[Result]:
+        return [
+            self._engine._run(stmt, None, None, time.perf_counter(), self.session)
+            for stmt in parser.parse(sql)
+        ]

@@ -5,6 +5,7 @@ This module owns argument parsing, choosing the data directory and turning
 inside the SQL: every statement goes to the engine as written.
 
     kalam sql "<SQL>" [--data-dir DIR] [--user NAME] [--format table|csv|json]
+    kalam repair [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -209,6 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="table",
         help="output format for query results (default: table)",
     )
+    fix = commands.add_parser(
+        "repair",
+        help="recover a damaged or lost hot store",
+        description="Open the data directory with repair=True (see engine.recovery): salvage "
+        "a damaged write-ahead log, or move a damaged hot store aside and rebuild the "
+        "catalog from the manifest.json files. Prints what it did.",
+    )
+    fix.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"data directory (default: ${DATA_DIR_ENV}, else ./{DEFAULT_DATA_DIR})",
+    )
     return parser
 
 
@@ -225,6 +238,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
 
     data_dir = resolve_data_dir(args.data_dir)
+    if args.command == "repair":
+        try:
+            with Engine.open(data_dir, repair=True, background_jobs=False) as engine:
+                print(engine.recovery)
+        except KalamError as exc:
+            print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+            return 1
+        return 0
     options: dict[str, Any] = {} if args.user is None else {"user": args.user}
     try:
         with Engine.open(data_dir, **options) as engine:

@@ -123,6 +123,21 @@ class EngineClosedError(KalamError, RuntimeError):
     code = "ENGINE_CLOSED"
 
 
+class StatementTooComplexError(KalamError, ValueError):
+    code = "STATEMENT_TOO_COMPLEX"
+
+
+class InternalError(KalamError, RuntimeError):
+    """A bug in the engine, not in the caller's input: ``original`` is the
+    exception that escaped (also chained as ``__cause__``)."""
+
+    code = "INTERNAL"
+
+    @property
+    def original(self) -> BaseException | None:
+        return self.__cause__
+
+
 class FlushAbandonedError(KalamError, RuntimeError):
     code = "FLUSH_ABANDONED"
 

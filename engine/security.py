@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from engine.errors import KalamError, PermissionDeniedError
+from engine.errors import KalamError, PermissionDeniedError, StorageCorruptionError
 from engine.names import check_user
 from engine.sql import statements as st
 from engine.storage.hot import HotStore
 from engine.txn import Txn
 
 if TYPE_CHECKING:
+    from engine.catalog.model import TableDef
     from engine.core import Database
 
 ROLES = ("user", "service", "dba", "system")
@@ -53,14 +54,32 @@ def _key(name: str) -> bytes:
     return b"U" + name.encode()
 
 
+def _decode_user(key: bytes, raw: bytes, store: HotStore) -> User:
+    """A stored user record; damage raises ``StorageCorruptionError`` naming the user."""
+    source = f"the user record {key[1:].decode(errors='replace')} in {store.path}"
+    try:
+        d = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        d = None
+    if (
+        not isinstance(d, dict)
+        or d.keys() != {"user", "role", "created_at"}
+        or _key(str(d["user"])) != key
+        or d["role"] not in ROLES
+        or type(d["created_at"]) is not int
+    ):
+        raise StorageCorruptionError(f"Corrupt user record: {source}", file=source)
+    return User(d["user"], d["role"], d["created_at"])
+
+
 class Users:
     """The user registry, persisted in the hot store and mirrored in memory."""
 
     def __init__(self, store: HotStore, now_us: int) -> None:
         self._store = store
         self.users: dict[str, User] = {}
-        for _, raw in store.scan(b"U"):
-            u = User(**orjson.loads(raw))
+        for key, raw in store.scan(b"U"):
+            u = _decode_user(key, raw, store)
             self.users[u.user] = u
         if ROOT not in self.users:
             txn = Txn(store)
@@ -135,14 +154,44 @@ def authorize(engine: Database, stmt: st.Statement, role: str) -> None:
         require(role, "service", "FLUSH")
     elif isinstance(stmt, (st.Insert, st.Update, st.Delete)):
         table = engine.catalog.find_table(stmt.table.namespace or engine.namespace, stmt.table.name)
-        if table is not None and table.table_type == "SHARED":
-            require(role, "service", f"Writing the SHARED table {table.qualified_name}")
+        if table is not None:
+            authorize_write(table, role, write_actions(stmt))
     elif isinstance(stmt, st.KalamCommand):
         head = tuple(w.upper() for w in stmt.words[:2])
         if head[:1] == ("REPAIR",):
             require(role, "dba", "REPAIR TABLE")
         elif head in (("CREATE", "USER"), ("ALTER", "USER"), ("DROP", "USER")):
             require(role, "dba", "Managing users")
+
+
+def write_actions(stmt: st.Insert | st.Update | st.Delete) -> tuple[str, ...]:
+    """The rights a DML statement needs on its table. An INSERT that may change
+    existing rows (ON CONFLICT DO UPDATE, INSERT OR REPLACE) needs UPDATE too."""
+    if isinstance(stmt, st.Update):
+        return ("UPDATE",)
+    if isinstance(stmt, st.Delete):
+        return ("DELETE",)
+    if stmt.on_conflict is not None and stmt.on_conflict.action in ("update", "replace"):
+        return ("INSERT", "UPDATE")
+    return ("INSERT",)
+
+
+def may_write(role: str, table_type: str, action: str) -> bool:
+    """Whether ``role`` may ``action`` (INSERT / UPDATE / DELETE) rows of a
+    table of ``table_type``: SHARED tables need service; USER and STREAM
+    tables are written in the writer's own scope."""
+    return table_type != "SHARED" or at_least(role, "service")
+
+
+def authorize_write(table: TableDef, role: str, actions: tuple[str, ...] = ("INSERT",)) -> None:
+    """Whether ``role`` may do ``actions`` to rows of ``table`` (every write path
+    asks this: INSERT / UPDATE / DELETE statements and ``Engine.insert_arrow``)."""
+    for action in actions:
+        if not may_write(role, table.table_type, action):
+            raise PermissionDeniedError(
+                f"Permission denied: {action} on the {table.table_type} table "
+                f"{table.qualified_name} needs role service or higher (you are {role})"
+            )
 
 
 def _declared_type(stmt: st.CreateTable) -> str:

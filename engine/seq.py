@@ -30,7 +30,7 @@ def wall_clock_ms() -> int:
 
 class SeqAllocator:
     def __init__(self, store: HotStore, clock_ms: Callable[[], int]) -> None:
-        self._high = keys.decode_int(store.get(keys.SEQ_KEY))
+        self._high = keys.decode_int(store.get(keys.SEQ_KEY), what="_seq high-water mark")
         self._clock = clock_ms
         self._lock = threading.Lock()
 

@@ -281,7 +281,7 @@ def _live_queries(engine: Database, user: str) -> pa.Table:
 
 
 def _stats(engine: Database, user: str) -> pa.Table:
-    from engine import __version__
+    from engine.version import __version__
 
     tables = engine.catalog.tables()
     hot = segments = size = 0

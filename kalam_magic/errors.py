@@ -97,7 +97,13 @@ class KalamCellError(Exception):
         return out
 
     def _render_traceback_(self) -> list[str]:
-        return self.lines()
+        original = getattr(self.error, "original", None)
+        if original is None:
+            return self.lines()
+        # An engine bug (InternalError): the message, then the real traceback to report.
+        import traceback
+
+        return [*self.lines(), *traceback.format_exception(original)]
 
 
 def redact(text: str, data_dir: str | None) -> str:

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import orjson
 
-from engine.catalog.model import Namespace, TableDef
-from engine.errors import NamespaceNotFoundError, TableNotFoundError
+from engine.catalog.model import Namespace, TableDef, decode_record
+from engine.errors import NamespaceNotFoundError, StorageCorruptionError, TableNotFoundError
 from engine.storage import keys
 from engine.storage.hot import HotStore
 from engine.txn import Txn
 
 DEFAULT_NAMESPACE = "default"
+
+
+def _source(store: HotStore, kind: str, name: object) -> str:
+    shown = name.decode(errors="replace") if isinstance(name, bytes) else name
+    return f"the {kind} record {shown!s} in {store.path}"
 
 
 class Catalog:
@@ -21,16 +26,26 @@ class Catalog:
         self.namespaces: dict[str, Namespace] = {}
         self._tables: dict[tuple[str, str], TableDef] = {}
         self._by_id: dict[int, TableDef] = {}
-        for _, raw in store.scan(b"N"):
-            ns = Namespace.from_dict(orjson.loads(raw))
+        for key, raw in store.scan(b"N"):
+            source = _source(store, "namespace", key[1:])
+            ns = Namespace.from_dict(decode_record(raw, source), source=source)
             self.namespaces[ns.name] = ns
-        for _, raw in store.scan(b"T"):
-            t = TableDef.from_dict(orjson.loads(raw))
+        for key, raw in store.scan(b"T"):
+            source = _source(store, "table", key[1:].hex())
+            d = decode_record(raw, source)
+            if isinstance(d, dict) and "namespace" in d and "name" in d:  # name it in errors
+                source = _source(store, "table", f"{d['namespace']}.{d['name']}")
+            t = TableDef.from_dict(d, source=source)
+            if key != keys.table_key(t.table_id):
+                raise StorageCorruptionError(
+                    f"Corrupt catalog record in {source}: stored under another table id",
+                    file=source,
+                )
             self._tables[(t.namespace, t.name)] = t
             self._by_id[t.table_id] = t
-        self._next_table_id = keys.decode_int(store.get(keys.TABLE_ID_KEY)) or (
-            max(self._by_id, default=0) + 1
-        )
+        counter = keys.decode_int(store.get(keys.TABLE_ID_KEY), what="table id counter")
+        # Never hand out an id that a table (or its leftover files) still carries.
+        self._next_table_id = max(counter, max(self._by_id, default=0) + 1)
 
     def __repr__(self) -> str:
         return f"<Catalog {len(self.namespaces)} namespace(s), {len(self._tables)} table(s)>"

@@ -1,14 +1,21 @@
-"""Catalog records: namespaces, tables and columns with stable column ids."""
+"""Catalog records: namespaces, tables and columns with stable column ids.
+
+``from_dict`` is strict (the records come from the hot store and from
+``manifest.json``): a record of the wrong shape raises
+``StorageCorruptionError`` naming ``source`` instead of a raw ``TypeError``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
-from engine.errors import ColumnNotFoundError
-from engine.types import arrow_type
+from engine.errors import ColumnNotFoundError, StorageCorruptionError
+from engine.storage.cold import RecordValidator
+from engine.types import ARROW_TYPES, arrow_type
 
 TABLE_TYPES = ("USER", "SHARED", "STREAM")
 
@@ -23,8 +30,14 @@ class Namespace:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Namespace:
-        return cls(**d)
+    def from_dict(cls, d: Any, *, source: str = "a namespace record") -> Namespace:
+        v = RecordValidator(source, kind="catalog record")
+        v.keys(d, {"name", "created_at", "options"}, "namespace")
+        if not isinstance(d["options"], dict):
+            v.fail("namespace options is not an object")
+        return cls(
+            v.string(d["name"], "name"), v.integer(d["created_at"], "created_at"), d["options"]
+        )
 
 
 @dataclass(frozen=True)
@@ -57,9 +70,32 @@ class Column:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Column:
-        default = Default(**d["default"]) if d.get("default") else None
-        return cls(**{**d, "default": default})
+    def from_dict(cls, d: Any, *, source: str = "a column record") -> Column:
+        v = RecordValidator(source, kind="catalog record")
+        v.keys(d, _COLUMN_KEYS, "column", optional={"fill"})
+        default = None
+        if d["default"] is not None:
+            v.keys(d["default"], {"kind", "value", "text"}, "column default")
+            if d["default"]["kind"] not in ("literal", "function"):
+                v.fail(f"column default kind {d['default']['kind']!r}")
+            default = Default(
+                d["default"]["kind"], d["default"]["value"], v.string(d["default"]["text"], "text")
+            )
+        if d["type"] not in ARROW_TYPES:
+            v.fail(f"column type {d['type']!r} is not a column type")
+        return cls(
+            id=v.integer(d["id"], "column id", minimum=1),
+            name=v.string(d["name"], "column name"),
+            type=d["type"],
+            nullable=v.boolean(d["nullable"], "nullable"),
+            primary_key=v.boolean(d["primary_key"], "primary_key"),
+            default=default,
+            fill=d.get("fill"),
+        )
+
+
+_COLUMN_KEYS = {"id", "name", "type", "nullable", "primary_key", "default"}
+_HISTORY_KEYS = {"version", "changed_at", "change", "columns"}
 
 
 @dataclass(frozen=True)
@@ -145,6 +181,60 @@ class TableDef:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TableDef:
-        cols = tuple(Column.from_dict(c) for c in d["columns"])
-        return cls(**{**d, "columns": cols, "history": tuple(d.get("history", ()))})
+    def from_dict(cls, d: Any, *, source: str = "a table record") -> TableDef:
+        """Validate and build; any deviation raises ``StorageCorruptionError`` naming ``source``."""
+        v = RecordValidator(source, kind="catalog record")
+        v.keys(
+            d,
+            set(cls.__dataclass_fields__) - {"history", "change"},
+            "table",
+            optional={"history", "change"},
+        )
+        if d["table_type"] not in TABLE_TYPES:
+            v.fail(f"table_type {d['table_type']!r}")
+        if not isinstance(d["columns"], list) or not d["columns"]:
+            v.fail("columns is not a non-empty list")
+        if not isinstance(d["options"], dict):
+            v.fail("options is not an object")
+        history = d.get("history", [])
+        if not isinstance(history, list):
+            v.fail("history is not a list")
+        for h in history:
+            v.keys(h, _HISTORY_KEYS, "history entry")
+            v.integer(h["version"], "history version", minimum=1)
+            v.integer(h["changed_at"], "history changed_at")
+            v.string(h["change"], "history change")
+            if not isinstance(h["columns"], list):
+                v.fail("history columns is not a list")
+            for c in h["columns"]:
+                Column.from_dict(c, source=source)
+        table = cls(
+            table_id=v.integer(d["table_id"], "table_id", minimum=1),
+            namespace=v.string(d["namespace"], "namespace"),
+            name=v.string(d["name"], "name"),
+            table_type=d["table_type"],
+            columns=tuple(Column.from_dict(c, source=source) for c in d["columns"]),
+            options=d["options"],
+            created_at=v.integer(d["created_at"], "created_at"),
+            updated_at=v.integer(d["updated_at"], "updated_at"),
+            schema_version=v.integer(d["schema_version"], "schema_version", minimum=1),
+            next_column_id=v.integer(d["next_column_id"], "next_column_id", minimum=1),
+            history=tuple(history),
+            change=v.string(d.get("change", "CREATE TABLE"), "change"),
+        )
+        ids = [c.id for c in table.columns]
+        if len(set(ids)) != len(ids) or max(ids) >= table.next_column_id:
+            v.fail("column ids are duplicated or not below next_column_id")
+        if sum(c.primary_key for c in table.columns) > 1:
+            v.fail("more than one primary key column")
+        return table
+
+
+def decode_record(raw: bytes, source: str) -> Any:
+    """JSON of a stored catalog record; damage raises ``StorageCorruptionError`` naming it."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise StorageCorruptionError(
+            f"Corrupt catalog record in {source}: not valid JSON ({exc})", file=source
+        ) from None

@@ -59,12 +59,13 @@ class TableLocks:
             return lock
 
 
-def stage_move(txn: Any, table_id: int, src: list[str], dst: list[str] | None) -> bytes:
-    """Record in ``txn`` that directory ``src`` moves to ``dst`` (name parts
-    under the data directory, starting with ``storage``)
-    (``None``: is removed) once the batch commits; returns the record's key."""
-    marker = keys.move_key(table_id)
-    txn.batch.put(marker, orjson.dumps({"from": src, "to": dst}))
+def stage_move(
+    txn: Any, marker: bytes, src: list[str] | tuple[str, ...], dst: list[str] | None
+) -> bytes:
+    """Record in ``txn``, under ``marker``, that directory ``src`` moves to
+    ``dst`` (name parts under the data directory, starting with ``storage``;
+    ``None``: is removed) once the batch commits; returns the marker."""
+    txn.batch.put(marker, orjson.dumps({"from": list(src), "to": dst}))
     return marker
 
 

@@ -14,10 +14,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
 from engine.catalog.model import Namespace, TableDef
 from engine.core.commit import TableLocks, finish_move, finish_pending_moves, stage_move
+from engine.core.session import Session, current_session
 from engine.errors import EngineClosedError, InvalidOptionError, TableNotFoundError
 from engine.exec.live import LiveQueries
 from engine.jobs.jobs import JobManager
@@ -25,11 +27,12 @@ from engine.names import check_user, safe_path
 from engine.providers.base import TableProvider
 from engine.providers.cold_tier import ColdTier, GroupCache
 from engine.providers.kinds import PROVIDERS
+from engine.recovery import open_hot_store
 from engine.security import Users
 from engine.seq import SeqAllocator
 from engine.sql.statements import TableRef
+from engine.storage import keys
 from engine.storage.cold import SegmentVerifier
-from engine.storage.hot import HotStore
 from engine.txn import Txn
 
 DURABILITY = {
@@ -48,6 +51,7 @@ class Database:
         user: str,
         durability: str,
         clock_ms: Callable[[], int],
+        repair: bool = False,
     ) -> None:
         if durability not in DURABILITY:
             raise InvalidOptionError(
@@ -61,7 +65,11 @@ class Database:
         self.table_locks = TableLocks()  # commit locks, taken before the engine lock
         self._call = threading.local()  # per-call options (progress callback)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = HotStore(safe_path(data_dir, "hot"), sync=durability == "sync")
+        # A missing or damaged hot store is refused (or, with ``repair``, rebuilt
+        # from the manifest.json files; what was done is kept in ``recovery``).
+        self.store, self.recovery = open_hot_store(
+            data_dir, sync=durability == "sync", repair=repair
+        )
         self._closed = False
         try:
             finish_pending_moves(data_dir, self.store)
@@ -70,7 +78,8 @@ class Database:
             self._providers: dict[int, TableProvider] = {}
             self.verifier = SegmentVerifier()
             self.row_groups = GroupCache()  # decoded row groups for point lookups
-            self.namespace = DEFAULT_NAMESPACE
+            # State of code running outside any session (jobs, open-time recovery).
+            self._no_session = Session(self.user)
             self.jobs = JobManager(self.now_us)
             self.session_id = uuid.uuid4().hex[:8]
             self.live = LiveQueries(self.session_id)
@@ -107,6 +116,16 @@ class Database:
             if not self._closed:
                 self._closed = True
                 self.store.close()
+
+    # ------------------------------------------------------------ per-caller state
+    @property
+    def namespace(self) -> str:
+        """The current session's namespace (what unqualified names resolve in)."""
+        return (current_session() or self._no_session).namespace
+
+    @namespace.setter
+    def namespace(self, value: str) -> None:
+        (current_session() or self._no_session).namespace = value
 
     # ------------------------------------------------------------ per-call options
     def call_progress(self) -> Callable[[int, int], None] | None:
@@ -215,7 +234,17 @@ class Database:
         (``None``: is removed); returns what carries it out after the commit."""
         src = ["storage", table.namespace, table.name]
         dst = None if new_name is None else ["storage", table.namespace, new_name]
-        marker = stage_move(txn, table.table_id, src, dst)
+        return self._stage(txn, keys.move_key(table.table_id), src, dst)
+
+    def stage_scope_removal(self, txn: Txn, table: TableDef, scope: str) -> Callable[[], None]:
+        """Record with ``txn`` that one scope's directory (a user's) is removed."""
+        path = self.scope_dir(table.table_id, scope).relative_to(self.data_dir)
+        return self._stage(txn, keys.move_key(table.table_id, scope), path.parts, None)
+
+    def _stage(
+        self, txn: Txn, marker: bytes, src: Any, dst: list[str] | None
+    ) -> Callable[[], None]:
+        stage_move(txn, marker, src, dst)
 
         def finish() -> None:
             raw = self.store.get(marker)

@@ -30,6 +30,8 @@ from engine.errors import (
 from engine.exec.pruning import scan_filters
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
+from engine.sql.query_edits import hidden_star_edits, quantified_subquery_edits
+from engine.sql.tokens import Edit, apply_edits, edited_to_original, offset_of, position
 
 CATALOG = "kalam"
 _OPTIONS = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
@@ -80,69 +82,6 @@ def hidden_columns_used(tree: exp.Expression) -> tuple[bool, bool]:
     return bool(names & set(SYSTEM_COLUMNS)), "_deleted" in names
 
 
-def _exclude_hidden_from_stars(
-    tree: exp.Expression, base_aliases: Callable[[exp.Select], list]
-) -> bool:
-    """Rewrite ``*`` / ``t.*`` over Kalam tables to leave out the hidden columns.
-
-    Needed only when a query names a hidden column, because only then are the
-    hidden columns registered. Returns whether anything changed."""
-    changed = False
-    for select in list(tree.find_all(exp.Select)):
-        sources = base_aliases(select)  # [(alias name, is_base_table, namespace as written)]
-        if not any(is_base for _, is_base, _ in sources):
-            continue
-        new: list[exp.Expression] = []
-        for proj in select.expressions:
-            if isinstance(proj, exp.Star):
-                for alias, is_base, db in sources:
-                    new.append(_star(alias, is_base, db))
-                changed = True
-            elif isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star):
-                alias = ident(proj.args.get("table"))
-                match = next((src for src in sources if src[0] == alias), None)
-                is_base = bool(match and match[1])
-                new.append(_star(alias, is_base, match[2] if match else None))
-                changed = changed or is_base
-            else:
-                new.append(proj)
-        select.set("expressions", new)
-    return changed
-
-
-def _star(alias: str, is_base: bool, db: str | None = None) -> exp.Expression:
-    star = exp.Star()
-    if is_base:
-        star.set("except_", [exp.column(c) for c in SYSTEM_COLUMNS])
-    column = exp.Column(this=star, table=exp.to_identifier(alias, quoted=True))
-    if db:
-        column.set("db", exp.to_identifier(db, quoted=True))
-    return column
-
-
-def _sources(
-    select: exp.Select, is_base: Callable[[str | None, str], bool]
-) -> list[tuple[str, bool, str | None]]:
-    """(name to qualify a star with, is a Kalam table, namespace as written) per
-    FROM / JOIN item; an unaliased ``ns.t`` is qualified as ``ns.t``."""
-    out: list[tuple[str, bool, str | None]] = []
-    from_ = select.args.get("from_")
-    items = [from_.this] if from_ is not None else []
-    items += [j.this for j in select.args.get("joins") or []]
-    for item in items:
-        if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
-            db = item.args.get("db")
-            ns = ident(db) if db else None
-            base = is_base(ns, ident(item.this))
-            if item.alias:
-                out.append((item.alias, base, None))
-            else:
-                out.append((ident(item.this), base, ns))
-        else:
-            out.append((item.alias_or_name, False, None))
-    return out
-
-
 def _context(namespace: str) -> SessionContext:
     # File-level statistics off: DataFusion would prune whole segments on their
     # Parquet footers, whose float min/max omit NaN (segments written before
@@ -176,8 +115,7 @@ class QueryRunner:
         params: dict[str, Any],
         sources: list[ScanSource],
         namespace: str,
-        line: int,
-        column: int,
+        where: Callable[[int, int], tuple[int, int]],
     ) -> dict[str, list[tuple[Any, ...]]]:
         """Plan the query over empty stand-ins to learn each scan's filters."""
         ctx = _context(namespace)
@@ -191,7 +129,7 @@ class QueryRunner:
         try:
             plan = ctx.sql_with_options(sql, _OPTIONS, param_values=params).optimized_logical_plan()
         except Exception as exc:
-            raise datafusion_error(exc, line, column) from None
+            raise datafusion_error(exc, where=where) from None
         out: dict[str, list[tuple[Any, ...]]] = {}
         names = {f"{s.namespace}.{s.name}" for s in sources}
         for scan in scan_filters(plan):
@@ -217,12 +155,18 @@ class QueryRunner:
         stmt_line: int = 1,
         stmt_column: int = 1,
         overrides: dict[str, tuple[Any, dict[str, int]]] | None = None,
+        hidden: bool = False,
+        locate: Callable[[int], tuple[int, int] | None] | None = None,
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
-        """Run ``df_sql`` (whose parsed form is ``tree``). ``overrides`` gives
-        ready data for some tables (``"ns.t"`` -> (data, figures)), e.g. the one
-        row a primary-key lookup found."""
+        """Run ``df_sql``, whose tables and hidden columns ``tree`` (a sqlglot
+        tree of the statement) names. ``overrides`` gives ready data for some
+        tables (``"ns.t"`` -> (data, figures)), e.g. the one row a primary-key
+        lookup found. ``hidden`` registers ``_seq`` / ``_deleted`` even if the
+        tree does not name them. ``locate`` maps an offset of ``df_sql`` to a
+        (line, column) of the statement, when ``df_sql`` is not its text."""
         overrides = overrides or {}
-        hidden, deleted = hidden_columns_used(tree)
+        named, deleted = hidden_columns_used(tree)
+        hidden = hidden or named
         ctx = _context(namespace)
         catalog = ctx.catalog(CATALOG)
         sources: list[ScanSource] = []
@@ -233,17 +177,29 @@ class QueryRunner:
                 continue
             seen.add(key)
             sources.append(self._resolve(ns, name, hidden, deleted))
-        sql = df_sql
+        edits: list[Edit] = []
         if hidden:
-            tree = tree.copy()
-            if _exclude_hidden_from_stars(tree, lambda s: _sources(s, self._is_base)):
-                sql = tree.sql("duckdb")
+            edits += hidden_star_edits(df_sql, self._is_base)
+        if _has_quantified_subquery(tree):
+            edits += quantified_subquery_edits(df_sql)
+        sql = apply_edits(df_sql, edits)
+
+        def where(line: int, column: int) -> tuple[int, int]:
+            """A DataFusion error position -> the statement's line and column."""
+            offset = edited_to_original(edits, offset_of(sql, line, column))
+            found = locate(offset) if locate is not None else position(df_sql, offset)
+            rel_line, rel_col = found if found is not None else (1, 1)
+            return (
+                stmt_line + rel_line - 1,
+                (stmt_column - 1 if rel_line == 1 else 0) + rel_col,
+            )
+
         params = {k: _scalar(v) for k, v in params.items()}
         scans: dict[str, list[tuple[Any, ...]]] = {}
         if any(
             src.needs_filters and f"{src.namespace}.{src.name}" not in overrides for src in sources
         ):
-            scans = self._plan_scans(sql, params, sources, namespace, stmt_line, stmt_column)
+            scans = self._plan_scans(sql, params, sources, namespace, where)
         schemas = {namespace}
         stats: dict[str, dict[str, int]] = {}
         for src in sources:
@@ -272,7 +228,7 @@ class QueryRunner:
         except KalamError:
             raise
         except Exception as exc:  # DataFusion raises plain Exception / ValueError
-            raise datafusion_error(exc, stmt_line, stmt_column) from None
+            raise datafusion_error(exc, where=where) from None
         return result, stats
 
 
@@ -292,7 +248,30 @@ def _scalar(value: Any) -> pa.Scalar:
         ) from None
 
 
-def datafusion_error(exc: Exception, line: int = 1, column: int = 1) -> KalamError:
+def _has_quantified_subquery(tree: exp.Expression) -> bool:
+    """Whether the query compares with ANY / SOME / ALL (sqlglot reads SOME as a call)."""
+    for node in tree.find_all(exp.Any, exp.All, exp.Anonymous):
+        if not isinstance(node, exp.Anonymous) or node.name.upper() == "SOME":
+            return True
+    return False
+
+
+def datafusion_error(
+    exc: Exception,
+    line: int = 1,
+    column: int = 1,
+    *,
+    where: Callable[[int, int], tuple[int, int]] | None = None,
+) -> KalamError:
+    """A DataFusion failure as a ``KalamError``. A position DataFusion reports
+    is relative to the text it got: ``where`` maps it to the statement's line
+    and column (by default the text is the statement, starting at ``line``,
+    ``column``)."""
+    if where is None:
+
+        def where(ln: int, col: int) -> tuple[int, int]:
+            return line + ln - 1, (column - 1 if ln == 1 else 0) + col
+
     text = str(exc)
     for prefix in ("DataFusion error: ", "Error during planning: ", "Execution error: "):
         text = text.replace(prefix, "")
@@ -300,14 +279,8 @@ def datafusion_error(exc: Exception, line: int = 1, column: int = 1) -> KalamErr
     if "ParserError" in text or text.startswith("SQL error"):
         msg = text.replace("SQL error: ParserError(", "").rstrip(")").strip('"')
         msg = _POSITION.sub("", msg).strip().rstrip(" at").strip()
-        if pos:
-            ln, col = int(pos.group(1)), int(pos.group(2))
-            return SqlParseError(
-                f"Syntax error: {msg}",
-                line=line + ln - 1,
-                column=(column - 1 if ln == 1 else 0) + col,
-            )
-        return SqlParseError(f"Syntax error: {msg}", line=line, column=column)
+        at_line, at_column = where(int(pos.group(1)), int(pos.group(2))) if pos else where(1, 1)
+        return SqlParseError(f"Syntax error: {msg}", line=at_line, column=at_column)
     if "No field named" in text:
         first = text.splitlines()[0].replace("Schema error: ", "")
         return ColumnNotFoundError(f"Unknown column: {first}")

@@ -155,12 +155,15 @@ def _flush_scope(
                 schema_version=table.schema_version,
                 row_group_size=int(table.options.get("row_group_size", 10_000)),
                 compression=str(table.options.get("compression", "zstd")),
+                table_id=table.table_id,
             )
         )
     crash("segment_written")
     with engine.lock:
         _check_unchanged(engine, prov, table, scope, directory, entries)
-    new = manifest.with_segments(entries, flushed_seq=watermark, superseded=superseded)
+    new = manifest.with_segments(
+        entries, flushed_seq=watermark, superseded=superseded, table=table.to_dict()
+    )
     write_manifest_json(directory, new)
     crash("manifest_json_written")
     flushed = list(snapshot)

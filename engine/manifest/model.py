@@ -11,7 +11,11 @@ Fields
     cold copies is the newer), ``created_at`` / ``updated_at`` (UTC),
     ``flushed_seq`` (the flush watermark: every row version with
     ``_seq <= flushed_seq`` of this scope is in the listed segments),
-    ``last_segment_id`` (ids are never reused), ``segments``.
+    ``last_segment_id`` (ids are never reused), ``segments``; optionally
+    ``superseded_seqs`` (delete markers) and ``table`` (the table definition
+    as of the writing flush, for rebuilding a lost catalog). Encoded copies
+    also carry ``checksum`` (SHA-256 of the rest, keys sorted), verified on
+    decode when present.
 
 Serialisation is strict: ``decode`` / ``Manifest.from_dict`` reject bad JSON,
 missing or unexpected keys, wrong types and broken invariants (duplicate ids,
@@ -21,6 +25,7 @@ a segment above ``last_segment_id`` or above the watermark) with a
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +47,8 @@ _KEYS = {
     "last_segment_id",
     "segments",
 }
-_OPTIONAL_KEYS = {"superseded_seqs"}
+_OPTIONAL_KEYS = {"superseded_seqs", "table"}
+_TABLE_KEYS = {"table_id", "namespace", "name", "table_type", "columns"}
 
 
 def _now() -> datetime:
@@ -62,6 +68,11 @@ class Manifest:
     # Delete markers: seqs of segment rows that a later flush superseded (updated or
     # deleted). Readers anti-join them away; segments themselves never change.
     superseded_seqs: tuple[int, ...] = ()
+    # The table definition (``TableDef.to_dict()``) as of the flush that wrote
+    # this version, so the catalog can be rebuilt from manifest.json files
+    # when the hot store is lost. Checked here for shape and owner only; the
+    # catalog validates it fully when it rebuilds a table from it.
+    table: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -97,15 +108,25 @@ class Manifest:
         flushed_seq: int,
         superseded: list[int] | tuple[int, ...] = (),
         now: datetime | None = None,
+        table: dict[str, Any] | None = None,
     ) -> Manifest:
-        """The next version after a flush: new segments, watermark, delete markers."""
+        """The next version after a flush: new segments, watermark, delete markers
+        (and, when given, the table definition it was written under)."""
         new = self.replace_segments(
             (), list(entries), flushed_seq=max(flushed_seq, self.flushed_seq), now=now
         )
+        if table is not None:
+            new = new.with_table(table)
         if superseded:
             merged = tuple(sorted(set(self.superseded_seqs) | set(superseded)))
             new = replace(new, superseded_seqs=merged)
         return new
+
+    def with_table(self, table: dict[str, Any]) -> Manifest:
+        """The same version carrying ``table`` (a ``TableDef.to_dict()``)."""
+        if table.get("table_id") != self.table_id:
+            raise ValueError(f"table {table.get('table_id')} does not own manifest {self!r}")
+        return replace(self, table=table)
 
     def with_watermark(self, flushed_seq: int, *, now: datetime | None = None) -> Manifest:
         """The next version with only the watermark moved (a flush with nothing to write)."""
@@ -176,6 +197,7 @@ class Manifest:
             "last_segment_id": self.last_segment_id,
             "segments": [s.to_dict() for s in self.segments],
             "superseded_seqs": list(self.superseded_seqs),
+            **({"table": self.table} if self.table is not None else {}),
         }
 
     @classmethod
@@ -201,7 +223,14 @@ class Manifest:
             superseded_seqs=tuple(
                 v.integer(x, "superseded seq") for x in d.get("superseded_seqs", [])
             ),
+            table=d.get("table"),
         )
+        if m.table is not None:
+            v.keys(m.table, _TABLE_KEYS, "table", optional=set(m.table) - _TABLE_KEYS)
+            if m.table["table_id"] != m.table_id:
+                v.fail(f"table {m.table['table_id']!r} is not the owner {m.table_id}")
+            for key in ("namespace", "name", "table_type"):
+                v.string(m.table[key], f"table.{key}")
         problem = m._problem()
         if problem:
             v.fail(problem)
@@ -221,9 +250,22 @@ class Manifest:
         return None
 
 
+def _digest(d: dict[str, Any]) -> str:
+    body = orjson.dumps(
+        {k: v for k, v in d.items() if k != "checksum"}, option=orjson.OPT_SORT_KEYS
+    )
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
 def encode(manifest: Manifest, *, pretty: bool = False) -> bytes:
-    """Bytes for the hot copy (compact) or ``manifest.json`` (``pretty``)."""
-    return orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2 if pretty else 0)
+    """Bytes for the hot copy (compact) or ``manifest.json`` (``pretty``).
+
+    Both carry a ``checksum`` of their content: a flipped bit that still
+    leaves valid JSON (a digit of a statistic, a watermark) must not be
+    believed by REPAIR or a catalog rebuild."""
+    d = manifest.to_dict()
+    d["checksum"] = _digest(d)
+    return orjson.dumps(d, option=orjson.OPT_INDENT_2 if pretty else 0)
 
 
 def decode(data: bytes, *, source: str = "the hot manifest copy") -> Manifest:
@@ -234,4 +276,10 @@ def decode(data: bytes, *, source: str = "the hot manifest copy") -> Manifest:
         raise StorageCorruptionError(
             f"Corrupt manifest data in {source}: not valid JSON ({e})", file=source
         ) from None
-    return Manifest.from_dict(d, source=source)
+    checksum = d.pop("checksum", None) if isinstance(d, dict) else None
+    manifest = Manifest.from_dict(d, source=source)  # shape first: its errors say more
+    if checksum is not None and checksum != _digest(d):  # older manifests have none
+        raise StorageCorruptionError(
+            f"Corrupt manifest data in {source}: checksum mismatch", file=source
+        )
+    return manifest

@@ -71,16 +71,19 @@ class TableProvider:
         self._lock = lock
         self.cold = cold
         self.partitions: dict[str, HotPartition] = {}
+        label = self.table.qualified_name
         with gc_paused():
             for key, raw in store.scan(keys.rows_prefix(table_id)):
-                scope, pk = keys.split_row_key(key)
-                self.partitions.setdefault(scope, HotPartition()).rows[pk] = codec.decode_row(raw)
+                scope, pk, row = codec.decode_hot_row(key, raw, table=label)
+                self.partitions.setdefault(scope, HotPartition()).rows[pk] = row
         self._drop_flushed_leftovers()
 
     def _drop_flushed_leftovers(self) -> None:
         """A flush that crashed after publishing its manifest may leave hot
         versions at or below the watermark: they are already in segments."""
         txn = Txn(self._store)
+        for scope in set(self.cold.scopes_on_disk()) - set(self.partitions):
+            self.cold.recover_scope(scope)  # cold-only scope whose hot copy was lost
         for scope, part in self.partitions.items():
             self.cold.recover_scope(scope)
             mark = self.cold.watermark(scope)
@@ -185,6 +188,18 @@ class TableProvider:
             value=key,
             column_name=pk.name,
         )
+
+    def drop_scope(self, txn: Txn, scope: str) -> int:
+        """Stage removing every row version of one scope (DROP USER), hot and
+        cold (the scope's manifest; its directory goes after the commit).
+        Returns how many live rows it held."""
+        data, _ = self.merged(SessionContext(), scope, ScanOptions(now_ms=self._clock_ms()), None)
+        live = data.num_rows if isinstance(data, pa.Table) else data.count()
+        for key, _ in self._store.scan(keys.rows_prefix(self.table_id, scope)):
+            txn.batch.delete(key)
+        self.cold.drop_scope(txn, scope)
+        txn.after_commit(lambda: self.partitions.pop(scope, None))
+        return live
 
     def drop(self, txn: Txn) -> None:
         for key, _ in self._store.scan(keys.rows_prefix(self.table_id)):

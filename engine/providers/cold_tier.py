@@ -29,7 +29,7 @@ from datafusion import functions as dff
 from engine.catalog.model import TableDef
 from engine.errors import StorageCorruptionError
 from engine.exec.cast import cast_array, cast_expr, stored_values, type_chain
-from engine.manifest import Manifest, decode, encode, find_manifest_json
+from engine.manifest import Manifest, decode, encode, find_manifest_json, manifest_path
 from engine.storage import keys
 from engine.storage.cold import (
     SegmentEntry,
@@ -145,7 +145,14 @@ class ColdTier:
         for key, raw in store.scan(prefix):
             scope = key[len(prefix) :].decode()
             try:
-                self.manifests[scope] = decode(raw, source=f"hot manifest of {scope or 'shared'}")
+                source = f"the hot manifest copy of table id {table_id}, scope {scope or 'shared'}"
+                self.manifests[scope] = decode(raw, source=source)
+                if self.manifests[scope].table_id != table_id:
+                    raise StorageCorruptionError(
+                        f"Corrupt manifest data in {source}: it names table id "
+                        f"{self.manifests.pop(scope).table_id}",
+                        file=source,
+                    )
             except StorageCorruptionError as exc:
                 self._bad[scope] = exc
 
@@ -158,7 +165,9 @@ class ColdTier:
     # ---- manifests
     def recover_scope(self, scope: str) -> None:
         """Startup rule: the hot copy is authoritative; only when it is missing
-        is ``manifest.json`` loaded into it."""
+        is ``manifest.json`` loaded into it. A ``manifest.json`` of another
+        table (left by a DROP that crashed before removing its directory) is a
+        foreign leftover: never adopted, removed by this table's first flush."""
         if scope in self.manifests or scope in self._bad:
             return
         try:
@@ -166,7 +175,7 @@ class ColdTier:
         except StorageCorruptionError as exc:
             self._bad[scope] = exc
             return
-        if found is not None:
+        if found is not None and found.table_id == self.table_id:
             batch_txn = Txn(self._store)
             batch_txn.batch.put(keys.manifest_key(self.table_id, scope), encode(found))
             batch_txn.commit()
@@ -179,9 +188,17 @@ class ColdTier:
             raise bad
         m = self.manifests.get(scope)
         if m is not None and scope not in self._checked:
-            # First use in this process: the cold copy must at least be readable.
+            # First use in this process: the cold copy must at least be readable
+            # and this table's (the hot copy exists, so a flush of ours wrote it).
             try:
-                find_manifest_json(self.scope_dir(scope))
+                cold = find_manifest_json(self.scope_dir(scope))
+                if cold is not None and cold.table_id != self.table_id:
+                    path = manifest_path(self.scope_dir(scope))
+                    raise StorageCorruptionError(
+                        f"Manifest file {path} belongs to table id {cold.table_id}, "
+                        f"not to this table (id {self.table_id})",
+                        file=str(path),
+                    )
             except StorageCorruptionError as exc:
                 self._bad[scope] = exc
                 raise
@@ -194,6 +211,36 @@ class ColdTier:
 
     def scopes(self) -> list[str]:
         return sorted(set(self.manifests) | set(self._bad))
+
+    def scopes_on_disk(self) -> list[str]:
+        """Scopes with a ``manifest.json`` under the table's directory. Only
+        open-time recovery of lost hot copies looks (readers never list
+        directories): a scope with no hot rows and no hot copy would otherwise
+        read as empty."""
+        from engine.errors import InvalidNameError
+        from engine.names import check_user
+
+        base = self.scope_dir("")
+        found = [""] if (base / "manifest.json").is_file() else []
+        if base.is_dir():
+            for child in base.iterdir():
+                if child.is_dir() and (child / "manifest.json").is_file():
+                    try:
+                        found.append(check_user(child.name))
+                    except InvalidNameError:
+                        continue  # not a scope of ours
+        return found
+
+    def drop_scope(self, txn: Txn, scope: str) -> None:
+        txn.batch.delete(keys.manifest_key(self.table_id, scope))
+
+        def apply() -> None:
+            self.manifests.pop(scope, None)
+            self._bad.pop(scope, None)
+            self._checked.discard(scope)
+
+        txn.after_commit(apply)
+        txn.after_commit(lambda: self.forget_segments(scope))
 
     def scope_dir(self, scope: str) -> Path:
         return self._scope_dir(scope)

@@ -45,6 +45,10 @@ def insert_arrow(
             engine, ref, data, primary_key=primary_key, table_type=table_type, user=user
         )
         created = True
+    else:
+        from engine.security import authorize_write
+
+        authorize_write(table, engine.users.ensure(user, engine.now_us()).role)
     columns = _map_columns(table, data)
     prov = engine.provider(table)
     with engine.lock, gc_paused():

@@ -32,7 +32,6 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.Delete: mutate.delete,
     st.FlushTable: storage_cmds.flush,
     st.AlterTable: alter.alter_table,
-    st.ExecuteAs: users_cmds.execute_as,
 }
 
 
@@ -89,6 +88,8 @@ def _kind(stmt: st.Statement) -> str:
 
 def dispatch(engine: Database, s: st.Statement, params: dict[str, Any], user: str) -> Result:
     _refuse_system_writes(s)
+    if isinstance(s, st.ExecuteAs):
+        return run_statement(engine, s.inner, params, users_cmds.execute_as_user(engine, s, user))
     if isinstance(s, st.KalamCommand):
         words = tuple(w.upper() for w in s.words)
         for prefix, handler in COMMANDS.items():

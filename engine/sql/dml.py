@@ -1,13 +1,12 @@
 """INSERT: VALUES rows are evaluated by the engine (literals and bound
-parameters on the fast path, anything else through DataFusion); INSERT ...
-SELECT runs its SELECT in DataFusion. Either way the rows are coerced, checked
-and written in one batch."""
+parameters on the fast path, anything else by DataFusion from the text as
+written); INSERT ... SELECT runs its SELECT in DataFusion. Either way the rows
+are coerced, checked and written in one batch."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from sqlglot import exp
 
 from engine.catalog.model import Column, TableDef
@@ -17,11 +16,13 @@ from engine.errors import (
     SchemaError,
 )
 from engine.gcpause import gc_paused
-from engine.providers.base import build_arrow
 from engine.result import Result
 from engine.sql import statements as st
+from engine.sql import upsert
 from engine.sql.bulk import arrow_rows
+from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
+from engine.sql.tokens import Composed
 from engine.sql.values import NotSimple, default_value, simple_value
 from engine.types import coerce
 
@@ -50,21 +51,45 @@ def _target_columns(table: TableDef, names: tuple[str, ...] | None) -> list[Colu
 def _values_rows(
     engine: Database, s: st.Insert, params: dict[str, Any], user: str
 ) -> list[list[Any]]:
+    """Each VALUES row's values. Literals and parameters are read here; every
+    other item is evaluated by DataFusion from its text as written, each as its
+    own projection of one SELECT, so it yields what ``SELECT <item>`` yields
+    (no type unification across rows)."""
     assert s.rows is not None
-    try:
-        return [[simple_value(e, params) for e in row] for row in s.rows]
-    except NotSimple:
-        pass
-    # Expressions (functions, arithmetic, casts): let DataFusion evaluate the VALUES list.
-    widths = {len(r) for r in s.rows}
-    if len(widths) != 1:
+    if len({len(r) for r in s.rows}) > 1:
         raise SchemaError("All VALUES rows must have the same number of values")
-    values = exp.Values(expressions=[exp.Tuple(expressions=list(r)) for r in s.rows])
-    query = exp.select("*").from_(values.as_("v"))
+    rows: list[list[Any]] = []
+    pending: list[tuple[int, int]] = []
+    for r, row in enumerate(s.rows):
+        out: list[Any] = []
+        for c, node in enumerate(row):
+            try:
+                out.append(simple_value(node, params))
+            except NotSimple:
+                out.append(None)
+                pending.append((r, c))
+        rows.append(out)
+    if not pending:
+        return rows
+    if s.values_sql is None:
+        raise SchemaError("INSERT ... VALUES has no text to evaluate")
+    text = Composed().add("SELECT ")
+    for k, (r, c) in enumerate(pending):
+        text.add(", (" if k else "(").piece(s.values_sql[r][c]).add(f') AS "__kalam_v{k}"')
+    # Analysis only (tables named by subqueries, hidden columns): never rendered.
+    tree = exp.select(*(s.rows[r][c].copy() for r, c in pending))
     table, _ = runner_for(engine, user).run(
-        query, query.sql("postgres"), params, namespace=engine.namespace
+        tree,
+        text.text,
+        params,
+        namespace=engine.namespace,
+        stmt_line=s.line,
+        stmt_column=s.column,
+        locate=text.locate,
     )
-    return [list(r) for r in zip(*(c.to_pylist() for c in table.columns), strict=True)]
+    for k, (r, c) in enumerate(pending):
+        rows[r][c] = table.column(k)[0].as_py()
+    return rows
 
 
 def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) -> Result:
@@ -83,7 +108,9 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
                 f"{selected.num_columns}"
             )
     if s.returning:
-        _returning_columns(table, s.returning)  # unknown names fail before anything is written
+        returning_columns(table, s.returning)  # unknown names fail before anything is written
+    if s.on_conflict is not None:
+        upsert.check(table, s)
     prov = engine.provider(table)
     with engine.lock, gc_paused():
         txn = engine.begin()
@@ -105,13 +132,18 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
                 for i, raw in enumerate(raw_rows)
             ]
         scope = prov.write_scope(user)
-        seqs = prov.insert(txn, scope, rows, first_seq)
+        if s.on_conflict is None:
+            seqs = prov.insert(txn, scope, rows, first_seq)
+            result = Result(message=f"Inserted {len(rows)} row(s)", rows_affected=len(rows))
+            written = (
+                [(q, False, r) for q, r in zip(seqs, rows, strict=True)] if s.returning else []
+            )
+        else:
+            written, result = upsert.stage(
+                engine, s, table, prov, txn, scope, rows, first_seq, params
+            )
         txn.commit()
-    result = Result(message=f"Inserted {len(rows)} row(s)", rows_affected=len(rows))
-    if s.returning:
-        result.table = _returning(table, s.returning, rows, seqs)
-        result.is_query = True
-    return result
+    return with_returning(result, table, s.returning, written)
 
 
 def _build_row(
@@ -139,24 +171,3 @@ def _build_row(
                 column_name=col.name,
             )
     return values
-
-
-def _returning_columns(table: TableDef, names: tuple[str, ...]) -> list[str]:
-    wanted: list[str] = []
-    for n in names:
-        if n == "*":
-            wanted += [c.name for c in table.columns]
-        elif n in ("_seq", "_deleted") or table.find_column(n) is not None:
-            wanted.append(n)
-        else:
-            raise ColumnNotFoundError(
-                f"RETURNING: column '{n}' does not exist in {table.qualified_name}"
-            )
-    return wanted
-
-
-def _returning(
-    table: TableDef, names: tuple[str, ...], rows: list[dict[int, Any]], seqs: list[int]
-) -> pa.Table:
-    full = build_arrow(table, [(q, False, r) for q, r in zip(seqs, rows, strict=True)], hidden=True)
-    return full.select(_returning_columns(table, names))

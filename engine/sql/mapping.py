@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from engine.errors import SqlParseError, UnsupportedStatementError
+from engine.errors import ColumnNotFoundError, SqlParseError, UnsupportedStatementError
 from engine.sql import statements as st
 
 DIALECT = "postgres"
@@ -27,6 +27,8 @@ def ident(node: exp.Expression | str | None) -> str:
 
 
 def table_ref(table: exp.Expression) -> st.TableRef:
+    if not isinstance(table, exp.Expression):  # e.g. DELETE without FROM
+        raise SqlParseError("Syntax error: expected a table name")
     if isinstance(table, exp.Schema):
         table = table.this
     if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
@@ -34,7 +36,10 @@ def table_ref(table: exp.Expression) -> st.TableRef:
     if table.args.get("catalog"):
         raise SqlParseError(f"Table names have at most two parts (namespace.table): {table.sql()}")
     ns = table.args.get("db")
-    return st.TableRef(ident(ns) if ns else None, ident(table.this))
+    alias = table.args.get("alias")
+    return st.TableRef(
+        ident(ns) if ns else None, ident(table.this), alias=ident(alias.this) if alias else None
+    )
 
 
 def _create(
@@ -139,40 +144,33 @@ def _insert(tree: exp.Insert, base: dict[str, Any], _t: str | None, _sql: str) -
     if isinstance(target, exp.Schema):
         columns = tuple(ident(c) for c in target.expressions)
         target = target.this
-    if tree.args.get("conflict") or tree.args.get("overwrite"):
-        raise UnsupportedStatementError("INSERT ... ON CONFLICT / OVERWRITE is not supported")
-    returning = None
-    ret = tree.args.get("returning")
-    if ret is not None:
-        names: list[str] = []
-        for e in ret.expressions:
-            if (
-                isinstance(e, exp.Star)
-                or isinstance(e, exp.Column)
-                and isinstance(e.this, exp.Star)
-            ):
-                names.append("*")
-            elif isinstance(e, exp.Column):
-                names.append(ident(e))
-            else:
-                raise UnsupportedStatementError("RETURNING supports column names and * only")
-        returning = tuple(names)
+    if tree.args.get("overwrite"):
+        raise UnsupportedStatementError("INSERT OVERWRITE is not supported")
+    ref = table_ref(target)
+    returning = _returning(tree, ref)
+    conflict = _on_conflict(tree)
     source = tree.expression
     if isinstance(source, exp.Values):
         rows = tuple(
             tuple(r.expressions) if isinstance(r, exp.Tuple) else (r,) for r in source.expressions
         )
         return st.Insert(
-            **base, table=table_ref(target), columns=columns, rows=rows, returning=returning
+            **base,
+            table=ref,
+            columns=columns,
+            rows=rows,
+            returning=returning,
+            on_conflict=conflict,
         )
     if isinstance(source, exp.Query):
         return st.Insert(
             **base,
-            table=table_ref(target),
+            table=ref,
             columns=columns,
             query=source,
             query_sql=source.sql(DIALECT),
             returning=returning,
+            on_conflict=conflict,
         )
     raise UnsupportedStatementError("INSERT needs VALUES or a SELECT")
 
@@ -200,22 +198,102 @@ def _update(tree: exp.Update, base: dict[str, Any], _t: str | None, _sql: str) -
             raise SqlParseError(f"Expected column = value, got {eq.sql(DIALECT)}")
         assignments.append((ident(eq.this), eq.expression))
     where = tree.args.get("where")
+    ref = table_ref(tree.this)
     return st.Update(
         **base,
-        table=table_ref(tree.this),
+        table=ref,
         assignments=tuple(assignments),
         where=where.this if where is not None else None,
         tree=tree,
+        returning=_returning(tree, ref),
     )
 
 
 def _delete(tree: exp.Delete, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
+    if tree.args.get("using"):
+        raise UnsupportedStatementError(
+            "DELETE ... USING is not supported; use a subquery in WHERE"
+        )
     where = tree.args.get("where")
+    ref = table_ref(tree.this)
     return st.Delete(
         **base,
-        table=table_ref(tree.this),
+        table=ref,
         where=where.this if where is not None else None,
         tree=tree,
+        returning=_returning(tree, ref),
+    )
+
+
+def _returning(tree: exp.Expression, ref: st.TableRef) -> tuple[str, ...] | None:
+    """RETURNING's column names (``*`` for a star), qualified by the table's
+    name or alias at most; expressions are not supported."""
+    ret = tree.args.get("returning")
+    if ret is None:
+        return None
+    if ret.args.get("into"):
+        raise UnsupportedStatementError("RETURNING ... INTO is not supported")
+    names: list[str] = []
+    for e in ret.expressions:
+        if isinstance(e, exp.Column) and e.table:
+            qualifier = ident(e.args.get("table"))
+            if e.args.get("db") or qualifier != (ref.alias or ref.name):
+                raise ColumnNotFoundError(
+                    f"RETURNING: {e.sql(DIALECT)} does not name a column of "
+                    f"{ref.alias or ref.name}",
+                    column_name=e.name,
+                )
+        if isinstance(e, exp.Star) or isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
+            names.append("*")
+        elif isinstance(e, exp.Column):
+            names.append(ident(e))
+        else:
+            raise UnsupportedStatementError("RETURNING supports column names and * only")
+    return tuple(names)
+
+
+def _on_conflict(tree: exp.Insert) -> st.OnConflict | None:
+    """``ON CONFLICT ...`` or ``INSERT OR IGNORE / OR REPLACE`` -> an OnConflict."""
+    alternative = (tree.args.get("alternative") or "").upper()
+    conflict = tree.args.get("conflict")
+    if alternative and conflict is not None:
+        raise UnsupportedStatementError(f"INSERT OR {alternative} cannot also have ON CONFLICT")
+    if alternative in ("IGNORE", "REPLACE"):
+        return st.OnConflict("nothing" if alternative == "IGNORE" else "replace")
+    if alternative:
+        raise UnsupportedStatementError(
+            f"INSERT OR {alternative} is not supported (use INSERT OR IGNORE, INSERT OR "
+            "REPLACE or ON CONFLICT)"
+        )
+    if conflict is None:
+        return None
+    if conflict.args.get("duplicate"):
+        raise UnsupportedStatementError(
+            "ON DUPLICATE KEY UPDATE is not supported; use ON CONFLICT (pk) DO UPDATE SET ..."
+        )
+    if conflict.args.get("constraint") is not None:
+        raise UnsupportedStatementError(
+            "ON CONFLICT ON CONSTRAINT is not supported; name the primary key column: "
+            "ON CONFLICT (id)"
+        )
+    target = tuple(
+        ident(k.this if isinstance(k, exp.Ordered) else k)
+        for k in conflict.args.get("conflict_keys") or []
+    )
+    action_node = conflict.args.get("action")
+    action = (action_node.name if isinstance(action_node, exp.Expression) else "").upper()
+    if action == "DO NOTHING":
+        return st.OnConflict("nothing", target)
+    if action != "DO UPDATE":
+        raise UnsupportedStatementError(f"ON CONFLICT {action} is not supported")
+    assignments = []
+    for eq in conflict.expressions:
+        if not isinstance(eq, exp.EQ) or not isinstance(eq.this, exp.Column):
+            raise SqlParseError(f"Expected column = value, got {eq.sql(DIALECT)}")
+        assignments.append((ident(eq.this), eq.expression))
+    where = conflict.args.get("where")
+    return st.OnConflict(
+        "update", target, tuple(assignments), where.this if where is not None else None
     )
 
 

@@ -3,7 +3,10 @@
 Targets are found with a DataFusion SELECT over the merged table the session
 user can see (so predicates may use anything DataFusion evaluates, including
 subqueries and ``_seq``); new versions and tombstones are then written by the
-engine in one batch. DataFusion's own DML is never executed (see DESIGN.md:
+engine in one batch. That SELECT carries the SET values and the WHERE
+predicate exactly as written (token slices of the statement, see
+``engine/sql/spans.py``), so an UPDATE computes what a SELECT of the same
+expressions shows. DataFusion's own DML is never executed (see DESIGN.md:
 on datafusion 55 ``DELETE ... WHERE false`` deleted every row).
 
 DML runs under the engine's write lock, so the rows a statement read cannot
@@ -18,12 +21,14 @@ import pyarrow as pa
 from sqlglot import exp
 
 from engine.catalog.model import TableDef
-from engine.errors import NotNullViolationError, SchemaError
-from engine.providers.base import RowVersion, TableProvider
+from engine.errors import NotNullViolationError, SchemaError, UnsupportedStatementError
+from engine.providers.base import RowVersion, TableProvider, build_arrow
 from engine.result import Result
 from engine.sql import statements as st
 from engine.sql.point import live_version, point_key
+from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
+from engine.sql.tokens import Composed
 from engine.sql.values import NotSimple, simple_value
 from engine.types import coerce
 
@@ -33,30 +38,43 @@ if TYPE_CHECKING:
 _NEW = "__kalam_new_{}"
 
 
-def _target_select(
-    table: TableDef, ref: st.TableRef, where: Any, extra: list[exp.Expression]
-) -> exp.Select:
-    cols: list[exp.Expression] = [exp.column(c.name, quoted=True) for c in table.columns]
-    cols.append(exp.column("_seq"))
-    target = exp.table_(table.name, db=table.namespace, quoted=False)
-    query = exp.select(*cols, *extra).from_(target)
-    if where is not None:
-        query = query.where(where.copy())
-    return query
+def _target_select(table: TableDef, s: st.Update | st.Delete) -> Composed:
+    """``SELECT <columns>, _seq[, (<SET value>) AS "__kalam_new_<i>"...] FROM
+    <table as written> [WHERE <predicate as written>]``: what the statement
+    changes, with its expressions exactly as the user wrote them."""
+    if s.target_sql is None:
+        raise UnsupportedStatementError("This statement has no text to evaluate")
+    text = Composed().add("SELECT ")
+    text.add(", ".join(f'"{c.name}"' for c in table.columns) + ", _seq")
+    for i, value in enumerate(s.set_sql if isinstance(s, st.Update) else ()):
+        text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
+    text.add(" FROM ").piece(s.target_sql)
+    if s.where_sql is not None:
+        text.add(" WHERE ").piece(s.where_sql)
+    return text
 
 
 def _run_target_select(
-    engine: Database, query: exp.Select, params: dict[str, Any], user: str, s: st.Statement
+    engine: Database,
+    s: st.Update | st.Delete,
+    table: TableDef,
+    params: dict[str, Any],
+    user: str,
+    overrides: dict[str, tuple[Any, dict[str, int]]] | None = None,
 ) -> pa.Table:
-    table, _ = runner_for(engine, user).run(
-        query,
-        query.sql("postgres"),
+    text = _target_select(table, s)
+    data, _ = runner_for(engine, user).run(
+        s.tree,
+        text.text,
         params,
         namespace=engine.namespace,
         stmt_line=s.line,
         stmt_column=s.column,
+        overrides=overrides,
+        hidden=True,
+        locate=text.locate,
     )
-    return table
+    return data
 
 
 def _versions_from(table: TableDef, data: pa.Table) -> list[tuple[int, dict[int, Any]]]:
@@ -92,7 +110,7 @@ def _targets(
     user: str,
 ) -> list[tuple[int, dict[int, Any]]] | None:
     """Point targets when the predicate pins the primary key, else None."""
-    point, key = point_key(table, s.where, params)
+    point, key = point_key(table, s.where, params, alias=s.table.alias)
     if not point:
         return None
     version, _ = live_version(prov, table, prov.write_scope(user), key, engine.clock_ms())
@@ -102,15 +120,16 @@ def _targets(
 def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) -> Result:
     with engine.lock:
         table = engine.resolve(s.table)
+        if s.returning:
+            returning_columns(table, s.returning)  # unknown names fail before anything runs
         prov = engine.provider(table)
         targets = _targets(engine, s, table, prov, params, user)
         if targets is None:
-            data = _run_target_select(
-                engine, _target_select(table, s.table, s.where, []), params, user, s
-            )
-            targets = _versions_from(table, data)
+            targets = _versions_from(table, _run_target_select(engine, s, table, params, user))
         if not targets:
-            return Result(message="Deleted 0 row(s)", rows_affected=0)
+            return with_returning(
+                Result(message="Deleted 0 row(s)", rows_affected=0), table, s.returning, []
+            )
         txn = engine.begin()
         first = engine.seq.take(txn, len(targets))
         versions: dict[Any, RowVersion] = {}
@@ -118,7 +137,8 @@ def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) ->
             versions[prov.key_of(values, old_seq)] = (first + i, True, values)
         prov.stage_versions(txn, prov.write_scope(user), versions)
         txn.commit()
-    return Result(message=f"Deleted {len(versions)} row(s)", rows_affected=len(versions))
+    result = Result(message=f"Deleted {len(versions)} row(s)", rows_affected=len(versions))
+    return with_returning(result, table, s.returning, list(versions.values()))
 
 
 def _update_targets(
@@ -126,12 +146,12 @@ def _update_targets(
     s: st.Update,
     table: TableDef,
     prov: TableProvider,
-    extra: list[exp.Expression],
     assigned: dict[str, int],
     params: dict[str, Any],
     user: str,
 ) -> tuple[list[tuple[int, dict[int, Any]]], dict[str, list[Any]]]:
     """(old versions, {column: new values}) of the rows an UPDATE changes."""
+    overrides: dict[str, tuple[Any, dict[str, int]]] | None = None
     point = _targets(engine, s, table, prov, params, user)
     if point is not None:
         if not point:
@@ -144,62 +164,36 @@ def _update_targets(
         except (NotSimple, KeyError):
             pass
         if not any(e.find(exp.Table) for _, e in s.assignments):
-            return point, _evaluate_on_row(engine, table, point[0], extra, assigned, params, s)
-    data = _run_target_select(
-        engine, _target_select(table, s.table, s.where, extra), params, user, s
-    )
+            # The same SELECT, over just the row the lookup found (no scan).
+            seq, values = point[0]
+            row = build_arrow(table, [(seq, False, values)], hidden=True)
+            overrides = {table.qualified_name: (row, {})}
+    data = _run_target_select(engine, s, table, params, user, overrides)
     if data.num_rows == 0:
         return [], {}
     new_cols = {name: data.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
     return _versions_from(table, data), new_cols
 
 
-def _evaluate_on_row(
-    engine: Database,
-    table: TableDef,
-    version: tuple[int, dict[int, Any]],
-    extra: list[exp.Expression],
-    assigned: dict[str, int],
-    params: dict[str, Any],
-    s: st.Statement,
-) -> dict[str, list[Any]]:
-    """SET expressions computed by DataFusion over just the target row."""
-    from datafusion import SessionConfig, SessionContext
-
-    from engine.exec.query import _OPTIONS, _scalar, datafusion_error
-    from engine.providers.base import build_arrow
-
-    seq, values = version
-    row = build_arrow(table, [(seq, False, values)], hidden=True)
-    ctx = SessionContext(SessionConfig().with_target_partitions(1))
-    ctx.register_record_batches("__kalam_row", [row.to_batches()])
-    query = exp.select(*extra).from_(exp.to_table("__kalam_row").as_(table.name))
-    try:
-        out = ctx.sql_with_options(
-            query.sql("postgres"), _OPTIONS, param_values={k: _scalar(v) for k, v in params.items()}
-        ).to_arrow_table()
-    except Exception as exc:
-        raise datafusion_error(exc, s.line, s.column) from None
-    return {name: out.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
-
-
 def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) -> Result:
     with engine.lock:
         table = engine.resolve(s.table)
+        if s.returning:
+            returning_columns(table, s.returning)  # unknown names fail before anything runs
         prov = engine.provider(table)
         assigned: dict[str, int] = {}
-        extra: list[exp.Expression] = []
-        for i, (name, expr) in enumerate(s.assignments):
+        for i, (name, _) in enumerate(s.assignments):
             col = table.get_column(name)
             if col.primary_key:
                 raise SchemaError(f"Updating the primary key column '{name}' is not supported")
             if name in assigned:
                 raise SchemaError(f"Column '{name}' is assigned twice")
             assigned[name] = i
-            extra.append(exp.alias_(expr.copy(), _NEW.format(i), quoted=True))  # type: ignore[arg-type]
-        old_rows, new_cols = _update_targets(engine, s, table, prov, extra, assigned, params, user)
+        old_rows, new_cols = _update_targets(engine, s, table, prov, assigned, params, user)
         if not old_rows:
-            return Result(message="Updated 0 row(s)", rows_affected=0)
+            return with_returning(
+                Result(message="Updated 0 row(s)", rows_affected=0), table, s.returning, []
+            )
         changed: list[tuple[int, dict[int, Any]]] = []
         for row, (old_seq, old) in enumerate(old_rows):
             new = dict(old)
@@ -215,7 +209,9 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
             if new != old:
                 changed.append((old_seq, new))
         if not changed:
-            return Result(message="Updated 0 row(s)", rows_affected=0)
+            return with_returning(
+                Result(message="Updated 0 row(s)", rows_affected=0), table, s.returning, []
+            )
         txn = engine.begin()
         first = engine.seq.take(txn, len(changed))
         versions = {
@@ -223,4 +219,5 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
         }
         prov.stage_versions(txn, prov.write_scope(user), versions)
         txn.commit()
-    return Result(message=f"Updated {len(changed)} row(s)", rows_affected=len(changed))
+    result = Result(message=f"Updated {len(changed)} row(s)", rows_affected=len(changed))
+    return with_returning(result, table, s.returning, list(versions.values()))

@@ -106,7 +106,7 @@ def bind_params(spec: st.ParamSpec, params: Any) -> dict[str, Any]:
         missing = [n for n in spec.names if n not in params]
         if missing:
             raise ParameterError(f"Missing value for parameter :{missing[0]}")
-        return {n: params[n] for n in spec.names}
+        return {n: _checked(params[n], f":{n}") for n in spec.names}
     if hasattr(params, "keys") or isinstance(params, (str, bytes)):
         raise ParameterError(
             f"Positional placeholders need a sequence of parameters ({_expected(spec)})"
@@ -114,7 +114,32 @@ def bind_params(spec: st.ParamSpec, params: Any) -> dict[str, Any]:
     values = list(params)
     if len(values) != spec.count:
         raise ParameterError(f"The statement needs {spec.count} parameter(s), {len(values)} given")
-    return {str(i + 1): v for i, v in enumerate(values)}
+    return {str(i + 1): _checked(v, f"${i + 1}") for i, v in enumerate(values)}
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _checked(value: Any, name: str) -> Any:
+    """A parameter value DataFusion can hold exactly, or a ``ParameterError``."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int) and value not in _INT64:
+        raise ParameterError(
+            f"Parameter {name} = {value} is out of range: integers must fit in 64 bits (BIGINT)"
+        )
+    if isinstance(value, (list, tuple)):
+        return type(value)(_checked(v, name) for v in value)
+    if isinstance(value, dict):
+        return {k: _checked(v, name) for k, v in value.items()}
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ParameterError(
+                f"Parameter {name} is not valid text: {exc.reason} at character {exc.start}"
+            ) from None
+    return value
 
 
 def _expected(spec: st.ParamSpec) -> str:

@@ -21,6 +21,7 @@ from sqlglot.errors import ParseError
 from sqlglot.tokens import Token, TokenType
 
 from engine.errors import SqlParseError, UnsupportedStatementError
+from engine.sql import limits, spans
 from engine.sql import statements as st
 from engine.sql.params import bind_params, param_spec
 from engine.sql.rewrite import alias_projections, insert_query_text, modify_to_alter_column
@@ -79,6 +80,9 @@ def split_statements(sql: str) -> list[StatementText]:
 # ---------------------------------------------------------------- parsing
 
 _cache: OrderedDict[str, list[st.Statement]] = OrderedDict()
+_cache_bytes = 0  # characters of statement text held by _cache
+_CACHE_CHARS = 4 << 20
+_CACHE_ENTRY_CHARS = 64 << 10
 
 
 def parameter_names(sql: str) -> list[str]:
@@ -91,20 +95,26 @@ def parameter_names(sql: str) -> list[str]:
 
 
 def parse(sql: str) -> list[st.Statement]:
-    """Parse ``sql`` (one or more statements). Cached by text."""
+    """Parse ``sql`` (one or more statements). Cached by text, bounded by bytes."""
+    global _cache_bytes
     hit = _cache.get(sql)
     if hit is not None:
         _cache.move_to_end(sql)
         return hit
+    limits.check_text(sql)
     result = [parse_one(piece) for piece in split_statements(sql)]
-    _cache[sql] = result
-    if len(_cache) > _CACHE_SIZE:
-        _cache.popitem(last=False)
+    if len(sql) <= _CACHE_ENTRY_CHARS:  # a parsed bulk statement is many times its text
+        _cache[sql] = result
+        _cache_bytes += len(sql)
+        while len(_cache) > _CACHE_SIZE or _cache_bytes > _CACHE_CHARS:
+            old, _ = _cache.popitem(last=False)
+            _cache_bytes -= len(old)
     return result
 
 
 def parse_one(piece: StatementText) -> st.Statement:
     tokens = _statement_tokens(piece.sql, at=piece)
+    limits.check_tokens(tokens, piece)
     params, df_sql = param_spec(piece.sql, tokens)
     base = {"sql": piece.sql, "line": piece.line, "column": piece.column, "params": params}
     words = [t.text.upper() for t in tokens[:4]]
@@ -339,4 +349,26 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
     if isinstance(stmt, st.Insert) and stmt.query is not None:
         # Hand DataFusion the SELECT exactly as written (sqlglot would re-case names).
         stmt = replace(stmt, query_sql=alias_projections(insert_query_text(sql, tokens)))
+    return _with_text_parts(stmt, sql, tokens, tree)
+
+
+def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: Any) -> st.Statement:
+    """Attach the expressions DataFusion evaluates for DML, sliced as written."""
+    if isinstance(stmt, (st.Update, st.Delete)) and tokens[0].token_type not in (
+        TokenType.UPDATE,
+        TokenType.DELETE,
+    ):
+        raise UnsupportedStatementError("WITH before UPDATE / DELETE is not supported")
+    if isinstance(stmt, st.Update):
+        target, values, where = spans.update_parts(sql, tokens, len(stmt.assignments))
+        return replace(stmt, target_sql=target, set_sql=values, where_sql=where)
+    if isinstance(stmt, st.Delete):
+        target, where = spans.delete_parts(sql, tokens)
+        return replace(stmt, target_sql=target, where_sql=where)
+    if isinstance(stmt, st.Insert) and stmt.rows is not None:
+        source = tree.expression
+        widths = [
+            len(r.expressions) if isinstance(r, exp.Tuple) else None for r in source.expressions
+        ]
+        return replace(stmt, values_sql=spans.values_parts(sql, tokens, widths))
     return stmt

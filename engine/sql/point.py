@@ -32,16 +32,25 @@ def conjuncts(where: Any) -> list[exp.Expression]:
 
 
 def point_key(
-    table: TableDef, where: Any, params: dict[str, Any], *, names: tuple[str, ...] = ()
+    table: TableDef,
+    where: Any,
+    params: dict[str, Any],
+    *,
+    names: tuple[str, ...] = (),
+    alias: str | None = None,
 ) -> tuple[bool, Any]:
     """(True, stored key) when ``where`` is ``pk = value`` (or has it as a
     top-level AND term when ``names`` — the names the table goes by — is given
-    for a SELECT); (False, None) otherwise."""
+    for a SELECT); (False, None) otherwise. ``alias`` is the name an UPDATE /
+    DELETE gives its table (``UPDATE t AS x``): then only ``x.pk`` qualifies.
+
+    The key is None for ``pk = NULL``: that matches no row (SQL's ``=`` is
+    never true against NULL), which ``live_version`` honours."""
     pk = table.pk
     if pk is None:
         return False, None
     terms = conjuncts(where) if names else [where]
-    qualifiers = set(names) | {table.name}
+    qualifiers = (set(names) | {table.name}) if names or alias is None else {alias}
     for term in terms:
         if not isinstance(term, exp.EQ):
             continue
@@ -61,7 +70,11 @@ def point_key(
 def live_version(
     prov: TableProvider, table: TableDef, scope: str, key: Any, now_ms: int
 ) -> tuple[tuple[int, dict[int, Any]] | None, SegmentEntry | None]:
-    """((seq, {column id: value}) or None, the segment it was read from, if any)."""
+    """((seq, {column id: value}) or None, the segment it was read from, if any).
+
+    A None key (``pk = NULL``) has no version: a primary key is never NULL."""
+    if key is None:
+        return None, None
     part = prov.partitions.get(scope)
     hot = part.rows.get(key) if part is not None else None
     if hot is not None:

@@ -1,7 +1,8 @@
 """Token-level edits of statement text, for the few places where the text
 DataFusion or sqlglot receives must differ from what the user wrote:
 INSERT ... SELECT's query slice (names kept as written), positional aliases
-for it, and the MODIFY COLUMN spelling."""
+for it, and the MODIFY COLUMN spelling. (Edits of query text at run time live
+in ``engine/sql/query_edits.py``.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlglot.tokens import Token, TokenType
 
 from engine.sql.tokens import tokenize
 
-_CLAUSE_END = {
+CLAUSE_END = {
     TokenType.FROM,
     TokenType.WHERE,
     TokenType.GROUP_BY,
@@ -53,7 +54,11 @@ def alias_projections(query: str) -> str:
         elif depth == 0 and tt == TokenType.COMMA:
             spans.append((first, i - 1))
             first = i + 1
-        elif depth == 0 and tt in _CLAUSE_END:
+        elif (
+            depth == 0
+            and tt in CLAUSE_END
+            and not (tt == TokenType.FROM and tokens[i - 1].token_type == TokenType.DISTINCT)
+        ):  # (`a IS DISTINCT FROM b` is an expression)
             end = i
             break
     spans.append((first, end - 1))
@@ -103,12 +108,20 @@ def modify_to_alter_column(sql: str, tokens: list[Token]) -> str:
 
 
 def insert_query_text(sql: str, tokens: list[Token]) -> str:
+    """The SELECT of ``INSERT [OR x] INTO t [[AS] alias] [(cols)] <SELECT>
+    [ON CONFLICT ...] [RETURNING ...]``, as written."""
     i = 1
+    if i < len(tokens) and tokens[i].token_type == TokenType.OR:
+        i += 2  # INSERT OR REPLACE / OR IGNORE
     if i < len(tokens) and tokens[i].token_type == TokenType.INTO:
         i += 1
     i += 1  # table name
     while i + 1 < len(tokens) and tokens[i].token_type == TokenType.DOT:
         i += 2
+    if i < len(tokens) and tokens[i].token_type == TokenType.ALIAS:
+        i += 2
+    elif i < len(tokens) and tokens[i].token_type in (TokenType.VAR, TokenType.IDENTIFIER):
+        i += 1  # alias without AS
     if i < len(tokens) and tokens[i].token_type == TokenType.L_PAREN:
         nxt = tokens[i + 1].token_type if i + 1 < len(tokens) else None
         if nxt not in (TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.L_PAREN):
@@ -125,12 +138,18 @@ def insert_query_text(sql: str, tokens: list[Token]) -> str:
     start = tokens[i].start
     end = len(sql)
     depth = 0
-    for tok in tokens[i:]:
-        if tok.token_type == TokenType.L_PAREN:
+    for j in range(i, len(tokens)):
+        tt = tokens[j].token_type
+        if tt == TokenType.L_PAREN:
             depth += 1
-        elif tok.token_type == TokenType.R_PAREN:
+        elif tt == TokenType.R_PAREN:
             depth -= 1
-        elif depth == 0 and tok.token_type == TokenType.RETURNING:
-            end = tok.start
+        elif depth == 0 and (
+            tt == TokenType.RETURNING
+            or tt == TokenType.ON
+            and j + 1 < len(tokens)
+            and tokens[j + 1].text.upper() == "CONFLICT"
+        ):
+            end = tokens[j].start
             break
     return sql[start:end].strip()

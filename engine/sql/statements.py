@@ -14,9 +14,23 @@ from typing import Any
 class TableRef:
     namespace: str | None
     name: str
+    # ``UPDATE t AS x``: the name the statement's expressions use for the table.
+    # Not part of the table's identity.
+    alias: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """A piece of a statement's text exactly as written (placeholders in
+    DataFusion's ``$n`` form) and where it starts in the statement (1-based).
+    Value expressions and predicates reach DataFusion as these pieces."""
+
+    text: str
+    line: int = 1
+    column: int = 1
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,22 @@ class Insert(Statement):
     query_sql: str | None = None  # INSERT ... SELECT: the SELECT, run in DataFusion
     query: Any = None  # the parsed SELECT (sqlglot)
     returning: tuple[str, ...] | None = None  # column names, or ("*",)
+    on_conflict: OnConflict | None = None
+    values_sql: tuple[tuple[TextPart, ...], ...] | None = None  # each VALUES item as written
+
+
+@dataclass(frozen=True)
+class OnConflict:
+    """What an INSERT does with a row whose primary key already has a live row.
+
+    ``action`` is ``"nothing"`` (ON CONFLICT DO NOTHING, INSERT OR IGNORE),
+    ``"update"`` (ON CONFLICT (pk) DO UPDATE SET ... [WHERE ...]) or
+    ``"replace"`` (INSERT OR REPLACE: the new row replaces the old one whole)."""
+
+    action: str
+    target: tuple[str, ...] = ()  # the conflict columns as written; () = not given
+    assignments: tuple[tuple[str, Any], ...] = ()  # (column, sqlglot expression)
+    where: Any = None  # sqlglot expression over the existing row and EXCLUDED
 
 
 @dataclass(frozen=True)
@@ -124,6 +154,11 @@ class Update(Statement):
     assignments: tuple[tuple[str, Any], ...] = ()  # (column, sqlglot expression)
     where: Any = None
     tree: Any = None
+    returning: tuple[str, ...] | None = None  # column names, or ("*",)
+    # As written: the table reference (with its alias), each SET value, the WHERE predicate.
+    target_sql: TextPart | None = None
+    set_sql: tuple[TextPart, ...] = ()
+    where_sql: TextPart | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +166,10 @@ class Delete(Statement):
     table: TableRef = TableRef(None, "")
     where: Any = None
     tree: Any = None
+    returning: tuple[str, ...] | None = None  # column names, or ("*",)
+    # As written: the table reference (with its alias) and the WHERE predicate.
+    target_sql: TextPart | None = None
+    where_sql: TextPart | None = None
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,15 @@ from typing import Any
 
 import sqlglot
 from sqlglot.errors import TokenError
-from sqlglot.tokens import Token
+from sqlglot.tokens import Token, TokenType
 
 from engine.errors import SqlParseError
 from engine.sql.dialect import Kalam, KalamPostgres
+from engine.sql.statements import TextPart
 
 DIALECT: Any = KalamPostgres
+_OPEN = {TokenType.L_PAREN, TokenType.L_BRACKET}
+_CLOSE = {TokenType.R_PAREN, TokenType.R_BRACKET}
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,100 @@ def last_open_quote(sql: str, upto: int) -> int | None:
         if start >= 0 and sql.count(q, start) % 2 == 1:
             return start
     return None
+
+
+def depths(tokens: list[Token]) -> list[int]:
+    """Bracket depth at each token (an opening bracket counts as outside itself)."""
+    out: list[int] = []
+    depth = 0
+    for tok in tokens:
+        if tok.token_type in _CLOSE:
+            depth -= 1
+        out.append(depth)
+        if tok.token_type in _OPEN:
+            depth += 1
+    return out
+
+
+def matching_close(tokens: list[Token], i: int) -> int:
+    """Index of the bracket that closes the one at ``i`` (``len(tokens)`` if none)."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        if tokens[j].token_type in _OPEN:
+            depth += 1
+        elif tokens[j].token_type in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(tokens)
+
+
+def offset_of(text: str, line: int, column: int) -> int:
+    """Offset of a 1-based (line, column) position in ``text``."""
+    start = 0
+    for _ in range(line - 1):
+        nl = text.find("\n", start)
+        if nl < 0:
+            break
+        start = nl + 1
+    return min(start + max(column, 1) - 1, len(text))
+
+
+Edit = tuple[int, int, str]  # replace text[start:end] with the string
+
+
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    out = text
+    for start, end, repl in sorted(edits, reverse=True):
+        out = out[:start] + repl + out[end:]
+    return out
+
+
+def edited_to_original(edits: list[Edit], offset: int) -> int:
+    """Where ``offset`` of the edited text came from in the original (an offset
+    inside inserted text maps to the start of the edit)."""
+    delta = 0
+    for start, end, repl in sorted(edits):
+        new_start = start + delta
+        if offset < new_start:
+            break
+        if offset < new_start + len(repl):
+            return start
+        delta += len(repl) - (end - start)
+    return offset - delta
+
+
+class Composed:
+    """SQL text generated around pieces of a statement kept exactly as written.
+
+    ``locate(offset)`` maps a position in the generated text back to the
+    statement's own (line, column), so an error DataFusion reports inside a
+    piece points at what the user wrote; glue text maps to ``None``."""
+
+    def __init__(self) -> None:
+        self._chunks: list[str] = []
+        self._pieces: list[tuple[int, TextPart]] = []  # (offset in the text, piece)
+        self._size = 0
+
+    def add(self, text: str) -> Composed:
+        self._chunks.append(text)
+        self._size += len(text)
+        return self
+
+    def piece(self, part: TextPart) -> Composed:
+        """Append ``part`` verbatim."""
+        self._pieces.append((self._size, part))
+        return self.add(part.text)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._chunks)
+
+    def locate(self, offset: int) -> tuple[int, int] | None:
+        for start, part in self._pieces:
+            if start <= offset < start + len(part.text):
+                line, col = position(part.text, offset - start)
+                if line == 1:
+                    return part.line, part.column + col - 1
+                return part.line + line - 1, col
+        return None

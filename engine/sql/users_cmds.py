@@ -73,10 +73,30 @@ def user_command(engine: Database, s: st.KalamCommand, params: dict[str, Any], u
             if name == ROOT:
                 raise PermissionDeniedError("root cannot be dropped")
             _check_grant(actor.role, current.role)
-            engine.users.delete(txn, name)
-            msg = f"User {name} dropped"
+            return _drop_user(engine, name)
         txn.commit()
     return Result(message=msg, rows_affected=0)
+
+
+def _drop_user(engine: Database, name: str) -> Result:
+    """DROP USER removes the user's rows of every USER table with the account,
+    in one batch, so a later user of the same name (created explicitly or on
+    first use) starts empty and never inherits them."""
+    tables = [t for t in engine.catalog.tables() if t.table_type == "USER"]
+    with engine.changing(*tables) as current:
+        txn = engine.begin()
+        rows, removals = 0, []
+        for table in current:
+            rows += engine.provider(table).drop_scope(txn, name)
+            removals.append(engine.stage_scope_removal(txn, table, name))
+        engine.users.delete(txn, name)
+        txn.commit()
+        for remove in removals:
+            remove()
+    return Result(
+        message=f"User {name} dropped with {rows} row(s) of their own in USER tables",
+        rows_affected=rows,
+    )
 
 
 def _check_grant(actor_role: str, role: str) -> None:
@@ -97,7 +117,8 @@ def kill_query(engine: Database, s: st.KalamCommand, params: dict[str, Any], use
     return Result(message=f"Query {query_id} is being cancelled", rows_affected=1)
 
 
-def execute_as(engine: Database, s: st.ExecuteAs, params: dict[str, Any], user: str) -> Result:
+def execute_as_user(engine: Database, s: st.ExecuteAs, user: str) -> str:
+    """Whom ``EXECUTE AS USER`` runs its statement as, once ``user`` may."""
     actor = engine.users.get(user)
     name = check_user(s.user)
     existing = engine.users.find(name)
@@ -106,6 +127,4 @@ def execute_as(engine: Database, s: st.ExecuteAs, params: dict[str, Any], user: 
         raise PermissionDeniedError(
             f"Permission denied: {actor.user} ({actor.role}) may not execute as {name} ({role})"
         )
-    from engine.sql.dispatch import run_statement  # dispatch imports this module
-
-    return run_statement(engine, s.inner, params, name)
+    return name

@@ -48,7 +48,10 @@ Public API
     ``verify_segment`` / ``open_segment`` / ``segments_dataset``,
     ``segment_path(directory, entry)``, ``fsync_directory(directory)``,
     ``atomic_write_bytes(path, data)``, ``RecordValidator`` (strict shape checks),
-    ``TEMP_SUFFIX`` / ``temp_path_for(path)`` (temp files are ``.<name>.<hex>.tmp``).
+    ``TEMP_SUFFIX`` / ``temp_path_for(path)`` (temp files are ``.<name>.<hex>.tmp``),
+    ``segment_metadata`` / ``segment_owner(path)`` (the owning table id, from the
+    ``kalam.table_id`` key-value metadata), ``salvage_segment`` (REPAIR: the
+    provably intact row groups of a damaged file and the exact rows lost).
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ STATS_PREFIX_LEN = 64  # longest string/binary kept in min/max (keeps the manife
 SEQ_COLUMN = "_seq"
 DELETED_COLUMN = "_deleted"
 TEMP_SUFFIX = ".tmp"
+TABLE_ID_KEY = "kalam.table_id"  # Parquet key-value metadata: the owning table
+PAGE_CHECKSUM_KEY = "kalam.page_checksums"  # present when every page carries a CRC
 
 _SEGMENT_NAME = re.compile(r"batch-([1-9][0-9]*)\.parquet")  # one spelling per id
 _USER_COLUMN = re.compile(r"c([1-9][0-9]*)")
@@ -207,13 +212,19 @@ class SegmentEntry:
 class RecordValidator:
     """Shape checks for stored records; failures name the source file (invariant 5)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, kind: str = "manifest data") -> None:
         self.source = source
+        self.kind = kind
 
     def fail(self, what: str) -> NoReturn:
         raise StorageCorruptionError(
-            f"Corrupt manifest data in {self.source}: {what}", file=self.source
+            f"Corrupt {self.kind} in {self.source}: {what}", file=self.source
         )
+
+    def boolean(self, x: Any, what: str) -> bool:
+        if type(x) is not bool:
+            self.fail(f"{what} must be true or false, got {x!r}")
+        return x
 
     def keys(self, d: Any, expected: set[str], what: str, optional: set[str] | None = None) -> None:
         if not isinstance(d, dict):
@@ -446,6 +457,17 @@ def _sorted_by(table: pa.Table, column: str) -> pa.Table:
     return table.sort_by([(column, "ascending")])
 
 
+def _segment_metadata(segment_id: int, schema_version: int, table_id: int | None) -> dict[str, str]:
+    meta = {
+        "kalam.segment_id": str(segment_id),
+        "kalam.schema_version": str(schema_version),
+        PAGE_CHECKSUM_KEY: "crc32",
+    }
+    if table_id is not None:  # the owner: no other table may adopt this file
+        meta[TABLE_ID_KEY] = str(table_id)
+    return meta
+
+
 def write_segment(
     directory: Path,
     segment_id: int,
@@ -456,11 +478,14 @@ def write_segment(
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     compression: str = DEFAULT_COMPRESSION,
     now: datetime | None = None,
+    table_id: int | None = None,
 ) -> SegmentEntry:
     """Write ``table`` as ``<directory>/batch-<segment_id>.parquet`` and describe it.
 
     The file is durable (temp file, fsync, ``os.replace``, fsync directory)
-    but stays invisible until a manifest names the returned entry. The caller
+    but stays invisible until a manifest names the returned entry. Its
+    key-value metadata names ``table_id`` (the owner) and its pages carry
+    CRCs, so REPAIR can salvage the intact row groups of a damaged file. The caller
     picks ``segment_id`` above every id its manifest names (an orphan with
     the same name from a crashed flush is simply replaced)."""
     if segment_id < 1:
@@ -479,9 +504,7 @@ def write_segment(
         for name in table.column_names
         if not stats.get(str(column_id_of(name)), {}).get("nan_count")
     ]
-    table = table.replace_schema_metadata(
-        {"kalam.segment_id": str(segment_id), "kalam.schema_version": str(schema_version)}
-    )
+    table = table.replace_schema_metadata(_segment_metadata(segment_id, schema_version, table_id))
     sink = pa.BufferOutputStream()
     pq.write_table(
         table,
@@ -490,6 +513,7 @@ def write_segment(
         compression=compression,
         write_statistics=trusted,
         write_page_index=True,
+        write_page_checksum=True,  # lets REPAIR tell intact row groups of a damaged file
         sorting_columns=[pq.SortingColumn(sort_index)],
     )
     data = memoryview(sink.getvalue())
@@ -609,3 +633,99 @@ def segments_dataset(
     return ds.FileSystemDataset.from_paths(
         paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=pyarrow.fs.LocalFileSystem()
     )
+
+
+# --------------------------------------------------------------------------- salvage
+
+
+def segment_metadata(path: Path) -> dict[str, str]:
+    """The Parquet key-value metadata of a segment file (``{}`` when unreadable)."""
+    try:
+        raw = pq.read_metadata(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return {}
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in raw.items()}
+
+
+def segment_owner(path: Path) -> int | None:
+    """The table id a segment file names as its owner (``None``: unreadable or legacy)."""
+    value = segment_metadata(path).get(TABLE_ID_KEY, "")
+    return int(value) if value.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """What could be read back from a damaged segment."""
+
+    table: pa.Table | None  # the intact row groups, or None
+    rows_lost: int
+    detail: str
+
+
+def salvage_segment(path: Path, entry: SegmentEntry, *, table_id: int) -> Salvage:
+    """The row groups of a damaged segment that are provably intact.
+
+    A row group is kept only if the file has page checksums (so a flipped bit
+    in a page fails its CRC), it decodes, it has the row count and the exact
+    min/max/null counts its footer recorded, and its ``_seq`` values lie in
+    the entry's range. Anything else is counted as lost, never guessed at."""
+    if not path.exists():
+        return Salvage(None, entry.row_count, "missing")
+    meta = segment_metadata(path)
+    if PAGE_CHECKSUM_KEY not in meta:
+        return Salvage(None, entry.row_count, "unreadable or without page checksums")
+    owner = meta.get(TABLE_ID_KEY)
+    if owner is not None and owner != str(table_id):
+        return Salvage(None, entry.row_count, f"belongs to table id {owner}")
+    try:
+        pf = pq.ParquetFile(path, page_checksum_verification=True)
+        num_groups = pf.metadata.num_row_groups
+    except (OSError, pa.ArrowException) as exc:
+        return Salvage(None, entry.row_count, f"unreadable: {exc}")
+    kept: list[pa.Table] = []
+    for rg in range(num_groups):
+        group = _intact_group(pf, rg, entry)
+        if group is not None:
+            kept.append(group)
+    rows = sum(g.num_rows for g in kept)
+    if rows > entry.row_count:  # the footer itself is not to be trusted
+        return Salvage(None, entry.row_count, "footer disagrees with the manifest")
+    table = pa.concat_tables(kept).replace_schema_metadata(None) if kept else None
+    lost_groups = num_groups - len(kept)
+    return Salvage(
+        table, entry.row_count - rows, f"{lost_groups} of {num_groups} row group(s) lost"
+    )
+
+
+def _intact_group(pf: pq.ParquetFile, rg: int, entry: SegmentEntry) -> pa.Table | None:
+    try:
+        md = pf.metadata.row_group(rg)
+        group = pf.read_row_group(rg)
+    except (OSError, pa.ArrowException, ValueError):
+        return None
+    if group.num_rows != md.num_rows or group.num_rows == 0:
+        return None
+    for i in range(md.num_columns):
+        chunk = md.column(i)
+        name = chunk.path_in_schema
+        if name not in group.column_names:
+            return None
+        column = group.column(name)
+        stats = chunk.statistics
+        if stats is None:
+            continue
+        if stats.null_count is not None and stats.null_count != column.null_count:
+            return None
+        if stats.has_min_max and column.null_count < len(column) and _kind_exact(column.type):
+            mm = pc.min_max(column)
+            if mm["min"].as_py() != stats.min or mm["max"].as_py() != stats.max:
+                return None
+    seqs = pc.min_max(group.column(SEQ_COLUMN))
+    if seqs["min"].as_py() < entry.min_seq or seqs["max"].as_py() > entry.max_seq:
+        return None
+    return group
+
+
+def _kind_exact(t: pa.DataType) -> bool:
+    """Types whose Parquet min/max are exact and compare equal as Python values."""
+    return bool(pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_string(t))

@@ -7,12 +7,39 @@ statement commits through exactly one ``WriteBatch``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+import orjson
+from rocksdict import DBRecoveryMode, Options, Rdict, ReadOptions, WriteBatch, WriteOptions
 
 from engine.errors import DataDirInUseError, StorageCorruptionError
+
+# RocksDB's own words for "another handle holds the LOCK file". Anything else
+# that fails an open is damage (a bare "lock" would also match "block checksum").
+_LOCK_HELD_HERE = "lock hold by current process"
+_LOCK_HELD_ELSEWHERE = ("While lock file", "Resource temporarily unavailable")
+
+# Written when the store opens, removed when it closes cleanly (a clean close
+# flushes the memtable, so the log is empty then). It names the write-ahead
+# logs of the open session: RocksDB does not notice a deleted log and would
+# open without the writes it held, so after an unclean shutdown at least one
+# log at or above the newest one named here must still exist.
+OPEN_MARKER = "kalam-open.json"
+
+
+def _log_number(name: str) -> int | None:
+    stem, dot, ext = name.partition(".")
+    return int(stem) if dot and ext == "log" and stem.isdigit() else None
+
+
+def wal_files(path: Path) -> list[str]:
+    """Names of the write-ahead log files in the store directory, oldest first."""
+    if not path.is_dir():
+        return []
+    logs = [p.name for p in path.iterdir() if _log_number(p.name) is not None]
+    return sorted(logs, key=lambda n: _log_number(n) or 0)
 
 
 class Batch:
@@ -43,60 +70,143 @@ class Batch:
 
 
 class HotStore:
-    """A RocksDB database in raw (bytes) mode."""
+    """A RocksDB database in raw (bytes) mode.
 
-    def __init__(self, path: Path, *, sync: bool = True) -> None:
+    Damage is loud (invariant 5): the database is opened with paranoid checks,
+    every read verifies block checksums, every iterator's status is checked
+    when it stops, and any RocksDB error other than a held lock becomes a
+    ``StorageCorruptionError`` naming the hot store directory. RocksDB's own
+    message names the damaged file where it knows it (an SST, MANIFEST-*, ...).
+    """
+
+    def __init__(
+        self, path: Path, *, sync: bool = True, create: bool = True, salvage_wal: bool = False
+    ) -> None:
         self.path = path
         opts = Options(raw_mode=True)
-        opts.create_if_missing(True)
+        opts.create_if_missing(create)
+        opts.set_paranoid_checks(True)
+        # RocksDB's default WAL replay stops quietly at the first damaged record,
+        # losing every acknowledged write after it. Statements sync the WAL, so
+        # a damaged record is damage, not a torn write: refuse to open. Only a
+        # repair (``salvage_wal``) accepts losing the log from that point on
+        # (or a missing log, see OPEN_MARKER).
+        opts.set_wal_recovery_mode(
+            DBRecoveryMode.point_in_time() if salvage_wal else DBRecoveryMode.absolute_consistency()
+        )
+        if not salvage_wal:
+            self._check_logs()
         try:
             self._db = Rdict(str(path), opts)
         except Exception as exc:  # rocksdict raises a bare Exception
             text = str(exc)
-            if "lock hold by current process" in text:
+            if _LOCK_HELD_HERE in text:
                 raise DataDirInUseError(
                     f"Data directory {path.parent} is already open in this process; "
                     "reuse that Engine or close it first"
                 ) from None
-            if "LOCK" in text or "lock" in text:
+            if any(phrase in text for phrase in _LOCK_HELD_ELSEWHERE):
                 raise DataDirInUseError(
                     f"Data directory {path.parent} is in use by another process"
                 ) from None
-            raise StorageCorruptionError(f"Cannot open hot store {path}: {text}") from None
+            raise self._damaged("Cannot open", text) from None
+        self._read = ReadOptions()
+        self._read.set_verify_checksums(True)
+        self._db.set_read_options(self._read)
         self._sync = WriteOptions()
         self._sync.sync = sync
         self.sync = sync
         self._closed = False
+        try:
+            self._write_marker()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _check_logs(self) -> None:
+        marker = self.path / OPEN_MARKER
+        try:
+            raw = marker.read_bytes()
+        except FileNotFoundError:
+            return  # closed cleanly last time (or a fresh store)
+        try:
+            named = orjson.loads(raw)["logs"]
+            newest = max((_log_number(n) or 0 for n in named), default=0)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise StorageCorruptionError(
+                f"Cannot open the hot store {self.path}: {marker} is damaged", file=str(marker)
+            ) from None
+        present = [_log_number(n) or 0 for n in wal_files(self.path)]
+        if newest and not any(n >= newest for n in present):
+            missing = self.path / f"{newest:06d}.log"
+            raise StorageCorruptionError(
+                f"Cannot open the hot store {self.path}: its write-ahead log {missing} is missing "
+                "(the store was not closed cleanly, so the log held acknowledged writes). "
+                "Restore it, or open with repair=True to continue without those writes",
+                file=str(missing),
+            )
+
+    def _write_marker(self) -> None:
+        data = orjson.dumps({"logs": wal_files(self.path)})
+        tmp = self.path / f".{OPEN_MARKER}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path / OPEN_MARKER)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("sync" if self.sync else "async")
         return f"<HotStore {self.path} {state}>"
 
+    def _damaged(self, what: str, detail: str) -> StorageCorruptionError:
+        return StorageCorruptionError(
+            f"{what} the hot store {self.path}: it is damaged ({detail}). "
+            "Restore it from a backup, or move it away and rebuild the catalog from the "
+            "manifest.json files with Engine.open(..., repair=True) / `kalam repair` "
+            "(rows not yet flushed are lost)",
+            file=str(self.path),
+        )
+
     def get(self, key: bytes) -> bytes | None:
-        return self._db.get(key)
+        try:
+            return self._db.get(key)
+        except Exception as exc:  # rocksdict raises a bare Exception
+            raise self._damaged("Cannot read from", str(exc)) from None
 
     def commit(self, batch: Batch, *, sync: bool | None = None) -> None:
         if batch.ops == 0:
             return
         if sync is None or sync == self.sync:
-            self._db.write(batch._wb, self._sync)
+            opts = self._sync
         else:
             opts = WriteOptions()
             opts.sync = sync
+        try:
             self._db.write(batch._wb, opts)
+        except Exception as exc:  # paranoid checks turn the store read-only on damage
+            raise self._damaged("Cannot write to", str(exc)) from None
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """All (key, value) pairs whose key starts with ``prefix``, in key order."""
-        it = self._db.iter()
-        it.seek(prefix)
-        while it.valid():
-            key = it.key()
-            if not key.startswith(prefix):
-                break
-            yield key, it.value()
-            it.next()
+        """All (key, value) pairs whose key starts with ``prefix``, in key order.
+
+        An iterator that stops because of an error looks exactly like one that
+        reached the end, so its status is checked before the scan may end."""
+        try:
+            it = self._db.iter(self._read)
+            it.seek(prefix)
+            while it.valid():
+                key = it.key()
+                if not key.startswith(prefix):
+                    break
+                yield key, it.value()
+                it.next()
+            it.status()  # raises when the iterator stopped on an error
+        except Exception as exc:  # rocksdict raises a bare Exception
+            raise self._damaged("Cannot read from", str(exc)) from None
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self._db.close()
+            (self.path / OPEN_MARKER).unlink(missing_ok=True)

@@ -13,6 +13,8 @@ import struct
 
 import msgpack
 
+from engine.errors import StorageCorruptionError
+
 _ID = struct.Struct(">Q")
 
 SEQ_KEY = b"Sseq"
@@ -50,9 +52,10 @@ RENAME_PREFIX = b"Srename:"  # pending moves written by older versions; still fi
 MOVE_PREFIX = b"Smove:"
 
 
-def move_key(table_id: int) -> bytes:
-    """A pending move (RENAME TO) or removal (DROP) of a table's storage directory."""
-    return MOVE_PREFIX + _ID.pack(table_id)
+def move_key(table_id: int, scope: str = "") -> bytes:
+    """A pending move (RENAME TO) or removal (DROP TABLE; DROP USER: one scope)
+    of a table's storage directory."""
+    return MOVE_PREFIX + _ID.pack(table_id) + scope.encode()
 
 
 def manifest_key(table_id: int, scope: str) -> bytes:
@@ -63,5 +66,13 @@ def encode_int(value: int) -> bytes:
     return _ID.pack(value)
 
 
-def decode_int(raw: bytes | None) -> int:
-    return _ID.unpack(raw)[0] if raw else 0
+def decode_int(raw: bytes | None, *, what: str = "an engine state record") -> int:
+    """An 8-byte counter (``0`` when absent); damage names ``what``."""
+    if not raw:
+        return 0
+    if len(raw) != _ID.size:
+        raise StorageCorruptionError(
+            f"Corrupt {what} in the hot store: {len(raw)} bytes, expected {_ID.size}",
+            record=what,
+        )
+    return int(_ID.unpack(raw)[0])

@@ -1,0 +1,60 @@
+"""RETURNING for INSERT, UPDATE and DELETE, written once.
+
+RETURNING shows the row versions a statement wrote, one row per version, so
+it always has exactly ``rows_affected`` rows:
+
+* INSERT (also ON CONFLICT / OR REPLACE) and UPDATE: the new values with
+  their new ``_seq``; rows ON CONFLICT DO NOTHING skipped are not returned;
+  rows an UPDATE leaves unchanged are not written, so not returned either;
+* DELETE: the deleted row's values, with the tombstone's ``_seq`` (and
+  ``_deleted = true`` if asked for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from engine.catalog.model import TableDef
+from engine.errors import ColumnNotFoundError
+from engine.providers.base import RowVersion, build_arrow
+from engine.result import Result
+
+
+def returning_columns(table: TableDef, names: tuple[str, ...]) -> list[str]:
+    """The output columns of ``RETURNING names``; raises on an unknown name
+    (call it before writing anything)."""
+    wanted: list[str] = []
+    for n in names:
+        if n == "*":
+            wanted += [c.name for c in table.columns]
+        elif n in ("_seq", "_deleted") or table.find_column(n) is not None:
+            wanted.append(n)
+        else:
+            raise ColumnNotFoundError(
+                f"RETURNING: column '{n}' does not exist in {table.qualified_name}",
+                column_name=n,
+            )
+    return wanted
+
+
+def with_returning(
+    result: Result,
+    table: TableDef,
+    names: tuple[str, ...] | None,
+    versions: Sequence[RowVersion],
+) -> Result:
+    """``result`` turned into a query result holding ``versions`` (the row
+    versions the statement wrote) when the statement has RETURNING."""
+    if names is None:
+        return result
+    full = build_arrow(table, list(versions), hidden=True)
+    wanted = returning_columns(table, names)
+    # Plain select() cannot repeat a column (``RETURNING id, id``); build by position.
+    result.table = pa.Table.from_arrays(
+        [full.column(n) for n in wanted],
+        schema=pa.schema([full.schema.field(n) for n in wanted]),
+    )
+    result.is_query = True
+    return result
