@@ -1,9 +1,10 @@
 """Column types: SQL spelling -> canonical type -> Arrow type, and the
 coercion of Python values into the form the hot store keeps.
 
-Stored forms (what msgpack holds): bool, int, float, str, bytes; TIMESTAMP as
-int microseconds since the epoch (UTC, naive); DATE as int days since the
-epoch. ``None`` is NULL.
+Stored forms (what msgpack holds): bool, int, float, str, bytes; FLOAT (the
+4-byte float) as a float already rounded to 4 bytes, so a hot value equals
+what it reads back as; TIMESTAMP as int microseconds since the epoch (UTC,
+naive); DATE as int days since the epoch. ``None`` is NULL.
 """
 
 from __future__ import annotations
