@@ -23,6 +23,7 @@ from engine.errors import (
     InvalidOptionError,
     NotNullViolationError,
     SchemaError,
+    SqlParseError,
     TableExistsError,
     TypeMismatchError,
     UnsupportedStatementError,
@@ -335,6 +336,8 @@ def _has_rows(engine: Database, table: TableDef) -> bool:
 def _set_options(engine: Database, table: TableDef, action: exp.AlterSet, user: str) -> Result:
     options = dict(table.options)
     changed = []
+    if not action.expressions or any(e is None for e in action.expressions):
+        raise SqlParseError("Syntax error: expected ALTER TABLE t SET (OPTION = value, ...)")
     for eq in action.expressions:
         key = (eq.this.name if isinstance(eq, exp.EQ) else eq.name).upper()
         raw = eq.expression if isinstance(eq, exp.EQ) else eq.args.get("value")
