@@ -59,14 +59,32 @@ def alter_table(engine: Database, s: st.AlterTable, params: dict[str, Any], user
     if len(actions) != 1:
         raise UnsupportedStatementError("ALTER TABLE takes exactly one change per statement")
     action = actions[0]
-    # The table's commit lock (waits for a running flush) and then the engine lock.
-    with engine.changing(engine.resolve(s.table)) as (table,):
-        handler = _ACTIONS.get(type(action))
-        if handler is None:
-            raise UnsupportedStatementError(
-                f"Unsupported ALTER TABLE action: {action.sql('postgres')}"
-            )
-        return handler(engine, table, action, user)
+    handler = _ACTIONS.get(type(action))
+    if handler is None:
+        raise UnsupportedStatementError(f"Unsupported ALTER TABLE action: {action.sql('postgres')}")
+    # The table's commit lock (waits for a running flush; no flush, ALTER or
+    # DROP of this table can start) for the whole statement.
+    with engine.changing(engine.resolve(s.table), engine_lock=False) as (table,):
+        # A narrowing type change reads every stored value first, without the
+        # engine lock, so writers are not blocked for the length of a scan. The
+        # cold values cannot change meanwhile (no flush runs); hot rows written
+        # meanwhile are checked again as they are converted, under the lock.
+        _check_narrowing(engine, table, action)
+        with engine.lock:
+            return handler(engine, table, action, user)
+
+
+def _check_narrowing(engine: Database, table: TableDef, action: Any) -> None:
+    if not isinstance(action, exp.AlterColumn) or action.args.get("dtype") is None:
+        return
+    col = table.get_column(ident(action.this))
+    new_type = canonical_type(action.args["dtype"].sql("postgres"))
+    if new_type != col.type and not col.primary_key and not _is_widening(col.type, new_type):
+        _check_all_fit(engine, table, col, new_type)
+
+
+def _is_widening(old: str, new: str) -> bool:
+    return (old, new) in _WIDENINGS or new == "TEXT"
 
 
 def _commit(engine: Database, old: TableDef, new: TableDef, extra: Any = None) -> None:
@@ -211,9 +229,8 @@ def _change_type(engine: Database, table: TableDef, col: Column, new_type: str) 
     if col.primary_key:
         raise SchemaError(f"The type of primary key column '{col.name}' cannot be changed")
     target = pa.field(col.name, _arrow(new_type)).type
-    widening = (col.type, new_type) in _WIDENINGS or new_type == "TEXT"
-    if not widening:
-        _check_all_fit(engine, table, col, new_type)
+    # Stored values were checked to fit before the engine lock was taken
+    # (alter_table); hot rows written since are checked as they are converted.
     prov = engine.provider(table)
     converted: dict[tuple[str, Any], tuple[int, bool, dict[int, Any]]] = {}
     for scope, part in prov.partitions.items():
