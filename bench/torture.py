@@ -27,6 +27,7 @@ To check another checkout's engine, put it first: ``PYTHONPATH=/path/to/it``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -54,7 +55,12 @@ except ImportError:  # run as a script: bench/ is sys.path[0]
     import torture_model as tm  # type: ignore[no-redef]
 
 CHILD = HERE / "torture_child.py"
-STEPS = ("segment_written", "manifest_json_written", "hot_manifest_committed", "hot_rows_partly_removed")
+STEPS = (
+    "segment_written",
+    "manifest_json_written",
+    "hot_manifest_committed",
+    "hot_rows_partly_removed",
+)
 TIMEOUT = 120.0  # a statement or a start that takes longer is reported as a hang
 DATA_FAILURES = ("lost", "duplicated", "wrong_value", "resurrected", "unexpected")
 
@@ -120,7 +126,9 @@ class Report:
             f"{sum(c.acked_writes for c in self.cycles)}, row facts checked "
             f"{sum(c.checked for c in self.cycles)}",
             "ended by: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(Counter(c.ended_by for c in self.cycles).items())),
+            + ", ".join(
+                f"{k} {v}" for k, v in sorted(Counter(c.ended_by for c in self.cycles).items())
+            ),
             "lost {lost}, duplicated {duplicated}, wrong values {wrong_value}, "
             "resurrected {resurrected}, unexpected {unexpected}".format(
                 **{k: totals.get(k, 0) for k in DATA_FAILURES}
@@ -128,7 +136,9 @@ class Report:
         ]
         others = {k: v for k, v in totals.items() if k not in DATA_FAILURES}
         if others:
-            lines.append("other problems: " + ", ".join(f"{k} {v}" for k, v in sorted(others.items())))
+            lines.append(
+                "other problems: " + ", ".join(f"{k} {v}" for k, v in sorted(others.items()))
+            )
         jobs = sum(len(c.job_failures) for c in self.cycles)
         if jobs:
             lines.append(f"background jobs that failed (not counted as failures): {jobs}")
@@ -227,10 +237,8 @@ class ChildProcess:
             t.join(timeout=TIMEOUT)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
     def stderr_tail(self) -> str:
         return "".join(self.stderr)[-3000:]
@@ -281,11 +289,11 @@ def read_actual(data_dir: Path, models: list[tm.Model], rng: random.Random) -> t
             out.tables[name] = got
     storage = data_dir / "storage" / tm.NS
     if storage.is_dir():
-        out.stray_dirs = sorted(
-            f"storage/{tm.NS}/{p.name} (no table owns it: {sorted(x.name for x in p.iterdir())[:6]})"
+        out.stray_dirs = {
+            p.name: f"no table owns it; holds {sorted(x.name for x in p.iterdir())[:6]}"
             for p in storage.iterdir()
             if p.is_dir() and p.name not in out.tables
-        )
+        }
     return out
 
 
@@ -348,7 +356,12 @@ class Torture:
         budget = rng.randint(5, self.max_statements)
         kill_at = rng.randrange(budget)
         delay = rng.choice((0.0, rng.uniform(0, 0.002), rng.uniform(0, 0.03)))
-        args = ["--period", f"{rng.uniform(0.005, 0.05):.3f}", "--delete-chunk", str(rng.randint(2, 9))]
+        args = [
+            "--period",
+            f"{rng.uniform(0.005, 0.05):.3f}",
+            "--delete-chunk",
+            str(rng.randint(2, 9)),
+        ]
         if step is not None:
             args += ["--crash-step", step, "--crash-nth", str(nth)]
         self.note(f"=== cycle {index} seed {seed} mode {label} budget {budget} args {args}")
@@ -361,7 +374,9 @@ class Torture:
             if not isinstance(first, dict) or "ready" not in first:
                 res.ended_by = "child_died"
                 res.problems.append(
-                    tm.Problem("child_died", f"child did not start: {first!r}\n{child.stderr_tail()}")
+                    tm.Problem(
+                        "child_died", f"child did not start: {first!r}\n{child.stderr_tail()}"
+                    )
                 )
                 dead = True
             n = 0
@@ -380,7 +395,9 @@ class Torture:
                 in_flight = stmt
                 res.sent += 1
                 self.note(f"> {n} [{stmt.user}] {stmt.sql} {json.dumps(stmt.params, default=str)}")
-                deadline = time.monotonic() + (delay if mode == "kill" and n == kill_at else TIMEOUT)
+                deadline = time.monotonic() + (
+                    delay if mode == "kill" and n == kill_at else TIMEOUT
+                )
                 while in_flight is not None and not dead:
                     event = child.get(deadline - time.monotonic())
                     if event == "timeout":
@@ -480,9 +497,7 @@ class Torture:
             res.problems.append(tm.Problem("reopen_failed", f"{type(exc).__name__}: {exc}"))
             self.reset(res)
             return
-        outcomes = [tm.compare(c, actual) for c in candidates]
-        best = min(range(len(candidates)), key=lambda i: len(outcomes[i][0]))
-        problems, checked = outcomes[best]
+        best, problems, checked = tm.judge(candidates, actual)
         res.checked = checked
         res.problems += problems
         if in_flight is not None:

@@ -24,6 +24,7 @@ parent never sees two threads' lines interleaved.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import json
@@ -53,10 +54,8 @@ def install_crash_hook(step: str, nth: int) -> None:
     if "crash" not in inspect.signature(original).parameters:
         raise SystemExit("engine.jobs.flush.flush_table takes no crash hook any more")
     for name in ("engine.jobs.scheduler", "engine.sql.storage_cmds", "engine.sql.dispatch"):
-        try:
+        with contextlib.suppress(ImportError):
             importlib.import_module(name)
-        except ImportError:
-            pass
     reached = 0
     count_lock = threading.Lock()
 

@@ -96,6 +96,7 @@ class Model:
     next_name: int = 1
     dropped: dict[str, list[str]] = field(default_factory=dict)  # names free to reuse
     ignored_tables: set[str] = field(default_factory=set)  # extras already reported
+    ignored_dirs: set[str] = field(default_factory=set)  # stray directories already reported
 
     def copy(self) -> Model:
         return copy.deepcopy(self)
@@ -130,10 +131,11 @@ def create_statements(model: Model, rng: random.Random) -> list[str]:
     out = [f"CREATE NAMESPACE {NS}"]
     for t in model.tables.values():
         cols = ", ".join(
-            f"{c.name} {c.type}" + (f" DEFAULT {literal(c.default)}" if c.default is not None else "")
+            f"{c.name} {c.type}"
+            + (f" DEFAULT {literal(c.default)}" if c.default is not None else "")
             for c in t.cols
         )
-        policy = f"rows:{rng.randint(6, 40)}" + (",interval:1" if rng.random() < 0.5 else "")
+        policy = f"rows:{rng.randint(10, 80)}" + (",interval:2" if rng.random() < 0.5 else "")
         out.append(
             f"CREATE {t.kind} TABLE {t.qualified} ({PK} BIGINT PRIMARY KEY, {cols}) "
             f"WITH (FLUSH_POLICY = '{policy}')"
@@ -210,7 +212,13 @@ class Stmt:
     what: str  # the writes, as the ack line shows them
 
     def to_json(self, n: int) -> dict[str, Any]:
-        return {"n": n, "sql": self.sql, "params": self.params, "user": self.user, "what": self.what}
+        return {
+            "n": n,
+            "sql": self.sql,
+            "params": self.params,
+            "user": self.user,
+            "what": self.what,
+        }
 
 
 WEIGHTS = {
@@ -271,10 +279,9 @@ class Generator:
         out: list[int] = []
         space = max(64, 2 * len(live) + 16)
         while len(out) < n:
-            if gone and rng.random() < 0.3:
-                pk = rng.choice(sorted(gone))  # write a deleted key again
-            else:
-                pk = rng.randrange(space)
+            # Now and then write a deleted key again.
+            reuse = gone and rng.random() < 0.15
+            pk = rng.choice(sorted(gone)) if reuse else rng.randrange(space)
             if pk not in live and pk not in out:
                 out.append(pk)
         return out
@@ -290,7 +297,15 @@ class Generator:
         return f"{t.qualified} " + ("; ".join(parts) if parts else "no rows")
 
     def dml(
-        self, kind: str, t: Table, sql: str, params: list[Any], scope: str, ops: list[Op], lo: int, hi: int
+        self,
+        kind: str,
+        t: Table,
+        sql: str,
+        params: list[Any],
+        scope: str,
+        ops: list[Op],
+        lo: int,
+        hi: int,
     ) -> Stmt:
         return Stmt(kind, sql, params, scope, ops, (lo, hi), self.describe(t, ops))
 
@@ -492,7 +507,7 @@ class ActualTable:
 @dataclass
 class Actual:
     tables: dict[str, ActualTable]
-    stray_dirs: list[str] = field(default_factory=list)
+    stray_dirs: dict[str, str] = field(default_factory=dict)  # directory name -> what is in it
 
 
 @dataclass(frozen=True)
@@ -523,7 +538,11 @@ def compare(model: Model, actual: Actual) -> tuple[list[Problem], int]:
             gone = t.deleted.get(scope, set())
             checked += len(want) + len(gone)
             problems += _compare_scope(t, scope, want, gone, got)
-    problems += [Problem("stray_dir", d) for d in actual.stray_dirs]
+    problems += [
+        Problem("stray_dir", f"storage/{NS}/{name}: {what}")
+        for name, what in sorted(actual.stray_dirs.items())
+        if name not in model.ignored_dirs
+    ]
     return problems, checked
 
 
@@ -577,6 +596,7 @@ def resync(model: Model, actual: Actual) -> Model:
     """
     new = model.copy()
     new.ignored_tables |= set(actual.tables) - {t.name for t in model.tables.values()}
+    new.ignored_dirs |= set(actual.stray_dirs)
     for t in new.tables.values():
         got = actual.tables.get(t.name)
         if got is None:
@@ -595,3 +615,13 @@ def resync(model: Model, actual: Actual) -> Model:
             t.rows[scope] = rows
             t.deleted[scope] = (t.gone(scope) | before) - set(rows)
     return new
+
+
+def judge(candidates: list[Model], actual: Actual) -> tuple[int, list[Problem], int]:
+    """Which candidate state ``actual`` is (the model without, then with, the
+    statement in flight): the index of the best match, its problems, and the
+    number of row facts checked. Both outcomes of the in-flight statement pass;
+    anything else is reported against the closer one."""
+    outcomes = [compare(c, actual) for c in candidates]
+    best = min(range(len(candidates)), key=lambda i: len(outcomes[i][0]))
+    return best, *outcomes[best]
