@@ -124,7 +124,8 @@ def main(argv: list[str]) -> int:
         install_crash_hook(args.crash_step, args.crash_nth)
 
     eng = Engine.open(args.data_dir, durability="sync", background_jobs=False)
-    eng.scheduler = Scheduler(eng, period=args.period)
+    # The scheduler drives the low-level state object where the engine has one.
+    eng.scheduler = Scheduler(getattr(eng, "db", eng), period=args.period)
     eng.scheduler.start()
     emit({"ready": os.getpid()})
     seen_jobs: set[str] = set()

@@ -527,7 +527,15 @@ def compare(model: Model, actual: Actual) -> tuple[list[Problem], int]:
     for t in model.tables.values():
         got = actual.tables.get(t.name)
         if got is None:
+            # Every row it should hold is lost too: that keeps ``judge`` from
+            # preferring a candidate just because its table cannot be compared.
             problems.append(Problem("missing_table", f"{t.qualified} is gone"))
+            for scope in t.read_scopes():
+                checked += len(t.rows.get(scope, {}))
+                problems += [
+                    Problem("lost", f"{t.qualified}[{scope}] id={pk}: table gone")
+                    for pk in sorted(t.rows.get(scope, {}))
+                ]
             continue
         if got.schema != t.schema():
             problems.append(
