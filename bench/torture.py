@@ -12,8 +12,8 @@ seeded random INSERT / UPDATE / DELETE / ALTER TABLE / FLUSH TABLE / RENAME TO
 statements over a SHARED and a USER table (two users), one at a time, and
 applies a statement to the model (``torture_model``) only once the child
 acknowledged it. The cycle ends with a SIGKILL at a random moment, or with the
-child killing itself at a chosen flush step through the crash hook, or (rarely)
-with a clean close. The parent then reopens the data directory and checks every
+child killing itself at a chosen flush step through the crash hook or right
+after its n-th durable commit, or (rarely) with a clean close. The parent then reopens the data directory and checks every
 acknowledged write: live rows present with the expected values in the current
 schema, deleted rows absent, one copy per key, nothing else. The one statement
 sent but not acknowledged may or may not have applied; both outcomes pass. The
@@ -336,24 +336,30 @@ class Torture:
         if self.log is not None:
             self.log.write(text + "\n")
 
-    def pick_mode(self, rng: random.Random) -> tuple[str, str | None, int]:
+    def pick_mode(self, rng: random.Random, budget: int) -> tuple[str, str | None, int]:
+        """(mode, flush step, n): SIGKILL at a random moment; at the n-th time a
+        flush reaches a step; right after the n-th durable commit; or close."""
         roll = rng.random()
-        mode = "kill" if roll < 0.62 else "step" if roll < 0.95 else "close"
+        mode = (
+            "kill" if roll < 0.5 else "step" if roll < 0.8 else "commit" if roll < 0.95 else "close"
+        )
         if self.modes:
             mode = rng.choice(self.modes)
             if mode.startswith("step:"):
                 return "step", mode.split(":", 1)[1], 1
         if mode == "step":
             return "step", rng.choice(STEPS), rng.choice((1, 1, 2, 3))
+        if mode == "commit":
+            return "commit", None, rng.randint(1, budget + 5)
         return mode, None, 0
 
     def run_cycle(self, index: int, seed: int) -> CycleResult:
         started = time.perf_counter()
         rng = random.Random(seed)
-        mode, step, nth = self.pick_mode(rng)
-        label = f"step:{step}#{nth}" if mode == "step" else mode
-        res = CycleResult(index, seed, label)
         budget = rng.randint(5, self.max_statements)
+        mode, step, nth = self.pick_mode(rng, budget)
+        label = {"step": f"step:{step}#{nth}", "commit": f"commit#{nth}"}.get(mode, mode)
+        res = CycleResult(index, seed, label)
         kill_at = rng.randrange(budget)
         delay = rng.choice((0.0, rng.uniform(0, 0.002), rng.uniform(0, 0.03)))
         args = [
@@ -364,6 +370,8 @@ class Torture:
         ]
         if step is not None:
             args += ["--crash-step", step, "--crash-nth", str(nth)]
+        if mode == "commit":
+            args += ["--crash-commit", str(nth)]
         self.note(f"=== cycle {index} seed {seed} mode {label} budget {budget} args {args}")
         child = ChildProcess(self.data_dir, args)
         gen = tm.Generator(rng, self.model)
@@ -564,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         "--mode",
         action="append",
         default=None,
-        help="kill, close or step:<flush step> (repeatable; default: a random mix)",
+        help="kill, close, commit or step:<flush step> (repeatable; default: a random mix)",
     )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)

@@ -2,7 +2,7 @@
 and acknowledges each one only after ``execute()`` returned.
 
 Usage: ``python torture_child.py DATA_DIR [--period S] [--delete-chunk N]
-[--crash-step STEP --crash-nth N]``
+[--crash-step STEP --crash-nth N] [--crash-commit N]``
 
 It opens ``DATA_DIR`` with durability ``sync`` and runs the flush scheduler in
 the background every ``--period`` seconds, so flushes overlap the statements.
@@ -14,7 +14,9 @@ Protocol, one JSON object per line:
   after statement ``n`` returned (``what`` echoes the writes it made);
   ``{"error": n, "type": ..., "code": ..., "message": ...}`` if it raised;
   ``{"crash": step, "nth": k}`` just before the process SIGKILLs itself at the
-  k-th time any flush reaches ``step`` (``--crash-step``); ``{"job_failed": ...}``
+  k-th time any flush reaches ``step`` (``--crash-step``), or ``{"crash":
+  "commit", "nth": k}`` right after its k-th durable commit (``--crash-commit``);
+  ``{"job_failed": ...}``
   for a background job that failed; ``{"closed": true}``.
 
 Every line is written with one ``write`` and flushed under a lock, so the
@@ -91,6 +93,28 @@ def install_crash_hook(step: str, nth: int) -> None:
         raise SystemExit(f"crash hook reached only {patched} flush_table import(s)")
 
 
+def install_commit_crash(nth: int) -> None:
+    """SIGKILL this process right after its ``nth`` durable commit (any
+    statement's or job's WriteBatch): a crash point between the steps of
+    multi-commit work (RENAME TO's catalog commit and its directory move, a
+    flush's manifest commit and its removal batches) that needs no timing luck."""
+    txn_module = importlib.import_module("engine.txn")
+    original = txn_module.Txn.commit
+    done = 0
+    count_lock = threading.Lock()
+
+    def commit(self: Any) -> None:
+        nonlocal done
+        original(self)
+        with count_lock:
+            done += 1
+            if done == nth:
+                emit({"crash": "commit", "nth": nth})
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    txn_module.Txn.commit = commit
+
+
 def failed_jobs(eng: Any, seen: set[str]) -> list[dict[str, Any]]:
     """Background jobs that failed since the last call (their errors are
     otherwise only visible in system.jobs)."""
@@ -109,6 +133,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--delete-chunk", type=int, default=0)
     parser.add_argument("--crash-step", default=None)
     parser.add_argument("--crash-nth", type=int, default=1)
+    parser.add_argument("--crash-commit", type=int, default=0)
     args = parser.parse_args(argv)
 
     from engine import Engine
@@ -127,6 +152,8 @@ def main(argv: list[str]) -> int:
     # The scheduler drives the low-level state object where the engine has one.
     eng.scheduler = Scheduler(getattr(eng, "db", eng), period=args.period)
     eng.scheduler.start()
+    if args.crash_commit:  # counted from here: opening the engine commits too
+        install_commit_crash(args.crash_commit)
     emit({"ready": os.getpid()})
     seen_jobs: set[str] = set()
     for raw in sys.stdin:
