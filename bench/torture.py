@@ -21,7 +21,8 @@ next cycle continues from the recovered state.
 
 Exit status 1 if any cycle failed; the transcript of every statement and ack is
 in ``<work dir>/transcript.log`` (kept when a cycle failed or with ``--keep``).
-To check another checkout's engine, put it first: ``PYTHONPATH=/path/to/it``.
+To check another checkout's engine, put it first: ``PYTHONPATH=/path/to/it``
+(one that does not change during the run: the run stops if it does).
 """
 
 from __future__ import annotations
@@ -528,6 +529,16 @@ class Torture:
         self.model = setup(self.data_dir, random.Random(res.seed))
 
 
+def source_fingerprint(package_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every engine source file's name, size and mtime: the parent and each
+    child import the engine separately, so a checkout that changes mid-run
+    would have them disagree (use a snapshot, e.g. ``git archive``)."""
+    return tuple(
+        (str(p.relative_to(package_dir)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(package_dir.rglob("*.py"))
+    )
+
+
 def run(
     cycles: int,
     seed: int,
@@ -549,7 +560,14 @@ def run(
             work_dir, seed, max_statements=max_statements, log=log, echo=echo, modes=modes
         )
         seeds = random.Random(seed)
+        package_dir = Path(engine.__file__).parent
+        fingerprint = source_fingerprint(package_dir)
         for index in range(cycles):
+            if source_fingerprint(package_dir) != fingerprint:
+                raise SystemExit(
+                    f"torture: the engine source under {package_dir} changed during the run "
+                    f"(after cycle {index - 1}); run against a snapshot that stays put"
+                )
             result = torture.run_cycle(index, seeds.getrandbits(32))
             report.cycles.append(result)
             log.flush()
