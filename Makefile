@@ -17,13 +17,14 @@ KERNEL_DIR := $(VENV)/share/jupyter/kernels/kalam
 SANITIZE := $(wildcard notebooks/sanitize.cfg)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test lint format pytest nbval demo bench clean distclean
+.PHONY: help install lab test lint format pytest nbval demo bench torture clean distclean
 
 help:
 	@echo "make lab    - install into .venv and start JupyterLab on notebooks/"
 	@echo "make test   - lint (ruff, mypy), unit tests, then notebooks under nbval"
 	@echo "make demo   - run a scripted engine session in a temporary data dir"
 	@echo "make bench  - run the benchmarks (results in bench/results.md; BENCH_ARGS=--quick)"
+	@echo "make torture - SIGKILL a writer at random moments; check every acknowledged write (TORTURE_ARGS=\"--cycles 300\")"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make format - apply ruff format and safe ruff fixes"
 	@echo "make clean  - remove caches and build output (keeps .venv and kalam-data)"
@@ -71,6 +72,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+# Not part of make test (tests/test_torture.py runs a 20-cycle version there).
+torture: $(STAMP)
+	$(PY) bench/torture.py $(TORTURE_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/_work

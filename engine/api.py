@@ -323,7 +323,10 @@ class Engine:
     ) -> Result:
         self.db.check_open()
         session = session or self._session(user)
-        bound = parser.bind_params(stmt.params, params)
+        # An INSERT checks its values against their columns (naming them).
+        bound = parser.bind_params(
+            stmt.params, params, check_ranges=not isinstance(stmt, st.Insert)
+        )
         with using(session):
             result = run_statement(self.db, stmt, bound, session.user)
         result.elapsed_ms = (time.perf_counter() - started) * 1000

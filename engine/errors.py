@@ -123,6 +123,10 @@ class EngineClosedError(KalamError, RuntimeError):
     code = "ENGINE_CLOSED"
 
 
+class NumericOverflowError(KalamError, ArithmeticError):
+    code = "NUMERIC_OVERFLOW"
+
+
 class StatementTooComplexError(KalamError, ValueError):
     code = "STATEMENT_TOO_COMPLEX"
 

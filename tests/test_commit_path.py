@@ -290,3 +290,61 @@ def test_a_namespace_drop_interrupted_before_its_directories_were_removed_is_fin
         eng.execute("CREATE NAMESPACE app")
         eng.execute("CREATE TABLE app.t (id BIGINT PRIMARY KEY, v TEXT)")
         assert eng.execute("SELECT count(*) FROM app.t").scalar() == 0
+
+
+def _pause_narrowing_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[threading.Event, threading.Event]:
+    """Hold a narrowing MODIFY inside its scan of stored values."""
+    from engine.sql import alter
+
+    reached, release = threading.Event(), threading.Event()
+    original = alter._check_all_fit
+
+    def paused(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        reached.set()
+        assert release.wait(TIMEOUT)
+
+    monkeypatch.setattr(alter, "_check_all_fit", paused)
+    return reached, release
+
+
+def test_a_narrowing_modify_does_not_block_writers_while_it_scans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Engine.open(tmp_path, background_jobs=False) as eng:
+        eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, b BIGINT)")
+        eng.execute("INSERT INTO t SELECT value, value FROM range(0, 1000)")
+        eng.flush("t")
+        reached, release = _pause_narrowing_check(monkeypatch)
+        alter = Statement(eng, "ALTER TABLE t MODIFY COLUMN b INT")
+        assert reached.wait(TIMEOUT)
+        writer = Statement(eng, "INSERT INTO t VALUES (5000, 7)")
+        assert writer.done.wait(TIMEOUT), "a writer waited for the MODIFY's scan"
+        assert not isinstance(writer.result(), KalamError)
+        release.set()
+        assert not isinstance(alter.result(), KalamError), alter.result()
+        assert eng.execute("SELECT count(*), sum(b) FROM t").rows() == [(1001, 499507)]
+        assert eng.catalog.get_table("default", "t").get_column("b").type == "INT"
+
+
+def test_a_value_written_during_a_narrowing_modifys_scan_is_still_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Engine.open(tmp_path, background_jobs=False) as eng:
+        eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, b BIGINT)")
+        eng.execute("INSERT INTO t VALUES (1, 1), (2, 2)")
+        eng.flush("t")
+        reached, release = _pause_narrowing_check(monkeypatch)
+        alter = Statement(eng, "ALTER TABLE t MODIFY COLUMN b INT")
+        assert reached.wait(TIMEOUT)
+        eng.execute("INSERT INTO t VALUES (3, 9999999999)")  # does not fit INT
+        release.set()
+        assert isinstance(alter.result(), KalamError)
+        assert eng.catalog.get_table("default", "t").get_column("b").type == "BIGINT"
+        assert eng.execute("SELECT id, b FROM t ORDER BY id").rows() == [
+            (1, 1),
+            (2, 2),
+            (3, 9999999999),
+        ]

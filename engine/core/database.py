@@ -201,16 +201,18 @@ class Database:
 
     # ------------------------------------------------------------ the commit path
     @contextmanager
-    def changing(self, *tables: TableDef) -> Iterator[list[TableDef]]:
-        """Hold the commit locks of ``tables`` and the engine lock; yields their
-        current definitions (re-read under the locks). A table dropped or
+    def changing(self, *tables: TableDef, engine_lock: bool = True) -> Iterator[list[TableDef]]:
+        """Hold the commit locks of ``tables`` and (unless ``engine_lock`` is
+        false, for work that must not block writers) the engine lock; yields
+        their current definitions (re-read under the locks). A table dropped or
         renamed meanwhile raises ``TableNotFoundError``. Caches of the tables
         are dropped on exit, whatever the outcome."""
         ids = sorted({t.table_id for t in tables})
         with ExitStack() as stack:
             for tid in ids:
                 stack.enter_context(self.table_locks.get(tid))
-            stack.enter_context(self.lock)
+            if engine_lock:
+                stack.enter_context(self.lock)
             current = []
             for t in tables:
                 now = self.catalog.table_by_id(t.table_id)

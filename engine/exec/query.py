@@ -30,6 +30,7 @@ from engine.errors import (
 from engine.exec.pruning import scan_filters
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
+from engine.sql.params import check_int_range
 from engine.sql.query_edits import hidden_star_edits, quantified_subquery_edits
 from engine.sql.tokens import Edit, apply_edits, edited_to_original, offset_of, position
 
@@ -239,6 +240,7 @@ def _empty_provider(schema: pa.Schema) -> Table:
 def _scalar(value: Any) -> pa.Scalar:
     if isinstance(value, pa.Scalar):
         return value
+    check_int_range(value, "value")
     try:
         return pa.scalar(value)
     except (pa.ArrowException, TypeError, ValueError):

@@ -140,6 +140,7 @@ class ColdTier:
         self._checked: set[str] = set()
         self._key_index: dict[tuple[str, int, str], _KeyIndex] = {}
         self._files: dict[tuple[str, int, str], pq.ParquetFile] = {}  # (scope, id, checksum)
+        self._dirs: dict[str, Path] = {}  # scope -> its directory (dropped on commits)
         self._groups = groups if groups is not None else GroupCache()
         prefix = keys.manifest_key(table_id, "")
         for key, raw in store.scan(prefix):
@@ -243,7 +244,12 @@ class ColdTier:
         txn.after_commit(lambda: self.forget_segments(scope))
 
     def scope_dir(self, scope: str) -> Path:
-        return self._scope_dir(scope)
+        # Resolving and checking the path costs ~0.1 ms (two Path.resolve calls);
+        # a point read needs it per row. A RENAME drops it with forget_all().
+        found = self._dirs.get(scope)
+        if found is None:
+            found = self._dirs[scope] = self._scope_dir(scope)
+        return found
 
     def stage_manifest(self, txn: Txn, scope: str, manifest: Manifest) -> None:
         txn.batch.put(keys.manifest_key(self.table_id, scope), encode(manifest))
@@ -454,6 +460,7 @@ class ColdTier:
         with self._lock:
             self._key_index.clear()
             self._files.clear()
+            self._dirs.clear()
         self._groups.forget_table(self.table_id)
 
 

@@ -21,6 +21,7 @@ from engine.errors import (
     InvalidOptionError,
     NotNullViolationError,
     SchemaError,
+    SqlParseError,
     TableExistsError,
     UnsupportedStatementError,
 )
@@ -60,14 +61,33 @@ def alter_table(engine: Database, s: st.AlterTable, params: dict[str, Any], user
     if len(actions) != 1:
         raise UnsupportedStatementError("ALTER TABLE takes exactly one change per statement")
     action = actions[0]
-    # The table's commit lock (waits for a running flush) and then the engine lock.
-    with engine.changing(engine.resolve(s.table)) as (table,):
-        handler = _ACTIONS.get(type(action))
-        if handler is None:
-            raise UnsupportedStatementError(
-                f"Unsupported ALTER TABLE action: {action.sql('postgres')}"
-            )
-        return handler(engine, table, action, user)
+    handler = _ACTIONS.get(type(action))
+    if handler is None:
+        raise UnsupportedStatementError(f"Unsupported ALTER TABLE action: {action.sql('postgres')}")
+    # The table's commit lock (waits for a running flush; no flush, ALTER or
+    # DROP of this table can start) for the whole statement.
+    with engine.changing(engine.resolve(s.table), engine_lock=False) as (table,):
+        # A narrowing type change reads every stored value first, without the
+        # engine lock, so writers are not blocked for the length of a scan. The
+        # cold values cannot change meanwhile (no flush runs); hot rows written
+        # meanwhile are checked again as they are converted, under the lock.
+        _check_narrowing(engine, table, action)
+        with engine.lock:
+            return handler(engine, table, action, user)
+
+
+def _check_narrowing(engine: Database, table: TableDef, action: Any) -> None:
+    if not isinstance(action, exp.AlterColumn) or action.args.get("dtype") is None:
+        return
+    col = table.get_column(ident(action.this))
+    new_type = canonical_type(action.args["dtype"].sql("postgres"))
+    if new_type != col.type and not col.primary_key and not _is_widening(col.type, new_type):
+        _check_all_fit(engine, table, col, new_type)
+
+
+def _is_widening(old: str, new: str) -> bool:
+    # BYTES -> TEXT is checked: bytes that are not UTF-8 do not fit.
+    return (old, new) in _WIDENINGS or (new == "TEXT" and old != "BYTES")
 
 
 def _commit(engine: Database, old: TableDef, new: TableDef, extra: Any = None) -> None:
@@ -213,10 +233,8 @@ def _change_type(engine: Database, table: TableDef, col: Column, new_type: str) 
         raise SchemaError(f"The type of primary key column '{col.name}' cannot be changed")
     check_type_change(col.type, new_type, col.name)
     target = pa.field(col.name, _arrow(new_type)).type
-    # BYTES -> TEXT is checked: bytes that are not UTF-8 do not fit.
-    widening = (col.type, new_type) in _WIDENINGS or (new_type == "TEXT" and col.type != "BYTES")
-    if not widening:
-        _check_all_fit(engine, table, col, new_type)
+    # Stored values were checked to fit before the engine lock was taken
+    # (alter_table); hot rows written since are checked as they are converted.
     prov = engine.provider(table)
     converted = _convert_hot(prov, col, new_type)
 
@@ -323,6 +341,7 @@ def _all_values(engine: Database, table: TableDef, col: Column) -> Any:
 
 def _check_all_fit(engine: Database, table: TableDef, col: Column, new_type: str) -> None:
     """Every live value must convert exactly; the first that does not is named."""
+    check_type_change(col.type, new_type, col.name)  # before reading any value
     for arr in _all_values(engine, table, col):
         _, lost = cast_checked(arr, col.type, new_type)
         for value, bad in zip(arr.to_pylist(), lost, strict=True):
@@ -346,6 +365,8 @@ def _has_rows(engine: Database, table: TableDef) -> bool:
 def _set_options(engine: Database, table: TableDef, action: exp.AlterSet, user: str) -> Result:
     options = dict(table.options)
     changed = []
+    if not action.expressions or any(e is None for e in action.expressions):
+        raise SqlParseError("Syntax error: expected ALTER TABLE t SET (OPTION = value, ...)")
     for eq in action.expressions:
         key = (eq.this.name if isinstance(eq, exp.EQ) else eq.name).upper()
         raw = eq.expression if isinstance(eq, exp.EQ) else eq.args.get("value")

@@ -20,6 +20,7 @@ from engine.result import Result
 from engine.sql import statements as st
 from engine.sql import upsert
 from engine.sql.bulk import arrow_rows
+from engine.sql.checked import check_no_overflow
 from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
 from engine.sql.tokens import Composed
@@ -88,6 +89,7 @@ def _values_rows(
         locate=text.locate,
     )
     for k, (r, c) in enumerate(pending):
+        check_no_overflow(s.rows[r][c], {}, params, column=f"VALUES item {c + 1}")
         rows[r][c] = table.column(k)[0].as_py()
     return rows
 

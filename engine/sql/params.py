@@ -90,8 +90,12 @@ def param_spec(sql: str, tokens: list[Token]) -> tuple[st.ParamSpec, str]:
     return st.ParamSpec("named", 0, tuple(names)), out
 
 
-def bind_params(spec: st.ParamSpec, params: Any) -> dict[str, Any]:
-    """Turn user ``params`` into DataFusion-style keys: ``"1"``.. or ``"name"``."""
+def bind_params(spec: st.ParamSpec, params: Any, *, check_ranges: bool = True) -> dict[str, Any]:
+    """Turn user ``params`` into DataFusion-style keys: ``"1"``.. or ``"name"``.
+
+    Values DataFusion cannot hold (integers beyond 64 bits, text that is not
+    valid Unicode) are refused here; ``check_ranges=False`` leaves integers to
+    the statement (an INSERT names the column a value does not fit)."""
     if spec.style is None:
         if params:
             raise ParameterError("Parameters were given but the statement has no placeholders")
@@ -106,7 +110,7 @@ def bind_params(spec: st.ParamSpec, params: Any) -> dict[str, Any]:
         missing = [n for n in spec.names if n not in params]
         if missing:
             raise ParameterError(f"Missing value for parameter :{missing[0]}")
-        return {n: _checked(params[n], f":{n}") for n in spec.names}
+        return {n: _checked(params[n], f":{n}", check_ranges) for n in spec.names}
     if hasattr(params, "keys") or isinstance(params, (str, bytes)):
         raise ParameterError(
             f"Positional placeholders need a sequence of parameters ({_expected(spec)})"
@@ -114,24 +118,29 @@ def bind_params(spec: st.ParamSpec, params: Any) -> dict[str, Any]:
     values = list(params)
     if len(values) != spec.count:
         raise ParameterError(f"The statement needs {spec.count} parameter(s), {len(values)} given")
-    return {str(i + 1): _checked(v, f"${i + 1}") for i, v in enumerate(values)}
+    return {str(i + 1): _checked(v, f"${i + 1}", check_ranges) for i, v in enumerate(values)}
 
 
 _INT64 = range(-(2**63), 2**63)
 
 
-def _checked(value: Any, name: str) -> Any:
-    """A parameter value DataFusion can hold exactly, or a ``ParameterError``."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int) and value not in _INT64:
+def check_int_range(value: Any, name: str) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
         raise ParameterError(
             f"Parameter {name} = {value} is out of range: integers must fit in 64 bits (BIGINT)"
         )
+
+
+def _checked(value: Any, name: str, ranges: bool = True) -> Any:
+    """A parameter value DataFusion can hold exactly, or a ``ParameterError``."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if ranges:
+        check_int_range(value, name)
     if isinstance(value, (list, tuple)):
-        return type(value)(_checked(v, name) for v in value)
+        return type(value)(_checked(v, name, ranges) for v in value)
     if isinstance(value, dict):
-        return {k: _checked(v, name) for k, v in value.items()}
+        return {k: _checked(v, name, ranges) for k, v in value.items()}
     if isinstance(value, str):
         try:
             value.encode("utf-8")
