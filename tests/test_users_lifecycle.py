@@ -85,3 +85,40 @@ def test_a_cold_only_scope_whose_hot_manifest_copy_is_lost_reads_from_manifest_j
             (1, "a"),
             (2, "b"),
         ]
+
+
+def test_a_users_seq_values_reveal_nothing_about_other_users_writes(tmp_path: Path) -> None:
+    """The same statements give alice the same _seq values whether or not bob
+    wrote in between (a frozen clock makes the counter the only moving part)."""
+
+    def alice_seqs(bob_writes: bool, where: Path) -> list[int]:
+        with Engine.open(where, background_jobs=False, clock_ms=lambda: 1_750_000_000_000) as eng:
+            eng.execute("CREATE USER TABLE notes (id BIGINT PRIMARY KEY, body TEXT)")
+            eng.execute("INSERT INTO notes VALUES (1, 'a')", user="alice")
+            if bob_writes:
+                eng.execute("INSERT INTO notes SELECT value, 'b' FROM range(0, 50)", user="bob")
+                eng.execute("UPDATE notes SET body = 'bb'", user="bob")
+            eng.execute("INSERT INTO notes VALUES (2, 'a')", user="alice")
+            eng.execute("UPDATE notes SET body = 'a2' WHERE id = 1", user="alice")
+            return [
+                r[0] for r in eng.execute("SELECT _seq FROM notes ORDER BY id", user="alice").rows()
+            ]
+
+    quiet = alice_seqs(False, tmp_path / "quiet")
+    busy = alice_seqs(True, tmp_path / "busy")
+    assert quiet == busy
+    assert len(set(quiet)) == 2
+
+
+def test_seqs_stay_monotonic_per_scope_across_restarts_with_a_clock_that_steps_back(
+    tmp_path: Path,
+) -> None:
+    now = [1_750_000_000_000]
+    with Engine.open(tmp_path, background_jobs=False, clock_ms=lambda: now[0]) as eng:
+        eng.execute("CREATE USER TABLE notes (id BIGINT PRIMARY KEY, body TEXT)")
+        eng.execute("INSERT INTO notes VALUES (1, 'a'), (2, 'b')", user="alice")
+        first = eng.execute("SELECT max(_seq) FROM notes", user="alice").scalar()
+    now[0] -= 60_000
+    with Engine.open(tmp_path, background_jobs=False, clock_ms=lambda: now[0]) as eng:
+        eng.execute("INSERT INTO notes VALUES (3, 'c')", user="alice")
+        assert eng.execute("SELECT _seq FROM notes WHERE id = 3", user="alice").scalar() > first

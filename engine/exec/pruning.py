@@ -170,7 +170,9 @@ def value_from_scalar(s: pa.Scalar) -> Value | None | _Unknown:
     if pa.types.is_floating(t):
         x = s.as_py()
         # A NaN literal: NaN = NaN in DataFusion but not in IEEE; keep it simple.
-        return UNKNOWN if math.isnan(x) else Value("num", float(x))
+        # A zero: DataFusion's IN lists tell -0.0 from 0 (`0 NOT IN (-0.0)` is
+        # true) while `=` does not, so no segment is pruned on a float zero.
+        return UNKNOWN if math.isnan(x) or x == 0.0 else Value("num", float(x))
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return Value("str", s.as_py())
     if (

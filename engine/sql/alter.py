@@ -243,10 +243,12 @@ def _change_type(engine: Database, table: TableDef, col: Column, new_type: str) 
             # A rewritten version is a new version (commit rule 3): a flush tells
             # what it already holds by _seq. STREAM rows keep theirs: it is their
             # age for TTL, and they are never flushed.
-            first = engine.seq.take(txn, len(converted))
-            for i, key in enumerate(converted):
-                _, deleted, values = converted[key]
-                converted[key] = (first + i, deleted, values)
+            for scope in sorted({scope for scope, _ in converted}):
+                mine = [key for key in converted if key[0] == scope]
+                first = engine.seq.take(txn, len(mine), scope)
+                for i, key in enumerate(mine):
+                    _, deleted, values = converted[key]
+                    converted[key] = (first + i, deleted, values)
         for (scope, k), version in converted.items():
             txn.batch.put(keys.row_key(table.table_id, scope, k), codec.encode_row(*version))
 

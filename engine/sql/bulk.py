@@ -53,7 +53,7 @@ def insert_arrow(
     prov = engine.provider(table)
     with engine.lock, gc_paused():
         txn = engine.begin()
-        first = engine.seq.take(txn, data.num_rows)
+        first = engine.seq.take(txn, data.num_rows, prov.write_scope(user))
         rows = arrow_rows(
             table,
             [col for col, _ in columns.values()],

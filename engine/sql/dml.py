@@ -118,7 +118,7 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
         txn = engine.begin()
         now_us = engine.now_us()
         if selected is not None:
-            first_seq = engine.seq.take(txn, selected.num_rows)
+            first_seq = engine.seq.take(txn, selected.num_rows, prov.write_scope(user))
             rows = arrow_rows(
                 table,
                 targets,
@@ -128,7 +128,7 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
                 now_us=now_us,
             )
         else:
-            first_seq = engine.seq.take(txn, len(raw_rows))
+            first_seq = engine.seq.take(txn, len(raw_rows), prov.write_scope(user))
             rows = [
                 _build_row(table, targets, raw, user=user, seq=first_seq + i, now_us=now_us)
                 for i, raw in enumerate(raw_rows)

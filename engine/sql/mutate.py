@@ -132,7 +132,7 @@ def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) ->
                 Result(message="Deleted 0 row(s)", rows_affected=0), table, s.returning, []
             )
         txn = engine.begin()
-        first = engine.seq.take(txn, len(targets))
+        first = engine.seq.take(txn, len(targets), prov.write_scope(user))
         versions: dict[Any, RowVersion] = {}
         for i, (old_seq, values) in enumerate(targets):
             versions[prov.key_of(values, old_seq)] = (first + i, True, values)
@@ -220,7 +220,7 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
                 Result(message="Updated 0 row(s)", rows_affected=0), table, s.returning, []
             )
         txn = engine.begin()
-        first = engine.seq.take(txn, len(changed))
+        first = engine.seq.take(txn, len(changed), prov.write_scope(user))
         versions = {
             prov.key_of(v, old_seq): (first + i, False, v) for i, (old_seq, v) in enumerate(changed)
         }

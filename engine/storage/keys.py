@@ -2,7 +2,7 @@
 
 ``N<ns>``            namespace record (JSON)
 ``T<table_id:8>``    table definition (JSON)
-``S<name>``          engine state (``Sseq``: the ``_seq`` high-water mark)
+``S<name>``          engine state (``Sseq:<scope>``: a scope's ``_seq`` high-water mark)
 ``R<table_id:8><scope>\\x00<pk>``  a row version (msgpack), newest only
 ``M<table_id:8><scope>``          a manifest's hot copy
 """
@@ -17,7 +17,15 @@ from engine.errors import StorageCorruptionError
 
 _ID = struct.Struct(">Q")
 
-SEQ_KEY = b"Sseq"
+SEQ_KEY = b"Sseq"  # the engine-wide mark of older data directories (a floor)
+SEQ_SCOPE_PREFIX = b"Sseq:"
+
+
+def seq_key(scope: str) -> bytes:
+    """The ``_seq`` high-water mark of one scope."""
+    return SEQ_SCOPE_PREFIX + scope.encode()
+
+
 TABLE_ID_KEY = b"Stable_id"
 
 
