@@ -7,6 +7,7 @@ killed after a fixed number of acknowledgements (no sleeping)."""
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -192,6 +193,8 @@ def test_second_process_gets_data_dir_in_use(data_dir):
         exc = info.value
         assert exc.code == "DATA_DIR_IN_USE"
         assert "in use by another process" in exc.message
+        assert f"(process {holder.proc.pid})" in exc.message  # who holds it
+        assert exc.fields["pid"] == holder.proc.pid
         assert str(data_dir) in exc.message
         assert not any(raw in exc.message for raw in RAW_LOCK_TEXT), exc.message
         holder.send("release")
@@ -213,6 +216,7 @@ def test_data_dir_in_use_when_a_child_opens_what_we_hold(data_dir):
             opener.close()
         assert (name, code) == ("DataDirInUseError", "DATA_DIR_IN_USE")
         assert "in use by another process" in message
+        assert f"(process {os.getpid()})" in message
         assert not any(raw in message for raw in RAW_LOCK_TEXT), message
         assert eng.execute("SELECT 1").scalar() == 1
     finally:
@@ -243,3 +247,25 @@ def test_opening_twice_in_one_process_is_a_clear_error(data_dir):
     finally:
         first.close()
     Engine.open(data_dir).close()
+
+
+@pytest.mark.parametrize(
+    ("text", "in_use"),
+    [
+        ("IO error: While lock file: /d/hot/LOCK: Resource temporarily unavailable", True),
+        (
+            "Corruption: block checksum mismatch: stored = 1, computed = 2 in /d/hot/000009.sst",
+            False,
+        ),
+        ("Corruption: While lock file: nonsense", False),
+        (
+            "IO error: No such file or directory: While opening a file for sequentially reading",
+            False,
+        ),
+        ("Invalid argument: lock", False),
+    ],
+)
+def test_an_open_failure_is_classified_by_its_rocksdb_status_code(text, in_use):
+    from engine.storage.hot import _held_elsewhere
+
+    assert _held_elsewhere(text) is in_use

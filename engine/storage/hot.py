@@ -16,10 +16,42 @@ from rocksdict import DBRecoveryMode, Options, Rdict, ReadOptions, WriteBatch, W
 
 from engine.errors import DataDirInUseError, StorageCorruptionError
 
-# RocksDB's own words for "another handle holds the LOCK file". Anything else
-# that fails an open is damage (a bare "lock" would also match "block checksum").
+# rocksdict's words for "this process already holds the LOCK file".
 _LOCK_HELD_HERE = "lock hold by current process"
-_LOCK_HELD_ELSEWHERE = ("While lock file", "Resource temporarily unavailable")
+
+
+def _status(text: str) -> tuple[str, str]:
+    """(RocksDB status code, rest) of an error message: RocksDB renders a
+    ``Status`` as ``"<code>: <message>"`` (``"IO error: ..."``,
+    ``"Corruption: ..."``); rocksdict passes that text on unchanged."""
+    code, sep, rest = text.partition(": ")
+    return (code, rest) if sep else ("", text)
+
+
+def _held_elsewhere(text: str) -> bool:
+    """Whether an open failed because another process holds the LOCK file: an
+    ``IO error`` status from the lock step (a corruption status never is)."""
+    code, rest = _status(text)
+    return code == "IO error" and rest.startswith("While lock file")
+
+
+def _lock_holder(lock_file: Path) -> int | None:
+    """The pid holding a POSIX lock on ``lock_file`` (Linux ``/proc/locks``)."""
+    try:
+        inode = lock_file.stat().st_ino
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        # "1: POSIX  ADVISORY  WRITE 4242 fd:00:1234567 0 EOF"
+        if len(fields) >= 6 and fields[5].rsplit(":", 1)[-1] == str(inode):
+            try:
+                return int(fields[4])
+            except ValueError:
+                return None
+    return None
+
 
 # Written when the store opens, removed when it closes cleanly (a clean close
 # flushes the memtable, so the log is empty then). It names the write-ahead
@@ -105,9 +137,13 @@ class HotStore:
                     f"Data directory {path.parent} is already open in this process; "
                     "reuse that Engine or close it first"
                 ) from None
-            if any(phrase in text for phrase in _LOCK_HELD_ELSEWHERE):
+            if _held_elsewhere(text):
+                pid = _lock_holder(path / "LOCK")
+                who = f" (process {pid})" if pid is not None else ""
                 raise DataDirInUseError(
-                    f"Data directory {path.parent} is in use by another process"
+                    f"Data directory {path.parent} is in use by another process{who}; "
+                    "close it there, or share it through one process",
+                    pid=pid,
                 ) from None
             raise self._damaged("Cannot open", text) from None
         self._read = ReadOptions()
