@@ -61,3 +61,15 @@ def test_a_32_bit_column_refuses_a_value_outside_its_range(eng):
     with pytest.raises(TypeMismatchError, match="out of range"):
         eng.execute("UPDATE c SET i = i + 1 WHERE id = 2")
     assert _state(eng) == BEFORE
+
+
+def test_insert_arrow_refuses_a_double_beyond_float_range_and_changes_nothing(tmp_path):
+    import pyarrow as pa
+
+    with Engine.open(tmp_path, background_jobs=False) as e:
+        e.execute("CREATE SHARED TABLE f (a INT PRIMARY KEY, b FLOAT)")
+        with pytest.raises(TypeMismatchError, match="out of range"):
+            e.insert_arrow("f", pa.table({"a": [1, 2], "b": [1.5, 1e300]}))
+        assert e.execute("SELECT count(*) FROM f").scalar() == 0
+        e.insert_arrow("f", pa.table({"a": [3], "b": [float("inf")]}))  # inf stays inf
+        assert e.execute("SELECT b FROM f").scalar() == float("inf")

@@ -202,6 +202,15 @@ def _convert(arr: pa.ChunkedArray, col: Column) -> list[Any]:
         raise TypeMismatchError(
             f"Cannot store the data's {arr.type} in column '{col.name}' ({col.type}): {exc}"
         ) from None
+    if pa.types.is_float32(target) and pa.types.is_floating(arr.type):
+        # A safe cast still turns a finite double beyond float32's range into inf.
+        overflow = pc.and_(pc.is_inf(cast), pc.invert(pc.is_inf(arr)))
+        if pc.any(overflow).as_py():
+            bad = pc.filter(arr, overflow)[0].as_py()
+            raise TypeMismatchError(
+                f"Value {bad!r} is out of range for column '{col.name}' of type {col.type}",
+                column_name=col.name,
+            )
     if col.type == "TIMESTAMP":
         return pc.cast(cast, pa.int64()).to_pylist()
     if col.type == "DATE":
