@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,19 @@ from engine.storage.cold import (
 from engine.storage.hot import HotStore
 from engine.txn import Txn
 from engine.types import arrow_type, coerce
+
+
+@contextmanager
+def reading_segment(path: Path) -> Iterator[None]:
+    """Any failure to read a segment file is damage that names the file."""
+    try:
+        yield
+    except StorageCorruptionError:
+        raise
+    except Exception as exc:
+        raise StorageCorruptionError(
+            f"Segment file {path} is unreadable: {exc}", file=str(path)
+        ) from None
 
 
 def physical_name(column_id: int) -> str:
@@ -309,12 +323,8 @@ class ColdTier:
         if hit is not None:
             return hit
         path = self.segment_file(scope, entry)
-        try:
+        with reading_segment(path):
             data = pq.read_table(path, columns=[physical_name(pk_column), "_seq"])
-        except Exception as exc:
-            raise StorageCorruptionError(
-                f"Segment file {path} is unreadable: {exc}", file=str(path)
-            ) from None
         keys_arr = data.column(0).combine_chunks()
         idx = _KeyIndex(keys_arr, data.column(1).combine_chunks())
         if pa.types.is_integer(keys_arr.type) and keys_arr.null_count == 0:
@@ -394,12 +404,8 @@ class ColdTier:
         ident = (scope, entry.id, entry.checksum)
         pf = self._files.get(ident)
         if pf is None:
-            try:
+            with reading_segment(path):
                 pf = pq.ParquetFile(path)
-            except Exception as exc:
-                raise StorageCorruptionError(
-                    f"Segment file {path} is unreadable: {exc}", file=str(path)
-                ) from None
             with self._lock:
                 self._files[ident] = pf
         meta = pf.metadata
@@ -410,12 +416,8 @@ class ColdTier:
                 key = (self.table_id, scope, entry.id, entry.checksum, rg)
                 group = self._groups.get(key)
                 if group is None:
-                    try:
+                    with reading_segment(path):
                         group = pf.read_row_group(rg)
-                    except Exception as exc:
-                        raise StorageCorruptionError(
-                            f"Segment file {path} is unreadable: {exc}", file=str(path)
-                        ) from None
                     self._groups.put(key, group)
                 return group.slice(pos - start, 1).to_pylist()[0]
             start += n
@@ -521,15 +523,11 @@ def _segment_frame(
     schema = pa.schema(
         [*fields, pa.field("_seq", pa.int64(), False), pa.field("_deleted", pa.bool_(), False)]
     )
-    try:
+    with reading_segment(path):
         if float_stats_untrusted(path, entry):
             df = _read_without_statistics(ctx, path, schema)
         else:
             df = ctx.read_parquet(str(path), schema=schema)
-    except Exception as exc:
-        raise StorageCorruptionError(
-            f"Segment file {path} is unreadable: {exc}", file=str(path)
-        ) from None
     declared = {f.name: f.nullable for f in fields}
     exprs = []
     for c in table.columns:
