@@ -464,3 +464,18 @@ def test_explain_shows_the_routed_plan_of_a_quantified_comparison(q):
     plan = q.execute("EXPLAIN SELECT id FROM t WHERE id = ANY (SELECT id FROM t WHERE g = 2)")
     text = "\n".join(r["plan"] for r in plan.table.to_pylist())
     assert "__kalam_any_0" in text
+
+
+def test_on_conflict_do_update_evaluates_its_expressions_as_written(tmp_path):
+    from engine import Engine
+
+    with Engine.open(tmp_path, background_jobs=False) as eng:
+        eng.execute("CREATE TABLE up (id BIGINT PRIMARY KEY, ts TIMESTAMP, a BIGINT, s TEXT)")
+        eng.execute("INSERT INTO up VALUES (1, TIMESTAMP '2021-03-04 05:06:07', 255, 'old')")
+        want = eng.execute("SELECT to_char(ts, '%Y') || '-' || to_hex(a) FROM up").scalar()
+        assert want == "2021-ff"
+        eng.execute(
+            "INSERT INTO up AS x VALUES (1, NULL, 0, 'new') ON CONFLICT (id) DO UPDATE "
+            "SET s = to_char(x.ts, '%Y') || '-' || to_hex(x.a) WHERE x.s ~ '^o'"
+        )
+        assert eng.execute("SELECT s FROM up").scalar() == want

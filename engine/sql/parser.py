@@ -365,6 +365,11 @@ def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: An
     if isinstance(stmt, st.Delete):
         target, where = spans.delete_parts(sql, tokens)
         return replace(stmt, target_sql=target, where_sql=where)
+    if isinstance(stmt, st.Insert) and stmt.on_conflict is not None:
+        oc = stmt.on_conflict
+        if oc.action == "update" and oc.assignments:
+            values, where = spans.conflict_parts(sql, tokens, len(oc.assignments))
+            stmt = replace(stmt, on_conflict=replace(oc, set_sql=values, where_sql=where))
     if isinstance(stmt, st.Insert) and stmt.rows is not None:
         source = tree.expression
         widths = [

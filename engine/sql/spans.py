@@ -124,3 +124,35 @@ def values_parts(
         rows.append(tuple(part(sql, tokens, a, b) for a, b in items))
         i = close + 1
     return tuple(rows)
+
+
+def conflict_parts(
+    sql: str, tokens: list[Token], n_assignments: int
+) -> tuple[tuple[TextPart, ...], TextPart | None]:
+    """(each ON CONFLICT ... DO UPDATE SET value, its WHERE predicate or None)."""
+    depth = depths(tokens)
+    start = next(
+        (
+            i
+            for i in range(len(tokens) - 1)
+            if depth[i] == 0
+            and tokens[i].token_type == TokenType.ON
+            and tokens[i + 1].text.upper() == "CONFLICT"
+        ),
+        None,
+    )
+    if start is None:
+        raise _incomplete("ON CONFLICT clause")
+    set_at = _find(tokens, depth, start, {TokenType.SET})
+    end = _find(tokens, depth, set_at + 1, {TokenType.WHERE, TokenType.RETURNING})
+    if set_at >= len(tokens) or end <= set_at + 1:
+        raise _incomplete("DO UPDATE SET values")
+    values: list[TextPart] = []
+    for first, last in _split(tokens, depth, set_at + 1, end, 0):
+        eq = _find(tokens, depth, first, {TokenType.EQ})
+        if eq >= last:
+            raise _incomplete("DO UPDATE SET values")
+        values.append(part(sql, tokens, eq + 1, last))
+    if len(values) != n_assignments:
+        raise _incomplete("DO UPDATE SET values")
+    return tuple(values), _where(sql, tokens, depth, end)

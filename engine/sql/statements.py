@@ -137,6 +137,9 @@ class OnConflict:
     target: tuple[str, ...] = ()  # the conflict columns as written; () = not given
     assignments: tuple[tuple[str, Any], ...] = ()  # (column, sqlglot expression)
     where: Any = None  # sqlglot expression over the existing row and EXCLUDED
+    # As written, for DataFusion: each SET value, the WHERE predicate.
+    set_sql: tuple[TextPart, ...] = ()
+    where_sql: TextPart | None = None
 
 
 @dataclass(frozen=True)

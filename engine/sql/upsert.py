@@ -46,6 +46,7 @@ from engine.result import Result
 from engine.sql import statements as st
 from engine.sql.mapping import ident
 from engine.sql.point import live_version
+from engine.sql.tokens import Composed, offset_of
 from engine.sql.values import NotSimple, simple_value
 from engine.txn import Txn
 from engine.types import coerce, render_stored
@@ -261,28 +262,25 @@ def _evaluate(
     # Quoted so DataFusion keeps the name's case (``INSERT INTO t AS "X"``).
     ctx.register_record_batches(f'"{name}"', [existing.append_column(_ROW, positions).to_batches()])
     ctx.register_record_batches(_EXCLUDED, [excluded.append_column(_ROW, positions).to_batches()])
-    outputs: list[Any] = [exp.column(_ROW, table=name, quoted=True).as_(_ROW)]
-    outputs += [
-        exp.alias_(e.copy(), _NEW.format(i), quoted=True) for i, (_, e) in enumerate(oc.assignments)
-    ]
-    if oc.where is not None:
-        outputs.append(exp.alias_(oc.where.copy(), _WHERE, quoted=True))
-    query = (
-        exp.select(*outputs)
-        .from_(exp.table_(name, quoted=True))
-        .join(
-            exp.table_(_EXCLUDED, quoted=True),
-            on=exp.column(_ROW, table=name, quoted=True).eq(
-                exp.column(_ROW, table=_EXCLUDED, quoted=True)
-            ),
-        )
-    )
+    # The SET values and WHERE reach DataFusion as written (sliced from the
+    # statement by token position), like every other expression a write evaluates.
+    text = Composed().add(f'SELECT "{name}"."{_ROW}" AS "{_ROW}"')
+    for i, value in enumerate(oc.set_sql):
+        text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
+    if oc.where_sql is not None:
+        text.add(", (").piece(oc.where_sql).add(f') AS "{_WHERE}"')
+    text.add(f' FROM "{name}" JOIN "{_EXCLUDED}" ON "{name}"."{_ROW}" = "{_EXCLUDED}"."{_ROW}"')
+
+    def where(ln: int, col: int) -> tuple[int, int]:
+        found = text.locate(offset_of(text.text, ln, col)) or (1, 1)
+        return s.line + found[0] - 1, (s.column - 1 if found[0] == 1 else 0) + found[1]
+
     try:
         out = ctx.sql_with_options(
-            query.sql("postgres"), _OPTIONS, param_values={k: _scalar(v) for k, v in params.items()}
+            text.text, _OPTIONS, param_values={k: _scalar(v) for k, v in params.items()}
         ).to_arrow_table()
     except Exception as exc:
-        err = datafusion_error(exc, s.line, s.column)
+        err = datafusion_error(exc, s.line, s.column, where=where)
         if "Ambiguous reference" in err.message:
             err.message += (
                 f": qualify it with {name}. (the existing row) or EXCLUDED. (the proposed row)"
