@@ -65,15 +65,23 @@ def update_parts(
         raise _incomplete("SET clause")
     target = part(sql, tokens, 1, set_at - 1)
     end = _find(tokens, depth, set_at + 1, {TokenType.FROM, TokenType.WHERE, TokenType.RETURNING})
+    values = _set_values(sql, tokens, depth, set_at, end, n_assignments, "SET values")
+    return target, values, _where(sql, tokens, depth, end)
+
+
+def _set_values(
+    sql: str, tokens: list[Token], depth: list[int], set_at: int, end: int, n: int, what: str
+) -> tuple[TextPart, ...]:
+    """The value of each ``column = value`` between SET (at ``set_at``) and ``end``."""
     values: list[TextPart] = []
     for first, last in _split(tokens, depth, set_at + 1, end, 0):
         eq = _find(tokens, depth, first, {TokenType.EQ})
         if eq >= last:
-            raise _incomplete("SET values")
+            raise _incomplete(what)
         values.append(part(sql, tokens, eq + 1, last))
-    if len(values) != n_assignments:
-        raise _incomplete("SET values")
-    return target, tuple(values), _where(sql, tokens, depth, end)
+    if len(values) != n:
+        raise _incomplete(what)
+    return tuple(values)
 
 
 def delete_parts(sql: str, tokens: list[Token]) -> tuple[TextPart, TextPart | None]:
@@ -147,12 +155,5 @@ def conflict_parts(
     end = _find(tokens, depth, set_at + 1, {TokenType.WHERE, TokenType.RETURNING})
     if set_at >= len(tokens) or end <= set_at + 1:
         raise _incomplete("DO UPDATE SET values")
-    values: list[TextPart] = []
-    for first, last in _split(tokens, depth, set_at + 1, end, 0):
-        eq = _find(tokens, depth, first, {TokenType.EQ})
-        if eq >= last:
-            raise _incomplete("DO UPDATE SET values")
-        values.append(part(sql, tokens, eq + 1, last))
-    if len(values) != n_assignments:
-        raise _incomplete("DO UPDATE SET values")
-    return tuple(values), _where(sql, tokens, depth, end)
+    values = _set_values(sql, tokens, depth, set_at, end, n_assignments, "DO UPDATE SET values")
+    return values, _where(sql, tokens, depth, end)
