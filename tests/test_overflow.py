@@ -73,3 +73,25 @@ def test_insert_arrow_refuses_a_double_beyond_float_range_and_changes_nothing(tm
         assert e.execute("SELECT count(*) FROM f").scalar() == 0
         e.insert_arrow("f", pa.table({"a": [3], "b": [float("inf")]}))  # inf stays inf
         assert e.execute("SELECT b FROM f").scalar() == float("inf")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO c VALUES (1, 1, 0) ON CONFLICT (id) DO UPDATE SET n = c.n + 1",
+        "INSERT INTO c AS x VALUES (1, 1, 0) ON CONFLICT (id) DO UPDATE SET n = x.n + EXCLUDED.n",
+        "INSERT INTO c VALUES (3, 9223372036854775807, 0) ON CONFLICT (id) "
+        "DO UPDATE SET n = EXCLUDED.n * 2",
+    ],
+)
+def test_an_overflowing_upsert_is_refused_and_changes_nothing(eng, sql):
+    with pytest.raises(NumericOverflowError):
+        eng.execute(sql)
+    assert _state(eng) == BEFORE
+
+
+def test_an_upsert_that_fits_is_written_exactly(eng):
+    eng.execute(
+        "INSERT INTO c AS x VALUES (1, -1, 0) ON CONFLICT (id) DO UPDATE SET n = x.n + EXCLUDED.n"
+    )
+    assert _state(eng)[0] == (1, MAX - 1, 0)

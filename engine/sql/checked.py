@@ -74,7 +74,10 @@ def _eval(node: exp.Expression, row: Mapping[str, Any], params: Mapping[str, Any
         except ValueError:
             raise _NotInteger from None
     if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
-        value = row.get(node.name, _MISSING)
+        # ``row`` may hold qualified names (``excluded.n``) beside plain ones.
+        value = row.get(f"{node.table}.{node.name}".lower(), _MISSING) if node.table else _MISSING
+        if value is _MISSING:
+            value = row.get(node.name, _MISSING)
     elif isinstance(node, exp.Placeholder) and node.name in params:
         value = params[node.name]
     elif isinstance(node, exp.Parameter) and str(node.name) in params:

@@ -44,6 +44,7 @@ from engine.errors import (
 from engine.providers.base import RowVersion, TableProvider, build_arrow
 from engine.result import Result
 from engine.sql import statements as st
+from engine.sql.checked import check_no_overflow
 from engine.sql.mapping import ident
 from engine.sql.point import live_version
 from engine.sql.tokens import Composed, offset_of
@@ -186,11 +187,17 @@ def _updated_rows(
     if computed is None:
         computed = _evaluate(s, table, olds, news, params)
     out: list[tuple[Any, RowVersion]] = []
-    for (key, seq, _), (_, old), (accepted, assigned) in zip(
+    qualifier = (s.table.alias or table.name).lower()
+    integers = [c for c in table.columns if c.type in ("SMALLINT", "INT", "BIGINT")]
+    for (key, seq, proposed), (_, old), (accepted, assigned) in zip(
         conflicts, olds, computed, strict=True
     ):
         if not accepted:
             continue
+        exact_row = {f"{qualifier}.{c.name}": old.get(c.id) for c in integers}
+        exact_row.update({f"{_EXCLUDED}.{c.name}": proposed.get(c.id) for c in integers})
+        for name, expr in oc.assignments:
+            check_no_overflow(expr, exact_row, params, column=name)
         new = dict(old)
         for name, value in assigned.items():
             col = table.get_column(name)
