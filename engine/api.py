@@ -30,13 +30,14 @@ from engine.jobs.jobs import JobManager
 from engine.jobs.scheduler import Scheduler
 from engine.names import check_user
 from engine.result import Result
-from engine.security import Users, authorize
+from engine.security import authorize
 from engine.seq import wall_clock_ms
 from engine.sql import parser
 from engine.sql import statements as st
 from engine.sql.dispatch import run_statement
 from engine.sql.statements import Statement, TableRef
 from engine.storage.hot import HotStore
+from engine.users import Users
 
 __all__ = ["DURABILITY", "Connection", "Engine"]
 

@@ -15,107 +15,17 @@ always exists with role ``system``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-import orjson
-
-from engine.errors import KalamError, PermissionDeniedError, StorageCorruptionError
-from engine.names import check_user
+from engine.errors import PermissionDeniedError
 from engine.sql import statements as st
-from engine.storage.hot import HotStore
-from engine.txn import Txn
+from engine.users import ROLES
 
 if TYPE_CHECKING:
     from engine.catalog.model import TableDef
     from engine.core import Database
 
-ROLES = ("user", "service", "dba", "system")
 _RANK = {r: i for i, r in enumerate(ROLES)}
-ROOT = "root"
-
-
-class UserExistsError(KalamError, ValueError):
-    code = "USER_EXISTS"
-
-
-class UserNotFoundError(KalamError, LookupError):
-    code = "USER_NOT_FOUND"
-
-
-@dataclass(frozen=True)
-class User:
-    user: str
-    role: str
-    created_at: int
-
-
-def _key(name: str) -> bytes:
-    return b"U" + name.encode()
-
-
-def _decode_user(key: bytes, raw: bytes, store: HotStore) -> User:
-    """A stored user record; damage raises ``StorageCorruptionError`` naming the user."""
-    source = f"the user record {key[1:].decode(errors='replace')} in {store.path}"
-    try:
-        d = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        d = None
-    if (
-        not isinstance(d, dict)
-        or d.keys() != {"user", "role", "created_at"}
-        or _key(str(d["user"])) != key
-        or d["role"] not in ROLES
-        or type(d["created_at"]) is not int
-    ):
-        raise StorageCorruptionError(f"Corrupt user record: {source}", file=source)
-    return User(d["user"], d["role"], d["created_at"])
-
-
-class Users:
-    """The user registry, persisted in the hot store and mirrored in memory."""
-
-    def __init__(self, store: HotStore, now_us: int) -> None:
-        self._store = store
-        self.users: dict[str, User] = {}
-        for key, raw in store.scan(b"U"):
-            u = _decode_user(key, raw, store)
-            self.users[u.user] = u
-        if ROOT not in self.users:
-            txn = Txn(store)
-            self.put(txn, User(ROOT, "system", now_us))
-            txn.commit()
-
-    def __repr__(self) -> str:
-        return f"<Users {len(self.users)}>"
-
-    def find(self, name: str) -> User | None:
-        return self.users.get(name)
-
-    def get(self, name: str) -> User:
-        u = self.users.get(name)
-        if u is None:
-            raise UserNotFoundError(f"User '{name}' does not exist")
-        return u
-
-    def put(self, txn: Txn, user: User) -> None:
-        txn.batch.put(_key(user.user), orjson.dumps(asdict(user)))
-        txn.after_commit(lambda: self.users.__setitem__(user.user, user))
-
-    def delete(self, txn: Txn, name: str) -> None:
-        txn.batch.delete(_key(name))
-        txn.after_commit(lambda: self.users.pop(name, None))
-
-    def ensure(self, name: str, now_us: int) -> User:
-        """The user, created with role ``user`` on first use."""
-        u = self.users.get(name)
-        if u is None:
-            check_user(name)
-            txn = Txn(self._store)
-            u = User(name, "user", now_us)
-            self.put(txn, u)
-            txn.commit()
-        return u
 
 
 def at_least(role: str, needed: str) -> bool:

@@ -28,12 +28,12 @@ from engine.providers.base import TableProvider
 from engine.providers.cold_tier import ColdTier, GroupCache
 from engine.providers.kinds import PROVIDERS
 from engine.recovery import open_hot_store
-from engine.security import Users
 from engine.seq import SeqAllocator
 from engine.sql.statements import TableRef
 from engine.storage import keys
 from engine.storage.cold import SegmentVerifier
 from engine.txn import Txn
+from engine.users import Users
 
 DURABILITY = {
     "sync": "fsync the write-ahead log on every statement (survives power loss)",

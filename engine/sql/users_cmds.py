@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import InvalidOptionError, PermissionDeniedError, SqlParseError
 from engine.names import check_user
 from engine.result import Result
-from engine.security import ROLES, ROOT, User, UserExistsError, may_act_as
+from engine.security import may_act_as
 from engine.sql import statements as st
+from engine.users import ROLES, ROOT, User, UserExistsError
 
 if TYPE_CHECKING:
     from engine.core import Database
