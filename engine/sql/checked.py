@@ -21,6 +21,7 @@ from sqlglot import exp
 from engine.errors import NumericOverflowError
 
 _INT64 = range(-(2**63), 2**63)
+INTEGER_TYPES = ("SMALLINT", "INT", "BIGINT")
 _OPS: dict[type, Callable[[int, int], int]] = {
     exp.Add: lambda a, b: a + b,
     exp.Sub: lambda a, b: a - b,
@@ -44,6 +45,12 @@ def _fits(value: int) -> int:
     if value not in _INT64:
         raise _Overflow(value)
     return value
+
+
+def has_arithmetic(node: exp.Expression) -> bool:
+    """Whether ``node`` has any ``+ - *`` or unary minus to check (decided once
+    per statement, so writes without arithmetic cost nothing per row)."""
+    return any(isinstance(n, (*_OPS, exp.Neg)) for n in node.walk())
 
 
 def exact_integer(

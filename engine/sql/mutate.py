@@ -25,7 +25,7 @@ from engine.errors import NotNullViolationError, SchemaError, UnsupportedStateme
 from engine.providers.base import RowVersion, TableProvider, build_arrow
 from engine.result import Result
 from engine.sql import statements as st
-from engine.sql.checked import check_no_overflow
+from engine.sql.checked import INTEGER_TYPES, check_no_overflow, has_arithmetic
 from engine.sql.point import live_version, point_key
 from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
@@ -176,9 +176,6 @@ def _update_targets(
     return _versions_from(table, data), new_cols
 
 
-_INTEGER_TYPES = ("SMALLINT", "INT", "BIGINT")
-
-
 def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) -> Result:
     with engine.lock:
         table = engine.resolve(s.table)
@@ -199,13 +196,16 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
                 Result(message="Updated 0 row(s)", rows_affected=0), table, s.returning, []
             )
         changed: list[tuple[int, dict[int, Any]]] = []
-        integers = [c for c in table.columns if c.type in _INTEGER_TYPES]
+        integers = [c for c in table.columns if c.type in INTEGER_TYPES]
+        checked = [(n, e) for n, e in s.assignments if n in new_cols and has_arithmetic(e)]
         for row, (old_seq, old) in enumerate(old_rows):
             new = dict(old)
-            exact_row = {c.name: old.get(c.id) for c in integers}
+            if checked:
+                exact_row = {c.name: old.get(c.id) for c in integers}
+                for name, expr in checked:
+                    check_no_overflow(expr, exact_row, params, column=name)
             for name, values in new_cols.items():
                 col = table.get_column(name)
-                check_no_overflow(s.assignments[assigned[name]][1], exact_row, params, column=name)
                 value = coerce(values[row], col.type, col.name)
                 if value is None and not col.nullable:
                     raise NotNullViolationError(
