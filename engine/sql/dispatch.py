@@ -31,6 +31,7 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.Update: mutate.update,
     st.Delete: mutate.delete,
     st.FlushTable: storage_cmds.flush,
+    st.CompactTable: storage_cmds.compact,
     st.AlterTable: alter.alter_table,
 }
 
@@ -68,7 +69,10 @@ def run_statement(engine: Database, stmt: st.Statement, bound: dict[str, Any], w
     """Authorise and run one parsed statement as ``who`` (tracked as live)."""
     role = engine.users.ensure(who, engine.now_us()).role
     authorize(engine, stmt, role)
-    with engine.live.track(who, stmt.sql, _kind(stmt), engine.now_us()):
+    with (
+        engine.readers.reading(),
+        engine.live.track(who, stmt.sql, _kind(stmt), engine.now_us()),
+    ):
         result = dispatch(engine, stmt, bound, who)
     engine.metrics["statements"] += 1
     if result.is_query:
