@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import ReadOnlyError, UnsupportedStatementError
 from engine.result import Result
 from engine.security import authorize
-from engine.sql import alter, ddl, dml, mutate, select, storage_cmds, users_cmds
+from engine.sql import alter, ddl, dml, export, mutate, select, storage_cmds, users_cmds
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.Delete: mutate.delete,
     st.FlushTable: storage_cmds.flush,
     st.CompactTable: storage_cmds.compact,
+    st.ExportTable: export.export_table,
     st.AlterTable: alter.alter_table,
 }
 

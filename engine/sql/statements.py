@@ -198,6 +198,15 @@ class CompactTable(Statement):
 
 
 @dataclass(frozen=True)
+class ExportTable(Statement):
+    """EXPORT TABLE t TO 'path' [FORMAT parquet|delta]."""
+
+    table: TableRef = TableRef(None, "")
+    path: str = ""
+    format: str = "parquet"
+
+
+@dataclass(frozen=True)
 class KalamCommand(Statement):
     """A Kalam-specific statement parsed from tokens: ``words`` are its keywords
     and names in order (e.g. ``("REPAIR", "TABLE", "ns.t")``)."""
