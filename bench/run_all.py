@@ -47,6 +47,7 @@ BENCHMARKS = {
     "cold": "bench.bench_cold",
     "alter": "bench.bench_alter",
     "catalog": "bench.bench_catalog",
+    "compact": "bench.bench_compact",
     "magic": "bench.bench_magic",
 }
 

@@ -62,6 +62,10 @@ def authorize(engine: Database, stmt: st.Statement, role: str) -> None:
         require(role, "dba", "DROP / ALTER TABLE")
     elif isinstance(stmt, st.FlushTable):
         require(role, "service", "FLUSH")
+    elif isinstance(stmt, st.CompactTable):
+        require(role, "service", "COMPACT")
+    elif isinstance(stmt, st.ExportTable):
+        require(role, "service", "EXPORT TABLE (it writes files where the engine runs)")
     elif isinstance(stmt, (st.Insert, st.Update, st.Delete)):
         table = engine.catalog.find_table(stmt.table.namespace or engine.namespace, stmt.table.name)
         if table is not None:

@@ -20,7 +20,15 @@ def test_every_benchmark_runs_at_smoke_size_and_writes_its_results(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = (tmp_path / "results.md").read_text()
-    for section in ("INSERT", "UPDATE / DELETE", "Cold tier", "ALTER TABLE", "catalog", "%kalam"):
+    for section in (
+        "INSERT",
+        "UPDATE / DELETE",
+        "Cold tier",
+        "ALTER TABLE",
+        "catalog",
+        "%kalam",
+        "Compaction",
+    ):
         assert section in results, f"{section!r} missing from results.md"
     assert "Not available yet" not in results
     assert "CHECK FAILED" not in results

@@ -19,6 +19,7 @@ from typing import Any
 from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
 from engine.catalog.model import Namespace, TableDef
 from engine.core.commit import TableLocks, finish_move, finish_pending_moves, stage_move
+from engine.core.readers import Readers
 from engine.core.session import Session, current_session
 from engine.errors import EngineClosedError, InvalidOptionError, TableNotFoundError
 from engine.exec.live import LiveQueries
@@ -63,6 +64,7 @@ class Database:
         self.clock_ms = clock_ms
         self.lock = threading.RLock()  # the engine lock: hot rows, catalog, manifests
         self.table_locks = TableLocks()  # commit locks, taken before the engine lock
+        self.readers = Readers()  # statements running, for files a compaction retires
         self._call = threading.local()  # per-call options (progress callback)
         data_dir.mkdir(parents=True, exist_ok=True)
         # A missing or damaged hot store is refused (or, with ``repair``, rebuilt
@@ -116,6 +118,7 @@ class Database:
             if not self._closed:
                 self._closed = True
                 self.store.close()
+        self.readers.finish()
 
     # ------------------------------------------------------------ per-caller state
     @property

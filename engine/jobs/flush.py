@@ -32,7 +32,7 @@ import pyarrow as pa
 from engine.catalog.model import TableDef
 from engine.errors import FlushAbandonedError, InvalidOptionError, KalamError
 from engine.gcpause import gc_paused
-from engine.manifest import Manifest, remove_orphans, write_manifest_json
+from engine.manifest import Manifest, find_orphans, write_manifest_json
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
 from engine.storage import keys
@@ -98,7 +98,7 @@ def flush_table(
         total = pending_rows(prov)
         done = 0
         for scope in sorted(prov.partitions):
-            _remove_orphans(prov, scope)
+            _remove_orphans(engine, prov, scope)
             done += len(prov.partitions[scope].rows)
             rows, segs, sup = _flush_scope(engine, prov, scope, crash or _no_crash)
             if rows or sup:
@@ -111,13 +111,17 @@ def flush_table(
     return report
 
 
-def _remove_orphans(prov: TableProvider, scope: str) -> None:
-    """Temp and unpublished segment files left by a crashed flush of this scope."""
+def _remove_orphans(engine: Database, prov: TableProvider, scope: str) -> None:
+    """Temp and unpublished segment files left by a crashed flush or compaction
+    of this scope (not the files a compaction retired that a query still reads)."""
     try:
         manifest = prov.cold.manifest(scope)
     except KalamError:
         return  # damaged: leave every file alone for REPAIR TABLE
-    remove_orphans(prov.cold.scope_dir(scope), manifest)
+    retired = engine.readers.retired()
+    for orphan in find_orphans(prov.cold.scope_dir(scope), manifest):
+        if orphan not in retired:
+            orphan.unlink(missing_ok=True)
 
 
 def _no_crash(step: str) -> None:

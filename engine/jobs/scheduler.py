@@ -2,7 +2,9 @@
 
 ``tick(now_ms)`` decides and runs what is due: a table flushes when its hot
 row count reaches ``rows:N`` or when its oldest unflushed row is older than
-``interval:S``; STREAM tables evict expired rows. A daemon thread calls
+``interval:S``; a scope is compacted when its segments or dead versions
+pass the table's compaction policy (``engine.jobs.compact``); STREAM tables
+evict expired rows. A daemon thread calls
 ``tick`` every ``period`` seconds; tests call ``tick`` directly with the
 engine's injectable clock instead of sleeping.
 """
@@ -14,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from engine.catalog.model import TableDef
+from engine.jobs.compact import compact_table, due_scopes
 from engine.jobs.flush import evict_expired, flush_table, pending_rows
 from engine.jobs.jobs import Job
 from engine.seq import seq_time_ms
@@ -46,6 +49,8 @@ class Scheduler:
                 if oldest is not None and seq_time_ms(oldest) <= now - ttl_ms:
                     out.append(("evict", table))
                 continue
+            if due_scopes(engine, table):
+                out.append(("compact", table))
             policy = table.options.get("flush_policy") or {}
             pending = pending_rows(prov)
             if not pending:
@@ -75,6 +80,13 @@ class Scheduler:
                 job = engine.jobs.run_inline(
                     "evict",
                     partial(_evict, engine, table),
+                    namespace=table.namespace,
+                    table_name=table.name,
+                )
+            elif reason == "compact":
+                job = engine.jobs.run_inline(
+                    "compact",
+                    partial(_compact, engine, table),
                     namespace=table.namespace,
                     table_name=table.name,
                 )
@@ -116,6 +128,16 @@ def _flush(engine: Database, table: TableDef, job: Job, *, reason: str) -> objec
     report = flush_table(engine, current)
     job.rows, job.segments = report.rows, report.segments
     job.message = f"{report.message} (policy: {reason})"
+    return report
+
+
+def _compact(engine: Database, table: TableDef, job: Job) -> object:
+    current = engine.catalog.table_by_id(table.table_id)
+    if current is None:
+        return None
+    report = compact_table(engine, current, scopes=due_scopes(engine, current))
+    job.rows, job.segments = report.rows, report.segments_after
+    job.message = f"{report.message} (policy)"
     return report
 
 

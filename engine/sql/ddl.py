@@ -17,6 +17,7 @@ from engine.errors import (
     SchemaError,
     TableExistsError,
 )
+from engine.jobs.compact import parse_compact_policy
 from engine.names import check_column, check_name, check_namespace
 from engine.result import Result
 from engine.sql import statements as st
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 TABLE_OPTIONS: dict[str, str] = {
     "TYPE": "USER, SHARED or STREAM",
     "FLUSH_POLICY": "'rows:N', 'interval:S' or 'rows:N,interval:S'",
+    "COMPACT_POLICY": "'none' or 'segments:N,dead:P' (compact a scope above N segments or "
+    "P% dead versions; default segments:64,dead:25 once 10,000 versions are dead)",
     "TTL_SECONDS": "STREAM tables: seconds a row stays visible",
     "COMPRESSION": "Parquet compression of flushed segments: zstd, snappy or none",
     "ROW_GROUP_SIZE": "rows per Parquet row group in flushed segments",
@@ -149,6 +152,12 @@ def _options(s: st.CreateTable) -> tuple[str, dict[str, Any]]:
         if table_type == "STREAM":
             raise InvalidOptionError("STREAM tables are never flushed: FLUSH_POLICY does not apply")
         options["flush_policy"] = parse_flush_policy(str(given.pop("FLUSH_POLICY")))
+    if "COMPACT_POLICY" in given:
+        if table_type == "STREAM":
+            raise InvalidOptionError(
+                "STREAM tables have no segments: COMPACT_POLICY does not apply"
+            )
+        options["compact_policy"] = parse_compact_policy(str(given.pop("COMPACT_POLICY")))
     if "COMPRESSION" in given:
         comp = str(given.pop("COMPRESSION")).lower()
         if comp not in ("zstd", "snappy", "none"):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import ReadOnlyError, UnsupportedStatementError
 from engine.result import Result
 from engine.security import authorize
-from engine.sql import alter, ddl, dml, mutate, select, storage_cmds, users_cmds
+from engine.sql import alter, ddl, dml, export, mutate, select, storage_cmds, users_cmds
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.Update: mutate.update,
     st.Delete: mutate.delete,
     st.FlushTable: storage_cmds.flush,
+    st.CompactTable: storage_cmds.compact,
+    st.ExportTable: export.export_table,
     st.AlterTable: alter.alter_table,
 }
 
@@ -68,7 +70,10 @@ def run_statement(engine: Database, stmt: st.Statement, bound: dict[str, Any], w
     """Authorise and run one parsed statement as ``who`` (tracked as live)."""
     role = engine.users.ensure(who, engine.now_us()).role
     authorize(engine, stmt, role)
-    with engine.live.track(who, stmt.sql, _kind(stmt), engine.now_us()):
+    with (
+        engine.readers.reading(),
+        engine.live.track(who, stmt.sql, _kind(stmt), engine.now_us()),
+    ):
         result = dispatch(engine, stmt, bound, who)
     engine.metrics["statements"] += 1
     if result.is_query:

@@ -234,6 +234,10 @@ def _parse_kalam(
         return st.DescribeTable(**base, table=table, history=history)
     if c.accept("STORAGE", "FLUSH") or c.accept("FLUSH"):
         return _parse_flush(c, base)
+    if c.accept("STORAGE", "COMPACT") or c.accept("COMPACT"):
+        return _parse_compact(c, base)
+    if c.accept("EXPORT"):
+        return _parse_export(c, base)
     if words[:1] == ["CREATE"] and words[1:2] in (["UNIQUE"], ["INDEX"]):
         c.accept("CREATE")
         c.accept("UNIQUE")
@@ -301,6 +305,37 @@ def _parse_flush(c: _Tokens, base: dict[str, Any]) -> st.Statement:
     wait = c.accept("WAIT")
     c.done()
     return st.FlushTable(**base, table=table, wait=wait)
+
+
+def _parse_compact(c: _Tokens, base: dict[str, Any]) -> st.Statement:
+    if c.accept("ALL"):
+        ns = c.name() if c.accept("IN") else None
+        wait = c.accept("WAIT")
+        c.done()
+        return st.CompactTable(**base, table=None, namespace=ns, wait=wait)
+    c.expect("TABLE")
+    table = c.table()
+    wait = c.accept("WAIT")
+    c.done()
+    return st.CompactTable(**base, table=table, wait=wait)
+
+
+def _parse_export(c: _Tokens, base: dict[str, Any]) -> st.Statement:
+    c.expect("TABLE")
+    table = c.table()
+    c.expect("TO")
+    if c.i >= len(c.toks) or c.toks[c.i].token_type != TokenType.STRING:
+        c.fail("expected the destination path as a quoted string")
+    path = c.toks[c.i].text
+    c.i += 1
+    fmt = "parquet"
+    if c.accept("FORMAT"):
+        fmt = c.name().lower()
+        if fmt not in ("parquet", "delta"):
+            c.i -= 1
+            c.fail("expected FORMAT parquet or FORMAT delta")
+    c.done()
+    return st.ExportTable(**base, table=table, path=path, format=fmt)
 
 
 def _parse_explain(tokens: list[Token], base: dict[str, Any], piece: StatementText) -> st.Statement:

@@ -189,6 +189,24 @@ class FlushTable(Statement):
 
 
 @dataclass(frozen=True)
+class CompactTable(Statement):
+    """STORAGE COMPACT TABLE t / COMPACT TABLE t [WAIT] (COMPACT ALL [IN ns])."""
+
+    table: TableRef | None = None  # None: COMPACT ALL
+    namespace: str | None = None
+    wait: bool = False
+
+
+@dataclass(frozen=True)
+class ExportTable(Statement):
+    """EXPORT TABLE t TO 'path' [FORMAT parquet|delta]."""
+
+    table: TableRef = TableRef(None, "")
+    path: str = ""
+    format: str = "parquet"
+
+
+@dataclass(frozen=True)
 class KalamCommand(Statement):
     """A Kalam-specific statement parsed from tokens: ``words`` are its keywords
     and names in order (e.g. ``("REPAIR", "TABLE", "ns.t")``)."""

@@ -1,4 +1,4 @@
-"""FLUSH TABLE / FLUSH ALL, SHOW MANIFEST and REPAIR TABLE."""
+"""FLUSH TABLE / FLUSH ALL, COMPACT TABLE / COMPACT ALL, SHOW MANIFEST and REPAIR TABLE."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from engine.catalog.model import TableDef
 from engine.errors import KalamError, SqlParseError
+from engine.jobs.compact import check_compactable, compact_table
 from engine.jobs.flush import check_flushable, flush_table, pending_rows
 from engine.result import Result
 from engine.sql import statements as st
@@ -68,6 +69,57 @@ def flush(engine: Database, s: st.FlushTable, params: dict[str, Any], user: str)
         message=f"{verb} {len(started)} table(s){where}" + (f", {rows} row(s)" if s.wait else ""),
         rows_affected=rows if s.wait else None,
         job_id=",".join(r.job_id or "" for r in started),
+    )
+
+
+def start_compact(
+    engine: Database,
+    table: TableDef,
+    *,
+    wait: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    check_compactable(table)
+
+    def run(job: Any) -> Any:
+        def step(done: int, total: int) -> None:
+            job.rows = done
+            job.message = f"Compacting {table.qualified_name}: {done} of {total} row(s) read"
+            if progress is not None:
+                progress(done, total)
+
+        report = compact_table(engine, table, progress=step)
+        job.rows, job.segments, job.message = report.rows, report.segments_after, report.message
+        return report
+
+    job = engine.jobs.submit("compact", run, namespace=table.namespace, table_name=table.name)
+    if not wait:
+        return Result(
+            message=f"Compaction job {job.job_id} started for {table.qualified_name}",
+            job_id=job.job_id,
+        )
+    engine.jobs.wait(job)
+    if isinstance(job.result, BaseException):
+        raise job.result
+    return Result(message=job.message, rows_affected=job.rows, job_id=job.job_id)
+
+
+def compact(engine: Database, s: st.CompactTable, params: dict[str, Any], user: str) -> Result:
+    progress = engine.call_progress()
+    if s.table is not None:
+        table = engine.resolve(s.table)
+        return start_compact(engine, table, wait=s.wait or progress is not None, progress=progress)
+    if s.namespace is not None:
+        engine.catalog.get_namespace(s.namespace)
+    tables = [t for t in engine.catalog.tables(s.namespace) if t.table_type != "STREAM"]
+    results = [start_compact(engine, t, wait=s.wait) for t in tables]
+    where = f" in {s.namespace}" if s.namespace else ""
+    if not results:
+        return Result(message=f"Nothing to compact{where}", rows_affected=0)
+    verb = "Compacted" if s.wait else "Started compacting"
+    return Result(
+        message=f"{verb} {len(results)} table(s){where}",
+        job_id=",".join(r.job_id or "" for r in results),
     )
 
 
