@@ -183,6 +183,7 @@ async def _batches(df: Any) -> list[pa.RecordBatch]:
 def _drain(df: Any, q: LiveQuery, box: dict[str, Any], done: threading.Event) -> None:
     loop = _thread_loop()
     task = loop.create_task(_batches(df))
+
     def abort() -> None:
         loop.call_soon_threadsafe(task.cancel)
 
