@@ -173,16 +173,30 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _batches(df: Any) -> list[pa.RecordBatch]:
+async def _batches(df: Any, holder: dict[str, Any]) -> list[pa.RecordBatch]:
+    """The stream's batches. The stream lives only in ``holder``, never in a
+    frame: a cancelled task's traceback keeps its frames (and asyncio's
+    reference cycles keep them until a garbage collection), and a stream
+    kept alive that way keeps its plan running."""
     stream = df.execute_stream()
-    out = [batch.to_pyarrow() async for batch in stream]
-    del stream  # drop the plan now, not when a traceback lets go of this frame
-    return out
+    # The bindings' own awaitable (``rbs``): its Python wrapper would hold the
+    # stream in a coroutine frame of its own.
+    holder["next"] = getattr(stream, "rbs", stream).__anext__
+    holder["stream"] = stream
+    del stream
+    out: list[pa.RecordBatch] = []
+    while True:
+        try:
+            batch = await holder["next"]()
+        except StopAsyncIteration:
+            return out
+        out.append(batch.to_pyarrow())
 
 
 def _drain(df: Any, q: LiveQuery, box: dict[str, Any], done: threading.Event) -> None:
     loop = _thread_loop()
-    task = loop.create_task(_batches(df))
+    holder: dict[str, Any] = {}
+    task = loop.create_task(_batches(df, holder))
 
     def abort() -> None:
         loop.call_soon_threadsafe(task.cancel)
@@ -198,6 +212,7 @@ def _drain(df: Any, q: LiveQuery, box: dict[str, Any], done: threading.Event) ->
     except BaseException as exc:  # handed to the waiting caller
         box["error"] = exc
     finally:
+        holder.clear()  # the last reference to the stream: dropping it aborts the plan
         q._abort = None
         q.finished.set()
         done.set()
