@@ -170,15 +170,22 @@ class LiveHub:
                     return
                 items = list(self._events)
                 self._events.clear()
-            run: list[RowsEvent] = []
-            for item in items:
-                if isinstance(item, RowsEvent):
-                    run.append(item)
-                    continue
-                self._deliver(run)
-                run = []
-                self._handle(item)
+            try:
+                self._process(items)
+            except Exception as exc:  # an engine bug: end the live queries, keep the hub
+                for sub in self.snapshot():
+                    self.remove(sub, f"internal error in live query delivery ({exc!r})")
+
+    def _process(self, items: list[RowsEvent | _Control]) -> None:
+        run: list[RowsEvent] = []
+        for item in items:
+            if isinstance(item, RowsEvent):
+                run.append(item)
+                continue
             self._deliver(run)
+            run = []
+            self._handle(item)
+        self._deliver(run)
 
     def _handle(self, item: _Control) -> None:
         if item.action == "ready" and item.sub is not None:
