@@ -505,3 +505,13 @@ def test_a_projection_error_on_a_change_ends_the_subscription_with_it(t: Engine)
     with pytest.raises(LiveQueryClosedError) as info:
         sub.get(timeout=WAIT)
     assert "evaluating a change failed" in info.value.message
+
+
+def test_dropping_the_namespace_ends_the_live_queries_of_its_tables(engine: Engine) -> None:
+    engine.execute("CREATE NAMESPACE app")
+    engine.execute("CREATE TABLE app.orders (id INT PRIMARY KEY, total DOUBLE)")
+    sub = engine.subscribe("SUBSCRIBE TO app.orders WHERE total > 10")
+    engine.execute("DROP NAMESPACE app CASCADE")
+    with pytest.raises(LiveQueryClosedError, match="app.orders was dropped"):
+        sub.get(timeout=WAIT)
+    assert engine.db.subscriptions.snapshot() == []
