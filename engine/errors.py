@@ -160,3 +160,10 @@ class QueryNotFoundError(KalamError, LookupError):
 
 class ReadOnlyError(KalamError, PermissionError):
     code = "READ_ONLY"
+
+
+class LiveQueryClosedError(KalamError, RuntimeError):
+    """A subscription ended: killed, its table dropped or altered, its
+    subscriber fell behind, or the engine closed. ``reason`` says which."""
+
+    code = "LIVE_QUERY_CLOSED"

@@ -53,6 +53,14 @@ ENTRY_POINTS: dict[str, tuple[Call, dict[str, str]]] = {
         lambda e, u, t: e.connect(user=u).execute_script(f"SELECT * FROM {t}; DELETE FROM {t}"),
         WRITE,
     ),
+    "Engine.subscribe": (
+        lambda e, u, t: e.subscribe(f"SELECT * FROM {t}", user=u).close(),
+        READ,
+    ),
+    "Connection.subscribe": (
+        lambda e, u, t: e.connect(user=u).subscribe(f"SELECT * FROM {t}").close(),
+        READ,
+    ),
 }
 
 # Public methods that run no statement and touch no table data.

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ReadOnlyError, UnsupportedStatementError
+from engine.live import subscribe
 from engine.result import Result
 from engine.security import authorize
 from engine.sql import alter, ddl, dml, export, mutate, select, storage_cmds, users_cmds
@@ -34,6 +35,7 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.CompactTable: storage_cmds.compact,
     st.ExportTable: export.export_table,
     st.AlterTable: alter.alter_table,
+    st.Subscribe: subscribe.run_subscribe,
 }
 
 
@@ -50,6 +52,7 @@ COMMANDS: dict[tuple[str, ...], Handler] = {
     ("CREATE", "USER"): users_cmds.user_command,
     ("ALTER", "USER"): users_cmds.user_command,
     ("DROP", "USER"): users_cmds.user_command,
+    ("KILL", "LIVE"): subscribe.kill_live_query,
     ("KILL",): users_cmds.kill_query,
 }
 
@@ -59,7 +62,7 @@ def _refuse_system_writes(s: st.Statement) -> None:
     if (
         isinstance(table, st.TableRef)
         and table.namespace == "system"
-        and not isinstance(s, st.Query)
+        and not isinstance(s, (st.Query, st.Subscribe))
     ):
         raise ReadOnlyError(
             f"system.{table.name} is a read-only system table: only SELECT may use it"
@@ -86,6 +89,8 @@ def run_statement(engine: Database, stmt: st.Statement, bound: dict[str, Any], w
 def _kind(stmt: st.Statement) -> str:
     if isinstance(stmt, st.Query):
         return "query"
+    if isinstance(stmt, st.Subscribe):
+        return "subscribe"
     if isinstance(stmt, (st.Insert, st.Update, st.Delete)):
         return "dml"
     return "command"
