@@ -136,7 +136,11 @@ def serve(
     with _signals_absorbed():
         write_server_file(engine.data_dir, info)
         try:
-            print(f"Kalam server listening on {url} (data dir {engine.data_dir})", file=out or sys.stdout, flush=True)
+            print(
+                f"Kalam server listening on {url} (data dir {engine.data_dir})",
+                file=out or sys.stdout,
+                flush=True,
+            )
             server.run(sockets=[sock])
         finally:
             remove_server_file(engine.data_dir, pid)

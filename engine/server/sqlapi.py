@@ -237,7 +237,9 @@ def result_json(result: Result, as_user: str) -> dict[str, Any]:
     columns = [_json_column(c) for c in table.columns]
     return {
         "schema": schema_json(table.schema),
-        "rows": list(zip(*columns)) if columns else [[] for _ in range(table.num_rows)],
+        "rows": list(zip(*columns, strict=True))
+        if columns
+        else [[] for _ in range(table.num_rows)],
         "row_count": table.num_rows,
         "as_user": as_user,
     }
