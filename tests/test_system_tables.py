@@ -83,6 +83,8 @@ EXPECTED_COLUMNS = {
         "duration_ms",
         "state",
         "kind",
+        "table_name",
+        "changes_delivered",
     ],
     "stats": ["metric", "value"],
     "users": [
