@@ -136,6 +136,11 @@ def parse_request(body: Any) -> SqlRequest:
         raise ApiError.from_kalam(exc) from None
     if not statements:
         raise ApiError("EMPTY_SQL", "The request has no SQL to run (only comments or ';')")
+    if any(isinstance(s, st.Subscribe) for s in statements):
+        raise ApiError(
+            "INVALID_SQL",
+            "SUBSCRIBE starts a live query: send it over the WebSocket at /v1/ws",
+        )
     if params and len(statements) > 1:
         raise ApiError(
             "PARAMS_WITH_BATCH",
