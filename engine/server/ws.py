@@ -30,7 +30,6 @@ than dropping changes.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
