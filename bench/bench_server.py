@@ -20,7 +20,6 @@ Not a timed test: the figures mean something next to each other.
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
 import os
