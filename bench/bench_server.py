@@ -264,16 +264,41 @@ def lost_writes(data_dir: Path, models: list[Model]) -> tuple[int, int]:
     return lost, len(set(stored) - set(expected))
 
 
-def point_latency(run: Runner, keys: list[int], n: int) -> float:
-    """p50 (ms) of ``n`` point SELECTs by primary key, one at a time."""
-    samples = []
-    rng = random.Random(7)
-    for _ in range(n):
-        key = rng.choice(keys)
-        started = time.perf_counter()
-        run("SELECT val, n FROM bench.kv WHERE id = $1", [key])
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
+POINT_SQL = "SELECT val, n FROM bench.kv WHERE id = $1"
+
+
+def point_overhead(work: Path, rows: int, n: int) -> tuple[float, float]:
+    """p50 (ms) of single-client point SELECTs by primary key over HTTP and
+    embedded, on the same ``rows`` rows, sampled alternately so machine noise
+    hits both alike."""
+    values = ", ".join(f"({i}, {i % 16}, {i}, 0)" for i in range(rows))
+    server_dir = work / "point-server" / "data"
+    server_dir.mkdir(parents=True)
+    srv = Server(server_dir)
+    try:
+        status, body, _ = srv.request("/v1/api/sql", {"sql": SCHEMA}, accept="application/json")
+        assert status == 200, body
+        srv.runner()(f"INSERT INTO bench.kv VALUES {values}", [])
+        with Engine.open(work / "point-embedded") as eng:
+            eng.execute_script(SCHEMA)
+            eng.execute(f"INSERT INTO bench.kv VALUES {values}")
+            local, remote = embedded_runner(eng), srv.runner()
+            rng = random.Random(7)
+            samples: dict[str, list[float]] = {"server": [], "embedded": []}
+            for i in range(n + 100):  # the first 100 rounds warm both up
+                key = rng.randrange(rows)
+                for name, run in (("server", remote), ("embedded", local)):
+                    started = time.perf_counter()
+                    got = run(POINT_SQL, [key]).to_pylist()
+                    if i >= 100:
+                        samples[name].append(time.perf_counter() - started)
+                    assert got == [{"val": key, "n": 0}], got
+    finally:
+        srv.stop()
+    return (
+        statistics.median(samples["server"]) * 1000,
+        statistics.median(samples["embedded"]) * 1000,
+    )
 
 
 def print_load(name: str, r: dict[str, Any]) -> None:
@@ -293,11 +318,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--points", type=int, default=2000, help="single-client point queries")
     parser.add_argument("--smoke", action="store_true", help="3 s, 4 clients, 200 points")
+    parser.add_argument(
+        "--points-only", action="store_true", help="only the single-client point-query comparison"
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.seconds, args.clients, args.points = 3.0, 4, 200
     with tempfile.TemporaryDirectory(prefix="kalam-bench-server-") as tmp:
         work = Path(tmp)
+        if args.points_only:
+            server_p50, embedded_p50 = point_overhead(work, 10_000, args.points)
+            print(
+                f"single-client point query p50: server {server_p50:.3f} ms, embedded "
+                f"{embedded_p50:.3f} ms, overhead {server_p50 - embedded_p50:.3f} ms"
+            )
+            return 0
         # ---- over HTTP
         server_dir = work / "server" / "data"
         server_dir.mkdir(parents=True)
@@ -307,10 +342,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.clients} clients x {args.seconds:g} s, mix {dict(MIX)}")
         remote = run_load(srv.runner, args.clients, args.seconds)
         print_load("server", remote)
-        keys = [k for m in remote["models"] for k in m.rows]
-        one = srv.runner()
-        point_latency(one, keys, min(200, args.points))  # warm-up
-        server_p50 = point_latency(one, keys, args.points)
         assert srv.stop() == 0, "kalam serve did not exit cleanly"
         lost, extra = lost_writes(server_dir, remote["models"])
         print(f"    after SIGTERM and reopen: lost writes={lost}, unexpected rows={extra}")
@@ -319,11 +350,10 @@ def main(argv: list[str] | None = None) -> int:
             eng.execute_script(SCHEMA)
             local = run_load(lambda: embedded_runner(eng), args.clients, args.seconds)
             print_load("embedded", local)
-            keys = [k for m in local["models"] for k in m.rows]
-            run = embedded_runner(eng)
-            point_latency(run, keys, min(200, args.points))
-            embedded_p50 = point_latency(run, keys, args.points)
         lost_e, extra_e = lost_writes(work / "embedded", local["models"])
+        server_p50, embedded_p50 = point_overhead(
+            work, 10_000 if not args.smoke else 1000, args.points
+        )
         overhead = server_p50 - embedded_p50
         print(
             f"single-client point query p50: server {server_p50:.3f} ms, embedded "

@@ -21,12 +21,13 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import uvicorn
 
-from engine.server.app import create_app
+from engine.server.app import WORKERS, create_app
 from engine.version import __version__
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 SERVER_FILE = "server.json"
 GRACE_SECONDS = 30
+KEEP_ALIVE_SECONDS = 75
 SWITCH_INTERVAL = 0.0005  # seconds  # how long in-flight requests may take to finish at shutdown
 
 log = logging.getLogger("kalam.server")
@@ -133,13 +135,17 @@ def serve(
     bound = sock.getsockname()[1]
     url = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
     local_secret = secrets.token_hex(32)
-    app = create_app(engine, local_secret=local_secret, token_ttl=token_ttl)
+    executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="kalam-http")
+    app = create_app(engine, local_secret=local_secret, token_ttl=token_ttl, executor=executor)
     config = uvicorn.Config(
         app,
         log_config=None,
         access_log=False,  # RequestLog writes one line per request instead
         lifespan="off",
         timeout_graceful_shutdown=GRACE_SECONDS,
+        # Notebook clients sit idle between cells; uvicorn's default (5 s)
+        # would close their connections after every pause.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         ws="websockets-sansio",
     )
     server = uvicorn.Server(config)
@@ -161,6 +167,9 @@ def serve(
             )
             server.run(sockets=[sock])
         finally:
+            # Statements still running (past the grace period) finish before
+            # the caller closes the engine.
+            executor.shutdown(wait=True, cancel_futures=True)
             remove_server_file(engine.data_dir, pid)
             sock.close()
     log.info("server stopped; closing the data directory")
