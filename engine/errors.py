@@ -162,6 +162,13 @@ class ReadOnlyError(KalamError, PermissionError):
     code = "READ_ONLY"
 
 
+class AuthenticationError(KalamError, PermissionError):
+    """A login, token or local secret that does not prove who the caller is
+    (wrong password, locked account, expired or forged token, dropped user)."""
+
+    code = "AUTHENTICATION_FAILED"
+
+
 class LiveQueryClosedError(KalamError, RuntimeError):
     """A subscription ended: killed, its table dropped or altered, its
     subscriber fell behind, or the engine closed. ``reason`` says which."""

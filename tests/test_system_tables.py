@@ -87,7 +87,14 @@ EXPECTED_COLUMNS = {
         "changes_delivered",
     ],
     "stats": ["metric", "value"],
-    "users": ["user", "role", "created_at"],
+    "users": [
+        "user",
+        "role",
+        "created_at",
+        "has_password",
+        "failed_login_attempts",
+        "locked_until",
+    ],
 }
 # The issue asks for "one row per segment with statistics" without naming columns.
 SEGMENT_COLUMNS_AT_LEAST = {
