@@ -160,3 +160,10 @@ class QueryNotFoundError(KalamError, LookupError):
 
 class ReadOnlyError(KalamError, PermissionError):
     code = "READ_ONLY"
+
+
+class AuthenticationError(KalamError, PermissionError):
+    """A login, token or local secret that does not prove who the caller is
+    (wrong password, locked account, expired or forged token, dropped user)."""
+
+    code = "AUTHENTICATION_FAILED"
