@@ -258,7 +258,9 @@ class FlightBackend(Backend):
         out = []
         for row in table.to_pylist():
             schema = pa.ipc.read_schema(pa.py_buffer(row["table_schema"]))
-            out.append(TableInfo(row["db_schema_name"], row["table_name"], row["table_type"], schema))
+            out.append(
+                TableInfo(row["db_schema_name"], row["table_name"], row["table_type"], schema)
+            )
         return out
 
     @property

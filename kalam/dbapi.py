@@ -370,9 +370,12 @@ class Connection:
             }
             if level >= 2:
                 for t in self._backend.tables():
-                    if t.namespace in by_ns and _like(table_name_filter, t.name):
-                        if table_types_filter is None or t.table_type in table_types_filter:
-                            by_ns[t.namespace].append(t)
+                    if (
+                        t.namespace in by_ns
+                        and _like(table_name_filter, t.name)
+                        and (table_types_filter is None or t.table_type in table_types_filter)
+                    ):
+                        by_ns[t.namespace].append(t)
             schemas = [
                 {
                     "db_schema_name": ns,
@@ -401,7 +404,9 @@ def _table_row(t: TableInfo, columns: bool, column_filter: str | None) -> dict[s
                 "column_name": f.name,
                 "ordinal_position": i + 1,
                 "remarks": None,
-                "xdbc_type_name": (f.metadata or {}).get(b"ARROW:FLIGHT:SQL:TYPE_NAME", b"").decode()
+                "xdbc_type_name": (f.metadata or {})
+                .get(b"ARROW:FLIGHT:SQL:TYPE_NAME", b"")
+                .decode()
                 or str(f.type),
                 "xdbc_nullable": 1 if f.nullable else 0,
                 "xdbc_is_nullable": "YES" if f.nullable else "NO",
@@ -409,4 +414,9 @@ def _table_row(t: TableInfo, columns: bool, column_filter: str | None) -> dict[s
             for i, f in enumerate(t.schema)
             if _like(column_filter, f.name)
         ]
-    return {"table_name": t.name, "table_type": t.table_type, "table_columns": cols, "table_constraints": []}
+    return {
+        "table_name": t.name,
+        "table_type": t.table_type,
+        "table_columns": cols,
+        "table_constraints": [],
+    }

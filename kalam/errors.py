@@ -129,7 +129,9 @@ def from_kalam(exc: KalamError) -> Error:
     """``exc`` re-raised as its PEP 249 + Kalam class, with the same fields."""
     if isinstance(exc, Error):
         return exc
-    return make(exc.code, exc.message, line=exc.line, column=exc.column, kalam_cls=type(exc), **exc.fields)
+    return make(
+        exc.code, exc.message, line=exc.line, column=exc.column, kalam_cls=type(exc), **exc.fields
+    )
 
 
 def make(
@@ -144,10 +146,11 @@ def make(
     """An error built from a code and a message (e.g. sent by a server)."""
     kalam_cls = kalam_cls or _class_for(code)
     pep_cls = PEP249_BY_CODE.get(code, DatabaseError)
-    err = _combined(kalam_cls, pep_cls)(message, line=line, column=column, **fields)  # type: ignore[call-arg]
+    combined: Any = _combined(kalam_cls, pep_cls)  # type: ignore[arg-type]
+    err = combined(message, line=line, column=column, **fields)
     if err.code != code:  # an unknown code on a known base class
-        err.code = code  # type: ignore[attr-defined]
-    return err
+        err.code = code
+    return err  # type: ignore[no-any-return]
 
 
 class ConnectionMisuseError(KalamError, RuntimeError):
@@ -172,6 +175,7 @@ PEP249_BY_CODE["NO_RESULT_SET"] = ProgrammingError
 
 def interface_error(message: str) -> Error:
     return make("INTERFACE_ERROR", message, kalam_cls=ConnectionMisuseError)
+
 
 # The engine's own classes, re-exported so ``kalam.TableNotFoundError`` works.
 ENGINE_ERRORS = {

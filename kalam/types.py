@@ -47,9 +47,7 @@ BINARY = DBAPITypeObject(
 NUMBER = DBAPITypeObject(
     "NUMBER", lambda t: pat.is_integer(t) or pat.is_floating(t) or pat.is_decimal(t)
 )
-DATETIME = DBAPITypeObject(
-    "DATETIME", lambda t: pat.is_temporal(t) and not pat.is_interval(t)
-)
+DATETIME = DBAPITypeObject("DATETIME", lambda t: pat.is_temporal(t) and not pat.is_interval(t))
 ROWID = DBAPITypeObject("ROWID", lambda t: False)  # Kalam has no row ids
 
 

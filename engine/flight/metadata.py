@@ -182,9 +182,7 @@ def _visible_tables(
         return []
     ns_rx, table_rx = like(ns_pattern), like(table_pattern)
     return [
-        t
-        for t in catalog.tables()
-        if _matches(ns_rx, t.namespace) and _matches(table_rx, t.name)
+        t for t in catalog.tables() if _matches(ns_rx, t.namespace) and _matches(table_rx, t.name)
     ]
 
 

@@ -63,7 +63,9 @@ class HandshakeHandler(flight.ServerAuthHandler):
     """Accepts the ``Handshake`` call itself: the credentials travel in its
     headers and ``AuthMiddlewareFactory`` checks them (and every other call)."""
 
-    def authenticate(self, outgoing: flight.ServerAuthSender, incoming: flight.ServerAuthReader) -> None:
+    def authenticate(
+        self, outgoing: flight.ServerAuthSender, incoming: flight.ServerAuthReader
+    ) -> None:
         return None
 
     def is_valid(self, token: bytes) -> str:

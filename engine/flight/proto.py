@@ -77,6 +77,7 @@ def iter_fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
     while pos < len(data):
         key, pos = decode_varint(data, pos)
         number, wire_type = key >> 3, key & 7
+        value: int | bytes
         if wire_type == _VARINT:
             value, pos = decode_varint(data, pos)
         elif wire_type == _LEN:
@@ -131,9 +132,8 @@ class Message:
                 out += _len_field(number, value.encode())
             elif kind == "bytes":
                 out += _len_field(number, bytes(value))
-            elif kind in ("bool", "int64"):
-                if value or _is_optional(type(self), name):
-                    out += _tag(number, _VARINT) + encode_varint(int(value))
+            elif kind in ("bool", "int64") and (value or _is_optional(type(self), name)):
+                out += _tag(number, _VARINT) + encode_varint(int(value))
         return bytes(out)
 
     @classmethod

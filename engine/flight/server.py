@@ -44,8 +44,8 @@ from engine.errors import (
 )
 from engine.flight import metadata, proto
 from engine.flight.middleware import (
-    AuthMiddlewareFactory,
     Authenticate,
+    AuthMiddlewareFactory,
     CallerMiddleware,
     HandshakeHandler,
     IssueToken,
@@ -306,7 +306,9 @@ class FlightSqlServer(flight.FlightServerBase):
         ]
 
     @_kalam_errors
-    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> Iterator[bytes]:
+    def do_action(
+        self, context: flight.ServerCallContext, action: flight.Action
+    ) -> Iterator[bytes]:
         user = self._user(context)
         body = proto.decode_any(action.body.to_pybytes())
         if action.type == _CREATE_PREPARED and isinstance(
@@ -332,12 +334,11 @@ class FlightSqlServer(flight.FlightServerBase):
         stmt = statements[0]
         spec = stmt.params
         handle = secrets.token_bytes(16)
-        prep = _Prepared(
-            user, sql, spec.style, spec.names, is_query=isinstance(stmt, st.Query)
-        )
+        prep = _Prepared(user, sql, spec.style, spec.names, is_query=isinstance(stmt, st.Query))
         with self._lock:
             self._prepared[handle] = prep
         return proto.ActionCreatePreparedStatementResult(handle).to_any()
+
 
 def _command(descriptor: flight.FlightDescriptor) -> proto.Message:
     if descriptor.descriptor_type != flight.DescriptorType.CMD:
@@ -349,7 +350,9 @@ def _affected(result: Result) -> int:
     return result.rows_affected if result.rows_affected is not None else -1
 
 
-def _read_params(reader: flight.MetadataRecordBatchReader) -> tuple[list[dict[str, Any]], list[str]]:
+def _read_params(
+    reader: flight.MetadataRecordBatchReader,
+) -> tuple[list[dict[str, Any]], list[str]]:
     table = reader.read_all()
     return table.to_pylist(), list(table.column_names)
 
