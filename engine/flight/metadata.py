@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from engine.flight import proto
+import engine.flight.proto as proto
 from engine.version import __version__
 
 if TYPE_CHECKING:

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
+import engine.flight.metadata as metadata
+import engine.flight.proto as proto
 from engine.errors import (
     KalamError,
     ParameterError,
@@ -42,7 +44,6 @@ from engine.errors import (
     QueryCancelledError,
     ReadOnlyError,
 )
-from engine.flight import metadata, proto
 from engine.flight.middleware import (
     Authenticate,
     AuthMiddlewareFactory,
