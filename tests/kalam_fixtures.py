@@ -85,5 +85,3 @@ def unique_table(request: pytest.FixtureRequest) -> str:
     name = request.node.name.lower()
     slug = "".join(c if c.isalnum() else "_" for c in name)[:45]
     return f"t_{slug}_{zlib.crc32(name.encode()) % 100_000}"
-
-

@@ -78,7 +78,7 @@ def test_the_engine_and_its_errors_are_reexported() -> None:
 
 
 def test_type_objects_compare_equal_to_their_arrow_types() -> None:
-    assert pa.int64() == kalam.NUMBER and kalam.NUMBER == pa.float64()
+    assert pa.int64() == kalam.NUMBER and pa.float64() == kalam.NUMBER
     assert pa.string() == kalam.STRING and pa.string() != kalam.NUMBER
     assert pa.timestamp("us") == kalam.DATETIME and pa.binary() == kalam.BINARY
     assert kalam.Date(2024, 1, 2) == dt.date(2024, 1, 2)
@@ -86,7 +86,9 @@ def test_type_objects_compare_equal_to_their_arrow_types() -> None:
 
 
 # ------------------------------------------------- the same spec, every kind
-def test_description_names_columns_with_type_codes(connect_to: Connect, kind: str, table: str) -> None:
+def test_description_names_columns_with_type_codes(
+    connect_to: Connect, kind: str, table: str
+) -> None:
     cur = connect_to(kind).cursor()
     cur.execute(f"SELECT id, name, price, at FROM {table} ORDER BY id")
     assert [d[0] for d in cur.description] == ["id", "name", "price", "at"]
@@ -113,7 +115,9 @@ def test_fetchone_fetchmany_fetchall_walk_the_result_in_order(
 
 
 def test_values_keep_their_python_types(connect_to: Connect, kind: str, table: str) -> None:
-    row = connect_to(kind).execute(f"SELECT id, name, price, at FROM {table} WHERE id = 1").fetchone()
+    row = (
+        connect_to(kind).execute(f"SELECT id, name, price, at FROM {table} WHERE id = 1").fetchone()
+    )
     assert row == (1, "pen", 1.5, dt.datetime(2024, 1, 2, 3, 4, 5))
 
 
@@ -236,8 +240,18 @@ def test_the_catalog_lists_namespaces_tables_and_columns(
     ns, name = table.split(".")
     objects = con.adbc_get_objects(depth="columns", db_schema_filter=ns).read_all().to_pylist()
     tables = {t["table_name"]: t for t in objects[0]["catalog_db_schemas"][0]["db_schema_tables"]}
-    assert [c["column_name"] for c in tables[name]["table_columns"]] == ["id", "name", "price", "at"]
-    assert con.adbc_get_table_schema(name, db_schema_filter=ns).names == ["id", "name", "price", "at"]
+    assert [c["column_name"] for c in tables[name]["table_columns"]] == [
+        "id",
+        "name",
+        "price",
+        "at",
+    ]
+    assert con.adbc_get_table_schema(name, db_schema_filter=ns).names == [
+        "id",
+        "name",
+        "price",
+        "at",
+    ]
     assert con.adbc_get_info()["vendor_name"] == "Kalam"
 
 
