@@ -280,9 +280,11 @@ def test_connecting_to_a_directory_opens_and_closing_releases_it(tmp_path: Path)
 
 
 def test_a_busy_directory_is_an_operational_error(tmp_path: Path) -> None:
-    with Engine.open(tmp_path / "data", background_jobs=False):
-        with pytest.raises(kalam.OperationalError) as err:
-            kalam.connect(tmp_path / "data")
+    with (
+        Engine.open(tmp_path / "data", background_jobs=False),
+        pytest.raises(kalam.OperationalError) as err,
+    ):
+        kalam.connect(tmp_path / "data")
     assert err.value.code == "DATA_DIR_IN_USE"  # type: ignore[attr-defined]
 
 
