@@ -48,6 +48,7 @@ BENCHMARKS = {
     "alter": "bench.bench_alter",
     "catalog": "bench.bench_catalog",
     "magic": "bench.bench_magic",
+    "fetch": "bench.bench_fetch",
 }
 
 
