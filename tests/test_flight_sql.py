@@ -398,3 +398,99 @@ def test_kalam_serve_flight_port_serves_the_same_users_and_records_its_url(
             flightsql.connect(flight_url, db_kwargs={"username": "carol", "password": "nope"})
     finally:
         assert srv.stop() == 0
+
+
+# ------------------------------------------------------------- streaming
+def test_a_large_query_streams_and_a_small_one_reports_its_exact_row_count(
+    server: FlightSqlServer,
+) -> None:
+    client, options = raw_client(server, "alice")
+    with client:
+
+        def info(sql: str) -> flight.FlightInfo:
+            command = proto.CommandStatementQuery(sql).to_any()
+            return client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
+
+        small = info("SELECT id FROM app.items")
+        assert small.total_records == 3
+        client.do_get(small.endpoints[0].ticket, options).read_all()
+        big = info("SELECT id, v FROM app.big")
+        assert big.total_records == -1  # answered before the query finished
+        table = client.do_get(big.endpoints[0].ticket, options).read_all()
+    assert table.num_rows == 200_000
+    assert pa.compute.sum(table.column("v")).as_py() == sum(range(200_000))
+
+
+def test_the_engine_hands_each_result_batch_to_the_sink_as_it_is_produced(kalam: Engine) -> None:
+    from engine.exec import live
+
+    seen: list[pa.RecordBatch] = []
+    token = live.result_sink.set(seen.append)
+    try:
+        result = kalam.execute("SELECT id, v FROM app.big WHERE v % 2 = 0")
+    finally:
+        live.result_sink.reset(token)
+    assert len(seen) > 1
+    assert sum(b.num_rows for b in seen) == result.table.num_rows == 100_000
+    assert pa.Table.from_batches(seen).equals(result.table)
+
+
+def _fake_query(batches: list[pa.RecordBatch], result_rows: int, gate: Any = None) -> Any:
+    """A run() that produces ``batches`` through the sink, waits on ``gate``,
+    then returns a result of ``result_rows`` rows."""
+    from engine.exec import live
+    from engine.result import Result
+
+    def run() -> Result:
+        sink = live.result_sink.get()
+        assert sink is not None
+        for b in batches:
+            sink(b)
+        if gate is not None:
+            assert gate.wait(30)
+        table = pa.table({"x": list(range(result_rows))})
+        return Result(table=table, is_query=True)
+
+    return run
+
+
+def test_the_head_is_available_before_the_query_ends() -> None:
+    import threading
+
+    from engine.flight.streaming import RunningQuery
+
+    gate = threading.Event()
+    batches = [pa.record_batch({"x": [0, 1]}), pa.record_batch({"x": [2]})]
+    running = RunningQuery(_fake_query(batches, 3, gate))
+    head = running.head(2)
+    assert [b.num_rows for b in head] == [2] and not running.finished
+    gate.set()
+    assert [b.num_rows for b in running.rest()] == [1]
+    assert running.finished
+
+
+def test_a_stream_that_disagrees_with_the_result_fails_loudly() -> None:
+    from engine.errors import InternalError
+    from engine.flight.streaming import RunningQuery
+
+    running = RunningQuery(_fake_query([pa.record_batch({"x": [0]})], 5))
+    running.head(1)
+    with pytest.raises(InternalError, match="Streamed 1 rows but the query returned 5"):
+        list(running.rest())
+
+
+def test_an_error_after_the_head_ends_the_stream_with_it() -> None:
+    from engine.errors import QueryCancelledError
+    from engine.exec import live
+    from engine.flight.streaming import RunningQuery
+
+    def run() -> Any:
+        sink = live.result_sink.get()
+        assert sink is not None
+        sink(pa.record_batch({"x": [1]}))
+        raise QueryCancelledError("Query q1 was cancelled")
+
+    running = RunningQuery(run)
+    running.head(1)
+    with pytest.raises(QueryCancelledError):
+        list(running.rest())

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,13 @@ import pyarrow as pa
 from engine.errors import QueryCancelledError, QueryNotFoundError
 
 _current = threading.local()
+
+#: Receives each result batch of the queries run in this context as it is
+#: produced, before the whole result exists (the Flight SQL server streams
+#: them to its client while the query still runs). ``None``: nobody listens.
+result_sink: ContextVar[Callable[[pa.RecordBatch], None] | None] = ContextVar(
+    "kalam_result_sink", default=None
+)
 
 
 @dataclass
@@ -89,6 +97,10 @@ class LiveQueries:
         Python: a cancelled query stops at its next result batch, and one
         that produces no batch until the end (a big aggregate) finishes in the
         background; neither blocks the engine or ``close()``."""
+        sink = result_sink.get()
+        if sink is not None:
+            df = _Tee(df, sink)
+
         q: LiveQuery | None = getattr(_current, "query", None)
         if q is None:
             return df.to_arrow_table()
@@ -110,6 +122,26 @@ class LiveQueries:
     def shutdown(self) -> None:
         for q in self.snapshot():
             q.cancelled.set()
+
+
+class _Tee:
+    """A DataFusion DataFrame whose result batches also go to ``sink``."""
+
+    def __init__(self, df: Any, sink: Callable[[pa.RecordBatch], None]) -> None:
+        self._df = df
+        self._sink = sink
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._df, name)
+
+    def execute_stream(self) -> Iterator[Any]:
+        for batch in self._df.execute_stream():
+            self._sink(batch.to_pyarrow())
+            yield batch
+
+    def to_arrow_table(self) -> pa.Table:
+        batches = [b.to_pyarrow() for b in self.execute_stream()]
+        return pa.Table.from_batches(batches) if batches else self._df.schema().empty_table()
 
 
 class _Workers:

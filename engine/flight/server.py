@@ -53,6 +53,7 @@ from engine.flight.middleware import (
     TokenStore,
     VerifyToken,
 )
+from engine.flight.streaming import RunningQuery, is_streamable, parse_one
 from engine.sql import parser
 from engine.sql import statements as st
 
@@ -63,6 +64,9 @@ if TYPE_CHECKING:
 # Rows per streamed record batch: large enough to keep per-message overhead
 # negligible, small enough to stay far below gRPC message limits.
 BATCH_ROWS = 64 * 1024
+# A plain query answers GetFlightInfo once this many rows exist (or it ended);
+# the rest streams from DoGet while the query still runs.
+STREAM_AFTER_ROWS = 64 * 1024
 # A result nobody fetched is dropped after this long.
 RESULT_TTL_SECONDS = 600.0
 
@@ -76,9 +80,13 @@ class PreparedNotFoundError(KalamError, LookupError):
 
 @dataclass
 class _Pending:
+    """A result waiting for its ``DoGet``: a whole table, or the head of a
+    query still running and the query itself."""
+
     user: str
     table: pa.Table
     expires: float
+    running: RunningQuery | None = None
 
 
 @dataclass
@@ -88,6 +96,7 @@ class _Prepared:
     style: str | None
     names: tuple[str, ...]
     is_query: bool
+    streamable: bool = False
     bound: list[dict[str, Any]] = field(default_factory=list)  # rows as {column: value}
     bound_names: list[str] = field(default_factory=list)
 
@@ -152,20 +161,41 @@ class FlightSqlServer(flight.FlightServerBase):
             raise flight.FlightUnauthenticatedError("AUTHENTICATION_FAILED: not authenticated")
         return caller.user
 
-    def _keep(self, user: str, table: pa.Table) -> bytes:
+    def _keep(self, user: str, table: pa.Table, running: RunningQuery | None = None) -> bytes:
         handle = secrets.token_bytes(16)
         now = time.monotonic()
         with self._lock:
             self._pending = {k: p for k, p in self._pending.items() if p.expires > now}
-            self._pending[handle] = _Pending(user, table, now + RESULT_TTL_SECONDS)
+            self._pending[handle] = _Pending(user, table, now + RESULT_TTL_SECONDS, running)
         return handle
 
     def _info(
-        self, descriptor: flight.FlightDescriptor, user: str, table: pa.Table, rows: int
+        self,
+        descriptor: flight.FlightDescriptor,
+        user: str,
+        table: pa.Table,
+        rows: int,
+        running: RunningQuery | None = None,
     ) -> flight.FlightInfo:
-        ticket = proto.TicketStatementQuery(self._keep(user, table)).to_any()
+        ticket = proto.TicketStatementQuery(self._keep(user, table, running)).to_any()
         endpoint = flight.FlightEndpoint(ticket, [])
         return flight.FlightInfo(table.schema, descriptor, [endpoint], rows, -1)
+
+    def _streamed_info(
+        self, descriptor: flight.FlightDescriptor, user: str, sql: str, params: Any
+    ) -> flight.FlightInfo:
+        """Run a plain query so that its rows stream while it still runs."""
+        running = RunningQuery(lambda: self._run(sql, params, user))
+        head = running.head(STREAM_AFTER_ROWS)
+        if running.finished:
+            if running.error is not None:
+                raise running.error
+            assert running.result is not None
+            table, rows = self._as_table(running.result)
+            return self._info(descriptor, user, table, rows)
+        # The head's schema is the result's: both come from the same batches.
+        table = pa.Table.from_batches(head)
+        return self._info(descriptor, user, table, -1, running)
 
     def _prepared_for(self, handle: bytes, user: str) -> _Prepared:
         with self._lock:
@@ -200,9 +230,15 @@ class FlightSqlServer(flight.FlightServerBase):
         user = self._user(context)
         cmd = _command(descriptor)
         if isinstance(cmd, proto.CommandStatementQuery):
+            stmt = parse_one(cmd.query)
+            if stmt is not None and is_streamable(stmt):
+                return self._streamed_info(descriptor, user, cmd.query, None)
             table, rows = self._as_table(self._run(cmd.query, None, user))
         elif isinstance(cmd, proto.CommandPreparedStatementQuery):
             prep = self._prepared_for(cmd.prepared_statement_handle, user)
+            if prep.streamable and len(prep.bound) <= 1:
+                params = _params(prep, prep.bound[0]) if prep.bound else None
+                return self._streamed_info(descriptor, user, prep.sql, params)
             results = self._run_prepared(prep)
             tables = [self._as_table(r)[0] for r in results]
             table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
@@ -268,6 +304,8 @@ class FlightSqlServer(flight.FlightServerBase):
         if pending is None:
             raise PreparedNotFoundError("Unknown, expired or already fetched result ticket")
         table = pending.table
+        if pending.running is not None:
+            return flight.GeneratorStream(table.schema, _streamed(table, pending.running.rest()))
         # Stream the engine's batches (re-cut only when larger than BATCH_ROWS).
         return flight.RecordBatchStream(table.to_reader(max_chunksize=BATCH_ROWS))
 
@@ -335,10 +373,27 @@ class FlightSqlServer(flight.FlightServerBase):
         stmt = statements[0]
         spec = stmt.params
         handle = secrets.token_bytes(16)
-        prep = _Prepared(user, sql, spec.style, spec.names, is_query=isinstance(stmt, st.Query))
+        prep = _Prepared(
+            user,
+            sql,
+            spec.style,
+            spec.names,
+            is_query=isinstance(stmt, st.Query),
+            streamable=is_streamable(stmt),
+        )
         with self._lock:
             self._prepared[handle] = prep
         return proto.ActionCreatePreparedStatementResult(handle).to_any()
+
+
+def _streamed(head: pa.Table, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The head's batches, then the rest as the query produces them; an error
+    that ends the query ends the stream with our code and message."""
+    yield from head.to_batches()
+    try:
+        yield from rest
+    except KalamError as exc:
+        raise flight_error(exc) from None
 
 
 def _command(descriptor: flight.FlightDescriptor) -> proto.Message:
