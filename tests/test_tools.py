@@ -130,7 +130,13 @@ def test_adbc_cursor_results_match_the_embedded_engine(adbc_con: Any, kalam_engi
 
 
 # ----------------------------------------------------------------- jupysql
-def test_jupysql_sql_magic_returns_the_same_rows_as_kalam(ip: Any) -> None:  # noqa: F811
+def test_jupysql_sql_magic_returns_the_same_rows_as_kalam(
+    ip: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # jupysql's usage statistics and version check would reach the network.
+    monkeypatch.setenv("PLOOMBER_STATS_ENABLED", "false")
+    monkeypatch.setenv("PLOOMBER_VERSION_CHECK_DISABLED", "true")
     cell(
         ip,
         "CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT);"
