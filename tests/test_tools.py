@@ -202,3 +202,23 @@ def test_arrow_results_stay_columnar_end_to_end(kalam_con: kalam.Connection) -> 
     table = kalam_con.execute(QUERY).fetch_arrow_table()
     assert table.schema.field("price").type == pa.float64()
     assert table.column("id").to_pylist() == [1, 2, 3]
+
+
+# ------------------------------------------------------------------ README
+def test_the_readme_kalam_snippet_runs_as_written(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it from other tools", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)  # type: ignore[union-attr]
+    monkeypatch.chdir(tmp_path)
+    with kalam.connect("kalam-data") as con:
+        con.execute("CREATE TABLE events (id BIGINT PRIMARY KEY, kind TEXT)")
+        con.cursor().executemany("INSERT INTO events VALUES (?, ?)", [(1, "click"), (2, "view")])
+    scope: dict[str, Any] = {}
+    exec(compile(snippet, "README.md", "exec"), scope)  # noqa: S102 - the README's own code
+    assert scope["table"].num_rows == 2
+    assert scope["con"].closed
