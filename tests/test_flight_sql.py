@@ -494,3 +494,17 @@ def test_an_error_after_the_head_ends_the_stream_with_it() -> None:
     running.head(1)
     with pytest.raises(QueryCancelledError):
         list(running.rest())
+
+
+def test_a_server_bug_reaches_the_client_as_internal_without_a_traceback(
+    server: FlightSqlServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(cmd: Any) -> Any:
+        raise ZeroDivisionError("deep inside")
+
+    monkeypatch.setattr(server, "_metadata", broken)
+    client, options = raw_client(server, "alice")
+    with client, pytest.raises(flight.FlightServerError) as err:
+        fetch(client, options, proto.CommandGetCatalogs())
+    assert str(err.value).startswith("INTERNAL: Internal error (ZeroDivisionError)")
+    assert "Traceback" not in str(err.value) and "deep inside" not in str(err.value)

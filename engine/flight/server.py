@@ -24,7 +24,9 @@ This module is a shell over the façade like the CLI: it receives the
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import secrets
 import threading
 import time
@@ -38,6 +40,7 @@ import pyarrow.flight as flight
 import engine.flight.metadata as metadata
 import engine.flight.proto as proto
 from engine.errors import (
+    InternalError,
     KalamError,
     ParameterError,
     PermissionDeniedError,
@@ -60,6 +63,8 @@ from engine.sql import statements as st
 if TYPE_CHECKING:
     from engine.api import Engine
     from engine.result import Result
+
+log = logging.getLogger("kalam.flight")
 
 # Rows per streamed record batch: large enough to keep per-message overhead
 # negligible, small enough to stay far below gRPC message limits.
@@ -117,14 +122,25 @@ def flight_error(exc: KalamError) -> flight.FlightError:
 
 
 def _kalam_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Our errors become Flight errors; a bug is logged here with its
+    traceback and reaches the client as INTERNAL, without the traceback."""
+
+    @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except KalamError as exc:
             raise flight_error(exc) from None
+        except flight.FlightError:
+            raise
+        except pa.ArrowException as exc:  # Arrow data from the client we cannot use
+            raise flight_error(ParameterError(f"Unusable Arrow data: {exc}")) from None
+        except Exception as exc:
+            log.exception("Flight SQL %s failed", fn.__name__)
+            raise flight_error(
+                InternalError(f"Internal error ({type(exc).__name__}); this is a bug in Kalam")
+            ) from None
 
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
     return wrapper
 
 
