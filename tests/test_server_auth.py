@@ -378,3 +378,23 @@ def test_user_reprs_and_statement_reprs_hide_the_password(tmp_path: Path) -> Non
         assert PASSWORD not in result.statement
         user = eng.users.get("tia")
         assert "argon2" not in repr(user) and user.password_hash.startswith("$argon2id$")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER USER root SET PASSWORD '{pw}', '{pw}'",
+        "CREATE USER uma WITH PASSWORD '{pw}' ROLE user '{pw}'",
+        "CREATE USER uma WITH PASSWORD '{pw}' ROLE nonsense",
+    ],
+)
+def test_a_mistyped_password_statement_leaks_nothing(tmp_path: Path, sql: str) -> None:
+    from engine.sql import parser
+
+    text = sql.format(pw=PASSWORD)
+    (stmt,) = parser.parse(text)
+    assert PASSWORD not in stmt.sql and PASSWORD not in repr(stmt)
+    with Engine.open(tmp_path / "d", durability="async", background_jobs=False) as eng:
+        with pytest.raises(KalamError) as caught:
+            eng.execute(text)
+        assert PASSWORD not in str(caught.value) and PASSWORD not in repr(caught.value)

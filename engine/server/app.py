@@ -183,11 +183,15 @@ async def local_login(request: Request) -> Response:
         if not isinstance(user, str):
             raise ApiError("INVALID_PARAMETER", '"user" must be a string')
         db = state.engine.db
+
+        def local_token(name: str) -> str:
+            check_user(name)
+            db.users.ensure(name, db.now_us())  # a synced write on first use: off the loop
+            return auth.issue_token(db, name, ttl_seconds=state.token_ttl)
+
         try:
-            check_user(user)
+            token = await state.call(local_token, user)
             _set_user(request, user)
-            db.users.ensure(user, db.now_us())
-            token = auth.issue_token(db, user, ttl_seconds=state.token_ttl)
         except KalamError as exc:
             raise ApiError.from_kalam(exc) from None
     except ApiError as err:

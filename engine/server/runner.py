@@ -127,10 +127,6 @@ def serve(
     out: TextIO | None = None,
 ) -> None:
     """Serve ``engine`` over HTTP until SIGTERM / SIGINT (blocks)."""
-    # Each statement hops between the event loop, a worker thread and the
-    # query thread; with the default 5 ms GIL switch interval a hop can wait
-    # out a whole interval (measured: point query 7 ms instead of ~1 ms).
-    sys.setswitchinterval(SWITCH_INTERVAL)
     sock = bind(host, port)
     bound = sock.getsockname()[1]
     url = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"

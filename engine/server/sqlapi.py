@@ -198,7 +198,7 @@ def data_type(t: pa.DataType) -> str:
     return str(t)
 
 
-def _json_column(col: pa.ChunkedArray) -> list[Any]:
+def json_column(col: pa.ChunkedArray) -> list[Any]:
     """One column as JSON-ready Python values."""
     t = col.type
     if pa.types.is_integer(t) and t.bit_width == 64:
@@ -212,7 +212,7 @@ def _json_column(col: pa.ChunkedArray) -> list[Any]:
     return col.to_pylist()  # type: ignore[no-any-return]
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return "\\x" + bytes(value).hex()
     return str(value)
@@ -239,7 +239,7 @@ def result_json(result: Result, as_user: str) -> dict[str, Any]:
             "as_user": as_user,
         }
     table = result.table
-    columns = [_json_column(c) for c in table.columns]
+    columns = [json_column(c) for c in table.columns]
     return {
         "schema": schema_json(table.schema),
         "rows": list(zip(*columns, strict=True))
@@ -256,11 +256,11 @@ def success_body(results: Sequence[tuple[Result, str]], took_ms: float) -> bytes
         "results": [result_json(r, u) for r, u in results],
         "took": round(took_ms, 3),
     }
-    return orjson.dumps(doc, default=_default)
+    return orjson.dumps(doc, default=json_default)
 
 
 def error_body(err: ApiError, took_ms: float) -> bytes:
-    return orjson.dumps(err.document(took_ms), default=_default)
+    return orjson.dumps(err.document(took_ms), default=json_default)
 
 
 # ------------------------------------------------------------------ Arrow

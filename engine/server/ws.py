@@ -40,7 +40,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import engine.auth as auth
 from engine.errors import AuthenticationError, KalamError
-from engine.server.sqlapi import ApiError, _default, _json_column, schema_json
+from engine.server.sqlapi import ApiError, json_column, json_default, schema_json
 
 if TYPE_CHECKING:
     from engine.live import Change, Subscription
@@ -55,7 +55,7 @@ log = logging.getLogger("kalam.server")
 
 def rows_json(table: pa.Table) -> list[dict[str, Any]]:
     names = table.column_names
-    columns = [_json_column(c) for c in table.columns]
+    columns = [json_column(c) for c in table.columns]
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
@@ -72,7 +72,7 @@ class _Session:
 
     async def send(self, doc: dict[str, Any]) -> None:
         async with self._send_lock:
-            await self.ws.send_text(orjson.dumps(doc, default=_default).decode())
+            await self.ws.send_text(orjson.dumps(doc, default=json_default).decode())
 
     async def error(self, sub_id: Any, code: str, message: str) -> None:
         await self.send(

@@ -277,16 +277,30 @@ def _masked_password(
     tokens: list[Token], base: dict[str, Any], piece: StatementText
 ) -> st.KalamCommand | None:
     """``... PASSWORD '<secret>' ...`` as a command whose text and words show a
-    mask instead of the password (which is kept in ``secret`` only)."""
-    for i, tok in enumerate(tokens[:-1]):
-        value = tokens[i + 1]
-        if tok.text.upper() == "PASSWORD" and value.token_type == TokenType.STRING:
-            start, end = value.start, value.end + 1  # token offsets are within piece.sql
-            masked = {**base, "sql": piece.sql[:start] + f"'{PASSWORD_MASK}'" + piece.sql[end:]}
-            words = [t.text for t in tokens]
-            words[i + 1] = PASSWORD_MASK
-            return st.KalamCommand(**masked, words=tuple(words), secret=value.text)
-    return None
+    mask instead of the password (which is kept in ``secret`` only). Every
+    other string literal after PASSWORD, bar a quoted role, is masked too, so
+    a mistyped statement cannot leak a password either."""
+    at = next(
+        (
+            i + 1
+            for i, tok in enumerate(tokens[:-1])
+            if tok.text.upper() == "PASSWORD" and tokens[i + 1].token_type == TokenType.STRING
+        ),
+        None,
+    )
+    if at is None:
+        return None
+    hidden = [
+        i
+        for i in range(at, len(tokens))
+        if tokens[i].token_type == TokenType.STRING
+        and (i == at or tokens[i - 1].text.upper() != "ROLE")
+    ]
+    sql, words = piece.sql, [t.text for t in tokens]
+    for i in reversed(hidden):  # token offsets are within piece.sql; right to left keeps them valid
+        sql = sql[: tokens[i].start] + f"'{PASSWORD_MASK}'" + sql[tokens[i].end + 1 :]
+        words[i] = PASSWORD_MASK
+    return st.KalamCommand(**{**base, "sql": sql}, words=tuple(words), secret=tokens[at].text)
 
 
 def _parse_execute_as(
