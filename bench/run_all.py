@@ -49,6 +49,7 @@ BENCHMARKS = {
     "catalog": "bench.bench_catalog",
     "compact": "bench.bench_compact",
     "magic": "bench.bench_magic",
+    "fetch": "bench.bench_fetch",
 }
 
 

@@ -7,6 +7,7 @@ inside the SQL: every statement goes to the engine as written.
     kalam sql "<SQL>" [--data-dir DIR] [--user NAME] [--format table|csv|json]
     kalam repair [--data-dir DIR]
     kalam serve [--data-dir DIR] [--host 127.0.0.1] [--port 8080] [--token-ttl S]
+                [--flight-port PORT]
 """
 
 from __future__ import annotations
@@ -246,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="lifetime of issued tokens in seconds (default: 86400)",
     )
+    srv.add_argument(
+        "--flight-port",
+        type=int,
+        metavar="PORT",
+        default=None,
+        help="also serve Arrow Flight SQL (ADBC/JDBC tools) on this port of --host; "
+        "0 picks a free one (default: off)",
+    )
     return parser
 
 
@@ -261,7 +270,19 @@ def _serve(data_dir: Path, args: argparse.Namespace) -> int:
         return 2
     try:
         with Engine.open(data_dir) as engine:
-            serve(engine, host=args.host, port=args.port, token_ttl=args.token_ttl)
+            flight = _start_flight(engine, args) if args.flight_port is not None else None
+            try:
+                flight_url = f"grpc://{args.host}:{flight.port}" if flight is not None else None
+                serve(
+                    engine,
+                    host=args.host,
+                    port=args.port,
+                    token_ttl=args.token_ttl,
+                    flight_url=flight_url,
+                )
+            finally:
+                if flight is not None:
+                    flight.shutdown()
     except DataDirInUseError as exc:
         other = running_server(data_dir)
         if other is None:
@@ -280,6 +301,26 @@ def _serve(data_dir: Path, args: argparse.Namespace) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
     return 0
+
+
+def _start_flight(engine: Engine, args: argparse.Namespace) -> Any:
+    """The Flight SQL server next to the HTTP one: same users, passwords and tokens."""
+    from engine import auth
+    from engine.flight import serve_flight
+
+    def issue(user: str) -> str:
+        return auth.issue_token(engine.db, user, ttl_seconds=args.token_ttl)
+
+    server = serve_flight(
+        engine,
+        args.host,
+        args.flight_port,
+        authenticate=lambda user, password: auth.verify_password(engine.db, user, password),
+        issue_token=issue,
+        verify_token=lambda token: auth.verify_token(engine.db, token),
+    )
+    print(f"Kalam Flight SQL listening on grpc://{args.host}:{server.port}", flush=True)
+    return server
 
 
 def _one_line(message: str) -> str:

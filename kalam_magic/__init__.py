@@ -45,3 +45,5 @@ def unload_ipython_extension(ip: Any) -> None:
     if magics.matcher in ip.Completer.custom_matchers:
         ip.Completer.custom_matchers.remove(magics.matcher)
     magics.engines.close_all()
+    if getattr(magics, "remote", None) is not None:  # a --connect grpc:// / http:// server
+        magics.remote.close()

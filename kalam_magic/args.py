@@ -21,7 +21,12 @@ OPTIONS: dict[str, tuple[str, bool, str]] = {
     "--arrow": ("arrow", False, "with -o: store a pyarrow Table"),
     "--all": ("show_all", False, "show the result of every query, not only the last"),
     "--explain": ("explain", False, "show the query plan with the pruning figures"),
-    "--connect": ("connect", True, "switch to the data directory DIR ($var expands)"),
+    "--connect": (
+        "connect",
+        True,
+        "switch to the data directory DIR, or to a Kalam server grpc://HOST:PORT or "
+        "http://HOST:PORT (user:password@ in the URL or $KALAM_PASSWORD; $var expands)",
+    ),
     "--user": ("user", True, "run the statements as user NAME ($var expands)"),
     "--persist": (
         "persist",

@@ -17,6 +17,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 
 from engine import Engine, KalamError
 from kalam_magic import args as magic_args
+from kalam_magic import connect as remote
 from kalam_magic import live
 from kalam_magic import persist as bulk
 from kalam_magic.completion import Catalog
@@ -36,16 +37,23 @@ class KalamMagics(Magics):
         self.engines = EnginePool()
         #: The completion matcher registered for this shell (set on load).
         self.matcher: Any = None
+        #: A Kalam server this shell is connected to (``--connect grpc://...``).
+        self.remote: remote.ServerEngine | None = None
+        self._local_user = settings.user
         #: Live views (``SUBSCRIBE``) by live query id, for ``%kalam --stop``.
         self.views: dict[str, live.LiveView] = {}
 
     # ------------------------------------------------------------ connection
 
     def data_dir(self) -> str:
+        if self.remote is not None:
+            return self.remote.url
         return str(self.settings.resolved_data_dir())
 
     def engine(self) -> Engine:
         """The engine of the data directory in effect, opened on first use."""
+        if self.remote is not None:
+            return self.remote  # type: ignore[return-value]  # the Engine surface the magic uses
         try:
             return self.engines.get(
                 self.settings.resolved_data_dir(), durability=self.settings.durability
@@ -56,14 +64,29 @@ class KalamMagics(Magics):
             ) from None
 
     def _connect(self, data_dir: str) -> None:
-        """Switch to ``data_dir``; a directory that cannot be opened leaves the old one in effect."""
-        previous = self.settings.data_dir
-        self.settings.data_dir = data_dir
+        """Switch to ``data_dir`` (or a server URL); a target that cannot be
+        opened leaves the old one in effect."""
+        if remote.is_remote(data_dir):
+            try:
+                server = remote.connect_remote(data_dir, default_user=self.settings.user)
+            except KalamError as err:
+                raise KalamCellError(err, position=None, source_line=None) from None
+            if self.remote is None:
+                self._local_user = self.settings.user
+            remote.close(self.remote)
+            # On a server the login decides who statements run as.
+            self.remote, self.settings.user = server, server.user
+            return
+        previous, previous_remote = self.settings.data_dir, self.remote
+        self.settings.data_dir, self.remote = data_dir, None
         try:
             self.engine()
         except KalamCellError:
-            self.settings.data_dir = previous
+            self.settings.data_dir, self.remote = previous, previous_remote
             raise
+        if previous_remote is not None:
+            remote.close(previous_remote)
+            self.settings.user = self._local_user
 
     def catalog(self) -> Catalog | None:
         """Names for tab completion, as the configured user sees them."""

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,13 @@ import pyarrow as pa
 from engine.errors import QueryCancelledError, QueryNotFoundError
 
 _current = threading.local()
+
+#: Receives each result batch of the queries run in this context as it is
+#: produced, before the whole result exists (the Flight SQL server streams
+#: them to its client while the query still runs). ``None``: nobody listens.
+result_sink: ContextVar[Callable[[pa.RecordBatch], None] | None] = ContextVar(
+    "kalam_result_sink", default=None
+)
 
 
 @dataclass
@@ -109,6 +117,9 @@ class LiveQueries:
         The work runs on a daemon thread while the caller waits, so a cancel
         returns at once; the cancel also aborts the plan (see the module
         docstring), and ``LiveQuery.finished`` is set once it has stopped."""
+        sink = result_sink.get()
+        if sink is not None:
+            df = _Tee(df, sink)
         q: LiveQuery | None = getattr(_current, "query", None)
         if q is None:
             return df.to_arrow_table()
@@ -130,6 +141,48 @@ class LiveQueries:
     def shutdown(self) -> None:
         for q in self.snapshot():
             q.cancel()
+
+
+class _Tee:
+    """A DataFusion DataFrame whose result batches also go to ``sink``."""
+
+    def __init__(self, df: Any, sink: Callable[[pa.RecordBatch], None]) -> None:
+        self._df = df
+        self._sink = sink
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._df, name)
+
+    def execute_stream(self) -> _TeeStream:
+        return _TeeStream(self._df.execute_stream(), self._sink)
+
+    def to_arrow_table(self) -> pa.Table:
+        batches = [b.to_pyarrow() for b in self.execute_stream()]
+        return pa.Table.from_batches(batches) if batches else self._df.schema().empty_table()
+
+
+class _TeeStream:
+    """A result stream (iterated or awaited) that hands each batch to ``sink``."""
+
+    def __init__(self, stream: Any, sink: Callable[[pa.RecordBatch], None]) -> None:
+        self._stream = stream
+        self._sink = sink
+
+    def __iter__(self) -> _TeeStream:
+        return self
+
+    def __next__(self) -> Any:
+        batch = next(self._stream)
+        self._sink(batch.to_pyarrow())
+        return batch
+
+    def __aiter__(self) -> _TeeStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        batch = await self._stream.__anext__()
+        self._sink(batch.to_pyarrow())
+        return batch
 
 
 class _Workers:
