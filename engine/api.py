@@ -8,6 +8,7 @@ starts the background scheduler.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
+from weakref import WeakSet
 
 from engine.catalog.catalog import Catalog
 from engine.core import DURABILITY, Database
@@ -66,6 +68,22 @@ def _only_kalam_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
     return wrapper
 
 
+# Engines still open when the interpreter exits are closed first: closing
+# stops their background threads before finalisation, when a native thread
+# (RocksDB's, DataFusion's runtime) calling back into Python aborts the
+# process (seen: "PyGILState_Release ... must be current", exit status 134).
+_OPEN: WeakSet[Engine] = WeakSet()
+
+
+@atexit.register
+def _close_open_engines() -> None:
+    for eng in list(_OPEN):
+        try:
+            eng.close()
+        except Exception:  # noqa: BLE001 - exiting anyway; closing is best effort
+            continue
+
+
 class Engine:
     """An open data directory. Thread-safe; use as a context manager."""
 
@@ -83,6 +101,7 @@ class Engine:
             data_dir, user=user, durability=durability, clock_ms=clock_ms, repair=repair
         )
         self.scheduler = Scheduler(self.db)
+        _OPEN.add(self)
         # Sessions of plain execute(..., user=...) calls, one per user: a USE by
         # one user never changes what another's unqualified names mean.
         self._sessions: dict[str, Session] = {}
