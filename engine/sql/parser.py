@@ -21,6 +21,7 @@ from sqlglot.errors import ParseError
 from sqlglot.tokens import Token, TokenType
 
 from engine.errors import SqlParseError, UnsupportedStatementError
+from engine.exec.diagnose import check_slips
 from engine.sql import limits, spans
 from engine.sql import statements as st
 from engine.sql.params import bind_params, param_spec
@@ -115,6 +116,7 @@ def parse(sql: str) -> list[st.Statement]:
 def parse_one(piece: StatementText) -> st.Statement:
     tokens = _statement_tokens(piece.sql, at=piece)
     limits.check_tokens(tokens, piece)
+    check_slips(tokens, piece.sql, piece.line, piece.column)
     params, df_sql = param_spec(piece.sql, tokens)
     base = {"sql": piece.sql, "line": piece.line, "column": piece.column, "params": params}
     words = [t.text.upper() for t in tokens[:4]]
