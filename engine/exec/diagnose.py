@@ -198,7 +198,7 @@ class _Text:
         seen = after is None
         for i, t in enumerate(toks):
             if not seen:
-                seen = t.text.upper().startswith(after)
+                seen = t.text.upper().startswith(after or "")
                 continue
             if all(
                 i + k < len(toks) and toks[i + k].text.upper() == w.upper()
@@ -732,7 +732,7 @@ def check_slips(tokens: Sequence[Token], sql: str, line: int = 1, column: int = 
             what = "two commas in a row"
         elif nxt.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET):
             what = f"a comma before '{nxt.text}'"
-        elif nxt.text.upper() in _AFTER_COMMA and nxt.token_type != TokenType.VAR:
+        elif nxt.text.upper().split()[0] in _AFTER_COMMA and nxt.token_type != TokenType.VAR:
             what = f"a comma before {nxt.text.upper()}"
         else:
             continue
