@@ -15,8 +15,11 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from engine import Engine, KalamError
+from IPython.display import display
+
+from engine import Engine, KalamError, split_statements
 from kalam_magic import args as magic_args
+from kalam_magic import charts, charts_run
 from kalam_magic import persist as bulk
 from kalam_magic.completion import Catalog
 from kalam_magic.config import Kalam, settings_help
@@ -101,6 +104,8 @@ class KalamMagics(Magics):
                 print(f"Connected; statements run as {user}")
                 return None
             raise UsageError(f"no SQL given. Usage: {magic_args.USAGE}")
+        if args.chart is not None:
+            return self._chart(engine, source, args, user)
         executor = explain if args.explain else execute
         results = run_sql(
             engine,
@@ -133,6 +138,36 @@ class KalamMagics(Magics):
             )
         # Line 1 of the cell is the %%kalam line, so SQL line n is cell line n + 1.
         return SqlSource(cell, line_offset=1, where="cell", data_dir=self.data_dir())
+
+    def _chart(
+        self, engine: Engine, source: SqlSource, args: magic_args.MagicArgs, user: str
+    ) -> charts.Chart:
+        """Run the cell and draw its last query; hist / box / count bars are
+        computed by the engine (see :mod:`kalam_magic.charts`)."""
+        try:
+            spec = charts.ChartSpec(args.chart or "", args.x or "", args.y, args.color)
+            results = run_sql(
+                engine,
+                source,
+                user=user,
+                namespace=self.user_ns,
+                executor=charts_run.chart_executor(spec, len(split_statements(source.text))),
+                progress_threshold=self.settings.progress_threshold,
+            )
+        except charts.ChartError as err:
+            raise UsageError(str(err)) from None
+        last = results[-1]
+        if not last.is_query:
+            raise UsageError("--chart draws a query: the cell's last statement must be a SELECT")
+        if len(results) > 1:
+            display(CellResult(results[:-1], displaylimit=self.settings.displaylimit))
+        try:
+            chart = charts.build(spec, last.table)
+        except charts.ChartError as err:
+            raise UsageError(str(err)) from None
+        if args.out:
+            self.user_ns[args.out] = _convert(CellResult([last]), args)
+        return chart
 
     def _persist(self, engine: Engine, args: magic_args.MagicArgs, user: str) -> CellResult:
         assert args.persist is not None

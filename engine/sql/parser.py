@@ -20,7 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 from sqlglot.tokens import Token, TokenType
 
-from engine.errors import SqlParseError, UnsupportedStatementError
+from engine.errors import KalamError, SqlParseError, UnsupportedStatementError
 from engine.exec.diagnose import check_slips
 from engine.sql import limits, spans
 from engine.sql import statements as st
@@ -379,3 +379,15 @@ def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: An
         ]
         return replace(stmt, values_sql=spans.values_parts(sql, tokens, widths))
     return stmt
+
+
+def is_query(sql: str) -> bool:
+    """Whether ``sql`` is one SELECT (not EXPLAIN): what a chart can aggregate over.
+
+    For the notebook layer, which never reads SQL itself; text that does not
+    parse is not a query (running it reports the error)."""
+    try:
+        stmts = parse(sql)
+    except KalamError:
+        return False
+    return len(stmts) == 1 and isinstance(stmts[0], st.Query) and not stmts[0].explain
