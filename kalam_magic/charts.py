@@ -121,9 +121,9 @@ def aggregate_sql(spec: ChartSpec, query: str) -> tuple[str, int]:
 
 def _values(table: pa.Table, name: str) -> pa.ChunkedArray:
     col = table.column(name)
-    if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
-        if not pa.types.is_decimal(col.type):
-            raise ChartError(f"{name} is not numeric; a hist or box chart needs numbers")
+    t = col.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+        raise ChartError(f"{name} is not numeric; a hist or box chart needs numbers")
     return col.cast(pa.float64())
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-
 from IPython.display import display
 
 from engine import Engine, KalamError, split_statements
