@@ -144,6 +144,10 @@ class Engine:
         """The default user's current namespace."""
         return self._session(None).namespace
 
+    def namespace_of(self, user: str | None = None) -> str:
+        """The current namespace (``USE``) of ``user``'s ``execute`` session."""
+        return self._session(user).namespace
+
     def connect(self, *, user: str | None = None) -> Connection:
         """A connection with a session of its own (its own ``USE``), as ``user``."""
         self.db.check_open()

@@ -10,6 +10,7 @@ expanded here instead.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -18,7 +19,7 @@ from IPython.display import display
 
 from engine import Engine, KalamError, split_statements
 from kalam_magic import args as magic_args
-from kalam_magic import charts, charts_run
+from kalam_magic import charts, charts_run, schema
 from kalam_magic import persist as bulk
 from kalam_magic.completion import Catalog
 from kalam_magic.config import Kalam, settings_help
@@ -97,6 +98,9 @@ class KalamMagics(Magics):
                 raise UsageError("--persist takes no SQL; the cell body must be empty")
             return self._persist(engine, args, user)
 
+        command = args.rest.split()
+        if cell is None and command and command[0] in schema.COMMANDS:
+            return self._schema_command(engine, command, user)
         source = self._source(args, cell)
         if not source.text.strip():
             if args.connect is not None:
@@ -137,6 +141,28 @@ class KalamMagics(Magics):
             )
         # Line 1 of the cell is the %%kalam line, so SQL line n is cell line n + 1.
         return SqlSource(cell, line_offset=1, where="cell", data_dir=self.data_dir())
+
+    def _schema_command(self, engine: Engine, words: list[str], user: str) -> CellResult:
+        """``tables [namespace]`` / ``describe [namespace.]table``, from the system tables."""
+        started = time.perf_counter()
+        try:
+            if words[0] == "tables" and len(words) <= 2:
+                results = [schema.tables(engine, user, words[1] if len(words) == 2 else None)]
+            elif words[0] == "describe" and len(words) == 2:
+                results = schema.describe(
+                    engine, user, words[1], namespace=engine.namespace_of(user)
+                )
+            else:
+                raise UsageError(f"usage: {schema.USAGE}")
+        except schema.SchemaCommandError as err:
+            raise UsageError(f"{err}. Usage: {schema.USAGE}") from None
+        except KalamError as err:
+            raise KalamCellError(
+                err, position=None, source_line=None, data_dir=self.data_dir()
+            ) from err
+        for r in results:
+            r.elapsed_ms = (time.perf_counter() - started) * 1000
+        return CellResult(results, displaylimit=0, data_dir=self.data_dir())
 
     def _chart(
         self, engine: Engine, source: SqlSource, args: magic_args.MagicArgs, user: str
