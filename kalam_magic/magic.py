@@ -87,7 +87,7 @@ class KalamMagics(Magics):
 
     @no_var_expand
     @line_cell_magic
-    def kalam(self, line: str, cell: str | None = None) -> CellResult | None:
+    def kalam(self, line: str, cell: str | None = None) -> CellResult | charts.Chart | None:
         args = magic_args.parse_line(line)
         if args.connect is not None:
             self._connect(self._expand(args.connect))
