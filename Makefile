@@ -36,11 +36,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(KERNEL_DIR)/kernel.json: $(STAMP)
-	mkdir -p $(KERNEL_DIR)
-	printf '%s\n' '{"display_name": "Python 3 (Kalam)", "language": "python",' \
-	  ' "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}",' \
-	  '          "--ext=kalam_magic"]}' > $@
+# kalam_magic/kernelspec.py says why it loads the extension through exec_lines.
+$(KERNEL_DIR)/kernel.json: $(STAMP) kalam_magic/kernelspec.py
+	$(PY) -m kalam_magic.kernelspec $(KERNEL_DIR)
 
 lab: $(STAMP) $(KERNEL_DIR)/kernel.json
 	mkdir -p "$(KALAM_DATA_DIR)"
