@@ -148,6 +148,22 @@ class Engine:
         """The current namespace (``USE``) of ``user``'s ``execute`` session."""
         return self._session(user).namespace
 
+    def running(self, user: str | None = None) -> list[dict[str, Any]]:
+        """The statements running now (of ``user`` if given): id, user, sql, kind,
+        elapsed milliseconds and result rows collected so far; for progress displays."""
+        return [
+            {
+                "query_id": q.query_id,
+                "user": q.user,
+                "sql": q.sql,
+                "kind": q.kind,
+                "duration_ms": q.duration_ms,
+                "rows": q.rows,
+            }
+            for q in self.db.live.snapshot()
+            if user is None or q.user == user
+        ]
+
     def connect(self, *, user: str | None = None) -> Connection:
         """A connection with a session of its own (its own ``USE``), as ``user``."""
         self.db.check_open()

@@ -333,9 +333,7 @@ def _anywhere(
     low = fragment.lower()
     found = [Suggestion(c, "column") for c in columns if c.lower().startswith(low)]
     found += [Suggestion(f, "function") for f in FUNCTIONS if f.startswith(low)]
-    found += [
-        Suggestion(k, "keyword") for k in sorted(KEYWORDS) if k.startswith(fragment.upper())
-    ]
+    found += [Suggestion(k, "keyword") for k in sorted(KEYWORDS) if k.startswith(fragment.upper())]
     if fragment.islower():
         found = [Suggestion(s.text.lower(), s.kind) if s.kind == "keyword" else s for s in found]
     return (fragment, found) if found else None

@@ -17,15 +17,16 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.display import display
 
-from engine import Engine, KalamError, split_statements
+from engine import Engine, KalamError, Result, split_statements
 from kalam_magic import args as magic_args
 from kalam_magic import charts, charts_run, schema
 from kalam_magic import persist as bulk
 from kalam_magic.completion import Catalog
 from kalam_magic.config import Kalam, settings_help
 from kalam_magic.errors import KalamCellError
+from kalam_magic.progress import ProgressBar, QueryProgress
 from kalam_magic.result import CellResult
-from kalam_magic.session import EnginePool, SqlSource, execute, explain, run_sql
+from kalam_magic.session import EnginePool, Executor, SqlSource, execute, explain, run_sql
 
 
 @magics_class
@@ -115,7 +116,7 @@ class KalamMagics(Magics):
             source,
             user=user,
             namespace=self.user_ns,
-            executor=executor,
+            executor=self._watched(executor),
             progress_threshold=self.settings.progress_threshold,
         )
         if not results:
@@ -141,6 +142,24 @@ class KalamMagics(Magics):
             )
         # Line 1 of the cell is the %%kalam line, so SQL line n is cell line n + 1.
         return SqlSource(cell, line_offset=1, where="cell", data_dir=self.data_dir())
+
+    def _watched(self, executor: Executor) -> Executor:
+        """``executor`` with a progress line for statements running longer than
+        ``Kalam.progress_after`` seconds (elapsed time, rows so far)."""
+        after = self.settings.progress_after
+        if after <= 0:
+            return executor
+
+        def run(
+            engine: Engine, sql: str, params: dict[str, Any] | None, user: str, bar: ProgressBar
+        ) -> Result:
+            def rows() -> int:
+                return max((q["rows"] for q in engine.running(user)), default=0)
+
+            with QueryProgress(rows, after=after):
+                return executor(engine, sql, params, user, bar)
+
+        return run
 
     def _schema_command(self, engine: Engine, words: list[str], user: str) -> CellResult:
         """``tables [namespace]`` / ``describe [namespace.]table``, from the system tables."""
@@ -176,7 +195,9 @@ class KalamMagics(Magics):
                 source,
                 user=user,
                 namespace=self.user_ns,
-                executor=charts_run.chart_executor(spec, len(split_statements(source.text))),
+                executor=self._watched(
+                    charts_run.chart_executor(spec, len(split_statements(source.text)))
+                ),
                 progress_threshold=self.settings.progress_threshold,
             )
         except charts.ChartError as err:

@@ -36,6 +36,7 @@ class LiveQuery:
     started: float = field(default_factory=time.perf_counter)
     state: str = "running"  # running / queued / cancelling
     cancelled: threading.Event = field(default_factory=threading.Event)
+    rows: int = 0  # result rows collected so far (for progress displays)
 
     @property
     def duration_ms(self) -> float:
@@ -92,7 +93,7 @@ class LiveQueries:
         q: LiveQuery | None = getattr(_current, "query", None)
         if q is None:
             return df.to_arrow_table()
-        box: dict[str, Any] = {}
+        box: dict[str, Any] = {"query": q}
         done = threading.Event()
         _WORKERS.submit(lambda: _drain(df, q.cancelled, box, done))
         try:
@@ -145,10 +146,13 @@ _WORKERS = _Workers()
 def _drain(df: Any, cancelled: threading.Event, box: dict[str, Any], done: threading.Event) -> None:
     try:
         batches = []
+        query = box.get("query")
         for batch in df.execute_stream():
             if cancelled.is_set():
                 raise QueryCancelledError("Query was cancelled")
             batches.append(batch.to_pyarrow())
+            if query is not None:
+                query.rows += batches[-1].num_rows
         box["table"] = pa.Table.from_batches(batches) if batches else df.schema().empty_table()
     except BaseException as exc:  # handed to the waiting caller
         box["error"] = exc
