@@ -193,8 +193,10 @@ def check_columns(spec: ChartSpec, schema: pa.Schema) -> None:
         value = spec.y if spec.kind == "box" and spec.y else spec.x
         t = schema.field(value).type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+            from kalam_magic.render import sql_type_name
+
             raise ChartError(
-                f"{value} is {t}, not a number; a {spec.kind} chart needs numbers "
+                f"{value} is {sql_type_name(t)}, not a number; a {spec.kind} chart needs numbers "
                 "(use bar for categories)"
             )
 
