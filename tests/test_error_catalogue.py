@@ -239,3 +239,9 @@ def test_an_unrecognised_datafusion_message_is_cleaned_of_its_wrappers():
     err = explain(raw).error
     assert isinstance(err, QueryError)
     assert err.message == "something odd."
+
+
+def test_a_misspelt_bare_column_gets_a_bare_suggestion(engine):
+    with pytest.raises(ColumnNotFoundError) as caught:
+        engine.execute("SELECT nmae FROM users")
+    assert caught.value.message.startswith("Unknown column nmae; did you mean name?")

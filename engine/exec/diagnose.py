@@ -245,7 +245,9 @@ def _no_field(m: re.Match[str], text: _Text) -> Diagnosis:
     name = m["name"].strip('"')
     message = f"Unknown column {name}"
     if m["hint"]:
-        message += f"; did you mean {m['hint']}?"
+        # DataFusion qualifies its suggestion; a bare name gets a bare suggestion.
+        hint = m["hint"] if "." in name else _column(m["hint"])
+        message += f"; did you mean {hint}?"
     valid = re.search(r"Valid fields are (.*?)\.?$", m.string, re.M)
     if valid:
         columns = []
