@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+# tests/browser/ -> the repository root
+REPO = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = REPO / "notebooks"
 KERNEL = "kalam"
 START_DEADLINE_S = 90
