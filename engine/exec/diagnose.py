@@ -29,6 +29,7 @@ from engine.errors import (
     SqlParseError,
     TypeMismatchError,
 )
+from engine.names import SYSTEM_COLUMNS
 
 #: DataFusion / Arrow type names -> the engine's SQL type names.
 _TYPES = {
@@ -253,7 +254,7 @@ def _no_field(m: re.Match[str], text: _Text) -> Diagnosis:
         columns = []
         for field in valid.group(1).split(", "):
             col = _column(field)
-            if col not in columns and not col.endswith(")"):
+            if col not in columns and not col.endswith(")") and col not in SYSTEM_COLUMNS:
                 columns.append(col)
         if columns:
             shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
