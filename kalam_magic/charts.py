@@ -79,18 +79,16 @@ def aggregate_sql(spec: ChartSpec, query: str) -> tuple[str, int]:
     and the number of lines written above the query (to move error positions back).
     """
     x, color = _quote(spec.x), _quote(spec.color) if spec.color else None
-    group = ", _c" if color else ""
     pick_color = f", {color} AS _c" if color else ""
     if spec.kind == "hist":
+        # The second of two passes (see hist_range_sql): the range is bound as
+        # parameters, so each pass is one plain scan (a CTE joined to its own
+        # min/max took 30x longer on 10M rows).
         head = (
-            f"WITH _q AS (SELECT CAST({x} AS DOUBLE) AS _v{pick_color} FROM (\n",
-            f"\n) AS _kalam_query WHERE {x} IS NOT NULL),\n"
-            "_r AS (SELECT min(_v) AS _lo, max(_v) AS _hi FROM _q)\n"
-            f"SELECT LEAST(CAST(floor((_v - _lo) / CASE WHEN _hi > _lo THEN (_hi - _lo) / {BINS}"
-            f" ELSE 1 END) AS BIGINT), {BINS - 1}) AS bin{group}, count(*) AS n,"
-            " min(_lo) AS lo, min(_hi) AS hi\n"
-            f"FROM _q CROSS JOIN _r GROUP BY 1{', 2' if color else ''} ORDER BY 1"
-            f"{', 2' if color else ''}",
+            f"SELECT LEAST(CAST(floor((CAST({x} AS DOUBLE) - :{LO_PARAM}) / :{WIDTH_PARAM}) AS BIGINT), "
+            f"{BINS - 1}) AS bin{pick_color}, count(*) AS n FROM (\n",
+            f"\n) AS _kalam_query WHERE {x} IS NOT NULL GROUP BY 1{', 2' if color else ''} "
+            f"ORDER BY 1{', 2' if color else ''}",
         )
     elif spec.kind == "box":
         # One box per --x category when --y is given, else one box of --x.
@@ -114,6 +112,22 @@ def aggregate_sql(spec: ChartSpec, query: str) -> tuple[str, int]:
         )
     before, after = head
     return before + query + after, before.count("\n")
+
+
+#: Parameter names of the histogram range in :func:`aggregate_sql`.
+LO_PARAM, WIDTH_PARAM = "kalam_chart_lo", "kalam_chart_width"
+
+
+def hist_range_sql(spec: ChartSpec, query: str) -> tuple[str, int]:
+    """The first pass of a histogram: min and max of ``--x`` over ``query``."""
+    x = _quote(spec.x)
+    before = f"SELECT min(CAST({x} AS DOUBLE)) AS lo, max(CAST({x} AS DOUBLE)) AS hi FROM (\n"
+    return before + query + f"\n) AS _kalam_query WHERE {x} IS NOT NULL", 1
+
+
+def hist_params(lo: float, hi: float) -> dict[str, float]:
+    """The bound range of the second pass: bins of equal width from ``lo`` to ``hi``."""
+    return {LO_PARAM: lo, WIDTH_PARAM: (hi - lo) / BINS if hi > lo else 1.0}
 
 
 # ---------------------------------------------------------------- in-kernel aggregates

@@ -10,7 +10,10 @@ the generated lines above it are subtracted from its line.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+import pyarrow as pa
 
 from engine import Engine, KalamError, Result, is_query
 from kalam_magic import charts
@@ -44,6 +47,34 @@ def _run_wrapped(
         raise _moved_back(err, lines_above, sql.count("\n") + 1) from None
 
 
+def _hist(
+    engine: Engine,
+    spec: charts.ChartSpec,
+    sql: str,
+    params: dict[str, Any] | None,
+    user: str,
+    progress: ProgressBar,
+) -> Result:
+    """Two scans: the range of ``--x``, then the count per bin (range bound as parameters)."""
+    ranged, above = charts.hist_range_sql(spec, sql)
+    lo, hi = _run_wrapped(engine, sql, params, user, progress, ranged, above).rows()[0]
+    if lo is None:  # no value to count: no bins
+        empty = {"bin": pa.array([], pa.int64())}
+        if spec.color:
+            empty["_c"] = pa.array([], pa.string())
+        empty |= {k: pa.array([], pa.int64()) for k in ("n",)}
+        empty |= {k: pa.array([], pa.float64()) for k in ("lo", "hi")}
+        return Result(table=pa.table(empty), is_query=True)
+    binned, above = charts.aggregate_sql(spec, sql)
+    bound = {**(params or {}), **charts.hist_params(lo, hi)}
+    result = _run_wrapped(engine, sql, bound, user, progress, binned, above)
+    n = result.table.num_rows
+    table = result.table.append_column("lo", pa.array([lo] * n, pa.float64())).append_column(
+        "hi", pa.array([hi] * n, pa.float64())
+    )
+    return replace(result, table=table)
+
+
 def chart_executor(spec: charts.ChartSpec, statement_count: int) -> Executor:
     """An executor that replaces the last query by the chart's aggregate when needed."""
     calls = 0
@@ -59,6 +90,8 @@ def chart_executor(spec: charts.ChartSpec, statement_count: int) -> Executor:
         probe = f"SELECT * FROM (\n{sql}\n) AS _kalam_query LIMIT 0"
         schema = _run_wrapped(engine, sql, params, user, progress, probe, 1).table.schema
         charts.check_columns(spec, schema)
+        if spec.kind == "hist":
+            return _hist(engine, spec, sql, params, user, progress)
         wrapped, lines_above = charts.aggregate_sql(spec, sql)
         return _run_wrapped(engine, sql, params, user, progress, wrapped, lines_above)
 

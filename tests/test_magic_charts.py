@@ -193,3 +193,14 @@ def test_the_spec_is_the_same_on_every_run(sales):
     first = line(sales, "--chart hist --x amount SELECT * FROM sales").to_dict()
     second = line(sales, "--chart hist --x amount SELECT * FROM sales").to_dict()
     assert first == second
+
+
+def test_a_hist_of_no_rows_is_an_empty_chart(sales):
+    chart = line(sales, "--chart hist --x amount --color region SELECT * FROM sales WHERE id > 99")
+    assert chart.data.num_rows == 0
+    assert chart.to_dict()["data"]["values"] == []
+
+
+def test_a_hist_of_one_value_puts_it_in_the_first_bin(sales):
+    chart = line(sales, "--chart hist --x qty SELECT * FROM sales WHERE id = 3")
+    assert chart.data.to_pylist() == [{"bin": 0, "n": 1, "lo": 3.0, "hi": 3.0}]
