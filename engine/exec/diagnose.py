@@ -7,9 +7,6 @@ each known shape to one of our errors: what is wrong, in SQL type names, and
 a hint, plus the offset in the query text of the token to point at (the
 unknown column, the function, the literal). Whatever is not recognised is
 cleaned of DataFusion's wrappers and bug-report boilerplate, never shown raw.
-
-``check_slips`` rejects the small syntax slips DataFusion's parser accepts
-silently (``SELECT a, FROM t``) before a statement is planned.
 """
 
 from __future__ import annotations
@@ -695,53 +692,3 @@ def explain(raw: str, sql: str | None = None) -> Diagnosis:
         if m is not None:
             return build(m, text)
     return Diagnosis(QueryError(clean(raw) or "The query failed"))
-
-
-# ---------------------------------------------------------------- syntax slips
-
-#: Words that can never follow a comma in a list.
-_AFTER_COMMA = {
-    "FROM",
-    "WHERE",
-    "GROUP",
-    "ORDER",
-    "HAVING",
-    "LIMIT",
-    "OFFSET",
-    "UNION",
-    "EXCEPT",
-    "INTERSECT",
-    "WINDOW",
-    "QUALIFY",
-    "ON",
-    "SET",
-    "VALUES",
-    "RETURNING",
-}
-
-
-def check_slips(tokens: Sequence[Token], sql: str, line: int = 1, column: int = 1) -> None:
-    """Refuse a dangling comma (before FROM / a closing bracket / the end of the
-    statement) or two commas in a row: DataFusion would accept some silently."""
-    from engine.sql.tokens import position
-
-    for i, tok in enumerate(tokens):
-        if tok.token_type != TokenType.COMMA:
-            continue
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        if nxt is None:
-            what = "a comma at the end of the statement"
-        elif nxt.token_type == TokenType.COMMA:
-            what = "two commas in a row"
-        elif nxt.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET):
-            what = f"a comma before '{nxt.text}'"
-        elif nxt.text.upper().split()[0] in _AFTER_COMMA and nxt.token_type != TokenType.VAR:
-            what = f"a comma before {nxt.text.upper()}"
-        else:
-            continue
-        ln, col = position(sql, tok.start)
-        raise SqlParseError(
-            f"Syntax error: {what}; remove the comma or add the missing item",
-            line=line + ln - 1,
-            column=(column - 1 if ln == 1 else 0) + col,
-        )

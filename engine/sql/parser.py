@@ -21,11 +21,11 @@ from sqlglot.errors import ParseError
 from sqlglot.tokens import Token, TokenType
 
 from engine.errors import KalamError, SqlParseError, UnsupportedStatementError
-from engine.exec.diagnose import check_slips
 from engine.sql import limits, spans
 from engine.sql import statements as st
 from engine.sql.params import bind_params, param_spec
 from engine.sql.rewrite import alias_projections, insert_query_text, modify_to_alter_column
+from engine.sql.slips import check_slips
 from engine.sql.tokens import StatementText, dialect_for, position, tokenize
 
 __all__ = ["StatementText", "bind_params", "parameter_names", "parse", "split_statements"]
