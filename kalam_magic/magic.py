@@ -256,6 +256,12 @@ A cell may hold several ';'-separated statements; they run in order and the
 cell stops at the first error. Non-query statements show a status line; the
 last query (every query with --all) shows as a table.
 
+Schema at a glance: `%kalam tables [namespace]` lists the tables with their
+hot rows, segments, size and last flush; `%kalam describe [namespace.]table`
+shows one table's columns. `--chart KIND --x COL [--y COL] [--color COL]`
+draws the last query (hist, box and a bar without --y are computed by the
+engine).
+
 Python values are bound parameters: `:name` reads the notebook variable
 `name`; it is never pasted into the SQL text. `{{name}}` is refused.
 
