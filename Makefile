@@ -17,11 +17,12 @@ KERNEL_DIR := $(VENV)/share/jupyter/kernels/kalam
 SANITIZE := $(wildcard notebooks/sanitize.cfg)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test lint format pytest nbval demo bench torture clean distclean
+.PHONY: help install lab test lint format pytest nbval browser browser-deps demo bench torture clean distclean
 
 help:
 	@echo "make lab    - install into .venv and start JupyterLab on notebooks/"
-	@echo "make test   - lint (ruff, mypy), unit tests, then notebooks under nbval"
+	@echo "make test   - lint (ruff, mypy), unit tests, notebooks under nbval, then the browser suite"
+	@echo "make browser - run every notebook in JupyterLab in chromium and check the page"
 	@echo "make demo   - run a scripted engine session in a temporary data dir"
 	@echo "make bench  - run the benchmarks (results in bench/results.md; BENCH_ARGS=--quick)"
 	@echo "make torture - SIGKILL a writer at random moments; check every acknowledged write (TORTURE_ARGS=\"--cycles 300\")"
@@ -36,11 +37,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(KERNEL_DIR)/kernel.json: $(STAMP)
-	mkdir -p $(KERNEL_DIR)
-	printf '%s\n' '{"display_name": "Python 3 (Kalam)", "language": "python",' \
-	  ' "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}",' \
-	  '          "--ext=kalam_magic"]}' > $@
+# kalam_magic/kernelspec.py says why it loads the extension through exec_lines.
+$(KERNEL_DIR)/kernel.json: $(STAMP) kalam_magic/kernelspec.py
+	$(PY) -m kalam_magic.kernelspec $(KERNEL_DIR)
 
 lab: $(STAMP) $(KERNEL_DIR)/kernel.json
 	mkdir -p "$(KALAM_DATA_DIR)"
@@ -58,14 +57,30 @@ format: $(STAMP)
 # pytest's exit status is passed straight through, so "no tests ran" (5)
 # fails the build like any other failure.
 pytest: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=10 tests/
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=10 --ignore=tests/browser tests/
 
 # --dist loadscope keeps every cell of one notebook on one worker (one kernel).
 nbval: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope \
 	  --nbval --nbval-current-env $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE)) notebooks/
 
-test: lint pytest nbval
+# Debian's chromium for the browser suite (Playwright's own download is not
+# used): installed with apt-get only when missing and when we may.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	    sudo apt-get install -y chromium || { sudo apt-get update && sudo apt-get install -y chromium; }; \
+	  else \
+	    echo "chromium is missing: install it (e.g. apt-get install chromium)"; exit 1; \
+	  fi; }
+
+# JupyterLab in a real browser; one server for the whole run, so no -n.
+browser: $(STAMP) browser-deps
+	$(PY) -m pytest --durations=5 tests/browser
+
+test: lint pytest nbval browser
 
 demo: $(STAMP)
 	$(PY) -m engine.demo

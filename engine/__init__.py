@@ -9,7 +9,7 @@ from __future__ import annotations
 from engine.api import DURABILITY, Change, Connection, Engine, Subscription
 from engine.errors import KalamError
 from engine.result import Result
-from engine.sql.parser import StatementText, parameter_names, split_statements
+from engine.sql.parser import StatementText, is_query, parameter_names, split_statements
 from engine.version import __version__
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Result",
     "StatementText",
     "Subscription",
+    "is_query",
     "parameter_names",
     "__version__",
     "split_statements",

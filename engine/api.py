@@ -164,6 +164,26 @@ class Engine:
         """The default user's current namespace."""
         return self._session(None).namespace
 
+    def namespace_of(self, user: str | None = None) -> str:
+        """The current namespace (``USE``) of ``user``'s ``execute`` session."""
+        return self._session(user).namespace
+
+    def running(self, user: str | None = None) -> list[dict[str, Any]]:
+        """The statements running now (of ``user`` if given): id, user, sql, kind,
+        elapsed milliseconds and result rows collected so far; for progress displays."""
+        return [
+            {
+                "query_id": q.query_id,
+                "user": q.user,
+                "sql": q.sql,
+                "kind": q.kind,
+                "duration_ms": q.duration_ms,
+                "rows": q.rows,
+            }
+            for q in self.db.live.snapshot()
+            if user is None or q.user == user
+        ]
+
     def connect(self, *, user: str | None = None) -> Connection:
         """A connection with a session of its own (its own ``USE``), as ``user``."""
         self.db.check_open()

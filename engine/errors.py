@@ -111,6 +111,12 @@ class QueryError(KalamError, ValueError):
     code = "QUERY_ERROR"
 
 
+class FunctionNotFoundError(QueryError, LookupError):
+    """A query calls a function DataFusion does not know."""
+
+    code = "FUNCTION_NOT_FOUND"
+
+
 class PermissionDeniedError(KalamError, PermissionError):
     code = "PERMISSION_DENIED"
 

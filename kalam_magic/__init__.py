@@ -26,6 +26,10 @@ def load_ipython_extension(ip: Any) -> None:
     from kalam_magic.completion import make_matcher
     from kalam_magic.magic import KalamMagics
 
+    if isinstance(ip.magics_manager.registry.get("KalamMagics"), KalamMagics):
+        # Already registered (the Kalam kernel loads it at start-up): a
+        # notebook's own %load_ext is then a silent no-op, never a second copy.
+        return
     settings = Kalam(parent=ip)
     magics = KalamMagics(ip, settings)
     ip.register_magics(magics)

@@ -41,6 +41,14 @@ OPTIONS: dict[str, tuple[str, bool, str]] = {
     ),
     "--for": ("for_seconds", True, "SUBSCRIBE: follow for SECONDS, then stop and show the rows"),
     "--stop": ("stop", False, "end live queries: %kalam --stop [id] (all when no id is given)"),
+    "--chart": (
+        "chart",
+        True,
+        "draw the last query as a chart: bar, line, scatter, hist or box (with --x/--y/--color)",
+    ),
+    "--x": ("x", True, "with --chart: the column on the x axis (the values, for hist)"),
+    "--y": ("y", True, "with --chart: the column on the y axis (the values, for box)"),
+    "--color": ("color", True, "with --chart: the column that colours marks by category"),
 }
 
 USAGE = "%kalam [options] SQL   |   %%kalam [options] + SQL in the cell body"
@@ -60,6 +68,10 @@ class MagicArgs:
     updates: str | None = None
     for_seconds: str | None = None
     stop: bool = False
+    chart: str | None = None
+    x: str | None = None
+    y: str | None = None
+    color: str | None = None
     #: Text after the options: SQL for ``%kalam``, ``INTO target`` for --persist.
     rest: str = ""
     #: Column (0-based) where ``rest`` starts on the line.
@@ -80,6 +92,10 @@ def options_help() -> str:
             name = "--updates N"
         elif opt == "--for":
             name = "--for SECONDS"
+        elif opt == "--chart":
+            name = "--chart KIND"
+        elif opt in ("--x", "--y", "--color"):
+            name = f"{opt} COLUMN"
         lines.append(f"    {name.ljust(width)} {text}")
     return "\n".join(lines)
 
@@ -149,6 +165,12 @@ def _check(args: MagicArgs) -> None:
         raise UsageError(f"-o needs a Python variable name, got {args.out!r}")
     if args.key is not None and args.persist is None:
         raise UsageError("--key names the primary key of a table --persist creates")
+    if args.chart is None and (args.x or args.y or args.color):
+        raise UsageError("--x, --y and --color choose the columns of --chart KIND; add --chart")
+    if args.chart is not None and (args.explain or args.persist is not None):
+        raise UsageError(
+            "--chart draws a query result; it does not combine with --explain / --persist"
+        )
     if args.persist is not None and not _is_identifier(args.persist):
         raise UsageError(f"--persist needs a Python variable name, got {args.persist!r}")
     if args.updates is not None and not (args.updates.isdigit() and int(args.updates) > 0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Enum, Int, Unicode, validate
+from traitlets import Enum, Float, Int, Unicode, validate
 from traitlets.config import Configurable
 
 DATA_DIR_ENV = "KALAM_DATA_DIR"
@@ -55,6 +55,14 @@ class Kalam(Configurable):
         help="Row count from which FLUSH and --persist show a progress bar (0: never).",
     ).tag(config=True)
 
+    progress_after = Float(
+        1.0,
+        help=(
+            "Seconds after which a running statement shows its elapsed time and rows so "
+            "far in its output area, replaced by the result when done (0: never)."
+        ),
+    ).tag(config=True)
+
     persist_batch_rows = Int(
         50_000,
         help="Rows handed to the engine per bulk write by --persist.",
@@ -65,6 +73,13 @@ class Kalam(Configurable):
         value = int(proposal["value"])
         if value < 0:
             raise ValueError(f"{proposal['trait'].name} must be >= 0, got {value}")
+        return value
+
+    @validate("progress_after")
+    def _non_negative_seconds(self, proposal: dict) -> float:
+        value = float(proposal["value"])
+        if value < 0:
+            raise ValueError(f"progress_after must be >= 0, got {value}")
         return value
 
     @validate("persist_batch_rows")

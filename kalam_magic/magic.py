@@ -10,21 +10,24 @@ expanded here instead.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.display import display
 
-from engine import Engine, KalamError
+from engine import Engine, KalamError, Result, split_statements
 from kalam_magic import args as magic_args
+from kalam_magic import charts, charts_run, live, schema
 from kalam_magic import connect as remote
-from kalam_magic import live
 from kalam_magic import persist as bulk
 from kalam_magic.completion import Catalog
 from kalam_magic.config import Kalam, settings_help
 from kalam_magic.errors import KalamCellError
+from kalam_magic.progress import ProgressBar, QueryProgress
 from kalam_magic.result import CellResult
-from kalam_magic.session import EnginePool, SqlSource, execute, explain, run_sql
+from kalam_magic.session import EnginePool, Executor, SqlSource, execute, explain, run_sql
 
 
 @magics_class
@@ -110,7 +113,9 @@ class KalamMagics(Magics):
 
     @no_var_expand
     @line_cell_magic
-    def kalam(self, line: str, cell: str | None = None) -> CellResult | live.LiveView | None:
+    def kalam(
+        self, line: str, cell: str | None = None
+    ) -> CellResult | live.LiveView | charts.Chart | None:
         args = magic_args.parse_line(line)
         if args.stop:
             self._stop(args)
@@ -124,19 +129,24 @@ class KalamMagics(Magics):
                 raise UsageError("--persist takes no SQL; the cell body must be empty")
             return self._persist(engine, args, user)
 
+        command = args.rest.split()
+        if cell is None and command and command[0] in schema.COMMANDS:
+            return self._schema_command(engine, command, user)
         source = self._source(args, cell)
         if not source.text.strip():
             if args.connect is not None:
                 print(f"Connected; statements run as {user}")
                 return None
             raise UsageError(f"no SQL given. Usage: {magic_args.USAGE}")
+        if args.chart is not None:
+            return self._chart(engine, source, args, user)
         executor = explain if args.explain else execute
         results = run_sql(
             engine,
             source,
             user=user,
             namespace=self.user_ns,
-            executor=executor,
+            executor=self._watched(executor),
             progress_threshold=self.settings.progress_threshold,
         )
         if not results:
@@ -195,6 +205,78 @@ class KalamMagics(Magics):
         # Line 1 of the cell is the %%kalam line, so SQL line n is cell line n + 1.
         return SqlSource(cell, line_offset=1, where="cell", data_dir=self.data_dir())
 
+    def _watched(self, executor: Executor) -> Executor:
+        """``executor`` with a progress line for statements running longer than
+        ``Kalam.progress_after`` seconds (elapsed time, rows so far)."""
+        after = self.settings.progress_after
+        if after <= 0:
+            return executor
+
+        def run(
+            engine: Engine, sql: str, params: dict[str, Any] | None, user: str, bar: ProgressBar
+        ) -> Result:
+            def rows() -> int:
+                return max((q["rows"] for q in engine.running(user)), default=0)
+
+            with QueryProgress(rows, after=after):
+                return executor(engine, sql, params, user, bar)
+
+        return run
+
+    def _schema_command(self, engine: Engine, words: list[str], user: str) -> CellResult:
+        """``tables [namespace]`` / ``describe [namespace.]table``, from the system tables."""
+        started = time.perf_counter()
+        try:
+            if words[0] == "tables" and len(words) <= 2:
+                results = [schema.tables(engine, user, words[1] if len(words) == 2 else None)]
+            elif words[0] == "describe" and len(words) == 2:
+                results = schema.describe(
+                    engine, user, words[1], namespace=engine.namespace_of(user)
+                )
+            else:
+                raise UsageError(f"usage: {schema.USAGE}")
+        except schema.SchemaCommandError as err:
+            raise UsageError(f"{err}. Usage: {schema.USAGE}") from None
+        except KalamError as err:
+            raise KalamCellError(
+                err, position=None, source_line=None, data_dir=self.data_dir()
+            ) from err
+        for r in results:
+            r.elapsed_ms = (time.perf_counter() - started) * 1000
+        return CellResult(results, displaylimit=0, data_dir=self.data_dir())
+
+    def _chart(
+        self, engine: Engine, source: SqlSource, args: magic_args.MagicArgs, user: str
+    ) -> charts.Chart:
+        """Run the cell and draw its last query; hist / box / count bars are
+        computed by the engine (see :mod:`kalam_magic.charts`)."""
+        try:
+            spec = charts.ChartSpec(args.chart or "", args.x or "", args.y, args.color)
+            results = run_sql(
+                engine,
+                source,
+                user=user,
+                namespace=self.user_ns,
+                executor=self._watched(
+                    charts_run.chart_executor(spec, len(split_statements(source.text)))
+                ),
+                progress_threshold=self.settings.progress_threshold,
+            )
+        except charts.ChartError as err:
+            raise UsageError(str(err)) from None
+        last = results[-1]
+        if not last.is_query:
+            raise UsageError("--chart draws a query: the cell's last statement must be a SELECT")
+        if len(results) > 1:
+            display(CellResult(results[:-1], displaylimit=self.settings.displaylimit))
+        try:
+            chart = charts.build(spec, last.table)
+        except charts.ChartError as err:
+            raise UsageError(str(err)) from None
+        if args.out:
+            self.user_ns[args.out] = _convert(CellResult([last]), args)
+        return chart
+
     def _persist(self, engine: Engine, args: magic_args.MagicArgs, user: str) -> CellResult:
         assert args.persist is not None
         target = magic_args.persist_target(args.rest)
@@ -235,6 +317,12 @@ KalamMagics.kalam.__doc__ = f"""Run SQL against the embedded Kalam engine.
 A cell may hold several ';'-separated statements; they run in order and the
 cell stops at the first error. Non-query statements show a status line; the
 last query (every query with --all) shows as a table.
+
+Schema at a glance: `%kalam tables [namespace]` lists the tables with their
+hot rows, segments, size and last flush; `%kalam describe [namespace.]table`
+shows one table's columns. `--chart KIND --x COL [--y COL] [--color COL]`
+draws the last query (hist, box and a bar without --y are computed by the
+engine).
 
 Python values are bound parameters: `:name` reads the notebook variable
 `name`; it is never pasted into the SQL text. `{{name}}` is refused.

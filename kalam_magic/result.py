@@ -90,6 +90,15 @@ class CellResult:
     def scalar(self) -> Any:
         return self.result.scalar()
 
+    def chart(self, kind: str, x: str, y: str | None = None, color: str | None = None) -> Any:
+        """A chart of the main result (see ``%kalam --chart``); hist and box
+        aggregate the rows already here, so nothing runs again."""
+        from kalam_magic import charts
+
+        spec = charts.ChartSpec(kind, x, y, color)
+        data = charts.aggregate_table(spec, self.table) if spec.aggregated else self.table
+        return charts.build(spec, data)
+
     # ------------------------------------------------------------ display
 
     def parts(self) -> list[tuple[str, Result]]:

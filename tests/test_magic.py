@@ -200,8 +200,9 @@ def test_error_stops_the_cell_and_points_into_the_cell(ip):  # noqa: F811
         cell(ip, body)
     err = info.value
     assert isinstance(err.error, TableNotFoundError)
-    # Line 1 of the cell is the %%kalam line, so the third SQL line is line 4.
-    assert (err.position.line, err.position.column) == (4, 1)
+    # Line 1 of the cell is the %%kalam line, so the third SQL line is line 4;
+    # the caret sits under the unknown table's name.
+    assert (err.position.line, err.position.column) == (4, 15)
     assert err.statement_index == 3
     assert err.lines()[-2].strip() == "SELECT * FROM nope;"
     assert line(ip, "SELECT id FROM users").rows() == [(1,)]  # the 4th statement never ran

@@ -79,3 +79,46 @@ def test_terminal_prompt_toolkit_completer(schema):
     completer = IPythonPTCompleter(shell=schema)
     found = [c.text for c in completer.get_completions(Document(text, len(text)), None)]
     assert found == ["app.orders"]
+
+
+# ---------------------------------------------------------------- issue 13
+
+
+def test_completion_follows_use(schema):
+    cell(schema, "USE app")
+    assert complete(schema, "%%kalam\nSELECT * FROM ") == [
+        ("app", "namespace"),
+        ("default", "namespace"),
+        ("system", "namespace"),
+        ("orders", "table"),
+    ]
+    assert complete(schema, "%%kalam\nSELECT orders.cu") == [("orders.customer", "column")]
+
+
+def test_namespaces_after_use(schema):
+    assert complete(schema, "%kalam USE a") == [("app", "namespace")]
+
+
+def test_columns_after_an_alias_dot(schema):
+    code = "%%kalam\nSELECT o.am FROM app.orders AS o JOIN users u ON u.id = o.id"
+    cursor = code.index("o.am") + len("o.am")
+    with provisionalcompleter():
+        found = [(c.text, c.type) for c in schema.Completer.completions(code, cursor)]
+    assert found == [("o.amount", "column")]
+    assert complete(schema, "%%kalam\nSELECT * FROM users u WHERE u.ni") == [
+        ("u.nickname", "column")
+    ]
+
+
+def test_columns_of_the_statements_tables_then_functions_and_keywords(schema):
+    found = complete(schema, "%%kalam\nSELECT * FROM users WHERE n")
+    assert found[:2] == [("name", "column"), ("nickname", "column")]
+    assert ("now", "function") in found and ("nullif", "function") in found
+    assert ("not", "keyword") in found and ("null", "keyword") in found
+    assert ("SUM", "keyword") not in found
+    upper = complete(schema, "%%kalam\nSELECT * FROM users WH")
+    assert upper == [("WHEN", "keyword"), ("WHERE", "keyword")]
+
+
+def test_functions_complete_anywhere_in_a_query(schema):
+    assert ("date_trunc", "function") in complete(schema, "%kalam SELECT date_t")

@@ -93,7 +93,7 @@ def test_failing_cell_reports_an_error_without_a_python_traceback(kernel):
     errors = [m["content"] for m in messages if m["msg_type"] == "error"]
     assert len(errors) == 1
     shown = "\n".join(errors[0]["traceback"])
-    assert "TableNotFoundError" in shown and "line 3, column 1 of the cell" in shown
+    assert "TableNotFoundError" in shown and "line 3, column 15 of the cell" in shown
     assert "Traceback" not in shown and ".py" not in shown
 
 

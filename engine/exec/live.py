@@ -68,6 +68,8 @@ class LiveQuery:
         if abort is not None:
             abort()
 
+    rows: int = 0  # result rows collected so far (for progress displays)
+
     @property
     def duration_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -123,7 +125,7 @@ class LiveQueries:
         q: LiveQuery | None = getattr(_current, "query", None)
         if q is None:
             return df.to_arrow_table()
-        box: dict[str, Any] = {}
+        box: dict[str, Any] = {"query": q}
         done = threading.Event()
         _WORKERS.submit(lambda: _drain(df, q, box, done))
         try:
@@ -226,7 +228,7 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _batches(df: Any, holder: dict[str, Any]) -> list[pa.RecordBatch]:
+async def _batches(df: Any, holder: dict[str, Any], q: LiveQuery) -> list[pa.RecordBatch]:
     """The stream's batches. The stream lives only in ``holder``, never in a
     frame: a cancelled task's traceback keeps its frames (and asyncio's
     reference cycles keep them until a garbage collection), and a stream
@@ -244,12 +246,13 @@ async def _batches(df: Any, holder: dict[str, Any]) -> list[pa.RecordBatch]:
         except StopAsyncIteration:
             return out
         out.append(batch.to_pyarrow())
+        q.rows += out[-1].num_rows  # for progress displays
 
 
 def _drain(df: Any, q: LiveQuery, box: dict[str, Any], done: threading.Event) -> None:
     loop = _thread_loop()
     holder: dict[str, Any] = {}
-    task = loop.create_task(_batches(df, holder))
+    task = loop.create_task(_batches(df, holder, q))
 
     def abort() -> None:
         loop.call_soon_threadsafe(task.cancel)

@@ -21,12 +21,14 @@ from datafusion.catalog import Schema, Table
 from sqlglot import exp
 
 from engine.errors import (
-    ColumnNotFoundError,
     KalamError,
+    NamespaceNotFoundError,
     ParameterError,
     QueryError,
     SqlParseError,
+    TableNotFoundError,
 )
+from engine.exec import diagnose
 from engine.exec.pruning import scan_filters
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
@@ -130,7 +132,7 @@ class QueryRunner:
         try:
             plan = ctx.sql_with_options(sql, _OPTIONS, param_values=params).optimized_logical_plan()
         except Exception as exc:
-            raise datafusion_error(exc, where=where) from None
+            raise datafusion_error(exc, where=where, sql=sql) from None
         out: dict[str, list[tuple[Any, ...]]] = {}
         names = {f"{s.namespace}.{s.name}" for s in sources}
         for scan in scan_filters(plan):
@@ -177,7 +179,11 @@ class QueryRunner:
             if key in seen:  # `t` and `default.t` are the same table
                 continue
             seen.add(key)
-            sources.append(self._resolve(ns, name, hidden, deleted))
+            try:
+                sources.append(self._resolve(ns, name, hidden, deleted))
+            except (TableNotFoundError, NamespaceNotFoundError) as err:
+                _point_at_table(err, df_sql, ns, name, stmt_line, stmt_column, locate)
+                raise
         edits: list[Edit] = []
         if hidden:
             edits += hidden_star_edits(df_sql, self._is_base)
@@ -236,7 +242,7 @@ class QueryRunner:
         except KalamError:
             raise
         except Exception as exc:  # DataFusion raises plain Exception / ValueError
-            raise datafusion_error(exc, where=where) from None
+            raise datafusion_error(exc, where=where, sql=sql) from None
         return result, stats
 
 
@@ -249,6 +255,29 @@ def nested_loop_join(plan: Any) -> bool:
     if type(variant).__name__ == "Join" and not variant.on():
         return True
     return any(nested_loop_join(child) for child in plan.inputs())
+
+
+def _point_at_table(
+    err: KalamError,
+    df_sql: str,
+    ns: str | None,
+    name: str,
+    stmt_line: int,
+    stmt_column: int,
+    locate: Callable[[int], tuple[int, int] | None] | None,
+) -> None:
+    """Put an unknown table's error under the table's name as written."""
+    if err.line is not None:
+        return
+    offset = diagnose.locate_name(df_sql, f"{ns}.{name}" if ns else name)
+    if offset is None:
+        return
+    found = locate(offset) if locate is not None else position(df_sql, offset)
+    if found is None:
+        return
+    rel_line, rel_col = found
+    err.line = stmt_line + rel_line - 1
+    err.column = (stmt_column - 1 if rel_line == 1 else 0) + rel_col
 
 
 def _empty_provider(schema: pa.Schema) -> Table:
@@ -282,11 +311,14 @@ def datafusion_error(
     column: int = 1,
     *,
     where: Callable[[int, int], tuple[int, int]] | None = None,
+    sql: str | None = None,
 ) -> KalamError:
-    """A DataFusion failure as a ``KalamError``. A position DataFusion reports
-    is relative to the text it got: ``where`` maps it to the statement's line
-    and column (by default the text is the statement, starting at ``line``,
-    ``column``)."""
+    """A DataFusion failure as a ``KalamError`` (the message mapping lives in
+    ``engine.exec.diagnose``). A position DataFusion reports is relative to
+    the text it got, ``sql``: ``where`` maps it to the statement's line and
+    column (by default the text is the statement, starting at ``line``,
+    ``column``). Without a reported position, the error points at the token
+    it is about (the unknown column, the function) when ``sql`` names it."""
     if where is None:
 
         def where(ln: int, col: int) -> tuple[int, int]:
@@ -299,11 +331,14 @@ def datafusion_error(
     if "ParserError" in text or text.startswith("SQL error"):
         msg = text.replace("SQL error: ParserError(", "").rstrip(")").strip('"')
         msg = _POSITION.sub("", msg).strip().rstrip(" at").strip()
-        at_line, at_column = where(int(pos.group(1)), int(pos.group(2))) if pos else where(1, 1)
+        msg = msg.replace("Expected: ", "expected ").replace(", found: EOF", ", found the end")
+        if pos:
+            at_line, at_column = where(int(pos.group(1)), int(pos.group(2)))
+        elif sql is not None and "found the end" in msg:
+            at_line, at_column = where(*position(sql, len(sql.rstrip())))
+        else:
+            at_line, at_column = where(1, 1)
         return SqlParseError(f"Syntax error: {msg}", line=at_line, column=at_column)
-    if "No field named" in text:
-        first = text.splitlines()[0].replace("Schema error: ", "")
-        return ColumnNotFoundError(f"Unknown column: {first}")
     if (
         "DDL not supported" in text
         or "DML not supported" in text
@@ -312,4 +347,8 @@ def datafusion_error(
         return QueryError(
             "Only SELECT queries run here; use the engine's own statements for changes"
         )
-    return QueryError(text.strip())
+    found = diagnose.explain(text, sql)
+    err = found.error
+    if found.offset is not None and sql is not None:
+        err.line, err.column = where(*position(sql, found.offset))
+    return err

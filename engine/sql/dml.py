@@ -102,7 +102,14 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
         raw_rows = _values_rows(engine, s, params, user)
     else:
         selected, _ = runner_for(engine, user).run(
-            s.query, s.query_sql or "", params, namespace=engine.namespace, stmt_line=s.line
+            s.query,
+            s.query_sql or "",
+            params,
+            namespace=engine.namespace,
+            stmt_line=s.line,
+            # The SELECT was re-aliased; its offsets are not the statement's, so an
+            # error points at the statement rather than at a wrong column.
+            locate=lambda _offset: None,
         )
         if selected.num_columns != len(targets):
             raise SchemaError(

@@ -20,11 +20,12 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 from sqlglot.tokens import Token, TokenType
 
-from engine.errors import SqlParseError, UnsupportedStatementError
+from engine.errors import KalamError, SqlParseError, UnsupportedStatementError
 from engine.sql import limits, spans
 from engine.sql import statements as st
 from engine.sql.params import bind_params, param_spec
 from engine.sql.rewrite import alias_projections, insert_query_text, modify_to_alter_column
+from engine.sql.slips import check_slips
 from engine.sql.tokens import StatementText, dialect_for, position, tokenize
 
 __all__ = [
@@ -122,6 +123,7 @@ def parse(sql: str) -> list[st.Statement]:
 def parse_one(piece: StatementText) -> st.Statement:
     tokens = _statement_tokens(piece.sql, at=piece)
     limits.check_tokens(tokens, piece)
+    check_slips(tokens, piece.sql, piece.line, piece.column)
     params, df_sql = param_spec(piece.sql, tokens)
     base = {"sql": piece.sql, "line": piece.line, "column": piece.column, "params": params}
     words = [t.text.upper() for t in tokens[:4]]
@@ -512,3 +514,15 @@ def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: An
         ]
         return replace(stmt, values_sql=spans.values_parts(sql, tokens, widths))
     return stmt
+
+
+def is_query(sql: str) -> bool:
+    """Whether ``sql`` is one SELECT (not EXPLAIN): what a chart can aggregate over.
+
+    For the notebook layer, which never reads SQL itself; text that does not
+    parse is not a query (running it reports the error)."""
+    try:
+        stmts = parse(sql)
+    except KalamError:
+        return False
+    return len(stmts) == 1 and isinstance(stmts[0], st.Query) and not stmts[0].explain
