@@ -63,8 +63,16 @@ ENTRY_POINTS: dict[str, tuple[Call, dict[str, str]]] = {
     ),
 }
 
-# Public methods that run no statement and touch no table data.
-NOT_ENTRY_POINTS = {"Engine.open", "Engine.close", "Engine.connect"}
+# Public methods that run no statement and touch no table data (namespace_of
+# and running report session state and running statements for the magic's
+# completion and progress line).
+NOT_ENTRY_POINTS = {
+    "Engine.open",
+    "Engine.close",
+    "Engine.connect",
+    "Engine.namespace_of",
+    "Engine.running",
+}
 
 
 def _public_methods(cls: type) -> set[str]:
