@@ -160,3 +160,9 @@ class QueryNotFoundError(KalamError, LookupError):
 
 class ReadOnlyError(KalamError, PermissionError):
     code = "READ_ONLY"
+
+
+class ServerUnavailableError(KalamError, ConnectionError):
+    """The Kalam server that owns a data directory cannot be reached."""
+
+    code = "SERVER_UNAVAILABLE"

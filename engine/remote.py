@@ -1,0 +1,599 @@
+"""A client of a running ``kalam serve``: the ``Engine`` surface over HTTP.
+
+``Engine.open(dir)`` returns a ``RemoteEngine`` when ``<dir>/server.json``
+names a live server (its pid runs and ``/health`` answers): the server owns
+the data directory, and every notebook, terminal and script that opens the
+directory shares it through the server. Reading ``server.json`` (mode 0600)
+proves the caller may act as any user of that directory, exactly as an
+embedded opener could, so the client trades the file's secret for a token
+per user at ``POST /v1/api/auth/local``.
+
+Statements go one per request to ``POST /v1/api/sql`` and ask for an Arrow
+IPC stream, so results stay columnar and come back as the same ``Result``
+objects; an error document becomes the same ``KalamError`` subclass, with
+the same message and position, as the embedded engine would have raised.
+The client keeps each user's (and each connection's) current namespace and
+sends it as ``namespace_id`` with every request, so ``USE`` behaves as it does
+embedded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+import engine.errors as kerr
+from engine.errors import (
+    KalamError,
+    MultipleStatementsError,
+    ParameterError,
+    ServerUnavailableError,
+    UnsupportedStatementError,
+)
+from engine.owner import pid_alive
+from engine.result import Result
+from engine.sql import parser
+from engine.sql import statements as st
+from engine.sql.tokens import tokenize
+
+SERVER_FILE = "server.json"
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+DEFAULT_NAMESPACE = "default"
+#: How long discovery waits for ``/health`` before calling a server stale.
+HEALTH_TIMEOUT_S = 2.0
+#: How long an open waits for a ``kalam serve`` that holds the lock to publish server.json.
+STARTING_SERVER_WAIT_S = 15.0
+
+__all__ = ["RemoteConnection", "RemoteEngine", "ServerInfo", "find_server", "read_server_file"]
+
+
+# ---------------------------------------------------------------- discovery
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What ``<data_dir>/server.json`` says about the server that owns a directory."""
+
+    data_dir: Path
+    url: str
+    pid: int
+    secret: str
+    flight_url: str | None = None
+    version: str | None = None
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"<ServerInfo {self.url} pid={self.pid} data_dir={str(self.data_dir)!r}>"
+
+
+def read_server_file(data_dir: Path) -> ServerInfo | None:
+    """The server record of ``data_dir``, or ``None`` when missing or unreadable."""
+    try:
+        doc = json.loads((data_dir / SERVER_FILE).read_text())
+        return ServerInfo(
+            data_dir=data_dir,
+            url=str(doc["url"]).rstrip("/"),
+            pid=int(doc["pid"]),
+            secret=str(doc["secret"]),
+            flight_url=doc.get("flight_url"),
+            version=doc.get("version"),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def server_is_live(info: ServerInfo, *, timeout: float = HEALTH_TIMEOUT_S) -> bool:
+    """The recorded process runs and its ``/health`` answers 200."""
+    if not pid_alive(info.pid):
+        return False
+    try:
+        return httpx.get(f"{info.url}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def find_server(data_dir: Path, *, timeout: float = HEALTH_TIMEOUT_S) -> ServerInfo | None:
+    """The live server that owns ``data_dir``; a stale ``server.json`` is ignored."""
+    info = read_server_file(data_dir)
+    if info is None or not server_is_live(info, timeout=timeout):
+        return None
+    return info
+
+
+def wait_for_server(
+    data_dir: Path, in_use: KalamError, *, timeout: float = STARTING_SERVER_WAIT_S
+) -> ServerInfo | None:
+    """The server holding ``data_dir`` once it is up, when ``in_use`` (the
+    ``DataDirInUseError`` an embedded open got) names a ``kalam serve`` that is
+    still starting; ``None`` right away for any other holder."""
+    from engine.owner import is_server_cmdline
+
+    pid = in_use.fields.get("pid")
+    if not isinstance(pid, int) or not is_server_cmdline(in_use.fields.get("command")):
+        return None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(pid):
+        info = find_server(data_dir)
+        if info is not None:
+            return info
+        time.sleep(0.1)
+    return None
+
+
+# ---------------------------------------------------------------- errors
+
+# KalamDB's codes for errors the server has no finer code for.
+_KALAMDB_CODES: dict[str, type[KalamError]] = {
+    "INVALID_SQL": kerr.SqlParseError,
+    "EMPTY_SQL": MultipleStatementsError,
+    "PARAMS_WITH_BATCH": ParameterError,
+    "INVALID_PARAMETER": ParameterError,
+    "SQL_EXECUTION_ERROR": kerr.QueryError,
+    "TABLE_NOT_FOUND": kerr.TableNotFoundError,
+    "PERMISSION_DENIED": kerr.PermissionDeniedError,
+}
+
+
+def _error_classes() -> dict[str, type[KalamError]]:
+    found: dict[str, type[KalamError]] = {}
+    todo: list[type[KalamError]] = [KalamError]
+    while todo:
+        cls = todo.pop()
+        found.setdefault(cls.code, cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def _position_suffix(line: Any, column: Any) -> str:
+    return f" (line {line}, column {column})"
+
+
+def error_from_document(doc: Any, status: int) -> KalamError:
+    """The ``KalamError`` an error document stands for.
+
+    The server's ``details`` carry the engine's own code, position and fields
+    when it has them; otherwise KalamDB's code picks the class."""
+    body = doc.get("error") if isinstance(doc, dict) else None
+    if not isinstance(body, dict):
+        return ServerUnavailableError(
+            f"The Kalam server answered HTTP {status} without an error document"
+        )
+    code = str(body.get("code") or "")
+    message = str(body.get("message") or code or f"HTTP {status}")
+    details = body.get("details") if isinstance(body.get("details"), dict) else {}
+    assert isinstance(details, dict)
+    classes = _error_classes()
+    engine_code = details.get("kalam_code") or details.get("engine_code")
+    cls = (
+        classes.get(str(engine_code)) or classes.get(code) or _KALAMDB_CODES.get(code) or KalamError
+    )
+    line = details.get("line") if isinstance(details.get("line"), int) else None
+    column = details.get("column") if isinstance(details.get("column"), int) else None
+    fields = details.get("fields") if isinstance(details.get("fields"), dict) else {}
+    assert isinstance(fields, dict)
+    # str(error) carries the position; the message field does not.
+    suffix = _position_suffix(line, column)
+    if line is not None and message.endswith(suffix):
+        message = message[: -len(suffix)]
+    return cls(message, line=line, column=column, **fields)
+
+
+# ---------------------------------------------------------------- values
+
+
+def _json_value(value: Any, name: str) -> Any:
+    """A parameter value as JSON; kinds JSON cannot hold exactly are refused by name."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_json_value(v, name) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v, name) for k, v in value.items()}
+    item = getattr(value, "item", None)  # numpy / pandas scalars
+    if callable(item):
+        return _json_value(item(), name)
+    raise ParameterError(
+        f"Parameter {name} is a {type(value).__name__}, which cannot be sent to a Kalam "
+        "server; pass a number, text, boolean, date/time or None"
+    )
+
+
+def _json_params(params: Sequence[Any] | Mapping[str, Any] | None) -> Any:
+    if params is None:
+        return None
+    if isinstance(params, Mapping):
+        return {str(k): _json_value(v, f":{k}") for k, v in params.items()}
+    if isinstance(params, str | bytes):
+        raise ParameterError("Positional placeholders need a sequence of parameters")
+    return [_json_value(v, f"${i}") for i, v in enumerate(params, start=1)]
+
+
+# ---------------------------------------------------------------- the client
+
+
+class RemoteEngine:
+    """A data directory owned by a running Kalam server; the ``Engine`` surface.
+
+    Thread-safe (httpx's client is); use as a context manager. ``close()`` ends
+    the client only: the server and the data directory stay up."""
+
+    def __init__(self, server: ServerInfo, *, user: str = "root", timeout: float | None = None):
+        from engine.names import check_user
+
+        self.server = server
+        self._user = check_user(user)
+        self._timeout = timeout
+        self._http = self._client(server)
+        self._tokens: dict[str, str] = {}
+        # Each user's current namespace for plain execute(..., user=...) calls.
+        self._namespaces: dict[str, str] = {}
+        self._closed = False
+
+    def _client(self, server: ServerInfo) -> httpx.Client:
+        # Statements may run long; only connecting has a deadline.
+        timeout = httpx.Timeout(self._timeout, connect=10.0)
+        return httpx.Client(base_url=server.url, timeout=timeout)
+
+    def __enter__(self) -> RemoteEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else self.server.url
+        return f"<RemoteEngine {self.data_dir.name!r} user={self._user!r} {state}>"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.data_dir
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def user(self) -> str:
+        return self._user
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def namespace(self) -> str:
+        """The default user's current namespace."""
+        return self._namespaces.get(self._user, DEFAULT_NAMESPACE)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._http.close()
+
+    def connect(self, *, user: str | None = None) -> RemoteConnection:
+        """A connection with a session of its own (its own ``USE``), as ``user``."""
+        from engine.names import check_user
+
+        self._check_open()
+        return RemoteConnection(self, check_user(user) if user is not None else self._user)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise kerr.EngineClosedError("The engine is closed; open the data directory again")
+
+    # ------------------------------------------------------------ statements
+
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        progress: Any = None,
+    ) -> Result:
+        """Run exactly one statement on the server (``progress`` is not reported remotely)."""
+        who = user or self._user
+        ns = self._namespaces.get(who, DEFAULT_NAMESPACE)
+        result, new_ns = self._statement(sql, params, who, ns)
+        if new_ns is not None:
+            self._namespaces[who] = new_ns
+        return result
+
+    def execute_script(self, sql: str, *, user: str | None = None) -> list[Result]:
+        """Run a ``;``-separated batch in order, stopping at the first error."""
+        who = user or self._user
+        results, ns = self._script(sql, who, self._namespaces.get(who, DEFAULT_NAMESPACE))
+        self._namespaces[who] = ns
+        return results
+
+    def explain(
+        self,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
+    ) -> Result:
+        """``EXPLAIN`` of one query, with the scan and pruning figures."""
+        statements = parser.parse(sql)
+        if len(statements) != 1 or not isinstance(statements[0], st.Query):
+            raise UnsupportedStatementError("explain() takes exactly one query (SELECT ...)")
+        if statements[0].explain:
+            return self.execute(sql, params, user=user)
+        prefix = "EXPLAIN "
+        try:
+            return self.execute(prefix + sql, params, user=user)
+        except KalamError as err:
+            if err.line == 1 and isinstance(err.column, int):
+                err.column = max(1, err.column - len(prefix))
+            raise
+
+    def flush(
+        self,
+        table: str,
+        *,
+        wait: bool = True,
+        progress: Any = None,
+        user: str | None = None,
+    ) -> Result:
+        """``FLUSH TABLE table`` on the server; with ``wait`` block until done."""
+        ref = _table_ref(table)
+        return self.execute(f"FLUSH TABLE {ref}{' WAIT' if wait else ''}", user=user)
+
+    def insert_arrow(
+        self,
+        table: str,
+        data: Any,
+        *,
+        user: str | None = None,
+        primary_key: str | None = None,
+        table_type: str = "SHARED",
+    ) -> Result:
+        """Append an Arrow table to ``table`` through parameterised INSERTs, creating
+        the table first when missing (the same columns and key the embedded engine picks).
+
+        Each INSERT is atomic; a failure after the first chunk says how many rows went in."""
+        from engine.remote_bulk import insert_arrow
+
+        started = time.perf_counter()
+        if not isinstance(data, pa.Table):
+            data = pa.table(data)
+        who = user or self._user
+        result = insert_arrow(
+            self,
+            _table_ref(table, self._namespaces.get(who, DEFAULT_NAMESPACE)),
+            data,
+            user=who,
+            primary_key=primary_key,
+            table_type=table_type,
+        )
+        result.elapsed_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    # ------------------------------------------------------------ transport
+
+    def _script(self, sql: str, user: str, ns: str) -> tuple[list[Result], str]:
+        # Parsed here first, as the embedded engine does: a syntax error
+        # anywhere runs nothing, and its position is relative to the whole text.
+        statements = parser.parse(sql)
+        pieces = parser.split_statements(sql)
+        if len(pieces) != len(statements):  # defensive: both come from one tokenizer
+            pieces = [parser.StatementText(s.sql, 1, 1, 0) for s in statements]
+        results = []
+        for piece, stmt in zip(pieces, statements, strict=True):
+            try:
+                result, new_ns = self._statement(piece.sql, None, user, ns)
+            except KalamError as err:
+                _shift(err, piece)
+                raise
+            if new_ns is not None or isinstance(stmt, st.UseNamespace):
+                ns = new_ns or ns
+            results.append(result)
+        return results, ns
+
+    def _statement(self, sql: str, params: Any, user: str, ns: str) -> tuple[Result, str | None]:
+        """Run one statement; also return the namespace a ``USE`` switched to."""
+        self._check_open()
+        started = time.perf_counter()
+        body = {"sql": sql, "params": _json_params(params), "namespace_id": ns}
+        response = self._post(user, body)
+        result = _result_from_response(response)
+        result.elapsed_ms = (time.perf_counter() - started) * 1000
+        result.statement = sql
+        return result, _used_namespace(sql)
+
+    def _token(self, user: str, *, renew: bool = False) -> str:
+        token = self._tokens.get(user)
+        if token is None or renew:
+            response = self._send(
+                "POST", "/v1/api/auth/local", json={"secret": self.server.secret, "user": user}
+            )
+            if response.status_code != 200:
+                raise _error_of(response)
+            token = self._tokens[user] = str(response.json()["access_token"])
+        return token
+
+    def _post(self, user: str, body: dict[str, Any]) -> httpx.Response:
+        for attempt in (0, 1):
+            headers = {
+                "Authorization": f"Bearer {self._token(user, renew=attempt > 0)}",
+                "Accept": ARROW_STREAM,
+            }
+            response = self._send("POST", "/v1/api/sql", json=body, headers=headers)
+            # A token expires or the server restarted with a new secret: renew once.
+            if response.status_code != 401 or attempt:
+                break
+        if response.status_code >= 400:
+            raise _error_of(response)
+        return response
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            # Nothing reached a server, so trying again cannot run a statement
+            # twice: follow a restarted server to its new address.
+            if not self._rediscover():
+                raise self._unreachable() from None
+            try:
+                return self._http.request(method, path, **kwargs)
+            except httpx.HTTPError:
+                raise self._unreachable() from None
+        except httpx.HTTPError:
+            raise self._unreachable() from None
+
+    def _rediscover(self) -> bool:
+        info = find_server(self.data_dir)
+        if info is None or (info.url, info.secret) == (self.server.url, self.server.secret):
+            return False
+        self._http.close()
+        self.server, self._http, self._tokens = info, self._client(info), {}
+        return True
+
+    def _unreachable(self) -> ServerUnavailableError:
+        return ServerUnavailableError(
+            f"The Kalam server at {self.server.url} for data directory {self.data_dir} "
+            "cannot be reached (it may have stopped). Start it again with "
+            f"`kalam serve --data-dir {self.data_dir}` (or `make lab`)",
+            url=self.server.url,
+        )
+
+
+class RemoteConnection:
+    """A session on a ``RemoteEngine``: its own current namespace, one user."""
+
+    def __init__(self, engine: RemoteEngine, user: str) -> None:
+        self._engine = engine
+        self._user = user
+        self._namespace = DEFAULT_NAMESPACE
+
+    def __repr__(self) -> str:
+        return f"<RemoteConnection user={self._user!r} namespace={self._namespace!r}>"
+
+    def __enter__(self) -> RemoteConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @property
+    def user(self) -> str:
+        return self._user
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Result:
+        """Run exactly one statement in this connection's session."""
+        result, new_ns = self._engine._statement(sql, params, self._user, self._namespace)
+        if new_ns is not None:
+            self._namespace = new_ns
+        return result
+
+    def execute_script(self, sql: str) -> list[Result]:
+        results, self._namespace = self._engine._script(sql, self._user, self._namespace)
+        return results
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _table_ref(table: str, default_ns: str | None = None) -> str:
+    """``ns.t`` checked against the name allowlist (it is written into SQL text)."""
+    from engine.names import check_name
+
+    ns, _, name = table.rpartition(".")
+    name = check_name(name, "table")
+    if ns:
+        return f"{check_name(ns, 'namespace')}.{name}"
+    return f"{default_ns}.{name}" if default_ns else name
+
+
+def _used_namespace(sql: str) -> str | None:
+    """The namespace a successful ``USE`` statement switched to (``None``: not a USE).
+
+    Only the first token is looked at on every statement; a USE is parsed by
+    the engine's parser to read the name exactly as the server did."""
+    try:
+        tokens = tokenize(sql)
+    except KalamError:
+        return None
+    if not tokens or tokens[0].text.upper() != "USE":
+        return None
+    statements = parser.parse(sql)
+    if len(statements) == 1 and isinstance(statements[0], st.UseNamespace):
+        return statements[0].name
+    return None
+
+
+def _shift(err: KalamError, piece: parser.StatementText) -> None:
+    """Move a position relative to one statement of a script to the whole script."""
+    if not isinstance(err.line, int) or not isinstance(err.column, int):
+        return
+    if err.line == 1:
+        err.column = piece.column - 1 + err.column
+    err.line = piece.line + err.line - 1
+
+
+def _error_of(response: httpx.Response) -> KalamError:
+    try:
+        doc = response.json()
+    except ValueError:
+        doc = None
+    return error_from_document(doc, response.status_code)
+
+
+def _header_int(response: httpx.Response, name: str) -> int | None:
+    raw = response.headers.get(name)
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _result_from_response(response: httpx.Response) -> Result:
+    """A ``Result`` from an Arrow IPC response (headers carry the status fields),
+    or from KalamDB's JSON document when the server sent that instead."""
+    if response.headers.get("content-type", "").startswith(ARROW_STREAM):
+        table = pa.ipc.open_stream(response.content).read_all()
+        message = response.headers.get("X-Kalam-Message", "")
+        stats_raw = response.headers.get("X-Kalam-Stats")
+        kind = response.headers.get("X-Kalam-Kind")
+        is_query = kind == "query" if kind else not message
+        count = _header_int(response, "X-Kalam-Row-Count")
+        return Result(
+            table=table if is_query else pa.table({}),
+            message=message,
+            rows_affected=None if is_query else count,
+            is_query=is_query,
+            stats=json.loads(stats_raw) if stats_raw else {},
+            job_id=response.headers.get("X-Kalam-Job-Id") or None,
+        )
+    doc = response.json()
+    results = doc.get("results") or []
+    if len(results) != 1:
+        raise MultipleStatementsError(
+            f"The server returned {len(results)} results for one statement"
+        )
+    return _result_from_json(results[0])
+
+
+def _result_from_json(item: dict[str, Any]) -> Result:
+    if "rows" not in item:
+        return Result(message=str(item.get("message") or ""), rows_affected=item.get("row_count"))
+    names = [c["name"] for c in item.get("schema") or []]
+    columns = list(zip(*item["rows"], strict=True)) if item["rows"] else [[] for _ in names]
+    table = pa.table({n: list(col) for n, col in zip(names, columns, strict=True)})
+    return Result(table=table, is_query=True)
