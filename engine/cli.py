@@ -6,6 +6,7 @@ inside the SQL: every statement goes to the engine as written.
 
     kalam sql "<SQL>" [--data-dir DIR] [--user NAME] [--format table|csv|json]
     kalam repair [--data-dir DIR]
+    kalam serve [--data-dir DIR] [--host 127.0.0.1] [--port 8080] [--token-ttl S]
 """
 
 from __future__ import annotations
@@ -222,7 +223,51 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"data directory (default: ${DATA_DIR_ENV}, else ./{DEFAULT_DATA_DIR})",
     )
+    srv = commands.add_parser(
+        "serve",
+        help="serve the data directory over HTTP (the Kalam server)",
+        description="Own the data directory and serve KalamDB's HTTP API on it until "
+        "SIGTERM or SIGINT; writes <data dir>/server.json while running.",
+    )
+    srv.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"data directory (default: ${DATA_DIR_ENV}, else ./{DEFAULT_DATA_DIR})",
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    srv.add_argument(
+        "--port", type=int, default=8080, help="port to bind; 0 picks a free one (default: 8080)"
+    )
+    srv.add_argument(
+        "--token-ttl",
+        type=int,
+        metavar="S",
+        default=None,
+        help="lifetime of issued tokens in seconds (default: 86400)",
+    )
     return parser
+
+
+def _serve(data_dir: Path, args: argparse.Namespace) -> int:
+    """``kalam serve``: open the directory embedded, serve it, close it cleanly."""
+    import logging
+
+    from engine.server.runner import serve
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    if args.token_ttl is not None and args.token_ttl <= 0:
+        print("error: --token-ttl must be a positive number of seconds", file=sys.stderr)
+        return 2
+    try:
+        with Engine.open(data_dir, embedded=True) as engine:
+            serve(engine, host=args.host, port=args.port, token_ttl=args.token_ttl)
+    except KalamError as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the address is taken or not ours to bind
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _one_line(message: str) -> str:
@@ -238,9 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
 
     data_dir = resolve_data_dir(args.data_dir)
+    if args.command == "serve":
+        return _serve(data_dir, args)
     if args.command == "repair":
         try:
-            with Engine.open(data_dir, repair=True, background_jobs=False) as engine:
+            with Engine.open(data_dir, repair=True, background_jobs=False, embedded=True) as engine:
                 print(engine.recovery)
         except KalamError as exc:
             print(f"error: {_one_line(str(exc))}", file=sys.stderr)

@@ -166,3 +166,10 @@ class ServerUnavailableError(KalamError, ConnectionError):
     """The Kalam server that owns a data directory cannot be reached."""
 
     code = "SERVER_UNAVAILABLE"
+
+
+class AuthenticationError(KalamError, PermissionError):
+    """A login, token or local secret that does not prove who the caller is
+    (wrong password, locked account, expired or forged token, dropped user)."""
+
+    code = "AUTHENTICATION_FAILED"

@@ -315,10 +315,28 @@ def _stats(engine: Database, user: str) -> pa.Table:
 
 def _users(engine: Database, user: str) -> pa.Table:
     rows = [
-        {"user": u.user, "role": u.role, "created_at": u.created_at}
+        {
+            "user": u.user,
+            "role": u.role,
+            "created_at": u.created_at,
+            # Whether a password is set; the hash itself is never shown.
+            "has_password": u.password_hash is not None,
+            "failed_login_attempts": u.failed_login_attempts,
+            "locked_until": u.locked_until,
+        }
         for u in sorted(engine.users.users.values(), key=lambda u: u.user)
     ]
-    return _table(rows, [("user", pa.string()), ("role", pa.string()), ("created_at", _TS)])
+    return _table(
+        rows,
+        [
+            ("user", pa.string()),
+            ("role", pa.string()),
+            ("created_at", _TS),
+            ("has_password", pa.bool_()),
+            ("failed_login_attempts", pa.int32()),
+            ("locked_until", _TS),
+        ],
+    )
 
 
 SYSTEM_TABLES: dict[str, Callable[[Database, str], pa.Table]] = {

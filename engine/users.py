@@ -1,10 +1,14 @@
 """The user registry: who exists and with which role, persisted in the hot
 store (``U<name>`` records) and mirrored in memory. What each role may do
-is decided in ``engine.security``."""
+is decided in ``engine.security``.
+
+A record may also hold an argon2 password hash (never the password) and the
+failed-login bookkeeping that ``engine.auth`` maintains; records written
+before passwords existed (three fields) still load."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import orjson
 
@@ -30,6 +34,15 @@ class User:
     user: str
     role: str
     created_at: int
+    # An argon2 hash (``engine.auth``); ``None``: the user cannot log in with a
+    # password. Kept out of repr so it never reaches a log line.
+    password_hash: str | None = field(default=None, repr=False)
+    failed_login_attempts: int = 0
+    locked_until: int | None = None  # µs since the epoch
+
+
+_BASE_FIELDS = {"user", "role", "created_at"}
+_AUTH_FIELDS = {"password_hash", "failed_login_attempts", "locked_until"}
 
 
 def _key(name: str) -> bytes:
@@ -45,13 +58,23 @@ def _decode_user(key: bytes, raw: bytes, store: HotStore) -> User:
         d = None
     if (
         not isinstance(d, dict)
-        or d.keys() != {"user", "role", "created_at"}
+        or not _BASE_FIELDS <= d.keys() <= _BASE_FIELDS | _AUTH_FIELDS
         or _key(str(d["user"])) != key
         or d["role"] not in ROLES
         or type(d["created_at"]) is not int
+        or not isinstance(d.get("password_hash"), str | None)
+        or type(d.get("failed_login_attempts", 0)) is not int
+        or not (d.get("locked_until") is None or type(d["locked_until"]) is int)
     ):
         raise StorageCorruptionError(f"Corrupt user record: {source}", file=source)
-    return User(d["user"], d["role"], d["created_at"])
+    return User(
+        d["user"],
+        d["role"],
+        d["created_at"],
+        d.get("password_hash"),
+        d.get("failed_login_attempts", 0),
+        d.get("locked_until"),
+    )
 
 
 class Users:

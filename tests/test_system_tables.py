@@ -85,7 +85,7 @@ EXPECTED_COLUMNS = {
         "kind",
     ],
     "stats": ["metric", "value"],
-    "users": ["user", "role", "created_at"],
+    "users": ["user", "role", "created_at", "has_password", "failed_login_attempts", "locked_until"],
 }
 # The issue asks for "one row per segment with statistics" without naming columns.
 SEGMENT_COLUMNS_AT_LEAST = {

@@ -255,7 +255,28 @@ def _parse_kalam(
         )
         or words[:2] == ["SHOW", "MANIFEST"]
     ):
-        return st.KalamCommand(**base, words=tuple(t.text for t in tokens))
+        return _masked_password(tokens, base, piece) or st.KalamCommand(
+            **base, words=tuple(t.text for t in tokens)
+        )
+    return None
+
+
+PASSWORD_MASK = "***"
+
+
+def _masked_password(
+    tokens: list[Token], base: dict[str, Any], piece: StatementText
+) -> st.KalamCommand | None:
+    """``... PASSWORD '<secret>' ...`` as a command whose text and words show a
+    mask instead of the password (which is kept in ``secret`` only)."""
+    for i, tok in enumerate(tokens[:-1]):
+        value = tokens[i + 1]
+        if tok.text.upper() == "PASSWORD" and value.token_type == TokenType.STRING:
+            start, end = value.start, value.end + 1  # token offsets are within piece.sql
+            masked = {**base, "sql": piece.sql[:start] + f"'{PASSWORD_MASK}'" + piece.sql[end:]}
+            words = [t.text for t in tokens]
+            words[i + 1] = PASSWORD_MASK
+            return st.KalamCommand(**masked, words=tuple(words), secret=value.text)
     return None
 
 

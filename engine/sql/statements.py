@@ -194,6 +194,10 @@ class KalamCommand(Statement):
     and names in order (e.g. ``("REPAIR", "TABLE", "ns.t")``)."""
 
     words: tuple[str, ...] = ()
+    # A password given in the statement (CREATE / ALTER USER): ``words`` and
+    # ``sql`` hold a mask in its place, so it never reaches a repr, a log or
+    # system.live_queries.
+    secret: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

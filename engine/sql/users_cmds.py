@@ -1,14 +1,17 @@
-"""CREATE / ALTER / DROP USER, KILL QUERY and EXECUTE AS USER."""
+"""CREATE / ALTER / DROP USER (with passwords), KILL QUERY and EXECUTE AS USER."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from engine.auth import check_new_password, hash_password
 from engine.errors import InvalidOptionError, PermissionDeniedError, SqlParseError
 from engine.names import check_user
 from engine.result import Result
 from engine.security import may_act_as
 from engine.sql import statements as st
+from engine.sql.parser import PASSWORD_MASK
 from engine.users import ROLES, ROOT, User, UserExistsError
 
 if TYPE_CHECKING:
@@ -27,54 +30,99 @@ def _role(word: str) -> str:
     return role
 
 
-def _parse_user_command(words: list[str]) -> tuple[str, str, str | None]:
-    """(verb, user name, role or None) of CREATE USER n [ROLE r] / ALTER USER n
-    ROLE r / DROP USER n; anything else is a syntax error."""
+@dataclass(frozen=True)
+class _UserCommand:
+    verb: str
+    name: str
+    role: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+_FORMS = {
+    "CREATE": "CREATE USER name [WITH PASSWORD '...'] [ROLE role]",
+    "ALTER": "ALTER USER name [SET] ROLE role | ALTER USER name SET PASSWORD '...'",
+    "DROP": "DROP USER name",
+}
+
+
+def _parse_user_command(s: st.KalamCommand) -> _UserCommand:
+    """The parts of CREATE USER n [WITH PASSWORD '...'] [ROLE r] / ALTER USER n
+    [SET] ROLE r / ALTER USER n SET PASSWORD '...' / DROP USER n; anything
+    else is a syntax error. The password comes from ``s.secret`` (the parser
+    masked it in the words)."""
+    words = list(s.words)
     verb = words[0].upper()
-    forms = {
-        "CREATE": "CREATE USER name [ROLE role]",
-        "ALTER": "ALTER USER name ROLE role",
-        "DROP": "DROP USER name",
-    }
-    rest = words[3:]
-    ok = len(words) >= 3 and (
-        (verb == "DROP" and not rest)
-        or (verb == "CREATE" and (not rest or (len(rest) == 2 and rest[0].upper() == "ROLE")))
-        or (verb == "ALTER" and len(rest) == 2 and rest[0].upper() == "ROLE")
-    )
-    if not ok:
-        raise SqlParseError(f"Syntax error: expected {forms[verb]}")
-    role = _role(rest[1]) if rest else None
-    return verb, check_user(_unquote(words[2])), role
+    upper = [w.upper() for w in words[3:]]
+    syntax = SqlParseError(f"Syntax error: expected {_FORMS[verb]}")
+    if len(words) < 3:
+        raise syntax
+    name = check_user(_unquote(words[2]))
+    role: str | None = None
+    password: str | None = None
+    i = 0
+    if verb == "ALTER" and upper[:1] == ["SET"]:
+        i = 1
+    while i < len(upper):
+        if upper[i] == "ROLE" and i + 1 < len(upper) and role is None and verb != "DROP":
+            role = _role(words[3 + i + 1])
+            i += 2
+        elif upper[i : i + 2] == ["WITH", "PASSWORD"] and verb == "CREATE" and password is None:
+            password = _password(s, upper, i + 2)
+            i += 3
+        elif upper[i] == "PASSWORD" and verb == "ALTER" and i == 1 and password is None:
+            password = _password(s, upper, i + 1)
+            i += 2
+        else:
+            raise syntax
+    if verb == "ALTER" and (role is None) == (password is None):
+        raise syntax
+    return _UserCommand(verb, name, role, password)
+
+
+def _password(s: st.KalamCommand, upper: list[str], at: int) -> str:
+    if at >= len(upper) or upper[at] != PASSWORD_MASK or s.secret is None:
+        raise SqlParseError("Syntax error: a password is a string literal: PASSWORD '...'")
+    return check_new_password(s.secret)
 
 
 def user_command(engine: Database, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
-    verb, name, role = _parse_user_command(list(s.words))
+    cmd = _parse_user_command(s)
+    name, role = cmd.name, cmd.role
     actor = engine.users.get(user)
+    if cmd.verb == "DROP":
+        current = engine.users.get(name)
+        if name == ROOT:
+            raise PermissionDeniedError("root cannot be dropped")
+        _check_grant(actor.role, current.role)
+        return _drop_user(engine, name)
+    # Hashing is slow (tens of ms): done before the engine lock is taken.
+    hashed = hash_password(cmd.password) if cmd.password is not None else None
     with engine.lock:
         txn = engine.begin()
-        if verb == "CREATE":
+        if cmd.verb == "CREATE":
             role = role or "user"
             if engine.users.find(name) is not None:
                 raise UserExistsError(f"User '{name}' already exists")
             _check_grant(actor.role, role)
-            engine.users.put(txn, User(name, role, engine.now_us()))
+            engine.users.put(txn, User(name, role, engine.now_us(), password_hash=hashed))
             msg = f"User {name} created with role {role}"
-        elif verb == "ALTER":
-            assert role is not None
+        elif role is not None:
             current = engine.users.get(name)
             if name == ROOT:
                 raise PermissionDeniedError("The role of root cannot be changed")
             _check_grant(actor.role, role)
             _check_grant(actor.role, current.role)
-            engine.users.put(txn, User(name, role, current.created_at))
+            engine.users.put(txn, replace(current, role=role))
             msg = f"User {name} now has role {role}"
         else:
             current = engine.users.get(name)
-            if name == ROOT:
-                raise PermissionDeniedError("root cannot be dropped")
             _check_grant(actor.role, current.role)
-            return _drop_user(engine, name)
+            # A new password also lifts a lockout.
+            engine.users.put(
+                txn,
+                replace(current, password_hash=hashed, failed_login_attempts=0, locked_until=None),
+            )
+            msg = f"Password of user {name} changed"
         txn.commit()
     return Result(message=msg, rows_affected=0)
 
