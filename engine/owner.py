@@ -124,8 +124,9 @@ def in_use_message(data_dir: Path, lock_pid: int | None) -> tuple[str, dict[str,
             who += f", open since {started.replace('T', ' ').replace('+00:00', ' UTC')}"
     if is_server_cmdline(cmdline):
         advice = (
-            "That is a Kalam server that has not (yet) published a live "
-            f"{data_dir / 'server.json'}; wait for it to start, or stop it"
+            "That is a Kalam server: open the directory as its client (Engine.open without "
+            "embedded=True, `kalam sql` without --embedded); if it is still starting, its "
+            f"{data_dir / 'server.json'} appears once it answers"
         )
     else:
         advice = (

@@ -6,33 +6,46 @@ before it: after FROM / JOIN / INTO / UPDATE / TABLE it offers namespaces and
 tables, after ``name.`` it offers the tables of a namespace or the columns of
 a table. This is the one place in the magic that reads the typed text; it
 never changes what is executed. Names come from the engine's system tables.
+When the engine cannot be opened (the directory is held by another process)
+or its server cannot be reached, the list holds one entry whose type says why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.completer import CompletionContext, SimpleCompletion, context_matcher
 
-from engine import Engine, KalamError
+from engine import KalamError
+from engine.errors import ServerUnavailableError
+
+if TYPE_CHECKING:
+    from kalam_magic.session import AnyEngine
 
 TABLE_KEYWORDS = frozenset({"FROM", "JOIN", "INTO", "UPDATE", "TABLE"})
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
 DEFAULT_NAMESPACE = "default"
 
 
+class CatalogUnavailable(Exception):
+    """No names can be read: the reason, one line, is shown in the completion list."""
+
+
 @dataclass(frozen=True)
 class Catalog:
-    """Names visible to one user of one engine, read through the engine's SQL."""
+    """Names visible to one user of one engine, read through the engine's SQL
+    (over HTTP when the engine is a client of a ``kalam serve``)."""
 
-    engine: Engine
+    engine: AnyEngine
     user: str
 
     def _column(self, sql: str, params: dict[str, Any] | None = None) -> list[str]:
         try:
             result = self.engine.execute(sql, params, user=self.user)
+        except ServerUnavailableError as err:
+            raise CatalogUnavailable(f"{type(err).__name__}: {err.message}") from None
         except KalamError:
             return []
         return sorted({str(v) for v in result.table.column(0).to_pylist() if v is not None})
@@ -51,6 +64,22 @@ class Catalog:
             "SELECT column_name FROM system.columns WHERE namespace = :ns AND table_name = :t",
             {"ns": namespace, "t": table},
         )
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Stands in for a ``Catalog`` when the engine cannot be opened or reached."""
+
+    reason: str
+
+    def namespaces(self) -> list[str]:
+        raise CatalogUnavailable(self.reason)
+
+    def tables(self, namespace: str) -> list[str]:
+        raise CatalogUnavailable(self.reason)
+
+    def columns(self, namespace: str, table: str) -> list[str]:
+        raise CatalogUnavailable(self.reason)
 
 
 @dataclass(frozen=True)
@@ -75,7 +104,7 @@ def kalam_text_before_cursor(full_text: str, cursor_line: int, cursor_position: 
     return None
 
 
-def suggest(text: str, catalog: Catalog) -> tuple[str, list[Suggestion]] | None:
+def suggest(text: str, catalog: Catalog | Unavailable) -> tuple[str, list[Suggestion]] | None:
     """(fragment being completed, suggestions) for SQL ``text`` typed before the cursor."""
     end = len(text)
     start = end
@@ -109,8 +138,31 @@ def suggest(text: str, catalog: Catalog) -> tuple[str, list[Suggestion]] | None:
     return None
 
 
-def make_matcher(catalog_for: Callable[[], Catalog | None]) -> Callable[[CompletionContext], Any]:
-    """An IPython v2 matcher; ``catalog_for`` gives the catalog of the current connection."""
+def _fragment(text: str) -> str:
+    start = len(text)
+    while start > 0 and text[start - 1] in _WORD_CHARS:
+        start -= 1
+    return text[start:]
+
+
+def unavailable_reply(text: str, reason: str) -> dict[str, Any]:
+    """One entry that explains why no names are offered: it inserts nothing new
+    (its text is what was typed) and its type, shown beside it, is the reason."""
+    fragment = _fragment(text)
+    one_line = " ".join(f"Kalam completion unavailable: {reason}".split())
+    return {
+        "completions": [SimpleCompletion(fragment, type=one_line)],
+        "matched_fragment": fragment,
+        "suppress": True,
+        "ordered": True,
+    }
+
+
+def make_matcher(
+    catalog_for: Callable[[], Catalog | Unavailable | None],
+) -> Callable[[CompletionContext], Any]:
+    """An IPython v2 matcher; ``catalog_for`` gives the catalog of the current connection
+    (``Unavailable`` with the reason when the engine cannot be opened or reached)."""
 
     @context_matcher(identifier="kalam_magic.completion", priority=100)
     def kalam_matcher(context: CompletionContext) -> dict[str, Any]:
@@ -123,7 +175,10 @@ def make_matcher(catalog_for: Callable[[], Catalog | None]) -> Callable[[Complet
         catalog = catalog_for()
         if catalog is None:
             return empty
-        found = suggest(text, catalog)
+        try:
+            found = suggest(text, catalog)
+        except CatalogUnavailable as why:
+            return unavailable_reply(text, str(why))
         if found is None:
             return empty
         fragment, suggestions = found

@@ -15,14 +15,14 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from engine import Engine, KalamError
+from engine import KalamError
 from kalam_magic import args as magic_args
 from kalam_magic import persist as bulk
-from kalam_magic.completion import Catalog
+from kalam_magic.completion import Catalog, Unavailable
 from kalam_magic.config import Kalam, settings_help
 from kalam_magic.errors import KalamCellError
 from kalam_magic.result import CellResult
-from kalam_magic.session import EnginePool, SqlSource, execute, explain, run_sql
+from kalam_magic.session import AnyEngine, EnginePool, SqlSource, execute, explain, run_sql
 
 
 @magics_class
@@ -41,16 +41,18 @@ class KalamMagics(Magics):
     def data_dir(self) -> str:
         return str(self.settings.resolved_data_dir())
 
-    def engine(self) -> Engine:
-        """The engine of the data directory in effect, opened on first use."""
+    def engine(self) -> AnyEngine:
+        """The engine of the data directory in effect, opened on first use
+        (a client of the directory's Kalam server when one runs)."""
         try:
             return self.engines.get(
-                self.settings.resolved_data_dir(), durability=self.settings.durability
+                self.settings.resolved_data_dir(),
+                durability=self.settings.durability,
+                embedded=self.settings.embedded,
             )
         except KalamError as err:
-            raise KalamCellError(
-                err, position=None, source_line=None, data_dir=self.data_dir()
-            ) from None
+            # Not redacted: which directory could not be opened is the point.
+            raise KalamCellError(err, position=None, source_line=None) from None
 
     def _connect(self, data_dir: str) -> None:
         """Switch to ``data_dir``; a directory that cannot be opened leaves the old one in effect."""
@@ -62,12 +64,13 @@ class KalamMagics(Magics):
             self.settings.data_dir = previous
             raise
 
-    def catalog(self) -> Catalog | None:
+    def catalog(self) -> Catalog | Unavailable:
         """Names for tab completion, as the configured user sees them."""
         try:
             return Catalog(self.engine(), self.settings.user)
-        except KalamCellError:
-            return None  # completion never raises; the next cell shows the error
+        except KalamCellError as err:
+            # Completion never raises; it says in one line why there are no names.
+            return Unavailable(err.headline())
 
     @property
     def user_ns(self) -> dict[str, Any]:
@@ -134,7 +137,7 @@ class KalamMagics(Magics):
         # Line 1 of the cell is the %%kalam line, so SQL line n is cell line n + 1.
         return SqlSource(cell, line_offset=1, where="cell", data_dir=self.data_dir())
 
-    def _persist(self, engine: Engine, args: magic_args.MagicArgs, user: str) -> CellResult:
+    def _persist(self, engine: AnyEngine, args: magic_args.MagicArgs, user: str) -> CellResult:
         assert args.persist is not None
         target = magic_args.persist_target(args.rest)
         if args.persist not in self.user_ns:
