@@ -318,6 +318,7 @@ class RemoteEngine:
         """Run exactly one statement on the server (``progress`` is not reported remotely)."""
         who = user or self._user
         ns = self._namespaces.get(who, DEFAULT_NAMESPACE)
+        _check_one_statement(sql)
         result, new_ns = self._statement(sql, params, who, ns)
         if new_ns is not None:
             self._namespaces[who] = new_ns
@@ -510,6 +511,7 @@ class RemoteConnection:
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Result:
         """Run exactly one statement in this connection's session."""
+        _check_one_statement(sql)
         result, new_ns = self._engine._statement(sql, params, self._user, self._namespace)
         if new_ns is not None:
             self._namespace = new_ns
@@ -532,6 +534,18 @@ def _table_ref(table: str, default_ns: str | None = None) -> str:
     if ns:
         return f"{check_name(ns, 'namespace')}.{name}"
     return f"{default_ns}.{name}" if default_ns else name
+
+
+def _check_one_statement(sql: str) -> None:
+    """Refuse what ``Engine.execute`` refuses before running anything (same errors)."""
+    count = len(parser.split_statements(sql))
+    if count == 0:
+        raise MultipleStatementsError("No statement to execute: the SQL is empty")
+    if count > 1:
+        raise MultipleStatementsError(
+            f"execute() runs one statement, got {count}; "
+            "use execute_script() for a ';'-separated batch"
+        )
 
 
 def _used_namespace(sql: str) -> str | None:
