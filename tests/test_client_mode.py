@@ -358,3 +358,22 @@ def test_completion_reports_a_server_that_went_away(ip, tmp_path):  # noqa: F811
     found = _completions(ip, "%%kalam\nSELECT * FROM gone_")
     assert len(found) == 1 and "ServerUnavailableError" in found[0][1]
     assert "cannot be reached" in found[0][1]
+
+
+def test_serverctl_starts_reuses_and_stops_a_background_server(tmp_path, capsys):
+    from engine import serverctl
+
+    data = tmp_path / "lab-data"
+    try:
+        assert serverctl.main(["start", "--data-dir", str(data)]) == 0
+        info = json.loads((data / "server.json").read_text())
+        assert int((data / "kalam-serve.pid").read_text()) == info["pid"]
+        assert serverctl.main(["start", "--data-dir", str(data)]) == 0  # reused, not a second one
+        assert "already running" in capsys.readouterr().out
+        with Engine.open(data) as eng:
+            assert isinstance(eng, RemoteEngine) and eng.url == info["url"]
+    finally:
+        assert serverctl.main(["stop", "--data-dir", str(data)]) == 0
+    assert not (data / "server.json").exists() and not (data / "kalam-serve.pid").exists()
+    assert "server stopped" in (data / "kalam-serve.log").read_text()
+    assert serverctl.main(["status", "--data-dir", str(data)]) == 1
