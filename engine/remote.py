@@ -537,7 +537,13 @@ def _table_ref(table: str, default_ns: str | None = None) -> str:
 
 
 def _check_one_statement(sql: str) -> None:
-    """Refuse what ``Engine.execute`` refuses before running anything (same errors)."""
+    """Refuse what ``Engine.execute`` refuses before running anything (same errors).
+
+    Several statements need a ``;``, and SQL that is empty once comments go
+    is blank or has a comment, so a plain statement skips the tokenizer here
+    (the server tokenizes it anyway)."""
+    if ";" not in sql and sql.strip() and "--" not in sql and "/*" not in sql:
+        return
     count = len(parser.split_statements(sql))
     if count == 0:
         raise MultipleStatementsError("No statement to execute: the SQL is empty")
@@ -551,8 +557,12 @@ def _check_one_statement(sql: str) -> None:
 def _used_namespace(sql: str) -> str | None:
     """The namespace a successful ``USE`` statement switched to (``None``: not a USE).
 
-    Only the first token is looked at on every statement; a USE is parsed by
-    the engine's parser to read the name exactly as the server did."""
+    Only the first token decides; a USE is parsed by the engine's parser to
+    read the name exactly as the server did."""
+    # Every USE statement contains these letters; most statements are not
+    # tokenized a second time on the client.
+    if "use" not in sql.casefold():
+        return None
     try:
         tokens = tokenize(sql)
     except KalamError:
