@@ -6,7 +6,7 @@ statement-splitting helpers the notebook layer uses.
 
 from __future__ import annotations
 
-from engine.api import DURABILITY, Connection, Engine
+from engine.api import DURABILITY, Change, Connection, Engine, Subscription
 from engine.errors import KalamError
 from engine.result import Result
 from engine.sql.parser import StatementText, parameter_names, split_statements
@@ -14,11 +14,13 @@ from engine.version import __version__
 
 __all__ = [
     "DURABILITY",
+    "Change",
     "Connection",
     "Engine",
     "KalamError",
     "Result",
     "StatementText",
+    "Subscription",
     "parameter_names",
     "__version__",
     "split_statements",

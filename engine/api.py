@@ -29,6 +29,7 @@ from engine.errors import (
 )
 from engine.jobs.jobs import JobManager
 from engine.jobs.scheduler import Scheduler
+from engine.live import Change, Subscription
 from engine.names import check_user
 from engine.owner import remove_owner, write_owner
 from engine.result import Result
@@ -44,7 +45,7 @@ from engine.users import Users
 if TYPE_CHECKING:
     from engine.remote import RemoteEngine
 
-__all__ = ["DURABILITY", "Connection", "Engine"]
+__all__ = ["DURABILITY", "Change", "Connection", "Engine", "Subscription"]
 
 _T = TypeVar("_T")
 
@@ -332,6 +333,21 @@ class Engine:
         finally:
             self.db.set_call_progress(None)
 
+    @_only_kalam_errors
+    def subscribe(self, sql: str, *, user: str | None = None) -> Subscription:
+        """Start a live query: ``SUBSCRIBE TO SELECT ... FROM ns.t [WHERE ...]``
+        or the bare SELECT. Returns the ``Subscription`` (its ``initial`` rows,
+        then ``get()`` changes in commit order); close it when done."""
+        return self._subscribe(sql, None, user)
+
+    def _subscribe(self, sql: str, session: Session | None, user: str | None) -> Subscription:
+        stmt = self._one_statement(sql)
+        if not isinstance(stmt, st.Subscribe):
+            stmt = parser.subscription_of(stmt)
+        result = self._run(stmt, None, user, time.perf_counter(), session)
+        sub: Subscription = result.subscription
+        return sub
+
     @staticmethod
     def _one_statement(sql: str) -> Statement:
         statements = parser.parse(sql)
@@ -426,6 +442,11 @@ class Connection:
         """Run exactly one statement in this connection's session."""
         stmt = self._engine._one_statement(sql)
         return self._engine._run(stmt, params, None, time.perf_counter(), self.session)
+
+    @_only_kalam_errors
+    def subscribe(self, sql: str) -> Subscription:
+        """A live query in this connection's session (see ``Engine.subscribe``)."""
+        return self._engine._subscribe(sql, self.session, None)
 
     @_only_kalam_errors
     def execute_script(self, sql: str) -> list[Result]:

@@ -196,7 +196,7 @@ def verify_token(db: Database, token: str) -> str:
             algorithms=[_ALGORITHM],
             issuer=_ISSUER,
             # Expiry is checked below against the database clock.
-            options={"verify_exp": False, "require": ["sub", "exp", "iss"]},
+            options={"verify_exp": False, "verify_iat": False, "require": ["sub", "exp", "iss"]},
         )
     except jwt.PyJWTError as exc:
         raise AuthenticationError(f"Invalid token: {exc}") from None

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import pyarrow as pa
 
 from engine import Engine, KalamError, Result
+from engine.errors import DataDirInUseError
 
 DATA_DIR_ENV = "KALAM_DATA_DIR"
 DEFAULT_DATA_DIR = "kalam-data"
@@ -258,7 +259,7 @@ def _serve(data_dir: Path, args: argparse.Namespace) -> int:
     """``kalam serve``: open the directory embedded, serve it, close it cleanly."""
     import logging
 
-    from engine.server.runner import serve
+    from engine.server.runner import running_server, serve
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     if args.token_ttl is not None and args.token_ttl <= 0:
@@ -267,6 +268,17 @@ def _serve(data_dir: Path, args: argparse.Namespace) -> int:
     try:
         with Engine.open(data_dir, embedded=True) as engine:
             serve(engine, host=args.host, port=args.port, token_ttl=args.token_ttl)
+    except DataDirInUseError as exc:
+        other = running_server(data_dir)
+        if other is None:
+            print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        else:
+            print(
+                f"error: a Kalam server (pid {other.get('pid')}) already serves {data_dir} "
+                f"at {other.get('url')}; connect to it instead of starting another",
+                file=sys.stderr,
+            )
+        return 1
     except KalamError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 1

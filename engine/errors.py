@@ -173,3 +173,10 @@ class AuthenticationError(KalamError, PermissionError):
     (wrong password, locked account, expired or forged token, dropped user)."""
 
     code = "AUTHENTICATION_FAILED"
+
+
+class LiveQueryClosedError(KalamError, RuntimeError):
+    """A subscription ended: killed, its table dropped or altered, its
+    subscriber fell behind, or the engine closed. ``reason`` says which."""
+
+    code = "LIVE_QUERY_CLOSED"

@@ -27,6 +27,9 @@ class Result:
     # Per-table scan figures, e.g. {"default.t": {"hot_rows": 3, ...}}.
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     job_id: str | None = None
+    # SUBSCRIBE: the live query (``engine.live.Subscription``) whose initial rows
+    # are ``table``; the caller owns it and must close it.
+    subscription: Any = None
 
     @property
     def columns(self) -> list[str]:

@@ -250,7 +250,10 @@ def _segments(engine: Database, user: str) -> pa.Table:
 
 
 def _live_queries(engine: Database, user: str) -> pa.Table:
+    """Running statements (kind query / dml / command / subscribe) and live
+    subscriptions (kind ``subscription``, state ``live`` until they end)."""
     role = engine.users.get(user).role
+    now_us = engine.now_us()
     rows = [
         {
             "query_id": q.query_id,
@@ -261,9 +264,27 @@ def _live_queries(engine: Database, user: str) -> pa.Table:
             "duration_ms": q.duration_ms,
             "state": q.state,
             "kind": q.kind,
+            "table_name": None,
+            "changes_delivered": None,
         }
         for q in engine.live.snapshot()
         if role in ("dba", "system") or q.user == user
+    ]
+    rows += [
+        {
+            "query_id": sub.id,
+            "session_id": engine.session_id,
+            "user": sub.user,
+            "sql": sub.sql,
+            "start_time": sub.created_us,
+            "duration_ms": max(now_us - sub.created_us, 0) / 1000,
+            "state": "live",
+            "kind": "subscription",
+            "table_name": sub.table_name,
+            "changes_delivered": sub.changes_delivered,
+        }
+        for sub in engine.subscriptions.snapshot()
+        if role in ("dba", "system") or sub.user == user
     ]
     return _table(
         rows,
@@ -276,6 +297,8 @@ def _live_queries(engine: Database, user: str) -> pa.Table:
             ("duration_ms", pa.float64()),
             ("state", pa.string()),
             ("kind", pa.string()),
+            ("table_name", pa.string()),
+            ("changes_delivered", pa.int64()),
         ],
     )
 

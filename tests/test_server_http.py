@@ -260,7 +260,10 @@ def test_concurrent_clients_are_served_in_parallel_without_losing_writes(
             for i in range(20):
                 r = c.post(
                     f"{server.url}/v1/api/sql",
-                    json={"sql": "INSERT INTO app.conc VALUES ($1, $2)", "params": [w * 100 + i, w]},
+                    json={
+                        "sql": "INSERT INTO app.conc VALUES ($1, $2)",
+                        "params": [w * 100 + i, w],
+                    },
                     headers={"Authorization": f"Bearer {token}"},
                 )
                 assert r.status_code == 200, r.text

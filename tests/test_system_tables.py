@@ -83,9 +83,18 @@ EXPECTED_COLUMNS = {
         "duration_ms",
         "state",
         "kind",
+        "table_name",
+        "changes_delivered",
     ],
     "stats": ["metric", "value"],
-    "users": ["user", "role", "created_at", "has_password", "failed_login_attempts", "locked_until"],
+    "users": [
+        "user",
+        "role",
+        "created_at",
+        "has_password",
+        "failed_login_attempts",
+        "locked_until",
+    ],
 }
 # The issue asks for "one row per segment with statistics" without naming columns.
 SEGMENT_COLUMNS_AT_LEAST = {

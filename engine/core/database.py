@@ -23,6 +23,7 @@ from engine.core.session import Session, current_session
 from engine.errors import EngineClosedError, InvalidOptionError, TableNotFoundError
 from engine.exec.live import LiveQueries
 from engine.jobs.jobs import JobManager
+from engine.live.hub import LiveHub
 from engine.names import check_user, safe_path
 from engine.providers.base import TableProvider
 from engine.providers.cold_tier import ColdTier, GroupCache
@@ -83,6 +84,7 @@ class Database:
             self.jobs = JobManager(self.now_us)
             self.session_id = uuid.uuid4().hex[:8]
             self.live = LiveQueries(self.session_id)
+            self.subscriptions = LiveHub(self.session_id)  # live queries (SUBSCRIBE)
             self.users = Users(self.store, self.now_us())
             self.metrics: dict[str, int] = {"statements": 0, "queries": 0, "segments_pruned": 0}
             self.opened_at = time.time()
@@ -112,6 +114,7 @@ class Database:
             return
         self.jobs.shutdown()  # a running flush finishes first
         self.live.shutdown()
+        self.subscriptions.shutdown()
         with self.lock:
             if not self._closed:
                 self._closed = True
@@ -171,6 +174,7 @@ class Database:
                         cold,
                         self.clock_ms,
                     )
+                    prov.on_commit = self.subscriptions.publish
                     self._providers[table.table_id] = prov
         return prov
 
@@ -228,6 +232,9 @@ class Database:
             finally:
                 for tid in ids:
                     self.invalidate(tid)
+                for before in current:  # a drop, rename or ALTER ends live queries
+                    after = self.catalog.table_by_id(before.table_id)
+                    self.subscriptions.table_changed(before.table_id, before, after)
 
     def stage_storage_move(
         self, txn: Txn, table: TableDef, new_name: str | None

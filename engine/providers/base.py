@@ -71,6 +71,9 @@ class TableProvider:
         self._lock = lock
         self.cold = cold
         self.partitions: dict[str, HotPartition] = {}
+        # Called with (table, scope, versions) once staged versions committed
+        # (live queries; set by the database that owns this provider).
+        self.on_commit: Callable[[TableDef, str, dict[Any, RowVersion]], None] | None = None
         label = self.table.qualified_name
         with gc_paused():
             for key, raw in store.scan(keys.rows_prefix(table_id)):
@@ -176,6 +179,8 @@ class TableProvider:
             part = self.partitions.setdefault(scope, HotPartition())
             part.rows.update(versions)
             part.version += 1
+            if self.on_commit is not None:
+                self.on_commit(self.table, scope, versions)
 
         txn.after_commit(apply)
 

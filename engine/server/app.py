@@ -2,8 +2,9 @@
 one open ``Engine``.
 
 Routes: ``GET /health``, ``POST /v1/api/auth/login``, ``POST
-/v1/api/auth/local`` (a token for a process that can read ``server.json``) and
-``POST /v1/api/sql`` (Bearer or Basic). Who a request runs as comes only from its
+/v1/api/auth/local`` (a token for a process that can read ``server.json``),
+``POST /v1/api/sql`` (Bearer or Basic) and the ``/v1/ws`` WebSocket of
+live queries (``engine.server.ws``). Who a request runs as comes only from its
 credentials; every statement goes through a fresh ``Connection`` of that
 user, so the embedded role checks and USER-table isolation apply unchanged.
 Engine calls block, so they run in worker threads and the event loop stays
@@ -26,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 import engine.auth as auth
 from engine.errors import AuthenticationError, KalamError
@@ -42,6 +43,7 @@ from engine.server.sqlapi import (
     success_body,
     took_since,
 )
+from engine.server.ws import websocket_endpoint
 from engine.version import __version__
 
 if TYPE_CHECKING:
@@ -51,7 +53,9 @@ log = logging.getLogger("kalam.server")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
 
 
 @dataclass
@@ -256,6 +260,7 @@ def create_app(engine: Engine, *, local_secret: str, token_ttl: int | None = Non
             Route("/v1/api/auth/login", login, methods=["POST"]),
             Route("/v1/api/auth/local", local_login, methods=["POST"]),
             Route("/v1/api/sql", sql, methods=["POST"]),
+            WebSocketRoute("/v1/ws", websocket_endpoint),
         ]
     )
     app.state.kalam = ServerState(

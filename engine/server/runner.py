@@ -42,6 +42,16 @@ def server_file(data_dir: Path) -> Path:
     return Path(data_dir) / SERVER_FILE
 
 
+def running_server(data_dir: Path) -> dict[str, Any] | None:
+    """The ``server.json`` of a server process still alive on ``data_dir``."""
+    try:
+        info = json.loads(server_file(data_dir).read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
 def write_server_file(data_dir: Path, info: dict[str, Any]) -> Path:
     """Write ``server.json`` readable by the owner only, atomically."""
     path = server_file(data_dir)
@@ -136,7 +146,11 @@ def serve(
     with _signals_absorbed():
         write_server_file(engine.data_dir, info)
         try:
-            print(f"Kalam server listening on {url} (data dir {engine.data_dir})", file=out or sys.stdout, flush=True)
+            print(
+                f"Kalam server listening on {url} (data dir {engine.data_dir})",
+                file=out or sys.stdout,
+                flush=True,
+            )
             server.run(sockets=[sock])
         finally:
             remove_server_file(engine.data_dir, pid)

@@ -136,6 +136,11 @@ def parse_request(body: Any) -> SqlRequest:
         raise ApiError.from_kalam(exc) from None
     if not statements:
         raise ApiError("EMPTY_SQL", "The request has no SQL to run (only comments or ';')")
+    if any(isinstance(s, st.Subscribe) for s in statements):
+        raise ApiError(
+            "INVALID_SQL",
+            "SUBSCRIBE starts a live query: send it over the WebSocket at /v1/ws",
+        )
     if params and len(statements) > 1:
         raise ApiError(
             "PARAMS_WITH_BATCH",
@@ -237,7 +242,9 @@ def result_json(result: Result, as_user: str) -> dict[str, Any]:
     columns = [_json_column(c) for c in table.columns]
     return {
         "schema": schema_json(table.schema),
-        "rows": list(zip(*columns)) if columns else [[] for _ in range(table.num_rows)],
+        "rows": list(zip(*columns, strict=True))
+        if columns
+        else [[] for _ in range(table.num_rows)],
         "row_count": table.num_rows,
         "as_user": as_user,
     }

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ReadOnlyError, UnsupportedStatementError
+from engine.live import subscribe
 from engine.result import Result
 from engine.security import authorize
 from engine.sql import alter, ddl, dml, mutate, select, storage_cmds, users_cmds
@@ -32,6 +33,7 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.Delete: mutate.delete,
     st.FlushTable: storage_cmds.flush,
     st.AlterTable: alter.alter_table,
+    st.Subscribe: subscribe.run_subscribe,
 }
 
 
@@ -48,6 +50,7 @@ COMMANDS: dict[tuple[str, ...], Handler] = {
     ("CREATE", "USER"): users_cmds.user_command,
     ("ALTER", "USER"): users_cmds.user_command,
     ("DROP", "USER"): users_cmds.user_command,
+    ("KILL", "LIVE"): subscribe.kill_live_query,
     ("KILL",): users_cmds.kill_query,
 }
 
@@ -57,7 +60,7 @@ def _refuse_system_writes(s: st.Statement) -> None:
     if (
         isinstance(table, st.TableRef)
         and table.namespace == "system"
-        and not isinstance(s, st.Query)
+        and not isinstance(s, (st.Query, st.Subscribe))
     ):
         raise ReadOnlyError(
             f"system.{table.name} is a read-only system table: only SELECT may use it"
@@ -81,6 +84,8 @@ def run_statement(engine: Database, stmt: st.Statement, bound: dict[str, Any], w
 def _kind(stmt: st.Statement) -> str:
     if isinstance(stmt, st.Query):
         return "query"
+    if isinstance(stmt, st.Subscribe):
+        return "subscribe"
     if isinstance(stmt, (st.Insert, st.Update, st.Delete)):
         return "dml"
     return "command"

@@ -27,7 +27,14 @@ from engine.sql.params import bind_params, param_spec
 from engine.sql.rewrite import alias_projections, insert_query_text, modify_to_alter_column
 from engine.sql.tokens import StatementText, dialect_for, position, tokenize
 
-__all__ = ["StatementText", "bind_params", "parameter_names", "parse", "split_statements"]
+__all__ = [
+    "StatementText",
+    "bind_params",
+    "parameter_names",
+    "parse",
+    "split_statements",
+    "subscription_of",
+]
 
 _CACHE_SIZE = 512
 # sqlglot logs a warning when it falls back to a generic command; we report errors ourselves.
@@ -246,6 +253,8 @@ def _parse_kalam(
         return _parse_explain(tokens, base, piece)
     if words[:3] == ["EXECUTE", "AS", "USER"]:
         return _parse_execute_as(tokens, base, piece)
+    if words[:2] == ["SUBSCRIBE", "TO"]:
+        return _parse_subscribe(tokens, base, piece)
     if (
         words[:1] in (["REPAIR"], ["KILL"])
         or (
@@ -309,6 +318,62 @@ def _parse_execute_as(
         )
     )
     return st.ExecuteAs(**base, user=name, inner=inner)
+
+
+def _parse_subscribe(
+    tokens: list[Token], base: dict[str, Any], piece: StatementText
+) -> st.Statement:
+    """``SUBSCRIBE TO SELECT ...`` or KalamDB's ``SUBSCRIBE TO ns.t [WHERE ...]``."""
+    c = _Tokens(tokens, piece)
+    c.expect("SUBSCRIBE")
+    c.expect("TO")
+    if c.i >= len(tokens):
+        c.fail("expected SELECT ... or a table name")
+    if any(t.text.upper() == "OPTIONS" for t in tokens[c.i :]):
+        raise UnsupportedStatementError(
+            "SUBSCRIBE ... OPTIONS (last_rows, batch_size, from) is not supported: "
+            "the subscription starts with all current matching rows"
+        )
+    offset = tokens[c.i].start
+    text = piece.sql[offset:]
+    line, col = position(piece.sql, offset)
+    short = c.peek() != "SELECT"
+    if short:
+        text = "SELECT * FROM " + text  # the short form reads every column
+    inner = parse_one(
+        StatementText(
+            text,
+            piece.line + line - 1,
+            (piece.column - 1 if line == 1 else 0) + col - (14 if short else 0),
+            piece.start + offset,
+        )
+    )
+    return subscription_of(inner, base)
+
+
+def subscription_of(inner: st.Statement, base: dict[str, Any] | None = None) -> st.Subscribe:
+    """The live query of a parsed ``SELECT`` (``base``: the SUBSCRIBE
+    statement's text and position; by default the SELECT's own)."""
+    from engine.live.shape import check_shape, select_parts
+
+    if not isinstance(inner, st.Query) or inner.explain:
+        raise UnsupportedStatementError("SUBSCRIBE TO takes a SELECT query or a table name")
+    if inner.params.style is not None:
+        raise UnsupportedStatementError(
+            "SUBSCRIBE takes no parameters: write the values into the query"
+        )
+    table = check_shape(inner.tree)
+    projection, target, where = select_parts(inner.explain_sql, tokenize(inner.explain_sql))
+    if base is None:
+        base = {"sql": inner.sql, "line": inner.line, "column": inner.column}
+    return st.Subscribe(
+        **base,
+        table=table,
+        query=inner,
+        projection_sql=projection,
+        target_sql=target,
+        where_sql=where,
+    )
 
 
 def _parse_flush(c: _Tokens, base: dict[str, Any]) -> st.Statement:

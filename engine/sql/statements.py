@@ -206,3 +206,16 @@ class ExecuteAs(Statement):
 
     user: str = ""
     inner: Any = None  # the wrapped Statement
+
+
+@dataclass(frozen=True)
+class Subscribe(Statement):
+    """``SUBSCRIBE TO SELECT <projection> FROM ns.t [WHERE ...]`` (or the
+    KalamDB short form ``SUBSCRIBE TO ns.t [WHERE ...]``): a live query over
+    one table. The parts are the query's text as written, for DataFusion."""
+
+    table: TableRef = TableRef(None, "")
+    query: Any = None  # the inner SELECT as a ``Query``
+    projection_sql: str = "*"  # between SELECT and FROM
+    target_sql: str = ""  # the table reference with its alias
+    where_sql: str | None = None  # the predicate after WHERE

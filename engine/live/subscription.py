@@ -1,0 +1,269 @@
+"""``Subscription`` and ``Change``: what a live query hands its subscriber.
+
+A subscription keeps, per primary key, the projected values its subscriber
+last saw (the initial rows, then every change). That is what turns a
+committed row version into the right change for this subscriber: a row that
+starts matching the WHERE is an ``insert``, one that keeps matching an
+``update`` (with the values it had as ``old_values``), one that stops
+matching or is deleted a ``delete`` (its last values as ``rows``). No stored
+old version is ever read back, so cold rows cost nothing extra.
+
+Changes wait in a bounded queue. A subscriber that falls more than
+``max_pending`` changes behind is closed with an error saying so; nothing is
+ever dropped silently.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from engine.catalog.model import TableDef
+from engine.errors import LiveQueryClosedError
+from engine.live.evaluate import Evaluator, rows_of, table_of
+from engine.providers.base import RowVersion, build_arrow
+
+if TYPE_CHECKING:
+    from engine.live.hub import LiveHub, RowsEvent
+
+DEFAULT_MAX_PENDING = 10_000
+
+
+@dataclass(frozen=True)
+class Change:
+    """One committed change as a subscriber sees it.
+
+    ``insert``: ``rows`` are the new rows. ``update``: ``rows`` the new values,
+    ``old_values`` the values the subscriber saw before (same order).
+    ``delete``: ``rows`` the values the subscriber last saw. ``seq`` is the
+    highest ``_seq`` written by the change."""
+
+    change_type: str  # "insert" | "update" | "delete"
+    rows: pa.Table
+    old_values: pa.Table | None
+    seq: int
+
+    def __repr__(self) -> str:
+        return f"<Change {self.change_type} {self.rows.num_rows} row(s) seq={self.seq}>"
+
+
+class Subscription:
+    """A live query: ``initial`` rows, then ``get()`` changes in commit order.
+
+    Thread-safe. Close it (or use it as a context manager) when done."""
+
+    def __init__(
+        self,
+        hub: LiveHub,
+        sub_id: str,
+        *,
+        user: str,
+        sql: str,
+        table: TableDef,
+        scopes: list[str],
+        evaluator: Evaluator,
+        created_us: int,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        self.id = sub_id
+        self.user = user
+        self.sql = sql
+        self.table_id = table.table_id
+        self.table_name = table.qualified_name
+        self.schema_version = table.schema_version
+        self.scopes = frozenset(scopes)
+        self.created_us = created_us
+        self.max_pending = max_pending
+        self.schema: pa.Schema = evaluator.empty().schema
+        self.initial: pa.Table = self.schema.empty_table()
+        self.changes_delivered = 0
+        self._hub = hub
+        self._evaluator = evaluator
+        self._pk = table.pk
+        self._seen: dict[Any, tuple[Any, ...]] = {}  # primary key -> projected values
+        self._pending: deque[Change] = deque()
+        self._cond = threading.Condition()
+        self._reason: str | None = None
+        self._callback: threading.Thread | None = None
+        # Hub state, touched only by the hub (under its lock or on its thread).
+        self.start_after = 0  # the hub event number the initial rows include
+        self.ready = False  # initial rows taken; until then changes wait in backlog
+        self.backlog: list[RowsEvent] = []
+
+    def __repr__(self) -> str:
+        state = f"closed: {self._reason}" if self._reason else f"{len(self._pending)} pending"
+        return f"<Subscription {self.id} on {self.table_name} ({state})>"
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ subscriber side
+    @property
+    def closed(self) -> bool:
+        return self._reason is not None
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._reason
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def get(self, timeout: float | None = None) -> Change | None:
+        """The next change (blocking up to ``timeout`` seconds; ``None``: for
+        ever). Returns ``None`` on timeout; raises ``LiveQueryClosedError``
+        once the subscription has ended and its queued changes are read."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._pending:
+                if self._reason is not None:
+                    raise LiveQueryClosedError(
+                        f"Live query {self.id} has ended: {self._reason}",
+                        subscription_id=self.id,
+                        reason=self._reason,
+                    )
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._cond.wait(left)
+            self.changes_delivered += 1
+            return self._pending.popleft()
+
+    def on_change(
+        self,
+        callback: Callable[[Change], Any],
+        *,
+        on_close: Callable[[str], Any] | None = None,
+    ) -> None:
+        """Call ``callback(change)`` for each change on a thread of this
+        subscription (instead of calling ``get``), then ``on_close(reason)``.
+        An exception in ``callback`` ends the subscription with that error."""
+        if self._callback is not None:
+            raise LiveQueryClosedError(f"Live query {self.id} already has a callback")
+
+        def loop() -> None:
+            while True:
+                try:
+                    change = self.get()
+                except LiveQueryClosedError:
+                    break
+                try:
+                    if change is not None:
+                        callback(change)
+                except Exception as exc:  # the subscriber's bug ends its subscription
+                    self._hub.remove(self, f"the change callback failed: {exc!r}")
+                    break
+            if on_close is not None:
+                on_close(self._reason or "closed")
+
+        self._callback = threading.Thread(target=loop, name=f"kalam-live-{self.id}", daemon=True)
+        self._callback.start()
+
+    def close(self) -> None:
+        """End the subscription (idempotent); queued changes are discarded."""
+        self._hub.remove(self, "closed by the subscriber")
+        with self._cond:
+            self._pending.clear()
+        thread = self._callback
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    # ------------------------------------------------------------ hub side
+    def end(self, reason: str) -> bool:
+        """Mark closed with ``reason`` (first reason wins); wakes ``get``."""
+        with self._cond:
+            if self._reason is not None:
+                return False
+            self._reason = reason
+            self._cond.notify_all()
+            return True
+
+    def take_initial(self, full: pa.Table) -> None:
+        """Set the initial rows from the table's matching rows (all columns)."""
+        assert self._pk is not None
+        projected = self._evaluator.project(full)
+        keys = full.column(self._pk.name).to_pylist()
+        self._seen = dict(zip(keys, rows_of(projected), strict=True))
+        self.schema = projected.schema
+        self.initial = projected
+
+    def apply(self, events: list[RowsEvent]) -> None:
+        """Turn committed row versions (in commit order) into changes and queue them."""
+        if not events:
+            return
+        changes = self._changes(events)
+        if not changes:
+            return
+        with self._cond:
+            if self._reason is not None:
+                return
+            if len(self._pending) + len(changes) > self.max_pending:
+                overflow = True
+            else:
+                overflow = False
+                self._pending.extend(changes)
+                self._cond.notify_all()
+        if overflow:
+            self._hub.remove(
+                self,
+                f"the subscriber fell behind: more than {self.max_pending} changes were "
+                "waiting to be read; subscribe again to get the current rows",
+            )
+
+    def _changes(self, events: list[RowsEvent]) -> list[Change]:
+        assert self._pk is not None
+        table = events[0].table
+        entries: list[tuple[int, Any, int, int]] = []  # (event no, key, seq, live index)
+        live: list[RowVersion] = []
+        for e in events:
+            keys = pa.array(list(e.versions), type=self._pk.arrow_type).to_pylist()
+            for key, version in zip(keys, e.versions.values(), strict=True):
+                index = -1
+                if not version[1]:
+                    index = len(live)
+                    live.append(version)
+                entries.append((e.no, key, version[0], index))
+        data = build_arrow(table, live, hidden=self._evaluator.hidden)
+        picked, projected = self._evaluator.evaluate(data)
+        new_rows = dict(zip(picked, rows_of(projected), strict=True))
+        out: list[Change] = []
+        for _, group in groupby(entries, key=lambda x: x[0]):
+            kinds: dict[str, tuple[list[Any], list[Any], list[int]]] = {
+                k: ([], [], []) for k in ("insert", "update", "delete")
+            }
+            for _, key, seq, index in group:
+                old = self._seen.get(key)
+                new = new_rows.get(index) if index >= 0 else None
+                if new is not None:
+                    self._seen[key] = new
+                    kind = "insert" if old is None else "update"
+                    kinds[kind][0].append(new)
+                    if old is not None:
+                        kinds[kind][1].append(old)
+                    kinds[kind][2].append(seq)
+                elif old is not None:
+                    del self._seen[key]
+                    kinds["delete"][0].append(old)
+                    kinds["delete"][2].append(seq)
+            for kind, (rows, olds, seqs) in kinds.items():
+                if rows:
+                    out.append(
+                        Change(
+                            kind,
+                            table_of(rows, self.schema),
+                            table_of(olds, self.schema) if kind == "update" else None,
+                            max(seqs),
+                        )
+                    )
+        return out
