@@ -30,6 +30,7 @@ from engine.errors import DataDirInUseError, ServerUnavailableError
 from engine.remote import RemoteEngine
 from kalam_magic import KalamCellError
 
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One ``kalam serve`` for the module; tests use their own namespaces and users."""
