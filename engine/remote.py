@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import httpx
@@ -46,6 +46,9 @@ from engine.result import Result
 from engine.sql import parser
 from engine.sql import statements as st
 from engine.sql.tokens import tokenize
+
+if TYPE_CHECKING:
+    from engine.remote_live import RemoteSubscription
 
 SERVER_FILE = "server.json"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -289,6 +292,37 @@ class RemoteEngine:
         """The default user's current namespace."""
         return self._namespaces.get(self._user, DEFAULT_NAMESPACE)
 
+    def subscribe(self, sql: str, *, user: str | None = None) -> RemoteSubscription:
+        """A live query over the server's WebSocket (see ``Engine.subscribe``):
+        ``initial`` rows, then ``get()`` changes in commit order; close it when done."""
+        self._check_open()
+        return self._subscribe(sql, user or self._user)
+
+    def _subscribe(self, sql: str, user: str) -> RemoteSubscription:
+        from engine.remote_live import RemoteSubscription
+
+        _check_one_statement(sql)
+        try:
+            return RemoteSubscription(self, sql, user)
+        except (ConnectionError, TimeoutError):
+            raise self._unreachable() from None
+
+    def namespace_of(self, user: str | None = None) -> str:
+        """The current namespace (``USE``) of ``user``'s ``execute`` session."""
+        return self._namespaces.get(user or self._user, DEFAULT_NAMESPACE)
+
+    def running(self, user: str | None = None) -> list[dict[str, Any]]:
+        """The statements running on the server now (of ``user`` if given), as
+        ``Engine.running`` lists them; the server does not report rows collected
+        so far, so ``rows`` is 0."""
+        result = self.execute(
+            "SELECT query_id, user, sql, kind, duration_ms FROM system.live_queries",
+            user=user,
+        )
+        return [
+            {**row, "rows": 0} for row in result.to_pylist() if user is None or row["user"] == user
+        ]
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -516,6 +550,10 @@ class RemoteConnection:
         if new_ns is not None:
             self._namespace = new_ns
         return result
+
+    def subscribe(self, sql: str) -> RemoteSubscription:
+        """A live query as this connection's user (see ``RemoteEngine.subscribe``)."""
+        return self._engine._subscribe(sql, self._user)
 
     def execute_script(self, sql: str) -> list[Result]:
         results, self._namespace = self._engine._script(sql, self._user, self._namespace)

@@ -26,7 +26,7 @@ from test_magic_support import cell, ip, line  # noqa: F401
 
 from engine import Engine, KalamError
 from engine.cli import main as kalam_main
-from engine.errors import DataDirInUseError, ServerUnavailableError
+from engine.errors import DataDirInUseError, LiveQueryClosedError, ServerUnavailableError
 from engine.remote import RemoteEngine
 from kalam_magic import KalamCellError
 
@@ -378,3 +378,44 @@ def test_serverctl_starts_reuses_and_stops_a_background_server(tmp_path, capsys)
     assert not (data / "server.json").exists() and not (data / "kalam-serve.pid").exists()
     assert "server stopped" in (data / "kalam-serve.log").read_text()
     assert serverctl.main(["status", "--data-dir", str(data)]) == 1
+
+
+# ---------------------------------------------------------------- live queries
+
+
+def test_a_subscription_through_the_server_sees_what_embedded_sees(remote, embedded):
+    setup = [
+        "CREATE NAMESPACE lv",
+        "CREATE TABLE lv.items (id BIGINT PRIMARY KEY, name TEXT, price DOUBLE, at TIMESTAMP)",
+        "INSERT INTO lv.items VALUES (1, 'a', 1.5, '2025-01-01 00:00:00'), (2, 'b', 2.5, NULL)",
+    ]
+    both(remote, embedded, setup)
+    query = "SUBSCRIBE TO SELECT id, name, price, at FROM lv.items WHERE price > 1"
+    subs = [remote.subscribe(query), embedded.subscribe(query)]
+    try:
+        assert subs[0].schema == subs[1].schema
+        assert subs[0].initial.sort_by("id") == subs[1].initial.sort_by("id")
+        writes = [
+            "INSERT INTO lv.items VALUES (3, 'c', 9.0, '2025-02-03 04:05:06')",
+            "UPDATE lv.items SET name = 'b2' WHERE id = 2",
+            "INSERT INTO lv.items VALUES (4, 'cheap', 0.5, NULL)",  # filtered out
+            "DELETE FROM lv.items WHERE id = 1",
+        ]
+        both(remote, embedded, writes)
+        seen: list[list[tuple[Any, ...]]] = [[], []]
+        for i, sub in enumerate(subs):
+            for _ in range(3):
+                change = sub.get(timeout=30)
+                assert change is not None
+                old = change.old_values.to_pylist() if change.old_values is not None else None
+                seen[i].append((change.change_type, change.rows.to_pylist(), old))
+        assert seen[0] == seen[1]
+        assert [kind for kind, _, _ in seen[0]] == ["insert", "update", "delete"]
+        # KILL LIVE QUERY ends the remote subscription like the embedded one.
+        remote.execute(f"KILL LIVE QUERY '{subs[0].id}'")
+        with pytest.raises(LiveQueryClosedError):
+            subs[0].get(timeout=30)
+        assert subs[0].closed
+    finally:
+        for sub in subs:
+            sub.close()
