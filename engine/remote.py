@@ -55,6 +55,8 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DEFAULT_NAMESPACE = "default"
 #: How long discovery waits for ``/health`` before calling a server stale.
 HEALTH_TIMEOUT_S = 2.0
+#: How long cancelling an interrupted statement may take.
+CANCEL_TIMEOUT_S = 5.0
 #: How long an open waits for a ``kalam serve`` that holds the lock to publish server.json.
 STARTING_SERVER_WAIT_S = 15.0
 
@@ -454,11 +456,35 @@ class RemoteEngine:
         self._check_open()
         started = time.perf_counter()
         body = {"sql": sql, "params": _json_params(params), "namespace_id": ns}
-        response = self._post(user, body)
+        try:
+            response = self._post(user, body)
+        except KeyboardInterrupt:
+            # A kernel interrupt stops waiting here; the statement must stop too.
+            self._cancel(sql, user)
+            raise
         result = _result_from_response(response)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         result.statement = sql
         return result, _used_namespace(sql)
+
+    def _cancel(self, sql: str, user: str) -> None:
+        """``KILL QUERY`` the running statements of ``user`` whose text is ``sql``
+        (the request that was interrupted has no id the client knows). Best
+        effort and bounded in time: the interrupt is reported either way."""
+        try:
+            with httpx.Client(base_url=self.server.url, timeout=CANCEL_TIMEOUT_S) as http:
+                headers = {"Authorization": f"Bearer {self._tokens[user]}"}
+                find = {
+                    "sql": "SELECT query_id FROM system.live_queries "
+                    "WHERE user = :u AND sql = :sql AND kind = 'query'",
+                    "params": {"u": user, "sql": sql},
+                }
+                found = http.post("/v1/api/sql", json=find, headers=headers).json()
+                for (query_id,) in found["results"][0].get("rows") or []:
+                    kill = {"sql": f"KILL QUERY '{_checked_id(query_id)}'"}
+                    http.post("/v1/api/sql", json=kill, headers=headers)
+        except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError):
+            pass
 
     def _token(self, user: str, *, renew: bool = False) -> str:
         token = self._tokens.get(user)
@@ -572,6 +598,14 @@ def _table_ref(table: str, default_ns: str | None = None) -> str:
     if ns:
         return f"{check_name(ns, 'namespace')}.{name}"
     return f"{default_ns}.{name}" if default_ns else name
+
+
+def _checked_id(query_id: Any) -> str:
+    """A query id from the server, safe to quote in ``KILL QUERY '...'``."""
+    text = str(query_id)
+    if not text or not all(c.isalnum() or c in "-_" for c in text):
+        raise ValueError(f"unexpected query id {text!r}")
+    return text
 
 
 def _check_one_statement(sql: str) -> None:

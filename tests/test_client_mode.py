@@ -419,3 +419,47 @@ def test_a_subscription_through_the_server_sees_what_embedded_sees(remote, embed
     finally:
         for sub in subs:
             sub.close()
+
+
+# ---------------------------------------------------------------- interrupts
+
+ENDLESS = "SELECT value FROM range(0, 1000000000000) WHERE value % 1000 = 7"
+
+
+def _running(eng: Any, sql: str) -> list[str]:
+    rows = eng.execute(
+        "SELECT query_id FROM system.live_queries WHERE kind = 'query' AND sql = :sql",
+        {"sql": sql},
+    ).rows()
+    return [r[0] for r in rows]
+
+
+def test_an_interrupted_statement_is_killed_on_the_server(served, remote):
+    import threading
+    import time
+
+    watcher = Engine.open(served.data_dir)
+    interrupted = threading.Event()
+
+    def interrupt_once_running() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _running(watcher, ENDLESS):
+            time.sleep(0.05)  # polling, bounded by the deadline
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        interrupted.set()
+
+    thread = threading.Thread(target=interrupt_once_running)
+    thread.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            remote.execute(ENDLESS)
+            interrupted.wait(60)  # the interrupt lands here if the statement ended first
+    finally:
+        thread.join(60)
+    # The client killed its statement on the server: it leaves the running list.
+    deadline = time.monotonic() + 30
+    while _running(watcher, ENDLESS) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _running(watcher, ENDLESS) == []
+    assert remote.execute("SELECT 41 + 1").scalar() == 42
+    watcher.close()
