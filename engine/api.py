@@ -155,7 +155,8 @@ class Engine:
         path = Path(data_dir).expanduser().resolve()
         shared = not (embedded or repair or clock_ms is not None or not background_jobs)
         if shared:
-            from engine.remote import RemoteEngine, find_server, wait_for_server
+            from engine.discovery import find_server, wait_for_server
+            from engine.remote import RemoteEngine
 
             server = find_server(path)
             if server is not None:

@@ -19,29 +19,24 @@ embedded.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import json
 import socket
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import httpx
 import pyarrow as pa
 
 import engine.errors as kerr
+from engine.discovery import ServerInfo, find_server, read_server_file
 from engine.errors import (
     KalamError,
     MultipleStatementsError,
-    ParameterError,
     ServerUnavailableError,
     UnsupportedStatementError,
 )
-from engine.owner import pid_alive
+from engine.remote_wire import ARROW_STREAM, error_of, json_params, result_from_response
 from engine.result import Result
 from engine.sql import parser
 from engine.sql import statements as st
@@ -50,181 +45,11 @@ from engine.sql.tokens import tokenize
 if TYPE_CHECKING:
     from engine.remote_live import RemoteSubscription
 
-SERVER_FILE = "server.json"
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DEFAULT_NAMESPACE = "default"
-#: How long discovery waits for ``/health`` before calling a server stale.
-HEALTH_TIMEOUT_S = 2.0
 #: How long cancelling an interrupted statement may take.
 CANCEL_TIMEOUT_S = 5.0
-#: How long an open waits for a ``kalam serve`` that holds the lock to publish server.json.
-STARTING_SERVER_WAIT_S = 15.0
 
 __all__ = ["RemoteConnection", "RemoteEngine", "ServerInfo", "find_server", "read_server_file"]
-
-
-# ---------------------------------------------------------------- discovery
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """What ``<data_dir>/server.json`` says about the server that owns a directory."""
-
-    data_dir: Path
-    url: str
-    pid: int
-    secret: str
-    flight_url: str | None = None
-    version: str | None = None
-
-    def __repr__(self) -> str:  # never show the secret
-        return f"<ServerInfo {self.url} pid={self.pid} data_dir={str(self.data_dir)!r}>"
-
-
-def read_server_file(data_dir: Path) -> ServerInfo | None:
-    """The server record of ``data_dir``, or ``None`` when missing or unreadable."""
-    try:
-        doc = json.loads((data_dir / SERVER_FILE).read_text())
-        return ServerInfo(
-            data_dir=data_dir,
-            url=str(doc["url"]).rstrip("/"),
-            pid=int(doc["pid"]),
-            secret=str(doc["secret"]),
-            flight_url=doc.get("flight_url"),
-            version=doc.get("version"),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def server_is_live(info: ServerInfo, *, timeout: float = HEALTH_TIMEOUT_S) -> bool:
-    """The recorded process runs and its ``/health`` answers 200."""
-    if not pid_alive(info.pid):
-        return False
-    try:
-        return httpx.get(f"{info.url}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def find_server(data_dir: Path, *, timeout: float = HEALTH_TIMEOUT_S) -> ServerInfo | None:
-    """The live server that owns ``data_dir``; a stale ``server.json`` is ignored."""
-    info = read_server_file(data_dir)
-    if info is None or not server_is_live(info, timeout=timeout):
-        return None
-    return info
-
-
-def wait_for_server(
-    data_dir: Path, in_use: KalamError, *, timeout: float = STARTING_SERVER_WAIT_S
-) -> ServerInfo | None:
-    """The server holding ``data_dir`` once it is up, when ``in_use`` (the
-    ``DataDirInUseError`` an embedded open got) names a ``kalam serve`` that is
-    still starting; ``None`` right away for any other holder."""
-    from engine.owner import is_server_cmdline
-
-    pid = in_use.fields.get("pid")
-    if not isinstance(pid, int) or not is_server_cmdline(in_use.fields.get("command")):
-        return None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and pid_alive(pid):
-        info = find_server(data_dir)
-        if info is not None:
-            return info
-        time.sleep(0.1)
-    return None
-
-
-# ---------------------------------------------------------------- errors
-
-# KalamDB's codes for errors the server has no finer code for.
-_KALAMDB_CODES: dict[str, type[KalamError]] = {
-    "INVALID_SQL": kerr.SqlParseError,
-    "EMPTY_SQL": MultipleStatementsError,
-    "PARAMS_WITH_BATCH": ParameterError,
-    "INVALID_PARAMETER": ParameterError,
-    "SQL_EXECUTION_ERROR": kerr.QueryError,
-    "TABLE_NOT_FOUND": kerr.TableNotFoundError,
-    "PERMISSION_DENIED": kerr.PermissionDeniedError,
-}
-
-
-def _error_classes() -> dict[str, type[KalamError]]:
-    found: dict[str, type[KalamError]] = {}
-    todo: list[type[KalamError]] = [KalamError]
-    while todo:
-        cls = todo.pop()
-        found.setdefault(cls.code, cls)
-        todo.extend(cls.__subclasses__())
-    return found
-
-
-def _position_suffix(line: Any, column: Any) -> str:
-    return f" (line {line}, column {column})"
-
-
-def error_from_document(doc: Any, status: int) -> KalamError:
-    """The ``KalamError`` an error document stands for.
-
-    The server's ``details`` carry the engine's own code, position and fields
-    when it has them; otherwise KalamDB's code picks the class."""
-    body = doc.get("error") if isinstance(doc, dict) else None
-    if not isinstance(body, dict):
-        return ServerUnavailableError(
-            f"The Kalam server answered HTTP {status} without an error document"
-        )
-    code = str(body.get("code") or "")
-    message = str(body.get("message") or code or f"HTTP {status}")
-    details = body.get("details") if isinstance(body.get("details"), dict) else {}
-    assert isinstance(details, dict)
-    classes = _error_classes()
-    engine_code = details.get("kalam_code") or details.get("engine_code")
-    cls = (
-        classes.get(str(engine_code)) or classes.get(code) or _KALAMDB_CODES.get(code) or KalamError
-    )
-    line = details.get("line") if isinstance(details.get("line"), int) else None
-    column = details.get("column") if isinstance(details.get("column"), int) else None
-    fields = details.get("fields") if isinstance(details.get("fields"), dict) else {}
-    assert isinstance(fields, dict)
-    # str(error) carries the position; the message field does not.
-    suffix = _position_suffix(line, column)
-    if line is not None and message.endswith(suffix):
-        message = message[: -len(suffix)]
-    return cls(message, line=line, column=column, **fields)
-
-
-# ---------------------------------------------------------------- values
-
-
-def _json_value(value: Any, name: str) -> Any:
-    """A parameter value as JSON; kinds JSON cannot hold exactly are refused by name."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [_json_value(v, name) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_value(v, name) for k, v in value.items()}
-    item = getattr(value, "item", None)  # numpy / pandas scalars
-    if callable(item):
-        return _json_value(item(), name)
-    raise ParameterError(
-        f"Parameter {name} is a {type(value).__name__}, which cannot be sent to a Kalam "
-        "server; pass a number, text, boolean, date/time or None"
-    )
-
-
-def _json_params(params: Sequence[Any] | Mapping[str, Any] | None) -> Any:
-    if params is None:
-        return None
-    if isinstance(params, Mapping):
-        return {str(k): _json_value(v, f":{k}") for k, v in params.items()}
-    if isinstance(params, str | bytes):
-        raise ParameterError("Positional placeholders need a sequence of parameters")
-    return [_json_value(v, f"${i}") for i, v in enumerate(params, start=1)]
 
 
 # ---------------------------------------------------------------- the client
@@ -455,14 +280,14 @@ class RemoteEngine:
         """Run one statement; also return the namespace a ``USE`` switched to."""
         self._check_open()
         started = time.perf_counter()
-        body = {"sql": sql, "params": _json_params(params), "namespace_id": ns}
+        body = {"sql": sql, "params": json_params(params), "namespace_id": ns}
         try:
             response = self._post(user, body)
         except KeyboardInterrupt:
             # A kernel interrupt stops waiting here; the statement must stop too.
             self._cancel(sql, user)
             raise
-        result = _result_from_response(response)
+        result = result_from_response(response)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         result.statement = sql
         return result, _used_namespace(sql)
@@ -493,7 +318,7 @@ class RemoteEngine:
                 "POST", "/v1/api/auth/local", json={"secret": self.server.secret, "user": user}
             )
             if response.status_code != 200:
-                raise _error_of(response)
+                raise error_of(response)
             token = self._tokens[user] = str(response.json()["access_token"])
         return token
 
@@ -508,7 +333,7 @@ class RemoteEngine:
             if response.status_code != 401 or attempt:
                 break
         if response.status_code >= 400:
-            raise _error_of(response)
+            raise error_of(response)
         return response
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -654,44 +479,3 @@ def _shift(err: KalamError, piece: parser.StatementText) -> None:
     if err.line == 1:
         err.column = piece.column - 1 + err.column
     err.line = piece.line + err.line - 1
-
-
-def _error_of(response: httpx.Response) -> KalamError:
-    try:
-        doc = response.json()
-    except ValueError:
-        doc = None
-    return error_from_document(doc, response.status_code)
-
-
-def _header_int(response: httpx.Response, name: str) -> int | None:
-    raw = response.headers.get(name)
-    try:
-        return int(raw) if raw not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _result_from_response(response: httpx.Response) -> Result:
-    """A ``Result`` from an Arrow IPC response (headers carry the status fields)."""
-    if response.headers.get("content-type", "").startswith(ARROW_STREAM):
-        content = response.content
-        table = pa.ipc.open_stream(content).read_all() if content else pa.table({})
-        # The server percent-encodes what a header cannot carry as is.
-        message = unquote(response.headers.get("X-Kalam-Message", ""))
-        flag = response.headers.get("X-Kalam-Is-Query")
-        is_query = flag == "1" if flag is not None else not message
-        count = _header_int(response, "X-Kalam-Row-Count")
-        stats_raw = response.headers.get("X-Kalam-Stats")
-        return Result(
-            table=table if is_query else pa.table({}),
-            message=message,
-            rows_affected=None if is_query else count,
-            is_query=is_query,
-            stats=json.loads(unquote(stats_raw)) if stats_raw else {},
-            job_id=response.headers.get("X-Kalam-Job-Id") or None,
-        )
-    raise ServerUnavailableError(
-        f"The Kalam server answered with {response.headers.get('content-type')!r} instead of "
-        "an Arrow IPC stream; is it a Kalam server of this version?"
-    )

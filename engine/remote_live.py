@@ -127,7 +127,7 @@ class RemoteSubscription:
         return msg
 
     def _handshake(self, token: str, sql: str) -> None:
-        from engine.remote import error_from_document
+        from engine.remote_wire import error_from_document
 
         self._ws.send(json.dumps({"type": "authenticate", "method": "jwt", "token": token}))
         msg = self._recv()

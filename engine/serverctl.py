@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.discovery import find_server, read_server_file
 from engine.owner import is_server_cmdline, pid_alive, process_cmdline
-from engine.remote import find_server, read_server_file
 
 PID_FILE = "kalam-serve.pid"
 LOG_FILE = "kalam-serve.log"
