@@ -335,18 +335,26 @@ class Engine:
             self.db.set_call_progress(None)
 
     @_only_kalam_errors
-    def subscribe(self, sql: str, *, user: str | None = None) -> Subscription:
+    def subscribe(
+        self, sql: str, *, user: str | None = None, max_pending: int | None = None
+    ) -> Subscription:
         """Start a live query: ``SUBSCRIBE TO SELECT ... FROM ns.t [WHERE ...]``
         or the bare SELECT. Returns the ``Subscription`` (its ``initial`` rows,
-        then ``get()`` changes in commit order); close it when done."""
-        return self._subscribe(sql, None, user)
+        then ``get()`` changes in commit order); close it when done. A
+        subscriber that leaves more than ``max_pending`` changes unread
+        (default 10 000) is closed with an error."""
+        return self._subscribe(sql, None, user, max_pending)
 
-    def _subscribe(self, sql: str, session: Session | None, user: str | None) -> Subscription:
+    def _subscribe(
+        self, sql: str, session: Session | None, user: str | None, max_pending: int | None
+    ) -> Subscription:
         stmt = self._one_statement(sql)
         if not isinstance(stmt, st.Subscribe):
             stmt = parser.subscription_of(stmt)
         result = self._run(stmt, None, user, time.perf_counter(), session)
         sub: Subscription = result.subscription
+        if max_pending is not None:
+            sub.max_pending = max(int(max_pending), 1)
         return sub
 
     @staticmethod
@@ -445,9 +453,9 @@ class Connection:
         return self._engine._run(stmt, params, None, time.perf_counter(), self.session)
 
     @_only_kalam_errors
-    def subscribe(self, sql: str) -> Subscription:
+    def subscribe(self, sql: str, *, max_pending: int | None = None) -> Subscription:
         """A live query in this connection's session (see ``Engine.subscribe``)."""
-        return self._engine._subscribe(sql, self.session, None)
+        return self._engine._subscribe(sql, self.session, None, max_pending)
 
     @_only_kalam_errors
     def execute_script(self, sql: str) -> list[Result]:

@@ -29,6 +29,13 @@ OPTIONS: dict[str, tuple[str, bool, str]] = {
         "write DataFrame NAME into a table: %kalam --persist NAME INTO [namespace.]table",
     ),
     "--key": ("key", True, "with --persist: primary key column of a table it creates"),
+    "--updates": (
+        "updates",
+        True,
+        "SUBSCRIBE: wait for N changes, then stop and show the final rows",
+    ),
+    "--for": ("for_seconds", True, "SUBSCRIBE: follow for SECONDS, then stop and show the rows"),
+    "--stop": ("stop", False, "end live queries: %kalam --stop [id] (all when no id is given)"),
 }
 
 USAGE = "%kalam [options] SQL   |   %%kalam [options] + SQL in the cell body"
@@ -45,6 +52,9 @@ class MagicArgs:
     user: str | None = None
     persist: str | None = None
     key: str | None = None
+    updates: str | None = None
+    for_seconds: str | None = None
+    stop: bool = False
     #: Text after the options: SQL for ``%kalam``, ``INTO target`` for --persist.
     rest: str = ""
     #: Column (0-based) where ``rest`` starts on the line.
@@ -61,6 +71,10 @@ def options_help() -> str:
             name = "--connect DIR"
         elif opt == "--key":
             name = "--key COLUMN"
+        elif opt == "--updates":
+            name = "--updates N"
+        elif opt == "--for":
+            name = "--for SECONDS"
         lines.append(f"    {name.ljust(width)} {text}")
     return "\n".join(lines)
 
@@ -132,6 +146,15 @@ def _check(args: MagicArgs) -> None:
         raise UsageError("--key names the primary key of a table --persist creates")
     if args.persist is not None and not _is_identifier(args.persist):
         raise UsageError(f"--persist needs a Python variable name, got {args.persist!r}")
+    if args.updates is not None and not (args.updates.isdigit() and int(args.updates) > 0):
+        raise UsageError(f"--updates needs a positive whole number, got {args.updates!r}")
+    if args.for_seconds is not None:
+        try:
+            ok = float(args.for_seconds) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UsageError(f"--for needs a positive number of seconds, got {args.for_seconds!r}")
 
 
 def _is_identifier(name: str) -> bool:

@@ -17,6 +17,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 
 from engine import KalamError
 from kalam_magic import args as magic_args
+from kalam_magic import live
 from kalam_magic import persist as bulk
 from kalam_magic.completion import Catalog, Unavailable
 from kalam_magic.config import Kalam, settings_help
@@ -35,6 +36,8 @@ class KalamMagics(Magics):
         self.engines = EnginePool()
         #: The completion matcher registered for this shell (set on load).
         self.matcher: Any = None
+        #: Live views (``SUBSCRIBE``) by live query id, for ``%kalam --stop``.
+        self.views: dict[str, live.LiveView] = {}
 
     # ------------------------------------------------------------ connection
 
@@ -87,8 +90,11 @@ class KalamMagics(Magics):
 
     @no_var_expand
     @line_cell_magic
-    def kalam(self, line: str, cell: str | None = None) -> CellResult | None:
+    def kalam(self, line: str, cell: str | None = None) -> CellResult | live.LiveView | None:
         args = magic_args.parse_line(line)
+        if args.stop:
+            self._stop(args)
+            return None
         if args.connect is not None:
             self._connect(self._expand(args.connect))
         engine = self.engine()
@@ -115,6 +121,8 @@ class KalamMagics(Magics):
         )
         if not results:
             return None
+        if any(r.subscription is not None for r in results):
+            return self._live(results, args)
         out = CellResult(
             results,
             displaylimit=self.settings.displaylimit,
@@ -125,6 +133,36 @@ class KalamMagics(Magics):
         if args.out:
             self.user_ns[args.out] = _convert(out, args)
         return out
+
+    def _live(self, results: list[Any], args: magic_args.MagicArgs) -> live.LiveView:
+        """A cell that subscribed: its last subscription becomes a live view."""
+        from IPython.display import display
+
+        *others, last = [r for r in results if r.subscription is not None]
+        for r in others:  # one live view per cell
+            r.subscription.close()
+        before = [r for r in results if r.subscription is None]
+        if before:
+            display(CellResult(before, displaylimit=self.settings.displaylimit))
+        view = live.start_view(
+            last,
+            displaylimit=self.settings.displaylimit,
+            updates=int(args.updates) if args.updates is not None else None,
+            seconds=float(args.for_seconds) if args.for_seconds is not None else None,
+        )
+        if view.running:
+            self.views[view.id] = view
+        return view
+
+    def _stop(self, args: magic_args.MagicArgs) -> None:
+        try:
+            stopped = live.stop_views(self.views, args.rest.strip().strip("'\"") or None)
+        except KeyError as err:
+            raise UsageError(str(err.args[0])) from None
+        for view in stopped:
+            print(f"Stopped live query {view.id}")
+        if not stopped:
+            print("No live query is running")
 
     def _source(self, args: magic_args.MagicArgs, cell: str | None) -> SqlSource:
         if cell is None:

@@ -38,7 +38,8 @@ class Evaluator:
                 "SUBSCRIBE cannot use _deleted: a live query sees live rows, and deletes "
                 "arrive as 'delete' changes"
             )
-        self.hidden = named  # the query names _seq
+        # The query names _seq, or rows are known by it (a STREAM table without a key).
+        self.hidden = named or table.pk is None
         where = f" WHERE {stmt.where_sql}" if stmt.where_sql is not None else ""
         self.match_sql = f"SELECT {ROW} FROM {stmt.target_sql}{where}"
         self.has_where = stmt.where_sql is not None

@@ -37,10 +37,11 @@ class RowsEvent:
 
 @dataclass(frozen=True)
 class _Control:
-    action: str  # "ready" | "end"
+    action: str  # "ready" | "end" | "sync"
     sub: Subscription | None = None
     table_id: int = 0
     reason: str = ""
+    done: threading.Event | None = None
 
 
 class LiveHub:
@@ -116,6 +117,16 @@ class LiveHub:
                     self._by_table.pop(sub.table_id, None)
         sub.end(reason)
 
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Wait until every change published so far has been handed to its
+        subscriptions (their queues); False on timeout."""
+        with self._lock:
+            if self._thread is None or self._stopping:
+                return True
+        done = threading.Event()
+        self._control(_Control("sync", done=done))
+        return done.wait(timeout)
+
     def find(self, sub_id: str) -> Subscription | None:
         with self._lock:
             return self._subs.get(sub_id)
@@ -175,6 +186,8 @@ class LiveHub:
             backlog, sub.backlog = sub.backlog, []
             sub.ready = True
             self._feed(sub, backlog)
+        elif item.action == "sync" and item.done is not None:
+            item.done.set()
         elif item.action == "end":
             with self._lock:
                 subs = list(self._by_table.get(item.table_id, []))

@@ -35,10 +35,6 @@ def subscribe(
             f"system.{s.table.name} is a system table: live queries follow Kalam tables only"
         )
     table = db.resolve(s.table)
-    if table.pk is None:
-        raise UnsupportedStatementError(
-            f"SUBSCRIBE needs a table with a PRIMARY KEY: {table.qualified_name} has none"
-        )
     prov = db.provider(table)
     evaluator = Evaluator(s, db.namespace, table)
     sub = Subscription(

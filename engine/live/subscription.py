@@ -86,7 +86,9 @@ class Subscription:
         self.changes_delivered = 0
         self._hub = hub
         self._evaluator = evaluator
-        self._pk = table.pk
+        # Rows are known by their primary key (STREAM tables without one: by _seq).
+        self._key = table.pk.name if table.pk is not None else "_seq"
+        self._key_type = table.pk.arrow_type if table.pk is not None else pa.int64()
         self._seen: dict[Any, tuple[Any, ...]] = {}  # primary key -> projected values
         self._pending: deque[Change] = deque()
         self._cond = threading.Condition()
@@ -191,9 +193,8 @@ class Subscription:
 
     def take_initial(self, full: pa.Table) -> None:
         """Set the initial rows from the table's matching rows (all columns)."""
-        assert self._pk is not None
         projected = self._evaluator.project(full)
-        keys = full.column(self._pk.name).to_pylist()
+        keys = full.column(self._key).to_pylist()
         self._seen = dict(zip(keys, rows_of(projected), strict=True))
         self.schema = projected.schema
         self.initial = projected
@@ -208,12 +209,11 @@ class Subscription:
         with self._cond:
             if self._reason is not None:
                 return
-            if len(self._pending) + len(changes) > self.max_pending:
-                overflow = True
-            else:
-                overflow = False
-                self._pending.extend(changes)
-                self._cond.notify_all()
+            room = max(self.max_pending - len(self._pending), 0)
+            overflow = len(changes) > room
+            # What fits stays queued, in order, and is read before the error.
+            self._pending.extend(changes[:room])
+            self._cond.notify_all()
         if overflow:
             self._hub.remove(
                 self,
@@ -222,12 +222,11 @@ class Subscription:
             )
 
     def _changes(self, events: list[RowsEvent]) -> list[Change]:
-        assert self._pk is not None
         table = events[0].table
         entries: list[tuple[int, Any, int, int]] = []  # (event no, key, seq, live index)
         live: list[RowVersion] = []
         for e in events:
-            keys = pa.array(list(e.versions), type=self._pk.arrow_type).to_pylist()
+            keys = pa.array(list(e.versions), type=self._key_type).to_pylist()
             for key, version in zip(keys, e.versions.values(), strict=True):
                 index = -1
                 if not version[1]:

@@ -13,18 +13,20 @@ free for other clients. One log line per request, with its duration.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import functools
 import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     from engine.api import Engine
 
 log = logging.getLogger("kalam.server")
+WORKERS = 64  # threads running statements (concurrent requests beyond this queue)
+_T = TypeVar("_T")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -65,6 +69,16 @@ class ServerState:
     engine: Engine
     local_secret: str
     token_ttl: int = auth.DEFAULT_TOKEN_TTL
+    # Engine calls block: they run here. A plain executor, because anyio's
+    # to_thread hop measured ~1.8 ms per call against ~0.1 ms for this.
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(WORKERS, thread_name_prefix="kalam-http")
+    )
+
+    async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on a worker thread, awaited."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
 
     def __repr__(self) -> str:  # the secret stays out of reprs
         return f"<ServerState {self.engine!r} token_ttl={self.token_ttl}>"
@@ -107,7 +121,7 @@ async def authenticate(state: ServerState, request: Request) -> str:
             if not sep:
                 raise ApiError("AUTHENTICATION_FAILED", "Malformed Basic credentials")
             # argon2 takes tens of milliseconds: off the event loop.
-            return await run_in_threadpool(auth.verify_password, db, name, password)
+            return await state.call(auth.verify_password, db, name, password)
     except AuthenticationError as exc:
         raise ApiError.from_kalam(exc) from None
     raise ApiError(
@@ -136,7 +150,7 @@ async def login(request: Request) -> Response:
         _set_user(request, user if user.isidentifier() else "?")
         db = state.engine.db
         try:
-            who = await run_in_threadpool(auth.verify_password, db, user, password)
+            who = await state.call(auth.verify_password, db, user, password)
         except AuthenticationError as exc:
             raise ApiError.from_kalam(exc) from None
         token = auth.issue_token(db, who, ttl_seconds=state.token_ttl)
@@ -198,7 +212,7 @@ async def sql(request: Request) -> Response:
         conn = state.engine.connect(user=user)
         if req.namespace_id is not None:
             conn.session.namespace = req.namespace_id
-        results = await run_in_threadpool(run_request, conn, req)
+        results = await state.call(run_request, conn, req)
     except ApiError as err:
         return _error(err, started)
     except KalamError as exc:
@@ -251,8 +265,14 @@ class RequestLog:
             )
 
 
-def create_app(engine: Engine, *, local_secret: str, token_ttl: int | None = None) -> ASGIApp:
-    """The ASGI application serving ``engine``."""
+def create_app(
+    engine: Engine,
+    *,
+    local_secret: str,
+    token_ttl: int | None = None,
+    executor: ThreadPoolExecutor | None = None,
+) -> ASGIApp:
+    """The ASGI application serving ``engine`` (statements run on ``executor``)."""
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
@@ -263,7 +283,10 @@ def create_app(engine: Engine, *, local_secret: str, token_ttl: int | None = Non
             WebSocketRoute("/v1/ws", websocket_endpoint),
         ]
     )
-    app.state.kalam = ServerState(
+    state = ServerState(
         engine, local_secret, auth.DEFAULT_TOKEN_TTL if token_ttl is None else token_ttl
     )
+    if executor is not None:
+        state.executor = executor
+    app.state.kalam = state
     return RequestLog(app)

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
-from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import engine.auth as auth
@@ -104,7 +103,7 @@ class _Session:
                 user, password = msg.get("username", msg.get("user")), msg.get("password")
                 if not isinstance(user, str) or not isinstance(password, str):
                     raise AuthenticationError("Basic authentication needs username and password")
-                self.user = await run_in_threadpool(auth.verify_password, db, user, password)
+                self.user = await self.state.call(auth.verify_password, db, user, password)
             else:
                 raise AuthenticationError("Unknown authentication method; use jwt or basic")
         except AuthenticationError as exc:
@@ -137,7 +136,7 @@ class _Session:
             return
         conn = self.state.engine.connect(user=self.user)
         try:
-            sub = await run_in_threadpool(conn.subscribe, sql)
+            sub = await self.state.call(conn.subscribe, sql)
         except KalamError as exc:
             err = ApiError.from_kalam(exc)
             await self.error(sub_id, err.code, err.message)
@@ -201,12 +200,12 @@ class _Session:
         if sub is None:
             await self.error(sub_id, "NOT_FOUND", f"No subscription {sub_id!r} on this connection")
             return
-        await run_in_threadpool(sub.close)
+        await self.state.call(sub.close)
 
     async def close_all(self) -> None:
         subs, self.subs = list(self.subs.values()), {}
         for sub in subs:
-            await run_in_threadpool(sub.close)
+            await self.state.call(sub.close)
 
 
 def _batch_control() -> dict[str, Any]:
