@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 DEFAULT_NAMESPACE = "default"
 #: How long cancelling an interrupted statement may take.
-CANCEL_TIMEOUT_S = 5.0
+CANCEL_TIMEOUT_S = 15.0
 
 __all__ = ["RemoteConnection", "RemoteEngine", "ServerInfo", "find_server", "read_server_file"]
 

@@ -434,32 +434,41 @@ def _running(eng: Any, sql: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def test_an_interrupted_statement_is_killed_on_the_server(served, remote):
+def test_an_interrupted_statement_is_killed_on_the_server(tmp_path):
     import threading
     import time
 
-    watcher = Engine.open(served.data_dir)
-    interrupted = threading.Event()
+    # A server of its own: if the kill failed, the endless statement would
+    # keep the module's server from stopping.
+    srv = start_server(tmp_path / "data")
+    remote, watcher = Engine.open(srv.data_dir), Engine.open(srv.data_dir)
+    seen_running = threading.Event()
 
     def interrupt_once_running() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not _running(watcher, ENDLESS):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if _running(watcher, ENDLESS):
+                seen_running.set()
+                break
             time.sleep(0.05)  # polling, bounded by the deadline
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-        interrupted.set()
 
     thread = threading.Thread(target=interrupt_once_running)
-    thread.start()
     try:
+        thread.start()
         with pytest.raises(KeyboardInterrupt):
             remote.execute(ENDLESS)
-            interrupted.wait(60)  # the interrupt lands here if the statement ended first
+            thread.join(180)  # the interrupt lands here if the statement ended first
+        thread.join(180)
+        assert seen_running.is_set()
+        # The client killed its statement on the server: it leaves the running list.
+        deadline = time.monotonic() + 120
+        while _running(watcher, ENDLESS) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _running(watcher, ENDLESS) == []
+        assert remote.execute("SELECT 41 + 1").scalar() == 42
     finally:
-        thread.join(60)
-    # The client killed its statement on the server: it leaves the running list.
-    deadline = time.monotonic() + 30
-    while _running(watcher, ENDLESS) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _running(watcher, ENDLESS) == []
-    assert remote.execute("SELECT 41 + 1").scalar() == 42
-    watcher.close()
+        remote.close()
+        watcher.close()
+        code = srv.stop()
+    assert code == 0
