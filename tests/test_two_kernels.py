@@ -63,16 +63,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     assert srv.stop() == 0
 
 
+def kalam_kernel_spec() -> dict[str, Any]:
+    """The spec of the Kalam kernel as ``make lab`` installs it, run by this interpreter."""
+    try:
+        from kalam_magic.kernelspec import kernel_spec  # type: ignore[import-not-found]
+    except ImportError:  # the Makefile writes the spec inline, loading the extension by --ext
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        return {"argv": [*argv, "--ext=kalam_magic"], "display_name": "Kalam", "language": "python"}
+    spec: dict[str, Any] = kernel_spec(sys.executable)
+    return spec
+
+
 def start_kernel(home: Path, data_dir: Path) -> Kernel:
     spec_dir = home / "kernels" / "kalam"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    # The kernel spec `make lab` installs: ipykernel with the extension loaded at start-up.
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec_dir / "kernel.json").write_text(
-        json.dumps(
-            {"argv": [*argv, "--ext=kalam_magic"], "display_name": "Kalam", "language": "python"}
-        )
-    )
+    (spec_dir / "kernel.json").write_text(json.dumps(kalam_kernel_spec()))
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
