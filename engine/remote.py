@@ -280,6 +280,18 @@ class RemoteEngine:
         """Run one statement; also return the namespace a ``USE`` switched to."""
         self._check_open()
         started = time.perf_counter()
+        if _starts_with(sql, "SUBSCRIBE"):
+            # A live query needs the WebSocket; the result carries it as embedded.
+            sub = self._subscribe(sql, user)
+            result = Result(
+                table=sub.initial,
+                message=f"Subscribed: live query {sub.id}",
+                is_query=True,
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                statement=sql,
+                subscription=sub,
+            )
+            return result, None
         body = {"sql": sql, "params": json_params(params), "namespace_id": ns}
         try:
             response = self._post(user, body)
@@ -451,20 +463,24 @@ def _check_one_statement(sql: str) -> None:
         )
 
 
+def _starts_with(sql: str, keyword: str) -> bool:
+    """Whether the statement's first token is ``keyword``. A statement that does
+    not even contain the word is not tokenized again on the client."""
+    if keyword.casefold() not in sql.casefold():
+        return False
+    try:
+        tokens = tokenize(sql)
+    except KalamError:
+        return False
+    return bool(tokens) and tokens[0].text.upper() == keyword
+
+
 def _used_namespace(sql: str) -> str | None:
     """The namespace a successful ``USE`` statement switched to (``None``: not a USE).
 
     Only the first token decides; a USE is parsed by the engine's parser to
     read the name exactly as the server did."""
-    # Every USE statement contains these letters; most statements are not
-    # tokenized a second time on the client.
-    if "use" not in sql.casefold():
-        return None
-    try:
-        tokens = tokenize(sql)
-    except KalamError:
-        return None
-    if not tokens or tokens[0].text.upper() != "USE":
+    if not _starts_with(sql, "USE"):
         return None
     statements = parser.parse(sql)
     if len(statements) == 1 and isinstance(statements[0], st.UseNamespace):

@@ -383,6 +383,9 @@ def test_serverctl_starts_reuses_and_stops_a_background_server(tmp_path, capsys)
 # ---------------------------------------------------------------- live queries
 
 
+COLS = ["id", "name", "price", "at"]
+
+
 def test_a_subscription_through_the_server_sees_what_embedded_sees(remote, embedded):
     setup = [
         "CREATE NAMESPACE lv",
@@ -411,6 +414,11 @@ def test_a_subscription_through_the_server_sees_what_embedded_sees(remote, embed
                 seen[i].append((change.change_type, change.rows.to_pylist(), old))
         assert seen[0] == seen[1]
         assert [kind for kind, _, _ in seen[0]] == ["insert", "update", "delete"]
+        # As a statement (what %%kalam SUBSCRIBE runs), the result carries the subscription.
+        results = [eng.execute(query) for eng in (remote, embedded)]
+        subs += [r.subscription for r in results]
+        assert [(r.is_query, r.columns, len(r)) for r in results] == [(True, COLS, 2)] * 2
+        assert results[0].message == f"Subscribed: live query {results[0].subscription.id}"
         # KILL LIVE QUERY ends the remote subscription like the embedded one.
         remote.execute(f"KILL LIVE QUERY '{subs[0].id}'")
         with pytest.raises(LiveQueryClosedError):
