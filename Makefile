@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kalam-installed
 # make lab keeps an existing $KALAM_DATA_DIR; otherwise notebooks share ./kalam-data.
 KALAM_DATA_DIR ?= $(CURDIR)/kalam-data
+# Port of the background `kalam serve` (0: a free one; clients find it in server.json).
+KALAM_PORT ?= 0
 PYTEST_WORKERS ?= 2
 # A second kernel, "Python 3 (Kalam)", that loads kalam_magic at start-up.
 # The stock python3 kernel is left alone so notebooks that run
@@ -17,10 +19,12 @@ KERNEL_DIR := $(VENV)/share/jupyter/kernels/kalam
 SANITIZE := $(wildcard notebooks/sanitize.cfg)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test lint format pytest nbval browser browser-deps demo bench torture clean distclean
+.PHONY: help install lab serve stop-server test lint format pytest nbval browser browser-deps demo bench torture clean distclean
 
 help:
-	@echo "make lab    - install into .venv and start JupyterLab on notebooks/"
+	@echo "make lab    - install into .venv, start (or reuse) a kalam serve for KALAM_DATA_DIR, then JupyterLab"
+	@echo "make serve  - start (or reuse) the background kalam serve for KALAM_DATA_DIR"
+	@echo "make stop-server - stop that server (SIGTERM: in-flight statements finish)"
 	@echo "make test   - lint (ruff, mypy), unit tests, notebooks under nbval, then the browser suite"
 	@echo "make browser - run every notebook in JupyterLab in chromium and check the page"
 	@echo "make demo   - run a scripted engine session in a temporary data dir"
@@ -41,8 +45,16 @@ install: $(STAMP)
 $(KERNEL_DIR)/kernel.json: $(STAMP) kalam_magic/kernelspec.py
 	$(PY) -m kalam_magic.kernelspec $(KERNEL_DIR)
 
-lab: $(STAMP) $(KERNEL_DIR)/kernel.json
-	mkdir -p "$(KALAM_DATA_DIR)"
+# Every kernel opening $(KALAM_DATA_DIR) connects to this server, so notebooks
+# share the directory; the server keeps running after JupyterLab exits
+# (make stop-server). Its pid and log: $(KALAM_DATA_DIR)/kalam-serve.{pid,log}.
+serve: $(STAMP)
+	$(PY) -m engine.serverctl start --data-dir "$(KALAM_DATA_DIR)" --port $(KALAM_PORT)
+
+stop-server: $(STAMP)
+	$(PY) -m engine.serverctl stop --data-dir "$(KALAM_DATA_DIR)"
+
+lab: serve $(KERNEL_DIR)/kernel.json
 	KALAM_DATA_DIR="$(KALAM_DATA_DIR)" $(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)

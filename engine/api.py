@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from weakref import WeakSet
 
 from engine.catalog.catalog import Catalog
 from engine.core import DURABILITY, Database
 from engine.core.session import Session, using
 from engine.errors import (
+    DataDirInUseError,
     InternalError,
     KalamError,
     MultipleStatementsError,
@@ -32,6 +33,7 @@ from engine.jobs.jobs import JobManager
 from engine.jobs.scheduler import Scheduler
 from engine.live import Change, Subscription
 from engine.names import check_user
+from engine.owner import remove_owner, write_owner
 from engine.result import Result
 from engine.security import authorize
 from engine.seq import wall_clock_ms
@@ -41,6 +43,9 @@ from engine.sql.dispatch import run_statement
 from engine.sql.statements import Statement, TableRef
 from engine.storage.hot import HotStore
 from engine.users import Users
+
+if TYPE_CHECKING:
+    from engine.remote import RemoteEngine
 
 __all__ = ["DURABILITY", "Change", "Connection", "Engine", "Subscription"]
 
@@ -106,8 +111,38 @@ class Engine:
         # one user never changes what another's unqualified names mean.
         self._sessions: dict[str, Session] = {}
         self._sessions_lock = threading.Lock()
+        # Who holds the directory, for the "in use" message another process shows.
+        write_owner(data_dir)
         if background_jobs:
             self.scheduler.start()
+
+    @overload
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        user: str = ...,
+        durability: str = ...,
+        clock_ms: Callable[[], int] | None = ...,
+        background_jobs: bool = ...,
+        repair: bool = ...,
+        embedded: Literal[True],
+    ) -> Engine: ...
+
+    @overload
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        user: str = ...,
+        durability: str = ...,
+        clock_ms: Callable[[], int] | None = ...,
+        background_jobs: bool = ...,
+        repair: bool = ...,
+        embedded: bool = ...,
+    ) -> Engine | RemoteEngine: ...
 
     @classmethod
     def open(
@@ -119,22 +154,48 @@ class Engine:
         clock_ms: Callable[[], int] | None = None,
         background_jobs: bool = True,
         repair: bool = False,
-    ) -> Engine:
+        embedded: bool = False,
+    ) -> Engine | RemoteEngine:
         """Open (creating if missing) the data directory ``data_dir``.
+
+        When ``<data_dir>/server.json`` names a live Kalam server (``kalam
+        serve``), the directory is shared through it: the answer is a
+        ``RemoteEngine`` client with the same surface. ``embedded=True`` (and
+        any option that only means something in this process: ``clock_ms``,
+        ``background_jobs=False``, ``repair``) always opens the directory in
+        this process, which fails with ``DataDirInUseError`` while another
+        process holds it.
 
         ``clock_ms`` replaces the wall clock (tests drive TTL and flush
         intervals with it); ``background_jobs=False`` leaves flush policies and
         eviction to explicit ``engine.scheduler.tick()`` calls. ``repair=True``
         recovers a damaged or lost hot store (see ``engine.recovery``) and
         leaves what it did in ``engine.recovery``."""
-        return cls(
-            Path(data_dir).expanduser().resolve(),
-            user=user,
-            durability=durability,
-            clock_ms=clock_ms or wall_clock_ms,
-            background_jobs=background_jobs,
-            repair=repair,
-        )
+        path = Path(data_dir).expanduser().resolve()
+        shared = not (embedded or repair or clock_ms is not None or not background_jobs)
+        if shared:
+            from engine.discovery import find_server, wait_for_server
+            from engine.remote import RemoteEngine
+
+            server = find_server(path)
+            if server is not None:
+                return RemoteEngine(server, user=user)
+        try:
+            return cls(
+                path,
+                user=user,
+                durability=durability,
+                clock_ms=clock_ms or wall_clock_ms,
+                background_jobs=background_jobs,
+                repair=repair,
+            )
+        except DataDirInUseError as err:
+            # A server that holds the lock but has not published server.json yet
+            # (it is starting): connect once it answers.
+            server = wait_for_server(path, err) if shared else None
+            if server is None:
+                raise
+            return RemoteEngine(server, user=user)
 
     def __enter__(self) -> Engine:
         return self
@@ -232,6 +293,7 @@ class Engine:
             return
         self.scheduler.stop()
         self.db.close()
+        remove_owner(self.data_dir)
 
     @_only_kalam_errors
     def insert_arrow(

@@ -4,7 +4,7 @@ This module owns argument parsing, choosing the data directory and turning
 ``Result`` objects into text (an aligned table, CSV or JSON). It never looks
 inside the SQL: every statement goes to the engine as written.
 
-    kalam sql "<SQL>" [--data-dir DIR] [--user NAME] [--format table|csv|json]
+    kalam sql "<SQL>" [--data-dir DIR] [--user NAME] [--format table|csv|json] [--embedded]
     kalam repair [--data-dir DIR]
     kalam serve [--data-dir DIR] [--host 127.0.0.1] [--port 8080] [--token-ttl S]
                 [--flight-port PORT]
@@ -213,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="table",
         help="output format for query results (default: table)",
     )
+    sql.add_argument(
+        "--embedded",
+        action="store_true",
+        help="open the data directory in this process even when a `kalam serve` owns it "
+        "(by default the statements go to that server)",
+    )
     fix = commands.add_parser(
         "repair",
         help="recover a damaged or lost hot store",
@@ -269,7 +275,7 @@ def _serve(data_dir: Path, args: argparse.Namespace) -> int:
         print("error: --token-ttl must be a positive number of seconds", file=sys.stderr)
         return 2
     try:
-        with Engine.open(data_dir) as engine:
+        with Engine.open(data_dir, embedded=True) as engine:
             flight = _start_flight(engine, args) if args.flight_port is not None else None
             try:
                 flight_url = f"grpc://{args.host}:{flight.port}" if flight is not None else None
@@ -340,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(data_dir, args)
     if args.command == "repair":
         try:
-            with Engine.open(data_dir, repair=True, background_jobs=False) as engine:
+            with Engine.open(data_dir, repair=True, background_jobs=False, embedded=True) as engine:
                 print(engine.recovery)
         except KalamError as exc:
             print(f"error: {_one_line(str(exc))}", file=sys.stderr)
@@ -348,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     options: dict[str, Any] = {} if args.user is None else {"user": args.user}
     try:
-        with Engine.open(data_dir, **options) as engine:
+        with Engine.open(data_dir, embedded=args.embedded, **options) as engine:
             results = engine.execute_script(args.sql)
     except KalamError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)

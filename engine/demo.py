@@ -41,10 +41,10 @@ def run_statements(engine: Engine, statements: Sequence[str], out: TextIO) -> No
 def run_demo(data_dir: Path, out: TextIO = sys.stdout) -> None:
     """Run the scripted session against ``data_dir`` (which should be empty)."""
     print(f"-- data directory: {data_dir}\n", file=out)
-    with Engine.open(data_dir) as engine:
+    with Engine.open(data_dir, embedded=True) as engine:
         run_statements(engine, BEFORE_RESTART, out)
     print("-- engine closed; reopening the same data directory (a restart)\n", file=out)
-    with Engine.open(data_dir) as engine:
+    with Engine.open(data_dir, embedded=True) as engine:
         run_statements(engine, AFTER_RESTART, out)
 
 

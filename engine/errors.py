@@ -168,6 +168,12 @@ class ReadOnlyError(KalamError, PermissionError):
     code = "READ_ONLY"
 
 
+class ServerUnavailableError(KalamError, ConnectionError):
+    """The Kalam server that owns a data directory cannot be reached."""
+
+    code = "SERVER_UNAVAILABLE"
+
+
 class AuthenticationError(KalamError, PermissionError):
     """A login, token or local secret that does not prove who the caller is
     (wrong password, locked account, expired or forged token, dropped user)."""

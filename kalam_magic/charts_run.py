@@ -15,10 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from engine import Engine, KalamError, Result, is_query
+from engine import KalamError, Result, is_query
 from kalam_magic import charts
 from kalam_magic.progress import ProgressBar
-from kalam_magic.session import Executor, execute
+from kalam_magic.session import AnyEngine, Executor, execute
 
 
 def _moved_back(err: KalamError, lines_above: int, statement_lines: int) -> KalamError:
@@ -33,7 +33,7 @@ def _moved_back(err: KalamError, lines_above: int, statement_lines: int) -> Kala
 
 
 def _run_wrapped(
-    engine: Engine,
+    engine: AnyEngine,
     sql: str,
     params: dict[str, Any] | None,
     user: str,
@@ -48,7 +48,7 @@ def _run_wrapped(
 
 
 def _hist(
-    engine: Engine,
+    engine: AnyEngine,
     spec: charts.ChartSpec,
     sql: str,
     params: dict[str, Any] | None,
@@ -80,7 +80,7 @@ def chart_executor(spec: charts.ChartSpec, statement_count: int) -> Executor:
     calls = 0
 
     def run(
-        engine: Engine, sql: str, params: dict[str, Any] | None, user: str, progress: ProgressBar
+        engine: AnyEngine, sql: str, params: dict[str, Any] | None, user: str, progress: ProgressBar
     ) -> Result:
         nonlocal calls
         calls += 1

@@ -10,17 +10,23 @@ tables of ``ns``; after ``table.`` or ``alias.`` that table's columns;
 elsewhere the columns of the tables the statement reads, SQL functions and
 keywords. This is the one place in the magic that reads the typed text; it
 never changes what is executed. Names come from the engine's system tables.
+When the engine cannot be opened (the directory is held by another process)
+or its server cannot be reached, the list holds one entry whose type says why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.completer import CompletionContext, SimpleCompletion, context_matcher
 
-from engine import Engine, KalamError
+from engine import KalamError
+from engine.errors import ServerUnavailableError
+
+if TYPE_CHECKING:
+    from kalam_magic.session import AnyEngine
 
 TABLE_KEYWORDS = frozenset({"FROM", "JOIN", "INTO", "UPDATE", "TABLE", "DESCRIBE"})
 #: After USE only namespaces make sense.
@@ -155,16 +161,23 @@ _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 DEFAULT_NAMESPACE = "default"
 
 
+class CatalogUnavailable(Exception):
+    """No names can be read: the reason, one line, is shown in the completion list."""
+
+
 @dataclass(frozen=True)
 class Catalog:
-    """Names visible to one user of one engine, read through the engine's SQL."""
+    """Names visible to one user of one engine, read through the engine's SQL
+    (over HTTP when the engine is a client of a ``kalam serve``)."""
 
-    engine: Engine
+    engine: AnyEngine
     user: str
 
     def _column(self, sql: str, params: dict[str, Any] | None = None) -> list[str]:
         try:
             result = self.engine.execute(sql, params, user=self.user)
+        except ServerUnavailableError as err:
+            raise CatalogUnavailable(f"{type(err).__name__}: {err.message}") from None
         except KalamError:
             return []
         return sorted({str(v) for v in result.table.column(0).to_pylist() if v is not None})
@@ -190,6 +203,25 @@ class Catalog:
             "SELECT column_name FROM system.columns WHERE namespace = :ns AND table_name = :t",
             {"ns": namespace, "t": table},
         )
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Stands in for a ``Catalog`` when the engine cannot be opened or reached."""
+
+    reason: str
+
+    def namespaces(self) -> list[str]:
+        raise CatalogUnavailable(self.reason)
+
+    def tables(self, namespace: str) -> list[str]:
+        raise CatalogUnavailable(self.reason)
+
+    def columns(self, namespace: str, table: str) -> list[str]:
+        raise CatalogUnavailable(self.reason)
+
+    def current_namespace(self) -> str:
+        raise CatalogUnavailable(self.reason)
 
 
 @dataclass(frozen=True)
@@ -275,7 +307,7 @@ def kalam_cell_text(full_text: str) -> str | None:
 
 
 def suggest(
-    text: str, catalog: Catalog, *, statement: str | None = None
+    text: str, catalog: Catalog | Unavailable, *, statement: str | None = None
 ) -> tuple[str, list[Suggestion]] | None:
     """(fragment being completed, suggestions) for SQL ``text`` typed before the cursor.
 
@@ -302,7 +334,9 @@ def suggest(
     return _anywhere(fragment, catalog, current, statement or text)
 
 
-def _after_dot(fragment: str, catalog: Catalog, current: str, statement: str) -> list[Suggestion]:
+def _after_dot(
+    fragment: str, catalog: Catalog | Unavailable, current: str, statement: str
+) -> list[Suggestion]:
     qualifier, _, partial = fragment.rpartition(".")
     parts = qualifier.split(".")
     refs = table_references(statement)
@@ -321,7 +355,7 @@ def _after_dot(fragment: str, catalog: Catalog, current: str, statement: str) ->
 
 
 def _anywhere(
-    fragment: str, catalog: Catalog, current: str, statement: str
+    fragment: str, catalog: Catalog | Unavailable, current: str, statement: str
 ) -> tuple[str, list[Suggestion]] | None:
     """Columns of the statement's tables, then functions and keywords."""
     columns: list[str] = []
@@ -339,8 +373,31 @@ def _anywhere(
     return (fragment, found) if found else None
 
 
-def make_matcher(catalog_for: Callable[[], Catalog | None]) -> Callable[[CompletionContext], Any]:
-    """An IPython v2 matcher; ``catalog_for`` gives the catalog of the current connection."""
+def _fragment(text: str) -> str:
+    start = len(text)
+    while start > 0 and text[start - 1] in _WORD_CHARS:
+        start -= 1
+    return text[start:]
+
+
+def unavailable_reply(text: str, reason: str) -> dict[str, Any]:
+    """One entry that explains why no names are offered: it inserts nothing new
+    (its text is what was typed) and its type, shown beside it, is the reason."""
+    fragment = _fragment(text)
+    one_line = " ".join(f"Kalam completion unavailable: {reason}".split())
+    return {
+        "completions": [SimpleCompletion(fragment, type=one_line)],
+        "matched_fragment": fragment,
+        "suppress": True,
+        "ordered": True,
+    }
+
+
+def make_matcher(
+    catalog_for: Callable[[], Catalog | Unavailable | None],
+) -> Callable[[CompletionContext], Any]:
+    """An IPython v2 matcher; ``catalog_for`` gives the catalog of the current connection
+    (``Unavailable`` with the reason when the engine cannot be opened or reached)."""
 
     @context_matcher(identifier="kalam_magic.completion", priority=100)
     def kalam_matcher(context: CompletionContext) -> dict[str, Any]:
@@ -353,7 +410,10 @@ def make_matcher(catalog_for: Callable[[], Catalog | None]) -> Callable[[Complet
         catalog = catalog_for()
         if catalog is None:
             return empty
-        found = suggest(text, catalog, statement=kalam_cell_text(context.full_text) or text)
+        try:
+            found = suggest(text, catalog, statement=kalam_cell_text(context.full_text) or text)
+        except CatalogUnavailable as why:
+            return unavailable_reply(text, str(why))
         if found is None:
             return empty
         fragment, suggestions = found

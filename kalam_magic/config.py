@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Enum, Float, Int, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, Unicode, validate
 from traitlets.config import Configurable
 
 DATA_DIR_ENV = "KALAM_DATA_DIR"
@@ -47,6 +47,15 @@ class Kalam(Configurable):
         help=(
             "How an engine opened by the magic commits: 'sync' fsyncs the WAL per "
             "statement, 'async' leaves it to the OS. Applies to engines opened afterwards."
+        ),
+    ).tag(config=True)
+
+    embedded = Bool(
+        False,
+        help=(
+            "Open the data directory in this kernel even when a `kalam serve` owns it "
+            "(which then fails as 'in use'). By default a running server is used, so "
+            "every notebook shares the directory. Applies to engines opened afterwards."
         ),
     ).tag(config=True)
 

@@ -17,17 +17,25 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.display import display
 
-from engine import Engine, KalamError, Result, split_statements
+from engine import KalamError, Result, split_statements
 from kalam_magic import args as magic_args
 from kalam_magic import charts, charts_run, live, schema
 from kalam_magic import connect as remote
 from kalam_magic import persist as bulk
-from kalam_magic.completion import Catalog
+from kalam_magic.completion import Catalog, Unavailable
 from kalam_magic.config import Kalam, settings_help
 from kalam_magic.errors import KalamCellError
 from kalam_magic.progress import ProgressBar, QueryProgress
 from kalam_magic.result import CellResult
-from kalam_magic.session import EnginePool, Executor, SqlSource, execute, explain, run_sql
+from kalam_magic.session import (
+    AnyEngine,
+    EnginePool,
+    Executor,
+    SqlSource,
+    execute,
+    explain,
+    run_sql,
+)
 
 
 @magics_class
@@ -53,18 +61,20 @@ class KalamMagics(Magics):
             return self.remote.url
         return str(self.settings.resolved_data_dir())
 
-    def engine(self) -> Engine:
-        """The engine of the data directory in effect, opened on first use."""
+    def engine(self) -> AnyEngine:
+        """The engine of the data directory in effect, opened on first use
+        (a client of the directory's Kalam server when one runs)."""
         if self.remote is not None:
             return self.remote  # type: ignore[return-value]  # the Engine surface the magic uses
         try:
             return self.engines.get(
-                self.settings.resolved_data_dir(), durability=self.settings.durability
+                self.settings.resolved_data_dir(),
+                durability=self.settings.durability,
+                embedded=self.settings.embedded,
             )
         except KalamError as err:
-            raise KalamCellError(
-                err, position=None, source_line=None, data_dir=self.data_dir()
-            ) from None
+            # Not redacted: which directory could not be opened is the point.
+            raise KalamCellError(err, position=None, source_line=None) from None
 
     def _connect(self, data_dir: str) -> None:
         """Switch to ``data_dir`` (or a server URL); a target that cannot be
@@ -91,12 +101,13 @@ class KalamMagics(Magics):
             remote.close(previous_remote)
             self.settings.user = self._local_user
 
-    def catalog(self) -> Catalog | None:
+    def catalog(self) -> Catalog | Unavailable:
         """Names for tab completion, as the configured user sees them."""
         try:
             return Catalog(self.engine(), self.settings.user)
-        except KalamCellError:
-            return None  # completion never raises; the next cell shows the error
+        except KalamCellError as err:
+            # Completion never raises; it says in one line why there are no names.
+            return Unavailable(err.headline())
 
     @property
     def user_ns(self) -> dict[str, Any]:
@@ -213,7 +224,7 @@ class KalamMagics(Magics):
             return executor
 
         def run(
-            engine: Engine, sql: str, params: dict[str, Any] | None, user: str, bar: ProgressBar
+            engine: AnyEngine, sql: str, params: dict[str, Any] | None, user: str, bar: ProgressBar
         ) -> Result:
             def rows() -> int:
                 return max((q["rows"] for q in engine.running(user)), default=0)
@@ -223,7 +234,7 @@ class KalamMagics(Magics):
 
         return run
 
-    def _schema_command(self, engine: Engine, words: list[str], user: str) -> CellResult:
+    def _schema_command(self, engine: AnyEngine, words: list[str], user: str) -> CellResult:
         """``tables [namespace]`` / ``describe [namespace.]table``, from the system tables."""
         started = time.perf_counter()
         try:
@@ -246,7 +257,7 @@ class KalamMagics(Magics):
         return CellResult(results, displaylimit=0, data_dir=self.data_dir())
 
     def _chart(
-        self, engine: Engine, source: SqlSource, args: magic_args.MagicArgs, user: str
+        self, engine: AnyEngine, source: SqlSource, args: magic_args.MagicArgs, user: str
     ) -> charts.Chart:
         """Run the cell and draw its last query; hist / box / count bars are
         computed by the engine (see :mod:`kalam_magic.charts`)."""
@@ -277,7 +288,7 @@ class KalamMagics(Magics):
             self.user_ns[args.out] = _convert(CellResult([last]), args)
         return chart
 
-    def _persist(self, engine: Engine, args: magic_args.MagicArgs, user: str) -> CellResult:
+    def _persist(self, engine: AnyEngine, args: magic_args.MagicArgs, user: str) -> CellResult:
         assert args.persist is not None
         target = magic_args.persist_target(args.rest)
         if args.persist not in self.user_ns:

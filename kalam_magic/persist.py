@@ -9,13 +9,16 @@ widget dependency) and only appears from ``Kalam.progress_threshold`` rows.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from IPython.core.error import UsageError
 
-from engine import Engine, KalamError, Result
+from engine import KalamError, Result
 from kalam_magic.progress import ProgressBar
+
+if TYPE_CHECKING:
+    from kalam_magic.session import AnyEngine
 
 
 def to_arrow(value: Any, name: str) -> pa.Table:
@@ -36,7 +39,7 @@ def to_arrow(value: Any, name: str) -> pa.Table:
 
 
 def persist(
-    engine: Engine,
+    engine: AnyEngine,
     data: pa.Table,
     target: str,
     *,

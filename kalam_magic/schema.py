@@ -12,7 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from engine import Engine, Result
+from engine import Result
+from kalam_magic.session import AnyEngine
 
 COMMANDS = ("tables", "describe")
 USAGE = "%kalam tables [namespace]   |   %kalam describe [namespace.]table"
@@ -22,7 +23,7 @@ class SchemaCommandError(ValueError):
     """A schema command used the wrong way (shown as a usage error)."""
 
 
-def _query(engine: Engine, user: str, sql: str, params: dict[str, Any] | None = None) -> Result:
+def _query(engine: AnyEngine, user: str, sql: str, params: dict[str, Any] | None = None) -> Result:
     return engine.execute(sql, params, user=user)
 
 
@@ -35,13 +36,13 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _hot_rows(engine: Engine, user: str, namespace: str, table: str) -> int:
+def _hot_rows(engine: AnyEngine, user: str, namespace: str, table: str) -> int:
     qualified = f'"{namespace}"."{table}"'
     res = _query(engine, user, f"SELECT count(*) FROM {qualified}")
     return sum(f.get("hot_rows", 0) for f in res.stats.values())
 
 
-def _segments(engine: Engine, user: str, namespace: str | None) -> dict[tuple[str, str], dict]:
+def _segments(engine: AnyEngine, user: str, namespace: str | None) -> dict[tuple[str, str], dict]:
     sql = "SELECT namespace, table_name, row_count, size_bytes, created_at FROM system.segments"
     params = None
     if namespace is not None:
@@ -58,7 +59,7 @@ def _segments(engine: Engine, user: str, namespace: str | None) -> dict[tuple[st
     return out
 
 
-def tables(engine: Engine, user: str, namespace: str | None = None) -> Result:
+def tables(engine: AnyEngine, user: str, namespace: str | None = None) -> Result:
     """One row per table: type, columns, primary key, hot rows, segments, size, last flush."""
     where = " WHERE namespace = :ns" if namespace else ""
     params = {"ns": namespace} if namespace else None
@@ -127,7 +128,9 @@ def _split_name(name: str, default_namespace: str) -> tuple[str, str]:
     raise SchemaCommandError(f"describe takes a table name, [namespace.]table, got {name!r}")
 
 
-def describe(engine: Engine, user: str, name: str, *, namespace: str = "default") -> list[Result]:
+def describe(
+    engine: AnyEngine, user: str, name: str, *, namespace: str = "default"
+) -> list[Result]:
     """A summary line of the table, then one row per column."""
     ns, table = _split_name(name, namespace)
     found = _query(

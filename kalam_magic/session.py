@@ -1,8 +1,9 @@
 """Engines and statement execution for the magic.
 
-``EnginePool`` keeps one ``Engine`` per data directory for the life of the
+``EnginePool`` keeps one engine per data directory for the life of the
 extension: reconnecting to a directory reuses its engine (RocksDB allows one
-opener per directory and process). ``run_sql`` asks the engine to split a
+opener per directory and process). When a ``kalam serve`` owns the directory
+the engine is a ``RemoteEngine`` client of it, with the same surface. ``run_sql`` asks the engine to split a
 cell into statements, binds ``:name`` parameters from the notebook namespace
 and executes the statements in order, stopping at the first error.
 """
@@ -14,27 +15,41 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import engine as kalam_engine
 from engine import Engine, KalamError, Result
 from engine.errors import ParameterError, QueryCancelledError
+from engine.remote import RemoteEngine
 from kalam_magic.errors import KalamCellError, cell_position
 from kalam_magic.progress import ProgressBar
 
+#: What the magic runs statements on: the engine in this process, or a client
+#: of the ``kalam serve`` that owns the data directory.
+AnyEngine: TypeAlias = Engine | RemoteEngine
+
 
 class EnginePool:
-    """One open engine per data directory, closed together on unload."""
+    """One open engine per data directory, closed together on unload.
+
+    ``Engine.open`` connects to the directory's Kalam server when one runs
+    (every notebook then shares the directory); ``embedded=True`` opens it in
+    this kernel instead. A client whose server went away is replaced on the
+    next use, so a restarted server (or a now free directory) is picked up."""
 
     def __init__(self) -> None:
-        self._engines: dict[Path, Engine] = {}
+        self._engines: dict[Path, AnyEngine] = {}
 
-    def get(self, data_dir: Path, *, durability: str) -> Engine:
+    def get(self, data_dir: Path, *, durability: str, embedded: bool = False) -> AnyEngine:
         key = data_dir.resolve()
         engine = self._engines.get(key)
+        if isinstance(engine, RemoteEngine) and engine.lost:
+            del self._engines[key]
+            engine.close()
+            engine = None
         if engine is None:
             key.mkdir(parents=True, exist_ok=True)
-            engine = Engine.open(str(key), durability=durability)
+            engine = Engine.open(str(key), durability=durability, embedded=embedded)
             self._engines[key] = engine
         return engine
 
@@ -88,7 +103,7 @@ def bind_parameters(sql: str, namespace: Mapping[str, Any]) -> dict[str, Any] | 
     return {n: namespace[n] for n in names}
 
 
-Executor = Callable[[Engine, str, "dict[str, Any] | None", str, ProgressBar], Result]
+Executor = Callable[[AnyEngine, str, "dict[str, Any] | None", str, ProgressBar], Result]
 
 # Long statements (FLUSH of a large table) report progress through a callback
 # when the engine's execute() accepts one; otherwise they run without a bar.
@@ -96,7 +111,7 @@ _EXECUTE_TAKES_PROGRESS = "progress" in inspect.signature(Engine.execute).parame
 
 
 def execute(
-    engine: Engine, sql: str, params: dict[str, Any] | None, user: str, progress: ProgressBar
+    engine: AnyEngine, sql: str, params: dict[str, Any] | None, user: str, progress: ProgressBar
 ) -> Result:
     if _EXECUTE_TAKES_PROGRESS:
         return engine.execute(sql, params, user=user, progress=progress)  # type: ignore[call-arg]
@@ -107,7 +122,7 @@ _EXPLAIN = "EXPLAIN "
 
 
 def explain(
-    engine: Engine, sql: str, params: dict[str, Any] | None, user: str, progress: ProgressBar
+    engine: AnyEngine, sql: str, params: dict[str, Any] | None, user: str, progress: ProgressBar
 ) -> Result:
     """The plan of one statement, with the engine's scan and pruning figures.
 
@@ -123,7 +138,7 @@ def explain(
 
 
 def run_sql(
-    engine: Engine,
+    engine: AnyEngine,
     source: SqlSource,
     *,
     user: str,

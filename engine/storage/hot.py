@@ -15,6 +15,7 @@ import orjson
 from rocksdict import DBRecoveryMode, Options, Rdict, ReadOptions, WriteBatch, WriteOptions
 
 from engine.errors import DataDirInUseError, StorageCorruptionError
+from engine.owner import in_use_message
 
 # rocksdict's words for "this process already holds the LOCK file".
 _LOCK_HELD_HERE = "lock hold by current process"
@@ -138,13 +139,8 @@ class HotStore:
                     "reuse that Engine or close it first"
                 ) from None
             if _held_elsewhere(text):
-                pid = _lock_holder(path / "LOCK")
-                who = f" (process {pid})" if pid is not None else ""
-                raise DataDirInUseError(
-                    f"Data directory {path.parent} is in use by another process{who}; "
-                    "close it there, or share it through one process",
-                    pid=pid,
-                ) from None
+                message, fields = in_use_message(path.parent, _lock_holder(path / "LOCK"))
+                raise DataDirInUseError(message, **fields) from None
             raise self._damaged("Cannot open", text) from None
         self._read = ReadOptions()
         self._read.set_verify_checksums(True)
