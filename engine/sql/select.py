@@ -82,7 +82,7 @@ def _point_lookup(
         return None
     ns = ident(ref.args["db"]) if ref.args.get("db") else engine.namespace
     table = engine.catalog.find_table(ns, ident(ref.this)) if ns != "system" else None
-    if table is None or table.pk is None:
+    if table is None or not table.key_columns:
         return None
     found, key = point_key(table, where.this, params, names=(ref.alias_or_name,))
     prov = engine.provider(table)
