@@ -30,6 +30,7 @@ import struct
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine.errors import NumericOverflowError, SchemaError, TypeMismatchError
 
@@ -349,3 +350,29 @@ def render_stored(value: Any, canonical: str) -> str:
     if canonical == "DATE" and isinstance(value, int):
         return str(_EPOCH_DATE + dt.timedelta(days=value))
     return str(value)
+
+
+def check_decimal_results(table: pa.Table) -> None:
+    """Raise ``NumericOverflowError`` when a DECIMAL column of a query result
+    holds a value with more digits than its type allows.
+
+    DataFusion 55 lets decimal ``+`` / ``-`` step past the declared precision
+    (``DECIMAL(38, 0)`` max + 1 gives 10^38) and ``SUM`` wrap around 128 bits
+    (two such maxima sum to a negative 39-digit number) without an error.
+    Such a value never fits its declared type, so it is refused here instead
+    of being shown. A wrap that lands back inside the precision cannot be
+    told from a real value; it needs a sum beyond 10^38, which only inputs of
+    precision above 28 can reach (SUM widens by 10 digits)."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        t = column.type
+        if not pa.types.is_decimal128(t) or column.null_count == len(column):
+            continue
+        bounds = pc.min_max(column)
+        limit = t.precision - t.scale
+        for value in (bounds["min"].as_py(), bounds["max"].as_py()):
+            if value is not None and value and value.adjusted() >= limit:
+                raise NumericOverflowError(
+                    f"Numeric overflow: column '{name}' of the result is {value}, which does "
+                    f"not fit its type DECIMAL({t.precision},{t.scale})",
+                    column_name=name,
+                )

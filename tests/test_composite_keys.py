@@ -22,6 +22,8 @@ from hypothesis import strategies as hs
 
 from engine import Engine
 from engine.errors import KalamError, PrimaryKeyViolationError, SchemaError
+from engine.storage import keys
+from engine.txn import Txn
 
 PLACEMENTS = ("hot", "cold", "mixed", "updated", "deleted")
 CASES = [("SHARED", p) for p in PLACEMENTS] + [("USER", p) for p in PLACEMENTS]
@@ -273,6 +275,30 @@ def test_composite_keys_survive_restart_flush_and_repair(engines: Any) -> None:
     eng.flush("t")
     eng.execute("REPAIR TABLE t")
     assert eng.execute("SELECT * FROM t ORDER BY b", user="alice").rows() == expected
+
+
+def test_repair_rebuilds_a_lost_manifest_keeping_the_newest_version_of_each_full_key(
+    engines: Any,
+) -> None:
+    eng = engines.open(background_jobs=False)
+    eng.execute("CREATE TABLE t (a INT, b INT, v INT, PRIMARY KEY (a, b))")
+    eng.execute("INSERT INTO t VALUES (1, 1, 1), (1, 2, 2), (2, 1, 3)")
+    eng.flush("t")
+    eng.execute("UPDATE t SET v = 20 WHERE a = 1 AND b = 2")
+    eng.flush("t")
+    table_id = eng.catalog.get_table("default", "t").table_id
+    txn = Txn(eng.store)
+    txn.batch.put(keys.manifest_key(table_id, ""), b"{damaged")
+    txn.commit()
+    eng.close()
+    (eng.data_dir / "storage" / "default" / "t" / "manifest.json").write_bytes(b"{damaged")
+    eng = engines.open(background_jobs=False)
+    assert "both manifest copies" in eng.execute("REPAIR TABLE t").message
+    assert eng.execute("SELECT a, b, v FROM t ORDER BY a, b").rows() == [
+        (1, 1, 1),
+        (1, 2, 20),
+        (2, 1, 3),
+    ]
 
 
 def test_alter_keeps_the_key_and_refuses_to_drop_its_columns(engines: Any) -> None:

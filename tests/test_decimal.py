@@ -367,3 +367,14 @@ def test_create_table_as_keeps_a_decimal_type(engine: Engine) -> None:
         == "DECIMAL(10,2)"
     )
     assert engine.execute("SELECT p FROM u").scalar() == Decimal("3.10")
+
+
+def test_decimal_results_beyond_their_precision_are_refused(engine: Engine) -> None:
+    engine.execute("CREATE TABLE t (id INT PRIMARY KEY, p DECIMAL(38, 0))")
+    engine.execute("INSERT INTO t VALUES (1, $1), (2, $1)", [Decimal("9" * 38)])
+    # DataFusion 55 returns 10^38 for max + 1 and wraps the sum of two maxima.
+    with pytest.raises(NumericOverflowError):
+        engine.execute("SELECT p + 1 FROM t WHERE id = 1")
+    with pytest.raises(NumericOverflowError):
+        engine.execute("SELECT sum(p) FROM t")
+    assert engine.execute("SELECT p - 1 FROM t WHERE id = 1").scalar() == Decimal("9" * 37 + "8")

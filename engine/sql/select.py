@@ -14,6 +14,7 @@ from engine.result import Result
 from engine.sql import statements as st
 from engine.sql.mapping import ident
 from engine.sql.point import live_version, point_key
+from engine.types import check_decimal_results
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -117,6 +118,8 @@ def run_select(engine: Database, s: st.Query, params: dict[str, Any], user: str)
     )
     if s.explain:
         table = _explain_with_stats(table, stats)
+    else:
+        check_decimal_results(table)  # DataFusion's decimal overflows that did not raise
     return Result(table=table, is_query=True, stats=stats)
 
 
