@@ -378,3 +378,13 @@ def test_decimal_results_beyond_their_precision_are_refused(engine: Engine) -> N
     with pytest.raises(NumericOverflowError):
         engine.execute("SELECT sum(p) FROM t")
     assert engine.execute("SELECT p - 1 FROM t WHERE id = 1").scalar() == Decimal("9" * 37 + "8")
+
+
+def test_a_cast_to_double_that_rounds_up_never_prunes_the_segment(engine: Engine) -> None:
+    engine.execute("CREATE TABLE t (id INT PRIMARY KEY, p DECIMAL(38, 20))")
+    engine.execute("INSERT INTO t VALUES (1, 0.99999999999999999999)")
+    engine.flush("t")
+    # The segment's max is below 1, but CAST(p AS DOUBLE) rounds it to 1.0.
+    assert engine.execute("SELECT CAST(p AS DOUBLE) FROM t").scalar() == 1.0
+    assert engine.execute("SELECT id FROM t WHERE CAST(p AS DOUBLE) >= 1.0").rows() == [(1,)]
+    assert engine.execute("SELECT id FROM t WHERE p >= 1").rows() == []

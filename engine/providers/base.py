@@ -144,7 +144,9 @@ class TableProvider:
         table = self.table
         seqs = range(first_seq, first_seq + len(rows))
         if table.key_columns:
-            key_of = table.key_of
+            pk = table.pk
+            # One key column (the common case): a plain dict lookup per row.
+            key_of = (lambda v, i=pk.id: v.get(i)) if pk is not None else table.key_of
             staged = {
                 key_of(values): (seq, False, values) for values, seq in zip(rows, seqs, strict=True)
             }

@@ -396,13 +396,15 @@ class ColdTier:
             if not _may_hold(entry, key[0], lo, hi):
                 continue
             idx = self.key_index(scope, entry, *(c.id for c in key))
-            positions = pc.indices_nonzero(pc.is_in(idx.keys, value_set=probe)).to_pylist()
-            for pos in positions:
-                k = tuple(
-                    _norm(arr[pos].as_py(), c.type)
-                    for arr, c in zip((idx.keys, *idx.rest), key, strict=True)
-                )
-                s = idx.seqs[pos].as_py()
+            mask = pc.is_in(idx.keys, value_set=probe)
+            if not pc.any(mask).as_py():
+                continue
+            parts = [
+                [_norm(v, c.type) for v in pc.filter(arr, mask).to_pylist()]
+                for arr, c in zip((idx.keys, *idx.rest), key, strict=True)
+            ]
+            seqs = pc.filter(idx.seqs, mask).to_pylist()
+            for k, s in zip(zip(*parts, strict=True), seqs, strict=True):
                 if k in wanted_set and s not in superseded and s > found.get(k, -1):
                     found[k] = s
         return found
