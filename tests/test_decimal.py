@@ -388,3 +388,23 @@ def test_a_cast_to_double_that_rounds_up_never_prunes_the_segment(engine: Engine
     assert engine.execute("SELECT CAST(p AS DOUBLE) FROM t").scalar() == 1.0
     assert engine.execute("SELECT id FROM t WHERE CAST(p AS DOUBLE) >= 1.0").rows() == [(1,)]
     assert engine.execute("SELECT id FROM t WHERE p >= 1").rows() == []
+
+
+def test_update_by_scan_stores_a_long_literal_exactly(engine: Engine) -> None:
+    engine.execute("CREATE TABLE t (id INT PRIMARY KEY, big DECIMAL(38, 2))")
+    engine.execute("INSERT INTO t VALUES (1, 0), (2, 0)")
+    engine.flush("t")
+    engine.execute("UPDATE t SET big = 12345678901234567.89 WHERE id > 0")
+    exact = Decimal("12345678901234567.89")
+    assert engine.execute("SELECT big FROM t ORDER BY id").rows() == [(exact,), (exact,)]
+    # In a query DataFusion reads such a literal as a double; a bound Decimal
+    # or a CAST of text keeps every digit.
+    assert engine.execute("SELECT count(*) FROM t WHERE big = $1", [exact]).scalar() == 2
+    assert (
+        engine.execute(
+            "SELECT count(*) FROM t WHERE big = CAST('12345678901234567.89' AS DECIMAL(38, 2))"
+        ).scalar()
+        == 2
+    )
+    engine.execute("UPDATE t SET big = big + $1 WHERE id = 2", [Decimal("0.01")])
+    assert engine.execute("SELECT big FROM t WHERE id = 2").scalar() == exact + Decimal("0.01")
