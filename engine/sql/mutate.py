@@ -15,6 +15,7 @@ change before its batch commits: concurrent UPDATEs serialise.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -178,10 +179,8 @@ def _update_targets(
             continue
         # DataFusion reads 12345678901234567.89 as a double; a DECIMAL column
         # stores the literal (or bound value) exactly, as INSERT does.
-        try:
+        with contextlib.suppress(NotSimple, KeyError):
             new_cols[name] = [simple_value(s.assignments[i][1], params)] * data.num_rows
-        except (NotSimple, KeyError):
-            pass
     return _versions_from(table, data), new_cols
 
 
