@@ -82,7 +82,10 @@ def open_hot_store(
                 f"The hot store {path} is damaged: {path / 'CURRENT'} is missing",
                 file=str(path / "CURRENT"),
             )
-        return HotStore(path, sync=sync, create=False), report
+        store = HotStore(path, sync=sync, create=False)
+        if repair:
+            _read_every_block(store)  # damage an open does not read is damage too
+        return store, report
     except StorageCorruptionError as exc:
         if not repair:
             raise
@@ -139,6 +142,24 @@ def _open_salvaging_wal(path: Path, sync: bool) -> HotStore | None:
         store.close()
         return None
     return store
+
+
+def _read_every_block(store: HotStore) -> None:
+    """Read the whole store once; on damage, close it and raise the damage.
+    An open reads only some blocks (where a flipped bit lands decides whether
+    it notices), so a repair checks them all before trusting the store."""
+    failed: StorageCorruptionError | None = None
+    try:
+        for _ in store.scan(b""):
+            pass
+    except StorageCorruptionError as exc:
+        # Without its traceback, so the scan's iterator (which keeps the
+        # database, and its lock, alive) is freed before the store closes.
+        failed = exc.with_traceback(None)
+        failed.__context__ = None  # the rocksdict error's traceback holds the scan too
+    if failed is not None:
+        store.close()
+        raise failed
 
 
 def _move_aside(path: Path) -> Path:

@@ -94,6 +94,8 @@ def _columns(engine: Database, user: str) -> pa.Table:
             "default": c.default.text if c.default else None,
             "is_primary_key": c.primary_key,
             "ordinal": i,
+            # 1-based place in the primary key (a composite key has several).
+            "key_position": t.key_columns.index(c) + 1 if c.primary_key else None,
         }
         for t in engine.catalog.tables()
         for i, c in enumerate(t.columns, start=1)
@@ -110,6 +112,7 @@ def _columns(engine: Database, user: str) -> pa.Table:
             ("default", pa.string()),
             ("is_primary_key", pa.bool_()),
             ("ordinal", pa.int64()),
+            ("key_position", pa.int64()),
         ],
     )
 

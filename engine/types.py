@@ -4,19 +4,35 @@ coercion of Python values into the form the hot store keeps.
 Stored forms (what msgpack holds): bool, int, float, str, bytes; FLOAT (the
 4-byte float) as a float already rounded to 4 bytes, so a hot value equals
 what it reads back as; TIMESTAMP as int microseconds since the epoch (UTC,
-naive); DATE as int days since the epoch. ``None`` is NULL.
+naive); DATE as int days since the epoch; DECIMAL(p, s) as a
+``decimal.Decimal`` with exactly ``s`` fractional digits (never a float; the
+hot store packs it as a msgpack extension holding its text, see
+``engine.storage.codec``). ``None`` is NULL.
+
+DECIMAL(p, s) (alias NUMERIC): 1 <= p <= 38 (Arrow's decimal128, which the
+segments and DataFusion use), 0 <= s <= p. ``DECIMAL`` alone is
+DECIMAL(38, 10), as in DataFusion; ``DECIMAL(p)`` is DECIMAL(p, 0), as in SQL.
+Storing a value with more fractional digits than ``s`` rounds it to ``s``
+digits, ties away from zero: what PostgreSQL does for NUMERIC (its
+half-to-even rule is for floating point only) and what DataFusion's
+``CAST(x AS DECIMAL(p, s))`` does, so a stored value equals the same CAST in
+a query. A value with more than ``p - s`` integer digits is refused
+(``NumericOverflowError``), never rounded or wrapped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
+import re
 import struct
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from engine.errors import SchemaError, TypeMismatchError
+from engine.errors import NumericOverflowError, SchemaError, TypeMismatchError
 
 # canonical name -> arrow type
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -48,8 +64,6 @@ _ALIASES = {
     "DOUBLE": "DOUBLE",
     "DOUBLE PRECISION": "DOUBLE",
     "FLOAT8": "DOUBLE",
-    "DECIMAL": "DOUBLE",
-    "NUMERIC": "DOUBLE",
     "TEXT": "TEXT",
     "VARCHAR": "TEXT",
     "CHAR": "TEXT",
@@ -76,6 +90,45 @@ _EPOCH = dt.datetime(1970, 1, 1)
 _EPOCH_DATE = dt.date(1970, 1, 1)
 
 
+DECIMAL_MAX_PRECISION = 38
+DEFAULT_DECIMAL = (38, 10)
+_DECIMAL_NAME = re.compile(r"DECIMAL\((\d+),(\d+)\)")
+_DECIMAL_ARGS = re.compile(r"\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)\s*")
+# Exact arithmetic for up to 38 digits (the default context keeps only 28).
+_EXACT = decimal.Context(prec=100, rounding=decimal.ROUND_HALF_UP)
+_QUANTUM = [decimal.Decimal(1).scaleb(-s) for s in range(DECIMAL_MAX_PRECISION + 1)]
+
+
+def decimal_type(precision: int, scale: int) -> str:
+    """The canonical name of DECIMAL(precision, scale), checked."""
+    if not 1 <= precision <= DECIMAL_MAX_PRECISION:
+        raise SchemaError(
+            f"DECIMAL precision must be between 1 and {DECIMAL_MAX_PRECISION}, got {precision}"
+        )
+    if not 0 <= scale <= precision:
+        raise SchemaError(
+            f"DECIMAL scale must be between 0 and the precision ({precision}), got {scale}"
+        )
+    return f"DECIMAL({precision},{scale})"
+
+
+def decimal_spec(canonical: str) -> tuple[int, int] | None:
+    """(precision, scale) of a canonical DECIMAL type name; None for other types."""
+    m = _DECIMAL_NAME.fullmatch(canonical)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def is_type_name(canonical: str) -> bool:
+    """Whether ``canonical`` is a canonical column type name (catalog checks)."""
+    return canonical in ARROW_TYPES or decimal_spec(canonical) is not None
+
+
+def is_numeric(canonical: str) -> bool:
+    return canonical in ("SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE") or bool(
+        decimal_spec(canonical)
+    )
+
+
 def canonical_type(sql_type: str) -> str:
     """Map a SQL type spelling (``VARCHAR(20)``, ``integer``) to a canonical name.
 
@@ -86,17 +139,30 @@ def canonical_type(sql_type: str) -> str:
     DOUBLE stays DOUBLE."""
     base, _, rest = sql_type.upper().partition("(")
     base = base.strip()
+    if base in ("DECIMAL", "NUMERIC", "DEC"):
+        if not rest:
+            return decimal_type(*DEFAULT_DECIMAL)
+        m = _DECIMAL_ARGS.fullmatch(rest)
+        if m is None:
+            raise SchemaError(f"Invalid DECIMAL type '{sql_type}': write DECIMAL(p, s)")
+        return decimal_type(int(m.group(1)), int(m.group(2) or 0))
     if base == "FLOAT" and rest.rstrip(") ").isdigit():
         return "FLOAT" if int(rest.rstrip(") ")) <= 24 else "DOUBLE"
     try:
         return _ALIASES[base]
     except KeyError:
-        supported = ", ".join(sorted(set(_ALIASES.values())))
+        supported = ", ".join(sorted({*_ALIASES.values(), "DECIMAL(p, s)"}))
         raise SchemaError(f"Unsupported column type '{sql_type}'. Supported: {supported}") from None
 
 
 def arrow_type(canonical: str) -> pa.DataType:
-    return ARROW_TYPES[canonical]
+    found = ARROW_TYPES.get(canonical)
+    if found is not None:
+        return found
+    spec = decimal_spec(canonical)
+    if spec is None:
+        raise SchemaError(f"Unknown column type {canonical}")
+    return pa.decimal128(*spec)
 
 
 def canonical_from_arrow(t: pa.DataType) -> str:
@@ -111,6 +177,8 @@ def canonical_from_arrow(t: pa.DataType) -> str:
         return "BIGINT"
     if pa.types.is_float16(t) or pa.types.is_float32(t):
         return "FLOAT"
+    if pa.types.is_decimal(t) and t.precision <= DECIMAL_MAX_PRECISION:
+        return decimal_type(t.precision, t.scale)
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
         return "DOUBLE"
     if pa.types.is_timestamp(t):
@@ -130,7 +198,10 @@ def canonical_from_arrow(t: pa.DataType) -> str:
 
 
 def _fail(value: Any, canonical: str, column: str) -> TypeMismatchError:
-    shown = repr(value) if not isinstance(value, bytes) else f"<{len(value)} bytes>"
+    if isinstance(value, bytes):
+        shown = f"<{len(value)} bytes>"
+    else:
+        shown = str(value) if isinstance(value, decimal.Decimal) else repr(value)
     return TypeMismatchError(
         f"Type mismatch: cannot store {shown} in column '{column}' of type {canonical}",
         column_name=column,
@@ -148,6 +219,10 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
             if not value.is_integer():
                 raise _fail(value, canonical, column)
             value = int(value)
+        elif isinstance(value, decimal.Decimal):
+            if not value.is_finite() or value != value.to_integral_value():
+                raise _fail(value, canonical, column)
+            value = int(value)
         if not isinstance(value, int):
             if hasattr(value, "__index__"):  # numpy integers
                 value = int(value)
@@ -161,11 +236,10 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
             )
         return value
     if canonical in ("FLOAT", "DOUBLE"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if hasattr(value, "__float__") and not isinstance(value, (str, bytes)):
-                return float(value)
+        plain = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not plain and (not hasattr(value, "__float__") or isinstance(value, (str, bytes, bool))):
             raise _fail(value, canonical, column)
-        f = float(value)
+        f = float(value)  # a Decimal or numpy number too: FLOAT still rounds below
         if canonical == "FLOAT":
             if math.isfinite(f) and abs(f) > _FLOAT32_MAX:
                 raise TypeMismatchError(
@@ -187,11 +261,54 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
         if isinstance(value, (bytes, bytearray, memoryview)):
             return bytes(value)
         raise _fail(value, canonical, column)
+    spec = decimal_spec(canonical)
+    if spec is not None:
+        return to_decimal(value, spec[0], spec[1], column)
     if canonical == "TIMESTAMP":
         return _to_micros(value, column)
     if canonical == "DATE":
         return _to_days(value, column)
     raise SchemaError(f"Unknown type {canonical}")
+
+
+def to_decimal(value: Any, precision: int, scale: int, column: str) -> decimal.Decimal:
+    """``value`` as the stored form of DECIMAL(precision, scale): rounded to
+    ``scale`` digits (ties away from zero), refused beyond ``precision``.
+
+    Accepted: ``Decimal``, int, float (read by its shortest text, as
+    PostgreSQL reads a float8), numeric text and numpy numbers."""
+    canonical = f"DECIMAL({precision},{scale})"
+    if isinstance(value, decimal.Decimal):
+        d = value
+    elif isinstance(value, bool):
+        raise _fail(value, canonical, column)
+    elif isinstance(value, int):
+        d = decimal.Decimal(value)
+    elif isinstance(value, float):
+        d = decimal.Decimal(repr(value)) if math.isfinite(value) else decimal.Decimal(value)
+    elif isinstance(value, str):
+        try:
+            d = decimal.Decimal(value.strip())
+        except decimal.InvalidOperation:
+            raise _fail(value, canonical, column) from None
+    elif hasattr(value, "__index__"):  # numpy integers
+        d = decimal.Decimal(int(value))
+    elif hasattr(value, "__float__") and not isinstance(value, bytes):
+        return to_decimal(float(value), precision, scale, column)
+    else:
+        raise _fail(value, canonical, column)
+    if not d.is_finite():
+        raise _fail(value, canonical, column)
+    # A huge value is refused before quantizing (which would need its every digit).
+    q = d if d.adjusted() >= precision else d.quantize(_QUANTUM[scale], context=_EXACT)
+    if q and q.adjusted() >= precision - scale:
+        raise NumericOverflowError(
+            f"Numeric overflow: value {value} does not fit column '{column}' of type "
+            f"{canonical} (at most {precision - scale} digit(s) before the decimal point); "
+            "nothing was changed",
+            column_name=column,
+        )
+    return q if q or not q.is_signed() else abs(q)  # no negative zero
 
 
 def _to_micros(value: Any, column: str) -> int:
@@ -233,3 +350,29 @@ def render_stored(value: Any, canonical: str) -> str:
     if canonical == "DATE" and isinstance(value, int):
         return str(_EPOCH_DATE + dt.timedelta(days=value))
     return str(value)
+
+
+def check_decimal_results(table: pa.Table) -> None:
+    """Raise ``NumericOverflowError`` when a DECIMAL column of a query result
+    holds a value with more digits than its type allows.
+
+    DataFusion 55 lets decimal ``+`` / ``-`` step past the declared precision
+    (``DECIMAL(38, 0)`` max + 1 gives 10^38) and ``SUM`` wrap around 128 bits
+    (two such maxima sum to a negative 39-digit number) without an error.
+    Such a value never fits its declared type, so it is refused here instead
+    of being shown. A wrap that lands back inside the precision cannot be
+    told from a real value; it needs a sum beyond 10^38, which only inputs of
+    precision above 28 can reach (SUM widens by 10 digits)."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        t = column.type
+        if not pa.types.is_decimal128(t) or column.null_count == len(column):
+            continue
+        bounds = pc.min_max(column)
+        limit = t.precision - t.scale
+        for value in (bounds["min"].as_py(), bounds["max"].as_py()):
+            if value is not None and value and value.adjusted() >= limit:
+                raise NumericOverflowError(
+                    f"Numeric overflow: column '{name}' of the result is {value}, which does "
+                    f"not fit its type DECIMAL({t.precision},{t.scale})",
+                    column_name=name,
+                )

@@ -46,6 +46,7 @@ EXPECTED_COLUMNS = {
         "default",
         "is_primary_key",
         "ordinal",
+        "key_position",
     ],
     "jobs": [
         "job_id",

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -15,7 +17,7 @@ import pyarrow as pa
 
 from engine.errors import ColumnNotFoundError, StorageCorruptionError
 from engine.storage.cold import RecordValidator
-from engine.types import ARROW_TYPES, arrow_type
+from engine.types import arrow_type, decimal_spec, is_type_name
 
 TABLE_TYPES = ("USER", "SHARED", "STREAM")
 
@@ -59,6 +61,9 @@ class Column:
     default: Default | None = None
     # What rows written before this column existed read for it (ADD COLUMN ... DEFAULT).
     fill: Any = None
+    # 1-based place in a composite primary key (``PRIMARY KEY (a, b)``); 0 for
+    # a one-column key (records written before composite keys) or no key.
+    key_position: int = 0
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -67,12 +72,16 @@ class Column:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["default"] = asdict(self.default) if self.default else None
+        if decimal_spec(self.type) is not None:  # JSON has no exact decimal: its text
+            d["fill"] = _decimal_text(self.fill)
+            if d["default"] is not None and d["default"]["kind"] == "literal":
+                d["default"]["value"] = _decimal_text(d["default"]["value"])
         return d
 
     @classmethod
     def from_dict(cls, d: Any, *, source: str = "a column record") -> Column:
         v = RecordValidator(source, kind="catalog record")
-        v.keys(d, _COLUMN_KEYS, "column", optional={"fill"})
+        v.keys(d, _COLUMN_KEYS, "column", optional={"fill", "key_position"})
         default = None
         if d["default"] is not None:
             v.keys(d["default"], {"kind", "value", "text"}, "column default")
@@ -81,8 +90,13 @@ class Column:
             default = Default(
                 d["default"]["kind"], d["default"]["value"], v.string(d["default"]["text"], "text")
             )
-        if d["type"] not in ARROW_TYPES:
+        if not isinstance(d["type"], str) or not is_type_name(d["type"]):
             v.fail(f"column type {d['type']!r} is not a column type")
+        fill = d.get("fill")
+        if decimal_spec(d["type"]) is not None:
+            fill = _decimal_value(fill, v)
+            if default is not None and default.kind == "literal":
+                default = Default("literal", _decimal_value(default.value, v), default.text)
         return cls(
             id=v.integer(d["id"], "column id", minimum=1),
             name=v.string(d["name"], "column name"),
@@ -90,8 +104,24 @@ class Column:
             nullable=v.boolean(d["nullable"], "nullable"),
             primary_key=v.boolean(d["primary_key"], "primary_key"),
             default=default,
-            fill=d.get("fill"),
+            fill=fill,
+            key_position=v.integer(d.get("key_position", 0), "key_position"),
         )
+
+
+def _decimal_text(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _decimal_value(value: Any, v: RecordValidator) -> Decimal | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        v.fail(f"decimal value {value!r} is not text")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        v.fail(f"decimal value {value!r} is not a number")
 
 
 _COLUMN_KEYS = {"id", "name", "type", "nullable", "primary_key", "default"}
@@ -118,12 +148,27 @@ class TableDef:
     def qualified_name(self) -> str:
         return f"{self.namespace}.{self.name}"
 
+    @cached_property  # on every row's write path; a TableDef never changes
+    def key_columns(self) -> tuple[Column, ...]:
+        """The primary-key columns in key order (empty: no key, a STREAM table)."""
+        return tuple(
+            sorted((c for c in self.columns if c.primary_key), key=lambda c: c.key_position)
+        )
+
     @property
     def pk(self) -> Column | None:
-        for c in self.columns:
-            if c.primary_key:
-                return c
-        return None
+        """The key column of a one-column primary key; None when the key is
+        composite or absent (use ``key_columns`` / ``key_of`` for both)."""
+        found = self.key_columns
+        return found[0] if len(found) == 1 else None
+
+    def key_of(self, values: dict[int, Any]) -> Any:
+        """A row's primary key as the engine keys it: the stored value for a
+        one-column key, a tuple of stored values (in key order) for a composite one."""
+        found = self.key_columns
+        if len(found) == 1:
+            return values.get(found[0].id)
+        return tuple(values.get(c.id) for c in found)
 
     def find_column(self, name: str) -> Column | None:
         for c in self.columns:
@@ -225,8 +270,9 @@ class TableDef:
         ids = [c.id for c in table.columns]
         if len(set(ids)) != len(ids) or max(ids) >= table.next_column_id:
             v.fail("column ids are duplicated or not below next_column_id")
-        if sum(c.primary_key for c in table.columns) > 1:
-            v.fail("more than one primary key column")
+        positions = sorted(c.key_position for c in table.columns if c.primary_key)
+        if len(positions) > 1 and positions != list(range(1, len(positions) + 1)):
+            v.fail("primary key columns have no consistent key positions")
         return table
 
 

@@ -11,8 +11,8 @@ A segment written several type changes ago is cast through every type in
 between, exactly as hot rows were converted at each change (DOUBLE -> FLOAT
 -> DOUBLE rounds a cold 0.1 as it rounded a hot one).
 
-Which changes are allowed (``check_type_change``): numeric types among
-themselves, BOOLEAN with integer types, DATE with TIMESTAMP, BYTES with TEXT,
+Which changes are allowed (``check_type_change``): numeric types (DECIMAL
+among them) among themselves, BOOLEAN with integer types, DATE with TIMESTAMP, BYTES with TEXT,
 and anything to or from TEXT. A change must not lose information
 (``cast_checked``): a value that does not convert (``'abc'`` to INT), or that
 would not convert back to itself (1.5 to INT, 2^53 + 1 to DOUBLE, a
@@ -30,7 +30,7 @@ from datafusion import Expr, SessionConfig, SessionContext, col
 
 from engine.catalog.model import Column, TableDef
 from engine.errors import SchemaError, TypeMismatchError
-from engine.types import arrow_type, render_stored
+from engine.types import arrow_type, decimal_spec, render_stored
 
 _INTEGERS = ("SMALLINT", "INT", "BIGINT")
 _FLOATS = ("FLOAT", "DOUBLE")
@@ -43,12 +43,22 @@ _KINDS = {
     "BYTES": "bytes",
     "TEXT": "text",
 }
-_ACROSS = [{"integer", "float"}, {"integer", "boolean"}, {"bytes", "text"}]
+_ACROSS = [
+    {"integer", "float"},
+    {"integer", "boolean"},
+    {"bytes", "text"},
+    {"decimal", "integer"},
+    {"decimal", "float"},
+]
+
+
+def _kind(type_name: str) -> str:
+    return "decimal" if decimal_spec(type_name) else _KINDS.get(type_name, type_name)
 
 
 def check_type_change(old: str, new: str, column: str) -> None:
     """Raise ``SchemaError`` for a type change the engine does not make."""
-    a, b = _KINDS.get(old, old), _KINDS.get(new, new)
+    a, b = _kind(old), _kind(new)
     if a == b or "text" in (a, b) or {a, b} in _ACROSS:
         return
     raise SchemaError(

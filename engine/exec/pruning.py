@@ -58,6 +58,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -218,7 +219,7 @@ def _key(v: Value) -> tuple[int, Any]:
 
 def _stat_kind(type_name: str) -> tuple[str, int] | None:
     """(domain, factor to the domain's unit) for a stored stats type."""
-    if type_name.startswith(("int", "uint")) or type_name in ("float", "double"):
+    if type_name.startswith(("int", "uint", "decimal128(")) or type_name in ("float", "double"):
         return ("num", 1)
     m = re.fullmatch(r"timestamp\[(s|ms|us|ns)(?:, tz=.*)?\]", type_name)
     if m:
@@ -324,9 +325,40 @@ def _int_to_float(x: int, toward: float) -> float:
     return f if abs(x) <= 2**53 else math.nextafter(f, toward)
 
 
+_DECIMAL_TYPE = re.compile(r"decimal128\((\d+), (\d+)\)")
+_DECIMAL_TARGET = re.compile(r"Decimal128\((\d+), (\d+)\)")
+
+
+def _decimal_to_float(x: Any, toward: float) -> float:
+    """``float(x)`` of a decimal bound, stepped one ulp outward when inexact."""
+    f = float(x)
+    return f if Decimal(f) == x else math.nextafter(f, toward)
+
+
+def _cast_decimal_summary(s: Summary, source: re.Match[str], target: str) -> Summary | None:
+    """Casts of a decimal column: to a decimal that keeps every digit (exact),
+    or to a double (bounds stepped outward). Anything else is not trusted."""
+    m = _DECIMAL_TARGET.fullmatch(target)
+    if m:
+        p, sc = int(source.group(1)), int(source.group(2))
+        tp, ts = int(m.group(1)), int(m.group(2))
+        return s if ts >= sc and tp - ts >= p - sc else None
+    if target == "Float64":
+        return _map_bounds(
+            s,
+            "num",
+            lambda x: _decimal_to_float(x, -math.inf),
+            lambda x: _decimal_to_float(x, math.inf),
+        )
+    return None
+
+
 def _cast_summary(s: Summary, source_type: str, target: str) -> Summary | None:
     """The summary of ``CAST(column AS target)``, when that cast is monotonic."""
     src_is_int = source_type.startswith(("int", "uint"))
+    src_decimal = _DECIMAL_TYPE.fullmatch(source_type)
+    if src_decimal:
+        return _cast_decimal_summary(s, src_decimal, target) if s.kind == "num" else None
     if s.kind == "num" and target in _INT_RANGE and src_is_int:
         lo_t, hi_t = _INT_RANGE[target]
         if s.lo is None or s.hi is None or s.lo[1] < lo_t or s.hi[1] > hi_t:

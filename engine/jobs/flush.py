@@ -145,7 +145,8 @@ def _flush_scope(
     directory = prov.cold.scope_dir(scope)
     entries: list[SegmentEntry] = []
     next_id = manifest.next_segment_id()
-    sort_column = physical_name(table.pk.id) if table.pk is not None else "_seq"
+    key = table.key_columns
+    sort_column = tuple(physical_name(c.id) for c in key) if key else "_seq"
     for start in range(0, len(live), SEGMENT_ROWS):
         chunk = live[start : start + SEGMENT_ROWS]
         with gc_paused():

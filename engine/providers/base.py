@@ -120,8 +120,10 @@ class TableProvider:
         return True
 
     def key_of(self, values: dict[int, Any], seq: int) -> Any:
-        pk = self.table.pk
-        return values.get(pk.id) if pk is not None else seq
+        """The hot key of a row version: its primary key (a tuple for a
+        composite key), or its seq in a table without one."""
+        table = self.table
+        return table.key_of(values) if table.key_columns else seq
 
     # ---- write path
     def existing_keys(self, scope: str, pks: Iterable[Any]) -> set[Any]:
@@ -142,20 +144,21 @@ class TableProvider:
 
     def insert(self, txn: Txn, scope: str, rows: list[dict[int, Any]], first_seq: int) -> list[int]:
         """Stage new rows (already coerced and checked for NOT NULL); returns their seqs."""
-        pk = self.table.pk
+        table = self.table
         seqs = range(first_seq, first_seq + len(rows))
-        if pk is not None:
-            pk_id = pk.id
+        if table.key_columns:
+            pk = table.pk
+            # One key column (the common case): a plain dict lookup per row.
+            key_of = (lambda v, i=pk.id: v.get(i)) if pk is not None else table.key_of
             staged = {
-                values.get(pk_id): (seq, False, values)
-                for values, seq in zip(rows, seqs, strict=True)
+                key_of(values): (seq, False, values) for values, seq in zip(rows, seqs, strict=True)
             }
             if len(staged) != len(rows):
                 seen: set[Any] = set()
                 for values in rows:
-                    if values.get(pk_id) in seen:
-                        raise self._pk_violation(values.get(pk_id))
-                    seen.add(values.get(pk_id))
+                    if key_of(values) in seen:
+                        raise self._pk_violation(key_of(values))
+                    seen.add(key_of(values))
             clash = self.existing_keys(scope, staged.keys())
             if clash:
                 raise self._pk_violation(min(clash, key=repr))
@@ -185,13 +188,21 @@ class TableProvider:
         txn.after_commit(apply)
 
     def _pk_violation(self, key: Any) -> PrimaryKeyViolationError:
-        pk = self.table.pk
-        assert pk is not None
-        shown = render_stored(key, pk.type)
+        found = self.table.key_columns
+        assert found
+        if len(found) == 1:
+            shown = render_stored(key, found[0].type)
+            return PrimaryKeyViolationError(
+                f"Primary key violation: value '{shown}' already exists in column '{found[0].name}'",
+                value=key,
+                column_name=found[0].name,
+            )
+        names = ", ".join(c.name for c in found)
+        shown = ", ".join(render_stored(v, c.type) for v, c in zip(key, found, strict=True))
         return PrimaryKeyViolationError(
-            f"Primary key violation: value '{shown}' already exists in column '{pk.name}'",
+            f"Primary key violation: key ({shown}) already exists in columns ({names})",
             value=key,
-            column_name=pk.name,
+            column_name=names,
         )
 
     def drop_scope(self, txn: Txn, scope: str) -> int:
@@ -319,12 +330,16 @@ class TableProvider:
 
         Only keys / seqs inside the surviving segments' ranges can matter, so
         a point query over many segments usually needs no anti-join at all."""
-        pk = table.pk
-        if pk is not None and hot_keys:
-            hot_keys = _in_segment_ranges(hot_keys, survivors, pk)
+        key = table.key_columns
+        if key and hot_keys:
+            hot_keys = _in_segment_ranges(hot_keys, survivors, key)
             if hot_keys:
-                keys_df = ctx.from_arrow(pa.table({"__k": pa.array(hot_keys, type=pk.arrow_type)}))
-                cold = cold.join(keys_df, how="anti", left_on=[pk.name], right_on=["__k"])
+                cold = cold.join(
+                    ctx.from_arrow(_keys_table(hot_keys, key)),
+                    how="anti",
+                    left_on=[c.name for c in key],
+                    right_on=[f"__k{i}" for i in range(len(key))],
+                )
         if superseded:
             lo = min(e.min_seq for e in survivors)
             hi = max(e.max_seq for e in survivors)
@@ -356,16 +371,33 @@ class TableProvider:
             return built
 
 
-def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], pk: Any) -> list[Any]:
-    """The hot keys that fall inside some segment's primary-key min/max."""
+def _keys_table(hot_keys: list[Any], key: tuple[Any, ...]) -> pa.Table:
+    """Hot keys as columns ``__k0``, ``__k1``... (one per key column)."""
+    if len(key) == 1:
+        return pa.table({"__k0": pa.array(hot_keys, type=key[0].arrow_type)})
+    parts = list(zip(*hot_keys, strict=True))
+    return pa.table(
+        {
+            f"__k{i}": pa.array(part, type=c.arrow_type)
+            for i, (c, part) in enumerate(zip(key, parts, strict=True))
+        }
+    )
+
+
+def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], key: tuple[Any, ...]) -> list[Any]:
+    """The hot keys that fall inside some segment's primary-key min/max (the
+    first key column's, for a composite key)."""
+    first = key[0]
     bounds = []
     for e in segments:
-        st = e.column_stats.get(str(pk.id)) or {}
+        st = e.column_stats.get(str(first.id)) or {}
         lo, hi = st.get("min"), st.get("max")
-        if lo is None or hi is None or pk.type not in ("INT", "BIGINT", "SMALLINT", "TEXT"):
+        if lo is None or hi is None or first.type not in ("INT", "BIGINT", "SMALLINT", "TEXT"):
             return hot_keys  # unknown bounds (or an encoding we do not compare): keep all
         bounds.append((lo, hi))
-    return [k for k in hot_keys if any(lo <= k <= hi for lo, hi in bounds)]
+    if len(key) == 1:
+        return [k for k in hot_keys if any(lo <= k <= hi for lo, hi in bounds)]
+    return [k for k in hot_keys if any(lo <= k[0] <= hi for lo, hi in bounds)]
 
 
 def build_arrow(table: TableDef, versions: list[RowVersion], *, hidden: bool) -> pa.Table:

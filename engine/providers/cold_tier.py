@@ -69,11 +69,20 @@ def physical_schema(table: TableDef) -> pa.Schema:
 class _KeyIndex:
     """A segment's primary keys (in file order, which is key order) and their
     seqs, for key lookups (cached). Numeric keys also as a numpy array for
-    binary search."""
+    binary search. For a composite key ``keys`` is the first key column (the
+    file is sorted by it first) and ``rest`` the others."""
 
     keys: pa.Array
     seqs: pa.Array
     sorted_keys: Any = None
+    rest: tuple[pa.Array, ...] = ()
+
+    def matches_rest(self, pos: int, rest: tuple[Any, ...], key: tuple[Any, ...]) -> bool:
+        """Whether row ``pos`` has the composite key's other columns (stored forms)."""
+        return all(
+            _norm(arr[pos].as_py(), c.type) == v
+            for arr, c, v in zip(self.rest, key[1:], rest, strict=True)
+        )
 
 
 # A decoded row group's identity: (table id, scope, segment id, checksum, row group).
@@ -125,7 +134,8 @@ _NUMERIC = ("SMALLINT", "INT", "BIGINT")
 
 
 def _may_hold(entry: SegmentEntry, pk: Any, lo: Any, hi: Any) -> bool:
-    """Whether a segment's primary-key min/max admits keys in [lo, hi]."""
+    """Whether a segment's primary-key min/max admits keys in [lo, hi] (``pk``:
+    the first key column, ``lo``/``hi`` its values)."""
     if pk.type not in _NUMERIC:
         return True
     st = entry.column_stats.get(str(pk.id)) or {}
@@ -317,16 +327,23 @@ class ColdTier:
         return out
 
     # ---- key lookups (primary-key checks, flush supersession)
-    def key_index(self, scope: str, entry: SegmentEntry, pk_column: int) -> _KeyIndex:
+    def key_index(self, scope: str, entry: SegmentEntry, pk_column: int, *more: int) -> _KeyIndex:
+        """The key index of a segment: ``pk_column`` (the first key column) and
+        ``more`` (the other columns of a composite key)."""
         cache_key = (scope, entry.id, entry.checksum)
         hit = self._key_index.get(cache_key)
         if hit is not None:
             return hit
         path = self.segment_file(scope, entry)
+        names = [physical_name(c) for c in (pk_column, *more)]
         with reading_segment(path):
-            data = pq.read_table(path, columns=[physical_name(pk_column), "_seq"])
+            data = pq.read_table(path, columns=[*names, "_seq"])
         keys_arr = data.column(0).combine_chunks()
-        idx = _KeyIndex(keys_arr, data.column(1).combine_chunks())
+        idx = _KeyIndex(
+            keys_arr,
+            data.column("_seq").combine_chunks(),
+            rest=tuple(data.column(n).combine_chunks() for n in names[1:]),
+        )
         if pa.types.is_integer(keys_arr.type) and keys_arr.null_count == 0:
             idx.sorted_keys = keys_arr.to_numpy()
         with self._lock:
@@ -340,9 +357,12 @@ class ColdTier:
             hit = self.locate(scope, table, wanted[0])
             return {} if hit is None else {wanted[0]: hit[2]}
         manifest = self.manifest(scope)
-        pk = table.pk
-        if manifest is None or not manifest.segments or pk is None or not wanted:
+        key = table.key_columns
+        if manifest is None or not manifest.segments or not key or not wanted:
             return {}
+        if len(key) > 1:
+            return self._live_composite(scope, manifest, key, wanted)
+        pk = key[0]
         superseded = set(manifest.superseded_seqs)
         found: dict[Any, int] = {}
         lo, hi = min(wanted), max(wanted)
@@ -361,30 +381,60 @@ class ColdTier:
                     found[_norm(k, pk.type)] = s
         return found
 
+    def _live_composite(
+        self, scope: str, manifest: Manifest, key: tuple[Any, ...], wanted: list[Any]
+    ) -> dict[Any, int]:
+        """``live_versions`` for a composite key: candidates by the first key
+        column (vectorised), then the whole key compared per candidate."""
+        superseded = set(manifest.superseded_seqs)
+        wanted_set = set(wanted)
+        firsts = [k[0] for k in wanted]
+        lo, hi = min(firsts), max(firsts)
+        probe = pa.array(sorted(set(firsts)), type=key[0].arrow_type)
+        found: dict[Any, int] = {}
+        for entry in manifest.segments:
+            if not _may_hold(entry, key[0], lo, hi):
+                continue
+            idx = self.key_index(scope, entry, *(c.id for c in key))
+            mask = pc.is_in(idx.keys, value_set=probe)
+            if not pc.any(mask).as_py():
+                continue
+            parts = [
+                [_norm(v, c.type) for v in pc.filter(arr, mask).to_pylist()]
+                for arr, c in zip((idx.keys, *idx.rest), key, strict=True)
+            ]
+            seqs = pc.filter(idx.seqs, mask).to_pylist()
+            for k, s in zip(zip(*parts, strict=True), seqs, strict=True):
+                if k in wanted_set and s not in superseded and s > found.get(k, -1):
+                    found[k] = s
+        return found
+
     def locate(self, scope: str, table: TableDef, key: Any) -> tuple[SegmentEntry, int, int] | None:
         """(segment, row position, seq) of ``key``'s live cold version, if any."""
         manifest = self.manifest(scope)
-        pk = table.pk
-        if manifest is None or not manifest.segments or pk is None:
+        columns = table.key_columns
+        if manifest is None or not manifest.segments or not columns:
             return None
+        pk = columns[0]
+        # A composite key is looked up by its first column, then checked whole.
+        first, rest = (key[0], tuple(key[1:])) if len(columns) > 1 else (key, ())
         superseded = manifest.superseded_seqs
-        probe = pa.scalar(key, type=pk.arrow_type) if pk.type in _NUMERIC else None
+        probe = pa.scalar(first, type=pk.arrow_type) if pk.type in _NUMERIC else None
         for entry in reversed(manifest.segments):  # newest first
-            if not _may_hold(entry, pk, key, key):
+            if not _may_hold(entry, pk, first, first):
                 continue
-            idx = self.key_index(scope, entry, pk.id)
+            idx = self.key_index(scope, entry, *(c.id for c in columns))
             if idx.sorted_keys is not None and probe is not None:
-                pos = int(idx.sorted_keys.searchsorted(probe.as_py()))
-                hits = (
-                    [pos]
-                    if pos < len(idx.sorted_keys) and idx.sorted_keys[pos] == probe.as_py()
-                    else []
-                )
+                left = int(idx.sorted_keys.searchsorted(probe.as_py(), side="left"))
+                right = int(idx.sorted_keys.searchsorted(probe.as_py(), side="right"))
+                hits = list(range(left, right))
             else:
                 mask = pc.equal(
-                    idx.keys, pa.scalar(key, type=pk.arrow_type) if probe is None else probe
+                    idx.keys, pa.scalar(first, type=pk.arrow_type) if probe is None else probe
                 )
                 hits = pc.indices_nonzero(mask).to_pylist()
+            if rest:
+                hits = [p for p in hits if idx.matches_rest(p, rest, columns)]
             for pos in hits:
                 seq = idx.seqs[pos].as_py()
                 if seq not in superseded:

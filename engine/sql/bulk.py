@@ -19,12 +19,10 @@ from engine.names import check_column, check_name
 from engine.result import Result
 from engine.sql.ddl import add_table
 from engine.sql.statements import TableRef
-from engine.types import arrow_type, canonical_from_arrow
+from engine.types import arrow_type, canonical_from_arrow, coerce, decimal_spec, is_numeric
 
 if TYPE_CHECKING:
     from engine.core import Database
-
-_NUMERIC = ("SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE")
 
 
 def insert_arrow(
@@ -175,10 +173,13 @@ def _map_columns(table: TableDef, data: pa.Table) -> dict[int, tuple[Column, pa.
 def _convert(arr: pa.ChunkedArray, col: Column) -> list[Any]:
     """Arrow column -> stored values of ``col``'s type (see engine.types)."""
     src = canonical_from_arrow(arr.type) if arr.type != pa.null() else col.type
-    if col.type in _NUMERIC and src not in _NUMERIC:
+    if is_numeric(col.type) and not is_numeric(src):
         raise TypeMismatchError(
             f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"
         )
+    if decimal_spec(col.type) is not None:
+        # Value by value: the same rounding and precision check as INSERT ... VALUES.
+        return [coerce(v, col.type, col.name) for v in arr.to_pylist()]
     if col.type == "BOOLEAN" and src != "BOOLEAN" or col.type == "BYTES" and src != "BYTES":
         raise TypeMismatchError(
             f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"

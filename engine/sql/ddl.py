@@ -208,7 +208,13 @@ def create_table(engine: Database, s: st.CreateTable, params: dict, user: str) -
         default = compile_default(spec.default, ctype, cname) if spec.default is not None else None
         columns.append(
             Column(
-                i, cname, ctype, spec.nullable and not spec.primary_key, spec.primary_key, default
+                i,
+                cname,
+                ctype,
+                spec.nullable and not spec.primary_key,
+                spec.primary_key,
+                default,
+                key_position=spec.key_position,
             )
         )
     if not columns:
@@ -232,12 +238,16 @@ def add_table(
 ) -> TableDef:
     """Validate the key rules and add a table to the catalog (one batch)."""
     pks = [c for c in columns if c.primary_key]
-    if len(pks) > 1:
-        raise SchemaError("Only one PRIMARY KEY column is supported")
+    if len(pks) > 1 and any(c.key_position == 0 for c in pks):
+        raise SchemaError(
+            "A table has one PRIMARY KEY: for a key of several columns write "
+            f"PRIMARY KEY ({', '.join(c.name for c in pks)})"
+        )
     if not pks and table_type != "STREAM":
         raise SchemaError(f"{table_type} tables need a PRIMARY KEY column")
-    if pks and pks[0].type in ("FLOAT", "DOUBLE", "BYTES", "BOOLEAN"):
-        raise SchemaError(f"Primary key column '{pks[0].name}' cannot be of type {pks[0].type}")
+    for pk in pks:
+        if pk.type in ("FLOAT", "DOUBLE", "BYTES", "BOOLEAN"):
+            raise SchemaError(f"Primary key column '{pk.name}' cannot be of type {pk.type}")
     with engine.lock:
         engine.catalog.get_namespace(ns)
         if engine.catalog.find_table(ns, name) is not None:

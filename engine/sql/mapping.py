@@ -7,7 +7,12 @@ from typing import Any
 
 from sqlglot import exp
 
-from engine.errors import ColumnNotFoundError, SqlParseError, UnsupportedStatementError
+from engine.errors import (
+    ColumnNotFoundError,
+    SchemaError,
+    SqlParseError,
+    UnsupportedStatementError,
+)
 from engine.sql import statements as st
 
 DIALECT = "postgres"
@@ -67,14 +72,7 @@ def _create(
         else:
             raise UnsupportedStatementError(f"Unsupported table element: {item.sql(DIALECT)}")
     if table_pk:
-        if len(table_pk) != 1:
-            raise UnsupportedStatementError("Only one-column primary keys are supported")
-        columns = [
-            st.ColumnSpec(c.name, c.type_name, False, True, c.default)
-            if c.name == table_pk[0]
-            else c
-            for c in columns
-        ]
+        columns = _with_table_key(columns, table_pk)
     options: list[tuple[str, Any]] = []
     props = tree.args.get("properties")
     for prop in props.expressions if props else []:
@@ -94,6 +92,28 @@ def _create(
         options=tuple(options),
         if_not_exists=bool(tree.args.get("exists")),
     )
+
+
+def _with_table_key(columns: list[st.ColumnSpec], key: list[str]) -> list[st.ColumnSpec]:
+    """Columns with a table-level ``PRIMARY KEY (a, b, ...)`` applied (key order kept)."""
+    names = {c.name for c in columns}
+    if len(set(key)) != len(key):
+        raise SchemaError(f"PRIMARY KEY ({', '.join(key)}) names a column twice")
+    for name in key:
+        if name not in names:
+            raise SchemaError(f"PRIMARY KEY names '{name}', which is not a column of the table")
+    if any(c.primary_key for c in columns):
+        raise SchemaError("A table has one PRIMARY KEY: a column constraint or PRIMARY KEY (...)")
+    place = {name: i for i, name in enumerate(key, start=1)}
+    composite = len(key) > 1
+    return [
+        st.ColumnSpec(
+            c.name, c.type_name, False, True, c.default, place[c.name] if composite else 0
+        )
+        if c.name in place
+        else c
+        for c in columns
+    ]
 
 
 def _literal(node: Any) -> Any:

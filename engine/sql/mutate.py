@@ -15,6 +15,7 @@ change before its batch commits: concurrent UPDATEs serialise.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -31,7 +32,7 @@ from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
 from engine.sql.tokens import Composed
 from engine.sql.values import NotSimple, simple_value
-from engine.types import coerce
+from engine.types import coerce, decimal_spec
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -173,6 +174,13 @@ def _update_targets(
     if data.num_rows == 0:
         return [], {}
     new_cols = {name: data.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
+    for name, i in assigned.items():
+        if decimal_spec(table.get_column(name).type) is None:
+            continue
+        # DataFusion reads 12345678901234567.89 as a double; a DECIMAL column
+        # stores the literal (or bound value) exactly, as INSERT does.
+        with contextlib.suppress(NotSimple, KeyError):
+            new_cols[name] = [simple_value(s.assignments[i][1], params)] * data.num_rows
     return _versions_from(table, data), new_cols
 
 

@@ -1,4 +1,5 @@
-"""Primary-key point lookups: ``WHERE pk = <literal | parameter>``.
+"""Primary-key point lookups: ``WHERE pk = <literal | parameter>`` (every
+column of a composite key pinned: ``WHERE a = 1 AND b = 'x'``).
 
 When a statement pins one primary key, the engine reads that key's live
 version straight from the hot partition or from its cold segment (via the
@@ -39,32 +40,51 @@ def point_key(
     names: tuple[str, ...] = (),
     alias: str | None = None,
 ) -> tuple[bool, Any]:
-    """(True, stored key) when ``where`` is ``pk = value`` (or has it as a
-    top-level AND term when ``names`` — the names the table goes by — is given
-    for a SELECT); (False, None) otherwise. ``alias`` is the name an UPDATE /
-    DELETE gives its table (``UPDATE t AS x``): then only ``x.pk`` qualifies.
+    """(True, stored key) when ``where`` pins the whole primary key: ``pk =
+    value``, or ``a = v1 AND b = v2`` for a composite key (then the key is a
+    tuple in key order). With ``names`` — the names the table goes by, for a
+    SELECT — the equalities may be some of the top-level AND terms; an
+    UPDATE / DELETE needs the predicate to be exactly them. ``alias`` is the
+    name an UPDATE / DELETE gives its table (``UPDATE t AS x``): then only
+    ``x.pk`` qualifies. (False, None) otherwise.
 
-    The key is None for ``pk = NULL``: that matches no row (SQL's ``=`` is
-    never true against NULL), which ``live_version`` honours."""
-    pk = table.pk
-    if pk is None:
+    The key is None when a key column is compared with NULL: that matches no
+    row (SQL's ``=`` is never true against NULL), which ``live_version`` honours."""
+    columns = table.key_columns
+    if not columns:
         return False, None
-    terms = conjuncts(where) if names else [where]
+    terms = conjuncts(where)
+    if not names and len(terms) != len(columns):
+        return False, None  # an UPDATE / DELETE predicate with more than the key
     qualifiers = (set(names) | {table.name}) if names or alias is None else {alias}
+    wanted = {c.name: c for c in columns}
+    found: dict[str, Any] = {}
     for term in terms:
         if not isinstance(term, exp.EQ):
             continue
         for col_side, val_side in ((term.this, term.expression), (term.expression, term.this)):
-            if (
+            if not (
                 isinstance(col_side, exp.Column)
-                and ident(col_side) == pk.name
+                and ident(col_side) in wanted
                 and (not col_side.table or ident(col_side.args.get("table")) in qualifiers)
             ):
-                try:
-                    return True, coerce(simple_value(val_side, params), pk.type, pk.name)
-                except (NotSimple, KeyError, KalamError):
-                    return False, None  # let DataFusion apply its own comparison rules
-    return False, None
+                continue
+            column = wanted[ident(col_side)]
+            try:
+                value = coerce(simple_value(val_side, params), column.type, column.name)
+            except (NotSimple, KeyError, KalamError):
+                return False, None  # let DataFusion apply its own comparison rules
+            if column.name in found and found[column.name] != value:
+                return True, None  # a = 1 AND a = 2: no row
+            found[column.name] = value
+            break
+    if len(found) != len(columns) or (not names and len(terms) != len(found)):
+        return False, None
+    if any(v is None for v in found.values()):
+        return True, None
+    if len(columns) == 1:
+        return True, found[columns[0].name]
+    return True, tuple(found[c.name] for c in columns)
 
 
 def live_version(

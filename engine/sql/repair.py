@@ -200,7 +200,7 @@ def _verified(
                     directory,
                     next_id,
                     salvage.table,
-                    sort_column=f"c{table.pk.id}" if table.pk is not None else "_seq",
+                    sort_column=tuple(f"c{c.id}" for c in table.key_columns) or "_seq",
                     schema_version=seg.schema_version,
                     row_group_size=int(table.options.get("row_group_size", 10_000)),
                     compression=str(table.options.get("compression", "zstd")),
@@ -225,7 +225,7 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Path, out: Outc
     entries: list[SegmentEntry] = []
     newest: dict[Any, int] = {}
     superseded: list[int] = []
-    pk_name = f"c{table.pk.id}" if table.pk is not None else None
+    key_names = [f"c{c.id}" for c in table.key_columns]
     files = sorted(
         (p for p in directory.iterdir() if parse_segment_file_name(p.name) is not None),
         key=lambda p: parse_segment_file_name(p.name) or 0,
@@ -254,10 +254,9 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Path, out: Outc
             path.replace(directory / f"{path.name}.damaged")
             continue
         entries.append(entry)
-        if pk_name is not None and pk_name in data.column_names:
-            for k, q in zip(
-                data.column(pk_name).to_pylist(), data.column("_seq").to_pylist(), strict=True
-            ):
+        if key_names and all(n in data.column_names for n in key_names):
+            key_values = list(zip(*(data.column(n).to_pylist() for n in key_names), strict=True))
+            for k, q in zip(key_values, data.column("_seq").to_pylist(), strict=True):
                 old = newest.get(k)
                 if old is None or q > old:
                     if old is not None:

@@ -14,6 +14,7 @@ from engine.result import Result
 from engine.sql import statements as st
 from engine.sql.mapping import ident
 from engine.sql.point import live_version, point_key
+from engine.types import check_decimal_results
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -82,7 +83,7 @@ def _point_lookup(
         return None
     ns = ident(ref.args["db"]) if ref.args.get("db") else engine.namespace
     table = engine.catalog.find_table(ns, ident(ref.this)) if ns != "system" else None
-    if table is None or table.pk is None:
+    if table is None or not table.key_columns:
         return None
     found, key = point_key(table, where.this, params, names=(ref.alias_or_name,))
     prov = engine.provider(table)
@@ -117,6 +118,8 @@ def run_select(engine: Database, s: st.Query, params: dict[str, Any], user: str)
     )
     if s.explain:
         table = _explain_with_stats(table, stats)
+    else:
+        check_decimal_results(table)  # DataFusion's decimal overflows that did not raise
     return Result(table=table, is_query=True, stats=stats)
 
 

@@ -80,6 +80,7 @@ class ColumnSpec:
     nullable: bool = True
     primary_key: bool = False
     default: Any = None  # a sqlglot expression, or None
+    key_position: int = 0  # place in a table-level PRIMARY KEY (a, b); 0: column-level
 
 
 @dataclass(frozen=True)

@@ -65,22 +65,24 @@ def check(table: TableDef, s: st.Insert) -> None:
     """Refuse a conflict clause this table cannot honour (before anything runs)."""
     oc = s.on_conflict
     assert oc is not None
-    pk = table.pk
+    key = ", ".join(c.name for c in table.key_columns)
     form = "INSERT OR REPLACE" if oc.action == "replace" else "ON CONFLICT"
-    if pk is None:
+    if not key:
         raise SchemaError(
             f"{form} needs a primary key, and {table.qualified_name} has none: "
             "its rows can never conflict"
         )
-    if oc.target and oc.target != (pk.name,):
+    # A composite key may be named in any order, but whole: (a, b) or (b, a).
+    names = {c.name for c in table.key_columns}
+    if oc.target and (set(oc.target) != names or len(oc.target) != len(names)):
         raise SchemaError(
             f"ON CONFLICT ({', '.join(oc.target)}) does not match the primary key of "
-            f"{table.qualified_name}: only ON CONFLICT ({pk.name}) is supported"
+            f"{table.qualified_name}: only ON CONFLICT ({key}) is supported"
         )
     if oc.action != "update":
         return
     if not oc.target:
-        raise SchemaError(f"ON CONFLICT DO UPDATE needs a conflict target: ON CONFLICT ({pk.name})")
+        raise SchemaError(f"ON CONFLICT DO UPDATE needs a conflict target: ON CONFLICT ({key})")
     seen: set[str] = set()
     for name, _ in oc.assignments:
         if name in ("_seq", "_deleted"):
@@ -114,9 +116,8 @@ def stage(
     with ``s``'s conflict clause; returns the versions written, in statement
     order, and the statement's result."""
     oc = s.on_conflict
-    pk = table.pk
-    assert oc is not None and pk is not None
-    proposed = _dedupe(oc.action, pk.id, pk.type, rows, first_seq)
+    assert oc is not None and table.key_columns
+    proposed = _dedupe(oc.action, table, rows, first_seq)
     existing = prov.existing_keys(scope, proposed)
     written: dict[Any, RowVersion] = {}
     inserted = updated = 0
@@ -144,12 +145,12 @@ def stage(
 
 
 def _dedupe(
-    action: str, pk_id: int, pk_type: str, rows: list[dict[int, Any]], first_seq: int
+    action: str, table: TableDef, rows: list[dict[int, Any]], first_seq: int
 ) -> dict[Any, tuple[int, dict[int, Any]]]:
     """{key: (seq, values)} of the proposed rows, one per primary key."""
     out: dict[Any, tuple[int, dict[int, Any]]] = {}
     for i, values in enumerate(rows):
-        key = values.get(pk_id)
+        key = table.key_of(values)
         if key not in out:
             out[key] = (first_seq + i, values)
         elif action == "replace":
@@ -158,10 +159,19 @@ def _dedupe(
         elif action == "update":
             raise PrimaryKeyViolationError(
                 "ON CONFLICT DO UPDATE command cannot affect row a second time: primary key "
-                f"'{render_stored(key, pk_type)}' is proposed more than once",
+                f"'{_shown_key(table, key)}' is proposed more than once",
                 value=key,
             )
     return out
+
+
+def _shown_key(table: TableDef, key: Any) -> str:
+    columns = table.key_columns
+    if len(columns) == 1:
+        return render_stored(key, columns[0].type)
+    return (
+        "(" + ", ".join(render_stored(v, c.type) for v, c in zip(key, columns, strict=True)) + ")"
+    )
 
 
 def _updated_rows(
@@ -208,7 +218,7 @@ def _updated_rows(
                     f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",
                     column_name=col.name,
                 )
-            if col.primary_key and value != key:
+            if col.primary_key and value != old.get(col.id):
                 raise SchemaError(
                     f"ON CONFLICT DO UPDATE cannot change the primary key column '{col.name}'"
                 )

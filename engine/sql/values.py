@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlglot import exp
 
 from engine.catalog.model import Default
 from engine.errors import SchemaError, TypeMismatchError, UnsupportedStatementError
-from engine.types import canonical_type, coerce
+from engine.types import DECIMAL_MAX_PRECISION, canonical_type, coerce, decimal_type
 
 DEFAULT_FUNCTIONS = {
     "NOW": "NOW",
@@ -39,6 +40,12 @@ def simple_value(node: exp.Expression, params: dict[str, Any]) -> Any:
         try:
             return int(text)
         except ValueError:
+            pass
+        # Exact: a DECIMAL column stores every digit written (a float would
+        # round 12345678901234567.89); other columns convert it as they would a float.
+        try:
+            return Decimal(text)
+        except InvalidOperation:
             return float(text)
     if isinstance(node, exp.Null):
         return None
@@ -46,7 +53,7 @@ def simple_value(node: exp.Expression, params: dict[str, Any]) -> Any:
         return bool(node.this)
     if isinstance(node, exp.Neg):
         inner = simple_value(node.this, params)
-        if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+        if isinstance(inner, (int, float, Decimal)) and not isinstance(inner, bool):
             return -inner
         raise NotSimple
     if isinstance(node, exp.Paren):
@@ -105,6 +112,17 @@ def compile_default(node: exp.Expression, type_name: str, column: str) -> Defaul
 _LITERAL_TYPES = {str: "TEXT", bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}
 
 
+def _literal_type(value: Any) -> str:
+    """The column type a plain literal has (a decimal literal: the DECIMAL that holds it)."""
+    if isinstance(value, Decimal):
+        scale = max(0, -int(value.as_tuple().exponent))
+        precision = max(1, value.adjusted() + 1, 0) + scale
+        if precision > DECIMAL_MAX_PRECISION:
+            return "DOUBLE"
+        return decimal_type(precision, scale)
+    return _LITERAL_TYPES[type(value)]
+
+
 def _typed_literal(node: exp.Cast, type_name: str, column: str, text: str) -> Any:
     """The stored value of a typed literal default (``TIMESTAMP '...'``,
     ``DATE '...'``, ``'...'::type``, ``CAST(<literal> AS type)``): the literal
@@ -119,7 +137,7 @@ def _typed_literal(node: exp.Cast, type_name: str, column: str, text: str) -> An
         literal_type = canonical_type(node.to.sql("postgres"))
     except SchemaError:
         raise NotSimple from None
-    source = _LITERAL_TYPES[type(value)]
+    source = _literal_type(value)
     try:
         value = coerce(value, source, column)
         for old, new in ((source, literal_type), (literal_type, type_name)):

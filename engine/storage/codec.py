@@ -15,7 +15,7 @@ import msgpack
 from engine.errors import StorageCorruptionError
 from engine.storage import keys
 
-_pack = msgpack.Packer(use_bin_type=True).pack
+_pack = msgpack.Packer(use_bin_type=True, default=keys.pack_extra).pack
 
 RowVersion = tuple[int, bool, dict[int, Any]]
 
@@ -30,7 +30,9 @@ def decode_row(raw: bytes, *, table: str = "", key: bytes | None = None) -> RowV
     Only the outer shape is checked: this runs for every hot row at startup
     (~0.5 µs/row), and RocksDB's checksums already vouch for the bytes."""
     try:
-        seq, deleted, values = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+        seq, deleted, values = msgpack.unpackb(
+            raw, raw=False, strict_map_key=False, ext_hook=keys.unpack_extra
+        )
     except Exception as exc:  # msgpack raises several unrelated types
         raise row_damage(table, key, exc) from None
     if type(seq) is not int or type(deleted) is not bool or type(values) is not dict:

@@ -34,7 +34,8 @@ Column statistics (JSON-ready, stored in the manifest)
     JSON numbers, infinities as ``"inf"`` / ``"-inf"``, NaN never appears in
     min/max but is counted in ``nan_count``; strings as JSON strings and binary
     as hex, both cut to ``STATS_PREFIX_LEN`` with a max that stays an upper
-    bound; booleans as JSON booleans. ``min``/``max`` are ``None`` when the
+    bound; booleans as JSON booleans; decimals as JSON strings of their exact
+    digits (``"12.50"``). ``min``/``max`` are ``None`` when the
     column has no (non-NaN) values or its type has no statistics; a reader
     must then treat the bound as unknown. ``decode_stat_value`` turns a stored
     value back into a Python value.
@@ -61,9 +62,10 @@ import math
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -292,6 +294,8 @@ def _stats_kind(t: pa.DataType) -> str | None:
         return "bytes"
     if pa.types.is_boolean(t):
         return "bool"
+    if pa.types.is_decimal128(t):
+        return "decimal"
     return None
 
 
@@ -308,6 +312,8 @@ def _kind_of_type_name(type_name: str) -> str | None:
         return "bytes"
     if type_name == "bool":
         return "bool"
+    if type_name.startswith("decimal128("):
+        return "decimal"
     return None
 
 
@@ -331,6 +337,13 @@ def decode_stat_value(type_name: str, value: Any) -> Any:
         return bytes.fromhex(value)
     if kind == "bool" and isinstance(value, bool):
         return value
+    if kind == "decimal" and isinstance(value, str):
+        try:
+            found = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal") from None
+        if found.is_finite():
+            return found
     raise ValueError(f"{value!r} is not a {type_name} statistic")
 
 
@@ -392,6 +405,8 @@ def _column_stats(col: pa.ChunkedArray) -> dict[str, Any]:
         out["min"] = lo_b[:STATS_PREFIX_LEN].hex()
         hi_cut = hi_b if len(hi_b) <= STATS_PREFIX_LEN else _next_prefix_bytes(hi_b)
         out["max"] = None if hi_cut is None else hi_cut.hex()
+    elif kind == "decimal":
+        out["min"], out["max"] = str(lo.as_py()), str(hi.as_py())
     else:
         out["min"], out["max"] = bool(lo.as_py()), bool(hi.as_py())
     return out
@@ -429,7 +444,12 @@ def float_stats_untrusted(path: Path, entry: SegmentEntry) -> bool:
 # --------------------------------------------------------------------------- writing
 
 
-def _check_segment_table(table: pa.Table, sort_column: str) -> None:
+def _sort_names(sort_column: str | Sequence[str]) -> tuple[str, ...]:
+    """A segment's sort columns: one name, or several (a composite key, in key order)."""
+    return (sort_column,) if isinstance(sort_column, str) else tuple(sort_column)
+
+
+def _check_segment_table(table: pa.Table, sort_column: str | Sequence[str]) -> None:
     names = table.column_names
     for name in names:
         if name not in (SEQ_COLUMN, DELETED_COLUMN) and column_id_of(name) is None:
@@ -441,13 +461,18 @@ def _check_segment_table(table: pa.Table, sort_column: str) -> None:
             raise ValueError(f"segment needs a {name} column of type {typ}")
         if table.column(name).null_count:
             raise ValueError(f"segment column {name} must not contain nulls")
-    if sort_column not in names:
-        raise ValueError(f"sort column {sort_column!r} is not in the segment")
+    for sort_name in _sort_names(sort_column):
+        if sort_name not in names:
+            raise ValueError(f"sort column {sort_name!r} is not in the segment")
     if table.num_rows == 0:
         raise ValueError("refusing to write an empty segment")
 
 
-def _sorted_by(table: pa.Table, column: str) -> pa.Table:
+def _sorted_by(table: pa.Table, columns: str | Sequence[str]) -> pa.Table:
+    names = _sort_names(columns)
+    if len(names) > 1:  # a composite key: lexicographic order
+        return table.sort_by([(n, "ascending") for n in names])
+    column = names[0]
     col = table.column(column)
     if col.null_count == 0 and len(col) > 1:
         # A flush usually arrives in key order already; checking is ~10x cheaper than sorting.
@@ -473,7 +498,7 @@ def write_segment(
     segment_id: int,
     table: pa.Table,
     *,
-    sort_column: str,
+    sort_column: str | Sequence[str],
     schema_version: int,
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     compression: str = DEFAULT_COMPRESSION,
@@ -494,7 +519,7 @@ def write_segment(
     table = _sorted_by(table, sort_column)
     seq_range = pc.min_max(table.column(SEQ_COLUMN))
     stats = compute_column_stats(table)
-    sort_index = table.column_names.index(sort_column)
+    sort_indexes = [table.column_names.index(n) for n in _sort_names(sort_column)]
     # Parquet float min/max leave NaN out, and DataFusion prunes row groups and
     # pages on them as if no NaN existed (``WHERE f > 1e10`` lost a NaN row).
     # A float column holding NaN therefore gets no file statistics; the
@@ -514,7 +539,7 @@ def write_segment(
         write_statistics=trusted,
         write_page_index=True,
         write_page_checksum=True,  # lets REPAIR tell intact row groups of a damaged file
-        sorting_columns=[pq.SortingColumn(sort_index)],
+        sorting_columns=[pq.SortingColumn(i) for i in sort_indexes],
     )
     data = memoryview(sink.getvalue())
     digest = hashlib.new(CHECKSUM_ALGO, data).hexdigest()

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import struct
+from decimal import Decimal
+from typing import Any
 
 import msgpack
 
@@ -42,7 +44,26 @@ def rows_prefix(table_id: int, scope: str | None = None) -> bytes:
     return prefix if scope is None else prefix + scope.encode() + b"\x00"
 
 
-pk_bytes = msgpack.Packer(use_bin_type=True).pack  # primary key -> key suffix
+# A DECIMAL value is a msgpack extension holding its exact text (msgpack has
+# no decimal type, and its integers stop at 64 bits, short of DECIMAL(38)).
+DECIMAL_EXT = 1
+
+
+def pack_extra(value: Any) -> msgpack.ExtType:
+    """msgpack's fallback for values it has no type for (called only for those)."""
+    if isinstance(value, Decimal):
+        return msgpack.ExtType(DECIMAL_EXT, str(value).encode("ascii"))
+    raise TypeError(f"cannot store a value of type {type(value).__name__}")
+
+
+def unpack_extra(code: int, data: bytes) -> Any:
+    if code == DECIMAL_EXT:
+        return Decimal(data.decode("ascii"))
+    raise ValueError(f"unknown msgpack extension {code}")
+
+
+# primary key -> key suffix. A composite key is a tuple (a msgpack array).
+pk_bytes = msgpack.Packer(use_bin_type=True, default=pack_extra).pack
 
 
 def row_key(table_id: int, scope: str, pk: object) -> bytes:
@@ -53,7 +74,8 @@ def split_row_key(key: bytes) -> tuple[str, object]:
     """(scope, primary key) of a row key."""
     rest = key[9:]
     scope, _, pk = rest.partition(b"\x00")
-    return scope.decode(), msgpack.unpackb(pk, raw=False)
+    # use_list=False: a composite key comes back as the tuple it was written as.
+    return scope.decode(), msgpack.unpackb(pk, raw=False, use_list=False, ext_hook=unpack_extra)
 
 
 RENAME_PREFIX = b"Srename:"  # pending moves written by older versions; still finished on open
