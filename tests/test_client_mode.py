@@ -344,7 +344,7 @@ def test_the_magic_is_a_client_and_completion_works_through_it(ip, served):  # n
     with pytest.raises(KalamCellError) as info:
         cell(ip, "SELECT 1;\nSELECT * FROM mg.nothing")
     assert info.value.headline() == (
-        "TableNotFoundError: Table 'mg.nothing' does not exist (line 3, column 1)"
+        "TableNotFoundError: Table 'mg.nothing' does not exist (line 3, column 15)"
     )
 
 

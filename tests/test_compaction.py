@@ -330,3 +330,26 @@ def test_crash_during_compaction_loses_and_duplicates_nothing(tmp_path, step, ki
             assert sorted(s["path"] for s in cold["segments"]) == segment_files(directory)
     with Engine.open(data_dir, background_jobs=False) as eng:
         check(eng, model)
+
+
+def test_compaction_of_a_composite_key_table_keeps_answers_and_sorts_by_the_whole_key(
+    engines, data_dir
+):
+    eng = engines.open(background_jobs=False)
+    eng.execute("CREATE TABLE t (a INT, b TEXT, v INT, PRIMARY KEY (a, b))")
+    for rows in ("(2, 'y', 1), (1, 'z', 2)", "(1, 'a', 3), (2, 'b', 4)", "(1, 'm', 5)"):
+        eng.execute(f"INSERT INTO t VALUES {rows}")
+        eng.flush("t")
+    eng.execute("UPDATE t SET v = 50 WHERE a = 1 AND b = 'm'")
+    eng.execute("DELETE FROM t WHERE a = 2 AND b = 'y'")
+    eng.flush("t")
+    before = eng.execute("SELECT * FROM t ORDER BY a, b").rows()
+    eng.execute("COMPACT TABLE t WAIT")
+    assert eng.execute("SELECT * FROM t ORDER BY a, b").rows() == before
+    (seg,) = manifest_rows(eng)
+    import pyarrow.parquet as pq
+
+    data = pq.read_table(data_dir / "storage/default/t" / seg["path"])
+    a, b = (data.column(n).to_pylist() for n in data.column_names[:2])
+    assert list(zip(a, b, strict=True)) == [(1, "a"), (1, "m"), (1, "z"), (2, "b")]
+    assert eng.execute("SELECT v FROM t WHERE a = 1 AND b = 'm'").scalar() == 50

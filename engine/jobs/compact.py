@@ -199,9 +199,10 @@ def _compact_scope(
             orphan.unlink(missing_ok=True)
     live = _live_rows(prov, table, scope, manifest)
     dead = manifest.row_count - live.num_rows
-    sort_column = physical_name(table.pk.id) if table.pk is not None else "_seq"
-    if table.pk is not None and live.num_rows:
-        live = live.sort_by([(sort_column, "ascending")])
+    key = table.key_columns
+    sort_column: str | tuple[str, ...] = tuple(physical_name(c.id) for c in key) if key else "_seq"
+    if key and live.num_rows:
+        live = live.sort_by([(physical_name(c.id), "ascending") for c in key])
     entries: list[SegmentEntry] = []
     next_id = manifest.next_segment_id()
     for start in range(0, live.num_rows, SEGMENT_ROWS):
