@@ -22,6 +22,7 @@ from engine.core.commit import TableLocks, finish_move, finish_pending_moves, st
 from engine.core.session import Session, current_session
 from engine.errors import EngineClosedError, InvalidOptionError, TableNotFoundError
 from engine.exec.live import LiveQueries
+from engine.exec.query import QueryContext
 from engine.jobs.jobs import JobManager
 from engine.names import check_user, safe_path
 from engine.providers.base import TableProvider
@@ -78,6 +79,7 @@ class Database:
             self._providers: dict[int, TableProvider] = {}
             self.verifier = SegmentVerifier()
             self.row_groups = GroupCache()  # decoded row groups for point lookups
+            self.queries = QueryContext()  # the one long-lived DataFusion context
             # State of code running outside any session (jobs, open-time recovery).
             self._no_session = Session(self.user)
             self.jobs = JobManager(self.now_us)

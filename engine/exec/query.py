@@ -1,23 +1,31 @@
 """Run SELECTs in DataFusion.
 
-Each query gets a fresh ``SessionContext`` (≈0.1 ms) holding only the tables
-it references, each already narrowed to what the session user may see. That
-makes user isolation hold for every query shape (joins, subqueries, CTEs,
-UNION, EXPLAIN): other users' rows are never registered at all. Only SELECTs
-ever reach DataFusion (DDL, DML and SET are refused by ``SQLOptions``).
+One long-lived ``SessionContext`` per engine (``QueryContext``) plans every
+query. Its ``kalam`` catalog is a Python catalog provider that holds no tables
+of its own: while one query is being planned it answers with exactly the
+tables that query references, each already narrowed to what the session
+user may see, and with nothing at any other time. Planning is serialised
+(≈1 ms), so what one query resolved is never visible to another; execution,
+the expensive part, runs in parallel, because a planned DataFrame already
+holds its tables. That makes user isolation hold for every query shape
+(joins, subqueries, CTEs, UNION, EXPLAIN) exactly as with a context per
+query: other users' rows are never resolvable at all. Only SELECTs ever reach
+DataFusion (DDL, DML and SET are refused by ``SQLOptions``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 from datafusion import SessionConfig, SessionContext, SQLOptions
-from datafusion.catalog import Schema, Table
+from datafusion.catalog import CatalogProvider, SchemaProvider, Table
 from sqlglot import exp
 
 from engine.errors import (
@@ -27,6 +35,7 @@ from engine.errors import (
     QueryError,
     SqlParseError,
 )
+from engine.exec.frames import arrow_frame
 from engine.exec.pruning import scan_filters
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
@@ -83,18 +92,109 @@ def hidden_columns_used(tree: exp.Expression) -> tuple[bool, bool]:
     return bool(names & set(SYSTEM_COLUMNS)), "_deleted" in names
 
 
-def _context(namespace: str) -> SessionContext:
+def _config(namespace: str) -> SessionConfig:
     # File-level statistics off: DataFusion would prune whole segments on their
     # Parquet footers, whose float min/max omit NaN (segments written before
     # float columns lost their file statistics still have them). The manifest
     # already pruned files before DataFusion sees them; measured cost: none.
-    return SessionContext(
+    return (
         SessionConfig()
         .with_default_catalog_and_schema(CATALOG, namespace)
         .with_information_schema(False)
         .with_target_partitions(2)
         .set("datafusion.execution.collect_statistics", "false")
     )
+
+
+class _Namespace(SchemaProvider):
+    """One namespace of the ``kalam`` catalog: the tables the query being
+    planned resolved in it, and nothing otherwise."""
+
+    def __init__(self, owner: QueryContext, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def owner_name(self) -> str | None:
+        return CATALOG
+
+    def table_names(self) -> set[str]:
+        return {t for ns, t in self._owner.planning_tables() if ns == self._name}
+
+    def table(self, name: str) -> Table | None:
+        return self._owner.planning_tables().get((self._name, name))
+
+    def table_exist(self, name: str) -> bool:
+        return (self._name, name) in self._owner.planning_tables()
+
+    def register_table(self, name: str, table: Any) -> None:
+        raise QueryError("Tables cannot be registered in the query catalog")
+
+    def deregister_table(self, name: str, cascade: bool = True) -> None:
+        raise QueryError("Tables cannot be removed from the query catalog")
+
+
+class _Catalog(CatalogProvider):
+    def __init__(self, owner: QueryContext) -> None:
+        self._owner = owner
+
+    def schema_names(self) -> set[str]:
+        return {ns for ns, _ in self._owner.planning_tables()}
+
+    def schema(self, name: str) -> Any:
+        return _Namespace(self._owner, name)
+
+    def register_schema(self, name: str, schema: Any) -> None:
+        raise QueryError("Namespaces cannot be created in the query catalog")
+
+    def deregister_schema(self, name: str, cascade: bool) -> None:
+        raise QueryError("Namespaces cannot be removed from the query catalog")
+
+
+class QueryContext:
+    """The engine's one long-lived DataFusion context (see the module docstring).
+
+    ``planning(tables, namespace)`` is the only way to plan in it: it holds
+    the planning lock, makes ``tables`` ({(namespace, name): Table}) the whole
+    catalog and ``namespace`` the default, and empties the catalog again when
+    the block ends, whatever happens."""
+
+    def __init__(self) -> None:
+        self.ctx = SessionContext(_config("default"))
+        self.ctx.register_catalog_provider(CATALOG, _Catalog(self))
+        self._lock = threading.Lock()
+        self._owner: int | None = None  # the planning thread's ident
+        self._tables: dict[tuple[str, str], Table] = {}
+        self._namespace = "default"
+        self.plans = 0
+
+    def __repr__(self) -> str:
+        return f"<QueryContext {self.plans} plan(s)>"
+
+    def planning_tables(self) -> dict[tuple[str, str], Table]:
+        # Only the planning thread ever sees the tables: a call from any other
+        # thread (none is expected) gets an empty catalog, never another
+        # query's tables.
+        if self._owner != threading.get_ident():
+            return {}
+        return self._tables
+
+    @contextmanager
+    def planning(
+        self, tables: dict[tuple[str, str], Table], namespace: str
+    ) -> Iterator[SessionContext]:
+        with self._lock:
+            self._owner = threading.get_ident()
+            self._tables = tables
+            try:
+                if namespace != self._namespace:
+                    # Names are allowlisted (engine.names), so this is a plain identifier.
+                    self.ctx.sql(f"SET datafusion.catalog.default_schema = '{namespace}'")
+                    self._namespace = namespace
+                self.plans += 1
+                yield self.ctx
+            finally:
+                self._tables = {}
+                self._owner = None
 
 
 class QueryRunner:
@@ -105,10 +205,12 @@ class QueryRunner:
         resolve: Resolver,
         is_base: Callable[[str | None, str], bool],
         collect: Callable[[Any], pa.Table] | None = None,
+        context: QueryContext | None = None,
     ) -> None:
         self._resolve = resolve
         self._is_base = is_base
         self._collect = collect or (lambda df: df.to_arrow_table())
+        self._context = context if context is not None else QueryContext()
 
     def _plan_scans(
         self,
@@ -119,16 +221,13 @@ class QueryRunner:
         where: Callable[[int, int], tuple[int, int]],
     ) -> dict[str, list[tuple[Any, ...]]]:
         """Plan the query over empty stand-ins to learn each scan's filters."""
-        ctx = _context(namespace)
-        catalog = ctx.catalog(CATALOG)
-        schemas = {namespace}
-        for src in sources:
-            if src.namespace not in schemas:
-                catalog.register_schema(src.namespace, Schema.memory_schema())
-                schemas.add(src.namespace)
-            catalog.schema(src.namespace).register_table(src.name, _empty_provider(src.schema))
+        stand_ins = {(s.namespace, s.name): _empty_provider(s.schema) for s in sources}
         try:
-            plan = ctx.sql_with_options(sql, _OPTIONS, param_values=params).optimized_logical_plan()
+            with self._context.planning(stand_ins, namespace) as ctx:
+                df = ctx.sql_with_options(sql, _OPTIONS, param_values=params)
+            plan = df.optimized_logical_plan()
+        except KalamError:
+            raise
         except Exception as exc:
             raise datafusion_error(exc, where=where) from None
         out: dict[str, list[tuple[Any, ...]]] = {}
@@ -168,8 +267,7 @@ class QueryRunner:
         overrides = overrides or {}
         named, deleted = hidden_columns_used(tree)
         hidden = hidden or named
-        ctx = _context(namespace)
-        catalog = ctx.catalog(CATALOG)
+        ctx = self._context.ctx
         sources: list[ScanSource] = []
         seen: set[tuple[str, str]] = set()
         for ns, name in referenced_tables(tree):
@@ -201,12 +299,9 @@ class QueryRunner:
             src.needs_filters and f"{src.namespace}.{src.name}" not in overrides for src in sources
         ):
             scans = self._plan_scans(sql, params, sources, namespace, where)
-        schemas = {namespace}
         stats: dict[str, dict[str, int]] = {}
+        tables: dict[tuple[str, str], Table] = {}
         for src in sources:
-            if src.namespace not in schemas:
-                catalog.register_schema(src.namespace, Schema.memory_schema())
-                schemas.add(src.namespace)
             qualified = f"{src.namespace}.{src.name}"
             if qualified in overrides:
                 data, stats[qualified] = overrides[qualified]
@@ -215,12 +310,11 @@ class QueryRunner:
                     ctx, scans.get(qualified) if src.needs_filters else None
                 )
             if isinstance(data, pa.Table):
-                batches = data.to_batches() or [pa.RecordBatch.from_pylist([], schema=data.schema)]
-                ctx.register_record_batches(qualified, [batches])
-            else:
-                catalog.schema(src.namespace).register_table(src.name, Table(data))
+                data = arrow_frame(data, src.name)
+            tables[(src.namespace, src.name)] = Table(data)
         try:
-            df = ctx.sql_with_options(sql, _OPTIONS, param_values=params)
+            with self._context.planning(tables, namespace) as planner:
+                df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
             if overrides and len(overrides) == len(sources):
                 # Every table is a handful of looked-up rows: nothing worth cancelling.
                 result = df.to_arrow_table()

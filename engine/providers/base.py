@@ -18,6 +18,7 @@ from datafusion import SessionContext, col
 from engine.catalog.model import TableDef
 from engine.errors import PrimaryKeyViolationError
 from engine.exec.cast import type_stable_since
+from engine.exec.frames import arrow_frame
 from engine.exec.pruning import prune_segments
 from engine.gcpause import gc_paused
 from engine.providers.cold_tier import ColdTier
@@ -285,7 +286,7 @@ class TableProvider:
         for f in frames[1:]:
             out = out.union(f)
         if hot.num_rows:
-            out = out.union(ctx.from_arrow(hot))
+            out = out.union(arrow_frame(hot))
         return out, stats
 
     def _survivors(
@@ -318,14 +319,14 @@ class TableProvider:
         if pk is not None and hot_keys:
             hot_keys = _in_segment_ranges(hot_keys, survivors, pk)
             if hot_keys:
-                keys_df = ctx.from_arrow(pa.table({"__k": pa.array(hot_keys, type=pk.arrow_type)}))
+                keys_df = arrow_frame(pa.table({"__k": pa.array(hot_keys, type=pk.arrow_type)}))
                 cold = cold.join(keys_df, how="anti", left_on=[pk.name], right_on=["__k"])
         if superseded:
             lo = min(e.min_seq for e in survivors)
             hi = max(e.max_seq for e in survivors)
             stale = [q for q in superseded if lo <= q <= hi]
             if stale:
-                seq_df = ctx.from_arrow(pa.table({"__s": pa.array(stale, type=pa.int64())}))
+                seq_df = arrow_frame(pa.table({"__s": pa.array(stale, type=pa.int64())}))
                 cold = cold.join(seq_df, how="anti", left_on=["_seq"], right_on=["__s"])
         return cold
 

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from datafusion import DataFrame, SessionContext, col, lit
+from datafusion import DataFrame, SessionConfig, SessionContext, col, lit
 from datafusion import functions as dff
 
 from engine.catalog.model import TableDef
@@ -549,10 +549,12 @@ def _read_without_statistics(ctx: SessionContext, path: Path, schema: pa.Schema)
     """A segment whose Parquet float statistics omit its NaNs (written before
     float columns lost their file statistics): no row-group or page pruning.
     The page index setting is read when the table is created, so it is turned
-    off just for this read (file-level statistics are off in every query)."""
-    page_index = "datafusion.execution.parquet.enable_page_index"
-    ctx.sql(f"SET {page_index} = false").collect()
-    try:
-        return ctx.read_parquet(str(path), schema=schema, parquet_pruning=False)
-    finally:
-        ctx.sql(f"SET {page_index} = true").collect()
+    off for this read (file-level statistics are off in every query)."""
+    # A context of its own: the engine's query context is shared, so its
+    # settings are never changed for one read.
+    own = SessionContext(
+        SessionConfig()
+        .with_target_partitions(2)
+        .set("datafusion.execution.parquet.enable_page_index", "false")
+    )
+    return own.read_parquet(str(path), schema=schema, parquet_pruning=False)

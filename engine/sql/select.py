@@ -59,7 +59,7 @@ def runner_for(engine: Database, user: str) -> QueryRunner:
         ns = ns or engine.namespace
         return ns != "system" and engine.catalog.find_table(ns, name) is not None
 
-    return QueryRunner(resolve, is_base, engine.live.collect)
+    return QueryRunner(resolve, is_base, engine.live.collect, engine.queries)
 
 
 def _point_lookup(
