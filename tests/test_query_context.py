@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from engine.errors import KalamError
+from engine.errors import KalamError, StorageCorruptionError
 
 ROWS = {"alice": [(1, "a-1"), (2, "a-2")], "bob": [(1, "b-1"), (3, "b-3"), (4, "b-4")]}
 QUERIES = [
@@ -140,3 +140,118 @@ def test_flush_drop_rename_alter_are_seen_by_the_next_query(engine):
     engine.execute("DROP TABLE d")
     engine.execute("CREATE SHARED TABLE d (id INT PRIMARY KEY, w INT)")
     assert engine.execute("SELECT count(*), sum(w) FROM d").rows() == [(0, None)]
+
+
+# ---- cold segments: one dataset scan for many segments, the hot side hashed
+
+
+def _plan(engine, sql: str) -> str:
+    return "\n".join(str(r[1]) for r in engine.execute("EXPLAIN " + sql).rows())
+
+
+def test_hot_over_cold_anti_join_hashes_the_hot_keys(engine):
+    engine.execute("CREATE SHARED TABLE h (id INT PRIMARY KEY, v INT)")
+    engine.execute("INSERT INTO h SELECT value, value FROM range(0, 2000)")
+    engine.execute("FLUSH TABLE h WAIT")
+    engine.execute("UPDATE h SET v = -1 WHERE id IN (5, 6)")
+    plan = _plan(engine, "SELECT * FROM h")
+    assert "LeftAnti" not in plan
+    join = next(line for line in plan.splitlines() if "HashJoinExec" in line)
+    assert "join_type=Right" in join and "__k" in join.split("on=")[1].split(",")[0]
+    assert engine.execute("SELECT count(*), sum(v) FROM h").rows() == [
+        (2000, sum(range(2000)) - 5 - 6 - 2)
+    ]
+
+
+def _many_segments(engine, segments: int = 6) -> None:
+    engine.execute("CREATE SHARED TABLE m (id INT PRIMARY KEY, f DOUBLE, s TEXT, n INT NOT NULL)")
+    text = "s"
+    for i in range(segments):
+        lo, hi = i * 10, i * 10 + 10
+        engine.execute(
+            f"INSERT INTO m (id, f, {text}, n) SELECT value, CASE WHEN value % 7 = 0 THEN 'NaN'::double "
+            "ELSE value * 0.5 END, CASE WHEN value % 3 = 0 THEN NULL ELSE 's' || value END, "
+            f"value FROM range({lo}, {hi})"
+        )
+        engine.execute("FLUSH TABLE m WAIT")
+        if i == 2:
+            engine.execute("ALTER TABLE m ADD COLUMN extra INT DEFAULT 7")
+        if i == 3:
+            engine.execute("ALTER TABLE m MODIFY COLUMN n BIGINT")
+        if i == 4:
+            engine.execute("ALTER TABLE m RENAME COLUMN s TO t")
+            text = "t"
+    engine.execute("DELETE FROM m WHERE id IN (1, 11, 21)")
+    engine.execute("UPDATE m SET f = 'NaN'::double WHERE id = 2")
+    engine.execute("FLUSH TABLE m WAIT")
+    engine.execute("UPDATE m SET n = -n WHERE id % 10 = 4")  # hot over cold
+
+
+SHAPES = [
+    "SELECT * FROM m ORDER BY id",
+    "SELECT id FROM m WHERE f > 10 ORDER BY id",
+    "SELECT id FROM m WHERE f = 'NaN'::double ORDER BY id",
+    "SELECT id FROM m WHERE NOT (f < 5) ORDER BY id",
+    "SELECT id FROM m WHERE t < 's3' ORDER BY id",
+    "SELECT id FROM m WHERE t IS NULL ORDER BY id",
+    "SELECT id FROM m WHERE id BETWEEN 12 AND 33 AND n < 0 ORDER BY id",
+    "SELECT count(*), sum(n), min(extra), max(extra), count(extra) FROM m",
+    "SELECT extra, count(*) FROM m GROUP BY extra ORDER BY extra",
+]
+
+
+def _answers(engine) -> list[list[tuple]]:
+    """Each shape's rows, NaN spelled out (NaN != NaN would fail any comparison)."""
+    return [
+        [tuple("NaN" if v != v else v for v in row) for row in engine.execute(q).rows()]
+        for q in SHAPES
+    ]
+
+
+def test_one_dataset_scan_answers_exactly_like_a_scan_per_segment(engine):
+    _many_segments(engine)
+    cold = engine.db.provider(engine.db.catalog.get_table("default", "m")).cold
+    cold.dataset_scan_segments = 10_000  # a Parquet scan per segment
+    per_segment = _answers(engine)
+    assert "DatasetExec" not in _plan(engine, "SELECT * FROM m")
+    cold.dataset_scan_segments = 1  # one dataset scan per layout
+    assert "DatasetExec" in _plan(engine, "SELECT * FROM m")
+    assert _answers(engine) == per_segment
+    schema = engine.execute("SELECT * FROM m").to_arrow().schema
+    assert [f.nullable for f in schema] == [False, True, True, False, True]
+
+
+def test_float_filters_never_reach_the_dataset_scan(engine):
+    _many_segments(engine)
+    cold = engine.db.provider(engine.db.catalog.get_table("default", "m")).cold
+    cold.dataset_scan_segments = 1
+    plan = _plan(engine, "SELECT id FROM m WHERE f > 10 AND id > 3")
+    scans = [line for line in plan.splitlines() if "DatasetExec" in line]
+    assert scans and all("c2" not in line.split("projection")[0] for line in scans)
+    assert any("c1 > 3" in line for line in scans)  # the key range still prunes row groups
+
+
+def test_a_segment_damaged_after_it_was_cached_is_loud_and_repair_is_seen(engine):
+    engine.execute(
+        "CREATE SHARED TABLE r (id BIGINT PRIMARY KEY, v INT) WITH (ROW_GROUP_SIZE = 100)"
+    )
+    for lo in (0, 1000):
+        engine.execute(
+            f"INSERT INTO r SELECT value, CAST(value AS INT) FROM range({lo}, {lo + 1000})"
+        )
+        engine.execute("FLUSH TABLE r WAIT")
+    cold = engine.db.provider(engine.db.catalog.get_table("default", "r")).cold
+    cold.dataset_scan_segments = 1
+    assert engine.execute("SELECT sum(v) FROM r").rows() == [(sum(range(2000)),)]
+    segment = cold.scope_dir("") / "batch-1.parquet"
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    segment.write_bytes(bytes(data))
+    with pytest.raises(StorageCorruptionError, match="batch-1.parquet"):
+        engine.execute("SELECT sum(v) FROM r")
+    engine.execute("REPAIR TABLE r")
+    cold = engine.db.provider(engine.db.catalog.get_table("default", "r")).cold
+    cold.dataset_scan_segments = 1
+    rows = engine.execute("SELECT id, v FROM r").rows()
+    assert 1000 < len(rows) < 2000 and all(i == v for i, v in rows)
+    assert engine.execute("SELECT count(*) FROM r").rows() == [(len(rows),)]

@@ -314,20 +314,24 @@ class TableProvider:
         """Hide cold versions that have a newer version: hot keys, superseded seqs.
 
         Only keys / seqs inside the surviving segments' ranges can matter, so
-        a point query over many segments usually needs no anti-join at all."""
+        a point query over many segments usually needs no anti-join at all.
+        The anti-join is built on the small side (the hot keys): written as
+        ``hot RIGHT JOIN cold ... WHERE hot key IS NULL``, DataFusion hashes
+        the hot keys and streams the cold rows past them (a LEFT ANTI join
+        would hash every cold row)."""
         pk = table.pk
         if pk is not None and hot_keys:
             hot_keys = _in_segment_ranges(hot_keys, survivors, pk)
             if hot_keys:
-                keys_df = arrow_frame(pa.table({"__k": pa.array(hot_keys, type=pk.arrow_type)}))
-                cold = cold.join(keys_df, how="anti", left_on=[pk.name], right_on=["__k"])
+                keys = pa.table({"__k": pa.array(hot_keys, type=pk.arrow_type)})
+                cold = _anti_join_on_small(arrow_frame(keys, "hot_keys"), "__k", cold, pk.name)
         if superseded:
             lo = min(e.min_seq for e in survivors)
             hi = max(e.max_seq for e in survivors)
             stale = [q for q in superseded if lo <= q <= hi]
             if stale:
-                seq_df = arrow_frame(pa.table({"__s": pa.array(stale, type=pa.int64())}))
-                cold = cold.join(seq_df, how="anti", left_on=["_seq"], right_on=["__s"])
+                seqs = pa.table({"__s": pa.array(stale, type=pa.int64())})
+                cold = _anti_join_on_small(arrow_frame(seqs, "superseded"), "__s", cold, "_seq")
         return cold
 
     def _scan_partition(self, scope: str, table: TableDef, options: ScanOptions) -> pa.Table | None:
@@ -350,6 +354,13 @@ class TableProvider:
             if not ttl_sensitive:
                 part.cache[cache_key] = (part.version, built)
             return built
+
+
+def _anti_join_on_small(small: Any, small_key: str, big: Any, big_key: str) -> Any:
+    """The rows of ``big`` whose ``big_key`` is not in ``small``, hashing ``small``."""
+    names = big.schema().names
+    joined = small.join(big, how="right", left_on=[small_key], right_on=[big_key])
+    return joined.filter(col(small_key).is_null()).select(*[col(n) for n in names])
 
 
 def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], pk: Any) -> list[Any]:
