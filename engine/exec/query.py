@@ -63,6 +63,8 @@ class ScanSource:
     build: Callable[[SessionContext, list[tuple[Any, ...]] | None], tuple[Any, dict[str, int]]]
     needs_filters: bool = False
     base_table: bool = True  # a Kalam table (has hidden columns), not a system table
+    # count(*) / min / max from metadata: [(fn, column)] -> (values, figures) or None
+    aggregates: Callable[[list[tuple[str, str | None]]], Any] | None = None
 
 
 Resolver = Callable[[str | None, str, bool, bool], ScanSource]
@@ -84,6 +86,38 @@ def referenced_tables(tree: exp.Expression) -> list[tuple[str | None, str]]:
         if ref not in out:
             out.append(ref)
     return out
+
+
+def metadata_aggregates(tree: exp.Expression) -> list[tuple[str, str | None]] | None:
+    """For ``SELECT count(*) | min(c) | max(c) [[AS] name], ... FROM t`` and
+    nothing else (no WHERE, GROUP BY, DISTINCT, ORDER BY, LIMIT, join, CTE):
+    the aggregates as [("count", None) | ("min" | "max", column)]."""
+    if not isinstance(tree, exp.Select):
+        return None
+    if {k for k, v in tree.args.items() if v} - {"expressions", "from_"}:
+        return None
+    from_ = tree.args.get("from_")
+    ref = from_.this if from_ is not None else None
+    if not isinstance(ref, exp.Table) or not isinstance(ref.this, exp.Identifier):
+        return None
+    names = {ident(ref.this), ref.alias_or_name}
+    out: list[tuple[str, str | None]] = []
+    for item in tree.expressions:
+        node = item.this if isinstance(item, exp.Alias) else item
+        if isinstance(node, exp.Count) and isinstance(node.this, exp.Star):
+            out.append(("count", None))
+        elif isinstance(node, (exp.Min, exp.Max)) and not node.args.get("expressions"):
+            arg = node.this
+            if not isinstance(arg, exp.Column) or isinstance(arg.this, exp.Star):
+                return None
+            if arg.args.get("table") is not None and ident(arg.args["table"]) not in names:
+                return None
+            if arg.args.get("db") is not None:
+                return None
+            out.append(("min" if isinstance(node, exp.Min) else "max", ident(arg.this)))
+        else:
+            return None
+    return out or None
 
 
 def hidden_columns_used(tree: exp.Expression) -> tuple[bool, bool]:
@@ -245,6 +279,34 @@ class QueryRunner:
                 out[qualified] = []
         return out
 
+    def _from_metadata(
+        self,
+        tree: exp.Expression,
+        sql: str,
+        params: dict[str, Any],
+        src: ScanSource,
+        namespace: str,
+        where: Callable[[int, int], tuple[int, int]],
+    ) -> tuple[pa.Table, dict[str, dict[str, int]]] | None:
+        wanted = metadata_aggregates(tree) if src.aggregates is not None else None
+        if wanted is None or src.aggregates is None:
+            return None
+        found = src.aggregates(wanted)
+        if found is None:
+            return None
+        values, figures = found
+        stand_in = {(src.namespace, src.name): _empty_provider(src.schema)}
+        try:
+            with self._context.planning(stand_in, namespace) as ctx:
+                schema = ctx.sql_with_options(sql, _OPTIONS, param_values=params).schema()
+        except Exception as exc:
+            raise datafusion_error(exc, where=where) from None
+        if len(schema) != len(values):
+            return None
+        arrays = [pa.array([v], type=f.type) for v, f in zip(values, schema, strict=True)]
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        return table, {f"{src.namespace}.{src.name}": figures}
+
     def run(
         self,
         tree: exp.Expression,
@@ -257,13 +319,17 @@ class QueryRunner:
         overrides: dict[str, tuple[Any, dict[str, int]]] | None = None,
         hidden: bool = False,
         locate: Callable[[int], tuple[int, int] | None] | None = None,
+        metadata: bool = False,
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
         """Run ``df_sql``, whose tables and hidden columns ``tree`` (a sqlglot
         tree of the statement) names. ``overrides`` gives ready data for some
         tables (``"ns.t"`` -> (data, figures)), e.g. the one row a primary-key
         lookup found. ``hidden`` registers ``_seq`` / ``_deleted`` even if the
         tree does not name them. ``locate`` maps an offset of ``df_sql`` to a
-        (line, column) of the statement, when ``df_sql`` is not its text."""
+        (line, column) of the statement, when ``df_sql`` is not its text.
+        ``metadata`` lets ``count(*)`` / ``min`` / ``max`` of a whole table be
+        answered from its statistics (``metadata_aggregates``) when they are
+        exact; DataFusion then only plans the query, for the result's shape."""
         overrides = overrides or {}
         named, deleted = hidden_columns_used(tree)
         hidden = hidden or named
@@ -294,6 +360,10 @@ class QueryRunner:
             )
 
         params = {k: _scalar(v) for k, v in params.items()}
+        if metadata and not overrides and len(sources) == 1 and not edits:
+            answered = self._from_metadata(tree, sql, params, sources[0], namespace, where)
+            if answered is not None:
+                return answered
         scans: dict[str, list[tuple[Any, ...]]] = {}
         if any(
             src.needs_filters and f"{src.namespace}.{src.name}" not in overrides for src in sources

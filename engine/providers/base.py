@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from datafusion import SessionContext, col
 
 from engine.catalog.model import TableDef
@@ -289,6 +290,64 @@ class TableProvider:
             out = out.union(arrow_frame(hot))
         return out, stats
 
+    def aggregates_from_metadata(
+        self, user: str, options: ScanOptions, wanted: list[tuple[str, str | None]]
+    ) -> tuple[list[Any], dict[str, int]] | None:
+        """``count(*)`` / ``min(c)`` / ``max(c)`` over what ``user`` sees, from
+        the manifests' segment statistics plus the hot rows, without reading a
+        segment; ``wanted`` is [("count", None) | ("min" | "max", column)].
+
+        ``None`` whenever the statistics might not be the answer: a hot
+        version (update or delete) may hide a cold row, a flush recorded
+        superseded versions, rows expire (STREAM), a segment predates the
+        column or its type, or the type's statistics are not exact (floats
+        omit NaN, text is truncated)."""
+        if options.hidden or type(self).row_visible is not TableProvider.row_visible:
+            return None
+        with self._lock:
+            table = self.table
+            hot = self.scan(user, options)
+            snapshot = [
+                (
+                    self.cold.manifest(scope),
+                    list(self.partitions[scope].rows) if scope in self.partitions else [],
+                )
+                for scope in self.read_scopes(user)
+            ]
+        segments: list[Any] = []
+        for manifest, hot_keys in snapshot:
+            if manifest is None or not manifest.segments:
+                continue
+            if manifest.superseded_seqs:
+                return None
+            if hot_keys and _may_shadow(hot_keys, manifest.segments, table):
+                return None
+            segments += manifest.segments
+        columns = {c.name: c for c in table.columns}
+        out: list[Any] = []
+        for fn, name in wanted:
+            if fn == "count":
+                out.append(sum(e.row_count for e in segments) + hot.num_rows)
+                continue
+            column = columns.get(name or "")
+            if column is None or column.type not in _EXACT_STATS:
+                return None
+            found = _stat_extreme(fn, column, segments, type_stable_since(table, column.id))
+            if found is _UNKNOWN:
+                return None
+            values = [
+                v for v in (found, _hot_extreme(fn, hot.column(column.name))) if v is not None
+            ]
+            out.append((min if fn == "min" else max)(values) if values else None)
+        stats = {
+            "segments_total": len(segments),
+            "segments_scanned": 0,
+            "segments_pruned": 0,
+            "hot_rows": hot.num_rows,
+            "cold_rows_scanned": 0,
+        }
+        return out, stats
+
     def _survivors(
         self, segments: tuple[Any, ...], scans: list[tuple[Any, ...]] | None, table: TableDef
     ) -> list[Any]:
@@ -354,6 +413,47 @@ class TableProvider:
             if not ttl_sensitive:
                 part.cache[cache_key] = (part.version, built)
             return built
+
+
+# Types whose manifest min/max are exact (stored as integers, or booleans).
+_EXACT_STATS = ("SMALLINT", "INT", "BIGINT", "DATE", "TIMESTAMP", "BOOLEAN")
+_UNKNOWN = object()
+
+
+def _may_shadow(hot_keys: list[Any], segments: tuple[Any, ...], table: TableDef) -> bool:
+    """Whether some hot version may be a newer version of a cold row."""
+    if table.pk is None:  # the key is the first version's seq
+        newest = max(e.max_seq for e in segments)
+        return any(k <= newest for k in hot_keys)
+    return bool(_in_segment_ranges(hot_keys, list(segments), table.pk))
+
+
+def _stat_extreme(fn: str, column: Any, segments: list[Any], stable_since: int) -> Any:
+    """The min or max of ``column`` over ``segments`` from their statistics
+    (``None``: no non-NULL value; ``_UNKNOWN``: the statistics cannot tell)."""
+    found = None
+    for e in segments:
+        st = e.column_stats.get(str(column.id))
+        if st is None or e.schema_version < stable_since:
+            return _UNKNOWN  # written before the column existed, or in another type
+        value = st.get(fn)
+        if value is None:
+            if st.get("null_count") != e.row_count:
+                return _UNKNOWN
+            continue
+        if found is None or (value < found if fn == "min" else value > found):
+            found = value
+    return found
+
+
+def _hot_extreme(fn: str, values: pa.ChunkedArray) -> Any:
+    """The min or max of hot values in their stored form (dates and
+    timestamps as integers, like the manifest's statistics)."""
+    if pa.types.is_date32(values.type):
+        values = values.cast(pa.int32())
+    elif pa.types.is_timestamp(values.type):
+        values = values.cast(pa.int64())
+    return pc.min_max(values)[fn].as_py()
 
 
 def _anti_join_on_small(small: Any, small_key: str, big: Any, big_key: str) -> Any:
