@@ -47,6 +47,8 @@ BENCHMARKS = {
     "cold": "bench.bench_cold",
     "alter": "bench.bench_alter",
     "catalog": "bench.bench_catalog",
+    "scan": "bench.bench_scan",
+    "tpch": "bench.tpch",
     "magic": "bench.bench_magic",
 }
 
