@@ -68,9 +68,9 @@ def _duck_view(dk: Any, name: str, files: list[str]) -> None:
 
 
 def run(cfg: BenchConfig) -> list[BenchReport]:
-    seg_rows = cfg.pick(5_000, 1_000_000)
-    seg_counts = cfg.pick((1, 20, 200), (1, 20, 200, 2_000))
-    n_big = cfg.pick(200_000, 1_000_000, 10_000_000)
+    seg_rows = cfg.pick(2_000, 1_000_000)
+    seg_counts = cfg.pick((1, 10, 50), (1, 20, 200, 2_000))
+    n_big = cfg.pick(100_000, 1_000_000, 10_000_000)
     rounds = cfg.pick(3, cfg.rounds)
     report = BenchReport(
         NAME,
