@@ -77,9 +77,15 @@ class Engine:
         clock_ms: Callable[[], int],
         background_jobs: bool = True,
         repair: bool = False,
+        metadata_cache_mb: int | None = None,
     ) -> None:
         self.db = Database(
-            data_dir, user=user, durability=durability, clock_ms=clock_ms, repair=repair
+            data_dir,
+            user=user,
+            durability=durability,
+            clock_ms=clock_ms,
+            repair=repair,
+            metadata_cache_mb=metadata_cache_mb,
         )
         self.scheduler = Scheduler(self.db)
         # Sessions of plain execute(..., user=...) calls, one per user: a USE by
@@ -99,6 +105,7 @@ class Engine:
         clock_ms: Callable[[], int] | None = None,
         background_jobs: bool = True,
         repair: bool = False,
+        metadata_cache_mb: int | None = None,
     ) -> Engine:
         """Open (creating if missing) the data directory ``data_dir``.
 
@@ -106,7 +113,8 @@ class Engine:
         intervals with it); ``background_jobs=False`` leaves flush policies and
         eviction to explicit ``engine.scheduler.tick()`` calls. ``repair=True``
         recovers a damaged or lost hot store (see ``engine.recovery``) and
-        leaves what it did in ``engine.recovery``."""
+        leaves what it did in ``engine.recovery``. ``metadata_cache_mb`` sizes
+        the Parquet metadata cache queries share (default 64)."""
         return cls(
             Path(data_dir).expanduser().resolve(),
             user=user,
@@ -114,6 +122,7 @@ class Engine:
             clock_ms=clock_ms or wall_clock_ms,
             background_jobs=background_jobs,
             repair=repair,
+            metadata_cache_mb=metadata_cache_mb,
         )
 
     def __enter__(self) -> Engine:

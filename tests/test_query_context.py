@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from engine.errors import KalamError, StorageCorruptionError
+from engine.errors import InvalidOptionError, KalamError, StorageCorruptionError
 
 ROWS = {"alice": [(1, "a-1"), (2, "a-2")], "bob": [(1, "b-1"), (3, "b-3"), (4, "b-4")]}
 QUERIES = [
@@ -255,3 +255,34 @@ def test_a_segment_damaged_after_it_was_cached_is_loud_and_repair_is_seen(engine
     rows = engine.execute("SELECT id, v FROM r").rows()
     assert 1000 < len(rows) < 2000 and all(i == v for i, v in rows)
     assert engine.execute("SELECT count(*) FROM r").rows() == [(len(rows),)]
+
+
+@pytest.mark.parametrize("dataset_scan", [False, True], ids=["parquet scan", "dataset scan"])
+def test_a_recreated_table_with_same_size_segments_reads_its_own_values(engine, dataset_scan):
+    def make(letter: str) -> None:
+        engine.execute("CREATE SHARED TABLE t (id BIGINT PRIMARY KEY, v TEXT)")
+        for lo in (0, 100):
+            engine.execute(f"INSERT INTO t SELECT value, '{letter}' FROM range({lo}, {lo + 100})")
+            engine.execute("FLUSH TABLE t WAIT")
+        cold = engine.db.provider(engine.db.catalog.get_table("default", "t")).cold
+        cold.dataset_scan_segments = 1 if dataset_scan else 10_000
+
+    make("a")
+    assert engine.execute("SELECT min(v), max(v), count(*) FROM t WHERE id >= 0").rows() == [
+        ("a", "a", 200)
+    ]
+    engine.execute("DROP TABLE t")
+    make("b")  # the same file names, the same sizes
+    assert engine.execute("SELECT min(v), max(v), count(*) FROM t WHERE id >= 0").rows() == [
+        ("b", "b", 200)
+    ]
+
+
+def test_the_metadata_cache_size_is_a_checked_setting(open_engine):
+    with pytest.raises(InvalidOptionError, match="metadata_cache_mb"):
+        open_engine(metadata_cache_mb=-1)
+    engine = open_engine(metadata_cache_mb=0)  # no cache at all still answers
+    engine.execute("CREATE SHARED TABLE z (id INT PRIMARY KEY)")
+    engine.execute("INSERT INTO z VALUES (1), (2)")
+    engine.execute("FLUSH TABLE z WAIT")
+    assert engine.execute("SELECT sum(id) FROM z").rows() == [(3,)]

@@ -53,6 +53,7 @@ class Database:
         durability: str,
         clock_ms: Callable[[], int],
         repair: bool = False,
+        metadata_cache_mb: int | None = None,
     ) -> None:
         if durability not in DURABILITY:
             raise InvalidOptionError(
@@ -79,7 +80,12 @@ class Database:
             self._providers: dict[int, TableProvider] = {}
             self.verifier = SegmentVerifier()
             self.row_groups = GroupCache()  # decoded row groups for point lookups
-            self.queries = QueryContext()  # the one long-lived DataFusion context
+            # the one long-lived DataFusion context
+            self.queries = (
+                QueryContext()
+                if metadata_cache_mb is None
+                else QueryContext(metadata_cache_mb=metadata_cache_mb)
+            )
             # State of code running outside any session (jobs, open-time recovery).
             self._no_session = Session(self.user)
             self.jobs = JobManager(self.now_us)

@@ -30,6 +30,7 @@ from sqlglot import exp
 
 from engine.errors import (
     ColumnNotFoundError,
+    InvalidOptionError,
     KalamError,
     ParameterError,
     QueryError,
@@ -44,6 +45,9 @@ from engine.sql.query_edits import hidden_star_edits, quantified_subquery_edits
 from engine.sql.tokens import Edit, apply_edits, edited_to_original, offset_of, position
 
 CATALOG = "kalam"
+# Default size of the shared context's Parquet metadata cache
+# (``Engine.open(metadata_cache_mb=...)``).
+METADATA_CACHE_MB = 64
 _OPTIONS = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 _POSITION = re.compile(r"at Line: (\d+), Column: (\d+)")
 
@@ -192,8 +196,15 @@ class QueryContext:
     catalog and ``namespace`` the default, and empties the catalog again when
     the block ends, whatever happens."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, metadata_cache_mb: int = METADATA_CACHE_MB) -> None:
+        if not isinstance(metadata_cache_mb, int) or metadata_cache_mb < 0:
+            raise InvalidOptionError(
+                f"metadata_cache_mb must be a whole number of MB >= 0, not {metadata_cache_mb!r}"
+            )
         self.ctx = SessionContext(_config("default"))
+        # Parquet footers (and page indexes) DataFusion keeps between queries;
+        # it checks each file's size and modification time before using one.
+        self.ctx.sql(f"SET datafusion.runtime.metadata_cache_limit = '{metadata_cache_mb}M'")
         self.ctx.register_catalog_provider(CATALOG, _Catalog(self))
         self._lock = threading.Lock()
         self._owner: int | None = None  # the planning thread's ident
