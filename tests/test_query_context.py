@@ -286,3 +286,28 @@ def test_the_metadata_cache_size_is_a_checked_setting(open_engine):
     engine.execute("INSERT INTO z VALUES (1), (2)")
     engine.execute("FLUSH TABLE z WAIT")
     assert engine.execute("SELECT sum(id) FROM z").rows() == [(3,)]
+
+
+@pytest.mark.parametrize("pk_type", ["BIGINT", "TEXT"])
+def test_hot_keys_inside_segment_ranges_match_a_brute_force_check(pk_type):
+    """The vectorised range test behind the anti-join and the metadata answers."""
+    import random
+    from types import SimpleNamespace
+
+    from engine.providers.base import _in_segment_ranges
+
+    rng = random.Random(11)
+    conv = (lambda x: x) if pk_type == "BIGINT" else (lambda x: f"k{x:05d}")
+    pk = SimpleNamespace(id=1, type=pk_type)
+    for _ in range(50):
+        ranges = []
+        for _ in range(rng.randint(1, 6)):
+            lo = rng.randint(0, 900)
+            ranges.append((lo, lo + rng.randint(0, 150)))  # may overlap or nest
+        segments = [
+            SimpleNamespace(column_stats={"1": {"min": conv(lo), "max": conv(hi)}})
+            for lo, hi in ranges
+        ]
+        keys = [conv(k) for k in rng.sample(range(1100), 200)]
+        expected = [k for k in keys if any(conv(lo) <= k <= conv(hi) for lo, hi in ranges)]
+        assert _in_segment_ranges(keys, segments, pk) == expected

