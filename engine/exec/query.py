@@ -376,7 +376,7 @@ class QueryRunner:
             if answered is not None:
                 return answered
         scans: dict[str, list[tuple[Any, ...]]] = {}
-        if any(
+        if _may_filter(tree) and any(
             src.needs_filters and f"{src.namespace}.{src.name}" not in overrides for src in sources
         ):
             scans = self._plan_scans(sql, params, sources, namespace, where)
@@ -423,6 +423,12 @@ def _scalar(value: Any) -> pa.Scalar:
             f"Cannot bind a parameter of type {type(value).__name__}: use numbers, strings, "
             "bytes, booleans, dates, datetimes or None"
         ) from None
+
+
+def _may_filter(tree: exp.Expression) -> bool:
+    """Whether any scan of the query can get a filter (a query with no WHERE,
+    JOIN, HAVING or QUALIFY anywhere reads whole tables: no pruning to plan for)."""
+    return tree.find(exp.Where, exp.Join, exp.Having, exp.Qualify) is not None
 
 
 def _has_quantified_subquery(tree: exp.Expression) -> bool:
