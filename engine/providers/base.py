@@ -494,8 +494,8 @@ def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], pk: Any) -> lis
                 out.append(k)
         return out
     keys = np.fromiter(hot_keys, dtype=np.int64, count=len(hot_keys))
-    at = np.searchsorted(np.asarray(los, dtype=np.int64), keys, side="right") - 1
-    inside = (at >= 0) & (keys <= np.asarray(reach, dtype=np.int64)[np.maximum(at, 0)])
+    last = np.searchsorted(np.asarray(los, dtype=np.int64), keys, side="right") - 1
+    inside = (last >= 0) & (keys <= np.asarray(reach, dtype=np.int64)[np.maximum(last, 0)])
     return keys[inside].tolist()
 
 
