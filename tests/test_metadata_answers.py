@@ -192,3 +192,19 @@ def test_counts_survive_a_reopen(t, reopen):
     t.execute("INSERT INTO t VALUES (7, 70, NULL, NULL)")
     engine = reopen(t)
     assert _answer(engine, "SELECT count(*), max(n) FROM t") == ([(4, 70)], True)
+
+
+def test_a_damaged_segment_is_loud_even_when_counting_from_statistics(t):
+    from engine.errors import StorageCorruptionError
+
+    t.execute("FLUSH TABLE t WAIT")
+    assert _answer(t, "SELECT count(*) FROM t")[1]
+    (segment,) = (t.data_dir / "storage" / "default" / "t").glob("batch-*.parquet")
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 0x04
+    segment.write_bytes(bytes(data))
+    with pytest.raises(StorageCorruptionError, match="batch-1.parquet"):
+        t.execute("SELECT count(*) FROM t")
+    segment.unlink()
+    with pytest.raises(StorageCorruptionError, match="batch-1.parquet"):
+        t.execute("SELECT max(id) FROM t")

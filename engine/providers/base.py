@@ -312,19 +312,24 @@ class TableProvider:
             hot = self.scan(user, options)
             snapshot = [
                 (
+                    scope,
                     self.cold.manifest(scope),
                     list(self.partitions[scope].rows) if scope in self.partitions else [],
                 )
                 for scope in self.read_scopes(user)
             ]
         segments: list[Any] = []
-        for manifest, hot_keys in snapshot:
+        for scope, manifest, hot_keys in snapshot:
             if manifest is None or not manifest.segments:
                 continue
             if manifest.superseded_seqs:
                 return None
             if hot_keys and _may_shadow(hot_keys, manifest.segments, table):
                 return None
+            for entry in manifest.segments:
+                # Damage stays loud even when no row is read (invariant 5): a
+                # stat per segment, the checksum on first use or after a change.
+                self.cold.segment_file(scope, entry)
             segments += manifest.segments
         columns = {c.name: c for c in table.columns}
         out: list[Any] = []
