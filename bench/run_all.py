@@ -48,6 +48,8 @@ BENCHMARKS = {
     "alter": "bench.bench_alter",
     "catalog": "bench.bench_catalog",
     "compact": "bench.bench_compact",
+    "scan": "bench.bench_scan",
+    "tpch": "bench.tpch",
     "magic": "bench.bench_magic",
     "fetch": "bench.bench_fetch",
 }

@@ -101,9 +101,15 @@ class Engine:
         clock_ms: Callable[[], int],
         background_jobs: bool = True,
         repair: bool = False,
+        metadata_cache_mb: int | None = None,
     ) -> None:
         self.db = Database(
-            data_dir, user=user, durability=durability, clock_ms=clock_ms, repair=repair
+            data_dir,
+            user=user,
+            durability=durability,
+            clock_ms=clock_ms,
+            repair=repair,
+            metadata_cache_mb=metadata_cache_mb,
         )
         self.scheduler = Scheduler(self.db)
         _OPEN.add(self)
@@ -128,6 +134,7 @@ class Engine:
         background_jobs: bool = ...,
         repair: bool = ...,
         embedded: Literal[True],
+        metadata_cache_mb: int | None = ...,
     ) -> Engine: ...
 
     @overload
@@ -142,6 +149,7 @@ class Engine:
         background_jobs: bool = ...,
         repair: bool = ...,
         embedded: bool = ...,
+        metadata_cache_mb: int | None = ...,
     ) -> Engine | RemoteEngine: ...
 
     @classmethod
@@ -155,6 +163,7 @@ class Engine:
         background_jobs: bool = True,
         repair: bool = False,
         embedded: bool = False,
+        metadata_cache_mb: int | None = None,
     ) -> Engine | RemoteEngine:
         """Open (creating if missing) the data directory ``data_dir``.
 
@@ -170,7 +179,8 @@ class Engine:
         intervals with it); ``background_jobs=False`` leaves flush policies and
         eviction to explicit ``engine.scheduler.tick()`` calls. ``repair=True``
         recovers a damaged or lost hot store (see ``engine.recovery``) and
-        leaves what it did in ``engine.recovery``."""
+        leaves what it did in ``engine.recovery``. ``metadata_cache_mb`` sizes
+        the Parquet metadata cache queries share (default 64)."""
         path = Path(data_dir).expanduser().resolve()
         shared = not (embedded or repair or clock_ms is not None or not background_jobs)
         if shared:
@@ -188,6 +198,7 @@ class Engine:
                 clock_ms=clock_ms or wall_clock_ms,
                 background_jobs=background_jobs,
                 repair=repair,
+                metadata_cache_mb=metadata_cache_mb,
             )
         except DataDirInUseError as err:
             # A server that holds the lock but has not published server.json yet

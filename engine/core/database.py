@@ -23,6 +23,7 @@ from engine.core.readers import Readers
 from engine.core.session import Session, current_session
 from engine.errors import EngineClosedError, InvalidOptionError, TableNotFoundError
 from engine.exec.live import LiveQueries
+from engine.exec.query import QueryContext
 from engine.jobs.jobs import JobManager
 from engine.live.hub import LiveHub
 from engine.names import check_user, safe_path
@@ -54,6 +55,7 @@ class Database:
         durability: str,
         clock_ms: Callable[[], int],
         repair: bool = False,
+        metadata_cache_mb: int | None = None,
     ) -> None:
         if durability not in DURABILITY:
             raise InvalidOptionError(
@@ -81,6 +83,12 @@ class Database:
             self._providers: dict[int, TableProvider] = {}
             self.verifier = SegmentVerifier()
             self.row_groups = GroupCache()  # decoded row groups for point lookups
+            # the one long-lived DataFusion context
+            self.queries = (
+                QueryContext()
+                if metadata_cache_mb is None
+                else QueryContext(metadata_cache_mb=metadata_cache_mb)
+            )
             # State of code running outside any session (jobs, open-time recovery).
             self._no_session = Session(self.user)
             self.jobs = JobManager(self.now_us)

@@ -1,26 +1,35 @@
 """Run SELECTs in DataFusion.
 
-Each query gets a fresh ``SessionContext`` (≈0.1 ms) holding only the tables
-it references, each already narrowed to what the session user may see. That
-makes user isolation hold for every query shape (joins, subqueries, CTEs,
-UNION, EXPLAIN): other users' rows are never registered at all. Only SELECTs
-ever reach DataFusion (DDL, DML and SET are refused by ``SQLOptions``).
+One long-lived ``SessionContext`` per engine (``QueryContext``) plans every
+query. Its ``kalam`` catalog is a Python catalog provider that holds no tables
+of its own: while one query is being planned it answers with exactly the
+tables that query references, each already narrowed to what the session
+user may see, and with nothing at any other time. Planning is serialised
+(≈1 ms), so what one query resolved is never visible to another; execution,
+the expensive part, runs in parallel, because a planned DataFrame already
+holds its tables. That makes user isolation hold for every query shape
+(joins, subqueries, CTEs, UNION, EXPLAIN) exactly as with a context per
+query: other users' rows are never resolvable at all. Only SELECTs ever reach
+DataFusion (DDL, DML and SET are refused by ``SQLOptions``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 from datafusion import SessionConfig, SessionContext, SQLOptions
-from datafusion.catalog import Schema, Table
+from datafusion.catalog import CatalogProvider, SchemaProvider, Table
 from sqlglot import exp
 
 from engine.errors import (
+    InvalidOptionError,
     KalamError,
     NamespaceNotFoundError,
     ParameterError,
@@ -29,6 +38,7 @@ from engine.errors import (
     TableNotFoundError,
 )
 from engine.exec import diagnose
+from engine.exec.frames import arrow_frame
 from engine.exec.pruning import scan_filters
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
@@ -37,6 +47,9 @@ from engine.sql.query_edits import hidden_star_edits, quantified_subquery_edits
 from engine.sql.tokens import Edit, apply_edits, edited_to_original, offset_of, position
 
 CATALOG = "kalam"
+# Default size of the shared context's Parquet metadata cache
+# (``Engine.open(metadata_cache_mb=...)``).
+METADATA_CACHE_MB = 64
 _OPTIONS = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 _POSITION = re.compile(r"at Line: (\d+), Column: (\d+)")
 
@@ -56,6 +69,8 @@ class ScanSource:
     build: Callable[[SessionContext, list[tuple[Any, ...]] | None], tuple[Any, dict[str, int]]]
     needs_filters: bool = False
     base_table: bool = True  # a Kalam table (has hidden columns), not a system table
+    # count(*) / min / max from metadata: [(fn, column)] -> (values, figures) or None
+    aggregates: Callable[[list[tuple[str, str | None]]], Any] | None = None
 
 
 Resolver = Callable[[str | None, str, bool, bool], ScanSource]
@@ -79,24 +94,154 @@ def referenced_tables(tree: exp.Expression) -> list[tuple[str | None, str]]:
     return out
 
 
+def metadata_aggregates(tree: exp.Expression) -> list[tuple[str, str | None]] | None:
+    """For ``SELECT count(*) | min(c) | max(c) [[AS] name], ... FROM t`` and
+    nothing else (no WHERE, GROUP BY, DISTINCT, ORDER BY, LIMIT, join, CTE):
+    the aggregates as [("count", None) | ("min" | "max", column)]."""
+    if not isinstance(tree, exp.Select):
+        return None
+    if {k for k, v in tree.args.items() if v} - {"expressions", "from_"}:
+        return None
+    from_ = tree.args.get("from_")
+    ref = from_.this if from_ is not None else None
+    if not isinstance(ref, exp.Table) or not isinstance(ref.this, exp.Identifier):
+        return None
+    names = {ident(ref.this), ref.alias_or_name}
+    out: list[tuple[str, str | None]] = []
+    for item in tree.expressions:
+        node = item.this if isinstance(item, exp.Alias) else item
+        if isinstance(node, exp.Count) and isinstance(node.this, exp.Star):
+            out.append(("count", None))
+        elif isinstance(node, (exp.Min, exp.Max)) and not node.args.get("expressions"):
+            arg = node.this
+            if not isinstance(arg, exp.Column) or isinstance(arg.this, exp.Star):
+                return None
+            if arg.args.get("table") is not None and ident(arg.args["table"]) not in names:
+                return None
+            if arg.args.get("db") is not None:
+                return None
+            out.append(("min" if isinstance(node, exp.Min) else "max", ident(arg.this)))
+        else:
+            return None
+    return out or None
+
+
 def hidden_columns_used(tree: exp.Expression) -> tuple[bool, bool]:
     """(names _seq or _deleted, names _deleted) anywhere in the query."""
     names = {ident(c) for c in tree.find_all(exp.Column) if not isinstance(c.this, exp.Star)}
     return bool(names & set(SYSTEM_COLUMNS)), "_deleted" in names
 
 
-def _context(namespace: str) -> SessionContext:
+def _config(namespace: str) -> SessionConfig:
     # File-level statistics off: DataFusion would prune whole segments on their
     # Parquet footers, whose float min/max omit NaN (segments written before
     # float columns lost their file statistics still have them). The manifest
     # already pruned files before DataFusion sees them; measured cost: none.
-    return SessionContext(
+    return (
         SessionConfig()
         .with_default_catalog_and_schema(CATALOG, namespace)
         .with_information_schema(False)
         .with_target_partitions(2)
         .set("datafusion.execution.collect_statistics", "false")
     )
+
+
+class _Namespace(SchemaProvider):
+    """One namespace of the ``kalam`` catalog: the tables the query being
+    planned resolved in it, and nothing otherwise."""
+
+    def __init__(self, owner: QueryContext, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def owner_name(self) -> str | None:
+        return CATALOG
+
+    def table_names(self) -> set[str]:
+        return {t for ns, t in self._owner.planning_tables() if ns == self._name}
+
+    def table(self, name: str) -> Table | None:
+        return self._owner.planning_tables().get((self._name, name))
+
+    def table_exist(self, name: str) -> bool:
+        return (self._name, name) in self._owner.planning_tables()
+
+    def register_table(self, name: str, table: Any) -> None:
+        raise QueryError("Tables cannot be registered in the query catalog")
+
+    def deregister_table(self, name: str, cascade: bool = True) -> None:
+        raise QueryError("Tables cannot be removed from the query catalog")
+
+
+class _Catalog(CatalogProvider):
+    def __init__(self, owner: QueryContext) -> None:
+        self._owner = owner
+
+    def schema_names(self) -> set[str]:
+        return {ns for ns, _ in self._owner.planning_tables()}
+
+    def schema(self, name: str) -> Any:
+        return _Namespace(self._owner, name)
+
+    def register_schema(self, name: str, schema: Any) -> None:
+        raise QueryError("Namespaces cannot be created in the query catalog")
+
+    def deregister_schema(self, name: str, cascade: bool) -> None:
+        raise QueryError("Namespaces cannot be removed from the query catalog")
+
+
+class QueryContext:
+    """The engine's one long-lived DataFusion context (see the module docstring).
+
+    ``planning(tables, namespace)`` is the only way to plan in it: it holds
+    the planning lock, makes ``tables`` ({(namespace, name): Table}) the whole
+    catalog and ``namespace`` the default, and empties the catalog again when
+    the block ends, whatever happens."""
+
+    def __init__(self, *, metadata_cache_mb: int = METADATA_CACHE_MB) -> None:
+        if not isinstance(metadata_cache_mb, int) or metadata_cache_mb < 0:
+            raise InvalidOptionError(
+                f"metadata_cache_mb must be a whole number of MB >= 0, not {metadata_cache_mb!r}"
+            )
+        self.ctx = SessionContext(_config("default"))
+        # Parquet footers (and page indexes) DataFusion keeps between queries;
+        # it checks each file's size and modification time before using one.
+        self.ctx.sql(f"SET datafusion.runtime.metadata_cache_limit = '{metadata_cache_mb}M'")
+        self.ctx.register_catalog_provider(CATALOG, _Catalog(self))
+        self._lock = threading.Lock()
+        self._owner: int | None = None  # the planning thread's ident
+        self._tables: dict[tuple[str, str], Table] = {}
+        self._namespace = "default"
+        self.plans = 0
+
+    def __repr__(self) -> str:
+        return f"<QueryContext {self.plans} plan(s)>"
+
+    def planning_tables(self) -> dict[tuple[str, str], Table]:
+        # Only the planning thread ever sees the tables: a call from any other
+        # thread (none is expected) gets an empty catalog, never another
+        # query's tables.
+        if self._owner != threading.get_ident():
+            return {}
+        return self._tables
+
+    @contextmanager
+    def planning(
+        self, tables: dict[tuple[str, str], Table], namespace: str
+    ) -> Iterator[SessionContext]:
+        with self._lock:
+            self._owner = threading.get_ident()
+            self._tables = tables
+            try:
+                if namespace != self._namespace:
+                    # Names are allowlisted (engine.names), so this is a plain identifier.
+                    self.ctx.sql(f"SET datafusion.catalog.default_schema = '{namespace}'")
+                    self._namespace = namespace
+                self.plans += 1
+                yield self.ctx
+            finally:
+                self._tables = {}
+                self._owner = None
 
 
 class QueryRunner:
@@ -107,10 +252,12 @@ class QueryRunner:
         resolve: Resolver,
         is_base: Callable[[str | None, str], bool],
         collect: Callable[[Any], pa.Table] | None = None,
+        context: QueryContext | None = None,
     ) -> None:
         self._resolve = resolve
         self._is_base = is_base
         self._collect = collect or (lambda df: df.to_arrow_table())
+        self._context = context if context is not None else QueryContext()
 
     def _plan_scans(
         self,
@@ -121,16 +268,13 @@ class QueryRunner:
         where: Callable[[int, int], tuple[int, int]],
     ) -> dict[str, list[tuple[Any, ...]]]:
         """Plan the query over empty stand-ins to learn each scan's filters."""
-        ctx = _context(namespace)
-        catalog = ctx.catalog(CATALOG)
-        schemas = {namespace}
-        for src in sources:
-            if src.namespace not in schemas:
-                catalog.register_schema(src.namespace, Schema.memory_schema())
-                schemas.add(src.namespace)
-            catalog.schema(src.namespace).register_table(src.name, _empty_provider(src.schema))
+        stand_ins = {(s.namespace, s.name): _empty_provider(s.schema) for s in sources}
         try:
-            plan = ctx.sql_with_options(sql, _OPTIONS, param_values=params).optimized_logical_plan()
+            with self._context.planning(stand_ins, namespace) as ctx:
+                df = ctx.sql_with_options(sql, _OPTIONS, param_values=params)
+            plan = df.optimized_logical_plan()
+        except KalamError:
+            raise
         except Exception as exc:
             raise datafusion_error(exc, where=where, sql=sql) from None
         out: dict[str, list[tuple[Any, ...]]] = {}
@@ -148,6 +292,34 @@ class QueryRunner:
                 out[qualified] = []
         return out
 
+    def _from_metadata(
+        self,
+        tree: exp.Expression,
+        sql: str,
+        params: dict[str, Any],
+        src: ScanSource,
+        namespace: str,
+        where: Callable[[int, int], tuple[int, int]],
+    ) -> tuple[pa.Table, dict[str, dict[str, int]]] | None:
+        wanted = metadata_aggregates(tree) if src.aggregates is not None else None
+        if wanted is None or src.aggregates is None:
+            return None
+        found = src.aggregates(wanted)
+        if found is None:
+            return None
+        values, figures = found
+        stand_in = {(src.namespace, src.name): _empty_provider(src.schema)}
+        try:
+            with self._context.planning(stand_in, namespace) as ctx:
+                schema = ctx.sql_with_options(sql, _OPTIONS, param_values=params).schema()
+        except Exception as exc:
+            raise datafusion_error(exc, where=where) from None
+        if len(schema) != len(values):
+            return None
+        arrays = [pa.array([v], type=f.type) for v, f in zip(values, schema, strict=True)]
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        return table, {f"{src.namespace}.{src.name}": figures}
+
     def run(
         self,
         tree: exp.Expression,
@@ -160,18 +332,21 @@ class QueryRunner:
         overrides: dict[str, tuple[Any, dict[str, int]]] | None = None,
         hidden: bool = False,
         locate: Callable[[int], tuple[int, int] | None] | None = None,
+        metadata: bool = False,
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
         """Run ``df_sql``, whose tables and hidden columns ``tree`` (a sqlglot
         tree of the statement) names. ``overrides`` gives ready data for some
         tables (``"ns.t"`` -> (data, figures)), e.g. the one row a primary-key
         lookup found. ``hidden`` registers ``_seq`` / ``_deleted`` even if the
         tree does not name them. ``locate`` maps an offset of ``df_sql`` to a
-        (line, column) of the statement, when ``df_sql`` is not its text."""
+        (line, column) of the statement, when ``df_sql`` is not its text.
+        ``metadata`` lets ``count(*)`` / ``min`` / ``max`` of a whole table be
+        answered from its statistics (``metadata_aggregates``) when they are
+        exact; DataFusion then only plans the query, for the result's shape."""
         overrides = overrides or {}
         named, deleted = hidden_columns_used(tree)
         hidden = hidden or named
-        ctx = _context(namespace)
-        catalog = ctx.catalog(CATALOG)
+        ctx = self._context.ctx
         sources: list[ScanSource] = []
         seen: set[tuple[str, str]] = set()
         for ns, name in referenced_tables(tree):
@@ -202,17 +377,18 @@ class QueryRunner:
             )
 
         params = {k: _scalar(v) for k, v in params.items()}
+        if metadata and not overrides and len(sources) == 1 and not edits:
+            answered = self._from_metadata(tree, sql, params, sources[0], namespace, where)
+            if answered is not None:
+                return answered
         scans: dict[str, list[tuple[Any, ...]]] = {}
-        if any(
+        if _may_filter(tree) and any(
             src.needs_filters and f"{src.namespace}.{src.name}" not in overrides for src in sources
         ):
             scans = self._plan_scans(sql, params, sources, namespace, where)
-        schemas = {namespace}
         stats: dict[str, dict[str, int]] = {}
+        tables: dict[tuple[str, str], Table] = {}
         for src in sources:
-            if src.namespace not in schemas:
-                catalog.register_schema(src.namespace, Schema.memory_schema())
-                schemas.add(src.namespace)
             qualified = f"{src.namespace}.{src.name}"
             if qualified in overrides:
                 data, stats[qualified] = overrides[qualified]
@@ -221,19 +397,23 @@ class QueryRunner:
                     ctx, scans.get(qualified) if src.needs_filters else None
                 )
             if isinstance(data, pa.Table):
-                batches = data.to_batches() or [pa.RecordBatch.from_pylist([], schema=data.schema)]
-                ctx.register_record_batches(qualified, [batches])
-            else:
-                catalog.schema(src.namespace).register_table(src.name, Table(data))
+                data = arrow_frame(data, src.name)
+            tables[(src.namespace, src.name)] = Table(data)
         try:
-            df = ctx.sql_with_options(sql, _OPTIONS, param_values=params)
-            if tree.find(exp.Join, exp.Subquery) is not None and nested_loop_join(
-                df.optimized_logical_plan()
-            ):
-                # Small batches: a nested-loop join yields (and so can be
-                # cancelled) between steps of batch_size x its build side.
-                ctx.sql(f"SET datafusion.execution.batch_size = {NESTED_LOOP_BATCH}").collect()
-                df = ctx.sql_with_options(sql, _OPTIONS, param_values=params)
+            with self._context.planning(tables, namespace) as planner:
+                df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
+                if tree.find(exp.Join, exp.Subquery) is not None and nested_loop_join(
+                    df.optimized_logical_plan()
+                ):
+                    # Small batches: a nested-loop join yields (and so can be
+                    # cancelled) between steps of batch_size x its build side.
+                    # The DataFrame keeps the setting it was planned with, so
+                    # the shared context gets its default back at once.
+                    planner.sql(f"SET {_BATCH_SIZE} = {NESTED_LOOP_BATCH}").collect()
+                    try:
+                        df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
+                    finally:
+                        planner.sql(f"SET {_BATCH_SIZE} = {DEFAULT_BATCH}").collect()
             if overrides and len(overrides) == len(sources):
                 # Every table is a handful of looked-up rows: nothing worth cancelling.
                 result = df.to_arrow_table()
@@ -246,6 +426,8 @@ class QueryRunner:
         return result, stats
 
 
+_BATCH_SIZE = "datafusion.execution.batch_size"
+DEFAULT_BATCH = 8192  # DataFusion's default
 NESTED_LOOP_BATCH = 1024  # measured: a killed cross join stops within ~0.3 CPU-s
 
 
@@ -295,6 +477,12 @@ def _scalar(value: Any) -> pa.Scalar:
             f"Cannot bind a parameter of type {type(value).__name__}: use numbers, strings, "
             "bytes, booleans, dates, datetimes or None"
         ) from None
+
+
+def _may_filter(tree: exp.Expression) -> bool:
+    """Whether any scan of the query can get a filter (a query with no WHERE,
+    JOIN, HAVING or QUALIFY anywhere reads whole tables: no pruning to plan for)."""
+    return tree.find(exp.Where, exp.Join, exp.Having, exp.Qualify) is not None
 
 
 def _has_quantified_subquery(tree: exp.Expression) -> bool:

@@ -7,17 +7,22 @@ session user maps to scopes and in a few hooks (see ``kinds``).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from datafusion import SessionContext, col
 
 from engine.catalog.model import TableDef
 from engine.errors import PrimaryKeyViolationError
 from engine.exec.cast import type_stable_since
+from engine.exec.frames import arrow_frame
 from engine.exec.pruning import prune_segments
 from engine.gcpause import gc_paused
 from engine.providers.cold_tier import ColdTier
@@ -301,7 +306,70 @@ class TableProvider:
         for f in frames[1:]:
             out = out.union(f)
         if hot.num_rows:
-            out = out.union(ctx.from_arrow(hot))
+            out = out.union(arrow_frame(hot))
+        return out, stats
+
+    def aggregates_from_metadata(
+        self, user: str, options: ScanOptions, wanted: list[tuple[str, str | None]]
+    ) -> tuple[list[Any], dict[str, int]] | None:
+        """``count(*)`` / ``min(c)`` / ``max(c)`` over what ``user`` sees, from
+        the manifests' segment statistics plus the hot rows, without reading a
+        segment; ``wanted`` is [("count", None) | ("min" | "max", column)].
+
+        ``None`` whenever the statistics might not be the answer: a hot
+        version (update or delete) may hide a cold row, a flush recorded
+        superseded versions, rows expire (STREAM), a segment predates the
+        column or its type, or the type's statistics are not exact (floats
+        omit NaN, text is truncated)."""
+        if options.hidden or type(self).row_visible is not TableProvider.row_visible:
+            return None
+        with self._lock:
+            table = self.table
+            hot = self.scan(user, options)
+            snapshot = [
+                (
+                    scope,
+                    self.cold.manifest(scope),
+                    list(self.partitions[scope].rows) if scope in self.partitions else [],
+                )
+                for scope in self.read_scopes(user)
+            ]
+        segments: list[Any] = []
+        for scope, manifest, hot_keys in snapshot:
+            if manifest is None or not manifest.segments:
+                continue
+            if manifest.superseded_seqs:
+                return None
+            if hot_keys and _may_shadow(hot_keys, manifest.segments, table):
+                return None
+            for entry in manifest.segments:
+                # Damage stays loud even when no row is read (invariant 5): a
+                # stat per segment, the checksum on first use or after a change.
+                self.cold.segment_file(scope, entry)
+            segments += manifest.segments
+        columns = {c.name: c for c in table.columns}
+        out: list[Any] = []
+        for fn, name in wanted:
+            if fn == "count":
+                out.append(sum(e.row_count for e in segments) + hot.num_rows)
+                continue
+            column = columns.get(name or "")
+            if column is None or column.type not in _EXACT_STATS:
+                return None
+            found = _stat_extreme(fn, column, segments, type_stable_since(table, column.id))
+            if found is _UNKNOWN:
+                return None
+            values = [
+                v for v in (found, _hot_extreme(fn, hot.column(column.name))) if v is not None
+            ]
+            out.append((min if fn == "min" else max)(values) if values else None)
+        stats = {
+            "segments_total": len(segments),
+            "segments_scanned": 0,
+            "segments_pruned": 0,
+            "hot_rows": hot.num_rows,
+            "cold_rows_scanned": 0,
+        }
         return out, stats
 
     def _survivors(
@@ -329,24 +397,28 @@ class TableProvider:
         """Hide cold versions that have a newer version: hot keys, superseded seqs.
 
         Only keys / seqs inside the surviving segments' ranges can matter, so
-        a point query over many segments usually needs no anti-join at all."""
+        a point query over many segments usually needs no anti-join at all.
+        The anti-join is built on the small side (the hot keys): written as
+        ``hot RIGHT JOIN cold ... WHERE hot key IS NULL``, DataFusion hashes
+        the hot keys and streams the cold rows past them (a LEFT ANTI join
+        would hash every cold row)."""
         key = table.key_columns
         if key and hot_keys:
             hot_keys = _in_segment_ranges(hot_keys, survivors, key)
             if hot_keys:
-                cold = cold.join(
-                    ctx.from_arrow(_keys_table(hot_keys, key)),
-                    how="anti",
-                    left_on=[c.name for c in key],
-                    right_on=[f"__k{i}" for i in range(len(key))],
+                cold = _anti_join_on_small(
+                    arrow_frame(_keys_table(hot_keys, key), "hot_keys"),
+                    [f"__k{i}" for i in range(len(key))],
+                    cold,
+                    [c.name for c in key],
                 )
         if superseded:
             lo = min(e.min_seq for e in survivors)
             hi = max(e.max_seq for e in survivors)
             stale = [q for q in superseded if lo <= q <= hi]
             if stale:
-                seq_df = ctx.from_arrow(pa.table({"__s": pa.array(stale, type=pa.int64())}))
-                cold = cold.join(seq_df, how="anti", left_on=["_seq"], right_on=["__s"])
+                seqs = pa.table({"__s": pa.array(stale, type=pa.int64())})
+                cold = _anti_join_on_small(arrow_frame(seqs, "superseded"), ["__s"], cold, ["_seq"])
         return cold
 
     def _scan_partition(self, scope: str, table: TableDef, options: ScanOptions) -> pa.Table | None:
@@ -384,9 +456,63 @@ def _keys_table(hot_keys: list[Any], key: tuple[Any, ...]) -> pa.Table:
     )
 
 
+# Types whose manifest min/max are exact (stored as integers, or booleans).
+_EXACT_STATS = ("SMALLINT", "INT", "BIGINT", "DATE", "TIMESTAMP", "BOOLEAN")
+_UNKNOWN = object()
+
+
+def _may_shadow(hot_keys: list[Any], segments: tuple[Any, ...], table: TableDef) -> bool:
+    """Whether some hot version may be a newer version of a cold row."""
+    key = table.key_columns
+    if not key:  # the key is the first version's seq
+        newest = max(e.max_seq for e in segments)
+        return any(k <= newest for k in hot_keys)
+    return bool(_in_segment_ranges(hot_keys, list(segments), key))
+
+
+def _stat_extreme(fn: str, column: Any, segments: list[Any], stable_since: int) -> Any:
+    """The min or max of ``column`` over ``segments`` from their statistics
+    (``None``: no non-NULL value; ``_UNKNOWN``: the statistics cannot tell)."""
+    found = None
+    for e in segments:
+        st = e.column_stats.get(str(column.id))
+        if st is None or e.schema_version < stable_since:
+            return _UNKNOWN  # written before the column existed, or in another type
+        value = st.get(fn)
+        if value is None:
+            if st.get("null_count") != e.row_count:
+                return _UNKNOWN
+            continue
+        if found is None or (value < found if fn == "min" else value > found):
+            found = value
+    return found
+
+
+def _hot_extreme(fn: str, values: pa.ChunkedArray) -> Any:
+    """The min or max of hot values in their stored form (dates and
+    timestamps as integers, like the manifest's statistics)."""
+    if pa.types.is_date32(values.type):
+        values = values.cast(pa.int32())
+    elif pa.types.is_timestamp(values.type):
+        values = values.cast(pa.int64())
+    return pc.min_max(values)[fn].as_py()
+
+
+def _anti_join_on_small(small: Any, small_keys: list[str], big: Any, big_keys: list[str]) -> Any:
+    """The rows of ``big`` whose key is not in ``small``, hashing ``small``
+    (key columns are never NULL, so a NULL first key column means no match)."""
+    names = big.schema().names
+    joined = small.join(big, how="right", left_on=small_keys, right_on=big_keys)
+    return joined.filter(col(small_keys[0]).is_null()).select(*[col(n) for n in names])
+
+
 def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], key: tuple[Any, ...]) -> list[Any]:
     """The hot keys that fall inside some segment's primary-key min/max (the
-    first key column's, for a composite key)."""
+    first key column's, for a composite key).
+
+    Vectorised for integer keys (a binary search over the sorted ranges): a
+    notebook that updated 1% of a million rows has 10,000 hot keys, and a
+    key-by-key, range-by-range loop cost 26 ms a query (measured)."""
     first = key[0]
     bounds = []
     for e in segments:
@@ -395,9 +521,27 @@ def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], key: tuple[Any,
         if lo is None or hi is None or first.type not in ("INT", "BIGINT", "SMALLINT", "TEXT"):
             return hot_keys  # unknown bounds (or an encoding we do not compare): keep all
         bounds.append((lo, hi))
+    if not bounds or not hot_keys:
+        return []
+    bounds.sort()
+    los = [lo for lo, _ in bounds]
+    # reach[i]: the highest key any of the first i + 1 ranges (by low end) covers;
+    # a key is in some range iff it is <= reach of the last range starting at or below it.
+    reach = list(itertools.accumulate((hi for _, hi in bounds), max))
+    firsts = hot_keys if len(key) == 1 else [k[0] for k in hot_keys]
+    if first.type == "TEXT":
+        out = []
+        for k, f in zip(hot_keys, firsts, strict=True):
+            at = bisect.bisect_right(los, f) - 1
+            if at >= 0 and f <= reach[at]:
+                out.append(k)
+        return out
+    values = np.fromiter(firsts, dtype=np.int64, count=len(firsts))
+    last = np.searchsorted(np.asarray(los, dtype=np.int64), values, side="right") - 1
+    inside = (last >= 0) & (values <= np.asarray(reach, dtype=np.int64)[np.maximum(last, 0)])
     if len(key) == 1:
-        return [k for k in hot_keys if any(lo <= k <= hi for lo, hi in bounds)]
-    return [k for k in hot_keys if any(lo <= k[0] <= hi for lo, hi in bounds)]
+        return values[inside].tolist()
+    return [k for k, keep in zip(hot_keys, inside.tolist(), strict=True) if keep]
 
 
 def build_arrow(table: TableDef, versions: list[RowVersion], *, hidden: bool) -> pa.Table:

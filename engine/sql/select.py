@@ -49,6 +49,7 @@ def scan_source(
         table.arrow_schema(hidden=hidden),
         build,
         needs_filters=prov.has_cold(user),
+        aggregates=lambda wanted: prov.aggregates_from_metadata(user, options, wanted),
     )
 
 
@@ -60,7 +61,7 @@ def runner_for(engine: Database, user: str) -> QueryRunner:
         ns = ns or engine.namespace
         return ns != "system" and engine.catalog.find_table(ns, name) is not None
 
-    return QueryRunner(resolve, is_base, engine.live.collect)
+    return QueryRunner(resolve, is_base, engine.live.collect, engine.queries)
 
 
 def _point_lookup(
@@ -115,6 +116,7 @@ def run_select(engine: Database, s: st.Query, params: dict[str, Any], user: str)
         stmt_column=s.column,
         # EXPLAIN shows the plan of a real scan, so it never takes the lookup shortcut.
         overrides=None if s.explain else _point_lookup(engine, s.tree, params, user),
+        metadata=not s.explain,
     )
     if s.explain:
         table = _explain_with_stats(table, stats)

@@ -1,0 +1,306 @@
+"""TPC-H through the engine vs raw DataFusion, DuckDB and polars (issue 15).
+
+Data: ``tpchgen-cli`` (PyPI) writes the eight tables as Parquet, offline.
+They are loaded through the engine's bulk path (``insert_arrow``; DECIMAL
+columns as DOUBLE, the engine has no DECIMAL) and flushed. Then all 22
+queries run, interleaved, through
+
+- the engine;
+- raw DataFusion over the very same segment files (a view renames ``c<id>``);
+- DuckDB over the same files, and DuckDB's own tables (loaded from the same
+  Arrow data);
+- polars (``SQLContext`` over lazy scans of the same files; a query polars
+  cannot run is reported as such).
+
+Every engine answer is checked against DuckDB's (same files; floats to 1e-6
+relative). Usage: ``bench/tpch.py [--sf 0.1] [--rounds 5] [--updated]``;
+``make bench`` runs it at SF 0.1 (``run_all --only tpch``), ``--full`` at SF 1.
+``--updated`` also times the queries with 1% of every table's rows updated
+after the flush (hot versions over cold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from bench.fixtures import open_engine, segment_files, work_dir  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BenchConfig,
+    BenchReport,
+    NotAvailable,
+    Row,
+    log,
+)
+from bench.tpch_queries import QUERIES  # noqa: E402
+
+NAME = "tpch"
+TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
+KEYS = {
+    "region": "r_regionkey",
+    "nation": "n_nationkey",
+    "supplier": "s_suppkey",
+    "customer": "c_custkey",
+    "part": "p_partkey",
+    "orders": "o_orderkey",
+}  # lineitem and partsupp get a row_id key (composite keys in TPC-H)
+SYSTEMS = ("engine", "datafusion files", "duckdb files", "duckdb tables", "polars")
+
+
+def generate(sf: float, out: Path) -> Path:
+    exe = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
+    if not Path(exe).exists():
+        raise NotAvailable("tpchgen-cli is not installed (pip install tpchgen-cli)")
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [exe, "parquet", "-s", str(sf), "--output-dir", str(out)], check=True, capture_output=True
+    )
+    return out
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """DECIMAL -> DOUBLE, string_view -> string, no field metadata."""
+    fields, arrays = [], []
+    for f, c in zip(table.schema, table.columns, strict=True):
+        t = f.type
+        if pa.types.is_decimal(t):
+            t = pa.float64()
+        elif pa.types.is_string_view(t):
+            t = pa.string()
+        fields.append(pa.field(f.name, t))
+        arrays.append(c.cast(t))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def load(engine: Any, data: dict[str, pa.Table]) -> dict[str, float]:
+    """Bulk-load and flush every table; rows/s per table."""
+    rates = {}
+    types = {pa.int64(): "BIGINT", pa.int32(): "INT", pa.float64(): "DOUBLE"}
+    types |= {pa.string(): "TEXT", pa.date32(): "DATE"}
+    for name in TABLES:
+        t = data[name]
+        if name not in KEYS:  # the engine needs a primary key: a row number
+            t = t.append_column("row_id", pa.array(range(t.num_rows), pa.int64()))
+        cols = ", ".join(
+            f"{f.name} {types[f.type]}"
+            f"{' PRIMARY KEY' if KEYS.get(name, 'row_id') == f.name else ''}"
+            for f in t.schema
+        )
+        engine.execute(f"CREATE TABLE {name} ({cols})")
+        start = time.perf_counter()
+        engine.insert_arrow(name, t)
+        engine.flush(name)
+        rates[name] = t.num_rows / (time.perf_counter() - start)
+    return rates
+
+
+def _renames(engine: Any, name: str) -> list[tuple[str, str]]:
+    """(physical, logical) column names of ``name``'s segments."""
+    desc = engine.execute(f"DESCRIBE {name}").to_pylist()
+    return [(f"c{r['column_id']}", r["column_name"]) for r in desc]
+
+
+class Peers:
+    """DataFusion, DuckDB and polars over the engine's own segment files."""
+
+    def __init__(self, engine: Any, data_dir: Path, data: dict[str, pa.Table]) -> None:
+        import duckdb
+        import polars as pl
+        from datafusion import SessionContext
+
+        self.df = SessionContext()
+        self.dk_files = duckdb.connect()
+        self.dk_tables = duckdb.connect()
+        self.pl = pl.SQLContext()
+        for name in TABLES:
+            files = segment_files(data_dir, "default", name)
+            cols = _renames(engine, name)
+            select = ", ".join(f"{p} AS {c}" for p, c in cols)
+            self.df.register_parquet(f"seg_{name}", str(Path(files[0]).parent))
+            self.df.sql(f"CREATE VIEW {name} AS SELECT {select} FROM seg_{name}")
+            listing = ", ".join(f"'{f}'" for f in files)
+            self.dk_files.execute(
+                f"CREATE VIEW {name} AS SELECT {select} FROM read_parquet([{listing}])"
+            )
+            self.dk_tables.register(f"arrow_{name}", data[name])
+            self.dk_tables.execute(f"CREATE TABLE {name} AS SELECT * FROM arrow_{name}")
+            frame = pl.scan_parquet(files).select([pl.col(p).alias(c) for p, c in cols])
+            self.pl.register(name, frame)
+
+    def run(self, system: str, sql: str) -> list[tuple[Any, ...]]:
+        if system == "datafusion files":
+            return [tuple(r.values()) for r in self.df.sql(sql).to_arrow_table().to_pylist()]
+        if system == "duckdb files":
+            return self.dk_files.execute(sql).fetchall()
+        if system == "duckdb tables":
+            return self.dk_tables.execute(sql).fetchall()
+        if system == "polars":
+            return self.pl.execute(sql).collect().rows()
+        raise ValueError(system)
+
+
+def same(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
+    if len(a) != len(b):
+        return False
+    for ra, rb in zip(a, b, strict=True):
+        if len(ra) != len(rb):
+            return False
+        for x, y in zip(ra, rb, strict=True):
+            if isinstance(x, float) or isinstance(y, float):
+                if (
+                    x is None
+                    or y is None
+                    or not math.isclose(float(x), float(y), rel_tol=1e-6, abs_tol=1e-6)
+                ):
+                    return False
+            elif x != y and str(x) != str(y):
+                return False
+    return True
+
+
+def time_queries(
+    engine: Any, peers: Peers, rounds: int, label: str
+) -> tuple[dict[tuple[int, str], float], list[str]]:
+    """Median seconds per (query, system), interleaved; and the problems found."""
+    problems: list[str] = []
+    runners = {"engine": lambda sql: engine.execute(sql).rows()}
+    for s in SYSTEMS[1:]:
+        runners[s] = lambda sql, s=s: peers.run(s, sql)
+    available: dict[int, list[str]] = {}
+    for q, sql in QUERIES.items():
+        want = peers.run("duckdb files", sql)
+        available[q] = []
+        for system, fn in runners.items():
+            try:
+                got = fn(sql)
+            except Exception as exc:  # a peer that cannot run the query is reported
+                problems.append(f"{label}Q{q} {system}: cannot run ({type(exc).__name__})")
+                continue
+            if system == "engine" and not same(got, want):
+                problems.append(f"{label}Q{q}: CHECK FAILED, engine answer differs from DuckDB's")
+            available[q].append(system)
+    samples: dict[tuple[int, str], list[float]] = {}
+    for r in range(rounds):
+        for q, sql in QUERIES.items():
+            order = available[q][r % len(available[q]) :] + available[q][: r % len(available[q])]
+            for system in order:
+                start = time.perf_counter()
+                runners[system](sql)
+                samples.setdefault((q, system), []).append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in samples.items()}, problems
+
+
+def geomean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def report_for(
+    medians: dict[tuple[int, str], float], label: str, report: BenchReport
+) -> dict[str, float]:
+    ratios: dict[str, float] = {}
+    for system in SYSTEMS[1:]:
+        qs = [q for q in QUERIES if (q, system) in medians and (q, "engine") in medians]
+        rs = [medians[(q, "engine")] / medians[(q, system)] for q in qs]
+        if rs:
+            ratios[system] = geomean(rs)
+            worst = max(zip(rs, qs, strict=True))
+            report.notes.append(
+                f"{label}engine / {system}: geometric mean {ratios[system]:.2f}x over "
+                f"{len(qs)} queries; worst Q{worst[1]} {worst[0]:.2f}x"
+            )
+    for q in QUERIES:
+        for system in SYSTEMS:
+            if (q, system) in medians:
+                report.rows.append(Row(f"{label}Q{q:02d} {system}", [medians[(q, system)]]))
+    return ratios
+
+
+# (table, column set to itself, key column): same values, new versions.
+UPDATES = (
+    ("supplier", "s_acctbal", "s_suppkey"),
+    ("customer", "c_acctbal", "c_custkey"),
+    ("part", "p_size", "p_partkey"),
+    ("partsupp", "ps_availqty", "ps_partkey"),
+    ("orders", "o_totalprice", "o_orderkey"),
+    ("lineitem", "l_tax", "row_id"),
+)
+
+
+def update_one_percent(engine: Any) -> None:
+    """A new version of 1% of each big table's rows (hot over cold), with the
+    same values, so the answers stay checkable against DuckDB's."""
+    for name, column, key in UPDATES:
+        engine.execute(f"UPDATE {name} SET {column} = {column} WHERE {key} % 100 = 7")
+
+
+def run(
+    cfg: BenchConfig, *, sf: float | None = None, updated: bool | None = None
+) -> list[BenchReport]:
+    sf = sf if sf is not None else cfg.pick(0.01, 0.1, 1.0)
+    updated = not cfg.quick if updated is None else updated  # the smoke run stays short
+    rounds = max(cfg.pick(2, cfg.rounds), 2 if cfg.quick else 5)
+    report = BenchReport(NAME, "TPC-H, 22 queries (issue 15)", scale=f"SF {sf}; {rounds} rounds")
+    with work_dir(cfg, NAME) as wd:
+        log(f"{NAME}: generating SF {sf}")
+        raw = generate(sf, wd / "raw")
+        data = {t: _plain(pq.read_table(raw / f"{t}.parquet")) for t in TABLES}
+        engine = open_engine(wd / "engine", durability="async")
+        try:
+            log(f"{NAME}: loading through insert_arrow + FLUSH")
+            for t, rate in load(engine, data).items():
+                report.notes.append(f"load {t}: {data[t].num_rows:,} rows at {rate:,.0f} rows/s")
+            peers = Peers(engine, wd / "engine", data)
+            log(f"{NAME}: timing")
+            medians, problems = time_queries(engine, peers, rounds, "")
+            report.notes += problems
+            clean = report_for(medians, "", report)
+            if updated:
+                update_one_percent(engine)
+                log(f"{NAME}: timing with 1% updated")
+                hot, problems = time_queries(engine, peers, rounds, "+1% ")
+                report.notes += [p for p in problems if "engine" in p or "CHECK" in p]
+                engine_only = [
+                    hot[(q, "engine")] / medians[(q, "engine")]
+                    for q in QUERIES
+                    if (q, "engine") in hot and (q, "engine") in medians
+                ]
+                report.notes.append(
+                    f"+1% updated / clean (engine): geometric mean {geomean(engine_only):.2f}x"
+                )
+            report.notes.append(
+                "summary: " + ", ".join(f"vs {k} {v:.2f}x" for k, v in clean.items())
+            )
+        finally:
+            engine.close()
+    return [report]
+
+
+def main() -> None:
+    from bench.harness import format_report
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sf", type=float, default=0.1)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--no-updated", action="store_true")
+    args = ap.parse_args()
+    cfg = BenchConfig(rounds=args.rounds)
+    for report in run(cfg, sf=args.sf, updated=not args.no_updated):
+        print(format_report(report))
+
+
+if __name__ == "__main__":
+    main()
