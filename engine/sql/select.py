@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from engine.errors import TableNotFoundError
+from engine.errors import KalamError, TableNotFoundError
 from engine.exec.query import QueryRunner, ScanSource, hidden_columns_used
 from engine.providers.base import ScanOptions, build_arrow
 from engine.result import Result
 from engine.sql import statements as st
 from engine.sql.mapping import ident
 from engine.sql.point import live_version, point_key
+from engine.sql.retry import RewritingRunner
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -51,7 +52,7 @@ def scan_source(
     )
 
 
-def runner_for(engine: Database, user: str) -> QueryRunner:
+def runner_for(engine: Database, user: str) -> RewritingRunner:
     def resolve(ns: str | None, name: str, hidden: bool, deleted: bool) -> ScanSource:
         return scan_source(engine, user, ns, name, hidden, deleted)
 
@@ -59,7 +60,13 @@ def runner_for(engine: Database, user: str) -> QueryRunner:
         ns = ns or engine.namespace
         return ns != "system" and engine.catalog.find_table(ns, name) is not None
 
-    return QueryRunner(resolve, is_base, engine.live.collect)
+    def columns_of(ns: str | None, name: str) -> list[str] | None:
+        try:
+            return list(resolve(ns, name, False, False).schema.names)
+        except KalamError:
+            return None
+
+    return RewritingRunner(QueryRunner(resolve, is_base, engine.live.collect), columns_of)
 
 
 def _point_lookup(
