@@ -14,6 +14,7 @@ error positions. Only on a refusal it knows how to repair does it retry:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ _SUBQUERY_REFUSALS = (
     "correlated",
 )
 _MAX_DUPLICATES = 64
+_IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
 
 
 class RewritingRunner:
@@ -49,9 +51,18 @@ class RewritingRunner:
     def run(
         self, tree: exp.Expression, df_sql: str, params: dict[str, Any], **kwargs: Any
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+        if _IN_SUBQUERY.search(df_sql):
+            # DataFusion answers IN (subquery) wrongly anywhere but a positive
+            # WHERE conjunct (NOT IN with a NULL left side and an empty
+            # correlated set, NOT (... IN ...) OR ...): those never reach it
+            # as written.
+            rewritten = subqueries.decorrelate(df_sql, self._columns_of, not_in_only=True)
+            if rewritten is not None:
+                tree, df_sql = rewritten
+                kwargs = {**kwargs, "locate": lambda offset: None}
         try:
             return self._run_named(tree, df_sql, params, **kwargs)
-        except QueryError as exc:
+        except KalamError as exc:
             if not any(text in str(exc) for text in _SUBQUERY_REFUSALS):
                 raise
             original = exc

@@ -64,7 +64,9 @@ class _Scope:
     sources: dict[str, list[str] | None] = field(default_factory=dict)
 
 
-def decorrelate(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expression, str] | None:
+def decorrelate(
+    sql: str, columns_of: ColumnsOf, *, not_in_only: bool = False
+) -> tuple[exp.Expression, str] | None:
     """The query with its unplannable subqueries decorrelated, as (tree, SQL);
     None when it has none to rewrite. Raises ``UnsupportedStatementError``
     naming a construct that cannot be rewritten exactly."""
@@ -75,7 +77,7 @@ def decorrelate(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expression, str] |
         return None
     if not isinstance(tree, exp.Query):
         return None
-    rewriter = _Rewriter(tree, columns_of)
+    rewriter = _Rewriter(tree, columns_of, not_in_only=not_in_only)
     if not rewriter.run():
         return None
     return tree, tree.sql(dialect=dialect)
@@ -102,8 +104,9 @@ def _query_of(node: exp.Expression) -> exp.Expression | None:
 
 
 class _Rewriter:
-    def __init__(self, tree: exp.Expression, columns_of: ColumnsOf) -> None:
+    def __init__(self, tree: exp.Expression, columns_of: ColumnsOf, *, not_in_only: bool) -> None:
         self.tree = tree
+        self.not_in_only = not_in_only
         self._columns_of = columns_of
         self._known: dict[tuple[str | None, str], list[str] | None] = {}
         self.count = 0
@@ -176,6 +179,11 @@ class _Rewriter:
             outer = node.find_ancestor(exp.Select)
             if outer is None:
                 continue
+            if self.not_in_only:
+                # Only a positive WHERE conjunct is safe with DataFusion's IN.
+                if isinstance(node, exp.In) and not _positive_conjunct(node, outer):
+                    out.append(node)
+                continue
             if self.outer_columns(node, query) or (
                 isinstance(node, exp.Exists | exp.In) and not _where_conjunct(node, outer)
             ):
@@ -193,7 +201,9 @@ class _Rewriter:
             changed = True
         raise _refuse("too many nested subqueries")
 
-    def outer_columns(self, node: exp.Expression, query: exp.Expression) -> list[exp.Column]:
+    def outer_columns(
+        self, node: exp.Expression, query: exp.Expression, *, subquery_only: bool = False
+    ) -> list[exp.Column]:
         inside = {id(s) for s in query.find_all(exp.Select)}
         out = []
         for column in query.find_all(exp.Column):
@@ -202,8 +212,8 @@ class _Rewriter:
             found = self.owner(column)
             if found is not None and id(found[0]) not in inside:
                 out.append(column)
-        if isinstance(node, exp.In):
-            out += [c for c in node.this.find_all(exp.Column)]
+        if isinstance(node, exp.In) and not subquery_only:
+            out += list(node.this.find_all(exp.Column))
         return out
 
     # ------------------------------------------------------------- rewrite
@@ -522,6 +532,14 @@ def _where_conjunct(node: exp.Expression, outer: exp.Select) -> bool:
     while isinstance(parent, exp.And | exp.Paren):
         parent = parent.parent
     return parent is where and _is_under(target, where)
+
+
+def _positive_conjunct(node: exp.Expression, outer: exp.Select) -> bool:
+    where = outer.args.get("where")
+    parent = node.parent
+    while isinstance(parent, exp.And | exp.Paren):
+        parent = parent.parent
+    return where is not None and parent is where
 
 
 def _is_under(node: exp.Expression, ancestor: exp.Expression) -> bool:
