@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import ReadOnlyError, UnsupportedStatementError
 from engine.result import Result
 from engine.security import authorize
-from engine.sql import alter, ddl, dml, mutate, select, storage_cmds, users_cmds
+from engine.sql import alter, ddl, dml, mutate, select, storage_cmds, users_cmds, views
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.Delete: mutate.delete,
     st.FlushTable: storage_cmds.flush,
     st.AlterTable: alter.alter_table,
+    st.CreateView: views.create_view,
+    st.DropView: views.drop_view,
+    st.ShowViews: views.show_views,
 }
 
 
@@ -88,6 +91,7 @@ def _kind(stmt: st.Statement) -> str:
 
 def dispatch(engine: Database, s: st.Statement, params: dict[str, Any], user: str) -> Result:
     _refuse_system_writes(s)
+    views.refuse_view_target(engine, s)
     if isinstance(s, st.ExecuteAs):
         return run_statement(engine, s.inner, params, users_cmds.execute_as_user(engine, s, user))
     if isinstance(s, st.KalamCommand):

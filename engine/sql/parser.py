@@ -244,6 +244,9 @@ def _parse_kalam(
         return st.CreateIndex(**base, table=c.table())
     if words[:1] == ["EXPLAIN"]:
         return _parse_explain(tokens, base, piece)
+    view = _parse_view(c, words, base, piece)
+    if view is not None:
+        return view
     if words[:3] == ["EXECUTE", "AS", "USER"]:
         return _parse_execute_as(tokens, base, piece)
     if (
@@ -288,6 +291,42 @@ def _parse_execute_as(
         )
     )
     return st.ExecuteAs(**base, user=name, inner=inner)
+
+
+def _parse_view(
+    c: _Tokens, words: list[str], base: dict[str, Any], piece: StatementText
+) -> st.Statement | None:
+    """CREATE [OR REPLACE] VIEW, DROP VIEW [IF EXISTS], SHOW VIEWS [IN ns]."""
+    if words[:2] == ["CREATE", "VIEW"] or words[:4] == ["CREATE", "OR", "REPLACE", "VIEW"]:
+        c.accept("CREATE")
+        replace_ = c.accept("OR", "REPLACE")
+        c.expect("VIEW")
+        table = c.table()
+        columns: list[str] = []
+        if c.accept("("):
+            columns.append(c.name())
+            while c.accept(","):
+                columns.append(c.name())
+            c.expect(")")
+        c.expect("AS")
+        if c.i >= len(c.toks):
+            c.fail("expected a query")
+        query = piece.sql[c.toks[c.i].start :].strip().rstrip(";").strip()
+        return st.CreateView(
+            **base, table=table, query_sql=query, columns=tuple(columns), or_replace=replace_
+        )
+    if words[:2] == ["DROP", "VIEW"]:
+        c.accept("DROP", "VIEW")
+        if_exists = c.accept("IF", "EXISTS")
+        table = c.table()
+        c.done()
+        return st.DropView(**base, table=table, if_exists=if_exists)
+    if words[:2] == ["SHOW", "VIEWS"]:
+        c.accept("SHOW", "VIEWS")
+        ns = c.name() if (c.accept("IN") or c.accept("FROM")) else None
+        c.done()
+        return st.ShowViews(**base, namespace=ns)
+    return None
 
 
 def _parse_flush(c: _Tokens, base: dict[str, Any]) -> st.Statement:

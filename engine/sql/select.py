@@ -11,7 +11,9 @@ from engine.errors import KalamError, TableNotFoundError
 from engine.exec.query import QueryRunner, ScanSource, hidden_columns_used
 from engine.providers.base import ScanOptions, build_arrow
 from engine.result import Result
+from engine.catalog.views import find_view
 from engine.sql import statements as st
+from engine.sql import views
 from engine.sql.mapping import ident
 from engine.sql.point import live_version, point_key
 from engine.sql.retry import RewritingRunner
@@ -21,9 +23,17 @@ if TYPE_CHECKING:
 
 
 def scan_source(
-    engine: Database, user: str, namespace: str | None, name: str, hidden: bool, deleted: bool
+    engine: Database,
+    user: str,
+    namespace: str | None,
+    name: str,
+    hidden: bool,
+    deleted: bool,
+    *,
+    default_ns: str | None = None,
+    expanding: tuple[str, ...] = (),
 ) -> ScanSource:
-    ns = namespace or engine.namespace
+    ns = namespace or default_ns or engine.namespace
     if ns == "information_schema":
         raise TableNotFoundError(
             f"information_schema.{name} is not available: query system.tables, "
@@ -36,7 +46,16 @@ def scan_source(
         return ScanSource(
             "system", name, data.schema, lambda ctx, scans: (data, {}), base_table=False
         )
-    table = engine.catalog.get_table(ns, name)
+    table = engine.catalog.find_table(ns, name)
+    if table is None:
+        view = find_view(engine.store, ns, name)
+        if view is not None:
+
+            def run(tree: Any, sql: str, view_ns: str, inner: tuple[str, ...]) -> Any:
+                return run_view_query(engine, user, tree, sql, view_ns, inner)
+
+            return views.expand(engine, view, expanding, run)
+        table = engine.catalog.get_table(ns, name)  # raises the usual not-found error
     prov = engine.provider(table)
     options = ScanOptions(hidden=hidden, include_deleted=deleted, now_ms=engine.clock_ms())
 
@@ -52,12 +71,24 @@ def scan_source(
     )
 
 
-def runner_for(engine: Database, user: str) -> RewritingRunner:
+def runner_for(
+    engine: Database,
+    user: str,
+    *,
+    default_ns: str | None = None,
+    expanding: tuple[str, ...] = (),
+) -> RewritingRunner:
+    """The runner of a statement's queries as ``user``; ``default_ns`` and
+    ``expanding`` are set while a view's query runs (its namespace, the views
+    being expanded)."""
+
     def resolve(ns: str | None, name: str, hidden: bool, deleted: bool) -> ScanSource:
-        return scan_source(engine, user, ns, name, hidden, deleted)
+        return scan_source(
+            engine, user, ns, name, hidden, deleted, default_ns=default_ns, expanding=expanding
+        )
 
     def is_base(ns: str | None, name: str) -> bool:
-        ns = ns or engine.namespace
+        ns = ns or default_ns or engine.namespace
         return ns != "system" and engine.catalog.find_table(ns, name) is not None
 
     def columns_of(ns: str | None, name: str) -> list[str] | None:
@@ -67,6 +98,20 @@ def runner_for(engine: Database, user: str) -> RewritingRunner:
             return None
 
     return RewritingRunner(QueryRunner(resolve, is_base, engine.live.collect), columns_of)
+
+
+def run_view_query(
+    engine: Database,
+    user: str,
+    tree: Any,
+    sql: str,
+    namespace: str,
+    expanding: tuple[str, ...],
+) -> Any:
+    """A view's query, run as ``user`` with its names resolved in ``namespace``."""
+    runner = runner_for(engine, user, default_ns=namespace, expanding=expanding)
+    table, _ = runner.run(tree, sql, {}, namespace=namespace)
+    return table
 
 
 def _point_lookup(

@@ -202,3 +202,24 @@ class ExecuteAs(Statement):
 
     user: str = ""
     inner: Any = None  # the wrapped Statement
+
+
+@dataclass(frozen=True)
+class CreateView(Statement):
+    """``CREATE [OR REPLACE] VIEW [ns.]v [(cols)] AS <query>`` (query as written)."""
+
+    table: TableRef = TableRef(None, "")
+    query_sql: str = ""
+    columns: tuple[str, ...] = ()
+    or_replace: bool = False
+
+
+@dataclass(frozen=True)
+class DropView(Statement):
+    table: TableRef = TableRef(None, "")
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class ShowViews(Statement):
+    namespace: str | None = None
