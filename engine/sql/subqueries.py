@@ -333,6 +333,7 @@ class _Rewriter:
                 raise _refuse("EXISTS over a correlated subquery with GROUP BY")
             value = exp.GT(this=count_all, expression=exp.Literal.number(0))
             return [exp.alias_(value, f"{name}_v")], exp.column(f"{name}_v", table=name)
+        self.expand_star(query)
         if len(query.expressions) != 1 or isinstance(query.expressions[0], exp.Star):
             raise _refuse("a subquery used as a value must return exactly one column")
         projection = query.expressions[0]
@@ -404,6 +405,26 @@ class _Rewriter:
                     agg.set("this", _only_matched(target, mark))
         return [exp.alias_(value, f"{name}_v")], exp.column(f"{name}_v", table=name)
 
+    def expand_star(self, query: exp.Select) -> None:
+        """``SELECT *`` / ``t.*`` of a value subquery as its named columns,
+        when every source's columns are known."""
+        if not any(_is_star(p) for p in query.expressions):
+            return
+        scope = self.scope(query)
+        out: list[exp.Expression] = []
+        for p in query.expressions:
+            if not _is_star(p):
+                out.append(p)
+                continue
+            wanted = list(scope.sources.items())
+            if isinstance(p, exp.Column):
+                wanted = [(n, c) for n, c in wanted if n == p.table.lower()]
+            for source, cols in wanted:
+                if cols is None:
+                    return  # unknown shape: leave the star (and refuse it)
+                out += [exp.column(c, table=source) for c in cols]
+        query.set("expressions", out)
+
     def derived(
         self,
         query: exp.Select,
@@ -427,9 +448,12 @@ class _Rewriter:
             ).from_(inner_first),
             alias=exp.TableAlias(this=exp.to_identifier(alias)),
         )
-        joins = query.args.get("joins") or []
+        joins = [j.copy() for j in query.args.get("joins") or []]
+        for join in joins:
+            if not (join.args.get("kind") or join.args.get("side") or join.args.get("on")):
+                join.set("kind", "CROSS")  # `a, b` inside parentheses must be a CROSS JOIN
         if joins:
-            marked.set("joins", [j.copy() for j in joins])
+            marked.set("joins", joins)
             right: exp.Expression = exp.Subquery(this=marked)
         else:
             right = marked
@@ -492,6 +516,12 @@ def _from_items(select: exp.Select) -> list[exp.Expression]:
     from_ = select.args.get("from_")
     items = [from_.this] if from_ is not None else []
     return items + [j.this for j in select.args.get("joins") or []]
+
+
+def _is_star(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Star) or (
+        isinstance(node, exp.Column) and isinstance(node.this, exp.Star)
+    )
 
 
 def _marked_name(query: exp.Select) -> str:
