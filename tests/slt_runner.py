@@ -17,8 +17,13 @@ column is SQLite's 8-byte REAL, so ``CREATE TABLE`` is rewritten on the sqlglot
 AST to use ``DOUBLE``; differences in how values come back (an integer column
 returned as a float, say) are handled by rendering, never by changing SQL.
 
-CLI: ``python tests/slt_runner.py FILE [--flush-every-statement]
+CLI: ``python tests/slt_runner.py FILE|DIR... [--flush-every-statement]
 [--reopen-every N] [--verbose] [--backend kalam|sqlite]``.
+
+A table created without a PRIMARY KEY (SHARED tables need one) gets a hidden
+generated key, ``slt_rowid BIGINT PRIMARY KEY DEFAULT SNOWFLAKE_ID()``: INSERTs
+without a column list name the visible columns, ``*`` over such a table is
+spelled out as its visible columns, and the key never reaches a result.
 """
 
 from __future__ import annotations
@@ -894,36 +899,55 @@ def run_file(
 # --------------------------------------------------------------------------- CLI
 
 
+def corpus_files(paths: Sequence[Path]) -> list[Path]:
+    """The .test files named, with directories searched recursively (sorted)."""
+    out: list[Path] = []
+    for path in paths:
+        out += sorted(path.rglob("*.test")) if path.is_dir() else [path]
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("file", type=Path)
+    parser.add_argument("files", type=Path, nargs="+", help=".test files or directories")
     parser.add_argument("--flush-every-statement", action="store_true")
     parser.add_argument("--reopen-every", type=int, metavar="N")
     parser.add_argument("--verbose", action="store_true", help="print each failure as it happens")
     parser.add_argument("--backend", choices=("kalam", "sqlite"), default="kalam")
     parser.add_argument("--data-dir", type=Path, help="default: a fresh temporary directory")
-    parser.add_argument("--failures", type=int, default=10, help="failures shown in the report")
+    parser.add_argument("--failures", type=int, default=10, help="failures shown per file")
     args = parser.parse_args(argv)
 
     options = RunOptions(args.flush_every_statement, args.reopen_every, args.verbose)
     if args.backend == "kalam":
         # Running as a script puts tests/ (not the repo root) on sys.path.
         sys.path.insert(0, str(REPO_ROOT))
-        backend: Backend = KalamBackend(args.data_dir)
-    else:
-        backend = SqliteBackend(args.data_dir)
-    try:
-        report = run_file(args.file, backend, options, log=print if args.verbose else None)
-    finally:
-        backend.close()
-    print(report.format(failures=args.failures))
-    if isinstance(backend, KalamBackend) and (
-        options.flush_every_statement or options.reopen_every
-    ):
-        print(f"  engine: {backend.rows_flushed} row(s) flushed, {backend.reopens} reopen(s)")
-    if report.unavailable:
-        return 2
-    return 1 if report.failures else 0
+    files = corpus_files(args.files)
+    passed = executed = 0
+    status = 0
+    for path in files:
+        backend: Backend = (
+            KalamBackend(args.data_dir) if args.backend == "kalam" else SqliteBackend(args.data_dir)
+        )
+        try:
+            report = run_file(path, backend, options, log=print if args.verbose else None)
+        finally:
+            backend.close()
+        print(report.format(failures=args.failures))
+        if isinstance(backend, KalamBackend) and (
+            options.flush_every_statement or options.reopen_every
+        ):
+            print(f"  engine: {backend.rows_flushed} row(s) flushed, {backend.reopens} reopen(s)")
+        if report.unavailable:
+            status = max(status, 2)
+        elif report.failures:
+            status = max(status, 1)
+        passed += len(report.select("passed"))
+        executed += report.executed
+    if len(files) > 1:
+        rate = 100 * passed / executed if executed else 0.0
+        print(f"TOTAL [{options.mode}]: {passed}/{executed} passed ({rate:.2f}%) in {len(files)} files")
+    return status
 
 
 if __name__ == "__main__":

@@ -91,3 +91,37 @@ def alias_projection(sql: str, index: int) -> str | None:
     else:
         edit = (tokens[b].end + 1, tokens[b].end + 1, f" AS {alias}")
     return sql[: edit[0]] + edit[2] + sql[edit[1] :]
+
+
+_AMBIGUOUS = re.compile(
+    r"Schema contains qualified field name \S+ and unqualified field name (\S+) which would be "
+    r"ambiguous"
+)
+
+
+def ambiguous_name(message: str) -> str | None:
+    """The output name of DataFusion's "qualified ... and unqualified ... would be
+    ambiguous" refusal (``SELECT a, b AS a FROM t``)."""
+    m = _AMBIGUOUS.search(message)
+    return m.group(1).strip("\"'") if m else None
+
+
+def later_projection_named(sql: str, name: str) -> int | None:
+    """Index of the last top-level projection whose output name is ``name``,
+    when at least two have it."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    from engine.sql.tokens import dialect_for
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect_for(sql))
+    except SqlglotError:
+        return None
+    while isinstance(tree, exp.SetOperation):
+        tree = tree.this
+    if not isinstance(tree, exp.Select):
+        return None
+    hits = [i for i, p in enumerate(tree.expressions) if p.alias_or_name.lower() == name.lower()]
+    return hits[-1] if len(hits) > 1 else None

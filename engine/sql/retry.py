@@ -7,6 +7,7 @@ error positions. Only on a refusal it knows how to repair does it retry:
 
 - duplicate output names: the later duplicate gets a private alias and its
   name back in the result (``engine/sql/outnames.py``);
+- unary ``+`` on text (``engine/sql/coercions.py``);
 - subqueries DataFusion cannot plan (correlated scalar subqueries with
   non-equality predicates, EXISTS / IN outside a WHERE conjunct, ...): the
   query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``).
@@ -23,7 +24,7 @@ from sqlglot import exp
 
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
-from engine.sql import outnames, subqueries
+from engine.sql import coercions, outnames, subqueries
 
 # DataFusion's messages for subqueries it cannot plan.
 _SUBQUERY_REFUSALS = (
@@ -77,6 +78,7 @@ class RewritingRunner:
         self, tree: exp.Expression, sql: str, params: dict[str, Any], **kwargs: Any
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
         renames: list[tuple[int, int]] = []
+        names_by_alias: dict[int, str] = {}
         first_error: KalamError | None = None
         for _ in range(_MAX_DUPLICATES):
             try:
@@ -84,6 +86,17 @@ class RewritingRunner:
                 break
             except QueryError as exc:
                 found = outnames.duplicate_positions(str(exc))
+                name = outnames.ambiguous_name(str(exc)) if found is None else None
+                later = outnames.later_projection_named(sql, name) if name else None
+                if later is not None:
+                    found = (-1, later)  # renamed back to `name` below
+                    names_by_alias[later] = name or ""
+                if found is None and coercions.UNARY_PLUS_REFUSAL in str(exc):
+                    plain = coercions.without_unary_plus(sql)
+                    if plain is not None and plain != sql:
+                        sql = plain
+                        kwargs = {**kwargs, "locate": lambda offset: None}
+                        continue
                 edited = outnames.alias_projection(sql, found[1]) if found else None
                 if found is None:
                     raise  # another refusal: the caller may still repair it
@@ -99,6 +112,6 @@ class RewritingRunner:
             names = list(table.column_names)
             for first, later in renames:
                 if names[later] == outnames.private_alias(later):
-                    names[later] = names[first]
+                    names[later] = names_by_alias.get(later) or names[first]
             table = table.rename_columns(names)
         return table, stats
