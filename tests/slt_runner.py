@@ -458,6 +458,9 @@ _INSERT_HEAD = re.compile(
 )
 
 
+_REPLACE = re.compile(r"^\s*REPLACE\s+INTO\b", re.IGNORECASE)
+
+
 def add_insert_columns(sql: str, hidden: dict[str, list[str]]) -> str:
     """``INSERT INTO t VALUES ...`` over a table with a hidden key names the
     visible columns, so the key takes its default."""
@@ -580,6 +583,10 @@ class KalamBackend(Backend):
         if info.created_table is not None:
             needs_key = created is not None and not created[1]
             sql = translate_create_table(sql, dialect=self.WRITE_DIALECT, hidden_key=needs_key)
+        elif _REPLACE.match(sql):  # SQLite's REPLACE is INSERT OR REPLACE
+            sql = _REPLACE.sub("INSERT OR REPLACE INTO", sql, count=1)
+            if self.hidden:
+                sql = add_insert_columns(sql, self.hidden)
         elif self.hidden and info.verb == "INSERT":
             sql = add_insert_columns(sql, self.hidden)
             sql = self._expand(sql)
@@ -946,7 +953,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         executed += report.executed
     if len(files) > 1:
         rate = 100 * passed / executed if executed else 0.0
-        print(f"TOTAL [{options.mode}]: {passed}/{executed} passed ({rate:.2f}%) in {len(files)} files")
+        print(
+            f"TOTAL [{options.mode}]: {passed}/{executed} passed ({rate:.2f}%) in {len(files)} files"
+        )
     return status
 
 

@@ -55,7 +55,10 @@ ISOLATION_QUERIES = [
         [(1, 0), (2, 1)],
     ),
     ("WITH c AS (SELECT * FROM big) SELECT max(item) FROM c", [("a-2",)]),
-    ("SELECT item FROM big UNION ALL SELECT item FROM named ORDER BY 1", [("a-1",), ("a-1",), ("a-2",), ("a-2",)]),
+    (
+        "SELECT item FROM big UNION ALL SELECT item FROM named ORDER BY 1",
+        [("a-1",), ("a-1",), ("a-2",), ("a-2",)],
+    ),
     ("SELECT * FROM (SELECT id FROM big) AS d ORDER BY id", [(1,), (2,)]),
 ]
 

@@ -75,7 +75,9 @@ def find_view(store: HotStore, namespace: str, name: str) -> ViewDef | None:
 def list_views(store: HotStore, namespace: str | None = None) -> list[ViewDef]:
     out = []
     for key, raw in store.scan(VIEW_PREFIX):
-        source = f"the view record {key[len(VIEW_PREFIX) :].decode(errors='replace')} in {store.path}"
+        source = (
+            f"the view record {key[len(VIEW_PREFIX) :].decode(errors='replace')} in {store.path}"
+        )
         view = ViewDef.from_dict(decode_record(raw, source), source=source)
         if namespace is None or view.namespace == namespace:
             out.append(view)

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from engine.catalog.views import find_view
 from engine.errors import KalamError, TableNotFoundError
 from engine.exec.query import QueryRunner, ScanSource, hidden_columns_used
 from engine.providers.base import ScanOptions, build_arrow
 from engine.result import Result
-from engine.catalog.views import find_view
 from engine.sql import statements as st
 from engine.sql import views
 from engine.sql.mapping import ident

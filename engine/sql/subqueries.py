@@ -66,7 +66,7 @@ class _Scope:
 
 def decorrelate(
     sql: str, columns_of: ColumnsOf, *, not_in_only: bool = False
-) -> tuple[exp.Expression, str] | None:
+) -> tuple[exp.Expr, str] | None:
     """The query with its unplannable subqueries decorrelated, as (tree, SQL);
     None when it has none to rewrite. Raises ``UnsupportedStatementError``
     naming a construct that cannot be rewritten exactly."""
@@ -83,7 +83,7 @@ def decorrelate(
     return tree, tree.sql(dialect=dialect)
 
 
-def _depth(node: exp.Expression) -> int:
+def _depth(node: exp.Expr) -> int:
     d = 0
     while node.parent is not None:
         node = node.parent
@@ -91,7 +91,7 @@ def _depth(node: exp.Expression) -> int:
     return d
 
 
-def _query_of(node: exp.Expression) -> exp.Expression | None:
+def _query_of(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.Exists):
         query = node.this
     elif isinstance(node, exp.In):
@@ -104,7 +104,7 @@ def _query_of(node: exp.Expression) -> exp.Expression | None:
 
 
 class _Rewriter:
-    def __init__(self, tree: exp.Expression, columns_of: ColumnsOf, *, not_in_only: bool) -> None:
+    def __init__(self, tree: exp.Expr, columns_of: ColumnsOf, *, not_in_only: bool) -> None:
         self.tree = tree
         self.not_in_only = not_in_only
         self._columns_of = columns_of
@@ -166,8 +166,8 @@ class _Rewriter:
 
     # ------------------------------------------------------------- driver
 
-    def candidates(self) -> list[exp.Expression]:
-        out: list[exp.Expression] = []
+    def candidates(self) -> list[exp.Expr]:
+        out: list[exp.Expr] = []
         for node in self.tree.find_all(exp.Subquery, exp.Exists, exp.In):
             query = _query_of(node)
             if not isinstance(query, exp.Query):
@@ -202,7 +202,7 @@ class _Rewriter:
         raise _refuse("too many nested subqueries")
 
     def outer_columns(
-        self, node: exp.Expression, query: exp.Expression, *, subquery_only: bool = False
+        self, node: exp.Expr, query: exp.Expr, *, subquery_only: bool = False
     ) -> list[exp.Column]:
         inside = {id(s) for s in query.find_all(exp.Select)}
         out = []
@@ -218,7 +218,7 @@ class _Rewriter:
 
     # ------------------------------------------------------------- rewrite
 
-    def rewrite(self, node: exp.Expression) -> None:
+    def rewrite(self, node: exp.Expr) -> None:
         query = _query_of(node)
         outer = node.find_ancestor(exp.Select)
         assert outer is not None
@@ -274,7 +274,7 @@ class _Rewriter:
 
     def domain(
         self, keys: list[tuple[exp.Select, exp.Column]], name: str
-    ) -> tuple[exp.Expression, list[str]]:
+    ) -> tuple[exp.Expr, list[str]]:
         key_names = [f"{name}_k{i}" for i in range(len(keys))]
         if not keys:
             one = exp.select(exp.alias_(exp.Literal.number(1), f"{name}_one"))
@@ -286,7 +286,7 @@ class _Rewriter:
         for i, (owner, _) in enumerate(keys):
             by_owner.setdefault(id(owner), []).append(i)
             owners[id(owner)] = owner
-        parts: list[exp.Expression] = []
+        parts: list[exp.Expr] = []
         for j, (oid, idx) in enumerate(by_owner.items()):
             owner = owners[oid]
             select = exp.Select(
@@ -324,8 +324,8 @@ class _Rewriter:
         )
 
     def values(
-        self, node: exp.Expression, query: exp.Select, name: str, left_in_d: exp.Expression | None
-    ) -> tuple[list[exp.Expression], exp.Expression]:
+        self, node: exp.Expr, query: exp.Select, name: str, left_in_d: exp.Expr | None
+    ) -> tuple[list[exp.Expr], exp.Expr]:
         mark = exp.column(_MARK, table=_marked_name(query))
         count_all = exp.Count(this=mark.copy())
         if isinstance(node, exp.Exists):
@@ -411,7 +411,7 @@ class _Rewriter:
         if not any(_is_star(p) for p in query.expressions):
             return
         scope = self.scope(query)
-        out: list[exp.Expression] = []
+        out: list[exp.Expr] = []
         for p in query.expressions:
             if not _is_star(p):
                 out.append(p)
@@ -428,11 +428,11 @@ class _Rewriter:
     def derived(
         self,
         query: exp.Select,
-        domain: exp.Expression,
+        domain: exp.Expr,
         key_names: list[str],
-        values: list[exp.Expression],
+        values: list[exp.Expr],
         name: str,
-    ) -> exp.Expression:
+    ) -> exp.Expr:
         dom = f"{name}_dom"
         select = exp.Select(expressions=[exp.column(k, table=dom) for k in key_names] + values)
         select.set("from_", exp.From(this=domain))
@@ -454,7 +454,7 @@ class _Rewriter:
                 join.set("kind", "CROSS")  # `a, b` inside parentheses must be a CROSS JOIN
         if joins:
             marked.set("joins", joins)
-            right: exp.Expression = exp.Subquery(this=marked)
+            right: exp.Expr = exp.Subquery(this=marked)
         else:
             right = marked
         where = query.args.get("where")
@@ -469,11 +469,11 @@ class _Rewriter:
     def attach(
         self,
         outer: exp.Select,
-        node: exp.Expression,
-        derived: exp.Expression,
+        node: exp.Expr,
+        derived: exp.Expr,
         name: str,
-        conditions: list[exp.Expression],
-        replacement: exp.Expression,
+        conditions: list[exp.Expr],
+        replacement: exp.Expr,
         keys: list[tuple[exp.Select, exp.Column]],
         text: str,
     ) -> None:
@@ -512,13 +512,13 @@ class _Rewriter:
 # ------------------------------------------------------------------ helpers
 
 
-def _from_items(select: exp.Select) -> list[exp.Expression]:
+def _from_items(select: exp.Select) -> list[exp.Expr]:
     from_ = select.args.get("from_")
     items = [from_.this] if from_ is not None else []
     return items + [j.this for j in select.args.get("joins") or []]
 
 
-def _is_star(node: exp.Expression) -> bool:
+def _is_star(node: exp.Expr) -> bool:
     return isinstance(node, exp.Star) or (
         isinstance(node, exp.Column) and isinstance(node.this, exp.Star)
     )
@@ -529,7 +529,7 @@ def _marked_name(query: exp.Select) -> str:
     return items[0].alias_or_name if items else ""
 
 
-def _output_names(query: exp.Expression) -> list[str] | None:
+def _output_names(query: exp.Expr) -> list[str] | None:
     while isinstance(query, exp.Subquery):
         query = query.this
     first = query
@@ -545,7 +545,7 @@ def _output_names(query: exp.Expression) -> list[str] | None:
     return names
 
 
-def _in_expression(node: exp.Expression) -> bool:
+def _in_expression(node: exp.Expr) -> bool:
     """A subquery used as a value (not a derived table, CTE or set branch)."""
     parent = node.parent
     if isinstance(parent, exp.From | exp.Join | exp.CTE | exp.SetOperation | exp.Subquery):
@@ -553,18 +553,20 @@ def _in_expression(node: exp.Expression) -> bool:
     return isinstance(node.this, exp.Query)
 
 
-def _where_conjunct(node: exp.Expression, outer: exp.Select) -> bool:
+def _where_conjunct(node: exp.Expr, outer: exp.Select) -> bool:
     where = outer.args.get("where")
     if where is None:
         return False
     target = node.parent if isinstance(node.parent, exp.Not) else node
+    if target is None:
+        return False
     parent = target.parent
     while isinstance(parent, exp.And | exp.Paren):
         parent = parent.parent
     return parent is where and _is_under(target, where)
 
 
-def _positive_conjunct(node: exp.Expression, outer: exp.Select) -> bool:
+def _positive_conjunct(node: exp.Expr, outer: exp.Select) -> bool:
     where = outer.args.get("where")
     parent = node.parent
     while isinstance(parent, exp.And | exp.Paren):
@@ -572,8 +574,8 @@ def _positive_conjunct(node: exp.Expression, outer: exp.Select) -> bool:
     return where is not None and parent is where
 
 
-def _is_under(node: exp.Expression, ancestor: exp.Expression) -> bool:
-    current: exp.Expression | None = node
+def _is_under(node: exp.Expr, ancestor: exp.Expr) -> bool:
+    current: exp.Expr | None = node
     while current is not None:
         if current is ancestor:
             return True
@@ -581,8 +583,8 @@ def _is_under(node: exp.Expression, ancestor: exp.Expression) -> bool:
     return False
 
 
-def _under_join_condition(node: exp.Expression) -> bool:
-    current: exp.Expression | None = node
+def _under_join_condition(node: exp.Expr) -> bool:
+    current: exp.Expr | None = node
     while current is not None and not isinstance(current, exp.Select):
         parent = current.parent
         if isinstance(parent, exp.Join) and parent.args.get("on") is current:
@@ -591,7 +593,7 @@ def _under_join_condition(node: exp.Expression) -> bool:
     return False
 
 
-def _under_aggregate(node: exp.Expression, outer: exp.Select) -> bool:
+def _under_aggregate(node: exp.Expr, outer: exp.Select) -> bool:
     current = node.parent
     while current is not None and current is not outer:
         if isinstance(current, exp.AggFunc):
@@ -600,7 +602,7 @@ def _under_aggregate(node: exp.Expression, outer: exp.Select) -> bool:
     return False
 
 
-def _has_aggregate(node: exp.Expression) -> bool:
+def _has_aggregate(node: exp.Expr) -> bool:
     for agg in node.find_all(exp.AggFunc):
         if agg.find_ancestor(exp.Select) is node.find_ancestor(exp.Select):
             return True
@@ -615,7 +617,7 @@ def _has_aggregate_projection(select: exp.Select) -> bool:
     return False
 
 
-def _only_matched(arg: exp.Expression, mark: exp.Column) -> exp.Expression:
+def _only_matched(arg: exp.Expr, mark: exp.Column) -> exp.Expr:
     """``arg`` for rows the LEFT JOIN matched, NULL for the padding row."""
     return exp.Case(
         ifs=[
@@ -633,7 +635,7 @@ def _case(count: exp.Count) -> exp.Count:
     return exp.Count(this=exp.Case(ifs=[cond]))
 
 
-def _null_safe_eq(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+def _null_safe_eq(a: exp.Expr, b: exp.Expr) -> exp.Expr:
     """``a IS NOT DISTINCT FROM b`` spelled with ``=`` and ``IS NULL``: DataFusion
     55 mistypes IS NOT DISTINCT FROM next to other conditions of a join."""
     return exp.Paren(

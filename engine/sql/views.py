@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 MAX_DEPTH = 32
 
 
-def _parse(sql: str) -> exp.Expression:
+def _parse(sql: str) -> exp.Expr:
     try:
         tree = sqlglot.parse_one(sql, read=dialect_for(sql))
     except SqlglotError as exc:
@@ -59,7 +59,7 @@ def expand(
     engine: Database,
     view: ViewDef,
     expanding: tuple[str, ...],
-    run: Callable[[exp.Expression, str, str, tuple[str, ...]], pa.Table],
+    run: Callable[[exp.Expr, str, str, tuple[str, ...]], pa.Table],
 ) -> ScanSource:
     """The view as a table of the querying statement: its query's result.
     ``run(tree, sql, namespace, expanding)`` runs a query as the querying user."""
@@ -92,8 +92,7 @@ def _named(data: pa.Table, view: ViewDef | st.CreateView) -> pa.Table:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise QueryError(
-            f"A view's columns need distinct names; {', '.join(dupes)} repeats: "
-            "alias them (AS ...)"
+            f"A view's columns need distinct names; {', '.join(dupes)} repeats: alias them (AS ...)"
         )
     return data
 
