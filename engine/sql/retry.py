@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-from sqlglot import exp
 
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
@@ -50,7 +49,7 @@ class RewritingRunner:
         self._columns_of = columns_of
 
     def run(
-        self, tree: exp.Expr, df_sql: str, params: dict[str, Any], **kwargs: Any
+        self, tree: Any, df_sql: str, params: dict[str, Any], **kwargs: Any
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
         if _IN_SUBQUERY.search(df_sql):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
@@ -75,7 +74,7 @@ class RewritingRunner:
         return self._run_named(new_tree, new_sql, params, **kwargs)
 
     def _run_named(
-        self, tree: exp.Expr, sql: str, params: dict[str, Any], **kwargs: Any
+        self, tree: Any, sql: str, params: dict[str, Any], **kwargs: Any
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
         renames: list[tuple[int, int]] = []
         names_by_alias: dict[int, str] = {}

@@ -574,7 +574,7 @@ def _positive_conjunct(node: exp.Expr, outer: exp.Select) -> bool:
     return where is not None and parent is where
 
 
-def _is_under(node: exp.Expr, ancestor: exp.Expr) -> bool:
+def _is_under(node: exp.Expr, ancestor: exp.Expr | None) -> bool:
     current: exp.Expr | None = node
     while current is not None:
         if current is ancestor:
