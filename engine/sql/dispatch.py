@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import ReadOnlyError, UnsupportedStatementError
 from engine.result import Result
 from engine.security import authorize
-from engine.sql import alter, ddl, dml, mutate, select, storage_cmds, users_cmds, views
+from engine.sql import (
+    alter,
+    ddl,
+    dml,
+    mutate,
+    select,
+    storage_cmds,
+    users_cmds,
+    view_cmds,
+    views,
+)
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
@@ -32,9 +42,9 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.Delete: mutate.delete,
     st.FlushTable: storage_cmds.flush,
     st.AlterTable: alter.alter_table,
-    st.CreateView: views.create_view,
-    st.DropView: views.drop_view,
-    st.ShowViews: views.show_views,
+    st.CreateView: view_cmds.create_view,
+    st.DropView: view_cmds.drop_view,
+    st.ShowViews: view_cmds.show_views,
 }
 
 

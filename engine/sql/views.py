@@ -22,18 +22,13 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from engine.catalog.views import ViewDef, delete_view, find_view, list_views, put_view
+from engine.catalog.views import ViewDef, find_view, list_views
 from engine.errors import (
     KalamError,
     QueryError,
     SqlParseError,
-    TableExistsError,
-    TableNotFoundError,
     UnsupportedStatementError,
 )
-from engine.names import check_name
-from engine.result import Result
-from engine.security import require
 from engine.sql import statements as st
 from engine.sql.tokens import dialect_for
 
@@ -45,7 +40,7 @@ if TYPE_CHECKING:
 MAX_DEPTH = 32
 
 
-def _parse(sql: str) -> exp.Expr:
+def parse_view_query(sql: str) -> exp.Expr:
     try:
         tree = sqlglot.parse_one(sql, read=dialect_for(sql))
     except SqlglotError as exc:
@@ -69,18 +64,18 @@ def expand(
     if name in expanding or len(expanding) >= MAX_DEPTH:
         raise QueryError(f"View '{name}' refers to itself (through {' -> '.join(expanding)})")
     try:
-        data = run(_parse(view.sql), view.sql, view.namespace, (*expanding, name))
+        data = run(parse_view_query(view.sql), view.sql, view.namespace, (*expanding, name))
     except KalamError as exc:
         if exc.message.startswith("View '"):
             raise  # an inner view already named itself as the cause
         raise QueryError(f"View '{name}' cannot be read: {exc.message}") from None
-    data = _named(data, view)
+    data = named_columns(data, view)
     return ScanSource(
         view.namespace, view.name, data.schema, lambda ctx, scans: (data, {}), base_table=False
     )
 
 
-def _named(data: pa.Table, view: ViewDef | st.CreateView) -> pa.Table:
+def named_columns(data: pa.Table, view: ViewDef | st.CreateView) -> pa.Table:
     columns = list(view.columns)
     if columns:
         if len(columns) != data.num_columns:
@@ -95,77 +90,6 @@ def _named(data: pa.Table, view: ViewDef | st.CreateView) -> pa.Table:
             f"A view's columns need distinct names; {', '.join(dupes)} repeats: alias them (AS ...)"
         )
     return data
-
-
-# ------------------------------------------------------------- statements
-
-
-def create_view(engine: Database, s: st.CreateView, params: dict[str, Any], user: str) -> Result:
-    from engine.sql.select import run_view_query
-
-    require(engine.users.get(user).role, "service", "CREATE VIEW")
-    if s.params.style is not None or params:
-        raise UnsupportedStatementError("A view's query cannot use parameters")
-    ns = s.table.namespace or engine.namespace
-    name = check_name(s.table.name, "view")
-    engine.catalog.get_namespace(ns)
-    if ns == "system":
-        raise UnsupportedStatementError("Views cannot be created in the system namespace")
-    if engine.catalog.find_table(ns, name) is not None:
-        raise TableExistsError(f"A table named '{ns}.{name}' already exists")
-    for column in s.columns:
-        check_name(column, "column")
-    tree = _parse(s.query_sql)
-    qualified = f"{ns}.{name}"
-    # The query must run now, as its author: a view that cannot be read is refused.
-    data = run_view_query(engine, user, tree, s.query_sql, ns, (qualified,))
-    _named(data, s)
-    view = ViewDef(ns, name, s.query_sql, user, engine.now_us(), s.columns)
-    with engine.changing():
-        existing = find_view(engine.store, ns, name)
-        if existing is not None and not s.or_replace:
-            raise TableExistsError(
-                f"View '{qualified}' already exists (use CREATE OR REPLACE VIEW)"
-            )
-        txn = engine.begin()
-        put_view(txn, view)
-        txn.commit()
-    return Result(message=f"View {qualified} created", rows_affected=0)
-
-
-def drop_view(engine: Database, s: st.DropView, params: dict[str, Any], user: str) -> Result:
-    require(engine.users.get(user).role, "service", "DROP VIEW")
-    ns = s.table.namespace or engine.namespace
-    qualified = f"{ns}.{s.table.name}"
-    with engine.changing():
-        view = find_view(engine.store, ns, s.table.name)
-        if view is None:
-            if s.if_exists:
-                return Result(message=f"View {qualified} does not exist", rows_affected=0)
-            if engine.catalog.find_table(ns, s.table.name) is not None:
-                raise UnsupportedStatementError(
-                    f"'{qualified}' is a table, not a view: use DROP TABLE"
-                )
-            raise TableNotFoundError(
-                f"View '{qualified}' does not exist", namespace=ns, table=s.table.name
-            )
-        txn = engine.begin()
-        delete_view(txn, view)
-        txn.commit()
-    return Result(message=f"View {qualified} dropped", rows_affected=0)
-
-
-def show_views(engine: Database, s: st.ShowViews, params: dict[str, Any], user: str) -> Result:
-    if s.namespace is not None:
-        engine.catalog.get_namespace(s.namespace)
-    rows = [
-        {"namespace": v.namespace, "view_name": v.name, "sql": v.sql}
-        for v in list_views(engine.store, s.namespace)
-    ]
-    schema = pa.schema(
-        [("namespace", pa.string()), ("view_name", pa.string()), ("sql", pa.string())]
-    )
-    return Result(table=pa.Table.from_pylist(rows, schema=schema), is_query=True)
 
 
 def view_rows(engine: Database) -> list[dict[str, Any]]:
