@@ -160,3 +160,9 @@ class QueryNotFoundError(KalamError, LookupError):
 
 class ReadOnlyError(KalamError, PermissionError):
     code = "READ_ONLY"
+
+
+class UniqueViolationError(KalamError, ValueError):
+    """A write would give two live rows of one scope the same value in a UNIQUE column."""
+
+    code = "UNIQUE_VIOLATION"

@@ -59,6 +59,7 @@ class Column:
     default: Default | None = None
     # What rows written before this column existed read for it (ADD COLUMN ... DEFAULT).
     fill: Any = None
+    unique: bool = False  # UNIQUE: no two live rows of a scope share a non-NULL value
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -67,12 +68,14 @@ class Column:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["default"] = asdict(self.default) if self.default else None
+        if not self.unique:
+            del d["unique"]  # records of tables without UNIQUE stay as they were
         return d
 
     @classmethod
     def from_dict(cls, d: Any, *, source: str = "a column record") -> Column:
         v = RecordValidator(source, kind="catalog record")
-        v.keys(d, _COLUMN_KEYS, "column", optional={"fill"})
+        v.keys(d, _COLUMN_KEYS, "column", optional={"fill", "unique"})
         default = None
         if d["default"] is not None:
             v.keys(d["default"], {"kind", "value", "text"}, "column default")
@@ -91,6 +94,7 @@ class Column:
             primary_key=v.boolean(d["primary_key"], "primary_key"),
             default=default,
             fill=d.get("fill"),
+            unique=v.boolean(d.get("unique", False), "unique"),
         )
 
 
@@ -117,6 +121,10 @@ class TableDef:
     @property
     def qualified_name(self) -> str:
         return f"{self.namespace}.{self.name}"
+
+    @property
+    def has_unique(self) -> bool:
+        return any(c.unique for c in self.columns)
 
     @property
     def pk(self) -> Column | None:

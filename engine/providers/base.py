@@ -163,6 +163,10 @@ class TableProvider:
 
     def stage_versions(self, txn: Txn, scope: str, versions: dict[Any, RowVersion]) -> None:
         """Write row versions (new rows, updates or tombstones) in ``txn``."""
+        if self.table.has_unique:
+            from engine.providers.unique import check_unique
+
+            check_unique(self, scope, versions)
         prefix = keys.rows_prefix(self.table_id, scope)
         pack_key, encode = keys.pk_bytes, codec.encode_row
         txn.batch.put_many(

@@ -199,7 +199,13 @@ def create_table(engine: Database, s: st.CreateTable, params: dict, user: str) -
         default = compile_default(spec.default, ctype, cname) if spec.default is not None else None
         columns.append(
             Column(
-                i, cname, ctype, spec.nullable and not spec.primary_key, spec.primary_key, default
+                i,
+                cname,
+                ctype,
+                spec.nullable and not spec.primary_key,
+                spec.primary_key,
+                default,
+                unique=spec.unique and not spec.primary_key,
             )
         )
     if not columns:

@@ -234,6 +234,11 @@ def _parse_kalam(
         return st.DescribeTable(**base, table=table, history=history)
     if c.accept("STORAGE", "FLUSH") or c.accept("FLUSH"):
         return _parse_flush(c, base)
+    if words[:2] == ["CREATE", "UNIQUE"]:
+        # An index that is accepted but enforces nothing would be a silent gap.
+        raise UnsupportedStatementError(
+            "CREATE UNIQUE INDEX is not supported: declare the column UNIQUE in CREATE TABLE"
+        )
     if words[:1] == ["CREATE"] and words[1:2] in (["UNIQUE"], ["INDEX"]):
         c.accept("CREATE")
         c.accept("UNIQUE")

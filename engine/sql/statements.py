@@ -80,6 +80,7 @@ class ColumnSpec:
     nullable: bool = True
     primary_key: bool = False
     default: Any = None  # a sqlglot expression, or None
+    unique: bool = False
 
 
 @dataclass(frozen=True)
