@@ -10,6 +10,7 @@ import pytest
 
 from engine import Engine
 from engine.errors import (
+    ColumnNotFoundError,
     PermissionDeniedError,
     QueryError,
     TableExistsError,
@@ -124,16 +125,24 @@ def test_a_view_over_a_view_and_in_another_namespace(shop: Engine) -> None:
     assert shop.execute("SELECT * FROM top", user="bob").rows() == []
 
 
+def test_a_view_over_a_system_table_needs_the_readers_own_right(shop: Engine) -> None:
+    shop.execute("CREATE VIEW people AS SELECT * FROM system.users")
+    assert shop.execute("SELECT count(*) > 0 FROM people").rows() == [(True,)]
+    with pytest.raises(PermissionDeniedError) as info:
+        shop.execute("SELECT count(*) FROM people", user="alice")
+    assert "View 'default.people'" in str(info.value)
+
+
 def test_a_view_fails_clearly_once_its_table_is_dropped_or_its_column_renamed(
     shop: Engine,
 ) -> None:
     shop.execute("ALTER TABLE orders RENAME COLUMN amount TO total")
-    with pytest.raises(QueryError) as info:
+    with pytest.raises(ColumnNotFoundError) as info:
         shop.execute("SELECT * FROM big", user="alice")
     assert "View 'default.big' cannot be read" in str(info.value)
     assert "amount" in str(info.value)
     shop.execute("DROP TABLE products")
-    with pytest.raises(QueryError) as info:
+    with pytest.raises(TableNotFoundError) as info:
         shop.execute("SELECT * FROM named", user="alice")
     assert "View 'default.named'" in str(info.value) and "products" in str(info.value)
 

@@ -68,7 +68,12 @@ def expand(
     except KalamError as exc:
         if exc.message.startswith("View '"):
             raise  # an inner view already named itself as the cause
-        raise QueryError(f"View '{name}' cannot be read: {exc.message}") from None
+        message = f"View '{name}' cannot be read: {exc.message}"
+        try:  # keep the cause's class (a permission error stays one)
+            wrapped: KalamError = type(exc)(message, **exc.fields)
+        except TypeError:
+            wrapped = QueryError(message)
+        raise wrapped from None
     data = named_columns(data, view)
     return ScanSource(
         view.namespace, view.name, data.schema, lambda ctx, scans: (data, {}), base_table=False
