@@ -124,7 +124,7 @@ class TableDef:
 
     @property
     def has_unique(self) -> bool:
-        return any(c.unique for c in self.columns)
+        return any(c.unique for c in self.columns) or bool(self.options.get("unique_sets"))
 
     @property
     def pk(self) -> Column | None:

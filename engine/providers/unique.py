@@ -1,13 +1,16 @@
-"""UNIQUE columns: no two live rows of one scope share a non-NULL value.
+"""UNIQUE constraints: no two live rows of one scope share a value of the
+constrained column(s). A column declared UNIQUE is one constraint; a
+``CREATE UNIQUE INDEX`` adds one over its columns (the table's
+``unique_sets`` option, by column id).
 
-Checked where every write stages its row versions (``stage_versions``: INSERT,
-UPDATE, upsert, bulk loads), against the scope's live rows -- hot and cold,
-merged exactly as a query sees them -- with the statement's own versions
-applied (a row the statement rewrites or deletes no longer holds its old
-value). NULLs never clash (SQL). A USER table is checked per user: the scope
-is the writer's. Writers hold the engine lock, so the check and the write are
-one step. The check reads the whole scope: its cost grows with the table, and
-only tables with a UNIQUE column pay it.
+Checked where every write stages its row versions (``stage_versions``:
+INSERT, UPDATE, upsert, bulk loads), against the scope's live rows -- hot and
+cold, merged exactly as a query sees them -- with the statement's own
+versions applied (a row the statement rewrites or deletes no longer holds its
+old value). A NULL in any constrained column never clashes (SQL). A USER
+table is checked per user: the scope is the writer's. Writers hold the engine
+lock, so the check and the write are one step. The check reads the whole
+scope: its cost grows with the table, and only tables with a constraint pay it.
 """
 
 from __future__ import annotations
@@ -21,49 +24,93 @@ from engine.errors import UniqueViolationError
 from engine.types import coerce, render_stored
 
 if TYPE_CHECKING:
+    from engine.catalog.model import TableDef
     from engine.providers.base import RowVersion, TableProvider
+
+
+def constraints(table: TableDef) -> list[tuple[int, ...]]:
+    """The table's UNIQUE constraints as tuples of column ids."""
+    ids = {c.id for c in table.columns}
+    out: list[tuple[int, ...]] = [(c.id,) for c in table.columns if c.unique]
+    for group in table.options.get("unique_sets", []):
+        if all(i in ids for i in group):  # a dropped column ends the constraint
+            out.append(tuple(group))
+    return out
+
+
+def constraint_name(table: TableDef, ids: Any) -> str:
+    by_id = {c.id: c.name for c in table.columns}
+    names = [by_id[i] for i in ids]
+    return f"column '{names[0]}'" if len(names) == 1 else f"columns ({', '.join(names)})"
+
+
+def _key(table: TableDef, ids: Any, values: dict[int, Any]) -> tuple[Any, ...] | None:
+    key = tuple(values.get(i) for i in ids)
+    return None if any(v is None for v in key) else key
+
+
+def _stored_rows(table: TableDef, data: pa.Table) -> list[dict[int, Any]]:
+    """The rows of ``data`` as {column id: stored value}."""
+    columns = [(c, data.column(c.name).to_pylist()) for c in table.columns]
+    return [
+        {
+            c.id: (coerce(col[i], c.type, c.name) if col[i] is not None else None)
+            for c, col in columns
+        }
+        for i in range(data.num_rows)
+    ]
+
+
+def _shown(table: TableDef, ids: Any, key: tuple[Any, ...]) -> str:
+    types = {c.id: c.type for c in table.columns}
+    parts = [render_stored(v, types[i]) for i, v in zip(ids, key, strict=True)]
+    return f"'{parts[0]}'" if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+
+
+def duplicate_in(table: TableDef, ids: Any, data: pa.Table) -> str | None:
+    """A value the rows of ``data`` repeat in columns ``ids`` (shown), or None."""
+    seen: set[tuple[Any, ...]] = set()
+    for row in _stored_rows(table, data):
+        key = _key(table, ids, row)
+        if key is None:
+            continue
+        if key in seen:
+            return _shown(table, ids, key)
+        seen.add(key)
+    return None
 
 
 def check_unique(prov: TableProvider, scope: str, versions: dict[Any, RowVersion]) -> None:
     """Raise ``UniqueViolationError`` if staging ``versions`` in ``scope`` would
-    repeat a value of a UNIQUE column."""
+    repeat a value of a UNIQUE constraint."""
     from engine.providers.base import ScanOptions
 
     table = prov.table
-    columns = [c for c in table.columns if getattr(c, "unique", False)]
-    if not columns or not any(not deleted for _, deleted, _ in versions.values()):
+    groups = constraints(table)
+    if not groups or all(deleted for _, deleted, _ in versions.values()):
         return
     pk = table.pk
     options = ScanOptions(hidden=pk is None, now_ms=prov._clock_ms())
     data, _ = prov.merged(SessionContext(), scope, options, None)
     if not isinstance(data, pa.Table):
         data = data.to_arrow_table()
-    if pk is not None:
-        keys = [
-            coerce(v, pk.type, pk.name) if v is not None else None for v in _values(data, pk.name)
-        ]
-    else:
-        keys = _values(data, "_seq")
+    rows = _stored_rows(table, data)
+    keys = [r[pk.id] for r in rows] if pk is not None else data.column("_seq").to_pylist()
     written = set(versions)
-    for column in columns:
-        owner: dict[Any, Any] = {}
-        for key, value in zip(keys, _values(data, column.name), strict=True):
+    for ids in groups:
+        owner: dict[tuple[Any, ...], Any] = {}
+        for key, row in zip(keys, rows, strict=True):
+            value = _key(table, ids, row)
             if value is not None and key not in written:
-                owner[coerce(value, column.type, column.name)] = key
+                owner[value] = key
         for key, (_, deleted, values) in versions.items():
-            value = values.get(column.id)
-            if deleted or value is None:
+            value = None if deleted else _key(table, ids, values)
+            if value is None:
                 continue
             if owner.get(value, key) != key:
-                shown = render_stored(value, column.type)
                 raise UniqueViolationError(
-                    f"Unique constraint violation: value '{shown}' already exists in column "
-                    f"'{column.name}' of {table.qualified_name}",
-                    value=value,
-                    column_name=column.name,
+                    f"Unique constraint violation: value {_shown(table, ids, value)} already "
+                    f"exists in {constraint_name(table, ids)} of {table.qualified_name}",
+                    column_name=constraint_name(table, ids),
                 )
             owner[value] = key
-
-
-def _values(data: pa.Table, name: str) -> list[Any]:
-    return data.column(name).to_pylist()

@@ -15,6 +15,7 @@ from engine.sql import (
     mutate,
     select,
     storage_cmds,
+    unique,
     users_cmds,
     view_cmds,
     views,
@@ -43,6 +44,7 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.FlushTable: storage_cmds.flush,
     st.AlterTable: alter.alter_table,
     st.CreateView: view_cmds.create_view,
+    st.CreateUniqueIndex: unique.create_unique_index,
     st.DropView: view_cmds.drop_view,
     st.ShowViews: view_cmds.show_views,
 }

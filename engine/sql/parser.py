@@ -234,11 +234,8 @@ def _parse_kalam(
         return st.DescribeTable(**base, table=table, history=history)
     if c.accept("STORAGE", "FLUSH") or c.accept("FLUSH"):
         return _parse_flush(c, base)
-    if words[:2] == ["CREATE", "UNIQUE"]:
-        # An index that is accepted but enforces nothing would be a silent gap.
-        raise UnsupportedStatementError(
-            "CREATE UNIQUE INDEX is not supported: declare the column UNIQUE in CREATE TABLE"
-        )
+    if words[:3] == ["CREATE", "UNIQUE", "INDEX"]:
+        return _parse_unique_index(c, base)
     if words[:1] == ["CREATE"] and words[1:2] in (["UNIQUE"], ["INDEX"]):
         c.accept("CREATE")
         c.accept("UNIQUE")
@@ -296,6 +293,27 @@ def _parse_execute_as(
         )
     )
     return st.ExecuteAs(**base, user=name, inner=inner)
+
+
+def _parse_unique_index(c: _Tokens, base: dict[str, Any]) -> st.Statement:
+    c.accept("CREATE", "UNIQUE", "INDEX")
+    ine = c.accept("IF", "NOT", "EXISTS")
+    name = c.name()
+    c.expect("ON")
+    table = c.table()
+    c.expect("(")
+    columns = []
+    while True:
+        columns.append(c.name())
+        if not (c.accept("ASC") or c.accept("DESC")):
+            pass
+        if not c.accept(","):
+            break
+    c.expect(")")
+    c.done()
+    return st.CreateUniqueIndex(
+        **base, table=table, name=name, columns=tuple(columns), if_not_exists=ine
+    )
 
 
 def _parse_view(

@@ -224,3 +224,14 @@ class DropView(Statement):
 @dataclass(frozen=True)
 class ShowViews(Statement):
     namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateUniqueIndex(Statement):
+    """``CREATE UNIQUE INDEX [IF NOT EXISTS] name ON t (c [ASC|DESC], ...)``: a
+    UNIQUE constraint over the columns (enforced; no lookup structure)."""
+
+    table: TableRef = TableRef(None, "")
+    name: str = ""
+    columns: tuple[str, ...] = ()
+    if_not_exists: bool = False
