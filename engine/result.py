@@ -49,9 +49,15 @@ class Result:
         return frame
 
     def to_polars(self) -> Any:
+        """A polars DataFrame; polars refuses repeated names, so they get the
+        same de-duplicated labels as ``to_pandas``."""
         import polars as pl
 
-        return pl.from_arrow(self.table)
+        names = list(self.table.column_names)
+        table = self.table
+        if len(set(names)) != len(names):
+            table = table.rename_columns(_dedupe(names))
+        return pl.from_arrow(table)
 
     def to_pylist(self) -> list[dict[str, Any]]:
         return self.table.to_pylist()

@@ -166,6 +166,8 @@ def test_duplicate_output_names_are_kept_and_pandas_dedupes_them(engine: Engine)
     assert result.columns == ["a", "a", "id", "a"]
     assert result.rows() == [(7, 7, 1, 7)]
     assert list(result.to_pandas().columns) == ["a", "a.1", "id", "a.2"]
+    assert result.to_polars().columns == ["a", "a.1", "id", "a.2"]
+    assert result.columns == ["a", "a", "id", "a"]  # the result itself keeps SQL's names
     joined = engine.execute("SELECT x.a, y.a FROM t AS x, t AS y")
     assert joined.columns == ["a", "a"]
 
