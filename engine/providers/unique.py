@@ -25,7 +25,9 @@ from engine.types import coerce, render_stored
 
 if TYPE_CHECKING:
     from engine.catalog.model import TableDef
-    from engine.providers.base import RowVersion, TableProvider
+
+# (seq, deleted, {column id: value}), as engine/providers/base.py stages them.
+RowVersion = tuple[int, bool, dict[int, Any]]
 
 
 def constraints(table: TableDef) -> list[tuple[int, ...]]:
@@ -80,17 +82,15 @@ def duplicate_in(table: TableDef, ids: Any, data: pa.Table) -> str | None:
     return None
 
 
-def check_unique(prov: TableProvider, scope: str, versions: dict[Any, RowVersion]) -> None:
-    """Raise ``UniqueViolationError`` if staging ``versions`` in ``scope`` would
-    repeat a value of a UNIQUE constraint."""
-    from engine.providers.base import ScanOptions
-
+def check_unique(prov: Any, scope: str, versions: dict[Any, RowVersion], options: Any) -> None:
+    """Raise ``UniqueViolationError`` if staging ``versions`` in ``scope`` of
+    ``prov`` (a table provider) would repeat a value of a UNIQUE constraint.
+    ``options`` is the provider's ScanOptions for a scan with ``_seq``."""
     table = prov.table
     groups = constraints(table)
     if not groups or all(deleted for _, deleted, _ in versions.values()):
         return
     pk = table.pk
-    options = ScanOptions(hidden=pk is None, now_ms=prov._clock_ms())
     data, _ = prov.merged(SessionContext(), scope, options, None)
     if not isinstance(data, pa.Table):
         data = data.to_arrow_table()
