@@ -210,3 +210,11 @@ def test_update_and_delete_with_correlated_predicates_match_duckdb(
     duck.execute(sql)
     query = "SELECT id, a, b, c FROM t1"
     assert _normal(engine.execute(query).rows()) == _normal(duck.execute(query).fetchall())
+
+
+def test_an_uncorrelated_not_in_with_limit_still_runs_as_written(pair: tuple[Engine, Any]) -> None:
+    engine, duck = pair
+    sql = (
+        "SELECT id FROM t1 WHERE a NOT IN (SELECT x FROM t2 WHERE x IS NOT NULL ORDER BY x LIMIT 2)"
+    )
+    assert _normal(engine.execute(sql).rows()) == _normal(duck.execute(sql).fetchall())

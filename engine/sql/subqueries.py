@@ -180,8 +180,13 @@ class _Rewriter:
             if outer is None:
                 continue
             if self.not_in_only:
-                # Only a positive WHERE conjunct is safe with DataFusion's IN.
-                if isinstance(node, exp.In) and not _positive_conjunct(node, outer):
+                # A correlated IN is only answered right by DataFusion as a
+                # positive WHERE conjunct (uncorrelated ones it gets right).
+                if (
+                    isinstance(node, exp.In)
+                    and not _positive_conjunct(node, outer)
+                    and self.outer_columns(node, query, subquery_only=True)
+                ):
                     out.append(node)
                 continue
             if self.outer_columns(node, query) or (
