@@ -90,7 +90,7 @@ slt-full: $(STAMP)
 	@test -d "$(SLT_CORPUS)" || { echo "SLT_CORPUS=$(SLT_CORPUS) is not a directory (see the Makefile comment)"; exit 2; }
 	@status=0; for mode in $(SLT_MODES); do \
 	  case $$mode in plain) flags="";; flush) flags="--flush-every-statement";; reopen) flags="--reopen-every 25";; esac; \
-	  (cd "$(SLT_CORPUS)" && $(CURDIR)/$(PY) $(CURDIR)/tests/slt_runner.py $(SLT_FILES) $$flags \
+	  (cd "$(SLT_CORPUS)" && $(abspath $(PY)) $(CURDIR)/tests/slt_runner.py $(SLT_FILES) $$flags \
 	    --failures 5) > "slt-full-$$mode.log" 2>&1 || status=1; \
 	  grep -E '^(TOTAL|[^ ].*passed)' "slt-full-$$mode.log"; \
 	done; echo "details: slt-full-<mode>.log"; exit $$status
