@@ -19,7 +19,7 @@ KERNEL_DIR := $(VENV)/share/jupyter/kernels/kalam
 SANITIZE := $(wildcard notebooks/sanitize.cfg)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab serve stop-server test lint format pytest nbval browser browser-deps demo bench torture clean distclean
+.PHONY: help install lab serve stop-server test lint format pytest nbval browser browser-deps demo bench torture slt-full clean distclean
 
 help:
 	@echo "make lab    - install into .venv, start (or reuse) a kalam serve for KALAM_DATA_DIR, then JupyterLab"
@@ -30,6 +30,7 @@ help:
 	@echo "make demo   - run a scripted engine session in a temporary data dir"
 	@echo "make bench  - run the benchmarks (results in bench/results.md; BENCH_ARGS=--quick)"
 	@echo "make torture - SIGKILL a writer at random moments; check every acknowledged write (TORTURE_ARGS=\"--cycles 300\")"
+	@echo "make slt-full - SQLite's sqllogictest corpus in plain, flush and reopen modes (SLT_CORPUS=dir)"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make format - apply ruff format and safe ruff fixes"
 	@echo "make clean  - remove caches and build output (keeps .venv and kalam-data)"
@@ -104,8 +105,25 @@ bench: $(STAMP)
 torture: $(STAMP)
 	$(PY) bench/torture.py $(TORTURE_ARGS)
 
+# SQLite's sqllogictest corpus (~1 GB, so not in the repository; make test runs
+# the sample in tests/slt/sqlite/). Fetch it once, by hand, where the network is
+# reachable:  git clone --depth 1 https://github.com/gregrahn/sqllogictest <dir>
+# then:       make slt-full SLT_CORPUS=<dir>/test
+# SLT_FILES narrows the run (e.g. SLT_FILES="select1.test random/expr").
+SLT_CORPUS ?= tests/slt/sqlite
+SLT_FILES ?= .
+SLT_MODES ?= plain flush reopen
+slt-full: $(STAMP)
+	@test -d "$(SLT_CORPUS)" || { echo "SLT_CORPUS=$(SLT_CORPUS) is not a directory (see the Makefile comment)"; exit 2; }
+	@status=0; for mode in $(SLT_MODES); do \
+	  case $$mode in plain) flags="";; flush) flags="--flush-every-statement";; reopen) flags="--reopen-every 25";; esac; \
+	  (cd "$(SLT_CORPUS)" && $(abspath $(PY)) $(CURDIR)/tests/slt_runner.py $(SLT_FILES) $$flags \
+	    --failures 5) > "slt-full-$$mode.log" 2>&1 || status=1; \
+	  grep -E '^(TOTAL|[^ ].*passed)' "slt-full-$$mode.log"; \
+	done; echo "details: slt-full-<mode>.log"; exit $$status
+
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/_work
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/_work slt-full-*.log
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean

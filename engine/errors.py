@@ -186,3 +186,9 @@ class LiveQueryClosedError(KalamError, RuntimeError):
     subscriber fell behind, or the engine closed. ``reason`` says which."""
 
     code = "LIVE_QUERY_CLOSED"
+
+
+class UniqueViolationError(KalamError, ValueError):
+    """A write would give two live rows of one scope the same value in a UNIQUE column."""
+
+    code = "UNIQUE_VIOLATION"

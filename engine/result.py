@@ -42,12 +42,25 @@ class Result:
         return self.table
 
     def to_pandas(self) -> Any:
-        return self.table.to_pandas()
+        """A DataFrame; repeated column names (``SELECT a, a``) get pandas'
+        own de-duplicated labels (``a``, ``a.1``, ...), as ``read_csv`` does."""
+        names = list(self.table.column_names)
+        if len(set(names)) == len(names):
+            return self.table.to_pandas()
+        frame = self.table.rename_columns([f"__c{i}" for i in range(len(names))]).to_pandas()
+        frame.columns = _dedupe(names)
+        return frame
 
     def to_polars(self) -> Any:
+        """A polars DataFrame; polars refuses repeated names, so they get the
+        same de-duplicated labels as ``to_pandas``."""
         import polars as pl
 
-        return pl.from_arrow(self.table)
+        names = list(self.table.column_names)
+        table = self.table
+        if len(set(names)) != len(names):
+            table = table.rename_columns(_dedupe(names))
+        return pl.from_arrow(table)
 
     def to_pylist(self) -> list[dict[str, Any]]:
         return self.table.to_pylist()
@@ -72,3 +85,25 @@ class Result:
                 f"{self.elapsed_ms:.2f} ms>"
             )
         return f"<Result {self.message!r}, {self.elapsed_ms:.2f} ms>"
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    """pandas' labels for repeated names: the second ``a`` is ``a.1``, and so on."""
+    seen: dict[str, int] = {}
+    taken = set(names)
+    out = []
+    for name in names:
+        if name not in seen:
+            seen[name] = 0
+            out.append(name)
+            continue
+        n = seen[name]
+        while True:
+            n += 1
+            label = f"{name}.{n}"
+            if label not in taken:
+                break
+        seen[name] = n
+        taken.add(label)
+        out.append(label)
+    return out

@@ -68,6 +68,9 @@ def _tables(engine: Database, user: str) -> pa.Table:
         }
         for t in engine.catalog.tables()
     ]
+    from engine.sql.views import view_rows
+
+    rows = sorted(rows + view_rows(engine), key=lambda r: (r["namespace"], r["table_name"]))
     return _table(
         rows,
         [

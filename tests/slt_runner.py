@@ -17,8 +17,13 @@ column is SQLite's 8-byte REAL, so ``CREATE TABLE`` is rewritten on the sqlglot
 AST to use ``DOUBLE``; differences in how values come back (an integer column
 returned as a float, say) are handled by rendering, never by changing SQL.
 
-CLI: ``python tests/slt_runner.py FILE [--flush-every-statement]
+CLI: ``python tests/slt_runner.py FILE|DIR... [--flush-every-statement]
 [--reopen-every N] [--verbose] [--backend kalam|sqlite]``.
+
+A table created without a PRIMARY KEY (SHARED tables need one) gets a hidden
+generated key, ``slt_rowid BIGINT PRIMARY KEY DEFAULT SNOWFLAKE_ID()``: INSERTs
+without a column list name the visible columns, ``*`` over such a table is
+spelled out as its visible columns, and the key never reaches a result.
 """
 
 from __future__ import annotations
@@ -351,7 +356,34 @@ def analyse_sql(sql: str) -> SqlInfo:
     )
 
 
-def translate_create_table(sql: str, *, dialect: str | None = None) -> str:
+# The generated key a table without a PRIMARY KEY gets (SHARED tables need one):
+# a snowflake id filled in by the engine, never shown in results.
+HIDDEN_KEY = "slt_rowid"
+
+
+def table_columns(sql: str) -> tuple[list[str], bool] | None:
+    """(column names in order, has a PRIMARY KEY) of a CREATE TABLE, else None."""
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.SqlglotError:
+        return None
+    if not isinstance(tree, exp.Create) or str(tree.args.get("kind")).upper() != "TABLE":
+        return None
+    if not isinstance(tree.this, exp.Schema):
+        return None  # CREATE TABLE ... AS SELECT
+    names = [c.name.lower() for c in tree.this.expressions if isinstance(c, exp.ColumnDef)]
+    has_pk = any(
+        isinstance(c, exp.PrimaryKey)
+        or isinstance(c, exp.ColumnDef)
+        and any(isinstance(k.kind, exp.PrimaryKeyColumnConstraint) for k in c.constraints)
+        for c in tree.this.expressions
+    )
+    return names, has_pk
+
+
+def translate_create_table(
+    sql: str, *, dialect: str | None = None, hidden_key: bool = False
+) -> str:
     """Rewrite SQLite column types the engine reads differently.
 
     SQLite stores FLOAT / REAL / DOUBLE columns as 8-byte REALs while the engine
@@ -366,7 +398,80 @@ def translate_create_table(sql: str, *, dialect: str | None = None) -> str:
         kind = column.args.get("kind")
         if isinstance(kind, exp.DataType) and kind.this in real_types:
             column.set("kind", exp.DataType.build("DOUBLE"))
+    if hidden_key and isinstance(tree.this, exp.Schema):
+        key = sqlglot.parse_one(
+            f"CREATE TABLE x ({HIDDEN_KEY} BIGINT PRIMARY KEY DEFAULT SNOWFLAKE_ID())",
+            read="postgres",
+        )
+        tree.this.append("expressions", key.this.expressions[0])
     return tree.sql(dialect=dialect)
+
+
+def expand_hidden_stars(tree: exp.Expression, hidden: dict[str, list[str]]) -> bool:
+    """Replace ``*`` / ``t.*`` over tables with a hidden key by their visible
+    columns (``hidden``: table -> visible columns). False when a star cannot be
+    expanded (a derived table among the sources); True when nothing is left."""
+    ok = True
+    for select in list(tree.find_all(exp.Select)):
+        stars = [p for p in select.expressions if _is_star(p)]
+        if not stars:
+            continue
+        from_ = select.args.get("from_")
+        items = ([from_.this] if from_ is not None else []) + [
+            j.this for j in select.args.get("joins") or []
+        ]
+        sources: list[tuple[str, list[str] | None]] = []
+        for item in items:
+            if isinstance(item, exp.Table) and item.name.lower() in hidden:
+                sources.append((item.alias_or_name, hidden[item.name.lower()]))
+            else:
+                sources.append((item.alias_or_name, None))
+        if not any(cols is not None for _, cols in sources):
+            continue
+        projections: list[exp.Expression] = []
+        for p in select.expressions:
+            if not _is_star(p):
+                projections.append(p)
+                continue
+            wanted = sources
+            if isinstance(p, exp.Column):
+                wanted = [s for s in sources if s[0].lower() == p.table.lower()]
+            for name, cols in wanted:
+                if cols is None:
+                    if any(c is not None for _, c in wanted):
+                        ok = False
+                    projections.append(exp.Column(this=exp.Star(), table=exp.to_identifier(name)))
+                    continue
+                projections += [exp.column(c, table=name) for c in cols]
+        select.set("expressions", projections)
+    return ok
+
+
+def _is_star(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Star) or (
+        isinstance(node, exp.Column) and isinstance(node.this, exp.Star)
+    )
+
+
+_INSERT_HEAD = re.compile(
+    r"^\s*(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO\s+(\w+)\s*", re.IGNORECASE
+)
+
+
+_REPLACE = re.compile(r"^\s*REPLACE\s+INTO\b", re.IGNORECASE)
+
+
+def add_insert_columns(sql: str, hidden: dict[str, list[str]]) -> str:
+    """``INSERT INTO t VALUES ...`` over a table with a hidden key names the
+    visible columns, so the key takes its default."""
+    m = _INSERT_HEAD.match(sql)
+    if m is None or m.group(1).lower() not in hidden:
+        return sql
+    rest = sql[m.end() :]
+    if rest.startswith("(") and not rest[1:].lstrip().upper().startswith("SELECT"):
+        return sql  # a column list is already there
+    columns = ", ".join(hidden[m.group(1).lower()])
+    return f"{sql[: m.end()]}({columns}) {sql[m.end() :]}"
 
 
 # --------------------------------------------------------------------------- backends
@@ -466,20 +571,56 @@ class KalamBackend(Backend):
         self.durability = durability
         self._engine = Engine.open(str(self.data_dir), durability=durability)
         self._flush_worked = False
+        # Tables created without a PRIMARY KEY -> their visible columns.
+        self.hidden: dict[str, list[str]] = {}
         # Evidence that the modes did something: a FLUSH that never moves a row
         # would otherwise let the flush mode pass without testing the cold tier.
         self.rows_flushed = 0
         self.reopens = 0
 
     def execute(self, sql: str, info: SqlInfo) -> None:
+        created = table_columns(sql) if info.created_table is not None else None
         if info.created_table is not None:
-            sql = translate_create_table(sql, dialect=self.WRITE_DIALECT)
+            needs_key = created is not None and not created[1]
+            sql = translate_create_table(sql, dialect=self.WRITE_DIALECT, hidden_key=needs_key)
+        elif _REPLACE.match(sql):  # SQLite's REPLACE is INSERT OR REPLACE
+            sql = _REPLACE.sub("INSERT OR REPLACE INTO", sql, count=1)
+            if self.hidden:
+                sql = add_insert_columns(sql, self.hidden)
+        elif self.hidden and info.verb == "INSERT":
+            sql = add_insert_columns(sql, self.hidden)
+            sql = self._expand(sql)
+        elif self.hidden and info.verb == "CREATE":
+            sql = self._expand(sql)  # CREATE VIEW v AS SELECT * ...
         self._engine.execute(sql)
+        if created is not None and info.created_table is not None:
+            if created[1]:
+                self.hidden.pop(info.created_table, None)
+            else:
+                self.hidden[info.created_table] = created[0]
+        if info.dropped_table is not None:
+            self.hidden.pop(info.dropped_table, None)
+
+    def _expand(self, sql: str) -> str:
+        """The SQL with stars over hidden-key tables spelled out (re-rendered),
+        or as written when it has none."""
+        if "*" not in sql:
+            return sql
+        try:
+            tree = sqlglot.parse_one(sql, read="sqlite")
+        except sqlglot.errors.SqlglotError:
+            return sql
+        before = tree.sql()
+        expand_hidden_stars(tree, self.hidden)
+        return sql if tree.sql() == before else tree.sql(dialect=self.WRITE_DIALECT)
 
     def query(self, sql: str) -> tuple[list[Sequence[Any]], int]:
+        if self.hidden:
+            sql = self._expand(sql)
         table = self._engine.execute(sql).table
-        columns = [column.to_pylist() for column in table.columns]
-        return list(zip(*columns, strict=True)), table.num_columns
+        keep = [i for i, name in enumerate(table.column_names) if name != HIDDEN_KEY]
+        columns = [table.column(i).to_pylist() for i in keep]
+        return list(zip(*columns, strict=True)), len(keep)
 
     def is_sql_error(self, error: BaseException) -> bool:
         return isinstance(error, self._error_cls)
@@ -765,36 +906,57 @@ def run_file(
 # --------------------------------------------------------------------------- CLI
 
 
+def corpus_files(paths: Sequence[Path]) -> list[Path]:
+    """The .test files named, with directories searched recursively (sorted)."""
+    out: list[Path] = []
+    for path in paths:
+        out += sorted(path.rglob("*.test")) if path.is_dir() else [path]
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("file", type=Path)
+    parser.add_argument("files", type=Path, nargs="+", help=".test files or directories")
     parser.add_argument("--flush-every-statement", action="store_true")
     parser.add_argument("--reopen-every", type=int, metavar="N")
     parser.add_argument("--verbose", action="store_true", help="print each failure as it happens")
     parser.add_argument("--backend", choices=("kalam", "sqlite"), default="kalam")
     parser.add_argument("--data-dir", type=Path, help="default: a fresh temporary directory")
-    parser.add_argument("--failures", type=int, default=10, help="failures shown in the report")
+    parser.add_argument("--failures", type=int, default=10, help="failures shown per file")
     args = parser.parse_args(argv)
 
     options = RunOptions(args.flush_every_statement, args.reopen_every, args.verbose)
     if args.backend == "kalam":
         # Running as a script puts tests/ (not the repo root) on sys.path.
         sys.path.insert(0, str(REPO_ROOT))
-        backend: Backend = KalamBackend(args.data_dir)
-    else:
-        backend = SqliteBackend(args.data_dir)
-    try:
-        report = run_file(args.file, backend, options, log=print if args.verbose else None)
-    finally:
-        backend.close()
-    print(report.format(failures=args.failures))
-    if isinstance(backend, KalamBackend) and (
-        options.flush_every_statement or options.reopen_every
-    ):
-        print(f"  engine: {backend.rows_flushed} row(s) flushed, {backend.reopens} reopen(s)")
-    if report.unavailable:
-        return 2
-    return 1 if report.failures else 0
+    files = corpus_files(args.files)
+    passed = executed = 0
+    status = 0
+    for path in files:
+        backend: Backend = (
+            KalamBackend(args.data_dir) if args.backend == "kalam" else SqliteBackend(args.data_dir)
+        )
+        try:
+            report = run_file(path, backend, options, log=print if args.verbose else None)
+        finally:
+            backend.close()
+        print(report.format(failures=args.failures))
+        if isinstance(backend, KalamBackend) and (
+            options.flush_every_statement or options.reopen_every
+        ):
+            print(f"  engine: {backend.rows_flushed} row(s) flushed, {backend.reopens} reopen(s)")
+        if report.unavailable:
+            status = max(status, 2)
+        elif report.failures:
+            status = max(status, 1)
+        passed += len(report.select("passed"))
+        executed += report.executed
+    if len(files) > 1:
+        rate = 100 * passed / executed if executed else 0.0
+        print(
+            f"TOTAL [{options.mode}]: {passed}/{executed} passed ({rate:.2f}%) in {len(files)} files"
+        )
+    return status
 
 
 if __name__ == "__main__":

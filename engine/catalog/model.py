@@ -64,6 +64,7 @@ class Column:
     # 1-based place in a composite primary key (``PRIMARY KEY (a, b)``); 0 for
     # a one-column key (records written before composite keys) or no key.
     key_position: int = 0
+    unique: bool = False  # UNIQUE: no two live rows of a scope share a non-NULL value
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -76,12 +77,14 @@ class Column:
             d["fill"] = _decimal_text(self.fill)
             if d["default"] is not None and d["default"]["kind"] == "literal":
                 d["default"]["value"] = _decimal_text(d["default"]["value"])
+        if not self.unique:
+            del d["unique"]  # records of tables without UNIQUE stay as they were
         return d
 
     @classmethod
     def from_dict(cls, d: Any, *, source: str = "a column record") -> Column:
         v = RecordValidator(source, kind="catalog record")
-        v.keys(d, _COLUMN_KEYS, "column", optional={"fill", "key_position"})
+        v.keys(d, _COLUMN_KEYS, "column", optional={"fill", "key_position", "unique"})
         default = None
         if d["default"] is not None:
             v.keys(d["default"], {"kind", "value", "text"}, "column default")
@@ -106,6 +109,7 @@ class Column:
             default=default,
             fill=fill,
             key_position=v.integer(d.get("key_position", 0), "key_position"),
+            unique=v.boolean(d.get("unique", False), "unique"),
         )
 
 
@@ -154,6 +158,10 @@ class TableDef:
         return tuple(
             sorted((c for c in self.columns if c.primary_key), key=lambda c: c.key_position)
         )
+
+    @property
+    def has_unique(self) -> bool:
+        return any(c.unique for c in self.columns) or bool(self.options.get("unique_sets"))
 
     @property
     def pk(self) -> Column | None:

@@ -26,6 +26,7 @@ from engine.exec.frames import arrow_frame
 from engine.exec.pruning import prune_segments
 from engine.gcpause import gc_paused
 from engine.providers.cold_tier import ColdTier
+from engine.providers.unique import check_unique
 from engine.storage import codec, keys
 from engine.storage.hot import HotStore
 from engine.txn import Txn
@@ -174,6 +175,9 @@ class TableProvider:
 
     def stage_versions(self, txn: Txn, scope: str, versions: dict[Any, RowVersion]) -> None:
         """Write row versions (new rows, updates or tombstones) in ``txn``."""
+        if self.table.has_unique:
+            options = ScanOptions(hidden=True, now_ms=self._clock_ms())
+            check_unique(self, scope, versions, options)
         prefix = keys.rows_prefix(self.table_id, scope)
         pack_key, encode = keys.pk_bytes, codec.encode_row
         txn.batch.put_many(

@@ -111,6 +111,8 @@ def _add(engine: Database, table: TableDef, action: exp.ColumnDef, user: str) ->
         raise SchemaError(f"Column '{name}' already exists in table {table.qualified_name}")
     if spec.primary_key:
         raise SchemaError("ADD COLUMN cannot add a PRIMARY KEY column")
+    if spec.unique:
+        raise SchemaError("ADD COLUMN cannot add a UNIQUE column: create the table with it")
     ctype = canonical_type(spec.type_name)
     default = compile_default(spec.default, ctype, name) if spec.default is not None else None
     fill = None

@@ -215,6 +215,7 @@ def create_table(engine: Database, s: st.CreateTable, params: dict, user: str) -
                 spec.primary_key,
                 default,
                 key_position=spec.key_position,
+                unique=spec.unique and not spec.primary_key,
             )
         )
     if not columns:

@@ -9,7 +9,19 @@ from engine.errors import ReadOnlyError, UnsupportedStatementError
 from engine.live import subscribe
 from engine.result import Result
 from engine.security import authorize
-from engine.sql import alter, ddl, dml, export, mutate, select, storage_cmds, users_cmds
+from engine.sql import (
+    alter,
+    ddl,
+    dml,
+    export,
+    mutate,
+    select,
+    storage_cmds,
+    unique,
+    users_cmds,
+    view_cmds,
+    views,
+)
 from engine.sql import statements as st
 
 if TYPE_CHECKING:
@@ -36,6 +48,10 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.ExportTable: export.export_table,
     st.AlterTable: alter.alter_table,
     st.Subscribe: subscribe.run_subscribe,
+    st.CreateView: view_cmds.create_view,
+    st.CreateUniqueIndex: unique.create_unique_index,
+    st.DropView: view_cmds.drop_view,
+    st.ShowViews: view_cmds.show_views,
 }
 
 
@@ -98,6 +114,7 @@ def _kind(stmt: st.Statement) -> str:
 
 def dispatch(engine: Database, s: st.Statement, params: dict[str, Any], user: str) -> Result:
     _refuse_system_writes(s)
+    views.refuse_view_target(engine, s)
     if isinstance(s, st.ExecuteAs):
         return run_statement(engine, s.inner, params, users_cmds.execute_as_user(engine, s, user))
     if isinstance(s, st.KalamCommand):

@@ -140,7 +140,7 @@ def _column(cd: exp.ColumnDef) -> st.ColumnSpec:
     type_name = kind.sql(DIALECT)
     if kind.this == exp.DataType.Type.USERDEFINED:
         type_name = kind.args.get("kind") or type_name
-    nullable, pk, default = True, False, None
+    nullable, pk, default, unique = True, False, None, False
     for con in cd.constraints:
         k = con.args.get("kind")
         if isinstance(k, exp.PrimaryKeyColumnConstraint):
@@ -149,13 +149,11 @@ def _column(cd: exp.ColumnDef) -> st.ColumnSpec:
             nullable = bool(k.args.get("allow_null"))
         elif isinstance(k, exp.DefaultColumnConstraint):
             default = k.this
-        elif isinstance(k, exp.UniqueColumnConstraint):
-            raise UnsupportedStatementError(
-                "UNIQUE constraints are not supported (use PRIMARY KEY)"
-            )
+        elif isinstance(k, exp.UniqueColumnConstraint) and not k.this and not k.args.get("nulls"):
+            unique = True  # plain UNIQUE (not NULLS NOT DISTINCT, not over an expression)
         else:
             raise UnsupportedStatementError(f"Unsupported column constraint: {con.sql(DIALECT)}")
-    return st.ColumnSpec(ident(cd.this), str(type_name), nullable, pk, default)
+    return st.ColumnSpec(ident(cd.this), str(type_name), nullable, pk, default, unique)
 
 
 def _insert(tree: exp.Insert, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:

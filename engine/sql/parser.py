@@ -247,6 +247,8 @@ def _parse_kalam(
         return _parse_compact(c, base)
     if c.accept("EXPORT"):
         return _parse_export(c, base)
+    if words[:3] == ["CREATE", "UNIQUE", "INDEX"]:
+        return _parse_unique_index(c, base)
     if words[:1] == ["CREATE"] and words[1:2] in (["UNIQUE"], ["INDEX"]):
         c.accept("CREATE")
         c.accept("UNIQUE")
@@ -257,6 +259,9 @@ def _parse_kalam(
         return st.CreateIndex(**base, table=c.table())
     if words[:1] == ["EXPLAIN"]:
         return _parse_explain(tokens, base, piece)
+    view = _parse_view(c, words, base, piece)
+    if view is not None:
+        return view
     if words[:3] == ["EXECUTE", "AS", "USER"]:
         return _parse_execute_as(tokens, base, piece)
     if words[:2] == ["SUBSCRIBE", "TO"]:
@@ -394,6 +399,63 @@ def subscription_of(inner: st.Statement, base: dict[str, Any] | None = None) -> 
         target_sql=target,
         where_sql=where,
     )
+
+
+def _parse_unique_index(c: _Tokens, base: dict[str, Any]) -> st.Statement:
+    c.accept("CREATE", "UNIQUE", "INDEX")
+    ine = c.accept("IF", "NOT", "EXISTS")
+    name = c.name()
+    c.expect("ON")
+    table = c.table()
+    c.expect("(")
+    columns = []
+    while True:
+        columns.append(c.name())
+        if not (c.accept("ASC") or c.accept("DESC")):
+            pass
+        if not c.accept(","):
+            break
+    c.expect(")")
+    c.done()
+    return st.CreateUniqueIndex(
+        **base, table=table, name=name, columns=tuple(columns), if_not_exists=ine
+    )
+
+
+def _parse_view(
+    c: _Tokens, words: list[str], base: dict[str, Any], piece: StatementText
+) -> st.Statement | None:
+    """CREATE [OR REPLACE] VIEW, DROP VIEW [IF EXISTS], SHOW VIEWS [IN ns]."""
+    if words[:2] == ["CREATE", "VIEW"] or words[:4] == ["CREATE", "OR", "REPLACE", "VIEW"]:
+        c.accept("CREATE")
+        replace_ = c.accept("OR", "REPLACE")
+        c.expect("VIEW")
+        table = c.table()
+        columns: list[str] = []
+        if c.accept("("):
+            columns.append(c.name())
+            while c.accept(","):
+                columns.append(c.name())
+            c.expect(")")
+        c.expect("AS")
+        if c.i >= len(c.toks):
+            c.fail("expected a query")
+        query = piece.sql[c.toks[c.i].start :].strip().rstrip(";").strip()
+        return st.CreateView(
+            **base, table=table, query_sql=query, columns=tuple(columns), or_replace=replace_
+        )
+    if words[:2] == ["DROP", "VIEW"]:
+        c.accept("DROP", "VIEW")
+        if_exists = c.accept("IF", "EXISTS")
+        table = c.table()
+        c.done()
+        return st.DropView(**base, table=table, if_exists=if_exists)
+    if words[:2] == ["SHOW", "VIEWS"]:
+        c.accept("SHOW", "VIEWS")
+        ns = c.name() if (c.accept("IN") or c.accept("FROM")) else None
+        c.done()
+        return st.ShowViews(**base, namespace=ns)
+    return None
 
 
 def _parse_flush(c: _Tokens, base: dict[str, Any]) -> st.Statement:

@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from engine.errors import TableNotFoundError
+from engine.catalog.views import find_view
+from engine.errors import KalamError, TableNotFoundError
 from engine.exec.query import QueryRunner, ScanSource, hidden_columns_used
 from engine.providers.base import ScanOptions, build_arrow
 from engine.result import Result
 from engine.sql import statements as st
+from engine.sql import views
 from engine.sql.mapping import ident
 from engine.sql.point import live_version, point_key
+from engine.sql.retry import RewritingRunner
 from engine.types import check_decimal_results
 
 if TYPE_CHECKING:
@@ -21,9 +24,17 @@ if TYPE_CHECKING:
 
 
 def scan_source(
-    engine: Database, user: str, namespace: str | None, name: str, hidden: bool, deleted: bool
+    engine: Database,
+    user: str,
+    namespace: str | None,
+    name: str,
+    hidden: bool,
+    deleted: bool,
+    *,
+    default_ns: str | None = None,
+    expanding: tuple[str, ...] = (),
 ) -> ScanSource:
-    ns = namespace or engine.namespace
+    ns = namespace or default_ns or engine.namespace
     if ns == "information_schema":
         raise TableNotFoundError(
             f"information_schema.{name} is not available: query system.tables, "
@@ -36,7 +47,16 @@ def scan_source(
         return ScanSource(
             "system", name, data.schema, lambda ctx, scans: (data, {}), base_table=False
         )
-    table = engine.catalog.get_table(ns, name)
+    table = engine.catalog.find_table(ns, name)
+    if table is None:
+        view = find_view(engine.store, ns, name)
+        if view is not None:
+
+            def run(tree: Any, sql: str, view_ns: str, inner: tuple[str, ...]) -> Any:
+                return run_view_query(engine, user, tree, sql, view_ns, inner)
+
+            return views.expand(engine, view, expanding, run)
+        table = engine.catalog.get_table(ns, name)  # raises the usual not-found error
     prov = engine.provider(table)
     options = ScanOptions(hidden=hidden, include_deleted=deleted, now_ms=engine.clock_ms())
 
@@ -53,15 +73,49 @@ def scan_source(
     )
 
 
-def runner_for(engine: Database, user: str) -> QueryRunner:
+def runner_for(
+    engine: Database,
+    user: str,
+    *,
+    default_ns: str | None = None,
+    expanding: tuple[str, ...] = (),
+) -> RewritingRunner:
+    """The runner of a statement's queries as ``user``; ``default_ns`` and
+    ``expanding`` are set while a view's query runs (its namespace, the views
+    being expanded)."""
+
     def resolve(ns: str | None, name: str, hidden: bool, deleted: bool) -> ScanSource:
-        return scan_source(engine, user, ns, name, hidden, deleted)
+        return scan_source(
+            engine, user, ns, name, hidden, deleted, default_ns=default_ns, expanding=expanding
+        )
 
     def is_base(ns: str | None, name: str) -> bool:
-        ns = ns or engine.namespace
+        ns = ns or default_ns or engine.namespace
         return ns != "system" and engine.catalog.find_table(ns, name) is not None
 
-    return QueryRunner(resolve, is_base, engine.live.collect, engine.queries)
+    def columns_of(ns: str | None, name: str) -> list[str] | None:
+        try:
+            return list(resolve(ns, name, False, False).schema.names)
+        except KalamError:
+            return None
+
+    return RewritingRunner(
+        QueryRunner(resolve, is_base, engine.live.collect, engine.queries), columns_of
+    )
+
+
+def run_view_query(
+    engine: Database,
+    user: str,
+    tree: Any,
+    sql: str,
+    namespace: str,
+    expanding: tuple[str, ...],
+) -> Any:
+    """A view's query, run as ``user`` with its names resolved in ``namespace``."""
+    runner = runner_for(engine, user, default_ns=namespace, expanding=expanding)
+    table, _ = runner.run(tree, sql, {}, namespace=namespace)
+    return table
 
 
 def _point_lookup(

@@ -81,6 +81,7 @@ class ColumnSpec:
     primary_key: bool = False
     default: Any = None  # a sqlglot expression, or None
     key_position: int = 0  # place in a table-level PRIMARY KEY (a, b); 0: column-level
+    unique: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,3 +239,35 @@ class Subscribe(Statement):
     projection_sql: str = "*"  # between SELECT and FROM
     target_sql: str = ""  # the table reference with its alias
     where_sql: str | None = None  # the predicate after WHERE
+
+
+@dataclass(frozen=True)
+class CreateView(Statement):
+    """``CREATE [OR REPLACE] VIEW [ns.]v [(cols)] AS <query>`` (query as written)."""
+
+    table: TableRef = TableRef(None, "")
+    query_sql: str = ""
+    columns: tuple[str, ...] = ()
+    or_replace: bool = False
+
+
+@dataclass(frozen=True)
+class DropView(Statement):
+    table: TableRef = TableRef(None, "")
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class ShowViews(Statement):
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateUniqueIndex(Statement):
+    """``CREATE UNIQUE INDEX [IF NOT EXISTS] name ON t (c [ASC|DESC], ...)``: a
+    UNIQUE constraint over the columns (enforced; no lookup structure)."""
+
+    table: TableRef = TableRef(None, "")
+    name: str = ""
+    columns: tuple[str, ...] = ()
+    if_not_exists: bool = False

@@ -1,0 +1,116 @@
+"""What a query becomes when DataFusion 55 refuses it as written but SQL
+defines it: the runner every statement's queries go through.
+
+``RewritingRunner`` wraps the ``QueryRunner`` and runs each query as
+written first, so everything DataFusion plans itself keeps its plan and its
+error positions. Only on a refusal it knows how to repair does it retry:
+
+- duplicate output names: the later duplicate gets a private alias and its
+  name back in the result (``engine/sql/outnames.py``);
+- unary ``+`` on text (``engine/sql/coercions.py``);
+- subqueries DataFusion cannot plan (correlated scalar subqueries with
+  non-equality predicates, EXISTS / IN outside a WHERE conjunct, ...): the
+  query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from engine.errors import KalamError, QueryError
+from engine.exec.query import QueryRunner
+from engine.sql import coercions, outnames, subqueries
+
+# DataFusion's messages for subqueries it cannot plan.
+_SUBQUERY_REFUSALS = (
+    "Physical plan does not support logical expression ScalarSubquery",
+    "Physical plan does not support logical expression Exists",
+    "Physical plan does not support logical expression InSubquery",
+    "Correlated scalar subquery",
+    "Optimizer rule 'scalar_subquery_to_join' failed",
+    "Optimizer rule 'decorrelate_predicate_subquery' failed",
+    "correlated",
+)
+_MAX_DUPLICATES = 64
+_IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
+
+
+class RewritingRunner:
+    """A ``QueryRunner`` with the retries above; same ``run`` signature."""
+
+    def __init__(
+        self, inner: QueryRunner, columns_of: Callable[[str | None, str], list[str] | None]
+    ) -> None:
+        self._inner = inner
+        self._columns_of = columns_of
+
+    def run(
+        self, tree: Any, df_sql: str, params: dict[str, Any], **kwargs: Any
+    ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+        if _IN_SUBQUERY.search(df_sql):
+            # DataFusion answers IN (subquery) wrongly anywhere but a positive
+            # WHERE conjunct (NOT IN with a NULL left side and an empty
+            # correlated set, NOT (... IN ...) OR ...): those never reach it
+            # as written.
+            rewritten = subqueries.decorrelate(df_sql, self._columns_of, not_in_only=True)
+            if rewritten is not None:
+                tree, df_sql = rewritten
+                kwargs = {**kwargs, "locate": lambda offset: None}
+        try:
+            return self._run_named(tree, df_sql, params, **kwargs)
+        except KalamError as exc:
+            if not any(text in str(exc) for text in _SUBQUERY_REFUSALS):
+                raise
+            original = exc
+        rewritten = subqueries.decorrelate(df_sql, self._columns_of)
+        if rewritten is None:
+            raise original
+        new_tree, new_sql = rewritten
+        kwargs = {**kwargs, "locate": lambda offset: None}
+        return self._run_named(new_tree, new_sql, params, **kwargs)
+
+    def _run_named(
+        self, tree: Any, sql: str, params: dict[str, Any], **kwargs: Any
+    ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+        renames: list[tuple[int, int]] = []
+        names_by_alias: dict[int, str] = {}
+        first_error: KalamError | None = None
+        for _ in range(_MAX_DUPLICATES):
+            try:
+                table, stats = self._inner.run(tree, sql, params, **kwargs)
+                break
+            except QueryError as exc:
+                found = outnames.duplicate_positions(str(exc))
+                name = outnames.ambiguous_name(str(exc)) if found is None else None
+                later = outnames.later_projection_named(sql, name) if name else None
+                if later is not None:
+                    found = (-1, later)  # renamed back to `name` below
+                    names_by_alias[later] = name or ""
+                if found is None and coercions.UNARY_PLUS_REFUSAL in str(exc):
+                    plain = coercions.without_unary_plus(sql)
+                    if plain is not None and plain != sql:
+                        sql = plain
+                        kwargs = {**kwargs, "locate": lambda offset: None}
+                        continue
+                edited = outnames.alias_projection(sql, found[1]) if found else None
+                if found is None:
+                    raise  # another refusal: the caller may still repair it
+                if edited is None or edited == sql:
+                    raise (first_error or exc) from None
+                first_error = first_error or exc
+                renames.append(found)
+                sql = edited
+                kwargs = {**kwargs, "locate": lambda offset: None}
+        else:
+            raise first_error or QueryError("Too many duplicate output names")
+        if renames:
+            names = list(table.column_names)
+            for first, later in renames:
+                if names[later] == outnames.private_alias(later):
+                    names[later] = names_by_alias.get(later) or names[first]
+            table = table.rename_columns(names)
+        return table, stats

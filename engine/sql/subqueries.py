@@ -1,0 +1,654 @@
+"""Decorrelating the subqueries DataFusion 55 cannot plan.
+
+DataFusion plans uncorrelated subqueries, EXISTS / IN that are conjuncts of
+a WHERE, and scalar subqueries correlated by equality. It refuses a scalar
+subquery correlated by anything else (``x.b < t1.b``) and EXISTS / IN
+anywhere but a WHERE conjunct. ``engine/sql/retry.py`` calls ``decorrelate``
+only after DataFusion refused a query as written.
+
+Each such subquery ``S`` of a SELECT ``O`` becomes a derived table ``D`` with
+exactly one row per value of the outer columns ``S`` names (its *keys*):
+
+    D = SELECT dom.k1.., <value> FROM (SELECT DISTINCT c1 AS k1.. FROM <O's FROM>) dom
+        LEFT JOIN (<S's FROM, its first item carrying a marker column>) ON <S's WHERE>
+        GROUP BY dom.k1..
+
+and ``O`` gets ``CROSS JOIN D AS sq`` with ``sq.ki IS NOT DISTINCT FROM ci``
+in its WHERE. The domain comes from ``O``'s whole FROM (joins included), so
+every row of ``O`` matches exactly one row of ``D`` and no row is lost or
+repeated. The LEFT JOIN keeps keys with no matching inner row, and every
+aggregate sees only matched rows (its argument is NULL unless the marker is
+set), so ``count`` over zero rows is 0 and the others are NULL, as SQL says.
+The values are:
+
+- scalar: the subquery's aggregate projection;
+- EXISTS: ``count(marker) > 0``;
+- ``e IN (SELECT y ...)``: the counts of rows with ``y = e``, with ``y IS
+  NULL`` and of all rows, turned into SQL's three-valued IN (``NOT IN`` with
+  a NULL among the values is NULL, never TRUE).
+
+Subqueries are rewritten innermost first, so a subquery correlated two
+levels up becomes an equality-correlated reference its parent handles in
+turn. A form the rewrite cannot express exactly (a non-aggregate correlated
+scalar subquery, HAVING or LIMIT inside a correlated subquery, a subquery in
+a JOIN's ON, ...) is refused with an error naming it, never approximated.
+The rewritten tree is rendered back to SQL: this is the one place a query
+reaches DataFusion re-rendered, and only a query it refused as written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from engine.errors import UnsupportedStatementError
+from engine.sql.tokens import dialect_for
+
+ColumnsOf = Callable[[str | None, str], list[str] | None]
+_MARK = "__kalam_m"
+_PREFIX = "__kalam_sq"
+
+
+def _refuse(what: str) -> UnsupportedStatementError:
+    return UnsupportedStatementError(f"Subquery not supported: {what}")
+
+
+@dataclass
+class _Scope:
+    select: exp.Select
+    # source name (lower case) -> its columns (lower case), None when unknown
+    sources: dict[str, list[str] | None] = field(default_factory=dict)
+
+
+def decorrelate(
+    sql: str, columns_of: ColumnsOf, *, not_in_only: bool = False
+) -> tuple[exp.Expr, str] | None:
+    """The query with its unplannable subqueries decorrelated, as (tree, SQL);
+    None when it has none to rewrite. Raises ``UnsupportedStatementError``
+    naming a construct that cannot be rewritten exactly."""
+    dialect = dialect_for(sql)
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return None
+    if not isinstance(tree, exp.Query):
+        return None
+    rewriter = _Rewriter(tree, columns_of, not_in_only=not_in_only)
+    if not rewriter.run():
+        return None
+    return tree, tree.sql(dialect=dialect)
+
+
+def _depth(node: exp.Expr) -> int:
+    d = 0
+    while node.parent is not None:
+        node = node.parent
+        d += 1
+    return d
+
+
+def _query_of(node: exp.Expr) -> exp.Expr | None:
+    if isinstance(node, exp.Exists):
+        query = node.this
+    elif isinstance(node, exp.In):
+        query = node.args.get("query")
+    else:
+        query = node.this
+    while isinstance(query, exp.Subquery):
+        query = query.this
+    return query
+
+
+class _Rewriter:
+    def __init__(self, tree: exp.Expr, columns_of: ColumnsOf, *, not_in_only: bool) -> None:
+        self.tree = tree
+        self.not_in_only = not_in_only
+        self._columns_of = columns_of
+        self._known: dict[tuple[str | None, str], list[str] | None] = {}
+        self.count = 0
+        self.ctes: dict[str, list[str] | None] = {}
+        for cte in tree.find_all(exp.CTE):
+            query = cte.this
+            names = _output_names(query) if isinstance(query, exp.Query) else None
+            self.ctes[cte.alias_or_name.lower()] = names
+
+    # ------------------------------------------------------------- scopes
+
+    def columns_of(self, db: str | None, name: str) -> list[str] | None:
+        key = (db.lower() if db else None, name.lower())
+        if key not in self._known:
+            self._known[key] = self._columns_of(*key)
+        return self._known[key]
+
+    def scope(self, select: exp.Select) -> _Scope:
+        scope = _Scope(select)
+        for item in _from_items(select):
+            name = item.alias_or_name.lower()
+            if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
+                if not item.args.get("db") and item.name.lower() in self.ctes:
+                    cols = self.ctes[item.name.lower()]
+                else:
+                    db = item.args.get("db")
+                    found = self.columns_of(db.name if db else None, item.name)
+                    cols = [c.lower() for c in found] if found is not None else None
+            elif isinstance(item, exp.Subquery) and isinstance(item.this, exp.Query):
+                cols = _output_names(item.this)
+            else:
+                cols = None
+            alias = item.args.get("alias")
+            if isinstance(alias, exp.TableAlias) and alias.columns:
+                cols = [c.name.lower() for c in alias.columns]
+            scope.sources[name] = cols
+        return scope
+
+    def owner(self, column: exp.Column) -> tuple[exp.Select, str | None] | None:
+        """The SELECT whose FROM provides ``column`` and the source's name."""
+        qualifier = column.table.lower() if column.table else None
+        name = column.name.lower()
+        select = column.find_ancestor(exp.Select)
+        while isinstance(select, exp.Select):
+            scope = self.scope(select)
+            if qualifier is not None:
+                if qualifier in scope.sources:
+                    return select, qualifier
+            else:
+                hits = [s for s, cols in scope.sources.items() if cols is not None and name in cols]
+                if hits:
+                    return select, hits[0]
+                if any(cols is None for cols in scope.sources.values()):
+                    return select, None  # may come from a source of unknown shape
+            select = select.find_ancestor(exp.Select)
+        return None
+
+    # ------------------------------------------------------------- driver
+
+    def candidates(self) -> list[exp.Expr]:
+        out: list[exp.Expr] = []
+        for node in self.tree.find_all(exp.Subquery, exp.Exists, exp.In):
+            query = _query_of(node)
+            if not isinstance(query, exp.Query):
+                continue
+            if isinstance(node, exp.Subquery) and not _in_expression(node):
+                continue  # a derived table or a set operation's branch
+            if isinstance(node, exp.Subquery) and isinstance(node.parent, exp.Exists | exp.In):
+                continue
+            outer = node.find_ancestor(exp.Select)
+            if outer is None:
+                continue
+            if self.not_in_only:
+                # A correlated IN is only answered right by DataFusion as a
+                # positive WHERE conjunct (uncorrelated ones it gets right).
+                if (
+                    isinstance(node, exp.In)
+                    and not _positive_conjunct(node, outer)
+                    and self.outer_columns(node, query, subquery_only=True)
+                ):
+                    out.append(node)
+                continue
+            if self.outer_columns(node, query) or (
+                isinstance(node, exp.Exists | exp.In) and not _where_conjunct(node, outer)
+            ):
+                out.append(node)
+        return out
+
+    def run(self) -> bool:
+        changed = False
+        for _ in range(256):
+            found = self.candidates()
+            if not found:
+                return changed
+            node = max(found, key=_depth)
+            self.rewrite(node)
+            changed = True
+        raise _refuse("too many nested subqueries")
+
+    def outer_columns(
+        self, node: exp.Expr, query: exp.Expr, *, subquery_only: bool = False
+    ) -> list[exp.Column]:
+        inside = {id(s) for s in query.find_all(exp.Select)}
+        out = []
+        for column in query.find_all(exp.Column):
+            if isinstance(column.this, exp.Star):
+                continue
+            found = self.owner(column)
+            if found is not None and id(found[0]) not in inside:
+                out.append(column)
+        if isinstance(node, exp.In) and not subquery_only:
+            out += list(node.this.find_all(exp.Column))
+        return out
+
+    # ------------------------------------------------------------- rewrite
+
+    def rewrite(self, node: exp.Expr) -> None:
+        query = _query_of(node)
+        outer = node.find_ancestor(exp.Select)
+        assert outer is not None
+        if not isinstance(query, exp.Select):
+            raise _refuse("a correlated subquery that is a set operation (UNION, ...)")
+        for arg in ("limit", "offset", "having", "windows", "qualify"):
+            if query.args.get(arg) is not None:
+                raise _refuse(f"{arg.upper()} inside a correlated subquery")
+        if node.find_ancestor(exp.Join) is not None and _under_join_condition(node):
+            raise _refuse("a correlated subquery in a JOIN's ON condition")
+        if _under_aggregate(node, outer):
+            raise _refuse("a correlated subquery inside an aggregate function")
+        text = node.sql()  # the projection's name, before any rewriting
+        columns = self.outer_columns(node, query)
+        keys: list[tuple[exp.Select, exp.Column]] = []
+        index: dict[tuple[int, str | None, str], int] = {}
+        refs: list[tuple[exp.Column, int]] = []
+        for column in columns:
+            found = self.owner(column)
+            owner = found[0] if found is not None else outer
+            ident = (id(owner), found[1] if found else column.table.lower() or None, column.name)
+            if ident not in index:
+                index[ident] = len(keys)
+                keys.append((owner, column))
+            refs.append((column, index[ident]))
+        self.count += 1
+        name = f"{_PREFIX}{self.count}"
+        domain, key_names = self.domain(keys, name)
+        left = None
+        if isinstance(node, exp.In):
+            # The left side is compared inside D, over the domain's keys.
+            left = node.this.copy()
+            originals = list(node.this.find_all(exp.Column))
+            for copy_col, orig in zip(list(left.find_all(exp.Column)), originals, strict=True):
+                i = next(i for c, i in refs if c is orig)
+                replaced = exp.column(key_names[i], table=f"{name}_dom")
+                if copy_col is left:
+                    left = replaced
+                else:
+                    copy_col.replace(replaced)
+        value_exprs, replacement = self.values(node, query, name, left)
+        # The inner query loses its outer references: each becomes the domain's key.
+        in_query = {id(c) for c in query.find_all(exp.Column)}
+        for column, i in refs:
+            if id(column) in in_query:
+                column.replace(exp.column(key_names[i], table=f"{name}_dom"))
+        derived = self.derived(query, domain, key_names, value_exprs, name)
+        conditions = [
+            _null_safe_eq(exp.column(key_names[i], table=name), keys[i][1])
+            for i in range(len(keys))
+        ]
+        self.attach(outer, node, derived, name, conditions, replacement, keys, text)
+
+    def domain(
+        self, keys: list[tuple[exp.Select, exp.Column]], name: str
+    ) -> tuple[exp.Expr, list[str]]:
+        key_names = [f"{name}_k{i}" for i in range(len(keys))]
+        if not keys:
+            one = exp.select(exp.alias_(exp.Literal.number(1), f"{name}_one"))
+            return exp.Subquery(
+                this=one, alias=exp.TableAlias(this=exp.to_identifier(f"{name}_dom"))
+            ), key_names
+        by_owner: dict[int, list[int]] = {}
+        owners: dict[int, exp.Select] = {}
+        for i, (owner, _) in enumerate(keys):
+            by_owner.setdefault(id(owner), []).append(i)
+            owners[id(owner)] = owner
+        parts: list[exp.Expr] = []
+        for j, (oid, idx) in enumerate(by_owner.items()):
+            owner = owners[oid]
+            select = exp.Select(
+                expressions=[exp.alias_(keys[i][1].copy(), key_names[i]) for i in idx]
+            ).distinct()
+            from_ = owner.args.get("from_")
+            if from_ is None:
+                raise _refuse("an outer reference to a SELECT without FROM")
+            select.set("from_", from_.copy())
+            joins = [
+                jn.copy()
+                for jn in owner.args.get("joins") or []
+                if not jn.alias_or_name.startswith(_PREFIX)
+            ]
+            if joins:
+                select.set("joins", joins)
+            parts.append(
+                exp.Subquery(
+                    this=select, alias=exp.TableAlias(this=exp.to_identifier(f"{name}_p{j}"))
+                )
+            )
+        body = exp.Select(
+            expressions=[
+                exp.column(key_names[i], table=f"{name}_p{j}")
+                for j, idx in enumerate(by_owner.values())
+                for i in idx
+            ]
+        )
+        body.set("from_", exp.From(this=parts[0]))
+        if len(parts) > 1:
+            body.set("joins", [exp.Join(this=p, kind="CROSS") for p in parts[1:]])
+        return (
+            exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(f"{name}_dom"))),
+            key_names,
+        )
+
+    def values(
+        self, node: exp.Expr, query: exp.Select, name: str, left_in_d: exp.Expr | None
+    ) -> tuple[list[exp.Expr], exp.Expr]:
+        mark = exp.column(_MARK, table=_marked_name(query))
+        count_all = exp.Count(this=mark.copy())
+        if isinstance(node, exp.Exists):
+            if query.args.get("group"):
+                raise _refuse("EXISTS over a correlated subquery with GROUP BY")
+            value = exp.GT(this=count_all, expression=exp.Literal.number(0))
+            return [exp.alias_(value, f"{name}_v")], exp.column(f"{name}_v", table=name)
+        self.expand_star(query)
+        if len(query.expressions) != 1 or isinstance(query.expressions[0], exp.Star):
+            raise _refuse("a subquery used as a value must return exactly one column")
+        projection = query.expressions[0]
+        projection = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(node, exp.In):
+            if query.args.get("group") or _has_aggregate(projection):
+                raise _refuse("IN over a correlated subquery with GROUP BY or aggregates")
+            left = node.this.copy()
+            # The left side is evaluated inside D over the domain's keys; its
+            # columns are outer references replaced by the caller.
+            assert left_in_d is not None
+            match = exp.Count(
+                this=exp.If(
+                    this=exp.EQ(this=projection.copy(), expression=left_in_d), true=mark.copy()
+                )
+            )
+            nulls = exp.Count(
+                this=exp.If(
+                    this=exp.Is(this=projection.copy(), expression=exp.Null()), true=mark.copy()
+                )
+            )
+            values = [
+                exp.alias_(_case(match), f"{name}_n_match"),
+                exp.alias_(_case(nulls), f"{name}_n_null"),
+                exp.alias_(count_all, f"{name}_n_all"),
+            ]
+            sq = lambda c: exp.column(f"{name}_{c}", table=name)  # noqa: E731
+            replacement = exp.Case(
+                ifs=[
+                    exp.If(
+                        this=exp.GT(this=sq("n_match"), expression=exp.Literal.number(0)),
+                        true=exp.true(),
+                    ),
+                    exp.If(
+                        this=exp.EQ(this=sq("n_all"), expression=exp.Literal.number(0)),
+                        true=exp.false(),
+                    ),
+                    exp.If(
+                        this=exp.or_(
+                            exp.Is(this=left, expression=exp.Null()),
+                            exp.GT(this=sq("n_null"), expression=exp.Literal.number(0)),
+                        ),
+                        true=exp.cast(exp.Null(), "BOOLEAN"),
+                    ),
+                ],
+                default=exp.false(),
+            )
+            return values, exp.Paren(this=replacement)
+        if query.args.get("group") or query.args.get("distinct"):
+            raise _refuse("a correlated scalar subquery with GROUP BY or DISTINCT")
+        if not _has_aggregate(projection):
+            raise _refuse(
+                "a correlated scalar subquery that is not an aggregate (it may return "
+                "several rows); aggregate it, e.g. with max(...)"
+            )
+        value = projection.copy()
+        for agg in list(value.find_all(exp.AggFunc)):
+            if isinstance(agg, exp.Count) and isinstance(agg.this, exp.Star):
+                agg.set("this", mark.copy())
+            elif agg.this is not None:
+                target = agg.this
+                inner = target.this if isinstance(target, exp.Distinct) else None
+                if isinstance(target, exp.Distinct):
+                    target.set(
+                        "expressions",
+                        [_only_matched(e, mark) for e in target.expressions],
+                    )
+                elif inner is None:
+                    agg.set("this", _only_matched(target, mark))
+        return [exp.alias_(value, f"{name}_v")], exp.column(f"{name}_v", table=name)
+
+    def expand_star(self, query: exp.Select) -> None:
+        """``SELECT *`` / ``t.*`` of a value subquery as its named columns,
+        when every source's columns are known."""
+        if not any(_is_star(p) for p in query.expressions):
+            return
+        scope = self.scope(query)
+        out: list[exp.Expr] = []
+        for p in query.expressions:
+            if not _is_star(p):
+                out.append(p)
+                continue
+            wanted = list(scope.sources.items())
+            if isinstance(p, exp.Column):
+                wanted = [(n, c) for n, c in wanted if n == p.table.lower()]
+            for source, cols in wanted:
+                if cols is None:
+                    return  # unknown shape: leave the star (and refuse it)
+                out += [exp.column(c, table=source) for c in cols]
+        query.set("expressions", out)
+
+    def derived(
+        self,
+        query: exp.Select,
+        domain: exp.Expr,
+        key_names: list[str],
+        values: list[exp.Expr],
+        name: str,
+    ) -> exp.Expr:
+        dom = f"{name}_dom"
+        select = exp.Select(expressions=[exp.column(k, table=dom) for k in key_names] + values)
+        select.set("from_", exp.From(this=domain))
+        items = _from_items(query)
+        if not items:
+            raise _refuse("a correlated subquery without FROM")
+        first = items[0]
+        alias = first.alias_or_name
+        inner_first = first.copy()
+        marked = exp.Subquery(
+            this=exp.Select(
+                expressions=[exp.Star(), exp.alias_(exp.Literal.number(1), _MARK)]
+            ).from_(inner_first),
+            alias=exp.TableAlias(this=exp.to_identifier(alias)),
+        )
+        joins = [j.copy() for j in query.args.get("joins") or []]
+        for join in joins:
+            if not (join.args.get("kind") or join.args.get("side") or join.args.get("on")):
+                join.set("kind", "CROSS")  # `a, b` inside parentheses must be a CROSS JOIN
+        if joins:
+            marked.set("joins", joins)
+            right: exp.Expr = exp.Subquery(this=marked)
+        else:
+            right = marked
+        where = query.args.get("where")
+        on = where.this.copy() if where is not None else exp.true()
+        select.set("joins", [exp.Join(this=right, side="LEFT", on=on)])
+        if key_names:
+            select.set(
+                "group", exp.Group(expressions=[exp.column(k, table=dom) for k in key_names])
+            )
+        return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(name)))
+
+    def attach(
+        self,
+        outer: exp.Select,
+        node: exp.Expr,
+        derived: exp.Expr,
+        name: str,
+        conditions: list[exp.Expr],
+        replacement: exp.Expr,
+        keys: list[tuple[exp.Select, exp.Column]],
+        text: str,
+    ) -> None:
+        in_where = outer.args.get("where") is not None and _is_under(node, outer.args["where"])
+        grouped = outer.args.get("group") is not None
+        if not in_where and (grouped or _has_aggregate_projection(outer)):
+            if not grouped:
+                raise _refuse("a subquery next to aggregates without GROUP BY")
+            groups = {g.sql().lower() for g in outer.args["group"].expressions}
+            groups |= {
+                g.name.lower() for g in outer.args["group"].expressions if isinstance(g, exp.Column)
+            }
+            for owner, column in keys:
+                if (
+                    owner is outer
+                    and column.sql().lower() not in groups
+                    and column.name.lower() not in groups
+                ):
+                    raise _refuse("a correlated subquery over a column that is not grouped")
+        top_projection = node.parent is outer and node in outer.expressions
+        node.replace(replacement)
+        if top_projection and outer.parent is None:
+            replacement.replace(exp.alias_(replacement.copy(), text[:60], quoted=True))
+        if outer.args.get("from_") is None:
+            outer.set("from_", exp.From(this=derived))
+        else:
+            outer.append("joins", exp.Join(this=derived, kind="CROSS"))
+        if conditions:
+            outer.where(exp.and_(*conditions), copy=False)
+        if not in_where and grouped:
+            for col in replacement.find_all(exp.Column):
+                if col.table == name:
+                    outer.args["group"].append("expressions", col.copy())
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _from_items(select: exp.Select) -> list[exp.Expr]:
+    from_ = select.args.get("from_")
+    items = [from_.this] if from_ is not None else []
+    return items + [j.this for j in select.args.get("joins") or []]
+
+
+def _is_star(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Star) or (
+        isinstance(node, exp.Column) and isinstance(node.this, exp.Star)
+    )
+
+
+def _marked_name(query: exp.Select) -> str:
+    items = _from_items(query)
+    return items[0].alias_or_name if items else ""
+
+
+def _output_names(query: exp.Expr) -> list[str] | None:
+    while isinstance(query, exp.Subquery):
+        query = query.this
+    first = query
+    while isinstance(first, exp.SetOperation):
+        first = first.this
+    if not isinstance(first, exp.Select):
+        return None
+    names = []
+    for p in first.expressions:
+        if isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)):
+            return None
+        names.append(p.alias_or_name.lower())
+    return names
+
+
+def _in_expression(node: exp.Expr) -> bool:
+    """A subquery used as a value (not a derived table, CTE or set branch)."""
+    parent = node.parent
+    if isinstance(parent, exp.From | exp.Join | exp.CTE | exp.SetOperation | exp.Subquery):
+        return False
+    return isinstance(node.this, exp.Query)
+
+
+def _where_conjunct(node: exp.Expr, outer: exp.Select) -> bool:
+    where = outer.args.get("where")
+    if where is None:
+        return False
+    target = node.parent if isinstance(node.parent, exp.Not) else node
+    if target is None:
+        return False
+    parent = target.parent
+    while isinstance(parent, exp.And | exp.Paren):
+        parent = parent.parent
+    return parent is where and _is_under(target, where)
+
+
+def _positive_conjunct(node: exp.Expr, outer: exp.Select) -> bool:
+    where = outer.args.get("where")
+    parent = node.parent
+    while isinstance(parent, exp.And | exp.Paren):
+        parent = parent.parent
+    return where is not None and parent is where
+
+
+def _is_under(node: exp.Expr, ancestor: exp.Expr | None) -> bool:
+    current: exp.Expr | None = node
+    while current is not None:
+        if current is ancestor:
+            return True
+        current = current.parent
+    return False
+
+
+def _under_join_condition(node: exp.Expr) -> bool:
+    current: exp.Expr | None = node
+    while current is not None and not isinstance(current, exp.Select):
+        parent = current.parent
+        if isinstance(parent, exp.Join) and parent.args.get("on") is current:
+            return True
+        current = parent
+    return False
+
+
+def _under_aggregate(node: exp.Expr, outer: exp.Select) -> bool:
+    current = node.parent
+    while current is not None and current is not outer:
+        if isinstance(current, exp.AggFunc):
+            return True
+        current = current.parent
+    return False
+
+
+def _has_aggregate(node: exp.Expr) -> bool:
+    for agg in node.find_all(exp.AggFunc):
+        if agg.find_ancestor(exp.Select) is node.find_ancestor(exp.Select):
+            return True
+    return False
+
+
+def _has_aggregate_projection(select: exp.Select) -> bool:
+    for p in select.expressions:
+        for agg in p.find_all(exp.AggFunc):
+            if agg.find_ancestor(exp.Select) is select and agg.find_ancestor(exp.Window) is None:
+                return True
+    return False
+
+
+def _only_matched(arg: exp.Expr, mark: exp.Column) -> exp.Expr:
+    """``arg`` for rows the LEFT JOIN matched, NULL for the padding row."""
+    return exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.Not(this=exp.Is(this=mark.copy(), expression=exp.Null())), true=arg.copy()
+            )
+        ]
+    )
+
+
+def _case(count: exp.Count) -> exp.Count:
+    """``count(IF(cond, mark))`` as ``count(CASE WHEN cond THEN mark END)``."""
+    cond = count.this
+    assert isinstance(cond, exp.If)
+    return exp.Count(this=exp.Case(ifs=[cond]))
+
+
+def _null_safe_eq(a: exp.Expr, b: exp.Expr) -> exp.Expr:
+    """``a IS NOT DISTINCT FROM b`` spelled with ``=`` and ``IS NULL``: DataFusion
+    55 mistypes IS NOT DISTINCT FROM next to other conditions of a join."""
+    return exp.Paren(
+        this=exp.or_(
+            exp.EQ(this=a.copy(), expression=b.copy()),
+            exp.and_(
+                exp.Is(this=a.copy(), expression=exp.Null()),
+                exp.Is(this=b.copy(), expression=exp.Null()),
+            ),
+        )
+    )
