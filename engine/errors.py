@@ -15,6 +15,9 @@ class KalamError(Exception):
     """Root of all user-facing engine errors."""
 
     code = "KALAM_ERROR"
+    # The underlying engine's own wording (DataFusion's), when the error is a
+    # translation of one; never shown, only matched by code that routes around it.
+    engine_text: str = ""
 
     def __init__(
         self,

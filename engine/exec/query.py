@@ -539,4 +539,7 @@ def datafusion_error(
     err = found.error
     if found.offset is not None and sql is not None:
         err.line, err.column = where(*position(sql, found.offset))
+    # DataFusion's own wording, for callers that route around what it refuses
+    # (engine.sql.retry decorrelates the subqueries it cannot plan).
+    err.engine_text = text
     return err

@@ -153,7 +153,7 @@ def _column(cd: exp.ColumnDef) -> st.ColumnSpec:
             unique = True  # plain UNIQUE (not NULLS NOT DISTINCT, not over an expression)
         else:
             raise UnsupportedStatementError(f"Unsupported column constraint: {con.sql(DIALECT)}")
-    return st.ColumnSpec(ident(cd.this), str(type_name), nullable, pk, default, unique)
+    return st.ColumnSpec(ident(cd.this), str(type_name), nullable, pk, default, unique=unique)
 
 
 def _insert(tree: exp.Insert, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:

@@ -63,7 +63,8 @@ class RewritingRunner:
         try:
             return self._run_named(tree, df_sql, params, **kwargs)
         except KalamError as exc:
-            if not any(text in str(exc) for text in _SUBQUERY_REFUSALS):
+            said = f"{exc} {getattr(exc, 'engine_text', '')}"
+            if not any(text in said for text in _SUBQUERY_REFUSALS):
                 raise
             original = exc
         rewritten = subqueries.decorrelate(df_sql, self._columns_of)
