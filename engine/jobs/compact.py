@@ -27,7 +27,7 @@ Readers see either the old manifest or the new one, never a mix.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -36,8 +36,8 @@ from datafusion import SessionContext
 
 from engine.catalog.model import TableDef
 from engine.errors import InvalidOptionError, KalamError
-from engine.jobs.flush import SEGMENT_ROWS, check_flushable
-from engine.manifest import Manifest, find_orphans, write_manifest_json
+from engine.jobs.flush import SEGMENT_ROWS, check_flushable, remove_scope_orphans
+from engine.manifest import Manifest, write_manifest_json
 from engine.providers.base import TableProvider
 from engine.providers.cold_tier import physical_name
 from engine.storage.cold import SegmentEntry, segment_path, write_segment
@@ -193,10 +193,7 @@ def _compact_scope(
     if len(manifest.segments) == 1 and not manifest.superseded_seqs:
         return 0, 0, 0, 0  # already compact
     directory = prov.cold.scope_dir(scope)
-    retired = db.readers.retired()
-    for orphan in find_orphans(directory, manifest):  # a crashed flush's or compaction's
-        if orphan not in retired:
-            orphan.unlink(missing_ok=True)
+    remove_scope_orphans(db, prov, scope)  # a crashed flush's or compaction's
     live = _live_rows(prov, table, scope, manifest)
     dead = manifest.row_count - live.num_rows
     key = table.key_columns
@@ -220,8 +217,9 @@ def _compact_scope(
         )
     crash("segments_written")
     old = [s.id for s in manifest.segments]
-    new = manifest.replace_segments(old, entries).with_table(table.to_dict())
-    new = _without_superseded(new)
+    # Every superseded seq named a row of a segment just rewritten without it.
+    new = replace(manifest.replace_segments(old, entries), superseded_seqs=())
+    new = new.with_table(table.to_dict())
     write_manifest_json(directory, new)
     crash("manifest_json_written")
     with db.lock:
@@ -235,12 +233,6 @@ def _compact_scope(
     crash("hot_manifest_committed")
     db.readers.retire([segment_path(directory, s) for s in manifest.segments])
     return len(manifest.segments), len(entries), live.num_rows, dead
-
-
-def _without_superseded(m: Manifest) -> Manifest:
-    from dataclasses import replace
-
-    return replace(m, superseded_seqs=())
 
 
 def _live_rows(prov: TableProvider, table: TableDef, scope: str, manifest: Manifest) -> pa.Table:

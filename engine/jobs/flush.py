@@ -98,7 +98,7 @@ def flush_table(
         total = pending_rows(prov)
         done = 0
         for scope in sorted(prov.partitions):
-            _remove_orphans(engine, prov, scope)
+            remove_scope_orphans(engine, prov, scope)
             done += len(prov.partitions[scope].rows)
             rows, segs, sup = _flush_scope(engine, prov, scope, crash or _no_crash)
             if rows or sup:
@@ -111,7 +111,7 @@ def flush_table(
     return report
 
 
-def _remove_orphans(engine: Database, prov: TableProvider, scope: str) -> None:
+def remove_scope_orphans(engine: Database, prov: TableProvider, scope: str) -> None:
     """Temp and unpublished segment files left by a crashed flush or compaction
     of this scope (not the files a compaction retired that a query still reads)."""
     try:
