@@ -16,10 +16,12 @@ import argparse
 import csv
 import datetime as dt
 import decimal
+import faulthandler
 import io
 import json
 import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -271,6 +273,9 @@ def _serve(data_dir: Path, args: argparse.Namespace) -> int:
     from engine.server.runner import running_server, serve
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    # SIGUSR1 writes every thread's stack to the server log: what a stuck
+    # server is doing, without stopping it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     if args.token_ttl is not None and args.token_ttl <= 0:
         print("error: --token-ttl must be a positive number of seconds", file=sys.stderr)
         return 2

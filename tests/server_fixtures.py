@@ -104,9 +104,16 @@ class RunningServer:
         try:
             return self.proc.wait(timeout=STOP_DEADLINE)
         except subprocess.TimeoutExpired:
+            # Its threads' stacks into the log (kalam serve registers SIGUSR1
+            # with faulthandler), then the log tail into the failure.
+            self.proc.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=2)
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("the server did not stop within the deadline") from None
+            raise AssertionError(
+                "the server did not stop within the deadline; its log ends:\n" + self.log()[-6000:]
+            ) from None
 
 
 def serve_command(data_dir: Path, *extra: str) -> list[str]:

@@ -245,3 +245,18 @@ def test_a_misspelt_bare_column_gets_a_bare_suggestion(engine):
     with pytest.raises(ColumnNotFoundError) as caught:
         engine.execute("SELECT nmae FROM users")
     assert caught.value.message.startswith("Unknown column nmae; did you mean name?")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id, '' FROM users WHERE id = 1",
+        "SELECT id, 'from here' FROM users WHERE id = 1",
+        'SELECT id, name AS "from" FROM users WHERE id = 1',
+        "SELECT id, 'order by' AS o FROM users WHERE id = 1",
+    ],
+)
+def test_a_comma_before_a_string_or_quoted_name_that_spells_a_keyword_is_no_slip(engine, sql):
+    # Only the keyword tokens count: a literal '' or 'from ...' after a comma
+    # is a value, not a dangling comma.
+    assert engine.execute(sql).rows()[0][0] == 1

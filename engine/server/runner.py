@@ -163,8 +163,11 @@ def serve(
             )
             server.run(sockets=[sock])
         finally:
-            # Statements still running (past the grace period) finish before
-            # the caller closes the engine.
+            # Statements still running past the grace period are cancelled
+            # (their clients get "query cancelled"), so a stop never waits on
+            # a runaway query; then the workers drain before the engine closes.
+            for q in engine.db.live.snapshot():
+                q.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
             remove_server_file(engine.data_dir, pid)
             sock.close()

@@ -16,24 +16,25 @@ from sqlglot.tokens import Token, TokenType
 from engine.errors import SqlParseError
 from engine.sql.tokens import position
 
-#: Words that can never follow a comma in a list.
+#: Keywords that can never follow a comma in a list (token types, so a
+#: string literal or a quoted identifier spelled ``'from'`` is not one).
 _AFTER_COMMA = {
-    "FROM",
-    "WHERE",
-    "GROUP",
-    "ORDER",
-    "HAVING",
-    "LIMIT",
-    "OFFSET",
-    "UNION",
-    "EXCEPT",
-    "INTERSECT",
-    "WINDOW",
-    "QUALIFY",
-    "ON",
-    "SET",
-    "VALUES",
-    "RETURNING",
+    TokenType.FROM,
+    TokenType.WHERE,
+    TokenType.GROUP_BY,
+    TokenType.ORDER_BY,
+    TokenType.HAVING,
+    TokenType.LIMIT,
+    TokenType.OFFSET,
+    TokenType.UNION,
+    TokenType.EXCEPT,
+    TokenType.INTERSECT,
+    TokenType.WINDOW,
+    TokenType.QUALIFY,
+    TokenType.ON,
+    TokenType.SET,
+    TokenType.VALUES,
+    TokenType.RETURNING,
 }
 
 
@@ -50,7 +51,7 @@ def check_slips(tokens: Sequence[Token], sql: str, line: int = 1, column: int = 
             what = "two commas in a row"
         elif nxt.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET):
             what = f"a comma before '{nxt.text}'"
-        elif nxt.text.upper().split()[0] in _AFTER_COMMA and nxt.token_type != TokenType.VAR:
+        elif nxt.token_type in _AFTER_COMMA:
             what = f"a comma before {nxt.text.upper()}"
         else:
             continue
