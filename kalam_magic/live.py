@@ -49,6 +49,9 @@ class LiveView:
         self._handle: Any = None
         self._thread: threading.Thread | None = None
         self._ended: str | None = None
+        # Set once the final state has been rendered: ``wait`` returns only
+        # then, so whoever waited sees the output that says why it ended.
+        self._final_shown = False
 
     def __repr__(self) -> str:
         state = f"stopped ({self._ended})" if self._ended else "running"
@@ -72,7 +75,7 @@ class LiveView:
         the live query ended, whichever comes first."""
         deadline = None if seconds is None else time.monotonic() + seconds
         with self._changed:
-            while self._ended is None and (updates is None or self.changes_applied < updates):
+            while not self._final_shown and (updates is None or self.changes_applied < updates):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
@@ -180,9 +183,13 @@ class LiveView:
             first = self._ended is None
             if first:
                 self._ended = reason
-            self._changed.notify_all()
         if first:
-            self._refresh()
+            try:
+                self._refresh()
+            finally:
+                with self._changed:
+                    self._final_shown = True
+                    self._changed.notify_all()
 
 
 def _tuples(table: pa.Table) -> list[tuple[Any, ...]]:
