@@ -12,22 +12,20 @@ schema the acknowledgement names, so a change looks as it does embedded.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import datetime as dt
 import decimal
 import json
 import threading
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from engine.errors import AuthenticationError, KalamError, LiveQueryClosedError
+from engine.errors import AuthenticationError, KalamError
 from engine.live import Change
+from engine.live.queue import ChangeQueue
 
 if TYPE_CHECKING:
     from engine.remote import RemoteEngine
@@ -95,17 +93,13 @@ def table_of(rows: list[dict[str, Any]] | None, schema: pa.Schema) -> pa.Table:
     )
 
 
-class RemoteSubscription:
+class RemoteSubscription(ChangeQueue):
     """A live query served over the WebSocket; thread-safe; close it when done."""
 
     def __init__(self, engine: RemoteEngine, sql: str, user: str) -> None:
+        super().__init__()
         self.sql = sql
         self.user = user
-        self._cond = threading.Condition()
-        self._pending: collections.deque[Change] = collections.deque()
-        self._reason: str | None = None
-        self._callback: threading.Thread | None = None
-        self.changes_delivered = 0
         url = engine.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         # The socket lives as long as the subscription, so its context is held open here.
         self._stack = contextlib.ExitStack()
@@ -146,24 +140,6 @@ class RemoteSubscription:
         state = f"closed: {self._reason}" if self._reason else f"{len(self._pending)} pending"
         return f"<RemoteSubscription {self.id} {state}>"
 
-    def __enter__(self) -> RemoteSubscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._reason is not None
-
-    @property
-    def close_reason(self) -> str | None:
-        return self._reason
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
     # ------------------------------------------------------------ reading
     def _read(self) -> None:
         reason = "the server closed the connection"
@@ -189,70 +165,16 @@ class RemoteSubscription:
                     break
         except (ConnectionClosed, OSError, ValueError):
             pass
-        self._end(reason)
+        self.end(reason)
 
-    def _end(self, reason: str) -> None:
-        with self._cond:
-            if self._reason is None:
-                self._reason = reason
-            self._cond.notify_all()
-
-    def get(self, timeout: float | None = None) -> Change | None:
-        """The next change (``None`` on timeout); ``LiveQueryClosedError`` once
-        the subscription has ended and its queued changes are read."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while not self._pending:
-                if self._reason is not None:
-                    raise LiveQueryClosedError(
-                        f"Live query {self.id} has ended: {self._reason}",
-                        subscription_id=self.id,
-                        reason=self._reason,
-                    )
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return None
-                self._cond.wait(left)
-            self.changes_delivered += 1
-            return self._pending.popleft()
-
-    def on_change(
-        self,
-        callback: Callable[[Change], Any],
-        *,
-        on_close: Callable[[str], Any] | None = None,
-    ) -> None:
-        """Call ``callback(change)`` for each change on a thread of this
-        subscription, then ``on_close(reason)``."""
-        if self._callback is not None:
-            raise LiveQueryClosedError(f"Live query {self.id} already has a callback")
-
-        def loop() -> None:
-            while True:
-                try:
-                    change = self.get()
-                except LiveQueryClosedError:
-                    break
-                try:
-                    if change is not None:
-                        callback(change)
-                except Exception as exc:  # the subscriber's bug ends its subscription
-                    self._end(f"the change callback failed: {exc!r}")
-                    self._stack.close()
-                    break
-            if on_close is not None:
-                on_close(self._reason or "closed")
-
-        self._callback = threading.Thread(target=loop, name=f"kalam-live-{self.id}", daemon=True)
-        self._callback.start()
+    def _callback_failed(self, reason: str) -> None:
+        self.end(reason)
+        self._stack.close()
 
     def close(self) -> None:
         """End the subscription (idempotent); queued changes are discarded.
         Closing the socket ends it on the server."""
-        self._end("closed by the subscriber")
+        self.end("closed by the subscriber")
         self._stack.close()
-        with self._cond:
-            self._pending.clear()
-        for thread in (self._reader, self._callback):
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(timeout=5)
+        self._discard_pending()
+        self._join_threads(self._reader)

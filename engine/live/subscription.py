@@ -15,10 +15,6 @@ ever dropped silently.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
@@ -26,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
-from engine.errors import LiveQueryClosedError
 from engine.live.evaluate import Evaluator, rows_of, table_of
+from engine.live.queue import ChangeQueue
 from engine.providers.base import RowVersion, build_arrow
 
 if TYPE_CHECKING:
@@ -54,7 +50,7 @@ class Change:
         return f"<Change {self.change_type} {self.rows.num_rows} row(s) seq={self.seq}>"
 
 
-class Subscription:
+class Subscription(ChangeQueue):
     """A live query: ``initial`` rows, then ``get()`` changes in commit order.
 
     Thread-safe. Close it (or use it as a context manager) when done."""
@@ -72,6 +68,7 @@ class Subscription:
         created_us: int,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
+        super().__init__()
         self.id = sub_id
         self.user = user
         self.sql = sql
@@ -83,17 +80,12 @@ class Subscription:
         self.max_pending = max_pending
         self.schema: pa.Schema = evaluator.empty().schema
         self.initial: pa.Table = self.schema.empty_table()
-        self.changes_delivered = 0
         self._hub = hub
         self._evaluator = evaluator
         # Rows are known by their primary key (STREAM tables without one: by _seq).
         self._key = table.pk.name if table.pk is not None else "_seq"
         self._key_type = table.pk.arrow_type if table.pk is not None else pa.int64()
         self._seen: dict[Any, tuple[Any, ...]] = {}  # primary key -> projected values
-        self._pending: deque[Change] = deque()
-        self._cond = threading.Condition()
-        self._reason: str | None = None
-        self._callback: threading.Thread | None = None
         # Hub state, touched only by the hub (under its lock or on its thread).
         self.start_after = 0  # the hub event number the initial rows include
         self.ready = False  # initial rows taken; until then changes wait in backlog
@@ -103,94 +95,17 @@ class Subscription:
         state = f"closed: {self._reason}" if self._reason else f"{len(self._pending)} pending"
         return f"<Subscription {self.id} on {self.table_name} ({state})>"
 
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ------------------------------------------------------------ subscriber side
-    @property
-    def closed(self) -> bool:
-        return self._reason is not None
-
-    @property
-    def close_reason(self) -> str | None:
-        return self._reason
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def get(self, timeout: float | None = None) -> Change | None:
-        """The next change (blocking up to ``timeout`` seconds; ``None``: for
-        ever). Returns ``None`` on timeout; raises ``LiveQueryClosedError``
-        once the subscription has ended and its queued changes are read."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while not self._pending:
-                if self._reason is not None:
-                    raise LiveQueryClosedError(
-                        f"Live query {self.id} has ended: {self._reason}",
-                        subscription_id=self.id,
-                        reason=self._reason,
-                    )
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return None
-                self._cond.wait(left)
-            self.changes_delivered += 1
-            return self._pending.popleft()
-
-    def on_change(
-        self,
-        callback: Callable[[Change], Any],
-        *,
-        on_close: Callable[[str], Any] | None = None,
-    ) -> None:
-        """Call ``callback(change)`` for each change on a thread of this
-        subscription (instead of calling ``get``), then ``on_close(reason)``.
-        An exception in ``callback`` ends the subscription with that error."""
-        if self._callback is not None:
-            raise LiveQueryClosedError(f"Live query {self.id} already has a callback")
-
-        def loop() -> None:
-            while True:
-                try:
-                    change = self.get()
-                except LiveQueryClosedError:
-                    break
-                try:
-                    if change is not None:
-                        callback(change)
-                except Exception as exc:  # the subscriber's bug ends its subscription
-                    self._hub.remove(self, f"the change callback failed: {exc!r}")
-                    break
-            if on_close is not None:
-                on_close(self._reason or "closed")
-
-        self._callback = threading.Thread(target=loop, name=f"kalam-live-{self.id}", daemon=True)
-        self._callback.start()
+    def _callback_failed(self, reason: str) -> None:
+        self._hub.remove(self, reason)
 
     def close(self) -> None:
         """End the subscription (idempotent); queued changes are discarded."""
         self._hub.remove(self, "closed by the subscriber")
-        with self._cond:
-            self._pending.clear()
-        thread = self._callback
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
+        self._discard_pending()
+        self._join_threads()
 
     # ------------------------------------------------------------ hub side
-    def end(self, reason: str) -> bool:
-        """Mark closed with ``reason`` (first reason wins); wakes ``get``."""
-        with self._cond:
-            if self._reason is not None:
-                return False
-            self._reason = reason
-            self._cond.notify_all()
-            return True
-
     def take_initial(self, full: pa.Table) -> None:
         """Set the initial rows from the table's matching rows (all columns)."""
         projected = self._evaluator.project(full)
