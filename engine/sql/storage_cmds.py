@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
-from engine.errors import KalamError, SqlParseError
+from engine.errors import SqlParseError
 from engine.jobs.compact import check_compactable, compact_table
 from engine.jobs.flush import check_flushable, flush_table, pending_rows
 from engine.result import Result
@@ -17,6 +17,31 @@ from engine.system import SEGMENT_FIELDS, segment_row
 
 if TYPE_CHECKING:
     from engine.core import Database
+
+
+def _job(
+    engine: Database, kind: str, table: TableDef, run: Callable[[Any], Any], *, wait: bool
+) -> Result:
+    """Run ``run`` as a ``kind`` job on ``table``: its id at once, or (``wait``)
+    its outcome, the job's own error re-raised."""
+    job = engine.jobs.submit(kind, run, namespace=table.namespace, table_name=table.name)
+    if not wait:
+        noun = "Flush" if kind == "flush" else "Compaction"
+        return Result(
+            message=f"{noun} job {job.job_id} started for {table.qualified_name}",
+            job_id=job.job_id,
+        )
+    engine.jobs.wait(job)
+    if isinstance(job.result, BaseException):
+        raise job.result
+    return Result(message=job.message, rows_affected=job.rows, job_id=job.job_id)
+
+
+def _tables_of(engine: Database, namespace: str | None) -> list[TableDef]:
+    """The tables FLUSH ALL / COMPACT ALL [IN ns] act on (streams are never flushed)."""
+    if namespace is not None:
+        engine.catalog.get_namespace(namespace)
+    return [t for t in engine.catalog.tables(namespace) if t.table_type != "STREAM"]
 
 
 def start_flush(
@@ -36,18 +61,7 @@ def start_flush(
         job.rows, job.segments, job.message = report.rows, report.segments, report.message
         return report
 
-    job = engine.jobs.submit("flush", run, namespace=table.namespace, table_name=table.name)
-    if not wait:
-        return Result(
-            message=f"Flush job {job.job_id} started for {table.qualified_name}",
-            job_id=job.job_id,
-        )
-    engine.jobs.wait(job)
-    if isinstance(job.result, KalamError):
-        raise job.result
-    if isinstance(job.result, BaseException):
-        raise job.result
-    return Result(message=job.message, rows_affected=job.rows, job_id=job.job_id)
+    return _job(engine, "flush", table, run, wait=wait)
 
 
 def flush(engine: Database, s: st.FlushTable, params: dict[str, Any], user: str) -> Result:
@@ -55,10 +69,7 @@ def flush(engine: Database, s: st.FlushTable, params: dict[str, Any], user: str)
     if s.table is not None:
         table = engine.resolve(s.table)
         return start_flush(engine, table, wait=s.wait or progress is not None, progress=progress)
-    if s.namespace is not None:
-        engine.catalog.get_namespace(s.namespace)
-    tables = [t for t in engine.catalog.tables(s.namespace) if t.table_type != "STREAM"]
-    results = [start_flush(engine, t, wait=s.wait) for t in tables]
+    results = [start_flush(engine, t, wait=s.wait) for t in _tables_of(engine, s.namespace)]
     started = [r for r in results if r.job_id]
     rows = sum(r.rows_affected or 0 for r in results)
     where = f" in {s.namespace}" if s.namespace else ""
@@ -92,16 +103,7 @@ def start_compact(
         job.rows, job.segments, job.message = report.rows, report.segments_after, report.message
         return report
 
-    job = engine.jobs.submit("compact", run, namespace=table.namespace, table_name=table.name)
-    if not wait:
-        return Result(
-            message=f"Compaction job {job.job_id} started for {table.qualified_name}",
-            job_id=job.job_id,
-        )
-    engine.jobs.wait(job)
-    if isinstance(job.result, BaseException):
-        raise job.result
-    return Result(message=job.message, rows_affected=job.rows, job_id=job.job_id)
+    return _job(engine, "compact", table, run, wait=wait)
 
 
 def compact(engine: Database, s: st.CompactTable, params: dict[str, Any], user: str) -> Result:
@@ -109,10 +111,7 @@ def compact(engine: Database, s: st.CompactTable, params: dict[str, Any], user: 
     if s.table is not None:
         table = engine.resolve(s.table)
         return start_compact(engine, table, wait=s.wait or progress is not None, progress=progress)
-    if s.namespace is not None:
-        engine.catalog.get_namespace(s.namespace)
-    tables = [t for t in engine.catalog.tables(s.namespace) if t.table_type != "STREAM"]
-    results = [start_compact(engine, t, wait=s.wait) for t in tables]
+    results = [start_compact(engine, t, wait=s.wait) for t in _tables_of(engine, s.namespace)]
     where = f" in {s.namespace}" if s.namespace else ""
     if not results:
         return Result(message=f"Nothing to compact{where}", rows_affected=0)
