@@ -9,12 +9,10 @@ files a running statement may still read are removed only after it finishes.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from crash_runs import run_to_death
 
 pytest.register_assert_rewrite("conftest_cold")
 
@@ -24,7 +22,6 @@ from engine import Engine  # noqa: E402
 from engine.errors import InvalidOptionError, PermissionDeniedError  # noqa: E402
 from engine.jobs.compact import compact_table, parse_compact_policy  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).with_name("compact_child.py")
 USERS = {"SHARED": ["root"], "USER": ["alice", "bob"]}
 
@@ -264,27 +261,8 @@ def test_user_scopes_are_compacted_separately_and_stay_isolated(engines, kind):
 
 
 def run_child(data_dir: Path, step: str, kind: str) -> dict[str, dict[int, int]]:
-    proc = subprocess.run(
-        [sys.executable, str(CHILD), str(data_dir), step, kind],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-3000:])
-    assert events and events[-1] == {"op": "crash", "step": step}, events[-3:]
-    model: dict[str, dict[int, int]] = {}
-    for e in events:
-        rows = model.setdefault(e.get("user", ""), {})
-        if e["op"] == "upsert":
-            rows.update({i: v for i, v in e["rows"]})
-        elif e["op"] == "delete":
-            for i in e["ids"]:
-                rows.pop(i)
-    model.pop("", None)
-    return model
+    """Run the child to its death; returns the acknowledged rows {user: {id: v}}."""
+    return run_to_death(CHILD, data_dir, step, kind)
 
 
 def check(eng: Engine, model: dict[str, dict[int, int]]) -> None:

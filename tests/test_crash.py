@@ -11,14 +11,11 @@ scope, and by ``REPAIR TABLE``.
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from crash_runs import run_to_death
 
 pytest.register_assert_rewrite("conftest_cold")
 
@@ -27,7 +24,6 @@ from conftest_cold import read_json, segment_files, stray_files  # noqa: E402
 from engine import Engine  # noqa: E402
 
 CHILD = Path(__file__).with_name("crash_child.py")
-REPO = Path(__file__).resolve().parent.parent
 STEPS = (
     "segment_written",
     "manifest_json_written",
@@ -38,27 +34,7 @@ STEPS = (
 
 def run_child(data_dir: Path, step: str, scenario: str, kind: str) -> dict[str, dict[int, int]]:
     """Run the child to its death; returns the acknowledged rows {user: {id: v}}."""
-    proc = subprocess.run(
-        [sys.executable, str(CHILD), str(data_dir), step, scenario, kind],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-3000:])
-    assert events and events[-1] == {"op": "crash", "step": step}, events[-3:]
-    model: dict[str, dict[int, int]] = {}
-    for e in events:
-        rows = model.setdefault(e.get("user", ""), {})
-        if e["op"] == "upsert":
-            rows.update({i: v for i, v in e["rows"]})
-        elif e["op"] == "delete":
-            for i in e["ids"]:
-                rows.pop(i)
-    model.pop("", None)
-    return model
+    return run_to_death(CHILD, data_dir, step, scenario, kind)
 
 
 def check_against_model(eng: Engine, model: dict[str, dict[int, int]]) -> None:
