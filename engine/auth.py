@@ -7,6 +7,11 @@
   ``MAX_FAILED_LOGINS`` in a row the account is locked for
   ``LOCKOUT_SECONDS`` (``system.users`` shows ``failed_login_attempts`` and
   ``locked_until``); a successful login resets the count.
+* ``CredentialCache`` spares a server the argon2 check (tens of ms) on every
+  HTTP Basic request: a credential that verified is remembered, keyed by an
+  HMAC under a per-process random key (never the password itself), and
+  counts only while the user's stored hash is still the one it verified
+  against and the account is not locked.
 * Tokens are JWTs (HS256, PyJWT) signed with a secret kept in the data
   directory (``auth.secret``, mode 0600, created on first use). A token names
   the user and when that account was created and which password it had, so
@@ -20,8 +25,11 @@ Nothing here logs, and no message names a password.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
     from engine.core import Database
 
 __all__ = [
+    "CredentialCache",
     "DEFAULT_TOKEN_TTL",
     "LOCKOUT_SECONDS",
     "MAX_FAILED_LOGINS",
@@ -123,6 +132,46 @@ def verify_password(
             f"Account {user} is locked for {lockout_seconds} s after {failures} failed logins"
         )
     raise AuthenticationError(_BAD_LOGIN)
+
+
+class CredentialCache:
+    """Basic-auth credentials that verified recently (see the module docstring)."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.capacity = capacity
+        self._key = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+        self._verified: OrderedDict[bytes, str] = OrderedDict()  # digest -> stored hash
+
+    def _digest(self, user: str, password: str) -> bytes:
+        return hmac.digest(self._key, f"{user}\0{password}".encode(), "sha256")
+
+    def check(self, db: Database, user: str, password: str) -> str | None:
+        """The user id if this exact credential verified before and still holds;
+        ``None`` means: verify it with ``verify_password`` (then ``remember``)."""
+        digest = self._digest(user, password)
+        with self._lock:
+            stored = self._verified.get(digest)
+            if stored is not None:
+                self._verified.move_to_end(digest)
+        if stored is None:
+            return None
+        found = db.users.find(user)
+        locked = found is not None and found.locked_until is not None
+        if found is None or found.password_hash != stored or locked:
+            with self._lock:
+                self._verified.pop(digest, None)
+            return None
+        return found.user
+
+    def remember(self, db: Database, user: str, password: str) -> None:
+        found = db.users.find(user)
+        if found is None or found.password_hash is None:
+            return
+        with self._lock:
+            self._verified[self._digest(user, password)] = found.password_hash
+            while len(self._verified) > self.capacity:
+                self._verified.popitem(last=False)
 
 
 def _store(db: Database, user: User) -> None:

@@ -53,6 +53,27 @@ def test_http_basic_auth_runs_as_the_named_user(server: RunningServer) -> None:
     assert res[0]["as_user"] == "bea"
 
 
+def test_a_basic_credential_that_verified_stops_counting_once_it_no_longer_holds(
+    server: RunningServer,
+) -> None:
+    # Repeated Basic requests skip the argon2 check after the first, but a
+    # password change, a lockout or a dropped user still refuse at once.
+    make_user(server, "bel")
+    basic = server.basic("bel", PASSWORD)
+    for _ in range(3):
+        assert server.ok("SELECT 1", headers=basic)[0]["as_user"] == "bel"
+    server.ok("ALTER USER bel SET PASSWORD 'Second-Pass-88'")
+    assert server.post_sql("SELECT 1", headers=basic).status_code == 401
+    fresh = server.basic("bel", "Second-Pass-88")
+    assert server.ok("SELECT 1", headers=fresh)[0]["as_user"] == "bel"
+    for _ in range(auth.MAX_FAILED_LOGINS):
+        assert server.login("bel", "guess").status_code == 401
+    r = server.post_sql("SELECT 1", headers=fresh)
+    assert r.status_code == 401 and "locked" in r.json()["error"]["message"]
+    server.ok("DROP USER bel")
+    assert server.post_sql("SELECT 1", headers=fresh).status_code == 401
+
+
 @pytest.mark.parametrize("how", ["login", "basic"])
 def test_a_wrong_password_or_unknown_user_is_refused_alike(server: RunningServer, how: str) -> None:
     make_user(server, f"cat_{how}")

@@ -80,6 +80,8 @@ class ServerState:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
 
+    credentials: auth.CredentialCache = field(default_factory=auth.CredentialCache)
+
     def __repr__(self) -> str:  # the secret stays out of reprs
         return f"<ServerState {self.engine!r} token_ttl={self.token_ttl}>"
 
@@ -120,8 +122,13 @@ async def authenticate(state: ServerState, request: Request) -> str:
             name, sep, password = decoded.partition(":")
             if not sep:
                 raise ApiError("AUTHENTICATION_FAILED", "Malformed Basic credentials")
+            cached = state.credentials.check(db, name, password)
+            if cached is not None:
+                return cached
             # argon2 takes tens of milliseconds: off the event loop.
-            return await state.call(auth.verify_password, db, name, password)
+            who = await state.call(auth.verify_password, db, name, password)
+            state.credentials.remember(db, name, password)
+            return who
     except AuthenticationError as exc:
         raise ApiError.from_kalam(exc) from None
     raise ApiError(
