@@ -160,3 +160,24 @@ def test_cached_statement_binds_new_parameters_each_time(engine):
 def test_script_statements_keep_their_positions(engine):
     stmts = parse("SELECT 1;\n\n   SELECT 2")
     assert [(s.line, s.column) for s in stmts] == [(1, 1), (3, 4)]
+
+
+def test_a_long_statement_is_tokenized_once(monkeypatch):
+    # Splitting, placeholders, slips and the parse all read one token list: a
+    # pasted 10,000-row VALUES list must not be scanned once per step.
+    import sqlglot
+
+    from engine.sql import parser
+
+    calls: list[int] = []
+    real = sqlglot.tokenize
+
+    def counting(sql, *args, **kwargs):
+        calls.append(len(sql))
+        return real(sql, *args, **kwargs)
+
+    monkeypatch.setattr(sqlglot, "tokenize", counting)
+    rows = ", ".join(f"({i}, 'row {i}')" for i in range(500))
+    (stmt,) = parser.parse(f"INSERT INTO tokenized_once VALUES {rows}")
+    assert len(stmt.rows) == 500
+    assert len(calls) == 1, calls

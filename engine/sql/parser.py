@@ -15,7 +15,6 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 from sqlglot.tokens import Token, TokenType
@@ -26,7 +25,7 @@ from engine.sql import statements as st
 from engine.sql.params import bind_params, param_spec
 from engine.sql.rewrite import alias_projections, insert_query_text, modify_to_alter_column
 from engine.sql.slips import check_slips
-from engine.sql.tokens import StatementText, dialect_for, position, tokenize
+from engine.sql.tokens import StatementText, parse_tree, position, tokenize
 
 __all__ = [
     "StatementText",
@@ -514,7 +513,7 @@ def _parse_explain(tokens: list[Token], base: dict[str, Any], piece: StatementTe
             "Syntax error: EXPLAIN needs a query", line=piece.line, column=piece.column
         )
     _, inner_df = param_spec(inner, inner_tokens)
-    tree = sqlglot.parse_one(inner_df, read=dialect_for(inner_df))
+    tree = parse_tree(inner_df)
     if not isinstance(tree, exp.Query):
         raise UnsupportedStatementError("EXPLAIN supports queries (SELECT) only")
     _, df_sql = param_spec(piece.sql, tokens)
@@ -541,7 +540,7 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
             + sql[tokens[1].end + 1 :]
         )
     sql = modify_to_alter_column(sql, tokens)
-    tree = sqlglot.parse_one(sql, read=dialect_for(sql))
+    tree = parse_tree(sql)
     from engine.sql import mapping  # late: mapping imports this module's helpers
 
     stmt = mapping.to_statement(tree, base, table_type, sql)  # type: ignore[arg-type]
