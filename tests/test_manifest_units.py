@@ -23,7 +23,7 @@ from engine.manifest import (
     remove_orphans,
     write_manifest_json,
 )
-from engine.storage import cold, fs
+from engine.storage import fs
 from engine.storage.cold import write_segment
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
