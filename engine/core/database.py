@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -310,7 +310,5 @@ def _remove_objects(root: ObjectPath) -> None:
     failure leaves them behind, harmlessly: their manifest names another
     table id, so a table created later under the name never adopts them and
     its first flush sweeps the segment files as orphans."""
-    try:
+    with suppress(ObjectStorageError):
         root.remove_tree()
-    except ObjectStorageError:
-        pass
