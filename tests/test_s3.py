@@ -314,3 +314,25 @@ def test_an_unreachable_store_is_an_object_storage_error_not_corruption(s3: S3) 
     finally:
         s3.proxy.fail(None)
     assert s3.sql("SELECT count(*) FROM t").scalar() == 3
+
+
+def test_the_readme_object_storage_session_runs_as_written(
+    s3_upstream: str,
+    aws_env: None,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Object storage", 1)[1].split("\n## ", 1)[0]
+    session = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)  # type: ignore[union-attr]
+    snippet = session.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    printed = [line[2:] for line in session.split("\nPY\n", 1)[1].splitlines()]
+    # The README's server listens on 127.0.0.1:5000; this test's on a free port.
+    snippet = snippet.replace("127.0.0.1:5000", s3_upstream.split("://", 1)[1])
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102 - the README's own code
+    assert capsys.readouterr().out.splitlines() == printed
