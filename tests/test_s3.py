@@ -336,3 +336,34 @@ def test_the_readme_object_storage_session_runs_as_written(
     monkeypatch.chdir(tmp_path)
     exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102 - the README's own code
     assert capsys.readouterr().out.splitlines() == printed
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_export_to_a_storage_bucket_writes_the_snapshot_there(s3: S3, fmt: str) -> None:
+    import pyarrow.parquet as pq
+
+    _table(s3)
+    _insert(s3, range(6))
+    s3.sql("FLUSH TABLE t WAIT")
+    s3.sql("UPDATE t SET v = 100 WHERE id = 1")  # hot and cold rows in one snapshot
+    dest = f"s3://{s3.bucket}/exports/t.{fmt}"
+    msg = s3.sql(f"EXPORT TABLE t TO '{dest}' FORMAT {fmt}").message
+    assert msg == f"Exported 6 row(s) of default.t to {dest} ({fmt})"
+    want = s3.sql("SELECT * FROM t ORDER BY id").table
+    fs = s3.engine.db.storages.filesystem("s3")
+    if fmt == "parquet":
+        got = pq.read_table(dest[len("s3://") :], filesystem=fs)
+    else:
+        from deltalake import DeltaTable
+
+        options = {
+            "AWS_ENDPOINT_URL": s3.proxy.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_REGION": "us-east-1",
+        }
+        got = DeltaTable(dest, storage_options=options).to_pyarrow_table()
+    assert got.sort_by("id").to_pylist() == want.to_pylist()
+    with pytest.raises(InvalidOptionError, match="already exists"):
+        s3.sql(f"EXPORT TABLE t TO '{dest}' FORMAT {fmt}")
+    with pytest.raises(InvalidOptionError, match="no storage uses bucket 'elsewhere'"):
+        s3.sql("EXPORT TABLE t TO 's3://elsewhere/t.parquet'")
