@@ -367,3 +367,29 @@ def test_export_to_a_storage_bucket_writes_the_snapshot_there(s3: S3, fmt: str) 
         s3.sql(f"EXPORT TABLE t TO '{dest}' FORMAT {fmt}")
     with pytest.raises(InvalidOptionError, match="no storage uses bucket 'elsewhere'"):
         s3.sql("EXPORT TABLE t TO 's3://elsewhere/t.parquet'")
+
+
+def test_a_named_profile_supplies_credentials_and_only_its_name_is_stored(
+    s3: S3, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.storage.fs import _profile_credentials
+
+    creds = tmp_path / "credentials"
+    creds.write_text(
+        "[lake]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    assert _profile_credentials("lake") == {
+        "access_key": "profile-key",
+        "secret_key": "profile-secret",
+    }
+    s3.sql(
+        f"CREATE STORAGE viaprofile TYPE s3 WITH (endpoint = '{s3.proxy.endpoint}', "
+        f"bucket = '{s3.bucket}', profile = 'lake')"
+    )
+    row = s3.sql("SELECT credentials FROM system.storages WHERE storage_id = 'viaprofile'")
+    assert row.rows() == [("profile lake",)]
+    raw = b"".join(v for _, v in s3.engine.db.store.scan(b"Sstorage:"))
+    assert b"profile-secret" not in raw and b"profile-key" not in raw
+    with pytest.raises(InvalidOptionError, match="AWS profile 'nope' is not in"):
+        s3.sql(f"CREATE STORAGE other TYPE s3 WITH (bucket = '{s3.bucket}', profile = 'nope')")
