@@ -199,6 +199,41 @@ def test_pruning_reads_only_the_surviving_segment_objects(s3: S3) -> None:
     assert not s3.seen("batch-1.parquet") and not s3.seen("batch-3.parquet")
 
 
+def test_segments_are_downloaded_once_then_read_from_the_local_copy(s3: S3) -> None:
+    _table(s3)
+    _insert(s3, range(1000))
+    s3.sql("FLUSH TABLE t WAIT")
+    s3.proxy.seen.clear()
+    assert s3.sql("SELECT sum(v) FROM t").scalar() == sum(range(1000))
+    assert len(s3.seen("batch-1.parquet")) >= 1 and s3.engine.db.object_cache.downloads == 1
+    s3.restart()  # the copy on local disk outlives the process
+    s3.proxy.seen.clear()
+    assert s3.sql("SELECT sum(v) FROM t WHERE id < 10").scalar() == sum(range(10))
+    assert s3.seen("batch-1.parquet") == [] and s3.engine.db.object_cache.downloads == 0
+    # Deleting the cache is safe: the next read fetches (and checks) the object again.
+    import shutil
+
+    shutil.rmtree(s3.engine.db.object_cache.root)
+    s3.restart()
+    assert s3.sql("SELECT count(*) FROM t").scalar() == 1000
+    assert s3.engine.db.object_cache.downloads == 1
+
+
+def test_a_damaged_local_copy_is_fetched_again(s3: S3) -> None:
+    _table(s3)
+    _insert(s3, range(100))
+    s3.sql("FLUSH TABLE t WAIT")
+    assert s3.sql("SELECT count(*) FROM t").scalar() == 100
+    (copy,) = s3.engine.db.object_cache.root.glob("*.parquet")
+    s3.engine.close()
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    s3.engine = s3.engines.open(background_jobs=False)
+    assert s3.sql("SELECT count(*), sum(v) FROM t").rows() == [(100, sum(range(100)))]
+    assert s3.engine.db.object_cache.downloads == 1
+
+
 @pytest.mark.parametrize("kind", ["SHARED", "USER"])
 def test_update_and_delete_of_cold_rows_stay_applied_across_flush_compaction_and_restart(
     s3: S3, kind: str

@@ -42,6 +42,7 @@ from engine.sql.statements import TableRef
 from engine.storage import keys
 from engine.storage.cold import SegmentVerifier
 from engine.storage.fs import ColdPath, ObjectPath
+from engine.storage.fs_cache import ObjectCache
 from engine.txn import Txn
 from engine.users import Users
 
@@ -91,6 +92,8 @@ class Database:
             self._providers: dict[int, TableProvider] = {}
             self.verifier = SegmentVerifier()
             self.row_groups = GroupCache()  # decoded row groups for point lookups
+            # local copies of segments kept in buckets (CREATE STORAGE)
+            self.object_cache = ObjectCache(data_dir / "cache" / "objects")
             # the one long-lived DataFusion context
             self.queries = (
                 QueryContext()
@@ -184,6 +187,7 @@ class Database:
                         lambda scope, tid=table.table_id: self.scope_dir(tid, scope),
                         self.verifier,
                         self.row_groups,
+                        objects=self.object_cache,
                     )
                     prov = cls(
                         table.table_id,

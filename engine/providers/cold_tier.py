@@ -40,6 +40,7 @@ from engine.storage.cold import (
     segment_path,
 )
 from engine.storage.fs import ColdPath, ObjectPath
+from engine.storage.fs_cache import ObjectCache
 from engine.storage.hot import HotStore
 from engine.txn import Txn
 from engine.types import arrow_type, coerce
@@ -164,6 +165,7 @@ class ColdTier:
         *,
         fragment_limit: int = FRAGMENT_CACHE_SEGMENTS,
         dataset_scan_segments: int = DATASET_SCAN_SEGMENTS,
+        objects: ObjectCache | None = None,
     ) -> None:
         self.table_id = table_id
         self._store = store
@@ -181,6 +183,7 @@ class ColdTier:
         self._fragment_limit = fragment_limit
         self.dataset_scan_segments = dataset_scan_segments
         self._groups = groups if groups is not None else GroupCache()
+        self._objects = objects  # local copies of segments kept in a bucket
         prefix = keys.manifest_key(table_id, "")
         for key, raw in store.scan(prefix):
             scope = key[len(prefix) :].decode()
@@ -310,8 +313,14 @@ class ColdTier:
 
     # ---- segments
     def segment_file(self, scope: str, entry: SegmentEntry) -> ColdPath:
-        path = segment_path(self.scope_dir(scope), entry)
-        self._verifier.verify(path, entry)
+        return self._readable(segment_path(self.scope_dir(scope), entry), entry)
+
+    def _readable(self, path: ColdPath, entry: SegmentEntry) -> ColdPath:
+        """The verified file to read a segment from: itself on local disk; for
+        an object in a bucket its local copy (``engine.storage.fs_cache``)."""
+        if isinstance(path, ObjectPath) and self._objects is not None:
+            return self._objects.local_copy(path, entry, self._verifier)
+        self._verifier.verify(path, entry)  # checksum on first open (invariant 5)
         return path
 
     def frame(
@@ -339,12 +348,12 @@ class ColdTier:
         directory = self.scope_dir(scope)  # resolved once, not per segment
         chains: dict[int, dict[int, tuple[str, ...]]] = {}  # per schema version
         groups: dict[_Layout, list[tuple[SegmentEntry, ColdPath]]] = {}
-        # A bucket is always read through one pyarrow dataset over its
-        # filesystem: DataFusion's own Parquet reader only knows local paths.
-        remote = isinstance(directory, ObjectPath)
+        # A bucket without a local cache is read through one pyarrow dataset
+        # over its filesystem: DataFusion's own Parquet reader only knows
+        # local paths.
+        remote = isinstance(directory, ObjectPath) and self._objects is None
         for entry in entries:
-            path = segment_path(directory, entry)
-            self._verifier.verify(path, entry)  # checksum on first open (invariant 5)
+            path = self._readable(segment_path(directory, entry), entry)
             if entry.schema_version not in chains:
                 chains[entry.schema_version] = column_chains(table, entry.schema_version)
             layout = _layout(table, entry, chains[entry.schema_version])
