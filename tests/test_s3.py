@@ -428,3 +428,19 @@ def test_a_named_profile_supplies_credentials_and_only_its_name_is_stored(
     assert b"profile-secret" not in raw and b"profile-key" not in raw
     with pytest.raises(InvalidOptionError, match="AWS profile 'nope' is not in"):
         s3.sql(f"CREATE STORAGE other TYPE s3 WITH (bucket = '{s3.bucket}', profile = 'nope')")
+
+
+def test_a_bucket_scope_names_its_uri_and_reader_options_for_other_engines(s3: S3) -> None:
+    from engine.storage.fs import table_uri
+
+    _table(s3, "USER")
+    t = s3.engine.db.catalog.get_table("default", "t")
+    uri, options = table_uri(s3.engine.db.scope_dir(t.table_id, "alice"))
+    assert uri == f"s3://{s3.bucket}/lake/v1/default/t/alice"
+    assert options == {
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": s3.proxy.endpoint,
+        "AWS_ALLOW_HTTP": "true",
+    }
+    local_uri, local_options = table_uri(s3.engine.db.data_dir / "storage")
+    assert local_options == {} and local_uri.endswith("storage")

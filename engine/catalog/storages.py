@@ -24,7 +24,7 @@ import pyarrow.fs as pafs
 from engine.errors import StorageNotFoundError
 from engine.names import check_name
 from engine.storage.cold import RecordValidator
-from engine.storage.fs import ObjectPath, s3_filesystem
+from engine.storage.fs import ObjectPath, reader_options, s3_filesystem
 from engine.storage.hot import HotStore
 from engine.txn import Txn
 
@@ -161,4 +161,6 @@ class Storages:
         """``<bucket>/<prefix>/<namespace>/<table>`` of a table in storage ``name``."""
         d = self.get(name)
         key = "/".join(p for p in (d.bucket, d.prefix, check_name(namespace, "namespace")) if p)
-        return ObjectPath(self.filesystem(name), key, store=name) / check_name(table, "table")
+        options = reader_options(endpoint=d.endpoint, region=d.region)
+        root = ObjectPath(self.filesystem(name), key, store=name, options=options)
+        return root / check_name(table, "table")

@@ -28,7 +28,7 @@ from engine.errors import InvalidOptionError, ObjectStorageError
 from engine.result import Result
 from engine.sql import statements as st
 from engine.sql.tokens import StatementText
-from engine.storage.fs import ObjectPath, publish_bytes
+from engine.storage.fs import ObjectPath, publish_bytes, reader_options, table_uri
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -40,7 +40,7 @@ def export_table(db: Database, s: st.ExportTable, params: dict[str, Any], user: 
         remote = _bucket_destination(db, s.path.strip())
         data = _snapshot(db, table, params, user)
         if s.format == "delta":
-            _write_delta_to_bucket(db, remote, data)
+            _write_delta_to_bucket(remote, data)
         else:
             sink = pa.BufferOutputStream()
             pq.write_table(data, sink, compression="zstd")
@@ -93,22 +93,21 @@ def _bucket_destination(db: Database, uri: str) -> ObjectPath:
             f"Cannot export to {uri}: no storage uses bucket '{bucket}' "
             "(CREATE STORAGE ... WITH (bucket = ...) first; its endpoint and credentials are used)"
         )
-    dest = ObjectPath(db.storages.filesystem(storage.name), f"{bucket}/{key}", store=storage.name)
+    options = reader_options(endpoint=storage.endpoint, region=storage.region)
+    dest = ObjectPath(
+        db.storages.filesystem(storage.name), f"{bucket}/{key}", store=storage.name, options=options
+    )
     if dest.exists():
         raise InvalidOptionError(f"Cannot export to {dest}: it already exists")
     return dest
 
 
-def _write_delta_to_bucket(db: Database, dest: ObjectPath, data: pa.Table) -> None:
+def _write_delta_to_bucket(dest: ObjectPath, data: pa.Table) -> None:
     from deltalake import write_deltalake
 
-    storage = db.storages.get(dest.store)
-    options = {"AWS_REGION": storage.region or "us-east-1"}
-    if storage.endpoint:
-        options["AWS_ENDPOINT_URL"] = storage.endpoint
-        options["AWS_ALLOW_HTTP"] = "true"
+    uri, options = table_uri(dest)
     try:
-        write_deltalake(str(dest), data, mode="error", storage_options=options)
+        write_deltalake(uri, data, mode="error", storage_options=options)
     except OSError as exc:
         raise ObjectStorageError(f"Export to {dest} failed: {exc}", object=str(dest)) from exc
 

@@ -103,12 +103,23 @@ class ObjectPath:
     Equal and hashed by store identity and key, so sets of retired files and
     "is this still the same directory" checks work as with ``Path``."""
 
-    __slots__ = ("_listed", "fs", "key", "store")
+    __slots__ = ("_listed", "fs", "key", "options", "store")
 
-    def __init__(self, fs: pafs.FileSystem, key: str, *, store: str, listed: Any = None) -> None:
+    def __init__(
+        self,
+        fs: pafs.FileSystem,
+        key: str,
+        *,
+        store: str,
+        listed: Any = None,
+        options: dict[str, str] | None = None,
+    ) -> None:
         self.fs = fs
         self.key = key.strip("/")
         self.store = store  # the storage's name: two storages never compare equal
+        # How other readers reach the bucket (deltalake / object_store
+        # ``storage_options``: endpoint, region; never credentials).
+        self.options = options or {}
         # The type a listing reported (``iterdir``): spares a HEAD per entry
         # when a sweep asks ``is_file()`` of each. Not part of the identity.
         self._listed = listed
@@ -131,7 +142,7 @@ class ObjectPath:
     def __truediv__(self, name: str) -> ObjectPath:
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"not one path component: {name!r}")
-        return ObjectPath(self.fs, f"{self.key}/{name}", store=self.store)
+        return ObjectPath(self.fs, f"{self.key}/{name}", store=self.store, options=self.options)
 
     @property
     def name(self) -> str:
@@ -139,7 +150,9 @@ class ObjectPath:
 
     @property
     def parent(self) -> ObjectPath:
-        return ObjectPath(self.fs, self.key.rsplit("/", 1)[0], store=self.store)
+        return ObjectPath(
+            self.fs, self.key.rsplit("/", 1)[0], store=self.store, options=self.options
+        )
 
     def with_name(self, name: str) -> ObjectPath:
         return self.parent / name
@@ -171,7 +184,9 @@ class ObjectPath:
         with _request(self):
             infos = self.fs.get_file_info(selector)
         for info in infos:
-            yield ObjectPath(self.fs, info.path, store=self.store, listed=info.type)
+            yield ObjectPath(
+                self.fs, info.path, store=self.store, listed=info.type, options=self.options
+            )
 
     def mkdir(self, *, parents: bool = False, exist_ok: bool = False) -> None:
         """Nothing to do: a bucket has no directories, keys imply them."""
@@ -230,6 +245,16 @@ class _request:
 
 def is_remote(path: ColdPath) -> bool:
     return isinstance(path, ObjectPath)
+
+
+def table_uri(path: ColdPath) -> tuple[str, dict[str, str]]:
+    """(URI, storage options) under which other engines (deltalake, polars,
+    DataFusion's object store) open ``path``: a local path and ``{}``, or
+    ``s3://bucket/key`` with the endpoint and region (credentials still come
+    from the environment)."""
+    if isinstance(path, ObjectPath):
+        return str(path), dict(path.options)
+    return str(path), {}
 
 
 def filesystem_of(path: ColdPath) -> tuple[pafs.FileSystem, str]:
@@ -302,6 +327,16 @@ def read_parquet_metadata(path: ColdPath) -> pq.FileMetaData:
 
 
 # --------------------------------------------------------------------------- S3 stores
+
+
+def reader_options(*, endpoint: str | None, region: str | None) -> dict[str, str]:
+    """``storage_options`` for deltalake / object_store readers of a bucket."""
+    out = {"AWS_REGION": region or "us-east-1"}
+    if endpoint:
+        out["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            out["AWS_ALLOW_HTTP"] = "true"
+    return out
 
 
 def s3_filesystem(
