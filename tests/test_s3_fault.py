@@ -121,3 +121,73 @@ def test_a_fault_mid_flush_fails_clearly_loses_nothing_and_a_retry_succeeds(
     ]
     eng = engines.reopen(eng, background_jobs=False)
     assert rows() == expected
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL at a flush step: nothing after the step runs."""
+
+
+CRASH_STEPS = (
+    "segment_written",
+    "manifest_json_written",
+    "hot_manifest_committed",
+    "hot_rows_partly_removed",
+)
+
+
+@pytest.mark.parametrize("first_flush", [True, False], ids=["first flush", "later flush"])
+@pytest.mark.parametrize("step", CRASH_STEPS)
+def test_a_crash_at_any_flush_step_on_a_bucket_loses_and_duplicates_nothing(
+    engines: Any,
+    proxy: FaultProxy,
+    upstream: str,
+    bucket: str,
+    step: str,
+    first_flush: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.jobs import flush as flush_job
+
+    eng = engines.open(background_jobs=False)
+    eng.execute(
+        f"CREATE STORAGE s3 TYPE s3 WITH (endpoint = '{proxy.endpoint}', bucket = '{bucket}')"
+    )
+    eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v INT) WITH (STORAGE_ID = 's3')")
+    model = {i: i for i in range(40)}
+    eng.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, {v})" for i, v in model.items()))
+    if not first_flush:
+        eng.execute("FLUSH TABLE t WAIT")
+        eng.execute("UPDATE t SET v = v + 1000 WHERE id < 10")
+        eng.execute("DELETE FROM t WHERE id >= 35")
+        eng.execute("INSERT INTO t VALUES (100, 100), (101, 101)")
+        model = {i: (v + 1000 if i < 10 else v) for i, v in model.items() if i < 35}
+        model.update({100: 100, 101: 101})
+    # Several removal chunks, so "hot_rows_partly_removed" happens between two.
+    monkeypatch.setattr(flush_job, "DELETE_CHUNK", 7)
+
+    def hook(at: str) -> None:
+        if at == step:
+            raise Killed(at)
+
+    table = eng.db.catalog.get_table("default", "t")
+    with pytest.raises(Killed):
+        flush_job.flush_table(eng.db, table, crash=hook)
+    eng = engines.reopen(eng, background_jobs=False)
+    want = sorted(model.items())
+    assert eng.execute("SELECT id, v FROM t ORDER BY id").rows() == want
+    assert eng.execute("SELECT id FROM t GROUP BY id HAVING count(*) > 1").rows() == []
+    for probe in (0, 9, 20, 36, 100):
+        got = eng.execute("SELECT id, v FROM t WHERE id = ?", [probe]).rows()
+        assert got == ([(probe, model[probe])] if probe in model else [])
+    # The next flush publishes what is left and sweeps the crash's orphans.
+    eng.execute("INSERT INTO t VALUES (200, 200)")
+    eng.execute("FLUSH TABLE t WAIT")
+    model[200] = 200
+    assert eng.execute("SELECT id, v FROM t ORDER BY id").rows() == sorted(model.items())
+    named = {r["path"] for r in eng.execute("SHOW MANIFEST t").to_pylist()}
+    stored = {
+        k.rsplit("/", 1)[1]
+        for k in object_keys(upstream, f"{bucket}/default/t")
+        if k.endswith(".parquet")
+    }
+    assert stored == named
