@@ -444,3 +444,20 @@ def test_a_bucket_scope_names_its_uri_and_reader_options_for_other_engines(s3: S
     }
     local_uri, local_options = table_uri(s3.engine.db.data_dir / "storage")
     assert local_options == {} and local_uri.endswith("storage")
+
+
+def test_delta_log_files_in_a_bucket_are_put_once_and_listed(s3: S3) -> None:
+    from engine.storage.fs import ObjectLogFiles
+
+    _table(s3)
+    t = s3.engine.db.catalog.get_table("default", "t")
+    log_dir = s3.engine.db.scope_dir(t.table_id, "") / "_delta_log"
+    files = ObjectLogFiles()
+    assert files.list_names(log_dir) == []
+    first = log_dir / "00000000000000000000.json"
+    assert files.put_if_absent(first, b'{"commitInfo":{}}\n') is True
+    assert files.put_if_absent(first, b"something else") is False  # never overwritten
+    assert files.read(first) == b'{"commitInfo":{}}\n'
+    assert files.list_names(log_dir) == ["00000000000000000000.json"]
+    files.remove_temps(log_dir)
+    assert s3.objects() == ["lake/v1/default/t/_delta_log/00000000000000000000.json"]

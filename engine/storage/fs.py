@@ -379,3 +379,35 @@ def _profile_credentials(profile: str) -> dict[str, str]:
     if "aws_session_token" in section:
         out["session_token"] = section["aws_session_token"]
     return out
+
+
+# --------------------------------------------------------------------------- Delta log files
+
+
+class ObjectLogFiles:
+    """The file operations a Delta log needs (``engine.delta.log.LogFiles``:
+    ``list_names`` / ``read`` / ``put_if_absent`` / ``remove_temps``) for a
+    table directory in a bucket.
+
+    ``put_if_absent`` checks, then PUTs: S3 has no rename and pyarrow no
+    conditional PUT, and this is safe because one process owns a data
+    directory (its RocksDB lock) and commits a table's log under that table's
+    commit lock, so no second writer can race for a version."""
+
+    def __repr__(self) -> str:
+        return "ObjectLogFiles()"
+
+    def list_names(self, directory: ObjectPath) -> list[str]:
+        return [p.name for p in directory.iterdir() if p.is_file()]
+
+    def read(self, path: ObjectPath) -> bytes:
+        return path.read_bytes()
+
+    def put_if_absent(self, path: ObjectPath, data: bytes) -> bool:
+        if path.exists():
+            return False
+        publish_bytes(path, data)  # one PUT: the version appears whole or not at all
+        return True
+
+    def remove_temps(self, directory: ObjectPath) -> None:
+        """Nothing to do: a PUT leaves no temp object behind."""
