@@ -461,3 +461,17 @@ def test_delta_log_files_in_a_bucket_are_put_once_and_listed(s3: S3) -> None:
     assert files.list_names(log_dir) == ["00000000000000000000.json"]
     files.remove_temps(log_dir)
     assert s3.objects() == ["lake/v1/default/t/_delta_log/00000000000000000000.json"]
+
+
+def test_only_a_dba_manages_or_lists_storages(s3: S3) -> None:
+    from engine.errors import PermissionDeniedError
+
+    for sql in (
+        "CREATE STORAGE other TYPE s3 WITH (bucket = 'bucket-one')",
+        "DROP STORAGE s3",
+        "SHOW STORAGES",
+        "SELECT * FROM system.storages",
+    ):
+        with pytest.raises(PermissionDeniedError):
+            s3.sql(sql, user="alice")
+    assert s3.rows("SELECT storage_id FROM system.storages ORDER BY 1") == [("local",), ("s3",)]
