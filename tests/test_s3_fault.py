@@ -191,3 +191,39 @@ def test_a_crash_at_any_flush_step_on_a_bucket_loses_and_duplicates_nothing(
         if k.endswith(".parquet")
     }
     assert stored == named
+
+
+@pytest.mark.parametrize("step", ["segment part", "manifest write"])
+def test_a_fault_mid_compaction_changes_nothing_and_a_retry_compacts(
+    engines: Any, proxy: FaultProxy, upstream: str, bucket: str, step: str
+) -> None:
+    rule, _ = STEPS[step]
+    eng = engines.open(background_jobs=False)
+    eng.execute(
+        f"CREATE STORAGE s3 TYPE s3 WITH (endpoint = '{proxy.endpoint}', bucket = '{bucket}')"
+    )
+    eng.execute(
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, v INT) "
+        "WITH (STORAGE_ID = 's3', COMPACT_POLICY = 'none')"
+    )
+    for lo in (0, 10, 20):
+        eng.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, {i})" for i in range(lo, lo + 10)))
+        eng.execute("FLUSH TABLE t WAIT")
+    eng.execute("DELETE FROM t WHERE id % 3 = 0")
+    eng.execute("FLUSH TABLE t WAIT")
+    want = [(i, i) for i in range(30) if i % 3]
+    proxy.fail(rule)
+    try:
+        with pytest.raises(ObjectStorageError):
+            eng.execute("COMPACT TABLE t WAIT")
+        assert proxy.failed
+    finally:
+        proxy.fail(None)
+    assert eng.execute("SELECT id, v FROM t ORDER BY id").rows() == want
+    assert eng.execute("SELECT count(*) FROM t").stats["default.t"]["segments_total"] == 3
+    assert "3 segment(s) into 1" in eng.execute("COMPACT TABLE t WAIT").message
+    assert eng.execute("SELECT id, v FROM t ORDER BY id").rows() == want
+    eng = engines.reopen(eng, background_jobs=False)
+    assert eng.execute("SELECT id, v FROM t ORDER BY id").rows() == want
+    parquet = [k for k in object_keys(upstream, f"{bucket}/default/t") if k.endswith(".parquet")]
+    assert len(parquet) == 1
