@@ -195,3 +195,23 @@ class UniqueViolationError(KalamError, ValueError):
     """A write would give two live rows of one scope the same value in a UNIQUE column."""
 
     code = "UNIQUE_VIOLATION"
+
+
+class ObjectStorageError(KalamError, OSError):
+    """A request to an object store (S3-compatible bucket) failed; ``object``
+    names the key. Nothing was published: a FLUSH that hits it keeps its rows
+    hot and can simply be retried."""
+
+    code = "OBJECT_STORAGE_ERROR"
+
+
+class StorageNotFoundError(KalamError, LookupError):
+    code = "STORAGE_NOT_FOUND"
+
+
+class StorageExistsError(KalamError, ValueError):
+    code = "STORAGE_EXISTS"
+
+
+class StorageInUseError(KalamError, ValueError):
+    code = "STORAGE_IN_USE"

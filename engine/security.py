@@ -60,6 +60,9 @@ def authorize(engine: Database, stmt: st.Statement, role: str) -> None:
         require(role, "service" if kind == "SHARED" else "user", f"CREATE {kind} TABLE")
     elif isinstance(stmt, (st.DropTable, st.AlterTable)):
         require(role, "dba", "DROP / ALTER TABLE")
+    elif isinstance(stmt, (st.CreateStorage, st.DropStorage, st.ShowStorages)):
+        # SHOW too: like system.storages it names buckets and endpoints.
+        require(role, "dba", "CREATE / DROP / SHOW STORAGE")
     elif isinstance(stmt, st.FlushTable):
         require(role, "service", "FLUSH")
     elif isinstance(stmt, st.CompactTable):

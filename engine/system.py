@@ -368,6 +368,12 @@ def _users(engine: Database, user: str) -> pa.Table:
     )
 
 
+def _storages(engine: Database, user: str) -> pa.Table:
+    from engine.sql.storage_defs import storages_table
+
+    return storages_table(engine)
+
+
 SYSTEM_TABLES: dict[str, Callable[[Database, str], pa.Table]] = {
     "namespaces": _namespaces,
     "tables": _tables,
@@ -378,6 +384,7 @@ SYSTEM_TABLES: dict[str, Callable[[Database, str], pa.Table]] = {
     "live_queries": _live_queries,
     "stats": _stats,
     "users": _users,
+    "storages": _storages,
 }
 OPEN_TO_ALL = frozenset({"live_queries"})  # rows filtered to the caller's own
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from engine.errors import StorageCorruptionError
-from engine.storage import cold
+from engine.storage import cold, fs
 from engine.storage.cold import (
     STATS_PREFIX_LEN,
     SegmentEntry,
@@ -106,7 +106,7 @@ def test_failed_write_leaves_neither_temp_nor_segment(tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(cold.os, "replace", boom)
+    monkeypatch.setattr(fs.os, "replace", boom)
     with pytest.raises(OSError, match="disk gone"):
         write(tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -23,7 +23,7 @@ from engine.manifest import (
     remove_orphans,
     write_manifest_json,
 )
-from engine.storage import cold
+from engine.storage import fs
 from engine.storage.cold import write_segment
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -157,7 +157,7 @@ def test_a_crash_during_write_keeps_the_previous_manifest(tmp_path, monkeypatch)
     def crash(src, dst):
         raise OSError("power cut")
 
-    monkeypatch.setattr(cold.os, "replace", crash)
+    monkeypatch.setattr(fs.os, "replace", crash)
     with pytest.raises(OSError, match="power cut"):
         write_manifest_json(tmp_path, two_segment_manifest())
     assert read_manifest_json(tmp_path / "manifest.json") == old

@@ -12,16 +12,22 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from engine.catalog.catalog import DEFAULT_NAMESPACE, Catalog
 from engine.catalog.model import Namespace, TableDef
+from engine.catalog.storages import LOCAL, Storages
 from engine.core.commit import TableLocks, finish_move, finish_pending_moves, stage_move
 from engine.core.readers import Readers
 from engine.core.session import Session, current_session
-from engine.errors import EngineClosedError, InvalidOptionError, TableNotFoundError
+from engine.errors import (
+    EngineClosedError,
+    InvalidOptionError,
+    ObjectStorageError,
+    TableNotFoundError,
+)
 from engine.exec.live import LiveQueries
 from engine.exec.query import QueryContext
 from engine.jobs.jobs import JobManager
@@ -35,6 +41,8 @@ from engine.seq import SeqAllocator
 from engine.sql.statements import TableRef
 from engine.storage import keys
 from engine.storage.cold import SegmentVerifier
+from engine.storage.fs import ColdPath, ObjectPath
+from engine.storage.fs_cache import ObjectCache
 from engine.txn import Txn
 from engine.users import Users
 
@@ -79,10 +87,13 @@ class Database:
         try:
             finish_pending_moves(data_dir, self.store)
             self.catalog = Catalog(self.store)
+            self.storages = Storages(self.store)  # CREATE STORAGE: buckets for cold tiers
             self.seq = SeqAllocator(self.store, clock_ms)
             self._providers: dict[int, TableProvider] = {}
             self.verifier = SegmentVerifier()
             self.row_groups = GroupCache()  # decoded row groups for point lookups
+            # local copies of segments kept in buckets (CREATE STORAGE)
+            self.object_cache = ObjectCache(data_dir / "cache" / "objects")
             # the one long-lived DataFusion context
             self.queries = (
                 QueryContext()
@@ -176,6 +187,7 @@ class Database:
                         lambda scope, tid=table.table_id: self.scope_dir(tid, scope),
                         self.verifier,
                         self.row_groups,
+                        objects=self.object_cache,
                     )
                     prov = cls(
                         table.table_id,
@@ -203,11 +215,22 @@ class Database:
     def table_dir(self, table: TableDef) -> Path:
         return safe_path(self.data_dir, "storage", table.namespace, table.name)
 
-    def scope_dir(self, table_id: int, scope: str) -> Path:
-        """Where a scope's manifest.json and segments live."""
+    def object_root(self, table: TableDef) -> ObjectPath | None:
+        """The table's directory in a bucket, or ``None`` for a table on local disk."""
+        sid = table.options.get("storage_id")
+        if not sid or sid == LOCAL:
+            return None
+        return self.storages.table_root(str(sid), table.namespace, table.name)
+
+    def scope_dir(self, table_id: int, scope: str) -> ColdPath:
+        """Where a scope's manifest.json and segments live (local disk, or
+        ``<bucket>/<prefix>/<namespace>/<table>/[<user>]`` for a table in a storage)."""
         table = self.catalog.table_by_id(table_id)
         if table is None:
             raise TableNotFoundError(f"Table id {table_id} no longer exists (it was dropped)")
+        remote = self.object_root(table)
+        if remote is not None:
+            return remote / check_user(scope) if scope else remote
         if scope:
             return safe_path(
                 self.data_dir, "storage", table.namespace, table.name, check_user(scope)
@@ -252,13 +275,25 @@ class Database:
     ) -> Callable[[], None]:
         """Record with ``txn`` that ``table``'s directory moves to ``new_name``
         (``None``: is removed); returns what carries it out after the commit."""
+        remote = self.object_root(table)
+        if remote is not None:
+            if new_name is not None:
+                raise InvalidOptionError(
+                    f"Cannot rename {table.qualified_name}: its cold tier is in storage "
+                    f"'{table.options['storage_id']}' and a bucket has no rename "
+                    "(EXPORT it and create a new table instead)"
+                )
+            return lambda: _remove_objects(remote)
         src = ["storage", table.namespace, table.name]
         dst = None if new_name is None else ["storage", table.namespace, new_name]
         return self._stage(txn, keys.move_key(table.table_id), src, dst)
 
     def stage_scope_removal(self, txn: Txn, table: TableDef, scope: str) -> Callable[[], None]:
         """Record with ``txn`` that one scope's directory (a user's) is removed."""
-        path = self.scope_dir(table.table_id, scope).relative_to(self.data_dir)
+        found = self.scope_dir(table.table_id, scope)
+        if isinstance(found, ObjectPath):
+            return lambda: _remove_objects(found)
+        path = found.relative_to(self.data_dir)
         return self._stage(txn, keys.move_key(table.table_id, scope), path.parts, None)
 
     def _stage(
@@ -272,3 +307,12 @@ class Database:
                 finish_move(self.data_dir, self.store, marker, raw)
 
         return finish
+
+
+def _remove_objects(root: ObjectPath) -> None:
+    """After a committed DROP: delete a table's (or a user's) objects. A
+    failure leaves them behind, harmlessly: their manifest names another
+    table id, so a table created later under the name never adopts them and
+    its first flush sweeps the segment files as orphans."""
+    with suppress(ObjectStorageError):
+        root.remove_tree()

@@ -16,7 +16,8 @@ import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+
+from engine.storage.fs import ColdPath
 
 
 class Readers:
@@ -25,7 +26,7 @@ class Readers:
         self._tokens = itertools.count(1)
         self._epoch = 0
         self._active: dict[int, int] = {}  # token -> epoch it started in
-        self._pending: list[tuple[int, list[Path]]] = []  # (retirement epoch, files)
+        self._pending: list[tuple[int, list[ColdPath]]] = []  # (retirement epoch, files)
 
     def __repr__(self) -> str:
         waiting = sum(len(p) for _, p in self._pending)
@@ -44,7 +45,7 @@ class Readers:
                 due = self._due()
             _remove(due)
 
-    def retire(self, paths: list[Path]) -> None:
+    def retire(self, paths: list[ColdPath]) -> None:
         """Remove ``paths`` once no statement that began before now still runs."""
         with self._lock:
             self._epoch += 1
@@ -52,7 +53,7 @@ class Readers:
             due = self._due()
         _remove(due)
 
-    def retired(self) -> set[Path]:
+    def retired(self) -> set[ColdPath]:
         with self._lock:
             return {p for _, paths in self._pending for p in paths}
 
@@ -63,9 +64,9 @@ class Readers:
             self._pending.clear()
         _remove(due)
 
-    def _due(self) -> list[Path]:
+    def _due(self) -> list[ColdPath]:
         oldest = min(self._active.values(), default=None)
-        due: list[Path] = []
+        due: list[ColdPath] = []
         keep = []
         for epoch, paths in self._pending:
             if oldest is None or oldest >= epoch:
@@ -76,6 +77,6 @@ class Readers:
         return due
 
 
-def _remove(paths: list[Path]) -> None:
+def _remove(paths: list[ColdPath]) -> None:
     for p in paths:
         p.unlink(missing_ok=True)

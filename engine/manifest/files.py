@@ -1,8 +1,9 @@
 """The cold copy of a manifest (``<scope dir>/manifest.json``) and orphan files.
 
 ``write_manifest_json`` is the only writer and is atomic (temp file, fsync,
-``os.replace``, fsync directory): a crash leaves the previous manifest or the
-new one, never a torn file. ``read_manifest_json`` raises
+``os.replace``, fsync directory; in a bucket one PUT, atomic there): a crash
+leaves the previous manifest or the new one, never a torn file. Every path
+here is a cold location (``engine.storage.fs``): local disk or a bucket. ``read_manifest_json`` raises
 ``StorageCorruptionError`` naming the file when it is missing or damaged;
 ``find_manifest_json`` returns ``None`` for a scope that never flushed.
 
@@ -16,28 +17,27 @@ not-yet-published segment look exactly like orphans).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from engine.errors import StorageCorruptionError
 from engine.manifest.model import Manifest, decode, encode
-from engine.storage.cold import TEMP_SUFFIX, atomic_write_bytes, parse_segment_file_name
+from engine.storage.cold import TEMP_SUFFIX, parse_segment_file_name
+from engine.storage.fs import ColdPath, publish_bytes
 
 MANIFEST_FILE = "manifest.json"
 
 
-def manifest_path(directory: Path) -> Path:
+def manifest_path(directory: ColdPath) -> ColdPath:
     return directory / MANIFEST_FILE
 
 
-def write_manifest_json(directory: Path, manifest: Manifest) -> Path:
+def write_manifest_json(directory: ColdPath, manifest: Manifest) -> ColdPath:
     """Atomically replace ``<directory>/manifest.json``; returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = manifest_path(directory)
-    atomic_write_bytes(path, encode(manifest, pretty=True))
+    publish_bytes(path, encode(manifest, pretty=True))
     return path
 
 
-def read_manifest_json(path: Path) -> Manifest:
+def read_manifest_json(path: ColdPath) -> Manifest:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -45,7 +45,7 @@ def read_manifest_json(path: Path) -> Manifest:
     return decode(data, source=str(path))
 
 
-def find_manifest_json(directory: Path) -> Manifest | None:
+def find_manifest_json(directory: ColdPath) -> Manifest | None:
     """The scope's cold manifest, or ``None`` if it has never been written."""
     path = manifest_path(directory)
     if not path.exists():
@@ -57,12 +57,12 @@ def _is_temp(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def find_orphans(directory: Path, manifest: Manifest | None) -> list[Path]:
+def find_orphans(directory: ColdPath, manifest: Manifest | None) -> list[ColdPath]:
     """Temp files and unnamed segment files in ``directory``, sorted by name."""
     if not directory.is_dir():
         return []
     named = {s.path for s in manifest.segments} if manifest else set()
-    out = []
+    out: list[ColdPath] = []
     for p in directory.iterdir():
         if not p.is_file():
             continue
@@ -73,7 +73,7 @@ def find_orphans(directory: Path, manifest: Manifest | None) -> list[Path]:
     return sorted(out)
 
 
-def remove_orphans(directory: Path, manifest: Manifest | None) -> list[Path]:
+def remove_orphans(directory: ColdPath, manifest: Manifest | None) -> list[ColdPath]:
     """Delete ``find_orphans``; returns what was removed. Not concurrent with a flush."""
     removed = []
     for p in find_orphans(directory, manifest):

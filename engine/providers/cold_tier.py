@@ -18,40 +18,41 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from datafusion import DataFrame, SessionConfig, SessionContext, col, lit
 from datafusion import functions as dff
 from datafusion.catalog import Table
 
 from engine.catalog.model import TableDef
-from engine.errors import StorageCorruptionError
+from engine.errors import ObjectStorageError, StorageCorruptionError
 from engine.exec.cast import cast_array, cast_expr, stored_values, type_chain
 from engine.manifest import Manifest, decode, encode, find_manifest_json, manifest_path
-from engine.storage import keys
+from engine.storage import fs, keys
 from engine.storage.cold import (
     SegmentEntry,
     SegmentVerifier,
     float_stats_untrusted,
     segment_path,
 )
+from engine.storage.fs import ColdPath, ObjectPath
+from engine.storage.fs_cache import ObjectCache
 from engine.storage.hot import HotStore
 from engine.txn import Txn
 from engine.types import arrow_type, coerce
 
 
 @contextmanager
-def reading_segment(path: Path) -> Iterator[None]:
-    """Any failure to read a segment file is damage that names the file."""
+def reading_segment(path: ColdPath) -> Iterator[None]:
+    """Any failure to read a segment file is damage that names the file (a
+    failed request to an object store is not: it says so and names the key)."""
     try:
         yield
-    except StorageCorruptionError:
+    except (StorageCorruptionError, ObjectStorageError):
         raise
     except Exception as exc:
         raise StorageCorruptionError(
@@ -158,12 +159,13 @@ class ColdTier:
         self,
         table_id: int,
         store: HotStore,
-        scope_dir: Any,  # Callable[[str], Path]
+        scope_dir: Any,  # Callable[[str], ColdPath]
         verifier: SegmentVerifier,
         groups: GroupCache | None = None,
         *,
         fragment_limit: int = FRAGMENT_CACHE_SEGMENTS,
         dataset_scan_segments: int = DATASET_SCAN_SEGMENTS,
+        objects: ObjectCache | None = None,
     ) -> None:
         self.table_id = table_id
         self._store = store
@@ -175,12 +177,13 @@ class ColdTier:
         self._checked: set[str] = set()
         self._key_index: dict[tuple[str, int, str], _KeyIndex] = {}
         self._files: dict[tuple[str, int, str], pq.ParquetFile] = {}  # (scope, id, checksum)
-        self._dirs: dict[str, Path] = {}  # scope -> its directory (dropped on commits)
+        self._dirs: dict[str, ColdPath] = {}  # scope -> its directory (dropped on commits)
         # (scope, segment id, checksum) -> fragment with its footer read (LRU)
         self._fragments: OrderedDict[tuple[str, int, str], ds.Fragment] = OrderedDict()
         self._fragment_limit = fragment_limit
         self.dataset_scan_segments = dataset_scan_segments
         self._groups = groups if groups is not None else GroupCache()
+        self._objects = objects  # local copies of segments kept in a bucket
         prefix = keys.manifest_key(table_id, "")
         for key, raw in store.scan(prefix):
             scope = key[len(prefix) :].decode()
@@ -282,7 +285,7 @@ class ColdTier:
         txn.after_commit(apply)
         txn.after_commit(lambda: self.forget_segments(scope))
 
-    def scope_dir(self, scope: str) -> Path:
+    def scope_dir(self, scope: str) -> ColdPath:
         # Resolving and checking the path costs ~0.1 ms (two Path.resolve calls);
         # a point read needs it per row. A RENAME drops it with forget_all().
         found = self._dirs.get(scope)
@@ -309,9 +312,15 @@ class ColdTier:
         return m.flushed_seq if m is not None else 0
 
     # ---- segments
-    def segment_file(self, scope: str, entry: SegmentEntry) -> Path:
-        path = segment_path(self.scope_dir(scope), entry)
-        self._verifier.verify(path, entry)
+    def segment_file(self, scope: str, entry: SegmentEntry) -> ColdPath:
+        return self._readable(segment_path(self.scope_dir(scope), entry), entry)
+
+    def _readable(self, path: ColdPath, entry: SegmentEntry) -> ColdPath:
+        """The verified file to read a segment from: itself on local disk; for
+        an object in a bucket its local copy (``engine.storage.fs_cache``)."""
+        if isinstance(path, ObjectPath) and self._objects is not None:
+            return self._objects.local_copy(path, entry, self._verifier)
+        self._verifier.verify(path, entry)  # checksum on first open (invariant 5)
         return path
 
     def frame(
@@ -338,17 +347,20 @@ class ColdTier:
             return None
         directory = self.scope_dir(scope)  # resolved once, not per segment
         chains: dict[int, dict[int, tuple[str, ...]]] = {}  # per schema version
-        groups: dict[_Layout, list[tuple[SegmentEntry, Path]]] = {}
+        groups: dict[_Layout, list[tuple[SegmentEntry, ColdPath]]] = {}
+        # A bucket without a local cache is read through one pyarrow dataset
+        # over its filesystem: DataFusion's own Parquet reader only knows
+        # local paths.
+        remote = isinstance(directory, ObjectPath) and self._objects is None
         for entry in entries:
-            path = segment_path(directory, entry)
-            self._verifier.verify(path, entry)  # checksum on first open (invariant 5)
+            path = self._readable(segment_path(directory, entry), entry)
             if entry.schema_version not in chains:
                 chains[entry.schema_version] = column_chains(table, entry.schema_version)
             layout = _layout(table, entry, chains[entry.schema_version])
             groups.setdefault(layout, []).append((entry, path))
         frames = []
         for layout, members in groups.items():
-            if len(members) >= self.dataset_scan_segments:
+            if remote or len(members) >= self.dataset_scan_segments:
                 fragments = [self._fragment(scope, entry, path) for entry, path in members]
                 frames.append(_layout_frame(ctx, table, layout, fragments))
             else:
@@ -360,7 +372,7 @@ class ColdTier:
             out = out.union(f)
         return out
 
-    def _fragment(self, scope: str, entry: SegmentEntry, path: Path) -> ds.Fragment:
+    def _fragment(self, scope: str, entry: SegmentEntry, path: ColdPath) -> ds.Fragment:
         """The segment as a pyarrow fragment whose footer is read once and
         kept (the Parquet metadata cache), keyed by identity, never by path."""
         ident = (scope, entry.id, entry.checksum)
@@ -369,7 +381,8 @@ class ColdTier:
             self._fragments.move_to_end(ident)
             return hit
         with reading_segment(path):
-            frag = _PARQUET.make_fragment(str(path), _LOCAL)
+            filesystem, where = fs.filesystem_of(path)
+            frag = _PARQUET.make_fragment(where, filesystem)
             frag.ensure_complete_metadata()
         with self._lock:
             self._fragments[ident] = frag
@@ -388,7 +401,7 @@ class ColdTier:
         path = self.segment_file(scope, entry)
         names = [physical_name(c) for c in (pk_column, *more)]
         with reading_segment(path):
-            data = pq.read_table(path, columns=[*names, "_seq"])
+            data = fs.read_parquet(path, columns=[*names, "_seq"])
         keys_arr = data.column(0).combine_chunks()
         idx = _KeyIndex(
             keys_arr,
@@ -506,7 +519,7 @@ class ColdTier:
         pf = self._files.get(ident)
         if pf is None:
             with reading_segment(path):
-                pf = pq.ParquetFile(path)
+                pf = fs.parquet_file(path)
             with self._lock:
                 self._files[ident] = pf
         meta = pf.metadata
@@ -610,7 +623,6 @@ _NEVER_SEEN = {
 # since the segment was written and whether it is declared NOT NULL there.
 _Layout = tuple[tuple[int, tuple[str, ...], bool], ...]
 _PARQUET = ds.ParquetFileFormat()
-_LOCAL = pafs.LocalFileSystem()
 _FLOAT_TYPES = ("FLOAT", "DOUBLE")
 
 
@@ -639,7 +651,8 @@ def _layout_frame(
     schema = pa.schema(
         [*fields, pa.field("_seq", pa.int64(), False), pa.field("_deleted", pa.bool_(), False)]
     )
-    dataset = ds.FileSystemDataset(fragments, schema, _PARQUET, _LOCAL)
+    # Each fragment reads through its own filesystem (local or a bucket's).
+    dataset = ds.FileSystemDataset(fragments, schema, _PARQUET, fragments[0].filesystem)
     df = ctx.read_table(Table(dataset))
     declared = {physical_name(cid): (chain, not_null) for cid, chain, not_null in layout}
     exprs = []
@@ -670,7 +683,7 @@ def _segment_frame(
     ctx: SessionContext,
     table: TableDef,
     entry: SegmentEntry,
-    path: Path,
+    path: ColdPath,
     chains: dict[int, tuple[str, ...]],
 ) -> DataFrame:
     """One segment in the current schema: user column names, types cast as
@@ -709,7 +722,7 @@ def _segment_frame(
     return df.select(*exprs)
 
 
-def _read_without_statistics(ctx: SessionContext, path: Path, schema: pa.Schema) -> DataFrame:
+def _read_without_statistics(ctx: SessionContext, path: ColdPath, schema: pa.Schema) -> DataFrame:
     """A segment whose Parquet float statistics omit its NaNs (written before
     float columns lost their file statistics): no row-group or page pruning.
     The page index setting is read when the table is created, so it is turned

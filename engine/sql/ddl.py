@@ -36,7 +36,8 @@ TABLE_OPTIONS: dict[str, str] = {
     "TTL_SECONDS": "STREAM tables: seconds a row stays visible",
     "COMPRESSION": "Parquet compression of flushed segments: zstd, snappy or none",
     "ROW_GROUP_SIZE": "rows per Parquet row group in flushed segments",
-    "STORAGE_ID": "storage name (only 'local' exists)",
+    "STORAGE_ID": "where the cold tier lives: 'local' (default) or a storage made with "
+    "CREATE STORAGE (an S3-compatible bucket)",
 }
 
 
@@ -169,11 +170,18 @@ def _options(s: st.CreateTable) -> tuple[str, dict[str, Any]]:
             raise InvalidOptionError("ROW_GROUP_SIZE must be a positive integer")
         options["row_group_size"] = rg
     if "STORAGE_ID" in given:
-        sid = str(given.pop("STORAGE_ID"))
-        if sid != "local":
-            raise InvalidOptionError(f"Unknown STORAGE_ID '{sid}' (only 'local' exists)")
-        options["storage_id"] = sid
+        options["storage_id"] = str(given.pop("STORAGE_ID")).lower()
     return table_type, options
+
+
+def check_storage_id(engine: Database, table_type: str, options: dict[str, Any]) -> None:
+    """STORAGE_ID names 'local' or a registered storage; STREAM tables have no cold tier."""
+    sid = options.get("storage_id")
+    if sid is None or sid == "local":
+        return
+    engine.storages.get(sid)  # raises StorageNotFoundError naming the known ones
+    if table_type == "STREAM":
+        raise InvalidOptionError("STREAM tables are never flushed: STORAGE_ID does not apply")
 
 
 def parse_flush_policy(text: str) -> dict[str, int]:
@@ -197,6 +205,7 @@ def create_table(engine: Database, s: st.CreateTable, params: dict, user: str) -
     ns = check_name(s.table.namespace or engine.namespace, "namespace")
     name = check_name(s.table.name, "table")
     table_type, options = _options(s)
+    check_storage_id(engine, table_type, options)
     columns: list[Column] = []
     seen: set[str] = set()
     for i, spec in enumerate(s.columns, start=1):
@@ -395,6 +404,13 @@ def create_index(engine: Database, s: st.CreateIndex, params: dict, user: str) -
     )
 
 
+def _storage_root(table: TableDef) -> str:
+    sid = table.options.get("storage_id")
+    if sid and sid != "local":
+        return f"{{storage {sid}}}/{table.namespace}/{table.name}"
+    return f"storage/{table.namespace}/{table.name}"
+
+
 def options_json(table: TableDef) -> str:
     """The table's configuration as JSON (system.tables.options)."""
     policy = table.options.get("flush_policy") or {}
@@ -407,8 +423,7 @@ def options_json(table: TableDef) -> str:
         if table.table_type != "STREAM"
         else None,
         "ttl_seconds": table.options.get("ttl_seconds"),
-        "storage_path": f"storage/{table.namespace}/{table.name}"
-        + ("/{user_id}" if table.table_type == "USER" else ""),
+        "storage_path": _storage_root(table) + ("/{user_id}" if table.table_type == "USER" else ""),
         "compression": table.options.get("compression", "zstd"),
         **{k: v for k, v in table.options.items() if k not in ("flush_policy",)},
     }

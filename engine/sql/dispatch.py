@@ -17,6 +17,7 @@ from engine.sql import (
     mutate,
     select,
     storage_cmds,
+    storage_defs,
     unique,
     users_cmds,
     view_cmds,
@@ -52,6 +53,9 @@ HANDLERS: dict[type[st.Statement], Handler] = {
     st.CreateUniqueIndex: unique.create_unique_index,
     st.DropView: view_cmds.drop_view,
     st.ShowViews: view_cmds.show_views,
+    st.CreateStorage: storage_defs.create_storage,
+    st.DropStorage: storage_defs.drop_storage,
+    st.ShowStorages: storage_defs.show_storages,
 }
 
 

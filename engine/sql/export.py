@@ -6,6 +6,11 @@ A USER table exports the caller's own rows (the snapshot is a SELECT in the
 caller's scope, so isolation holds). The destination must not exist yet and
 must lie outside the data directory; it appears whole or not at all (written
 under a temporary name in the same directory, then renamed).
+
+A destination ``s3://<bucket>/<key>`` writes into the bucket of a storage made
+with CREATE STORAGE (its endpoint, region and credentials are used): Parquet
+as one PUT, which is atomic; Delta through ``deltalake``, whose first commit
+makes the table appear.
 """
 
 from __future__ import annotations
@@ -19,25 +24,34 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.errors import InvalidOptionError
+from engine.errors import InvalidOptionError, ObjectStorageError
 from engine.result import Result
 from engine.sql import statements as st
 from engine.sql.tokens import StatementText
+from engine.storage.fs import ObjectPath, publish_bytes, reader_options, table_uri
 
 if TYPE_CHECKING:
     from engine.core import Database
 
 
 def export_table(db: Database, s: st.ExportTable, params: dict[str, Any], user: str) -> Result:
-    from engine.sql.parser import parse_one
-    from engine.sql.select import run_select
-
     table = db.resolve(s.table)
+    if s.path.strip().lower().startswith("s3://"):
+        remote = _bucket_destination(db, s.path.strip())
+        data = _snapshot(db, table, params, user)
+        if s.format == "delta":
+            _write_delta_to_bucket(remote, data)
+        else:
+            sink = pa.BufferOutputStream()
+            pq.write_table(data, sink, compression="zstd")
+            publish_bytes(remote, sink.getvalue())
+        return Result(
+            message=f"Exported {data.num_rows} row(s) of {table.qualified_name} to {remote} "
+            f"({s.format})",
+            rows_affected=data.num_rows,
+        )
     dest = _destination(db, s.path)
-    query = parse_one(StatementText(f"SELECT * FROM {table.namespace}.{table.name}", 1, 1, 0))
-    assert isinstance(query, st.Query)
-    data = run_select(db, query, params, user).table
-    assert data is not None
+    data = _snapshot(db, table, params, user)
     temp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         if s.format == "delta":
@@ -54,6 +68,48 @@ def export_table(db: Database, s: st.ExportTable, params: dict[str, Any], user: 
         message=f"Exported {data.num_rows} row(s) of {table.qualified_name} to {dest} ({s.format})",
         rows_affected=data.num_rows,
     )
+
+
+def _snapshot(db: Database, table: Any, params: dict[str, Any], user: str) -> pa.Table:
+    from engine.sql.parser import parse_one
+    from engine.sql.select import run_select
+
+    query = parse_one(StatementText(f"SELECT * FROM {table.namespace}.{table.name}", 1, 1, 0))
+    assert isinstance(query, st.Query)
+    data = run_select(db, query, params, user).table
+    assert data is not None
+    return data
+
+
+def _bucket_destination(db: Database, uri: str) -> ObjectPath:
+    """``s3://bucket/key`` in the bucket of a registered storage; must not exist."""
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    key = key.strip("/")
+    if not key or any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidOptionError(f"Cannot export to {uri}: give a key inside the bucket")
+    storage = next((d for d in db.storages.all() if d.bucket == bucket), None)
+    if storage is None:
+        raise InvalidOptionError(
+            f"Cannot export to {uri}: no storage uses bucket '{bucket}' "
+            "(CREATE STORAGE ... WITH (bucket = ...) first; its endpoint and credentials are used)"
+        )
+    options = reader_options(endpoint=storage.endpoint, region=storage.region)
+    dest = ObjectPath(
+        db.storages.filesystem(storage.name), f"{bucket}/{key}", store=storage.name, options=options
+    )
+    if dest.exists():
+        raise InvalidOptionError(f"Cannot export to {dest}: it already exists")
+    return dest
+
+
+def _write_delta_to_bucket(dest: ObjectPath, data: pa.Table) -> None:
+    from deltalake import write_deltalake
+
+    uri, options = table_uri(dest)
+    try:
+        write_deltalake(uri, data, mode="error", storage_options=options)
+    except OSError as exc:
+        raise ObjectStorageError(f"Export to {dest} failed: {exc}", object=str(dest)) from exc
 
 
 def _destination(db: Database, path: str) -> Path:

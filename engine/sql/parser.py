@@ -246,6 +246,8 @@ def _parse_kalam(
         return _parse_compact(c, base)
     if c.accept("EXPORT"):
         return _parse_export(c, base)
+    if words[:2] in (["CREATE", "STORAGE"], ["DROP", "STORAGE"], ["SHOW", "STORAGES"]):
+        return _parse_storage(c, base)
     if words[:3] == ["CREATE", "UNIQUE", "INDEX"]:
         return _parse_unique_index(c, base)
     if words[:1] == ["CREATE"] and words[1:2] in (["UNIQUE"], ["INDEX"]):
@@ -499,6 +501,42 @@ def _parse_export(c: _Tokens, base: dict[str, Any]) -> st.Statement:
             c.fail("expected FORMAT parquet or FORMAT delta")
     c.done()
     return st.ExportTable(**base, table=table, path=path, format=fmt)
+
+
+def _parse_storage(c: _Tokens, base: dict[str, Any]) -> st.Statement:
+    """CREATE STORAGE [IF NOT EXISTS] name TYPE t WITH (k = 'v', ...),
+    DROP STORAGE [IF EXISTS] name, SHOW STORAGES."""
+    if c.accept("SHOW", "STORAGES"):
+        c.done()
+        return st.ShowStorages(**base)
+    if c.accept("DROP", "STORAGE"):
+        ie = c.accept("IF", "EXISTS")
+        name = c.name()
+        c.done()
+        return st.DropStorage(**base, name=name, if_exists=ie)
+    c.expect("CREATE")
+    c.expect("STORAGE")
+    ine = c.accept("IF", "NOT", "EXISTS")
+    name = c.name()
+    c.expect("TYPE")
+    kind = c.name().lower()
+    options: list[tuple[str, str]] = []
+    if c.accept("WITH"):
+        c.expect("(")
+        while True:
+            key = c.name().lower()
+            c.expect("=")
+            if c.i >= len(c.toks) or c.toks[c.i].token_type != TokenType.STRING:
+                c.fail(f"expected the value of {key} as a quoted string")
+            options.append((key, c.toks[c.i].text))
+            c.i += 1
+            if not c.accept(","):
+                break
+        c.expect(")")
+    c.done()
+    return st.CreateStorage(
+        **base, name=name, storage_type=kind, options=tuple(options), if_not_exists=ine
+    )
 
 
 def _parse_explain(tokens: list[Token], base: dict[str, Any], piece: StatementText) -> st.Statement:

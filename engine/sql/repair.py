@@ -22,11 +22,9 @@ Per table, under its commit lock and the engine lock:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from engine.catalog.model import TableDef
 from engine.errors import KalamError
@@ -34,7 +32,7 @@ from engine.manifest import Manifest, find_orphans, manifest_path, write_manifes
 from engine.manifest.files import read_manifest_json
 from engine.names import check_user
 from engine.result import Result
-from engine.storage import codec, keys
+from engine.storage import codec, fs, keys
 from engine.storage.cold import (
     SegmentEntry,
     compute_column_stats,
@@ -44,6 +42,7 @@ from engine.storage.cold import (
     segment_owner,
     write_segment,
 )
+from engine.storage.fs import ColdPath
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -121,7 +120,7 @@ def _repair_scopes(engine: Database, table: TableDef) -> list[str]:
     if table.table_type != "USER":
         return [""]
     scopes = set(prov.cold.scopes()) | set(prov.partitions)
-    root = engine.table_dir(table)
+    root = prov.cold.scope_dir("")  # the table's directory (local or in a bucket)
     if root.is_dir():
         for child in root.iterdir():
             try:
@@ -132,7 +131,7 @@ def _repair_scopes(engine: Database, table: TableDef) -> list[str]:
     return sorted(scopes)
 
 
-def _cold_copy(directory: Path, table_id: int) -> tuple[Manifest | None, str]:
+def _cold_copy(directory: ColdPath, table_id: int) -> tuple[Manifest | None, str]:
     """(manifest.json if intact and this table's, state: ok / absent / foreign / damaged)."""
     path = manifest_path(directory)
     if not path.exists():
@@ -180,7 +179,7 @@ def _repair_scope(engine: Database, table: TableDef, scope: str, out: Outcome) -
 
 
 def _verified(
-    engine: Database, table: TableDef, scope: str, directory: Path, base: Manifest, out: Outcome
+    engine: Database, table: TableDef, scope: str, directory: ColdPath, base: Manifest, out: Outcome
 ) -> Manifest:
     """``base`` with each damaged segment replaced by its salvaged row groups."""
     damaged: list[SegmentEntry] = []
@@ -212,11 +211,13 @@ def _verified(
         out.rows_lost += salvage.rows_lost
         out.dropped.append(f"{seg.path} ({salvage.rows_lost} of {seg.row_count} row(s) lost)")
         if path.exists():  # keep damaged data for inspection, out of the way
-            path.replace(directory / f"{seg.path}.damaged")
+            fs.set_aside(path, f"{seg.path}.damaged")
     return base.replace_segments([s.id for s in damaged], added)
 
 
-def _manifest_from_files(table: TableDef, scope: str, directory: Path, out: Outcome) -> Manifest:
+def _manifest_from_files(
+    table: TableDef, scope: str, directory: ColdPath, out: Outcome
+) -> Manifest:
     """Rebuild a scope's manifest from the segment files this table owns (used
     only when neither manifest copy is intact). Unreadable files are left for
     ``_verified`` to report; where several segments hold a key, the newest
@@ -234,7 +235,7 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Path, out: Outc
         if segment_owner(path) not in (table.table_id, None):
             continue  # another table's leftover: removed as an orphan afterwards
         try:
-            data = pq.read_table(path, page_checksum_verification=True)
+            data = fs.read_parquet(path, page_checksum_verification=True)
             seqs = pc.min_max(data.column("_seq"))
             meta = data.schema.metadata or {}
             entry = SegmentEntry(
@@ -251,7 +252,7 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Path, out: Outc
             )
         except Exception:  # noqa: BLE001 - any unreadable file is reported as dropped
             out.dropped.append(f"{path.name} (unreadable; row count unknown)")
-            path.replace(directory / f"{path.name}.damaged")
+            fs.set_aside(path, f"{path.name}.damaged")
             continue
         entries.append(entry)
         if key_names and all(n in data.column_names for n in key_names):
@@ -276,7 +277,7 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Path, out: Outc
     )
 
 
-def _mtime(path: Path) -> Any:
+def _mtime(path: ColdPath) -> Any:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)

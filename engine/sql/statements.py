@@ -271,3 +271,24 @@ class CreateUniqueIndex(Statement):
     name: str = ""
     columns: tuple[str, ...] = ()
     if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class CreateStorage(Statement):
+    """CREATE STORAGE [IF NOT EXISTS] name TYPE s3 WITH (bucket = '...', ...)."""
+
+    name: str = ""
+    storage_type: str = ""
+    options: tuple[tuple[str, str], ...] = ()
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropStorage(Statement):
+    name: str = ""
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class ShowStorages(Statement):
+    pass

@@ -59,14 +59,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any, NoReturn
 
 import pyarrow as pa
@@ -76,6 +73,15 @@ import pyarrow.fs
 import pyarrow.parquet as pq
 
 from engine.errors import StorageCorruptionError
+from engine.storage import fs
+from engine.storage.fs import (  # noqa: F401 - re-exported: callers import them from here
+    TEMP_SUFFIX,
+    ColdPath,
+    ObjectPath,
+    atomic_write_bytes,
+    fsync_directory,
+    temp_path_for,
+)
 
 CHECKSUM_ALGO = "sha256"
 DEFAULT_ROW_GROUP_SIZE = 10_000
@@ -83,7 +89,6 @@ DEFAULT_COMPRESSION = "zstd"
 STATS_PREFIX_LEN = 64  # longest string/binary kept in min/max (keeps the manifest small)
 SEQ_COLUMN = "_seq"
 DELETED_COLUMN = "_deleted"
-TEMP_SUFFIX = ".tmp"
 TABLE_ID_KEY = "kalam.table_id"  # Parquet key-value metadata: the owning table
 PAGE_CHECKSUM_KEY = "kalam.page_checksums"  # present when every page carries a CRC
 
@@ -107,36 +112,6 @@ def column_id_of(name: str) -> int | None:
     """``c12`` -> 12; ``None`` for hidden or foreign column names."""
     m = _USER_COLUMN.fullmatch(name)
     return int(m.group(1)) if m else None
-
-
-def temp_path_for(path: Path) -> Path:
-    """A fresh temp name next to ``path``; ``find_orphans`` recognises it."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
-
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` to ``path`` so a crash leaves the old file or the new one.
-
-    temp file in the same directory, fsync, ``os.replace``, fsync the directory."""
-    tmp = temp_path_for(path)
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
 
 
 # --------------------------------------------------------------------------- entries
@@ -422,7 +397,7 @@ def compute_column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
     return stats
 
 
-def float_stats_untrusted(path: Path, entry: SegmentEntry) -> bool:
+def float_stats_untrusted(path: ColdPath, entry: SegmentEntry) -> bool:
     """Whether the segment file's own statistics could hide rows from a
     statistics-pruning reader: it holds NaN in a float column whose Parquet
     min/max (which omit NaN) were written, as they were before float columns
@@ -430,7 +405,7 @@ def float_stats_untrusted(path: Path, entry: SegmentEntry) -> bool:
     nan_columns = {f"c{k}" for k, s in entry.column_stats.items() if s.get("nan_count")}
     if not nan_columns:
         return False
-    meta = pq.read_metadata(path)
+    meta = fs.read_parquet_metadata(path)
     for rg in range(meta.num_row_groups):
         group = meta.row_group(rg)
         for i in range(group.num_columns):
@@ -494,7 +469,7 @@ def _segment_metadata(segment_id: int, schema_version: int, table_id: int | None
 
 
 def write_segment(
-    directory: Path,
+    directory: ColdPath,
     segment_id: int,
     table: pa.Table,
     *,
@@ -545,7 +520,9 @@ def write_segment(
     digest = hashlib.new(CHECKSUM_ALGO, data).hexdigest()
     name = segment_file_name(segment_id)
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(directory / name, data)
+    # Local: temp file, fsync, rename. A bucket: one PUT of the final key
+    # (atomic there); either way no manifest names the file yet.
+    fs.publish_bytes(directory / name, data)
     return SegmentEntry(
         id=segment_id,
         path=name,
@@ -563,7 +540,7 @@ def write_segment(
 # --------------------------------------------------------------------------- reading
 
 
-def segment_path(directory: Path, entry: SegmentEntry) -> Path:
+def segment_path(directory: ColdPath, entry: SegmentEntry) -> ColdPath:
     """The segment's file; refuses names that could leave ``directory``."""
     if parse_segment_file_name(entry.path) is None:
         raise StorageCorruptionError(
@@ -573,17 +550,18 @@ def segment_path(directory: Path, entry: SegmentEntry) -> Path:
     return directory / entry.path
 
 
-def file_checksum(path: Path) -> str:
-    with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, CHECKSUM_ALGO).hexdigest()
-    return f"{CHECKSUM_ALGO}:{digest}"
+def file_checksum(path: ColdPath) -> str:
+    return f"{CHECKSUM_ALGO}:{fs.file_digest(path, CHECKSUM_ALGO)}"
 
 
 class SegmentVerifier:
     """Verifies each segment file once per process (one instance per engine).
 
     Remembers (path, checksum, size, inode, mtime) of files that matched, so a
-    file replaced behind the engine's back is checked again."""
+    file replaced behind the engine's back is checked again. An object in a
+    bucket is verified once per process and then trusted by (key, checksum,
+    size) without asking the store again: a HEAD per segment per query would
+    cost a network round trip each, and our keys are written once."""
 
     def __init__(self) -> None:
         self._verified: set[tuple[str, str, int, int, int]] = set()
@@ -591,7 +569,10 @@ class SegmentVerifier:
     def __repr__(self) -> str:
         return f"SegmentVerifier(verified={len(self._verified)})"
 
-    def verify(self, path: Path, entry: SegmentEntry) -> None:
+    def verify(self, path: ColdPath, entry: SegmentEntry) -> None:
+        remote_key = (str(path), entry.checksum, entry.size_bytes, -1, -1)
+        if isinstance(path, ObjectPath) and remote_key in self._verified:
+            return
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -614,16 +595,16 @@ class SegmentVerifier:
                 f"the manifest's {entry.checksum}",
                 file=str(path),
             )
-        self._verified.add(key)
+        self._verified.add(remote_key if isinstance(path, ObjectPath) else key)
 
-    def forget(self, path: Path) -> None:
+    def forget(self, path: ColdPath) -> None:
         """Drop what is remembered about ``path`` (e.g. after compaction deleted it)."""
         self._verified = {k for k in self._verified if k[0] != str(path)}
 
 
 def verify_segment(
-    directory: Path, entry: SegmentEntry, *, verifier: SegmentVerifier | None = None
-) -> Path:
+    directory: ColdPath, entry: SegmentEntry, *, verifier: SegmentVerifier | None = None
+) -> ColdPath:
     """Check the segment against its entry (always, when ``verifier`` is None)."""
     path = segment_path(directory, entry)
     (verifier or SegmentVerifier()).verify(path, entry)
@@ -631,12 +612,12 @@ def verify_segment(
 
 
 def open_segment(
-    directory: Path, entry: SegmentEntry, *, verifier: SegmentVerifier | None = None
+    directory: ColdPath, entry: SegmentEntry, *, verifier: SegmentVerifier | None = None
 ) -> pq.ParquetFile:
     """A verified segment as a ``pyarrow.parquet.ParquetFile``."""
     path = verify_segment(directory, entry, verifier=verifier)
     try:
-        return pq.ParquetFile(path)
+        return fs.parquet_file(path)
     except (OSError, pa.ArrowException) as e:
         raise StorageCorruptionError(
             f"Segment file {path} is unreadable: {e}", file=str(path)
@@ -644,7 +625,7 @@ def open_segment(
 
 
 def segments_dataset(
-    directory: Path,
+    directory: ColdPath,
     entries: Iterable[SegmentEntry],
     *,
     schema: pa.Schema,
@@ -654,25 +635,26 @@ def segments_dataset(
 
     ``schema`` is the table's current physical schema (``c<id>`` names,
     ``_seq``, ``_deleted``): columns a segment predates read as nulls."""
-    paths = [str(verify_segment(directory, e, verifier=verifier)) for e in entries]
+    located = [fs.filesystem_of(verify_segment(directory, e, verifier=verifier)) for e in entries]
+    filesystem = fs.filesystem_of(directory)[0]
     return ds.FileSystemDataset.from_paths(
-        paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=pyarrow.fs.LocalFileSystem()
+        [p for _, p in located], schema=schema, format=ds.ParquetFileFormat(), filesystem=filesystem
     )
 
 
 # --------------------------------------------------------------------------- salvage
 
 
-def segment_metadata(path: Path) -> dict[str, str]:
+def segment_metadata(path: ColdPath) -> dict[str, str]:
     """The Parquet key-value metadata of a segment file (``{}`` when unreadable)."""
     try:
-        raw = pq.read_metadata(path).metadata or {}
+        raw = fs.read_parquet_metadata(path).metadata or {}
     except (OSError, pa.ArrowException):
         return {}
     return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in raw.items()}
 
 
-def segment_owner(path: Path) -> int | None:
+def segment_owner(path: ColdPath) -> int | None:
     """The table id a segment file names as its owner (``None``: unreadable or legacy)."""
     value = segment_metadata(path).get(TABLE_ID_KEY, "")
     return int(value) if value.isdigit() else None
@@ -687,7 +669,7 @@ class Salvage:
     detail: str
 
 
-def salvage_segment(path: Path, entry: SegmentEntry, *, table_id: int) -> Salvage:
+def salvage_segment(path: ColdPath, entry: SegmentEntry, *, table_id: int) -> Salvage:
     """The row groups of a damaged segment that are provably intact.
 
     A row group is kept only if the file has page checksums (so a flipped bit
@@ -703,7 +685,7 @@ def salvage_segment(path: Path, entry: SegmentEntry, *, table_id: int) -> Salvag
     if owner is not None and owner != str(table_id):
         return Salvage(None, entry.row_count, f"belongs to table id {owner}")
     try:
-        pf = pq.ParquetFile(path, page_checksum_verification=True)
+        pf = fs.parquet_file(path, page_checksum_verification=True)
         num_groups = pf.metadata.num_row_groups
     except (OSError, pa.ArrowException) as exc:
         return Salvage(None, entry.row_count, f"unreadable: {exc}")
