@@ -153,7 +153,7 @@ def kernels(request: pytest.FixtureRequest, lab: Lab) -> Iterator[KernelPool]:
     pool = KernelPool(lab, list(dict.fromkeys(order)))
     if pool.order:
         # The first kernel imports the engine while the browser loads the page.
-        pool.ready(pool.order[0])
+        pool.warm(pool.order[0])
     try:
         yield pool
     finally:

@@ -138,6 +138,10 @@ class KernelPool:
         body = {"path": path, "type": "notebook", "name": path, "kernel": {"name": KERNEL}}
         return str(self.lab.api("POST", "sessions", body)["id"])
 
+    def warm(self, path: str) -> None:
+        """Start ``path``'s kernel now, without waiting for it."""
+        self._start(path)
+
     def ready(self, path: str) -> None:
         """``path``'s session exists (the page attaches to it, so no kernel-choice
         dialog) and the next notebooks' kernels are starting."""
@@ -179,6 +183,14 @@ def _write_settings(config: Path) -> None:
     (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+
+
+def shoot_quietly(pg: Any, path: Path) -> None:
+    try:
+        pg.screenshot(path=str(path), full_page=True)
+        print(f"screenshot of the failure: {path}")
+    except Exception as exc:  # the failure itself is what the report is about
+        print(f"no screenshot of the failure: {exc}")
 
 
 def _quietly(fn: Any, *args: Any) -> Any:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labserver import CLOSE_ALL, NOTEBOOKS, KernelPool, Lab
+from labserver import CLOSE_ALL, NOTEBOOKS, KernelPool, Lab, shoot_quietly
 
 NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 IDLE = "Python 3 (Kalam) | Idle"
@@ -51,9 +51,10 @@ KERNEL_IDLE = """(path) => {
 
 
 @contextmanager
-def opened(page: Any, kernels: KernelPool, name: str) -> Iterator[Any]:
+def opened(page: Any, kernels: KernelPool, name: str, shots: Path) -> Iterator[Any]:
     """``name`` open in the page on a ready Kalam kernel of its own; closed after,
-    and its kernel shut down (in the background)."""
+    and its kernel shut down (in the background). A failure is photographed
+    (``shots/failure.png``) before the notebook closes."""
     kernels.ready(name)
     try:
         page.evaluate(OPEN, name)
@@ -61,13 +62,22 @@ def opened(page: Any, kernels: KernelPool, name: str) -> Iterator[Any]:
         page.wait_for_function(KERNEL_IDLE, arg=name, timeout=90_000)
         page.get_by_text(IDLE).wait_for(timeout=30_000)
         yield page
+    except BaseException:
+        shoot_quietly(page, shots / "failure.png")
+        raise
     finally:
         # The document first, so the page never sees its kernel go away.
         page.evaluate(CLOSE_ALL)
         kernels.stop(name)
 
 
-def menu(page: Any, top: str, item: str) -> None:
+def menu(page: Any, top: str, item: str, command: str) -> None:
+    """Click ``top`` › ``item`` once the app enables its ``command`` (right
+    after a notebook opens, the notebook tracker may not have caught up, and a
+    click on a disabled item does nothing)."""
+    page.wait_for_function(
+        "(id) => window.jupyterapp.commands.isEnabled(id)", arg=command, timeout=30_000
+    )
     page.get_by_role("menuitem", name=top, exact=True).click()
     # An item's accessible name ends with its shortcut, if it has one ("I, I").
     page.get_by_role("menuitem", name=re.compile(rf"^{re.escape(item)}\b")).first.click()
@@ -77,7 +87,7 @@ PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 def run_all(page: Any, timeout_ms: int = 90_000) -> None:
-    menu(page, "Run", "Run All Cells")
+    menu(page, "Run", "Run All Cells", "notebook:run-all-cells")
     page.wait_for_function(ALL_RAN, timeout=timeout_ms)
     page.get_by_text(IDLE).wait_for(timeout=timeout_ms)
 
@@ -127,7 +137,7 @@ def expected_errors(name: str) -> int:
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_every_notebook_runs_on_the_kalam_kernel_and_renders(page, kernels, name, tmp_path):
-    with opened(page, kernels, name):
+    with opened(page, kernels, name, tmp_path):
         run_all(page)
         page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
         errors = page.locator(f"{PANEL} [data-mime-type='application/vnd.jupyter.stderr']").all()
@@ -180,7 +190,7 @@ INTERRUPT = "scratch_interrupt/scratch_interrupt.ipynb"
 @pytest.mark.notebook(RENDER)
 def test_results_errors_and_charts_render_as_a_person_reads_them(page, lab, kernels, tmp_path):
     write_notebook(lab, RENDER, SCRATCH)
-    with opened(page, kernels, RENDER):
+    with opened(page, kernels, RENDER, tmp_path):
         run_all(page)
         page.screenshot(path=str(tmp_path / "scratch_render.png"), full_page=True)
         cells = code_cells(page)
@@ -233,7 +243,7 @@ def _run_cell(page: Any, cell: Any) -> None:
 @pytest.mark.notebook(COMPLETION)
 def test_completion_pops_up_table_names_in_a_kalam_cell(page, lab, kernels, tmp_path):
     write_notebook(lab, COMPLETION, TYPING)
-    with opened(page, kernels, COMPLETION):
+    with opened(page, kernels, COMPLETION, tmp_path):
         cells = code_cells(page)
         _run_cell(page, cells[0])
         first = cells[0].locator(".jp-InputArea-prompt")
@@ -254,7 +264,7 @@ def test_completion_pops_up_table_names_in_a_kalam_cell(page, lab, kernels, tmp_
 @pytest.mark.notebook(INTERRUPT)
 def test_interrupt_returns_control_during_a_query_that_never_ends(page, lab, kernels, tmp_path):
     write_notebook(lab, INTERRUPT, TYPING)
-    with opened(page, kernels, INTERRUPT):
+    with opened(page, kernels, INTERRUPT, tmp_path):
         cell = code_cells(page)[2]
         _run_cell(page, cell)
         prompt = cell.locator(".jp-InputArea-prompt")
@@ -263,7 +273,7 @@ def test_interrupt_returns_control_during_a_query_that_never_ends(page, lab, ker
         progress = cell.locator(".kalam-progress")
         progress.wait_for(timeout=15_000)
         assert re.match(r"running · \d+\.\d s · [\d,]+ rows so far", progress.inner_text())
-        menu(page, "Kernel", "Interrupt Kernel")
+        menu(page, "Kernel", "Interrupt Kernel", "kernelmenu:interrupt")
         started = time.monotonic()
         page.wait_for_function(
             "(el) => /\\[\\d+\\]/.test(el.textContent)", arg=prompt.element_handle(), timeout=10_000
