@@ -89,9 +89,12 @@ browser-deps:
 	    echo "chromium is missing: install it (e.g. apt-get install chromium)"; exit 1; \
 	  fi; }
 
-# JupyterLab in a real browser; one server for the whole run, so no -n.
+# JupyterLab in a real browser; one server and one page for the whole run, so
+# no -n. The suite needs no other pytest plugin than pytest-timeout, nor the
+# fixtures of tests/conftest.py: skipping their imports saves 10-20 s here.
 browser: $(STAMP) browser-deps
-	$(PY) -m pytest --durations=5 tests/browser
+	PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(PY) -m pytest -p pytest_timeout \
+	  --confcutdir=tests/browser --durations=5 tests/browser
 
 test: lint pytest nbval browser
 

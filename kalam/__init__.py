@@ -5,6 +5,7 @@
     con = kalam.connect("kalam-data")                  # embedded, this process
     con = kalam.connect("grpc://127.0.0.1:8081", user="alice", password="...")  # Flight SQL
     con = kalam.connect("http://127.0.0.1:8080", user="alice", password="...")  # HTTP API
+    con = kalam.connect("kalam://alice:...@127.0.0.1:8081?namespace=shop")  # Flight SQL
 
     cur = con.cursor()
     cur.execute("SELECT * FROM app.t WHERE id = ?", [1])
@@ -65,6 +66,7 @@ paramstyle = "qmark"
 
 FLIGHT_SCHEMES = ("grpc://", "grpc+tcp://")
 HTTP_SCHEMES = ("http://", "https://")
+KALAM_SCHEME = "kalam://"
 
 
 def connect(
@@ -83,9 +85,15 @@ def connect(
     Flight SQL URL ``grpc://host:port`` or an HTTP URL ``http://host:port``
     of a ``kalam serve`` server. ``user`` is who runs the statements (USER
     tables show that user's rows); remote servers also need ``password``
-    (or a bearer ``token``). ``engine_options`` go to ``Engine.open``."""
+    (or a bearer ``token``). ``engine_options`` go to ``Engine.open``.
+
+    A ``kalam://user:password@host:port?namespace=NS&tls=false`` URI (the
+    one polars' ``read_database_uri`` takes) is a Flight SQL server too; its
+    user and password win over the keywords, which fill in what it leaves out."""
     backend: Backend
-    if isinstance(target, Engine):
+    if isinstance(target, str) and target[: len(KALAM_SCHEME)].lower() == KALAM_SCHEME:
+        backend = _kalam_uri_backend(target, user, password, token, timeout)
+    elif isinstance(target, Engine):
         backend = EmbeddedBackend(target, user=user, owned=False)
     elif isinstance(target, str) and target.startswith(FLIGHT_SCHEMES):
         backend = FlightBackend(target, user=user, password=password, token=token, timeout=timeout)
@@ -110,6 +118,34 @@ def connect(
             "grpc://host:port or http://host:port"
         )
     return Connection(backend)
+
+
+def _kalam_uri_backend(
+    uri: str, user: str | None, password: str | None, token: str | None, timeout: float | None
+) -> Backend:
+    # The parser is the ADBC driver's (installed with this package), so both
+    # read a kalam:// URI the same way; it imports only the standard library.
+    from adbc_driver_kalam.uri import InvalidUriError, parse_uri
+
+    try:
+        target = parse_uri(uri, environ={})
+    except InvalidUriError as exc:
+        raise _errors.interface_error(str(exc)) from None
+    if user is not None and target.user is not None and user != target.user:
+        raise _errors.interface_error(
+            f"The URI names user {target.user!r} and user= says {user!r}: give one"
+        )
+    return FlightBackend(
+        target.flight_url,
+        user=target.user or user or os.environ.get("KALAM_USER"),
+        password=next(
+            (p for p in (target.password, password, os.environ.get("KALAM_PASSWORD")) if p),
+            None,
+        ),
+        token=token,
+        timeout=timeout,
+        namespace=target.namespace,
+    )
 
 
 # The engine's error classes under their own names (PEP 249 keeps InternalError).

@@ -25,6 +25,7 @@ import pyarrow.flight as flight
 
 from engine.errors import KalamError
 from engine.flight import metadata, proto
+from engine.flight.middleware import NAMESPACE_HEADER
 from kalam import errors
 
 
@@ -151,12 +152,13 @@ class FlightBackend(Backend):
         password: str | None,
         token: str | None = None,
         timeout: float | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.url = url
         self.user = user
         self._client = flight.FlightClient(url)
         self._timeout = timeout
-        self._namespace = "default"
+        self._namespace = namespace or "default"
         try:
             if token is not None:
                 header = (b"authorization", f"Bearer {token}".encode())
@@ -172,7 +174,11 @@ class FlightBackend(Backend):
         except (flight.FlightError, pa.ArrowException) as exc:
             self._client.close()
             raise flight_to_error(exc) from None
-        self._options = flight.FlightCallOptions(headers=[header], timeout=timeout)
+        headers = [header]
+        if namespace is not None:
+            # Every statement of this connection resolves unqualified names there.
+            headers.append((NAMESPACE_HEADER.encode(), namespace.encode()))
+        self._options = flight.FlightCallOptions(headers=headers, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"<FlightBackend {self.url} user={self.user!r}>"

@@ -30,6 +30,10 @@ Authenticate = Callable[[str, str], str]
 IssueToken = Callable[[str], str]
 VerifyToken = Callable[[str], str]
 
+# A call header naming the namespace of the call's statements (unqualified
+# table names resolve there), as the HTTP API's ``namespace_id`` does.
+NAMESPACE_HEADER = "x-kalam-namespace"
+
 
 class TokenStore:
     """Opaque bearer tokens held in memory (random, 256 bits, expiring)."""
@@ -73,11 +77,13 @@ class HandshakeHandler(flight.ServerAuthHandler):
 
 
 class CallerMiddleware(flight.ServerMiddleware):
-    """The authenticated user of one call (and the token to send back)."""
+    """The authenticated user of one call (and the token to send back), and
+    the namespace the call asked for (``x-kalam-namespace``), if any."""
 
-    def __init__(self, user: str, token: str | None) -> None:
+    def __init__(self, user: str, token: str | None, namespace: str | None = None) -> None:
         self.user = user
         self._token = token
+        self.namespace = namespace
 
     def __repr__(self) -> str:
         return f"<CallerMiddleware user={self.user!r}>"
@@ -101,13 +107,17 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
                 "AUTHENTICATION_FAILED: credentials required (basic auth or a bearer token)"
             )
         scheme, _, credential = values[0].partition(" ")
+        # Checked (allowlist) where a statement runs, so a bad name is a
+        # statement error with our code rather than a refused login.
+        named = headers.get(NAMESPACE_HEADER)
+        namespace = named[0] if named else None
         try:
             if scheme.lower() == "basic":
                 user, password = _basic(credential)
                 who = self._authenticate(user, password)
-                return CallerMiddleware(who, self._issue(who))
+                return CallerMiddleware(who, self._issue(who), namespace)
             if scheme.lower() == "bearer":
-                return CallerMiddleware(self._verify(credential.strip()), None)
+                return CallerMiddleware(self._verify(credential.strip()), None, namespace)
         except KalamError as exc:
             raise flight.FlightUnauthenticatedError(f"{exc.code}: {exc.message}") from None
         raise flight.FlightUnauthenticatedError(

@@ -14,6 +14,11 @@ the caller's rows. Commands arrive as Flight SQL protobuf messages
   and binds parameters to a prepared query;
 - ``DoAction`` creates and closes prepared statements.
 
+A call may carry an ``x-kalam-namespace`` header (ADBC: the
+``adbc.flight.sql.rpc.call_header.x-kalam-namespace`` option; ``kalam://``
+URIs set it from ``?namespace=``): its statements then resolve unqualified
+table names in that namespace, in a session of their own.
+
 Errors are Flight errors whose message starts with our error code
 (``TABLE_NOT_FOUND: ...``) and whose ``extra_info`` is the JSON
 ``{"code", "message", "line", "column"}``.
@@ -57,6 +62,7 @@ from engine.flight.middleware import (
     VerifyToken,
 )
 from engine.flight.streaming import RunningQuery, is_streamable, parse_one
+from engine.names import check_namespace
 from engine.sql import parser
 from engine.sql import statements as st
 
@@ -104,6 +110,7 @@ class _Prepared:
     streamable: bool = False
     bound: list[dict[str, Any]] = field(default_factory=list)  # rows as {column: value}
     bound_names: list[str] = field(default_factory=list)
+    namespace: str | None = None  # the creating call's x-kalam-namespace
 
 
 def flight_error(exc: KalamError) -> flight.FlightError:
@@ -177,6 +184,11 @@ class FlightSqlServer(flight.FlightServerBase):
             raise flight.FlightUnauthenticatedError("AUTHENTICATION_FAILED: not authenticated")
         return caller.user
 
+    @staticmethod
+    def _namespace(context: flight.ServerCallContext) -> str | None:
+        caller = context.get_middleware("auth")
+        return caller.namespace if isinstance(caller, CallerMiddleware) else None
+
     def _keep(self, user: str, table: pa.Table, running: RunningQuery | None = None) -> bytes:
         handle = secrets.token_bytes(16)
         now = time.monotonic()
@@ -198,10 +210,15 @@ class FlightSqlServer(flight.FlightServerBase):
         return flight.FlightInfo(table.schema, descriptor, [endpoint], rows, -1)
 
     def _streamed_info(
-        self, descriptor: flight.FlightDescriptor, user: str, sql: str, params: Any
+        self,
+        descriptor: flight.FlightDescriptor,
+        user: str,
+        sql: str,
+        params: Any,
+        namespace: str | None = None,
     ) -> flight.FlightInfo:
         """Run a plain query so that its rows stream while it still runs."""
-        running = RunningQuery(lambda: self._run(sql, params, user))
+        running = RunningQuery(lambda: self._run(sql, params, user, namespace))
         head = running.head(STREAM_AFTER_ROWS)
         if running.finished:
             if running.error is not None:
@@ -221,8 +238,15 @@ class FlightSqlServer(flight.FlightServerBase):
             raise PreparedNotFoundError("Unknown or closed prepared statement handle")
         return found
 
-    def _run(self, sql: str, params: Any, user: str) -> Result:
-        return self.engine.execute(sql, params, user=user)
+    def _run(self, sql: str, params: Any, user: str, namespace: str | None = None) -> Result:
+        if namespace is None:
+            return self.engine.execute(sql, params, user=user)
+        # A call naming its namespace (the x-kalam-namespace header, like the
+        # HTTP API's namespace_id) runs in a session of its own, so it never
+        # moves the namespace of the user's other connections.
+        conn = self.engine.connect(user=user)
+        conn.session.namespace = check_namespace(namespace)
+        return conn.execute(sql, params)
 
     @staticmethod
     def _as_table(result: Result) -> tuple[pa.Table, int]:
@@ -235,8 +259,10 @@ class FlightSqlServer(flight.FlightServerBase):
     def _run_prepared(self, prep: _Prepared) -> list[Result]:
         """One execution per bound parameter row (one without parameters)."""
         if not prep.bound:
-            return [self._run(prep.sql, None, prep.user)]
-        return [self._run(prep.sql, _params(prep, row), prep.user) for row in prep.bound]
+            return [self._run(prep.sql, None, prep.user, prep.namespace)]
+        return [
+            self._run(prep.sql, _params(prep, row), prep.user, prep.namespace) for row in prep.bound
+        ]
 
     # ------------------------------------------------------------ Flight RPCs
     @_kalam_errors
@@ -244,17 +270,18 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         user = self._user(context)
+        namespace = self._namespace(context)
         cmd = _command(descriptor)
         if isinstance(cmd, proto.CommandStatementQuery):
             stmt = parse_one(cmd.query)
             if stmt is not None and is_streamable(stmt):
-                return self._streamed_info(descriptor, user, cmd.query, None)
-            table, rows = self._as_table(self._run(cmd.query, None, user))
+                return self._streamed_info(descriptor, user, cmd.query, None, namespace)
+            table, rows = self._as_table(self._run(cmd.query, None, user, namespace))
         elif isinstance(cmd, proto.CommandPreparedStatementQuery):
             prep = self._prepared_for(cmd.prepared_statement_handle, user)
             if prep.streamable and len(prep.bound) <= 1:
                 params = _params(prep, prep.bound[0]) if prep.bound else None
-                return self._streamed_info(descriptor, user, prep.sql, params)
+                return self._streamed_info(descriptor, user, prep.sql, params, prep.namespace)
             results = self._run_prepared(prep)
             tables = [self._as_table(r)[0] for r in results]
             table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
@@ -293,11 +320,13 @@ class FlightSqlServer(flight.FlightServerBase):
             return flight.SchemaResult(metadata.tables(self.engine.catalog, cmd).schema)
         # A query's schema is only known by planning it; running it is the
         # honest way to get exactly the types the result will have.
-        return flight.SchemaResult(self._query_schema(cmd, user))
+        return flight.SchemaResult(self._query_schema(cmd, user, self._namespace(context)))
 
-    def _query_schema(self, cmd: proto.Message, user: str) -> pa.Schema:
+    def _query_schema(
+        self, cmd: proto.Message, user: str, namespace: str | None = None
+    ) -> pa.Schema:
         if isinstance(cmd, proto.CommandStatementQuery):
-            return self._as_table(self._run(cmd.query, None, user))[0].schema
+            return self._as_table(self._run(cmd.query, None, user, namespace))[0].schema
         if isinstance(cmd, proto.CommandPreparedStatementQuery):
             prep = self._prepared_for(cmd.prepared_statement_handle, user)
             return self._as_table(self._run_prepared(prep)[0])[0].schema
@@ -336,7 +365,7 @@ class FlightSqlServer(flight.FlightServerBase):
         user = self._user(context)
         cmd = _command(descriptor)
         if isinstance(cmd, proto.CommandStatementUpdate):
-            result = self._run(cmd.query, None, user)
+            result = self._run(cmd.query, None, user, self._namespace(context))
             writer.write(pa.py_buffer(proto.DoPutUpdateResult(_affected(result)).encode()))
         elif isinstance(cmd, proto.CommandPreparedStatementQuery):
             prep = self._prepared_for(cmd.prepared_statement_handle, user)
@@ -369,7 +398,7 @@ class FlightSqlServer(flight.FlightServerBase):
         if action.type == _CREATE_PREPARED and isinstance(
             body, proto.ActionCreatePreparedStatementRequest
         ):
-            return iter([self._create_prepared(body.query, user)])
+            return iter([self._create_prepared(body.query, user, self._namespace(context))])
         if action.type == _CLOSE_PREPARED and isinstance(
             body, proto.ActionClosePreparedStatementRequest
         ):
@@ -380,7 +409,7 @@ class FlightSqlServer(flight.FlightServerBase):
             return iter([])
         raise proto.ProtocolError(f"Action {action.type!r} is not supported")
 
-    def _create_prepared(self, sql: str, user: str) -> bytes:
+    def _create_prepared(self, sql: str, user: str, namespace: str | None = None) -> bytes:
         statements = parser.parse(sql)
         if len(statements) != 1:
             raise ParameterError(
@@ -396,6 +425,7 @@ class FlightSqlServer(flight.FlightServerBase):
             spec.names,
             is_query=isinstance(stmt, st.Query),
             streamable=is_streamable(stmt),
+            namespace=namespace,
         )
         with self._lock:
             self._prepared[handle] = prep

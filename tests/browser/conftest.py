@@ -1,5 +1,11 @@
 """Fixtures of the browser suite: one JupyterLab per session (see ``labserver``),
-the browser, and a fresh page per test."""
+the browser, one loaded JupyterLab page for the whole session (``page`` hands
+it to each test and closes every document after it), and the kernel pool.
+
+A test that opens a notebook says which with ``@pytest.mark.notebook(path)``
+(or a ``name`` parameter); the pool reads the run order from the collected
+tests, so the kernels of the next notebooks start while one runs.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +22,12 @@ from typing import Any
 
 import pytest
 from labserver import (
+    CLOSE_ALL,
     KERNEL,
     NOTEBOOKS,
     REPO,
     START_DEADLINE_S,
+    KernelPool,
     Lab,
     _free_port,
     _quietly,
@@ -27,6 +35,22 @@ from labserver import (
     chromium_path,
     prepare_notebook,
 )
+
+APP_READY = "() => window.jupyterapp !== undefined && window.jupyterapp.shell !== undefined"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "notebook(path): the notebook (under the lab root) a test opens"
+    )
+
+
+def notebook_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("notebook")
+    if marker is not None:
+        return str(marker.args[0])
+    callspec = getattr(item, "callspec", None)
+    return str(callspec.params["name"]) if callspec and "name" in callspec.params else None
 
 
 @pytest.fixture(scope="session")
@@ -36,21 +60,23 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     for d in (root, data, config, runtime):
         d.mkdir()
     _write_settings(config)
-    subprocess.run(
+    # The kernel spec is installed while JupyterLab boots (it is read only
+    # when the first kernel starts, which waits for this below).
+    kernelspec = subprocess.Popen(
         [sys.executable, "-m", "kalam_magic.kernelspec", str(data / "kernels" / KERNEL)],
-        check=True,
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     for nb in sorted(NOTEBOOKS.glob("*.ipynb")):
         prepare_notebook(nb, root / nb.name)
     port, token = _free_port(), secrets.token_hex(16)
+    # No KALAM_DATA_DIR: a notebook that names no data directory gets
+    # ./kalam-data beside itself, so two kernels alive at once never share one.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "KALAM_DATA_DIR"},
         "JUPYTER_DATA_DIR": str(data),
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_RUNTIME_DIR": str(runtime),
-        "KALAM_DATA_DIR": str(base / "kalam-data"),
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
         # The kernel spec names "python": the one of this environment.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
@@ -65,6 +91,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
+        # window.jupyterapp: the tests open and close notebooks in one loaded page.
+        "--LabApp.expose_app_in_browser=True",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
@@ -84,9 +112,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"JupyterLab not ready in {START_DEADLINE_S} s") from None
-                time.sleep(0.2)
+                time.sleep(0.2)  # polling interval, bounded by the deadline above
+        if kernelspec.wait(timeout=START_DEADLINE_S) != 0:
+            raise RuntimeError("python -m kalam_magic.kernelspec failed")
         yield server
     finally:
+        if kernelspec.poll() is None:
+            kernelspec.kill()
+            kernelspec.wait()
         if proc.poll() is None:
             for kernel in _quietly(server.api, "GET", "kernels") or []:
                 _quietly(server.api, "DELETE", f"kernels/{kernel['id']}")
@@ -114,12 +147,45 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def kernels(request: pytest.FixtureRequest, lab: Lab) -> Iterator[KernelPool]:
+    order = [nb for nb in map(notebook_of, request.session.items) if nb is not None]
+    pool = KernelPool(lab, list(dict.fromkeys(order)))
+    if pool.order:
+        # The first kernel imports the engine while the browser loads the page.
+        pool.warm(pool.order[0])
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def _load_app(pg: Any, lab: Lab) -> None:
+    pg.goto(lab.app_url())
+    pg.wait_for_function(APP_READY, timeout=90_000)
+    pg.evaluate("() => window.jupyterapp.restored.then(() => true)")
+
+
+@pytest.fixture(scope="session")
+def workspace(browser: Any, lab: Lab, kernels: KernelPool) -> Iterator[Any]:
+    """The one JupyterLab page of the session (its cache and app stay loaded)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     pg.set_default_timeout(30_000)
+    _load_app(pg, lab)
     try:
         yield pg
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(workspace: Any, lab: Lab) -> Iterator[Any]:
+    """The session's page, left with no document open after the test."""
+    yield workspace
+    workspace.keyboard.press("Escape")  # a completer or menu left open
+    try:
+        workspace.wait_for_function(CLOSE_ALL, timeout=10_000)
+    except Exception:
+        # The page is in a state the app cannot recover from: load it afresh.
+        _load_app(workspace, lab)

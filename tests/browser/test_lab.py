@@ -8,6 +8,10 @@ the footer, an error's caret, completion of table names in a ``%%kalam``
 cell, the progress line and Kernel › Interrupt of a query that never ends.
 A screenshot of each page is saved under the pytest temporary directory;
 ``KALAM_README_SHOTS=DIR`` also writes the README's pictures there.
+
+The page is loaded once per session; each test opens its notebook in it and
+closes it after (see ``conftest``), and every wait is on a DOM or kernel
+condition with a deadline.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labserver import NOTEBOOKS, Lab
+from labserver import CLOSE_ALL, NOTEBOOKS, KernelPool, Lab, shoot_quietly
 
 NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 IDLE = "Python 3 (Kalam) | Idle"
@@ -33,34 +37,59 @@ ALL_RAN = """() => {
 }"""
 
 
+OPEN = """async (path) => {
+  await window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+}"""
+# This notebook is the current document and its own kernel is idle (not the
+# status of a notebook closed a moment ago).
+KERNEL_IDLE = """(path) => {
+  const w = window.jupyterapp.shell.currentWidget;
+  if (!w || !w.context || w.context.path !== path || !w.sessionContext) return false;
+  const kernel = w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected';
+}"""
+
+
 @contextmanager
-def opened(page: Any, lab: Lab, name: str) -> Iterator[Any]:
-    """``name`` open in the page on a ready Kalam kernel; the kernel is shut down after."""
-    kernel_id = lab.start_kernel_for(name)
+def opened(page: Any, kernels: KernelPool, name: str, shots: Path) -> Iterator[Any]:
+    """``name`` open in the page on a ready Kalam kernel of its own; closed after,
+    and its kernel shut down (in the background). A failure is photographed
+    (``shots/failure.png``) before the notebook closes."""
+    kernels.ready(name)
     try:
-        page.goto(lab.page_url(name))
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-        page.get_by_text(IDLE).wait_for(timeout=60_000)
+        page.evaluate(OPEN, name)
+        page.wait_for_selector(f"{PANEL} .jp-Cell", timeout=60_000)
+        page.wait_for_function(KERNEL_IDLE, arg=name, timeout=90_000)
+        page.get_by_text(IDLE).wait_for(timeout=30_000)
         yield page
+    except BaseException:
+        shoot_quietly(page, shots / "failure.png")
+        raise
     finally:
-        for session in lab.api("GET", "sessions"):
-            if session["kernel"]["id"] == kernel_id:
-                lab.api("DELETE", f"sessions/{session['id']}")
+        # The document first, so the page never sees its kernel go away.
+        page.evaluate(CLOSE_ALL)
+        kernels.stop(name)
 
 
-def menu(page: Any, top: str, item: str) -> None:
+def menu(page: Any, top: str, item: str, command: str) -> None:
+    """Click ``top`` › ``item`` once the app enables its ``command`` (right
+    after a notebook opens, the notebook tracker may not have caught up, and a
+    click on a disabled item does nothing)."""
+    page.wait_for_function(
+        "(id) => window.jupyterapp.commands.isEnabled(id)", arg=command, timeout=30_000
+    )
     page.get_by_role("menuitem", name=top, exact=True).click()
     # An item's accessible name ends with its shortcut, if it has one ("I, I").
     page.get_by_role("menuitem", name=re.compile(rf"^{re.escape(item)}\b")).first.click()
 
 
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
+
 def run_all(page: Any, timeout_ms: int = 90_000) -> None:
-    menu(page, "Run", "Run All Cells")
+    menu(page, "Run", "Run All Cells", "notebook:run-all-cells")
     page.wait_for_function(ALL_RAN, timeout=timeout_ms)
     page.get_by_text(IDLE).wait_for(timeout=timeout_ms)
-
-
-PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 def code_cells(page: Any) -> list[Any]:
@@ -89,7 +118,9 @@ def write_notebook(lab: Lab, name: str, cells: list[tuple[str, list[str]]]) -> N
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    (lab.root / name).write_text(json.dumps(nb))
+    target = lab.root / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(nb))
 
 
 def expected_errors(name: str) -> int:
@@ -105,8 +136,8 @@ def expected_errors(name: str) -> int:
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
-def test_every_notebook_runs_on_the_kalam_kernel_and_renders(page, lab, name, tmp_path):
-    with opened(page, lab, name):
+def test_every_notebook_runs_on_the_kalam_kernel_and_renders(page, kernels, name, tmp_path):
+    with opened(page, kernels, name, tmp_path):
         run_all(page)
         page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
         errors = page.locator(f"{PANEL} [data-mime-type='application/vnd.jupyter.stderr']").all()
@@ -149,9 +180,17 @@ def _readme_shot(locator: Any, name: str, tmp_path: Path) -> None:
     locator.screenshot(path=str(Path(target) / name if target else tmp_path / name))
 
 
-def test_results_errors_and_charts_render_as_a_person_reads_them(page, lab, tmp_path):
-    write_notebook(lab, "scratch_render.ipynb", SCRATCH)
-    with opened(page, lab, "scratch_render.ipynb"):
+# Each scratch notebook in a directory of its own: with no data directory
+# named, its kernel uses ./kalam-data there, never another kernel's.
+RENDER = "scratch_render/scratch_render.ipynb"
+COMPLETION = "scratch_typing/scratch_typing.ipynb"
+INTERRUPT = "scratch_interrupt/scratch_interrupt.ipynb"
+
+
+@pytest.mark.notebook(RENDER)
+def test_results_errors_and_charts_render_as_a_person_reads_them(page, lab, kernels, tmp_path):
+    write_notebook(lab, RENDER, SCRATCH)
+    with opened(page, kernels, RENDER, tmp_path):
         run_all(page)
         page.screenshot(path=str(tmp_path / "scratch_render.png"), full_page=True)
         cells = code_cells(page)
@@ -201,9 +240,10 @@ def _run_cell(page: Any, cell: Any) -> None:
     page.keyboard.press("Shift+Enter")
 
 
-def test_completion_pops_up_table_names_in_a_kalam_cell(page, lab, tmp_path):
-    write_notebook(lab, "scratch_typing.ipynb", TYPING)
-    with opened(page, lab, "scratch_typing.ipynb"):
+@pytest.mark.notebook(COMPLETION)
+def test_completion_pops_up_table_names_in_a_kalam_cell(page, lab, kernels, tmp_path):
+    write_notebook(lab, COMPLETION, TYPING)
+    with opened(page, kernels, COMPLETION, tmp_path):
         cells = code_cells(page)
         _run_cell(page, cells[0])
         first = cells[0].locator(".jp-InputArea-prompt")
@@ -221,9 +261,10 @@ def test_completion_pops_up_table_names_in_a_kalam_cell(page, lab, tmp_path):
         assert kinds == ["table", "table"]
 
 
-def test_interrupt_returns_control_during_a_query_that_never_ends(page, lab, tmp_path):
-    write_notebook(lab, "scratch_interrupt.ipynb", TYPING)
-    with opened(page, lab, "scratch_interrupt.ipynb"):
+@pytest.mark.notebook(INTERRUPT)
+def test_interrupt_returns_control_during_a_query_that_never_ends(page, lab, kernels, tmp_path):
+    write_notebook(lab, INTERRUPT, TYPING)
+    with opened(page, kernels, INTERRUPT, tmp_path):
         cell = code_cells(page)[2]
         _run_cell(page, cell)
         prompt = cell.locator(".jp-InputArea-prompt")
@@ -232,7 +273,7 @@ def test_interrupt_returns_control_during_a_query_that_never_ends(page, lab, tmp
         progress = cell.locator(".kalam-progress")
         progress.wait_for(timeout=15_000)
         assert re.match(r"running · \d+\.\d s · [\d,]+ rows so far", progress.inner_text())
-        menu(page, "Kernel", "Interrupt Kernel")
+        menu(page, "Kernel", "Interrupt Kernel", "kernelmenu:interrupt")
         started = time.monotonic()
         page.wait_for_function(
             "(el) => /\\[\\d+\\]/.test(el.textContent)", arg=prompt.element_handle(), timeout=10_000
