@@ -49,6 +49,7 @@ BENCHMARKS = {
     "catalog": "bench.bench_catalog",
     "compact": "bench.bench_compact",
     "scan": "bench.bench_scan",
+    "hot": "bench.bench_hot",
     "tpch": "bench.tpch",
     "magic": "bench.bench_magic",
     "fetch": "bench.bench_fetch",
