@@ -11,7 +11,7 @@ import bisect
 import itertools
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from engine.exec.frames import arrow_frame
 from engine.exec.pruning import prune_segments
 from engine.gcpause import gc_paused
 from engine.providers.cold_tier import ColdTier
+from engine.providers.hot_rows import HotRows
 from engine.providers.unique import check_unique
 from engine.storage import codec, keys
 from engine.storage.hot import HotStore
@@ -34,17 +35,23 @@ from engine.types import render_stored
 
 RowVersion = tuple[int, bool, dict[int, Any]]  # (seq, deleted, {column id: value})
 
+_LOAD_CHUNK = 65_536
 
-@dataclass
+
 class HotPartition:
-    """The newest hot version of every primary key of one scope."""
+    """The newest hot version of every primary key of one scope (columnar:
+    ``engine.providers.hot_rows``), and the Arrow views built from it."""
 
-    rows: dict[Any, RowVersion] = field(default_factory=dict)
-    version: int = 0
-    cache: dict[tuple[Any, ...], tuple[int, pa.Table]] = field(default_factory=dict)
+    def __init__(self, table: Callable[[], TableDef]) -> None:
+        self.rows = HotRows(table)
+        self.version = 0
+        self.cache: dict[tuple[Any, ...], tuple[int, pa.Table]] = {}
+
+    def __repr__(self) -> str:
+        return f"<HotPartition v{self.version} {self.rows!r}>"
 
     def live_count(self) -> int:
-        return sum(1 for r in self.rows.values() if not r[1])
+        return self.rows.live_count()
 
 
 @dataclass(frozen=True)
@@ -80,12 +87,37 @@ class TableProvider:
         # Called with (table, scope, versions) once staged versions committed
         # (live queries; set by the database that owns this provider).
         self.on_commit: Callable[[TableDef, str, dict[Any, RowVersion]], None] | None = None
-        label = self.table.qualified_name
-        with gc_paused():
-            for key, raw in store.scan(keys.rows_prefix(table_id)):
-                scope, pk, row = codec.decode_hot_row(key, raw, table=label)
-                self.partitions.setdefault(scope, HotPartition()).rows[pk] = row
+        self._load()
         self._drop_flushed_leftovers()
+
+    def _partition(self, scope: str) -> HotPartition:
+        part = self.partitions.get(scope)
+        if part is None:
+            part = self.partitions[scope] = HotPartition(lambda: self.table)
+        return part
+
+    def _load(self) -> None:
+        """Read the hot rows into the columnar partitions, a chunk at a time
+        (never a Python tuple per row for the whole table at once)."""
+        label = self.table.qualified_name
+        pending: dict[str, dict[Any, RowVersion]] = {}
+
+        def settle(scope: str) -> None:
+            found = pending.pop(scope, None)
+            if found:
+                part = self._partition(scope)
+                part.rows.update(found)
+                part.rows.fold()
+
+        with gc_paused():
+            for key, raw in self._store.scan(keys.rows_prefix(self.table_id)):
+                scope, pk, row = codec.decode_hot_row(key, raw, table=label)
+                rows = pending.setdefault(scope, {})
+                rows[pk] = row
+                if len(rows) >= _LOAD_CHUNK:
+                    settle(scope)
+            for scope in list(pending):
+                settle(scope)
 
     def _drop_flushed_leftovers(self) -> None:
         """A flush that crashed after publishing its manifest may leave hot
@@ -98,10 +130,9 @@ class TableProvider:
             mark = self.cold.watermark(scope)
             if not mark:
                 continue
-            stale = [pk for pk, r in part.rows.items() if r[0] <= mark]
-            for pk in stale:
+            for pk in part.rows.keys_through(mark):
                 txn.batch.delete(keys.row_key(self.table_id, scope, pk))
-                del part.rows[pk]
+            part.rows.forget_through(mark)
         txn.commit()
 
     def __repr__(self) -> str:
@@ -139,7 +170,7 @@ class TableProvider:
         cold_candidates = []
         now = ScanOptions(now_ms=self._clock_ms())
         for pk in pks:
-            r = part.rows.get(pk) if part is not None else None
+            r = part.rows.state_of(pk) if part is not None else None
             if r is None:
                 cold_candidates.append(pk)
             elif not r[1] and self.row_visible(r[0], now):  # an expired STREAM row is gone
@@ -188,7 +219,7 @@ class TableProvider:
         )
 
         def apply() -> None:
-            part = self.partitions.setdefault(scope, HotPartition())
+            part = self._partition(scope)
             part.rows.update(versions)
             part.version += 1
             if self.on_commit is not None:
@@ -435,16 +466,41 @@ class TableProvider:
             hit = part.cache.get(cache_key)
             if hit is not None and hit[0] == part.version and not ttl_sensitive:
                 return hit[1]
-            versions = [
-                r
-                for r in part.rows.values()
-                if (options.include_deleted or not r[1]) and self.row_visible(r[0], options)
-            ]
+            visible = None
+            if ttl_sensitive:
+
+                def visible(seqs: np.ndarray) -> np.ndarray:
+                    return np.fromiter(
+                        (self.row_visible(q, options) for q in seqs.tolist()), np.bool_, len(seqs)
+                    )
+
             with gc_paused():
-                built = build_arrow(table, versions, hidden=options.hidden)
+                batches, seqs, deleted = part.rows.select(
+                    table, include_deleted=options.include_deleted, visible=visible
+                )
+                built = _logical(table, batches, seqs, deleted, hidden=options.hidden)
             if not ttl_sensitive:
                 part.cache[cache_key] = (part.version, built)
             return built
+
+
+def _logical(
+    table: TableDef,
+    batches: list[pa.RecordBatch],
+    seqs: np.ndarray,
+    deleted: np.ndarray,
+    *,
+    hidden: bool,
+) -> pa.Table:
+    """Physical hot batches as a table of the column names (zero-copy)."""
+    schema = table.arrow_schema(hidden=hidden)
+    columns: list[Any] = [
+        pa.chunked_array([b.column(i) for b in batches], type=f.type)
+        for i, f in enumerate(table.arrow_schema())
+    ]
+    if hidden:
+        columns += [pa.array(seqs, pa.int64()), pa.array(deleted, pa.bool_())]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _keys_table(hot_keys: list[Any], key: tuple[Any, ...]) -> pa.Table:
