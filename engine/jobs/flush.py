@@ -137,10 +137,10 @@ def _flush_scope(
         table = prov.table
         # Columnar: every key with its seq, and the live versions as one
         # physical Arrow table (no Python tuple per row).
-        flushed, seqs, _, live = part.rows.snapshot(table)
+        every_key, flushed, seqs, live = part.rows.snapshot(table)
         manifest = prov.cold.manifest(scope) or Manifest.new(table.table_id, scope or None)
     watermark = int(seqs.max())
-    older = prov.cold.live_versions(scope, table, flushed) if manifest.segments else {}
+    older = prov.cold.live_versions(scope, table, every_key) if manifest.segments else {}
     superseded = sorted(older.values())
     directory = prov.cold.scope_dir(scope)
     entries: list[SegmentEntry] = []
@@ -175,6 +175,13 @@ def _flush_scope(
         prov.cold.stage_manifest(txn, scope, new)
         first, rest = flushed[:DELETE_CHUNK], flushed[DELETE_CHUNK:]
         _stage_removal(txn, prov, scope, watermark, first)
+        # Bulk chunks hold whole statements: every one committed before the
+        # snapshot ends at or below the watermark (older records per key it
+        # superseded are dropped at open, being at or below it too).
+        for chunk, _ in engine.store.scan(keys.chunk_prefix(prov.table_id, scope)):
+            found = keys.split_chunk_key(chunk)
+            if found is not None and found[2] <= watermark:
+                txn.batch.delete(chunk)
 
         def forget() -> None:
             current = prov.partitions.get(scope)

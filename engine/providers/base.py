@@ -26,7 +26,7 @@ from engine.exec.frames import arrow_frame
 from engine.exec.pruning import prune_segments
 from engine.gcpause import gc_paused
 from engine.providers.cold_tier import ColdTier
-from engine.providers.hot_rows import HotRows
+from engine.providers.hot_rows import INT_KEY_TYPES, BatchVersions, HotRows, stored_list
 from engine.providers.unique import check_unique
 from engine.storage import codec, keys
 from engine.storage.hot import HotStore
@@ -36,6 +36,8 @@ from engine.types import render_stored
 RowVersion = tuple[int, bool, dict[int, Any]]  # (seq, deleted, {column id: value})
 
 _LOAD_CHUNK = 65_536
+# Bulk inserts of at least this many rows are stored as one chunk record.
+CHUNK_MIN_ROWS = 1024
 
 
 class HotPartition:
@@ -109,8 +111,13 @@ class TableProvider:
                 part.rows.update(found)
                 part.rows.fold()
 
+        chunks: list[tuple[int, bytes]] = []
         with gc_paused():
             for key, raw in self._store.scan(keys.rows_prefix(self.table_id)):
+                found = keys.split_chunk_key(key)
+                if found is not None:
+                    chunks.append((found[1], key))  # read after the rows, oldest first
+                    continue
                 scope, pk, row = codec.decode_hot_row(key, raw, table=label)
                 rows = pending.setdefault(scope, {})
                 rows[pk] = row
@@ -118,6 +125,27 @@ class TableProvider:
                     settle(scope)
             for scope in list(pending):
                 settle(scope)
+        for _, key in sorted(chunks):
+            raw = self._store.get(key)
+            if raw is None:
+                continue
+            scope, first, batch = codec.decode_chunk(key, raw, table=label)
+            seqs = np.arange(first, first + batch.num_rows, dtype=np.int64)
+            part = self._partition(scope)
+            part.rows.merge_older(self._batch_keys(batch, seqs), batch, first)
+
+    def _batch_keys(self, batch: pa.RecordBatch, seqs: np.ndarray) -> list[Any]:
+        """The hot key of each row of a record batch of physical columns."""
+        key = self.table.key_columns
+        if not key:
+            return seqs if len(seqs) > 1024 else list(seqs.tolist())
+        names = batch.schema.names
+        if len(key) == 1 and key[0].type in INT_KEY_TYPES and batch.num_rows > 1024:
+            # Integer keys stay a numpy array: no Python int per row.
+            column = batch.column(names.index(f"c{key[0].id}"))
+            return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        columns = [stored_list(batch.column(names.index(f"c{c.id}"))) for c in key]
+        return columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
 
     def _drop_flushed_leftovers(self) -> None:
         """A flush that crashed after publishing its manifest may leave hot
@@ -133,6 +161,10 @@ class TableProvider:
             for pk in part.rows.keys_through(mark):
                 txn.batch.delete(keys.row_key(self.table_id, scope, pk))
             part.rows.forget_through(mark)
+            for key, _ in self._store.scan(keys.chunk_prefix(self.table_id, scope)):
+                found = keys.split_chunk_key(key)
+                if found is not None and found[2] <= mark:
+                    txn.batch.delete(key)
         txn.commit()
 
     def __repr__(self) -> str:
@@ -167,8 +199,23 @@ class TableProvider:
         """Which of ``pks`` have a live version in ``scope``, hot or cold."""
         part = self.partitions.get(scope)
         out: set[Any] = set()
-        cold_candidates = []
+        cold_candidates: list[Any] = []
         now = ScanOptions(now_ms=self._clock_ms())
+        if part is not None and part.rows.int_keys and not isinstance(pks, (set, frozenset)):
+            if not isinstance(pks, np.ndarray):
+                pks = list(pks)
+            if len(pks) > 256:  # many keys (bulk loads): one vectorised lookup
+                seqs, dels = part.rows.states_of(pks)
+                found = np.flatnonzero((seqs >= 0) & ~dels)
+                for pk, seq in zip(
+                    np.asarray(pks)[found].tolist(), seqs[found].tolist(), strict=True
+                ):
+                    if self.row_visible(seq, now):
+                        out.add(pk)
+                cold_candidates = np.asarray(pks)[seqs < 0].tolist()
+                pks = []
+        elif isinstance(pks, np.ndarray):
+            pks = pks.tolist()
         for pk in pks:
             r = part.rows.state_of(pk) if part is not None else None
             if r is None:
@@ -203,6 +250,66 @@ class TableProvider:
             staged = {seq: (seq, False, values) for values, seq in zip(rows, seqs, strict=True)}
         self.stage_versions(txn, scope, staged)
         return list(seqs)
+
+    def insert_batch(self, txn: Txn, scope: str, batch: pa.RecordBatch, first_seq: int) -> int:
+        """Stage new rows given as one record batch of physical columns
+        (``bulk.arrow_batch``); returns how many. The columnar twin of
+        ``insert``: keys are checked with one vectorised lookup, the hot
+        store still gets one row version per key (the layout every reader,
+        flush and REPAIR knows), and memory gets the batch itself."""
+        table = self.table
+        n = batch.num_rows
+        seqs = np.arange(first_seq, first_seq + n, dtype=np.int64)
+        pks = self._batch_keys(batch, seqs)
+        if table.key_columns:
+            if isinstance(pks, np.ndarray) and len(np.unique(pks)) == n:
+                pass  # no key twice in the batch
+            elif len(set(pks)) != n:
+                seen: set[Any] = set()
+                for k in pks:
+                    if k in seen:
+                        raise self._pk_violation(k)
+                    seen.add(k)
+            clash = self.existing_keys(scope, pks)
+            if clash:
+                raise self._pk_violation(min(clash, key=repr))
+        staged = BatchVersions(pks, batch, seqs)
+        if table.has_unique:
+            check_unique(self, scope, staged, ScanOptions(hidden=True, now_ms=self._clock_ms()))
+        # A big batch is one hot-store value (an Arrow IPC chunk) instead of a
+        # msgpack record per row; rows that expire one by one (STREAM) keep
+        # records per row so eviction can delete them.
+        chunked = n >= CHUNK_MIN_ROWS and type(self).row_visible is TableProvider.row_visible
+        if chunked:
+            txn.batch.put(
+                keys.chunk_key(self.table_id, scope, first_seq, first_seq + n - 1),
+                codec.encode_chunk(batch),
+            )
+        else:
+            columns = [stored_list(c) for c in batch.columns]
+            ids = [int(name[1:]) for name in batch.schema.names]
+            if isinstance(pks, np.ndarray):
+                pks = pks.tolist()
+            prefix = keys.rows_prefix(self.table_id, scope)
+            pack_key, encode = keys.pk_bytes, codec.encode_row
+            txn.batch.put_many(
+                [
+                    (prefix + pack_key(k), encode(q, False, dict(zip(ids, values, strict=True))))
+                    for k, q, values in zip(
+                        pks, seqs.tolist(), zip(*columns, strict=True), strict=True
+                    )
+                ]
+            )
+
+        def apply() -> None:
+            part = self._partition(scope)
+            part.rows.append(pks, batch, seqs, np.zeros(n, np.bool_), chunked=chunked)
+            part.version += 1
+            if self.on_commit is not None:
+                self.on_commit(self.table, scope, staged)  # type: ignore[arg-type]
+
+        txn.after_commit(apply)
+        return n
 
     def stage_versions(self, txn: Txn, scope: str, versions: dict[Any, RowVersion]) -> None:
         """Write row versions (new rows, updates or tombstones) in ``txn``."""

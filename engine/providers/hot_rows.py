@@ -78,9 +78,10 @@ class BatchVersions(Mapping[Any, RowVersion]):
     bulk path avoids."""
 
     def __init__(
-        self, keys: list[Any], batch: pa.RecordBatch, seqs: np.ndarray, deleted: bool = False
+        self, keys: Any, batch: pa.RecordBatch, seqs: np.ndarray, deleted: bool = False
     ) -> None:
-        self.keys_list, self.batch, self.seqs, self.deleted = keys, batch, seqs, deleted
+        self.keys_list = keys.tolist() if isinstance(keys, np.ndarray) else keys
+        self.batch, self.seqs, self.deleted = batch, seqs, deleted
         self._index: dict[Any, int] | None = None
 
     def __len__(self) -> int:
@@ -137,6 +138,9 @@ class HotRows(MutableMapping[Any, RowVersion]):
         self._seq = np.zeros(0, np.int64)
         self._del = np.zeros(0, np.bool_)
         self._alive = np.zeros(0, np.bool_)
+        # Whether a position came from a bulk chunk record (one hot-store value
+        # for the whole batch) rather than a record per key.
+        self._chunked = np.zeros(0, np.bool_)
         self._pkeys: Any = np.zeros(0, np.int64) if self.int_keys else []
         self._sorted_keys = np.zeros(0, np.int64)
         self._sorted_pos = np.zeros(0, np.int64)
@@ -281,13 +285,30 @@ class HotRows(MutableMapping[Any, RowVersion]):
     def seqs_of(self, keys: Sequence[Any]) -> np.ndarray:
         """Seq of each key's version (-1: none)."""
         pos = self.positions_of(keys)
-        out = np.where(pos >= 0, self._seq[np.maximum(pos, 0)], -1) if len(pos) else pos
+        out = np.full(len(pos), -1, np.int64)
+        hit = pos >= 0
+        out[hit] = self._seq[pos[hit]]
         if self._tail:
             for i, k in enumerate(keys):
                 found = self._tail.get(k)
                 if found is not None:
                     out[i] = found[0]
         return out
+
+    def states_of(self, keys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(seq, deleted) of each key's version (seq -1: none), vectorised."""
+        pos = self.positions_of(keys)
+        hit = pos >= 0
+        seqs = np.full(len(pos), -1, np.int64)
+        seqs[hit] = self._seq[pos[hit]]
+        dels = np.zeros(len(pos), np.bool_)
+        dels[hit] = self._del[pos[hit]]
+        if self._tail:
+            for i, k in enumerate(keys):
+                v = self._tail.get(k)
+                if v is not None:
+                    seqs[i], dels[i] = v[0], v[1]
+        return seqs, dels
 
     def min_seq(self) -> int | None:
         seqs = [v[0] for v in self._tail.values()]
@@ -316,7 +337,13 @@ class HotRows(MutableMapping[Any, RowVersion]):
         )
 
     def append(
-        self, keys: Sequence[Any], batch: pa.RecordBatch, seqs: np.ndarray, deleted: np.ndarray
+        self,
+        keys: Sequence[Any],
+        batch: pa.RecordBatch,
+        seqs: np.ndarray,
+        deleted: np.ndarray,
+        *,
+        chunked: Any = False,
     ) -> None:
         """Add versions (newer than any held for the same keys) to the base."""
         n = len(keys)
@@ -334,6 +361,8 @@ class HotRows(MutableMapping[Any, RowVersion]):
         self._seq = _grow(self._seq, end)
         self._del = _grow(self._del, end)
         self._alive = _grow(self._alive, end)
+        self._chunked = _grow(self._chunked, end)
+        self._chunked[start:end] = chunked
         self._seq[start:end] = seqs
         self._del[start:end] = deleted
         self._alive[start:end] = True
@@ -358,6 +387,8 @@ class HotRows(MutableMapping[Any, RowVersion]):
         if self.int_keys and n > 1024:
             self._sort_index()
         else:
+            if isinstance(keys, np.ndarray):
+                keys = keys.tolist()
             for i, k in enumerate(keys):
                 self._recent[k] = start + i
             if self.int_keys and len(self._recent) > 65_536 + self._n // 8:
@@ -395,6 +426,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
         table = self._table()
         batches = self._physical(table, keep_mask=self._alive[: self._n].copy())
         seqs, dels = self._seq[keep].copy(), self._del[keep].copy()
+        chunked = self._chunked[keep].copy()
         if self.int_keys:
             keys: Any = self._pkeys[keep].copy()
         else:
@@ -403,13 +435,14 @@ class HotRows(MutableMapping[Any, RowVersion]):
         self._seq = np.zeros(0, np.int64)
         self._del = np.zeros(0, np.bool_)
         self._alive = np.zeros(0, np.bool_)
+        self._chunked = np.zeros(0, np.bool_)
         self._pkeys = np.zeros(0, np.int64) if self.int_keys else []
         self._sorted_keys = np.zeros(0, np.int64)
         self._sorted_pos = np.zeros(0, np.int64)
         self._recent = {}
         if batches:
             batch = pa.concat_batches(batches) if len(batches) > 1 else batches[0]
-            self.append(keys, batch, seqs, dels)
+            self.append(keys, batch, seqs, dels, chunked=chunked)
 
     # ---- columnar reads
     def _physical(self, table: TableDef, *, keep_mask: np.ndarray) -> list[pa.RecordBatch]:
@@ -457,21 +490,36 @@ class HotRows(MutableMapping[Any, RowVersion]):
             mask &= visible(self._seq[:n])
         return self._physical(table, keep_mask=mask), self._seq[:n][mask], self._del[:n][mask]
 
-    def snapshot(self, table: TableDef) -> tuple[list[Any], np.ndarray, np.ndarray, pa.Table]:
-        """For a flush: (every key, its seq, its deleted flag, a physical
-        table of the live versions with ``_seq`` / ``_deleted``)."""
+    def merge_older(self, keys: Sequence[Any], batch: pa.RecordBatch, first_seq: int) -> None:
+        """Add a bulk chunk read at open: row i is version ``first_seq + i``,
+        kept only where no newer version of its key is already held."""
+        seqs = np.arange(first_seq, first_seq + len(keys), dtype=np.int64)
+        newer = self.seqs_of(keys) > seqs
+        if newer.any():
+            keep = ~newer
+            batch = batch.filter(pa.array(keep))
+            seqs = seqs[keep]
+            keys = [k for k, ok in zip(keys, keep.tolist(), strict=True) if ok]
+        self.append(keys, batch, seqs, np.zeros(len(seqs), np.bool_), chunked=True)
+
+    def snapshot(self, table: TableDef) -> tuple[list[Any], list[Any], np.ndarray, pa.Table]:
+        """For a flush: (every key, the keys held as a record per key, their
+        seqs, a physical table of the live versions with ``_seq`` / ``_deleted``)."""
         self.fold()
         n = self._n
         alive = self._alive[:n]
         pos = np.flatnonzero(alive)
-        keys = self._pkeys[pos].tolist() if self.int_keys else [self._pkeys[p] for p in pos]
+        own = np.flatnonzero(alive & ~self._chunked[:n])
+        if self.int_keys:
+            keys, row_keys = self._pkeys[pos].tolist(), self._pkeys[own].tolist()
+        else:
+            keys = [self._pkeys[p] for p in pos.tolist()]
+            row_keys = [self._pkeys[p] for p in own.tolist()]
         live = alive & ~self._del[:n]
         batches = self._physical(table, keep_mask=live)
         names = [physical(c.id) for c in table.columns]
-        schema = pa.schema(
-            [pa.field(nm, c.arrow_type) for nm, c in zip(names, table.columns, strict=True)]
-        )
-        data = pa.Table.from_batches(batches, schema=schema)
+        fields = [pa.field(nm, c.arrow_type) for nm, c in zip(names, table.columns, strict=True)]
+        data = pa.Table.from_batches(batches, schema=pa.schema(fields))
         data = data.append_column("_seq", pa.array(self._seq[:n][live], pa.int64()))
         data = data.append_column("_deleted", pa.array(self._del[:n][live], pa.bool_()))
-        return keys, self._seq[pos].copy(), self._del[pos].copy(), data
+        return keys, row_keys, self._seq[pos].copy(), data
