@@ -113,9 +113,10 @@ class TableProvider:
 
         chunks: list[tuple[int, bytes]] = []
         with gc_paused():
-            for key, raw in self._store.scan(keys.rows_prefix(self.table_id)):
-                found = keys.split_chunk_key(key)
-                if found is not None:
+            for key, raw in self._store.scan_some(keys.rows_prefix(self.table_id), _not_chunk):
+                if raw is None:
+                    found = keys.split_chunk_key(key)
+                    assert found is not None
                     chunks.append((found[1], key))  # read after the rows, oldest first
                     continue
                 scope, pk, row = codec.decode_hot_row(key, raw, table=label)
@@ -411,10 +412,7 @@ class TableProvider:
             table = self.table
             hot = self.scan(user, options)
             snapshot = {
-                scope: (
-                    self.cold.manifest(scope),
-                    list(self.partitions[scope].rows) if scope in self.partitions else [],
-                )
+                scope: (manifest := self.cold.manifest(scope), self._keys_over(scope, manifest))
                 for scope in self.read_scopes(user)
             }
         stats = {
@@ -451,6 +449,14 @@ class TableProvider:
             out = out.union(arrow_frame(hot))
         return out, stats
 
+    def _keys_over(self, scope: str, manifest: Any) -> list[Any]:
+        """The scope's hot keys when cold segments exist for them to hide
+        (a list of a million keys costs ~40 MB: not built for hot-only scopes)."""
+        part = self.partitions.get(scope)
+        if part is None or manifest is None or not manifest.segments:
+            return []
+        return list(part.rows)
+
     def aggregates_from_metadata(
         self, user: str, options: ScanOptions, wanted: list[tuple[str, str | None]]
     ) -> tuple[list[Any], dict[str, int]] | None:
@@ -469,11 +475,7 @@ class TableProvider:
             table = self.table
             hot = self.scan(user, options)
             snapshot = [
-                (
-                    scope,
-                    self.cold.manifest(scope),
-                    list(self.partitions[scope].rows) if scope in self.partitions else [],
-                )
+                (scope, manifest := self.cold.manifest(scope), self._keys_over(scope, manifest))
                 for scope in self.read_scopes(user)
             ]
         segments: list[Any] = []
@@ -608,6 +610,10 @@ def _logical(
     if hidden:
         columns += [pa.array(seqs, pa.int64()), pa.array(deleted, pa.bool_())]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _not_chunk(key: bytes) -> bool:
+    return keys.split_chunk_key(key) is None
 
 
 def _keys_table(hot_keys: list[Any], key: tuple[Any, ...]) -> pa.Table:
