@@ -256,3 +256,23 @@ def test_hot_rows_are_held_without_a_python_object_per_row(engines, reopen):
     # columnar tier holds numpy arrays (~30 bytes a row) and Arrow buffers
     # (which tracemalloc does not see).
     assert held < 8 * 2**20, f"{held / 2**20:.1f} MB of Python objects for 100k hot rows"
+
+
+def test_a_set_based_update_is_one_chunk_and_outlives_reopen_and_flush(engine, reopen):
+    engine.execute(DDL)
+    engine.insert_arrow("t", data(0, 4000))
+    engine.flush("t")
+    engine.execute("UPDATE t SET value = value + 0.5 WHERE id < 3000")  # cold rows, new versions
+    assert len(chunk_records(engine)) == 1
+    engine.execute("UPDATE t SET name = 'last' WHERE id = 10")  # newer than the chunk's
+    expected = [(3000 * 2999 / 2 + 1500) + (sum(range(3000, 4000)))]
+    total = "SELECT count(*), sum(value) FROM t"
+    assert engine.execute(total).rows() == [(4000, expected[0])]
+    engine = reopen(engine)
+    assert engine.execute(total).rows() == [(4000, expected[0])]
+    assert engine.execute("SELECT name, value FROM t WHERE id = 10").rows() == [("last", 10.5)]
+    engine.flush("t")
+    assert chunk_records(engine) == []
+    engine = reopen(engine)
+    assert engine.execute(total).rows() == [(4000, expected[0])]
+    assert engine.execute("SELECT name, value FROM t WHERE id = 10").rows() == [("last", 10.5)]

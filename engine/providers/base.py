@@ -26,7 +26,13 @@ from engine.exec.frames import arrow_frame
 from engine.exec.pruning import prune_segments
 from engine.gcpause import gc_paused
 from engine.providers.cold_tier import ColdTier
-from engine.providers.hot_rows import INT_KEY_TYPES, BatchVersions, HotRows, stored_list
+from engine.providers.hot_rows import (
+    INT_KEY_TYPES,
+    BatchVersions,
+    HotRows,
+    stored_list,
+    versions_batch,
+)
 from engine.providers.unique import check_unique
 from engine.storage import codec, keys
 from engine.storage.hot import HotStore
@@ -317,23 +323,57 @@ class TableProvider:
         if self.table.has_unique:
             options = ScanOptions(hidden=True, now_ms=self._clock_ms())
             check_unique(self, scope, versions, options)
-        prefix = keys.rows_prefix(self.table_id, scope)
-        pack_key, encode = keys.pk_bytes, codec.encode_row
-        txn.batch.put_many(
-            [
-                (prefix + pack_key(k), encode(seq, deleted, values))
-                for k, (seq, deleted, values) in versions.items()
-            ]
-        )
+        chunk = self._as_chunk(versions)
+        if chunk is not None:
+            batch, seqs = chunk
+            first, last = int(seqs[0]), int(seqs[-1])
+            txn.batch.put(
+                keys.chunk_key(self.table_id, scope, first, last), codec.encode_chunk(batch)
+            )
+        else:
+            prefix = keys.rows_prefix(self.table_id, scope)
+            pack_key, encode = keys.pk_bytes, codec.encode_row
+            txn.batch.put_many(
+                [
+                    (prefix + pack_key(k), encode(seq, deleted, values))
+                    for k, (seq, deleted, values) in versions.items()
+                ]
+            )
 
         def apply() -> None:
             part = self._partition(scope)
-            part.rows.update(versions)
+            if chunk is not None:
+                part.rows.append(
+                    list(versions),
+                    chunk[0],
+                    chunk[1],
+                    np.zeros(len(chunk[1]), np.bool_),
+                    chunked=True,
+                )
+            else:
+                part.rows.update(versions)
             part.version += 1
             if self.on_commit is not None:
                 self.on_commit(self.table, scope, versions)
 
         txn.after_commit(apply)
+
+    def _as_chunk(
+        self, versions: dict[Any, RowVersion]
+    ) -> tuple[pa.RecordBatch, np.ndarray] | None:
+        """A big set of new live versions with consecutive seqs (a set-based
+        UPDATE) as one chunk record: (its rows, their seqs); None otherwise."""
+        n = len(versions)
+        if (
+            n < CHUNK_MIN_ROWS
+            or not self.table.key_columns
+            or type(self).row_visible is not TableProvider.row_visible
+        ):
+            return None
+        seqs = np.fromiter((v[0] for v in versions.values()), np.int64, n)
+        if not (np.diff(seqs) == 1).all() or any(v[1] for v in versions.values()):
+            return None
+        return versions_batch(self.table, list(versions.values())), seqs
 
     def _pk_violation(self, key: Any) -> PrimaryKeyViolationError:
         found = self.table.key_columns
