@@ -141,8 +141,9 @@ class TableProvider:
             part = self._partition(scope)
             part.rows.merge_older(self._batch_keys(batch, seqs), batch, first)
 
-    def _batch_keys(self, batch: pa.RecordBatch, seqs: np.ndarray) -> list[Any]:
-        """The hot key of each row of a record batch of physical columns."""
+    def _batch_keys(self, batch: pa.RecordBatch, seqs: np.ndarray) -> Any:
+        """The hot key of each row of a record batch of physical columns (a
+        numpy array for many integer keys, else a list)."""
         key = self.table.key_columns
         if not key:
             return seqs if len(seqs) > 1024 else list(seqs.tolist())
@@ -282,7 +283,9 @@ class TableProvider:
                 raise self._pk_violation(min(clash, key=repr))
         staged = BatchVersions(pks, batch, seqs)
         if table.has_unique:
-            check_unique(self, scope, staged, ScanOptions(hidden=True, now_ms=self._clock_ms()))
+            # check_unique only reads its versions as a mapping.
+            options = ScanOptions(hidden=True, now_ms=self._clock_ms())
+            check_unique(self, scope, staged, options)  # type: ignore[arg-type]
         # A big batch is one hot-store value (an Arrow IPC chunk) instead of a
         # msgpack record per row; rows that expire one by one (STREAM) keep
         # records per row so eviction can delete them.

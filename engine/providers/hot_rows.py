@@ -167,7 +167,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
         self._sorted_keys, self._sorted_pos = keys[order], alive[order]
         self._recent.clear()
 
-    def positions_of(self, keys: Sequence[Any]) -> np.ndarray:
+    def positions_of(self, keys: Any) -> np.ndarray:
         """Alive base position of each key (-1: none; a tail key also gives -1)."""
         if not self.int_keys:
             get = self._base_pos
@@ -282,7 +282,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
         p = self._base_pos(key)
         return None if p is None else (int(self._seq[p]), bool(self._del[p]))
 
-    def seqs_of(self, keys: Sequence[Any]) -> np.ndarray:
+    def seqs_of(self, keys: Any) -> np.ndarray:
         """Seq of each key's version (-1: none)."""
         pos = self.positions_of(keys)
         out = np.full(len(pos), -1, np.int64)
@@ -295,7 +295,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
                     out[i] = found[0]
         return out
 
-    def states_of(self, keys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def states_of(self, keys: Any) -> tuple[np.ndarray, np.ndarray]:
         """(seq, deleted) of each key's version (seq -1: none), vectorised."""
         pos = self.positions_of(keys)
         hit = pos >= 0
