@@ -355,6 +355,7 @@ class TableProvider:
                 )
             else:
                 part.rows.update(versions)
+                part.rows.settle()
             part.version += 1
             if self.on_commit is not None:
                 self.on_commit(self.table, scope, versions)

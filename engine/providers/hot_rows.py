@@ -209,9 +209,9 @@ class HotRows(MutableMapping[Any, RowVersion]):
         p = self._base_pos(key)
         if p is not None:
             self._kill(p)
+        # No fold here: an ALTER sets versions of the new column type before
+        # the catalog holds it; the owner calls ``settle`` once it is consistent.
         self._tail[key] = version
-        if len(self._tail) > TAIL_LIMIT:
-            self.fold()
 
     def __delitem__(self, key: Any) -> None:
         if self._tail.pop(key, None) is not None:
@@ -322,6 +322,11 @@ class HotRows(MutableMapping[Any, RowVersion]):
         return tail + int((self._alive[: self._n] & ~self._del[: self._n]).sum())
 
     # ---- columnar writes
+    def settle(self) -> None:
+        """Fold the tail once it has grown past ``TAIL_LIMIT`` (after a commit)."""
+        if len(self._tail) > TAIL_LIMIT:
+            self.fold()
+
     def fold(self) -> None:
         """Move the tail into the base as one batch."""
         if not self._tail:
