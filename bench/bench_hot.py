@@ -119,8 +119,8 @@ def _in_child(kind: str, path: Path, n: int) -> dict[str, Any]:
 
 
 def run(cfg: BenchConfig) -> list[BenchReport]:
-    sizes = cfg.pick((50_000,), (1_000_000,), (1_000_000, 5_000_000))
-    n_bulk = cfg.pick(20_000, 500_000, 1_000_000)
+    sizes = cfg.pick((20_000,), (1_000_000,), (1_000_000, 5_000_000))
+    n_bulk = cfg.pick(10_000, 500_000, 1_000_000)
     rounds = cfg.pick(1, 3)
     report = BenchReport(
         NAME,
