@@ -24,8 +24,10 @@ writers (scan, flush, bulk insert, open) use the columnar methods.
 from __future__ import annotations
 
 import bisect
+import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +41,22 @@ TAIL_LIMIT = 4096
 # both are at the end), so one-row writes do not leave thousands of batches.
 SMALL_BATCH = 65_536
 INT_KEY_TYPES = ("SMALLINT", "INT", "BIGINT")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(fn: F) -> F:
+    """Run a ``HotRows`` method under its lock: a point query reads a scope
+    without the engine lock while a writer or a flush may be changing it,
+    and one lookup reads several arrays that a write replaces."""
+
+    @functools.wraps(fn)
+    def run(self: HotRows, *args: Any, **kwargs: Any) -> Any:
+        with self._guard:
+            return fn(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def physical(column_id: int) -> str:
@@ -127,6 +145,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
 
     def __init__(self, table: Callable[[], TableDef]) -> None:
         self._table = table
+        self._guard = threading.RLock()
         key = table().key_columns
         # Keyless tables (STREAM) key a row by its first seq: an integer too.
         self.int_keys = not key or (len(key) == 1 and key[0].type in INT_KEY_TYPES)
@@ -167,6 +186,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
         self._sorted_keys, self._sorted_pos = keys[order], alive[order]
         self._recent.clear()
 
+    @_locked
     def positions_of(self, keys: Any) -> np.ndarray:
         """Alive base position of each key (-1: none; a tail key also gives -1)."""
         if not self.int_keys:
@@ -188,12 +208,15 @@ class HotRows(MutableMapping[Any, RowVersion]):
         self._live -= 1
 
     # ---- mapping protocol
+    @_locked
     def __len__(self) -> int:
         return len(self._tail) + self._live
 
+    @_locked
     def __contains__(self, key: object) -> bool:
         return key in self._tail or self._base_pos(key) is not None
 
+    @_locked
     def __getitem__(self, key: Any) -> RowVersion:
         found = self._tail.get(key)
         if found is not None:
@@ -205,6 +228,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
         start = self._ends[b - 1] if b else 0
         return _row_of(self._batches[b], p - start, int(self._seq[p]), bool(self._del[p]))
 
+    @_locked
     def __setitem__(self, key: Any, version: RowVersion) -> None:
         p = self._base_pos(key)
         if p is not None:
@@ -213,6 +237,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
         # the catalog holds it; the owner calls ``settle`` once it is consistent.
         self._tail[key] = version
 
+    @_locked
     def __delitem__(self, key: Any) -> None:
         if self._tail.pop(key, None) is not None:
             return
@@ -223,17 +248,23 @@ class HotRows(MutableMapping[Any, RowVersion]):
         self._maybe_shrink()
 
     def __iter__(self) -> Iterator[Any]:
-        yield from list(self._tail)
+        return iter(self._key_list())
+
+    @_locked
+    def _key_list(self) -> list[Any]:
+        out = list(self._tail)
         alive = np.flatnonzero(self._alive[: self._n])
         if self.int_keys:
-            yield from self._pkeys[alive].tolist()
+            out += self._pkeys[alive].tolist()
         else:
-            pkeys = self._pkeys
-            yield from [pkeys[p] for p in alive.tolist()]
+            out += [self._pkeys[p] for p in alive.tolist()]
+        return out
 
+    @_locked
     def items(self) -> Any:
         return list(self._iter_items())
 
+    @_locked
     def values(self) -> Any:
         return [v for _, v in self._iter_items()]
 
@@ -253,6 +284,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
                 yield from zip(keys, rows, strict=False)
             start = end
 
+    @_locked
     def update(self, other: Any = (), /, **kw: Any) -> None:  # type: ignore[override]
         if isinstance(other, Mapping) and len(other) > TAIL_LIMIT:
             keys = list(other)
@@ -267,6 +299,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
             return
         super().update(other, **kw)
 
+    @_locked
     def seq_of(self, key: Any) -> int | None:
         found = self._tail.get(key)
         if found is not None:
@@ -274,6 +307,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
         p = self._base_pos(key)
         return None if p is None else int(self._seq[p])
 
+    @_locked
     def state_of(self, key: Any) -> tuple[int, bool] | None:
         """(seq, deleted) of a key's version, without building its values."""
         found = self._tail.get(key)
@@ -282,6 +316,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
         p = self._base_pos(key)
         return None if p is None else (int(self._seq[p]), bool(self._del[p]))
 
+    @_locked
     def seqs_of(self, keys: Any) -> np.ndarray:
         """Seq of each key's version (-1: none)."""
         pos = self.positions_of(keys)
@@ -295,6 +330,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
                     out[i] = found[0]
         return out
 
+    @_locked
     def states_of(self, keys: Any) -> tuple[np.ndarray, np.ndarray]:
         """(seq, deleted) of each key's version (seq -1: none), vectorised."""
         pos = self.positions_of(keys)
@@ -310,6 +346,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
                     seqs[i], dels[i] = v[0], v[1]
         return seqs, dels
 
+    @_locked
     def min_seq(self) -> int | None:
         seqs = [v[0] for v in self._tail.values()]
         alive = self._seq[: self._n][self._alive[: self._n]]
@@ -317,16 +354,19 @@ class HotRows(MutableMapping[Any, RowVersion]):
             seqs.append(int(alive.min()))
         return min(seqs, default=None)
 
+    @_locked
     def live_count(self) -> int:
         tail = sum(1 for v in self._tail.values() if not v[1])
         return tail + int((self._alive[: self._n] & ~self._del[: self._n]).sum())
 
     # ---- columnar writes
+    @_locked
     def settle(self) -> None:
         """Fold the tail once it has grown past ``TAIL_LIMIT`` (after a commit)."""
         if len(self._tail) > TAIL_LIMIT:
             self.fold()
 
+    @_locked
     def fold(self) -> None:
         """Move the tail into the base as one batch."""
         if not self._tail:
@@ -341,6 +381,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
             np.fromiter((v[1] for v in versions), np.bool_, len(versions)),
         )
 
+    @_locked
     def append(
         self,
         keys: Sequence[Any],
@@ -399,6 +440,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
             if self.int_keys and len(self._recent) > 65_536 + self._n // 8:
                 self._sort_index()
 
+    @_locked
     def forget_through(self, watermark: int) -> int:
         """Drop every version with seq <= ``watermark`` (flushed); returns how many."""
         gone = [k for k, v in self._tail.items() if v[0] <= watermark]
@@ -412,6 +454,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
             self._maybe_shrink()
         return len(gone) + count
 
+    @_locked
     def keys_through(self, watermark: int) -> list[Any]:
         """Keys whose version has seq <= ``watermark``."""
         out = [k for k, v in self._tail.items() if v[0] <= watermark]
@@ -477,6 +520,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
             )
         return out
 
+    @_locked
     def select(
         self,
         table: TableDef,
@@ -495,6 +539,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
             mask &= visible(self._seq[:n])
         return self._physical(table, keep_mask=mask), self._seq[:n][mask], self._del[:n][mask]
 
+    @_locked
     def merge_older(self, keys: Sequence[Any], batch: pa.RecordBatch, first_seq: int) -> None:
         """Add a bulk chunk read at open: row i is version ``first_seq + i``,
         kept only where no newer version of its key is already held."""
@@ -507,6 +552,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
             keys = [k for k, ok in zip(keys, keep.tolist(), strict=True) if ok]
         self.append(keys, batch, seqs, np.zeros(len(seqs), np.bool_), chunked=True)
 
+    @_locked
     def snapshot(self, table: TableDef) -> tuple[list[Any], list[Any], np.ndarray, pa.Table]:
         """For a flush: (every key, the keys held as a record per key, their
         seqs, a physical table of the live versions with ``_seq`` / ``_deleted``)."""
