@@ -276,3 +276,28 @@ def test_a_set_based_update_is_one_chunk_and_outlives_reopen_and_flush(engine, r
     engine = reopen(engine)
     assert engine.execute(total).rows() == [(4000, expected[0])]
     assert engine.execute("SELECT name, value FROM t WHERE id = 10").rows() == [("last", 10.5)]
+
+
+def test_a_data_directory_of_records_per_row_opens_and_mixes_with_chunks(
+    engine, reopen, monkeypatch
+):
+    from engine.providers import base
+
+    # The layout before issue 15: one msgpack record per key, whatever the size.
+    monkeypatch.setattr(base, "CHUNK_MIN_ROWS", 10**9)
+    monkeypatch.setattr(base, "_LOAD_CHUNK", 100)  # the open reads it in many pieces
+    engine.execute(DDL)
+    engine.insert_arrow("t", data(0, 1500))
+    engine.execute("DELETE FROM t WHERE id < 100")
+    engine.execute("UPDATE t SET name = 'u' WHERE id >= 1400")
+    assert chunk_records(engine) == []
+    expected = state(engine)
+    engine = reopen(engine)
+    assert state(engine) == expected
+    monkeypatch.setattr(base, "CHUNK_MIN_ROWS", 1024)
+    engine.insert_arrow("t", data(2000, 3500))
+    engine.execute("UPDATE t SET name = 'w' WHERE id >= 1450 AND id < 2010")
+    expected = state(engine)
+    assert len(expected) == 1400 + 1500 and len(chunk_records(engine)) == 1
+    engine = reopen(engine)
+    assert state(engine) == expected
