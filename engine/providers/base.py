@@ -224,6 +224,8 @@ class TableProvider:
                 pks = []
         elif isinstance(pks, np.ndarray):
             pks = pks.tolist()
+        if part is None:  # nothing hot in the scope: every key is a cold question
+            cold_candidates, pks = list(pks), []
         for pk in pks:
             r = part.rows.state_of(pk) if part is not None else None
             if r is None:
@@ -270,7 +272,7 @@ class TableProvider:
         seqs = np.arange(first_seq, first_seq + n, dtype=np.int64)
         pks = self._batch_keys(batch, seqs)
         if table.key_columns:
-            if isinstance(pks, np.ndarray) and len(np.unique(pks)) == n:
+            if isinstance(pks, np.ndarray) and _all_distinct(pks):
                 pass  # no key twice in the batch
             elif len(set(pks)) != n:
                 seen: set[Any] = set()
@@ -654,6 +656,12 @@ def _logical(
     if hidden:
         columns += [pa.array(seqs, pa.int64()), pa.array(deleted, pa.bool_())]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _all_distinct(values: np.ndarray) -> bool:
+    """No value twice (a sort: numpy's hash-based unique took 1.1 s for 500k keys)."""
+    ordered = np.sort(values)
+    return not bool((ordered[1:] == ordered[:-1]).any())
 
 
 def _not_chunk(key: bytes) -> bool:
