@@ -50,6 +50,7 @@ BENCHMARKS = {
     "compact": "bench.bench_compact",
     "s3": "bench.bench_s3",
     "scan": "bench.bench_scan",
+    "hot": "bench.bench_hot",
     "tpch": "bench.tpch",
     "magic": "bench.bench_magic",
     "fetch": "bench.bench_fetch",

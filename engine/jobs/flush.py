@@ -31,7 +31,6 @@ import pyarrow as pa
 
 from engine.catalog.model import TableDef
 from engine.errors import FlushAbandonedError, InvalidOptionError, KalamError
-from engine.gcpause import gc_paused
 from engine.manifest import Manifest, find_orphans, write_manifest_json
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
@@ -133,24 +132,23 @@ def _flush_scope(
 ) -> tuple[int, int, int]:
     with engine.lock:
         part = prov.partitions.get(scope)
-        if part is None or not part.rows:
+        if part is None or not len(part.rows):
             return 0, 0, 0
-        snapshot = dict(part.rows)
         table = prov.table
+        # Columnar: every key with its seq, and the live versions as one
+        # physical Arrow table (no Python tuple per row).
+        every_key, flushed, seqs, live = part.rows.snapshot(table)
         manifest = prov.cold.manifest(scope) or Manifest.new(table.table_id, scope or None)
-    watermark = max(v[0] for v in snapshot.values())
-    older = prov.cold.live_versions(scope, table, snapshot.keys()) if manifest.segments else {}
+    watermark = int(seqs.max())
+    older = prov.cold.live_versions(scope, table, every_key) if manifest.segments else {}
     superseded = sorted(older.values())
-    live = [v for v in snapshot.values() if not v[1]]
     directory = prov.cold.scope_dir(scope)
     entries: list[SegmentEntry] = []
     next_id = manifest.next_segment_id()
     key = table.key_columns
     sort_column = tuple(physical_name(c.id) for c in key) if key else "_seq"
-    for start in range(0, len(live), SEGMENT_ROWS):
-        chunk = live[start : start + SEGMENT_ROWS]
-        with gc_paused():
-            segment_data = physical_table(table, chunk)
+    for start in range(0, live.num_rows, SEGMENT_ROWS):
+        segment_data = live.slice(start, SEGMENT_ROWS)
         entries.append(
             write_segment(
                 directory,
@@ -171,21 +169,27 @@ def _flush_scope(
     )
     write_manifest_json(directory, new)
     crash("manifest_json_written")
-    flushed = list(snapshot)
     with engine.lock:
         _check_unchanged(engine, prov, table, scope, directory, entries)
         txn = engine.begin()
         prov.cold.stage_manifest(txn, scope, new)
         first, rest = flushed[:DELETE_CHUNK], flushed[DELETE_CHUNK:]
-        _stage_removal(txn, prov, scope, snapshot, first)
+        _stage_removal(txn, prov, scope, watermark, first)
+        # Bulk chunks hold whole statements: every one committed before the
+        # snapshot ends at or below the watermark (older records per key it
+        # superseded are dropped at open, being at or below it too).
+        for chunk, _ in engine.store.scan(keys.chunk_prefix(prov.table_id, scope)):
+            found = keys.split_chunk_key(chunk)
+            if found is not None and found[2] <= watermark:
+                txn.batch.delete(chunk)
 
         def forget() -> None:
             current = prov.partitions.get(scope)
             if current is None:
                 return
-            for k in flushed:
-                if current.rows.get(k) is snapshot[k]:
-                    del current.rows[k]
+            # Every version at or below the watermark that is still the newest
+            # of its key is one this flush wrote (later writes have higher seqs).
+            current.rows.forget_through(watermark)
             current.version += 1
             current.cache.clear()
 
@@ -195,10 +199,10 @@ def _flush_scope(
     for start in range(0, len(rest), DELETE_CHUNK):
         with engine.lock:
             txn = engine.begin()
-            _stage_removal(txn, prov, scope, snapshot, rest[start : start + DELETE_CHUNK])
+            _stage_removal(txn, prov, scope, watermark, rest[start : start + DELETE_CHUNK])
             txn.commit()
         crash("hot_rows_partly_removed")
-    return len(live), len(entries), len(superseded)
+    return live.num_rows, len(entries), len(superseded)
 
 
 def _check_unchanged(
@@ -228,14 +232,16 @@ def _check_unchanged(
 
 
 def _stage_removal(
-    txn: Any, prov: TableProvider, scope: str, snapshot: dict[Any, RowVersion], pks: list[Any]
+    txn: Any, prov: TableProvider, scope: str, watermark: int, pks: list[Any]
 ) -> None:
-    """Delete flushed versions from the hot store unless a newer one replaced them."""
+    """Delete flushed versions from the hot store unless a newer one replaced
+    them (a version newer than the flush has a seq above its watermark)."""
     part = prov.partitions.get(scope)
-    for k in pks:
-        current = part.rows.get(k) if part is not None else None
-        if current is None or current is snapshot[k]:
-            txn.batch.delete(keys.row_key(prov.table_id, scope, k))
+    current = part.rows.seqs_of(pks).tolist() if part is not None else [-1] * len(pks)
+    prefix, pack, delete = keys.rows_prefix(prov.table_id, scope), keys.pk_bytes, txn.batch.delete
+    for k, seq in zip(pks, current, strict=True):
+        if seq <= watermark:  # -1: no hot version left
+            delete(prefix + pack(k))
 
 
 def physical_table(table: TableDef, versions: list[RowVersion]) -> pa.Table:

@@ -67,9 +67,9 @@ class Scheduler:
     def _oldest_seq(self, table: TableDef) -> int | None:
         prov = self._engine.provider(table)
         with self._engine.lock:
-            return min(
-                (v[0] for p in prov.partitions.values() for v in p.rows.values()), default=None
-            )
+            # min_seq reads the columnar seqs: no tuple built per hot row.
+            found = (p.rows.min_seq() for p in prov.partitions.values())
+            return min((q for q in found if q is not None), default=None)
 
     def tick(self, now_ms: int | None = None) -> list[str]:
         """Run every due flush / eviction now (in this thread); returns job ids."""

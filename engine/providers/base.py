@@ -11,7 +11,7 @@ import bisect
 import itertools
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,13 @@ from engine.exec.frames import arrow_frame
 from engine.exec.pruning import prune_segments
 from engine.gcpause import gc_paused
 from engine.providers.cold_tier import ColdTier
+from engine.providers.hot_rows import (
+    INT_KEY_TYPES,
+    BatchVersions,
+    HotRows,
+    stored_list,
+    versions_batch,
+)
 from engine.providers.unique import check_unique
 from engine.storage import codec, keys
 from engine.storage.hot import HotStore
@@ -34,17 +41,25 @@ from engine.types import render_stored
 
 RowVersion = tuple[int, bool, dict[int, Any]]  # (seq, deleted, {column id: value})
 
+_LOAD_CHUNK = 65_536
+# Bulk inserts of at least this many rows are stored as one chunk record.
+CHUNK_MIN_ROWS = 1024
 
-@dataclass
+
 class HotPartition:
-    """The newest hot version of every primary key of one scope."""
+    """The newest hot version of every primary key of one scope (columnar:
+    ``engine.providers.hot_rows``), and the Arrow views built from it."""
 
-    rows: dict[Any, RowVersion] = field(default_factory=dict)
-    version: int = 0
-    cache: dict[tuple[Any, ...], tuple[int, pa.Table]] = field(default_factory=dict)
+    def __init__(self, table: Callable[[], TableDef]) -> None:
+        self.rows = HotRows(table)
+        self.version = 0
+        self.cache: dict[tuple[Any, ...], tuple[int, pa.Table]] = {}
+
+    def __repr__(self) -> str:
+        return f"<HotPartition v{self.version} {self.rows!r}>"
 
     def live_count(self) -> int:
-        return sum(1 for r in self.rows.values() if not r[1])
+        return self.rows.live_count()
 
 
 @dataclass(frozen=True)
@@ -80,12 +95,65 @@ class TableProvider:
         # Called with (table, scope, versions) once staged versions committed
         # (live queries; set by the database that owns this provider).
         self.on_commit: Callable[[TableDef, str, dict[Any, RowVersion]], None] | None = None
-        label = self.table.qualified_name
-        with gc_paused():
-            for key, raw in store.scan(keys.rows_prefix(table_id)):
-                scope, pk, row = codec.decode_hot_row(key, raw, table=label)
-                self.partitions.setdefault(scope, HotPartition()).rows[pk] = row
+        self._load()
         self._drop_flushed_leftovers()
+
+    def _partition(self, scope: str) -> HotPartition:
+        part = self.partitions.get(scope)
+        if part is None:
+            part = self.partitions[scope] = HotPartition(lambda: self.table)
+        return part
+
+    def _load(self) -> None:
+        """Read the hot rows into the columnar partitions, a chunk at a time
+        (never a Python tuple per row for the whole table at once)."""
+        label = self.table.qualified_name
+        pending: dict[str, dict[Any, RowVersion]] = {}
+
+        def settle(scope: str) -> None:
+            found = pending.pop(scope, None)
+            if found:
+                part = self._partition(scope)
+                part.rows.update(found)
+                part.rows.fold()
+
+        chunks: list[tuple[int, bytes]] = []
+        with gc_paused():
+            for key, raw in self._store.scan_some(keys.rows_prefix(self.table_id), _not_chunk):
+                if raw is None:
+                    found = keys.split_chunk_key(key)
+                    assert found is not None
+                    chunks.append((found[1], key))  # read after the rows, oldest first
+                    continue
+                scope, pk, row = codec.decode_hot_row(key, raw, table=label)
+                rows = pending.setdefault(scope, {})
+                rows[pk] = row
+                if len(rows) >= _LOAD_CHUNK:
+                    settle(scope)
+            for scope in list(pending):
+                settle(scope)
+        for _, key in sorted(chunks):
+            raw = self._store.get(key)
+            if raw is None:
+                continue
+            scope, first, batch = codec.decode_chunk(key, raw, table=label)
+            seqs = np.arange(first, first + batch.num_rows, dtype=np.int64)
+            part = self._partition(scope)
+            part.rows.merge_older(self._batch_keys(batch, seqs), batch, first)
+
+    def _batch_keys(self, batch: pa.RecordBatch, seqs: np.ndarray) -> Any:
+        """The hot key of each row of a record batch of physical columns (a
+        numpy array for many integer keys, else a list)."""
+        key = self.table.key_columns
+        if not key:
+            return seqs if len(seqs) > 1024 else list(seqs.tolist())
+        names = batch.schema.names
+        if len(key) == 1 and key[0].type in INT_KEY_TYPES and batch.num_rows > 1024:
+            # Integer keys stay a numpy array: no Python int per row.
+            column = batch.column(names.index(f"c{key[0].id}"))
+            return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        columns = [stored_list(batch.column(names.index(f"c{c.id}"))) for c in key]
+        return columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
 
     def _drop_flushed_leftovers(self) -> None:
         """A flush that crashed after publishing its manifest may leave hot
@@ -98,10 +166,13 @@ class TableProvider:
             mark = self.cold.watermark(scope)
             if not mark:
                 continue
-            stale = [pk for pk, r in part.rows.items() if r[0] <= mark]
-            for pk in stale:
+            for pk in part.rows.keys_through(mark):
                 txn.batch.delete(keys.row_key(self.table_id, scope, pk))
-                del part.rows[pk]
+            part.rows.forget_through(mark)
+            for key, _ in self._store.scan(keys.chunk_prefix(self.table_id, scope)):
+                found = keys.split_chunk_key(key)
+                if found is not None and found[2] <= mark:
+                    txn.batch.delete(key)
         txn.commit()
 
     def __repr__(self) -> str:
@@ -136,10 +207,27 @@ class TableProvider:
         """Which of ``pks`` have a live version in ``scope``, hot or cold."""
         part = self.partitions.get(scope)
         out: set[Any] = set()
-        cold_candidates = []
+        cold_candidates: list[Any] = []
         now = ScanOptions(now_ms=self._clock_ms())
+        if part is not None and part.rows.int_keys and not isinstance(pks, (set, frozenset)):
+            if not isinstance(pks, np.ndarray):
+                pks = list(pks)
+            if len(pks) > 256:  # many keys (bulk loads): one vectorised lookup
+                seqs, dels = part.rows.states_of(pks)
+                found = np.flatnonzero((seqs >= 0) & ~dels)
+                for pk, seq in zip(
+                    np.asarray(pks)[found].tolist(), seqs[found].tolist(), strict=True
+                ):
+                    if self.row_visible(seq, now):
+                        out.add(pk)
+                cold_candidates = np.asarray(pks)[seqs < 0].tolist()
+                pks = []
+        elif isinstance(pks, np.ndarray):
+            pks = pks.tolist()
+        if part is None:  # nothing hot in the scope: every key is a cold question
+            cold_candidates, pks = list(pks), []
         for pk in pks:
-            r = part.rows.get(pk) if part is not None else None
+            r = part.rows.state_of(pk) if part is not None else None
             if r is None:
                 cold_candidates.append(pk)
             elif not r[1] and self.row_visible(r[0], now):  # an expired STREAM row is gone
@@ -173,28 +261,125 @@ class TableProvider:
         self.stage_versions(txn, scope, staged)
         return list(seqs)
 
+    def insert_batch(self, txn: Txn, scope: str, batch: pa.RecordBatch, first_seq: int) -> int:
+        """Stage new rows given as one record batch of physical columns
+        (``bulk.arrow_batch``); returns how many. The columnar twin of
+        ``insert``: keys are checked with one vectorised lookup, the hot
+        store still gets one row version per key (the layout every reader,
+        flush and REPAIR knows), and memory gets the batch itself."""
+        table = self.table
+        n = batch.num_rows
+        seqs = np.arange(first_seq, first_seq + n, dtype=np.int64)
+        pks = self._batch_keys(batch, seqs)
+        if table.key_columns:
+            if isinstance(pks, np.ndarray) and _all_distinct(pks):
+                pass  # no key twice in the batch
+            elif len(set(pks)) != n:
+                seen: set[Any] = set()
+                for k in pks:
+                    if k in seen:
+                        raise self._pk_violation(k)
+                    seen.add(k)
+            clash = self.existing_keys(scope, pks)
+            if clash:
+                raise self._pk_violation(min(clash, key=repr))
+        staged = BatchVersions(pks, batch, seqs)
+        if table.has_unique:
+            # check_unique only reads its versions as a mapping.
+            options = ScanOptions(hidden=True, now_ms=self._clock_ms())
+            check_unique(self, scope, staged, options)  # type: ignore[arg-type]
+        # A big batch is one hot-store value (an Arrow IPC chunk) instead of a
+        # msgpack record per row; rows that expire one by one (STREAM) keep
+        # records per row so eviction can delete them.
+        chunked = n >= CHUNK_MIN_ROWS and type(self).row_visible is TableProvider.row_visible
+        if chunked:
+            txn.batch.put(
+                keys.chunk_key(self.table_id, scope, first_seq, first_seq + n - 1),
+                codec.encode_chunk(batch),
+            )
+        else:
+            columns = [stored_list(c) for c in batch.columns]
+            ids = [int(name[1:]) for name in batch.schema.names]
+            if isinstance(pks, np.ndarray):
+                pks = pks.tolist()
+            prefix = keys.rows_prefix(self.table_id, scope)
+            pack_key, encode = keys.pk_bytes, codec.encode_row
+            txn.batch.put_many(
+                [
+                    (prefix + pack_key(k), encode(q, False, dict(zip(ids, values, strict=True))))
+                    for k, q, values in zip(
+                        pks, seqs.tolist(), zip(*columns, strict=True), strict=True
+                    )
+                ]
+            )
+
+        def apply() -> None:
+            part = self._partition(scope)
+            part.rows.append(pks, batch, seqs, np.zeros(n, np.bool_), chunked=chunked)
+            part.version += 1
+            if self.on_commit is not None:
+                self.on_commit(self.table, scope, staged)  # type: ignore[arg-type]
+
+        txn.after_commit(apply)
+        return n
+
     def stage_versions(self, txn: Txn, scope: str, versions: dict[Any, RowVersion]) -> None:
         """Write row versions (new rows, updates or tombstones) in ``txn``."""
         if self.table.has_unique:
             options = ScanOptions(hidden=True, now_ms=self._clock_ms())
             check_unique(self, scope, versions, options)
-        prefix = keys.rows_prefix(self.table_id, scope)
-        pack_key, encode = keys.pk_bytes, codec.encode_row
-        txn.batch.put_many(
-            [
-                (prefix + pack_key(k), encode(seq, deleted, values))
-                for k, (seq, deleted, values) in versions.items()
-            ]
-        )
+        chunk = self._as_chunk(versions)
+        if chunk is not None:
+            batch, seqs = chunk
+            first, last = int(seqs[0]), int(seqs[-1])
+            txn.batch.put(
+                keys.chunk_key(self.table_id, scope, first, last), codec.encode_chunk(batch)
+            )
+        else:
+            prefix = keys.rows_prefix(self.table_id, scope)
+            pack_key, encode = keys.pk_bytes, codec.encode_row
+            txn.batch.put_many(
+                [
+                    (prefix + pack_key(k), encode(seq, deleted, values))
+                    for k, (seq, deleted, values) in versions.items()
+                ]
+            )
 
         def apply() -> None:
-            part = self.partitions.setdefault(scope, HotPartition())
-            part.rows.update(versions)
+            part = self._partition(scope)
+            if chunk is not None:
+                part.rows.append(
+                    list(versions),
+                    chunk[0],
+                    chunk[1],
+                    np.zeros(len(chunk[1]), np.bool_),
+                    chunked=True,
+                )
+            else:
+                part.rows.update(versions)
+                part.rows.settle()
             part.version += 1
             if self.on_commit is not None:
                 self.on_commit(self.table, scope, versions)
 
         txn.after_commit(apply)
+
+    def _as_chunk(
+        self, versions: dict[Any, RowVersion]
+    ) -> tuple[pa.RecordBatch, np.ndarray] | None:
+        """A big set of new live versions with consecutive seqs (a set-based
+        UPDATE) as one chunk record: (its rows, their seqs); None otherwise."""
+        n = len(versions)
+        if (
+            n < CHUNK_MIN_ROWS
+            or not self.table.key_columns
+            or type(self).row_visible is not TableProvider.row_visible
+        ):
+            return None
+        seqs = np.fromiter((v[0] for v in versions.values()), np.int64, n)
+        if not (np.diff(seqs) == 1).all() or any(v[1] for v in versions.values()):
+            return None
+        return versions_batch(self.table, list(versions.values())), seqs
 
     def _pk_violation(self, key: Any) -> PrimaryKeyViolationError:
         found = self.table.key_columns
@@ -273,10 +458,7 @@ class TableProvider:
             table = self.table
             hot = self.scan(user, options)
             snapshot = {
-                scope: (
-                    self.cold.manifest(scope),
-                    list(self.partitions[scope].rows) if scope in self.partitions else [],
-                )
+                scope: (manifest := self.cold.manifest(scope), self._keys_over(scope, manifest))
                 for scope in self.read_scopes(user)
             }
         stats = {
@@ -313,6 +495,14 @@ class TableProvider:
             out = out.union(arrow_frame(hot))
         return out, stats
 
+    def _keys_over(self, scope: str, manifest: Any) -> list[Any]:
+        """The scope's hot keys when cold segments exist for them to hide
+        (a list of a million keys costs ~40 MB: not built for hot-only scopes)."""
+        part = self.partitions.get(scope)
+        if part is None or manifest is None or not manifest.segments:
+            return []
+        return list(part.rows)
+
     def aggregates_from_metadata(
         self, user: str, options: ScanOptions, wanted: list[tuple[str, str | None]]
     ) -> tuple[list[Any], dict[str, int]] | None:
@@ -331,11 +521,7 @@ class TableProvider:
             table = self.table
             hot = self.scan(user, options)
             snapshot = [
-                (
-                    scope,
-                    self.cold.manifest(scope),
-                    list(self.partitions[scope].rows) if scope in self.partitions else [],
-                )
+                (scope, manifest := self.cold.manifest(scope), self._keys_over(scope, manifest))
                 for scope in self.read_scopes(user)
             ]
         segments: list[Any] = []
@@ -435,16 +621,51 @@ class TableProvider:
             hit = part.cache.get(cache_key)
             if hit is not None and hit[0] == part.version and not ttl_sensitive:
                 return hit[1]
-            versions = [
-                r
-                for r in part.rows.values()
-                if (options.include_deleted or not r[1]) and self.row_visible(r[0], options)
-            ]
+            visible = None
+            if ttl_sensitive:
+
+                def visible(seqs: np.ndarray) -> np.ndarray:
+                    return np.fromiter(
+                        (self.row_visible(q, options) for q in seqs.tolist()), np.bool_, len(seqs)
+                    )
+
             with gc_paused():
-                built = build_arrow(table, versions, hidden=options.hidden)
+                batches, seqs, deleted = part.rows.select(
+                    table, include_deleted=options.include_deleted, visible=visible
+                )
+                built = _logical(table, batches, seqs, deleted, hidden=options.hidden)
             if not ttl_sensitive:
                 part.cache[cache_key] = (part.version, built)
             return built
+
+
+def _logical(
+    table: TableDef,
+    batches: list[pa.RecordBatch],
+    seqs: np.ndarray,
+    deleted: np.ndarray,
+    *,
+    hidden: bool,
+) -> pa.Table:
+    """Physical hot batches as a table of the column names (zero-copy)."""
+    schema = table.arrow_schema(hidden=hidden)
+    columns: list[Any] = [
+        pa.chunked_array([b.column(i) for b in batches], type=f.type)
+        for i, f in enumerate(table.arrow_schema())
+    ]
+    if hidden:
+        columns += [pa.array(seqs, pa.int64()), pa.array(deleted, pa.bool_())]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _all_distinct(values: np.ndarray) -> bool:
+    """No value twice (a sort: numpy's hash-based unique took 1.1 s for 500k keys)."""
+    ordered = np.sort(values)
+    return not bool((ordered[1:] == ordered[:-1]).any())
+
+
+def _not_chunk(key: bytes) -> bool:
+    return keys.split_chunk_key(key) is None
 
 
 def _keys_table(hot_keys: list[Any], key: tuple[Any, ...]) -> pa.Table:

@@ -16,6 +16,7 @@ from engine.catalog.model import Column, TableDef
 from engine.errors import NotNullViolationError, SchemaError, TypeMismatchError
 from engine.gcpause import gc_paused
 from engine.names import check_column, check_name
+from engine.providers.hot_rows import physical, stored_list
 from engine.result import Result
 from engine.sql.ddl import add_table
 from engine.sql.statements import TableRef
@@ -52,7 +53,7 @@ def insert_arrow(
     with engine.lock, gc_paused():
         txn = engine.begin()
         first = engine.seq.take(txn, data.num_rows, prov.write_scope(user))
-        rows = arrow_rows(
+        batch = arrow_batch(
             table,
             [col for col, _ in columns.values()],
             [arr for _, arr in columns.values()],
@@ -60,7 +61,7 @@ def insert_arrow(
             first_seq=first,
             now_us=engine.now_us(),
         )
-        prov.insert(txn, prov.write_scope(user), rows, first)
+        prov.insert_batch(txn, prov.write_scope(user), batch, first)
         txn.commit()
     n = data.num_rows
     msg = f"Inserted {n} row(s)" + (f" into new table {table.qualified_name}" if created else "")
@@ -172,6 +173,11 @@ def _map_columns(table: TableDef, data: pa.Table) -> dict[int, tuple[Column, pa.
 
 def _convert(arr: pa.ChunkedArray, col: Column) -> list[Any]:
     """Arrow column -> stored values of ``col``'s type (see engine.types)."""
+    return stored_list(_convert_array(arr, col))
+
+
+def _convert_array(arr: pa.ChunkedArray, col: Column) -> pa.Array:
+    """Arrow column -> an array of ``col``'s Arrow type, checked like INSERT."""
     src = canonical_from_arrow(arr.type) if arr.type != pa.null() else col.type
     if is_numeric(col.type) and not is_numeric(src):
         raise TypeMismatchError(
@@ -179,7 +185,8 @@ def _convert(arr: pa.ChunkedArray, col: Column) -> list[Any]:
         )
     if decimal_spec(col.type) is not None:
         # Value by value: the same rounding and precision check as INSERT ... VALUES.
-        return [coerce(v, col.type, col.name) for v in arr.to_pylist()]
+        exact = [coerce(v, col.type, col.name) for v in arr.to_pylist()]
+        return pa.array(exact, type=col.arrow_type)
     if col.type == "BOOLEAN" and src != "BOOLEAN" or col.type == "BYTES" and src != "BYTES":
         raise TypeMismatchError(
             f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"
@@ -212,8 +219,53 @@ def _convert(arr: pa.ChunkedArray, col: Column) -> list[Any]:
                 f"Value {bad!r} is out of range for column '{col.name}' of type {col.type}",
                 column_name=col.name,
             )
-    if col.type == "TIMESTAMP":
-        return pc.cast(cast, pa.int64()).to_pylist()
-    if col.type == "DATE":
-        return pc.cast(cast, pa.int32()).to_pylist()
-    return cast.to_pylist()
+    if isinstance(cast, pa.ChunkedArray):
+        cast = cast.combine_chunks()
+    return cast
+
+
+def arrow_batch(
+    table: TableDef,
+    targets: list[Column],
+    arrays: list[Any],
+    *,
+    user: str,
+    first_seq: int,
+    now_us: int,
+) -> pa.RecordBatch:
+    """The columnar twin of ``arrow_rows``: one record batch of physical
+    columns (``c<id>``, every column of the table) with defaults filled and
+    NOT NULL checked, without a Python object per value."""
+    from engine.sql.values import default_value
+
+    n = len(arrays[0]) if arrays else 0
+    converted = {col.id: _convert_array(arr, col) for col, arr in zip(targets, arrays, strict=True)}
+    out = []
+    for col in table.columns:
+        found = converted.get(col.id)
+        if found is None:
+            d = col.default
+            if d is None:
+                found = pa.nulls(n, col.arrow_type)
+            elif d.kind == "literal" or d.value in ("NOW", "CURRENT_USER"):
+                value = default_value(
+                    d, user=user, seq=first_seq, now_us=now_us, type_name=col.type
+                )
+                found = pa.array([value] * n, type=col.arrow_type)
+            else:  # per-row values: SNOWFLAKE_ID, UUID_V7, ULID
+                found = pa.array(
+                    [
+                        default_value(
+                            d, user=user, seq=first_seq + i, now_us=now_us, type_name=col.type
+                        )
+                        for i in range(n)
+                    ],
+                    type=col.arrow_type,
+                )
+        if not col.nullable and found.null_count:
+            raise NotNullViolationError(
+                f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",
+                column_name=col.name,
+            )
+        out.append(found)
+    return pa.RecordBatch.from_arrays(out, names=[physical(c.id) for c in table.columns])

@@ -19,7 +19,7 @@ from engine.gcpause import gc_paused
 from engine.result import Result
 from engine.sql import statements as st
 from engine.sql import upsert
-from engine.sql.bulk import arrow_rows
+from engine.sql.bulk import arrow_batch, arrow_rows
 from engine.sql.checked import check_no_overflow
 from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
@@ -124,6 +124,21 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
     with engine.lock, gc_paused():
         txn = engine.begin()
         now_us = engine.now_us()
+        if selected is not None and s.on_conflict is None and not s.returning:
+            # Columnar all the way: no Python object per value (issue 15).
+            scope = prov.write_scope(user)
+            first_seq = engine.seq.take(txn, selected.num_rows, scope)
+            batch = arrow_batch(
+                table,
+                targets,
+                list(selected.columns),
+                user=user,
+                first_seq=first_seq,
+                now_us=now_us,
+            )
+            n = prov.insert_batch(txn, scope, batch, first_seq)
+            txn.commit()
+            return Result(message=f"Inserted {n} row(s)", rows_affected=n)
         if selected is not None:
             first_seq = engine.seq.take(txn, selected.num_rows, prov.write_scope(user))
             rows = arrow_rows(

@@ -23,10 +23,12 @@ from sqlglot import exp
 
 from engine.catalog.model import TableDef
 from engine.errors import NotNullViolationError, SchemaError, UnsupportedStatementError
+from engine.gcpause import gc_paused
 from engine.providers.base import RowVersion, TableProvider, build_arrow
+from engine.providers.hot_rows import stored_list
 from engine.result import Result
 from engine.sql import statements as st
-from engine.sql.checked import INTEGER_TYPES, check_no_overflow, has_arithmetic
+from engine.sql.checked import INTEGER_TYPES, check_no_overflow, exact_integer, has_arithmetic
 from engine.sql.point import live_version, point_key
 from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
@@ -80,27 +82,46 @@ def _run_target_select(
 
 
 def _versions_from(table: TableDef, data: pa.Table) -> list[tuple[int, dict[int, Any]]]:
-    """(old seq, {column id: stored value}) per selected row."""
-    columns = [data.column(c.name).to_pylist() for c in table.columns]
+    """(old seq, {column id: stored value}) per selected row.
+
+    Column by column (issue 15: a ``coerce`` per value held UPDATE to a few
+    thousand rows a second): the selected columns already have the table's
+    Arrow types, so their stored forms are one conversion per column."""
+    ids = [c.id for c in table.columns]
+    columns = [_stored_column(data.column(c.name), c) for c in table.columns]
     seqs = data.column("_seq").to_pylist()
-    out = []
-    for i, seq in enumerate(seqs):
-        out.append(
-            (
-                seq,
-                {
-                    c.id: _stored(col[i], c.type)
-                    for c, col in zip(table.columns, columns, strict=True)
-                },
-            )
-        )
-    return out
+    return (
+        [
+            (seq, dict(zip(ids, values, strict=True)))
+            for seq, values in zip(seqs, zip(*columns, strict=True), strict=True)
+        ]
+        if columns
+        else [(seq, {}) for seq in seqs]
+    )
+
+
+def _stored_column(values: Any, column: Any) -> list[Any]:
+    if values.type != column.arrow_type:
+        return [_stored(v, column.type) for v in values.to_pylist()]
+    return stored_list(values)
 
 
 def _stored(value: Any, type_name: str) -> Any:
     if value is None:
         return None
     return coerce(value, type_name, "")
+
+
+def _needs_overflow_check(
+    expr: exp.Expression, integers: list[Any], params: dict[str, Any]
+) -> bool:
+    """Whether an assignment is integer arithmetic at all (decided once per
+    statement): with every integer column set to 0, anything that is not
+    plain integer arithmetic evaluates to None whatever the row holds."""
+    try:
+        return exact_integer(expr, {c.name: 0 for c in integers}, params) is not None
+    except Exception:  # an overflow already (huge literals): check every row
+        return True
 
 
 def _targets(
@@ -185,7 +206,9 @@ def _update_targets(
 
 
 def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) -> Result:
-    with engine.lock:
+    # The collector paused: a big UPDATE allocates a dict per row, and full
+    # collections over the heap cost more than the work (measured).
+    with engine.lock, gc_paused():
         table = engine.resolve(s.table)
         if s.returning:
             returning_columns(table, s.returning)  # unknown names fail before anything runs
@@ -205,15 +228,19 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
             )
         changed: list[tuple[int, dict[int, Any]]] = []
         integers = [c for c in table.columns if c.type in INTEGER_TYPES]
-        checked = [(n, e) for n, e in s.assignments if n in new_cols and has_arithmetic(e)]
+        checked = [
+            (n, e)
+            for n, e in s.assignments
+            if n in new_cols and has_arithmetic(e) and _needs_overflow_check(e, integers, params)
+        ]
+        targets_new = [(table.get_column(name), values) for name, values in new_cols.items()]
         for row, (old_seq, old) in enumerate(old_rows):
             new = dict(old)
             if checked:
                 exact_row = {c.name: old.get(c.id) for c in integers}
                 for name, expr in checked:
                     check_no_overflow(expr, exact_row, params, column=name)
-            for name, values in new_cols.items():
-                col = table.get_column(name)
+            for col, values in targets_new:
                 value = coerce(values[row], col.type, col.name)
                 if value is None and not col.nullable:
                     raise NotNullViolationError(
@@ -229,8 +256,9 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
             )
         txn = engine.begin()
         first = engine.seq.take(txn, len(changed), prov.write_scope(user))
+        key_of = (lambda v, _q: table.key_of(v)) if table.key_columns else (lambda _v, q: q)
         versions = {
-            prov.key_of(v, old_seq): (first + i, False, v) for i, (old_seq, v) in enumerate(changed)
+            key_of(v, old_seq): (first + i, False, v) for i, (old_seq, v) in enumerate(changed)
         }
         prov.stage_versions(txn, prov.write_scope(user), versions)
         txn.commit()

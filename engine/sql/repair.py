@@ -104,7 +104,7 @@ def _drop_damaged_hot_rows(engine: Database, table: TableDef, out: Outcome) -> N
     txn = engine.begin()
     for key, raw in engine.store.scan(keys.rows_prefix(table.table_id)):
         try:
-            codec.decode_hot_row(key, raw, table=table.qualified_name)
+            codec.check_hot_record(key, raw, table=table.qualified_name)
         except KalamError:
             txn.batch.delete(key)
             out.hot_rows_dropped += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
+import pyarrow as pa
 
 from engine.errors import StorageCorruptionError
 from engine.storage import keys
@@ -57,3 +58,36 @@ def row_damage(table: str, key: bytes | None, exc: BaseException) -> StorageCorr
         table=table,
         key=key,
     )
+
+
+def encode_chunk(batch: pa.RecordBatch) -> bytes:
+    """A bulk chunk's rows as an Arrow IPC stream (see ``keys.chunk_key``)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def decode_chunk(key: bytes, raw: bytes, *, table: str) -> tuple[str, int, pa.RecordBatch]:
+    """(scope, first seq, rows) of a stored bulk chunk; damage names the key."""
+    found = keys.split_chunk_key(key)
+    try:
+        if found is None:
+            raise ValueError("not a chunk key")
+        scope, first, last = found
+        reader = pa.ipc.open_stream(raw)
+        batches = list(reader)
+        batch = pa.concat_batches(batches) if len(batches) != 1 else batches[0]
+        if batch.num_rows != last - first + 1:
+            raise ValueError(f"{batch.num_rows} rows for seqs {first}..{last}")
+    except Exception as exc:  # pyarrow raises several unrelated types
+        raise row_damage(table, key, exc) from None
+    return scope, first, batch
+
+
+def check_hot_record(key: bytes, raw: bytes, *, table: str) -> None:
+    """Raise ``StorageCorruptionError`` if a hot record (row or chunk) is damaged."""
+    if keys.split_chunk_key(key) is not None:
+        decode_chunk(key, raw, table=table)
+    else:
+        decode_hot_row(key, raw, table=table)

@@ -8,7 +8,7 @@ statement commits through exactly one ``WriteBatch``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -234,6 +234,24 @@ class HotStore:
                 yield key, it.value()
                 it.next()
             it.status()  # raises when the iterator stopped on an error
+        except Exception as exc:  # rocksdict raises a bare Exception
+            raise self._damaged("Cannot read from", str(exc)) from None
+
+    def scan_some(
+        self, prefix: bytes, wanted: Callable[[bytes], bool]
+    ) -> Iterator[tuple[bytes, bytes | None]]:
+        """Like ``scan``, but a value is read only when ``wanted(key)``: the
+        others come back as ``None`` (a bulk chunk is read later, on its own)."""
+        try:
+            it = self._db.iter(self._read)
+            it.seek(prefix)
+            while it.valid():
+                key = it.key()
+                if not key.startswith(prefix):
+                    break
+                yield key, (it.value() if wanted(key) else None)
+                it.next()
+            it.status()
         except Exception as exc:  # rocksdict raises a bare Exception
             raise self._damaged("Cannot read from", str(exc)) from None
 

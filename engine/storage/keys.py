@@ -66,6 +66,30 @@ def unpack_extra(code: int, data: bytes) -> Any:
 pk_bytes = msgpack.Packer(use_bin_type=True, default=pack_extra).pack
 
 
+# A bulk chunk: ``R<table_id:8><scope>\x00\xc1<first seq:8><last seq:8>``
+# holding one statement's rows as an Arrow IPC stream (row i is version
+# first + i). 0xc1 is never the first byte of a msgpack value, so a chunk key
+# never equals a row key, and both live under the table's and scope's prefix
+# (DROP, DROP USER and REPAIR find them with the rows).
+CHUNK_MARK = b"\xc1"
+
+
+def chunk_key(table_id: int, scope: str, first_seq: int, last_seq: int) -> bytes:
+    return rows_prefix(table_id, scope) + CHUNK_MARK + _ID.pack(first_seq) + _ID.pack(last_seq)
+
+
+def chunk_prefix(table_id: int, scope: str) -> bytes:
+    return rows_prefix(table_id, scope) + CHUNK_MARK
+
+
+def split_chunk_key(key: bytes) -> tuple[str, int, int] | None:
+    """(scope, first seq, last seq) of a chunk key; None for a row key."""
+    scope, _, rest = key[9:].partition(b"\x00")
+    if rest[:1] != CHUNK_MARK or len(rest) != 17:
+        return None
+    return scope.decode(), int(_ID.unpack(rest[1:9])[0]), int(_ID.unpack(rest[9:17])[0])
+
+
 def row_key(table_id: int, scope: str, pk: object) -> bytes:
     return rows_prefix(table_id, scope) + pk_bytes(pk)
 
