@@ -36,7 +36,12 @@ from datafusion import SessionContext
 
 from engine.catalog.model import TableDef
 from engine.errors import InvalidOptionError, KalamError
-from engine.jobs.flush import SEGMENT_ROWS, check_flushable, remove_scope_orphans
+from engine.jobs.flush import (
+    SEGMENT_ROWS,
+    check_flushable,
+    logical_names,
+    remove_scope_orphans,
+)
 from engine.manifest import Manifest, write_manifest_json
 from engine.providers.base import TableProvider
 from engine.providers.cold_tier import physical_name
@@ -213,6 +218,7 @@ def _compact_scope(
                 row_group_size=int(table.options.get("row_group_size", 10_000)),
                 compression=str(table.options.get("compression", "zstd")),
                 table_id=table.table_id,
+                names=logical_names(table),
             )
         )
     crash("segments_written")

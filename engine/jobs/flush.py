@@ -161,6 +161,7 @@ def _flush_scope(
                 row_group_size=int(table.options.get("row_group_size", 10_000)),
                 compression=str(table.options.get("compression", "zstd")),
                 table_id=table.table_id,
+                names=logical_names(table),
             )
         )
     crash("segment_written")
@@ -236,6 +237,11 @@ def _stage_removal(
         current = part.rows.get(k) if part is not None else None
         if current is None or current is snapshot[k]:
             txn.batch.delete(keys.row_key(prov.table_id, scope, k))
+
+
+def logical_names(table: TableDef) -> dict[int, str]:
+    """{column id: column name}: how new segment files name their columns."""
+    return {c.id: c.name for c in table.columns}
 
 
 def physical_table(table: TableDef, versions: list[RowVersion]) -> pa.Table:

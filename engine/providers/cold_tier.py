@@ -386,7 +386,7 @@ class ColdTier:
         if hit is not None:
             return hit
         path = self.segment_file(scope, entry)
-        names = [physical_name(c) for c in (pk_column, *more)]
+        names = [entry.file_column(c) for c in (pk_column, *more)]
         with reading_segment(path):
             data = pq.read_table(path, columns=[*names, "_seq"])
         keys_arr = data.column(0).combine_chunks()
@@ -534,7 +534,7 @@ class ColdTier:
         chains = column_chains(table, entry.schema_version)
         values: dict[int, Any] = {}
         for c in table.columns:
-            name = physical_name(c.id)
+            name = entry.file_column(c.id)
             chain = chains.get(c.id, ())
             if name not in data or not chain:
                 values[c.id] = c.fill
@@ -606,9 +606,10 @@ _NEVER_SEEN = {
 }
 
 
-# Which physical columns a segment has, each with the types it went through
-# since the segment was written and whether it is declared NOT NULL there.
-_Layout = tuple[tuple[int, tuple[str, ...], bool], ...]
+# Which physical columns a segment has, each with its name in the file, the
+# types it went through since the segment was written and whether it is
+# declared NOT NULL there.
+_Layout = tuple[tuple[int, str, tuple[str, ...], bool], ...]
 _PARQUET = ds.ParquetFileFormat()
 _LOCAL = pafs.LocalFileSystem()
 _FLOAT_TYPES = ("FLOAT", "DOUBLE")
@@ -622,7 +623,8 @@ def _layout(table: TableDef, entry: SegmentEntry, chains: dict[int, tuple[str, .
         if str(cid) not in stats:
             continue  # ADD COLUMN since this segment was written
         # Declared NOT NULL only where the segment has no NULL (DataFusion checks).
-        out.append((cid, chain, not nullable[cid] and stats[str(cid)]["null_count"] == 0))
+        not_null = not nullable[cid] and stats[str(cid)]["null_count"] == 0
+        out.append((cid, entry.file_column(cid), chain, not_null))
     return tuple(out)
 
 
@@ -633,22 +635,21 @@ def _layout_frame(
     column names, types cast as hot rows were at each MODIFY COLUMN, NOT NULL
     kept in the schema."""
     fields = [
-        pa.field(physical_name(cid), arrow_type(chain[0]), nullable=not not_null)
-        for cid, chain, not_null in layout
+        pa.field(name, arrow_type(chain[0]), nullable=not not_null)
+        for _, name, chain, not_null in layout
     ]
     schema = pa.schema(
         [*fields, pa.field("_seq", pa.int64(), False), pa.field("_deleted", pa.bool_(), False)]
     )
     dataset = ds.FileSystemDataset(fragments, schema, _PARQUET, _LOCAL)
     df = ctx.read_table(Table(dataset))
-    declared = {physical_name(cid): (chain, not_null) for cid, chain, not_null in layout}
+    declared = {cid: (name, chain, not_null) for cid, name, chain, not_null in layout}
     exprs = []
     for c in table.columns:
-        name = physical_name(c.id)
-        if name not in declared:  # ADD COLUMN since these segments were written
+        if c.id not in declared:  # ADD COLUMN since these segments were written
             exprs.append(_fill_literal(c).alias(c.name))
             continue
-        chain, not_null = declared[name]
+        name, chain, not_null = declared[c.id]
         e = col(name)
         if chain[0] in _FLOAT_TYPES:
             # pyarrow evaluates the filters DataFusion pushes into a dataset
@@ -683,7 +684,7 @@ def _segment_frame(
         column = next(c for c in table.columns if c.id == cid)
         # Declared NOT NULL only where the segment has no NULL (DataFusion checks).
         not_null = not column.nullable and stats[str(cid)]["null_count"] == 0
-        fields.append(pa.field(physical_name(cid), arrow_type(chain[0]), nullable=not not_null))
+        fields.append(pa.field(entry.file_column(cid), arrow_type(chain[0]), nullable=not not_null))
     schema = pa.schema(
         [*fields, pa.field("_seq", pa.int64(), False), pa.field("_deleted", pa.bool_(), False)]
     )
@@ -695,7 +696,7 @@ def _segment_frame(
     declared = {f.name: f.nullable for f in fields}
     exprs = []
     for c in table.columns:
-        name = physical_name(c.id)
+        name = entry.file_column(c.id)
         if name not in declared:  # ADD COLUMN since this segment was written
             exprs.append(_fill_literal(c).alias(c.name))
             continue

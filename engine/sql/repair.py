@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -36,6 +38,7 @@ from engine.names import check_user
 from engine.result import Result
 from engine.storage import codec, keys
 from engine.storage.cold import (
+    COLUMNS_KEY,
     SegmentEntry,
     compute_column_stats,
     file_checksum,
@@ -199,12 +202,15 @@ def _verified(
                 write_segment(
                     directory,
                     next_id,
-                    salvage.table,
+                    by_column_id(salvage.table, seg.columns),
                     sort_column=tuple(f"c{c.id}" for c in table.key_columns) or "_seq",
                     schema_version=seg.schema_version,
                     row_group_size=int(table.options.get("row_group_size", 10_000)),
                     compression=str(table.options.get("compression", "zstd")),
                     table_id=table.table_id,
+                    names=None
+                    if seg.columns is None
+                    else {int(k): v for k, v in seg.columns.items()},
                 )
             )
             next_id += 1
@@ -235,8 +241,12 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Path, out: Outc
             continue  # another table's leftover: removed as an orphan afterwards
         try:
             data = pq.read_table(path, page_checksum_verification=True)
-            seqs = pc.min_max(data.column("_seq"))
             meta = data.schema.metadata or {}
+            names = (
+                orjson.loads(meta[COLUMNS_KEY.encode()]) if COLUMNS_KEY.encode() in meta else None
+            )
+            data = by_column_id(data, names)
+            seqs = pc.min_max(data.column("_seq"))
             entry = SegmentEntry(
                 id=parse_segment_file_name(path.name) or 0,
                 path=path.name,
@@ -248,6 +258,7 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Path, out: Outc
                 schema_version=int(meta.get(b"kalam.schema_version", b"1")),
                 checksum=file_checksum(path),
                 column_stats=compute_column_stats(data),
+                columns=names,
             )
         except Exception:  # noqa: BLE001 - any unreadable file is reported as dropped
             out.dropped.append(f"{path.name} (unreadable; row count unknown)")
@@ -274,6 +285,15 @@ def _manifest_from_files(table: TableDef, scope: str, directory: Path, out: Outc
     return base.with_segments(
         entries, flushed_seq=max(e.max_seq for e in entries), superseded=superseded
     )
+
+
+def by_column_id(data: pa.Table, names: dict[str, str] | None) -> pa.Table:
+    """A segment's rows with user columns named ``c<id>`` again (``names``:
+    the file's {column id: name} map, ``None`` for files already so named)."""
+    if names is None:
+        return data
+    back = {name: f"c{cid}" for cid, name in names.items()}
+    return data.rename_columns([back.get(n, n) for n in data.column_names])
 
 
 def _mtime(path: Path) -> Any:
