@@ -21,6 +21,8 @@ from engine.catalog.model import Namespace, TableDef
 from engine.core.commit import TableLocks, finish_move, finish_pending_moves, stage_move
 from engine.core.readers import Readers
 from engine.core.session import Session, current_session
+from engine.delta.log import DeltaLog
+from engine.delta.publish import recover_delta
 from engine.errors import EngineClosedError, InvalidOptionError, TableNotFoundError
 from engine.exec.live import LiveQueries
 from engine.exec.query import QueryContext
@@ -98,10 +100,14 @@ class Database:
             self.users = Users(self.store, self.now_us())
             self.metrics: dict[str, int] = {"statements": 0, "queries": 0, "segments_pruned": 0}
             self.opened_at = time.time()
+            # Delta logs of scope directories, with their replayed snapshots.
+            self.delta_logs: dict[Path, DeltaLog] = {}
             if self.catalog.find_namespace(DEFAULT_NAMESPACE) is None:
                 txn = self.begin()
                 self.catalog.put_namespace(txn, Namespace(DEFAULT_NAMESPACE, self.now_us()))
                 txn.commit()
+            # A crash between a manifest publish and its Delta commit: derive it now.
+            self.delta_recovery = recover_delta(self)
         except BaseException:
             self.store.close()
             raise

@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
+from engine.delta.publish import publish_scope
 from engine.errors import FlushAbandonedError, InvalidOptionError, KalamError
 from engine.gcpause import gc_paused
+from engine.jobs.rewrite import SEGMENT_ROWS, logical_names
 from engine.manifest import Manifest, find_orphans, write_manifest_json
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
@@ -45,7 +47,6 @@ Progress = Callable[[int, int], None]  # (rows done, rows total)
 CrashHook = Callable[[str], None]  # called with a step name; tests kill the process there
 
 DELETE_CHUNK = 50_000
-SEGMENT_ROWS = 1_000_000
 
 
 @dataclass
@@ -108,6 +109,18 @@ def flush_table(
             report.superseded += sup
             if progress is not None:
                 progress(min(done, total), total)
+        # Each scope's Delta log follows its manifest (also scopes with nothing
+        # hot: an ALTER since the last flush changes what a Delta reader sees).
+        flushed = set(prov.partitions)
+        for scope in prov.cold.scopes():
+            try:
+                publish_scope(
+                    engine, prov, current, scope, operation="WRITE", crash=crash or _no_crash
+                )
+            except KalamError:
+                if scope in flushed:
+                    raise
+                # a damaged scope this flush did not touch: REPAIR TABLE's business
     return report
 
 
@@ -237,11 +250,6 @@ def _stage_removal(
         current = part.rows.get(k) if part is not None else None
         if current is None or current is snapshot[k]:
             txn.batch.delete(keys.row_key(prov.table_id, scope, k))
-
-
-def logical_names(table: TableDef) -> dict[int, str]:
-    """{column id: column name}: how new segment files name their columns."""
-    return {c.id: c.name for c in table.columns}
 
 
 def physical_table(table: TableDef, versions: list[RowVersion]) -> pa.Table:

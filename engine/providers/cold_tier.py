@@ -678,9 +678,11 @@ def _segment_frame(
     hot rows were at each MODIFY COLUMN, NOT NULL kept in the schema."""
     stats = entry.column_stats
     fields = []
+    present = []
     for cid, chain in sorted(chains.items()):
         if str(cid) not in stats:
             continue
+        present.append(cid)
         column = next(c for c in table.columns if c.id == cid)
         # Declared NOT NULL only where the segment has no NULL (DataFusion checks).
         not_null = not column.nullable and stats[str(cid)]["null_count"] == 0
@@ -693,16 +695,18 @@ def _segment_frame(
             df = _read_without_statistics(ctx, path, schema)
         else:
             df = ctx.read_parquet(str(path), schema=schema)
-    declared = {f.name: f.nullable for f in fields}
+    # By column id: a file name alone could be another column's (a column
+    # named ``c7`` in a file predating column 7).
+    declared = {cid: f.nullable for cid, f in zip(present, fields, strict=True)}
     exprs = []
     for c in table.columns:
-        name = entry.file_column(c.id)
-        if name not in declared:  # ADD COLUMN since this segment was written
+        if c.id not in declared:  # ADD COLUMN since this segment was written
             exprs.append(_fill_literal(c).alias(c.name))
             continue
+        name = entry.file_column(c.id)
         chain = chains[c.id]
         e = cast_expr(col(name), chain)
-        if not c.nullable and (declared[name] or len(chain) > 1):
+        if not c.nullable and (declared[c.id] or len(chain) > 1):
             e = dff.coalesce(e, lit(pa.scalar(_NEVER_SEEN.get(c.type, 0), type=c.arrow_type)))
         exprs.append(e.alias(c.name))
     exprs.append(col("_seq"))
