@@ -58,6 +58,7 @@ from engine.delta.schema import delta_fresh, delta_schema, file_stats
 from engine.errors import KalamError
 from engine.jobs.rewrite import live_rows, write_rows
 from engine.manifest import Manifest, write_manifest_json
+from engine.providers.cold_tier import ColdTier
 from engine.storage.cold import SegmentEntry, segment_path
 
 if TYPE_CHECKING:
@@ -249,21 +250,28 @@ def _now_ms() -> int:
 def recover_delta(db: Database) -> list[str]:
     """At open: derive every scope's missing Delta commit from its manifest
     (a crash between a manifest publish and its Delta commit). Returns what
-    was done; a damaged scope is left for REPAIR TABLE."""
+    was done. Only the manifests' hot copies and each log's last commit are
+    read; a table's provider (its hot rows) is opened only when a commit is
+    missing, and a damaged table or scope is left for REPAIR TABLE."""
     done = []
     for table in db.catalog.tables():
         if not delta_enabled(table):
             continue
         with db.table_locks.get(table.table_id):
-            prov = db.provider(table)
-            for scope in prov.cold.scopes():
+            cold = ColdTier(
+                table.table_id,
+                db.store,
+                lambda scope, tid=table.table_id: db.scope_dir(tid, scope),
+                db.verifier,
+            )
+            for scope in cold.scopes():
                 try:
-                    manifest = prov.cold.manifest(scope)
+                    manifest = cold.manifest(scope)
                     if manifest is None:
                         continue
-                    log = delta_log(db, prov.cold.scope_dir(scope))
-                    if in_sync(log, table, manifest):
+                    if in_sync(delta_log(db, cold.scope_dir(scope)), table, manifest):
                         continue
+                    prov = db.provider(table)
                     version = publish_scope(db, prov, table, scope, operation="RECOVER")
                 except KalamError:
                     continue

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
+from engine.delta.publish import delta_pending, delta_rows
 from engine.errors import KalamError, SqlParseError
 from engine.jobs.compact import check_compactable, compact_table
-from engine.delta.publish import delta_pending, delta_rows
 from engine.jobs.flush import check_flushable, flush_table, pending_rows
 from engine.result import Result
 from engine.sql import statements as st
