@@ -48,6 +48,7 @@ BENCHMARKS = {
     "alter": "bench.bench_alter",
     "catalog": "bench.bench_catalog",
     "compact": "bench.bench_compact",
+    "delta": "bench.bench_delta",
     "scan": "bench.bench_scan",
     "tpch": "bench.tpch",
     "magic": "bench.bench_magic",

@@ -32,11 +32,18 @@ COMPACT_STEPS = [
 
 
 def published_model(events: list[dict], step: str, op: str) -> dict[str, dict[int, int]]:
-    """What the manifest holds after the crash: every write up to the last
-    completed flush, plus the crashed flush's once its hot manifest committed."""
+    """What the manifests hold after the crash: every write up to the last
+    completed flush, plus the crashed flush's in the scopes whose hot manifest
+    it committed. A flush writes its scopes in order (alice, then bob) and
+    publishes their Delta logs after the last, so a crash at a flush step
+    finds only the first scope flushed."""
     last_flush = max(i for i, e in enumerate(events) if e["op"] == "flushed")
-    done = op == "compact" or FLUSH_STEPS.index(step) >= FLUSH_STEPS.index("hot_manifest_committed")
-    return model_of(events if done else events[: last_flush + 1])
+    before, after = model_of(events[: last_flush + 1]), model_of(events)
+    if op == "compact" or step.startswith("delta_"):
+        return after
+    done = FLUSH_STEPS.index(step) >= FLUSH_STEPS.index("hot_manifest_committed")
+    first = min(after)
+    return {u: after[u] if done and u == first else before[u] for u in after}
 
 
 def delta_rows(directory: Path) -> list[tuple[int, int]]:
