@@ -273,8 +273,8 @@ def recover_delta(db: Database) -> list[str]:
                         continue
                     prov = db.provider(table)
                     version = publish_scope(db, prov, table, scope, operation="RECOVER")
-                except KalamError:
-                    continue
+                except (KalamError, OSError):
+                    continue  # the next flush tries again; opening must not fail on it
                 done.append(
                     f"{table.qualified_name} scope {scope or 'shared'}: Delta version {version} "
                     f"derived from manifest version {manifest.version}"

@@ -18,7 +18,9 @@ for ever. Compaction of one scope:
 3. Under the engine lock, commit the hot manifest copy (authoritative on
    open). A crash between 2 and 3 leaves the hot copy naming the old files,
    which are still there: reads are unchanged and the new files are orphans.
-4. Retire the old files: they are removed once no statement that began
+4. Commit the Delta version that swaps the files (``engine.delta.publish``),
+   so no Delta reader is left naming a file about to be removed.
+5. Retire the old files: they are removed once no statement that began
    before step 3 is still running (``engine.core.readers``).
 
 Readers see either the old manifest or the new one, never a mix.

@@ -16,6 +16,10 @@ nothing (invariant 4):
    Startup drops any hot version at or below the watermark, so a crash
    between chunks is harmless.
 
+5. After every scope is flushed, each scope's Delta log is brought in line
+   with its manifest (``engine.delta.publish``; crash-safe on its own: the
+   manifest is the truth and open-time recovery derives a missing commit).
+
 Tombstones are not written to segments: a delete (or update) of a key held by
 an older segment records that version's ``_seq`` in the manifest's
 ``superseded_seqs``, which readers anti-join away.
