@@ -36,9 +36,9 @@ def _rows(start: int, stop: int) -> pa.Table:
 
 
 def run(cfg: BenchConfig) -> list[BenchReport]:
-    batch = cfg.pick(2_000, 50_000, 200_000)
+    batch = cfg.pick(1_000, 50_000, 200_000)
     rounds = cfg.pick(2, cfg.rounds)
-    per_round = cfg.pick(2, 4)
+    per_round = cfg.pick(1, 4)
     report = BenchReport(
         NAME,
         "Delta Lake publishing: FLUSH with and without the Delta commit (issue 12)",

@@ -253,3 +253,49 @@ def test_segments_of_the_old_c_id_layout_still_read_and_are_rewritten_for_delta(
     eng.flush("t")
     assert_readers_match(eng, table_dir(eng))
     assert eng.execute("SELECT id, w FROM t ORDER BY id").rows() == [(1, 10), (2, 20)]
+
+
+# ---------------------------------------------------------------- the log writer
+
+
+def test_a_delta_version_is_never_overwritten(tmp_path):
+    from engine.delta.log import commit_info_action, protocol_action
+    from engine.errors import StorageCorruptionError
+
+    log = DeltaLog(tmp_path)
+    info = commit_info_action("WRITE", now_ms=1, manifest_version=1, schema_version=1)
+    log.commit(0, [protocol_action(), info])
+    before = (tmp_path / LOG_DIR / "00000000000000000000.json").read_bytes()
+    with pytest.raises(StorageCorruptionError, match="already exists"):
+        log.commit(0, [info])
+    assert (tmp_path / LOG_DIR / "00000000000000000000.json").read_bytes() == before
+    assert [p.name for p in (tmp_path / LOG_DIR).iterdir()] == ["00000000000000000000.json"]
+
+
+def test_a_gap_in_the_delta_log_is_damage_naming_the_log(tmp_path):
+    from engine.delta.log import commit_info_action
+    from engine.errors import StorageCorruptionError
+
+    log = DeltaLog(tmp_path)
+    for version in (0, 1, 2):
+        log.commit(
+            version,
+            [commit_info_action("WRITE", now_ms=1, manifest_version=version, schema_version=1)],
+        )
+    (tmp_path / LOG_DIR / "00000000000000000001.json").unlink()
+    with pytest.raises(StorageCorruptionError, match=r"missing commit\(s\) \[1\]"):
+        DeltaLog(tmp_path).snapshot()
+
+
+def test_a_crash_before_the_delta_commit_is_derived_again_at_open(engines):
+    eng = engines.open(background_jobs=False)
+    fill(eng)
+    eng.execute("DELETE FROM t WHERE id = 3")
+    eng.flush("t")
+    last = table_dir(eng) / LOG_DIR / "00000000000000000001.json"
+    eng.close()
+    last.unlink()  # as if the process died between the manifest and the commit
+    eng = engines.open(background_jobs=False)
+    assert last.is_file()
+    assert_readers_match(eng, table_dir(eng))
+    assert "derived from manifest version" in " ".join(eng.db.delta_recovery)
