@@ -299,3 +299,21 @@ def test_a_crash_before_the_delta_commit_is_derived_again_at_open(engines):
     assert last.is_file()
     assert_readers_match(eng, table_dir(eng))
     assert "derived from manifest version" in " ".join(eng.db.delta_recovery)
+
+
+def test_repair_publishes_a_delta_version_without_the_damaged_file(engines):
+    eng = engines.open(background_jobs=False)
+    eng.execute("CREATE SHARED TABLE t (id BIGINT PRIMARY KEY, v INT)")
+    for start in (0, 10):
+        eng.execute(
+            "INSERT INTO t VALUES " + ", ".join(f"({i}, {i})" for i in range(start, start + 10))
+        )
+        eng.flush("t")
+    damaged = table_dir(eng) / "batch-1.parquet"
+    eng.close()
+    damaged.write_bytes(b"not parquet")
+    eng = engines.open(background_jobs=False)
+    eng.execute("REPAIR TABLE t")
+    assert_readers_match(eng, table_dir(eng))
+    names = [Path(u).name for u in deltalake.DeltaTable(str(table_dir(eng))).file_uris()]
+    assert names == ["batch-2.parquet"]

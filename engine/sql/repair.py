@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine.catalog.model import TableDef
+from engine.delta.publish import publish_scope
 from engine.errors import KalamError
 from engine.manifest import Manifest, find_orphans, manifest_path, write_manifest_json
 from engine.manifest.files import read_manifest_json
@@ -94,7 +95,8 @@ def repair_table(engine: Database, table: TableDef) -> Result:
             # Reload hot rows and manifests: startup's rule then drops hot
             # versions at or below an adopted manifest's watermark.
             engine.forget_provider(table.table_id)
-            engine.provider(table)
+            prov = engine.provider(table)
+            _publish_delta(engine, prov, table)
         job.segments, job.rows, job.message = out.kept + out.salvaged, out.rows_lost, out.message
         return out.message
 
@@ -102,6 +104,16 @@ def repair_table(engine: Database, table: TableDef) -> Result:
     if isinstance(job.result, BaseException):
         raise job.result
     return Result(message=job.message, rows_affected=job.segments, job_id=job.job_id)
+
+
+def _publish_delta(engine: Database, prov: Any, table: TableDef) -> None:
+    """The repaired manifests as Delta commits (they no longer name damaged files)."""
+    current = engine.catalog.table_by_id(table.table_id) or table
+    for scope in prov.cold.scopes():
+        try:
+            publish_scope(engine, prov, current, scope, operation="REPAIR")
+        except KalamError:
+            continue  # still damaged: the report says so
 
 
 def _drop_damaged_hot_rows(engine: Database, table: TableDef, out: Outcome) -> None:
