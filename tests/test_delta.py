@@ -317,3 +317,20 @@ def test_repair_publishes_a_delta_version_without_the_damaged_file(engines):
     assert_readers_match(eng, table_dir(eng))
     names = [Path(u).name for u in deltalake.DeltaTable(str(table_dir(eng))).file_uris()]
     assert names == ["batch-2.parquet"]
+
+
+def test_a_delta_log_left_by_a_dropped_table_of_the_same_name_is_never_extended(eng, tmp_path):
+    import shutil
+
+    eng.execute("CREATE SHARED TABLE t (id BIGINT PRIMARY KEY, v INT)")
+    eng.execute("INSERT INTO t VALUES (1, 1), (2, 2)")
+    eng.flush("t")
+    shutil.copytree(table_dir(eng), tmp_path / "old")
+    eng.execute("DROP TABLE t")
+    eng.execute("CREATE SHARED TABLE t (id BIGINT PRIMARY KEY, v INT)")
+    # as a DROP that crashed before removing the directory leaves it
+    shutil.copytree(tmp_path / "old" / LOG_DIR, table_dir(eng) / LOG_DIR)
+    eng.execute("INSERT INTO t VALUES (7, 7)")
+    eng.flush("t")
+    assert_readers_match(eng, table_dir(eng))
+    assert deltalake.DeltaTable(str(table_dir(eng))).version() == 0

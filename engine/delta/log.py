@@ -38,6 +38,7 @@ READER_VERSION = 1
 WRITER_VERSION = 2
 MANIFEST_VERSION_KEY = "kalam.manifest_version"
 SCHEMA_VERSION_KEY = "kalam.schema_version"
+TABLE_ID_KEY = "kalam.table_id"
 _COMMIT = re.compile(r"([0-9]{20})\.json")
 
 
@@ -261,7 +262,12 @@ def remove_action(path: str, *, size: int | None, deleted_ms: int) -> dict[str, 
 
 
 def commit_info_action(
-    operation: str, *, now_ms: int, manifest_version: int, schema_version: int
+    operation: str,
+    *,
+    now_ms: int,
+    manifest_version: int,
+    schema_version: int,
+    table_id: int | None = None,
 ) -> dict[str, Any]:
     return {
         "commitInfo": {
@@ -271,5 +277,6 @@ def commit_info_action(
             "engineInfo": "kalam",
             MANIFEST_VERSION_KEY: manifest_version,
             SCHEMA_VERSION_KEY: schema_version,
+            **({TABLE_ID_KEY: table_id} if table_id is not None else {}),
         }
     }

@@ -44,7 +44,9 @@ import pyarrow.parquet as pq
 from engine.catalog.model import TableDef
 from engine.delta.log import (
     LOG_DIR,
+    MANIFEST_VERSION_KEY,
     SCHEMA_VERSION_KEY,
+    TABLE_ID_KEY,
     DeltaLog,
     Snapshot,
     add_action,
@@ -134,9 +136,12 @@ def in_sync(log: DeltaLog, table: TableDef, manifest: Manifest) -> bool:
             return False
         info = action.get("commitInfo") if isinstance(action, dict) else None
         if info is not None:
+            # The table id too: a log left by a dropped table of the same name
+            # can carry the same version numbers.
             return bool(
-                info.get("kalam.manifest_version") == manifest.version
+                info.get(MANIFEST_VERSION_KEY) == manifest.version
                 and info.get(SCHEMA_VERSION_KEY) == table.schema_version
+                and info.get(TABLE_ID_KEY) == table.table_id
             )
     return False
 
@@ -234,6 +239,7 @@ def _commit(log: DeltaLog, table: TableDef, scope: str, manifest: Manifest, oper
             now_ms=now_ms,
             manifest_version=manifest.version,
             schema_version=table.schema_version,
+            table_id=table.table_id,
         )
     )
     version = snap.version + 1
