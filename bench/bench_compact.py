@@ -65,7 +65,9 @@ def _run(
     rounds: int,
 ) -> None:
     log(f"{NAME}: loading {n:,} rows into 'upd' and 'fresh'")
-    engine.execute(f"CREATE TABLE upd {DDL} WITH (COMPACT_POLICY = 'none')")
+    # No Delta log: its flushes would rewrite the updated segments themselves,
+    # and this measures reads over piled-up delete markers.
+    engine.execute(f"CREATE TABLE upd {DDL} WITH (COMPACT_POLICY = 'none', DELTA = false)")
     engine.execute(f"CREATE TABLE fresh {DDL} WITH (COMPACT_POLICY = 'none')")
     step = n // segments
     for s in range(segments):

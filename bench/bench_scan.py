@@ -140,7 +140,7 @@ def _segments(
             engine.execute(f"SELECT sum(value) FROM {t}")
 
         def duck_total(v: str = f"d{n}") -> None:
-            dk.execute(f"SELECT sum(c3) FROM {v}").fetchall()
+            dk.execute(f"SELECT sum(value) FROM {v}").fetchall()
 
         cases += [
             Case(f"count(*) {n} seg", count),
@@ -202,10 +202,12 @@ def _big(
                 f"duckdb count(*){label}",
                 lambda: dk.execute("SELECT count(*) FROM dbig").fetchall(),
             ),
-            Case(f"duckdb sum{label}", lambda: dk.execute("SELECT sum(c3) FROM dbig").fetchall()),
+            Case(
+                f"duckdb sum{label}", lambda: dk.execute("SELECT sum(value) FROM dbig").fetchall()
+            ),
             Case(
                 f"duckdb own table sum{label}",
-                lambda: dk.execute("SELECT sum(c3) FROM own").fetchall(),
+                lambda: dk.execute("SELECT sum(value) FROM own").fetchall(),
             ),
         ]
         samples = interleave(cases, rounds=rounds, per_round=cfg.pick(3, 10), warmup=2, block=2)

@@ -49,6 +49,7 @@ BENCHMARKS = {
     "catalog": "bench.bench_catalog",
     "compact": "bench.bench_compact",
     "s3": "bench.bench_s3",
+    "delta": "bench.bench_delta",
     "scan": "bench.bench_scan",
     "hot": "bench.bench_hot",
     "tpch": "bench.tpch",

@@ -6,7 +6,7 @@ columns as DOUBLE, the engine has no DECIMAL) and flushed. Then all 22
 queries run, interleaved, through
 
 - the engine;
-- raw DataFusion over the very same segment files (a view renames ``c<id>``);
+- raw DataFusion over the very same segment files (a view renames columns as needed);
 - DuckDB over the same files, and DuckDB's own tables (loaded from the same
   Arrow data);
 - polars (``SQLContext`` over lazy scans of the same files; a query polars
@@ -108,10 +108,20 @@ def load(engine: Any, data: dict[str, pa.Table]) -> dict[str, float]:
     return rates
 
 
-def _renames(engine: Any, name: str) -> list[tuple[str, str]]:
-    """(physical, logical) column names of ``name``'s segments."""
+def _renames(engine: Any, name: str, files: list[str]) -> list[tuple[str, str]]:
+    """(name in the segment files, logical) column names of ``name``'s segments
+    (segments carry logical names; older ones ``c<id>``)."""
+    import pyarrow.parquet as pq
+
+    in_file = set(pq.read_schema(files[0]).names)
     desc = engine.execute(f"DESCRIBE {name}").to_pylist()
-    return [(f"c{r['column_id']}", r["column_name"]) for r in desc]
+    return [
+        (
+            r["column_name"] if r["column_name"] in in_file else f"c{r['column_id']}",
+            r["column_name"],
+        )
+        for r in desc
+    ]
 
 
 class Peers:
@@ -128,7 +138,7 @@ class Peers:
         self.pl = pl.SQLContext()
         for name in TABLES:
             files = segment_files(data_dir, "default", name)
-            cols = _renames(engine, name)
+            cols = _renames(engine, name, files)
             select = ", ".join(f"{p} AS {c}" for p, c in cols)
             self.df.register_parquet(f"seg_{name}", str(Path(files[0]).parent))
             self.df.sql(f"CREATE VIEW {name} AS SELECT {select} FROM seg_{name}")

@@ -55,11 +55,18 @@ class Cold:
         self.engine = self.open()
         return self.engine
 
-    def create(self, kind: str, columns: str = "id BIGINT PRIMARY KEY, v INT, note TEXT") -> None:
+    def create(
+        self,
+        kind: str,
+        columns: str = "id BIGINT PRIMARY KEY, v INT, note TEXT",
+        *,
+        with_: str = "",
+    ) -> None:
         self.kind = kind
         # Writing a SHARED table needs the service role; root has every role.
         self.user = USER if kind == "USER" else "root"
-        self.engine.execute(f"CREATE {kind} TABLE {self.table} ({columns})")
+        options = f" WITH ({with_})" if with_ else ""
+        self.engine.execute(f"CREATE {kind} TABLE {self.table} ({columns}){options}")
 
     def sql(self, sql: str, params: Any = None, *, user: str | None = None) -> Result:
         return self.engine.execute(sql, params, user=user or self.user)

@@ -14,13 +14,14 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_to_death(child: Path, data_dir: Path, step: str, *args: str) -> dict[str, dict[int, int]]:
+def child_events(child: Path, data_dir: Path, step: str, *args: str) -> list[dict[str, Any]]:
     """Run ``child data_dir step *args``; assert it died by SIGKILL at ``step``;
-    the rows it acknowledged before that, per user."""
+    the events it printed (its acknowledged writes, then the crash)."""
     proc = subprocess.run(
         [sys.executable, str(child), str(data_dir), step, *args],
         capture_output=True,
@@ -32,6 +33,11 @@ def run_to_death(child: Path, data_dir: Path, step: str, *args: str) -> dict[str
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-3000:])
     assert events and events[-1] == {"op": "crash", "step": step}, events[-3:]
+    return events
+
+
+def model_of(events: list[dict[str, Any]]) -> dict[str, dict[int, int]]:
+    """{user: {id: v}} of every acknowledged write among ``events``."""
     model: dict[str, dict[int, int]] = {}
     for e in events:
         rows = model.setdefault(e.get("user", ""), {})
@@ -42,3 +48,8 @@ def run_to_death(child: Path, data_dir: Path, step: str, *args: str) -> dict[str
                 rows.pop(i)
     model.pop("", None)
     return model
+
+
+def run_to_death(child: Path, data_dir: Path, step: str, *args: str) -> dict[str, dict[int, int]]:
+    """The rows ``child`` acknowledged before it died at ``step``, per user."""
+    return model_of(child_events(child, data_dir, step, *args))

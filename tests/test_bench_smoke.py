@@ -28,6 +28,7 @@ def test_every_benchmark_runs_at_smoke_size_and_writes_its_results(tmp_path):
         "catalog",
         "%kalam",
         "Compaction",
+        "Delta Lake publishing",
     ):
         assert section in results, f"{section!r} missing from results.md"
     assert "Not available yet" not in results

@@ -37,7 +37,11 @@ def snapshot(eng: Engine, user: str) -> list[tuple]:
 def fill(eng: Engine, kind: str, *, flushes: int = 4, per: int = 25) -> None:
     """Several segments per scope, cold rows updated and deleted after their
     flush (delete markers), and hot versions over cold rows."""
-    eng.execute(f"CREATE {kind} TABLE t (id BIGINT PRIMARY KEY, v INT, s TEXT)")
+    # Markers pile up only where no Delta log is published (a publishing
+    # table's flush rewrites segments with dead rows itself).
+    eng.execute(
+        f"CREATE {kind} TABLE t (id BIGINT PRIMARY KEY, v INT, s TEXT) WITH (DELTA = false)"
+    )
     for user in USERS[kind]:
         for f in range(flushes):
             rows = ", ".join(f"({i}, {i * 10}, 's{i}')" for i in range(f * per, (f + 1) * per))
@@ -85,7 +89,7 @@ def test_compaction_keeps_every_answer_and_leaves_one_segment_without_markers(
 
 def test_compacted_segment_is_sorted_by_key_and_superseded_seqs_are_cleared(engines, data_dir):
     eng = engines.open(background_jobs=False)
-    eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v INT)")
+    eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v INT) WITH (DELTA = false)")
     for ids in ([5, 9, 1], [7, 3, 8], [2, 6, 4]):
         eng.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, {i})" for i in ids))
         eng.flush("t")
@@ -232,7 +236,9 @@ def test_compact_policy_option_is_validated_and_drives_the_scheduler(engines):
 
 def test_dead_version_policy_compacts_a_scope_with_mostly_dead_rows(engines):
     eng = engines.open(background_jobs=False)
-    eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY) WITH (COMPACT_POLICY = 'dead:50')")
+    eng.execute(
+        "CREATE TABLE t (id BIGINT PRIMARY KEY) WITH (COMPACT_POLICY = 'dead:50', DELTA = false)"
+    )
     eng.execute("INSERT INTO t VALUES " + ", ".join(f"({i})" for i in range(10)))
     eng.flush("t")
     eng.execute("DELETE FROM t WHERE id < 4")

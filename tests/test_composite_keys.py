@@ -234,7 +234,7 @@ def test_segments_are_sorted_by_the_key_and_pruned_on_its_first_column(engines: 
     assert r.stats["default.t"]["segments_scanned"] == 1
     paths = db.sql("SELECT path FROM system.segments WHERE table_name = 't'").rows()
     data = pq.read_table(db.engine.data_dir / "storage" / "default" / "t" / paths[0][0])
-    keys = list(zip(data.column("c1").to_pylist(), data.column("c2").to_pylist(), strict=True))
+    keys = list(zip(data.column("a").to_pylist(), data.column("b").to_pylist(), strict=True))
     assert keys == sorted(keys)
 
 

@@ -93,7 +93,7 @@ def test_repair_adopting_a_newer_manifest_json_does_not_duplicate_hot_rows(cold)
 def test_repair_salvages_intact_row_groups_and_counts_the_rows_lost(cold):
     cold.engine.execute(
         "CREATE SHARED TABLE t (id BIGINT PRIMARY KEY, v INT, note TEXT) "
-        "WITH (ROW_GROUP_SIZE = 100)"
+        "WITH (ROW_GROUP_SIZE = 100, DELTA = false)"  # keeps batch-1 with its delete marker
     )
     cold.kind, cold.user = "SHARED", "root"
     cold.insert(range(1000))

@@ -158,9 +158,12 @@ def test_storages_survive_a_restart(s3: S3) -> None:
 # ------------------------------------------------------------------ the cold tier in a bucket
 
 
-def _table(s3: S3, kind: str = "SHARED") -> None:
+def _table(s3: S3, kind: str = "SHARED", *, delta: bool = False) -> None:
+    # Most tests here pin the segment, marker and object layout of the bucket:
+    # they opt out of the Delta log (covered by its own tests at the end).
     s3.sql(
-        f"CREATE {kind} TABLE t (id BIGINT PRIMARY KEY, v INT, note TEXT) WITH (STORAGE_ID = 's3')"
+        f"CREATE {kind} TABLE t (id BIGINT PRIMARY KEY, v INT, note TEXT) "
+        f"WITH (STORAGE_ID = 's3', DELTA = {str(delta).lower()})"
     )
 
 
@@ -475,3 +478,36 @@ def test_only_a_dba_manages_or_lists_storages(s3: S3) -> None:
         with pytest.raises(PermissionDeniedError):
             s3.sql(sql, user="alice")
     assert s3.rows("SELECT storage_id FROM system.storages ORDER BY 1") == [("local",), ("s3",)]
+
+
+@pytest.mark.parametrize("kind", ["SHARED", "USER"])
+def test_a_bucket_table_is_a_delta_table_other_engines_read_with_its_live_rows(
+    s3: S3, kind: str
+) -> None:
+    import deltalake
+    import polars as pl
+
+    from engine.storage.fs import table_uri
+
+    user = "alice" if kind == "USER" else "root"
+    _table(s3, kind, delta=True)
+    _insert(s3, range(50), user=user)
+    s3.sql("FLUSH TABLE t WAIT")
+    s3.sql("UPDATE t SET v = -1 WHERE id < 5", user=user)
+    s3.sql("DELETE FROM t WHERE id >= 45", user=user)
+    s3.sql("FLUSH TABLE t WAIT")
+    t = s3.engine.db.catalog.get_table("default", "t")
+    uri, options = table_uri(s3.engine.db.scope_dir(t.table_id, user if kind == "USER" else ""))
+    options = {
+        **options,
+        "AWS_ACCESS_KEY_ID": "kalam-test-key",
+        "AWS_SECRET_ACCESS_KEY": "kalam-test-secret",
+    }
+    want = sorted(s3.rows("SELECT id, v, note FROM t", user=user))
+    assert len(want) == 45 and (0, -1, "n0") in want
+    delta = deltalake.DeltaTable(uri, storage_options=options).to_pyarrow_table()
+    got = sorted(zip(*(delta.column(c).to_pylist() for c in ("id", "v", "note")), strict=True))
+    assert got == want
+    frame = pl.scan_delta(uri, storage_options=options).select("id", "v", "note").collect()
+    assert sorted(frame.rows()) == want
+    assert any(k.endswith("_delta_log/00000000000000000000.json") for k in s3.objects())

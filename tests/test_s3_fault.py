@@ -74,7 +74,9 @@ def test_a_fault_mid_flush_fails_clearly_loses_nothing_and_a_retry_succeeds(
     eng.execute(
         f"CREATE STORAGE s3 TYPE s3 WITH (endpoint = '{proxy.endpoint}', bucket = '{bucket}')"
     )
-    eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v INT) WITH (STORAGE_ID = 's3')")
+    eng.execute(
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, v INT) WITH (DELTA = false, STORAGE_ID = 's3')"
+    )
     eng.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, {i})" for i in range(20)))
     eng.execute("FLUSH TABLE t WAIT")  # batch-1: cold rows the next flush supersedes
     eng.execute("UPDATE t SET v = v + 100 WHERE id < 5")
@@ -152,7 +154,9 @@ def test_a_crash_at_any_flush_step_on_a_bucket_loses_and_duplicates_nothing(
     eng.execute(
         f"CREATE STORAGE s3 TYPE s3 WITH (endpoint = '{proxy.endpoint}', bucket = '{bucket}')"
     )
-    eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v INT) WITH (STORAGE_ID = 's3')")
+    eng.execute(
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, v INT) WITH (DELTA = false, STORAGE_ID = 's3')"
+    )
     model = {i: i for i in range(40)}
     eng.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, {v})" for i, v in model.items()))
     if not first_flush:
@@ -204,7 +208,7 @@ def test_a_fault_mid_compaction_changes_nothing_and_a_retry_compacts(
     )
     eng.execute(
         "CREATE TABLE t (id BIGINT PRIMARY KEY, v INT) "
-        "WITH (STORAGE_ID = 's3', COMPACT_POLICY = 'none')"
+        "WITH (DELTA = false, STORAGE_ID = 's3', COMPACT_POLICY = 'none')"
     )
     for lo in (0, 10, 20):
         eng.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, {i})" for i in range(lo, lo + 10)))

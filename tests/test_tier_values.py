@@ -186,10 +186,10 @@ def test_a_float_column_holding_nan_carries_no_parquet_statistics(engines):
         for i in range(group.num_columns)
     }
     assert has_stats == {
-        "c1": True,
-        "c2": False,
-        "c3": True,
-        "c4": True,
+        "a": True,
+        "b": False,
+        "c": True,
+        "d": True,
         "_seq": True,
         "_deleted": True,
     }

@@ -22,6 +22,8 @@ from engine.catalog.storages import LOCAL, Storages
 from engine.core.commit import TableLocks, finish_move, finish_pending_moves, stage_move
 from engine.core.readers import Readers
 from engine.core.session import Session, current_session
+from engine.delta.log import DeltaLog
+from engine.delta.publish import recover_delta
 from engine.errors import (
     EngineClosedError,
     InvalidOptionError,
@@ -109,10 +111,14 @@ class Database:
             self.users = Users(self.store, self.now_us())
             self.metrics: dict[str, int] = {"statements": 0, "queries": 0, "segments_pruned": 0}
             self.opened_at = time.time()
+            # Delta logs of scope directories, with their replayed snapshots.
+            self.delta_logs: dict[ColdPath, DeltaLog] = {}
             if self.catalog.find_namespace(DEFAULT_NAMESPACE) is None:
                 txn = self.begin()
                 self.catalog.put_namespace(txn, Namespace(DEFAULT_NAMESPACE, self.now_us()))
                 txn.commit()
+            # A crash between a manifest publish and its Delta commit: derive it now.
+            self.delta_recovery = recover_delta(self)
         except BaseException:
             self.store.close()
             raise

@@ -18,7 +18,9 @@ for ever. Compaction of one scope:
 3. Under the engine lock, commit the hot manifest copy (authoritative on
    open). A crash between 2 and 3 leaves the hot copy naming the old files,
    which are still there: reads are unchanged and the new files are orphans.
-4. Retire the old files: they are removed once no statement that began
+4. Commit the Delta version that swaps the files (``engine.delta.publish``),
+   so no Delta reader is left naming a file about to be removed.
+5. Retire the old files: they are removed once no statement that began
    before step 3 is still running (``engine.core.readers``).
 
 Readers see either the old manifest or the new one, never a mix.
@@ -30,17 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
-from datafusion import SessionContext
-
 from engine.catalog.model import TableDef
+from engine.delta.publish import publish_scope
 from engine.errors import InvalidOptionError, KalamError
-from engine.jobs.flush import SEGMENT_ROWS, check_flushable, remove_scope_orphans
+from engine.jobs.flush import check_flushable, remove_scope_orphans
+from engine.jobs.rewrite import live_rows, write_rows
 from engine.manifest import Manifest, write_manifest_json
 from engine.providers.base import TableProvider
-from engine.providers.cold_tier import physical_name
-from engine.storage.cold import SegmentEntry, segment_path, write_segment
+from engine.storage.cold import segment_path
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -162,6 +161,9 @@ def compact_table(
         for scope in chosen:
             n = _rows_of(prov, scope)
             before, after, rows, dead = _compact_scope(db, prov, current, scope, crash or _no_crash)
+            # Even an already compact scope may hold files a Delta reader cannot
+            # take as they are (written before an ALTER): published anew.
+            publish_scope(db, prov, current, scope, operation="OPTIMIZE", crash=crash or _no_crash)
             done += n
             if before:
                 report.scopes += 1
@@ -194,27 +196,9 @@ def _compact_scope(
         return 0, 0, 0, 0  # already compact
     directory = prov.cold.scope_dir(scope)
     remove_scope_orphans(db, prov, scope)  # a crashed flush's or compaction's
-    live = _live_rows(prov, table, scope, manifest)
+    live = live_rows(prov, table, scope, list(manifest.segments), manifest.superseded_seqs)
     dead = manifest.row_count - live.num_rows
-    key = table.key_columns
-    sort_column: str | tuple[str, ...] = tuple(physical_name(c.id) for c in key) if key else "_seq"
-    if key and live.num_rows:
-        live = live.sort_by([(physical_name(c.id), "ascending") for c in key])
-    entries: list[SegmentEntry] = []
-    next_id = manifest.next_segment_id()
-    for start in range(0, live.num_rows, SEGMENT_ROWS):
-        entries.append(
-            write_segment(
-                directory,
-                next_id + len(entries),
-                live.slice(start, SEGMENT_ROWS),
-                sort_column=sort_column,
-                schema_version=table.schema_version,
-                row_group_size=int(table.options.get("row_group_size", 10_000)),
-                compression=str(table.options.get("compression", "zstd")),
-                table_id=table.table_id,
-            )
-        )
+    entries = write_rows(directory, table, live, manifest.next_segment_id())
     crash("segments_written")
     old = [s.id for s in manifest.segments]
     # Every superseded seq named a row of a segment just rewritten without it.
@@ -231,21 +215,7 @@ def _compact_scope(
         txn.commit()
         db.invalidate(table.table_id)
     crash("hot_manifest_committed")
+    # The Delta log stops naming the old files before they are removed.
+    publish_scope(db, prov, table, scope, operation="OPTIMIZE", crash=crash)
     db.readers.retire([segment_path(directory, s) for s in manifest.segments])
     return len(manifest.segments), len(entries), live.num_rows, dead
-
-
-def _live_rows(prov: TableProvider, table: TableDef, scope: str, manifest: Manifest) -> pa.Table:
-    """Every live cold version of ``scope`` as a segment table in the current
-    schema (``c<id>`` columns, ``_seq``, ``_deleted``)."""
-    ctx = SessionContext()
-    frame = prov.cold.frame(ctx, table, scope, list(manifest.segments), hidden=True)
-    assert frame is not None
-    data = frame.to_arrow_table()
-    if manifest.superseded_seqs:
-        dead = pa.array(manifest.superseded_seqs, type=pa.int64())
-        data = data.filter(pc.invert(pc.is_in(data.column("_seq"), value_set=dead)))
-    columns = [data.column(c.name).cast(c.arrow_type) for c in table.columns]
-    columns += [data.column("_seq"), data.column("_deleted")]
-    names = [physical_name(c.id) for c in table.columns] + ["_seq", "_deleted"]
-    return pa.Table.from_arrays(columns, names=names)

@@ -16,6 +16,10 @@ nothing (invariant 4):
    Startup drops any hot version at or below the watermark, so a crash
    between chunks is harmless.
 
+5. After every scope is flushed, each scope's Delta log is brought in line
+   with its manifest (``engine.delta.publish``; crash-safe on its own: the
+   manifest is the truth and open-time recovery derives a missing commit).
+
 Tombstones are not written to segments: a delete (or update) of a key held by
 an older segment records that version's ``_seq`` in the manifest's
 ``superseded_seqs``, which readers anti-join away.
@@ -30,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
+from engine.delta.publish import publish_scope
 from engine.errors import FlushAbandonedError, InvalidOptionError, KalamError
+from engine.jobs.rewrite import SEGMENT_ROWS, logical_names
 from engine.manifest import Manifest, find_orphans, write_manifest_json
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
@@ -44,7 +50,6 @@ Progress = Callable[[int, int], None]  # (rows done, rows total)
 CrashHook = Callable[[str], None]  # called with a step name; tests kill the process there
 
 DELETE_CHUNK = 50_000
-SEGMENT_ROWS = 1_000_000
 
 
 @dataclass
@@ -107,6 +112,18 @@ def flush_table(
             report.superseded += sup
             if progress is not None:
                 progress(min(done, total), total)
+        # Each scope's Delta log follows its manifest (also scopes with nothing
+        # hot: an ALTER since the last flush changes what a Delta reader sees).
+        flushed = set(prov.partitions)
+        for scope in prov.cold.scopes():
+            try:
+                publish_scope(
+                    engine, prov, current, scope, operation="WRITE", crash=crash or _no_crash
+                )
+            except KalamError:
+                if scope in flushed:
+                    raise
+                # a damaged scope this flush did not touch: REPAIR TABLE's business
     return report
 
 
@@ -159,6 +176,7 @@ def _flush_scope(
                 row_group_size=int(table.options.get("row_group_size", 10_000)),
                 compression=str(table.options.get("compression", "zstd")),
                 table_id=table.table_id,
+                names=logical_names(table),
             )
         )
     crash("segment_written")

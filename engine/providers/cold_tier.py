@@ -399,7 +399,7 @@ class ColdTier:
         if hit is not None:
             return hit
         path = self.segment_file(scope, entry)
-        names = [physical_name(c) for c in (pk_column, *more)]
+        names = [entry.file_column(c) for c in (pk_column, *more)]
         with reading_segment(path):
             data = fs.read_parquet(path, columns=[*names, "_seq"])
         keys_arr = data.column(0).combine_chunks()
@@ -547,7 +547,7 @@ class ColdTier:
         chains = column_chains(table, entry.schema_version)
         values: dict[int, Any] = {}
         for c in table.columns:
-            name = physical_name(c.id)
+            name = entry.file_column(c.id)
             chain = chains.get(c.id, ())
             if name not in data or not chain:
                 values[c.id] = c.fill
@@ -619,9 +619,10 @@ _NEVER_SEEN = {
 }
 
 
-# Which physical columns a segment has, each with the types it went through
-# since the segment was written and whether it is declared NOT NULL there.
-_Layout = tuple[tuple[int, tuple[str, ...], bool], ...]
+# Which physical columns a segment has, each with its name in the file, the
+# types it went through since the segment was written and whether it is
+# declared NOT NULL there.
+_Layout = tuple[tuple[int, str, tuple[str, ...], bool], ...]
 _PARQUET = ds.ParquetFileFormat()
 _FLOAT_TYPES = ("FLOAT", "DOUBLE")
 
@@ -634,7 +635,8 @@ def _layout(table: TableDef, entry: SegmentEntry, chains: dict[int, tuple[str, .
         if str(cid) not in stats:
             continue  # ADD COLUMN since this segment was written
         # Declared NOT NULL only where the segment has no NULL (DataFusion checks).
-        out.append((cid, chain, not nullable[cid] and stats[str(cid)]["null_count"] == 0))
+        not_null = not nullable[cid] and stats[str(cid)]["null_count"] == 0
+        out.append((cid, entry.file_column(cid), chain, not_null))
     return tuple(out)
 
 
@@ -645,8 +647,8 @@ def _layout_frame(
     column names, types cast as hot rows were at each MODIFY COLUMN, NOT NULL
     kept in the schema."""
     fields = [
-        pa.field(physical_name(cid), arrow_type(chain[0]), nullable=not not_null)
-        for cid, chain, not_null in layout
+        pa.field(name, arrow_type(chain[0]), nullable=not not_null)
+        for _, name, chain, not_null in layout
     ]
     schema = pa.schema(
         [*fields, pa.field("_seq", pa.int64(), False), pa.field("_deleted", pa.bool_(), False)]
@@ -654,14 +656,13 @@ def _layout_frame(
     # Each fragment reads through its own filesystem (local or a bucket's).
     dataset = ds.FileSystemDataset(fragments, schema, _PARQUET, fragments[0].filesystem)
     df = ctx.read_table(Table(dataset))
-    declared = {physical_name(cid): (chain, not_null) for cid, chain, not_null in layout}
+    declared = {cid: (name, chain, not_null) for cid, name, chain, not_null in layout}
     exprs = []
     for c in table.columns:
-        name = physical_name(c.id)
-        if name not in declared:  # ADD COLUMN since these segments were written
+        if c.id not in declared:  # ADD COLUMN since these segments were written
             exprs.append(_fill_literal(c).alias(c.name))
             continue
-        chain, not_null = declared[name]
+        name, chain, not_null = declared[c.id]
         e = col(name)
         if chain[0] in _FLOAT_TYPES:
             # pyarrow evaluates the filters DataFusion pushes into a dataset
@@ -690,13 +691,15 @@ def _segment_frame(
     hot rows were at each MODIFY COLUMN, NOT NULL kept in the schema."""
     stats = entry.column_stats
     fields = []
+    present = []
     for cid, chain in sorted(chains.items()):
         if str(cid) not in stats:
             continue
+        present.append(cid)
         column = next(c for c in table.columns if c.id == cid)
         # Declared NOT NULL only where the segment has no NULL (DataFusion checks).
         not_null = not column.nullable and stats[str(cid)]["null_count"] == 0
-        fields.append(pa.field(physical_name(cid), arrow_type(chain[0]), nullable=not not_null))
+        fields.append(pa.field(entry.file_column(cid), arrow_type(chain[0]), nullable=not not_null))
     schema = pa.schema(
         [*fields, pa.field("_seq", pa.int64(), False), pa.field("_deleted", pa.bool_(), False)]
     )
@@ -705,16 +708,18 @@ def _segment_frame(
             df = _read_without_statistics(ctx, path, schema)
         else:
             df = ctx.read_parquet(str(path), schema=schema)
-    declared = {f.name: f.nullable for f in fields}
+    # By column id: a file name alone could be another column's (a column
+    # named ``c7`` in a file predating column 7).
+    declared = {cid: f.nullable for cid, f in zip(present, fields, strict=True)}
     exprs = []
     for c in table.columns:
-        name = physical_name(c.id)
-        if name not in declared:  # ADD COLUMN since this segment was written
+        if c.id not in declared:  # ADD COLUMN since this segment was written
             exprs.append(_fill_literal(c).alias(c.name))
             continue
+        name = entry.file_column(c.id)
         chain = chains[c.id]
         e = cast_expr(col(name), chain)
-        if not c.nullable and (declared[name] or len(chain) > 1):
+        if not c.nullable and (declared[c.id] or len(chain) > 1):
             e = dff.coalesce(e, lit(pa.scalar(_NEVER_SEEN.get(c.type, 0), type=c.arrow_type)))
         exprs.append(e.alias(c.name))
     exprs.append(col("_seq"))

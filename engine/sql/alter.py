@@ -35,7 +35,7 @@ from engine.exec.cast import (
 from engine.names import check_column, check_name, safe_path
 from engine.result import Result
 from engine.sql import statements as st
-from engine.sql.ddl import parse_flush_policy
+from engine.sql.ddl import parse_delta_option, parse_flush_policy
 from engine.sql.mapping import _column, ident
 from engine.sql.values import compile_default, default_value
 from engine.storage import codec, keys
@@ -395,6 +395,10 @@ def _set_options(engine: Database, table: TableDef, action: exp.AlterSet, user: 
             if str(value).lower() not in ("zstd", "snappy", "none"):
                 raise InvalidOptionError("COMPRESSION must be zstd, snappy or none")
             options["compression"] = str(value).lower()
+        elif key == "DELTA":
+            if table.table_type == "STREAM":
+                raise InvalidOptionError("STREAM tables have no segments: DELTA does not apply")
+            options["delta"] = parse_delta_option(raw.sql() if raw is not None else value)
         elif key == "ROW_GROUP_SIZE":
             if not isinstance(value, int) or value < 1:
                 raise InvalidOptionError("ROW_GROUP_SIZE must be a positive integer")
@@ -402,7 +406,8 @@ def _set_options(engine: Database, table: TableDef, action: exp.AlterSet, user: 
         else:
             raise InvalidOptionError(
                 f"Unknown or unchangeable table option '{key}' "
-                "(ALTER TABLE ... SET accepts FLUSH_POLICY, TTL_SECONDS, COMPRESSION, ROW_GROUP_SIZE)"
+                "(ALTER TABLE ... SET accepts FLUSH_POLICY, TTL_SECONDS, COMPRESSION, ROW_GROUP_SIZE, "
+                "DELTA)"
             )
         changed.append(key)
     new = table.next_version(f"SET ({', '.join(changed)})", engine.now_us(), options=options)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 TABLE_OPTIONS: dict[str, str] = {
     "TYPE": "USER, SHARED or STREAM",
     "FLUSH_POLICY": "'rows:N', 'interval:S' or 'rows:N,interval:S'",
+    "DELTA": "true (default) or false: publish the cold tier as a Delta Lake table",
     "COMPACT_POLICY": "'none' or 'segments:N,dead:P' (compact a scope above N segments or "
     "P% dead versions; default segments:64,dead:25 once 10,000 versions are dead)",
     "TTL_SECONDS": "STREAM tables: seconds a row stays visible",
@@ -169,6 +170,10 @@ def _options(s: st.CreateTable) -> tuple[str, dict[str, Any]]:
         if not isinstance(rg, int) or rg < 1:
             raise InvalidOptionError("ROW_GROUP_SIZE must be a positive integer")
         options["row_group_size"] = rg
+    if "DELTA" in given:
+        if table_type == "STREAM":
+            raise InvalidOptionError("STREAM tables have no segments: DELTA does not apply")
+        options["delta"] = parse_delta_option(given.pop("DELTA"))
     if "STORAGE_ID" in given:
         options["storage_id"] = str(given.pop("STORAGE_ID")).lower()
     return table_type, options
@@ -182,6 +187,16 @@ def check_storage_id(engine: Database, table_type: str, options: dict[str, Any])
     engine.storages.get(sid)  # raises StorageNotFoundError naming the known ones
     if table_type == "STREAM":
         raise InvalidOptionError("STREAM tables are never flushed: STORAGE_ID does not apply")
+
+
+def parse_delta_option(value: Any) -> bool:
+    """DELTA = true | false (also 'on'/'off', 1/0): publish a Delta Lake log."""
+    text = str(value).strip().lower()
+    if text in ("true", "on", "1"):
+        return True
+    if text in ("false", "off", "0"):
+        return False
+    raise InvalidOptionError(f"DELTA must be true or false, not {value!r}")
 
 
 def parse_flush_policy(text: str) -> dict[str, int]:

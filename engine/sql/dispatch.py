@@ -68,6 +68,7 @@ def unsupported(engine: Database, s: st.Statement, params: dict[str, Any], user:
 # Kalam commands parsed from tokens, keyed by their leading keywords.
 COMMANDS: dict[tuple[str, ...], Handler] = {
     ("SHOW", "MANIFEST"): storage_cmds.show_manifest,
+    ("SHOW", "DELTA"): storage_cmds.show_delta,
     ("REPAIR",): storage_cmds.repair,
     ("CREATE", "USER"): users_cmds.user_command,
     ("ALTER", "USER"): users_cmds.user_command,

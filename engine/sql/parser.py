@@ -275,6 +275,7 @@ def _parse_kalam(
             and words[2:3] != ["TABLE"]
         )
         or words[:2] == ["SHOW", "MANIFEST"]
+        or words[:2] == ["SHOW", "DELTA"]
     ):
         return _masked_password(tokens, base, piece) or st.KalamCommand(
             **base, words=tuple(t.text for t in tokens)

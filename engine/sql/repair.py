@@ -24,9 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.catalog.model import TableDef
+from engine.delta.publish import publish_scope
 from engine.errors import KalamError
 from engine.manifest import Manifest, find_orphans, manifest_path, write_manifest_json
 from engine.manifest.files import read_manifest_json
@@ -34,6 +37,7 @@ from engine.names import check_user
 from engine.result import Result
 from engine.storage import codec, fs, keys
 from engine.storage.cold import (
+    COLUMNS_KEY,
     SegmentEntry,
     compute_column_stats,
     file_checksum,
@@ -90,7 +94,8 @@ def repair_table(engine: Database, table: TableDef) -> Result:
             # Reload hot rows and manifests: startup's rule then drops hot
             # versions at or below an adopted manifest's watermark.
             engine.forget_provider(table.table_id)
-            engine.provider(table)
+            prov = engine.provider(table)
+            _publish_delta(engine, prov, table)
         job.segments, job.rows, job.message = out.kept + out.salvaged, out.rows_lost, out.message
         return out.message
 
@@ -98,6 +103,16 @@ def repair_table(engine: Database, table: TableDef) -> Result:
     if isinstance(job.result, BaseException):
         raise job.result
     return Result(message=job.message, rows_affected=job.segments, job_id=job.job_id)
+
+
+def _publish_delta(engine: Database, prov: Any, table: TableDef) -> None:
+    """The repaired manifests as Delta commits (they no longer name damaged files)."""
+    current = engine.catalog.table_by_id(table.table_id) or table
+    for scope in prov.cold.scopes():
+        try:
+            publish_scope(engine, prov, current, scope, operation="REPAIR")
+        except KalamError:
+            continue  # still damaged: the report says so
 
 
 def _drop_damaged_hot_rows(engine: Database, table: TableDef, out: Outcome) -> None:
@@ -198,12 +213,15 @@ def _verified(
                 write_segment(
                     directory,
                     next_id,
-                    salvage.table,
+                    by_column_id(salvage.table, seg.columns),
                     sort_column=tuple(f"c{c.id}" for c in table.key_columns) or "_seq",
                     schema_version=seg.schema_version,
                     row_group_size=int(table.options.get("row_group_size", 10_000)),
                     compression=str(table.options.get("compression", "zstd")),
                     table_id=table.table_id,
+                    names=None
+                    if seg.columns is None
+                    else {int(k): v for k, v in seg.columns.items()},
                 )
             )
             next_id += 1
@@ -236,8 +254,12 @@ def _manifest_from_files(
             continue  # another table's leftover: removed as an orphan afterwards
         try:
             data = fs.read_parquet(path, page_checksum_verification=True)
-            seqs = pc.min_max(data.column("_seq"))
             meta = data.schema.metadata or {}
+            names = (
+                orjson.loads(meta[COLUMNS_KEY.encode()]) if COLUMNS_KEY.encode() in meta else None
+            )
+            data = by_column_id(data, names)
+            seqs = pc.min_max(data.column("_seq"))
             entry = SegmentEntry(
                 id=parse_segment_file_name(path.name) or 0,
                 path=path.name,
@@ -249,6 +271,7 @@ def _manifest_from_files(
                 schema_version=int(meta.get(b"kalam.schema_version", b"1")),
                 checksum=file_checksum(path),
                 column_stats=compute_column_stats(data),
+                columns=names,
             )
         except Exception:  # noqa: BLE001 - any unreadable file is reported as dropped
             out.dropped.append(f"{path.name} (unreadable; row count unknown)")
@@ -275,6 +298,15 @@ def _manifest_from_files(
     return base.with_segments(
         entries, flushed_seq=max(e.max_seq for e in entries), superseded=superseded
     )
+
+
+def by_column_id(data: pa.Table, names: dict[str, str] | None) -> pa.Table:
+    """A segment's rows with user columns named ``c<id>`` again (``names``:
+    the file's {column id: name} map, ``None`` for files already so named)."""
+    if names is None:
+        return data
+    back = {name: f"c{cid}" for cid, name in names.items()}
+    return data.rename_columns([back.get(n, n) for n in data.column_names])
 
 
 def _mtime(path: ColdPath) -> Any:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
+from engine.delta.publish import delta_pending, delta_rows
 from engine.errors import SqlParseError
 from engine.jobs.compact import check_compactable, compact_table
 from engine.jobs.flush import check_flushable, flush_table, pending_rows
@@ -53,7 +54,7 @@ def start_flush(
 ) -> Result:
     check_flushable(table)
     prov = engine.provider(table)
-    if not pending_rows(prov):
+    if not pending_rows(prov) and not delta_pending(engine, table):
         return Result(message=f"Nothing to flush in {table.qualified_name}", rows_affected=0)
 
     def run(job: Any) -> Any:
@@ -152,6 +153,31 @@ def show_manifest(
 
 _MANIFEST_SCHEMA = pa.schema(
     [*SEGMENT_FIELDS, ("manifest_version", pa.int64()), ("flushed_seq", pa.int64())]
+)
+
+
+def show_delta(engine: Database, s: st.KalamCommand, params: dict[str, Any], user: str) -> Result:
+    """SHOW DELTA [namespace.]table: per scope, the Delta version and the
+    manifest version it was derived from, its files and rows."""
+    table = engine.resolve(_command_table(s, "SHOW DELTA"))
+    prov = engine.provider(table)
+    scopes = prov.read_scopes(user) if table.table_type == "USER" else prov.cold.scopes()
+    rows = delta_rows(engine, table, [sc for sc in scopes if sc in prov.cold.scopes()])
+    return Result(table=pa.Table.from_pylist(rows, schema=_DELTA_SCHEMA), is_query=True)
+
+
+_DELTA_SCHEMA = pa.schema(
+    [
+        ("scope", pa.string()),
+        ("path", pa.string()),
+        ("delta_version", pa.int64()),
+        ("manifest_version", pa.int64()),
+        ("current_manifest_version", pa.int64()),
+        ("files", pa.int64()),
+        ("rows", pa.int64()),
+        ("in_sync", pa.bool_()),
+        ("publishing", pa.bool_()),
+    ]
 )
 
 

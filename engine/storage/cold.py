@@ -4,8 +4,12 @@ This module owns the segment file format and nothing above it (the manifest
 decides which segments exist; pruning decides which ones a query reads).
 
 File format
-    ``batch-<id>.parquet`` holds user columns named by stable column id
-    (``c<id>``, e.g. ``c1``) plus ``_seq`` (int64) and ``_deleted`` (bool).
+    ``batch-<id>.parquet`` holds the user columns under their logical names
+    as of the writing schema (the entry's ``columns`` map: column id -> name
+    in the file, also kept in the file's ``kalam.columns`` metadata) plus
+    ``_seq`` (int64) and ``_deleted`` (bool), so Delta Lake readers see real
+    names. Segments written before that name user columns by stable column
+    id (``c<id>``, e.g. ``c1``) and have no map; both read the same way.
     Rows are sorted by the primary-key column; row groups hold
     ``row_group_size`` rows (10k by default: a point lookup reads one group);
     zstd compression, column statistics and the page index are on, except
@@ -66,6 +70,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -91,6 +96,7 @@ SEQ_COLUMN = "_seq"
 DELETED_COLUMN = "_deleted"
 TABLE_ID_KEY = "kalam.table_id"  # Parquet key-value metadata: the owning table
 PAGE_CHECKSUM_KEY = "kalam.page_checksums"  # present when every page carries a CRC
+COLUMNS_KEY = "kalam.columns"  # {column id: name in the file}, when not c<id>
 
 _SEGMENT_NAME = re.compile(r"batch-([1-9][0-9]*)\.parquet")  # one spelling per id
 _USER_COLUMN = re.compile(r"c([1-9][0-9]*)")
@@ -135,6 +141,15 @@ class SegmentEntry:
     schema_version: int
     checksum: str  # "sha256:<hex>"
     column_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # {column id: the column's name in the file}. Absent (None) in segments
+    # written before files carried logical names: every column is ``c<id>``.
+    columns: dict[str, str] | None = None
+
+    def file_column(self, column_id: int) -> str:
+        """The name column ``column_id`` has inside this segment's file."""
+        if self.columns is None:
+            return f"c{column_id}"
+        return self.columns.get(str(column_id), f"c{column_id}")
 
     def __repr__(self) -> str:
         return (
@@ -154,6 +169,7 @@ class SegmentEntry:
             "schema_version": self.schema_version,
             "checksum": self.checksum,
             "column_stats": self.column_stats,
+            **({"columns": self.columns} if self.columns is not None else {}),
         }
 
     @classmethod
@@ -161,7 +177,7 @@ class SegmentEntry:
         """Validate and build; any deviation raises ``StorageCorruptionError``
         whose message names ``source`` (the file or store it came from)."""
         v = RecordValidator(source)
-        v.keys(d, set(cls.__dataclass_fields__), "segment")
+        v.keys(d, set(cls.__dataclass_fields__) - {"columns"}, "segment", optional={"columns"})
         entry = cls(
             id=v.integer(d["id"], "segment id", minimum=1),
             path=v.string(d["path"], "segment path"),
@@ -173,6 +189,7 @@ class SegmentEntry:
             schema_version=v.integer(d["schema_version"], "schema_version"),
             checksum=v.string(d["checksum"], "checksum"),
             column_stats=_validate_stats(d["column_stats"], v),
+            columns=_validate_names(d.get("columns"), v),
         )
         if parse_segment_file_name(entry.path) is None:
             v.fail(f"segment path {entry.path!r} is not a segment file name")
@@ -229,6 +246,20 @@ class RecordValidator:
         if t is None or t.tzinfo is None:
             self.fail(f"{what} must be an ISO-8601 timestamp with a UTC offset, got {x!r}")
         return t
+
+
+def _validate_names(names: Any, v: RecordValidator) -> dict[str, str] | None:
+    if names is None:
+        return None
+    if not isinstance(names, dict):
+        v.fail("segment columns is not an object")
+    for key, name in names.items():
+        if not (key.isascii() and key.isdigit()):
+            v.fail(f"segment columns key {key!r} is not a column id")
+        v.string(name, f"segment columns[{key}]")
+    if len(set(names.values())) != len(names):
+        v.fail("segment columns name one file column twice")
+    return names
 
 
 def _validate_stats(stats: Any, v: RecordValidator) -> dict[str, dict[str, Any]]:
@@ -402,7 +433,9 @@ def float_stats_untrusted(path: ColdPath, entry: SegmentEntry) -> bool:
     statistics-pruning reader: it holds NaN in a float column whose Parquet
     min/max (which omit NaN) were written, as they were before float columns
     lost their file statistics. Reads the footer only for segments with NaN."""
-    nan_columns = {f"c{k}" for k, s in entry.column_stats.items() if s.get("nan_count")}
+    nan_columns = {
+        entry.file_column(int(k)) for k, s in entry.column_stats.items() if s.get("nan_count")
+    }
     if not nan_columns:
         return False
     meta = fs.read_parquet_metadata(path)
@@ -479,8 +512,14 @@ def write_segment(
     compression: str = DEFAULT_COMPRESSION,
     now: datetime | None = None,
     table_id: int | None = None,
+    names: dict[int, str] | None = None,
 ) -> SegmentEntry:
     """Write ``table`` as ``<directory>/batch-<segment_id>.parquet`` and describe it.
+
+    ``table`` names user columns ``c<id>``; with ``names`` ({column id: name})
+    the file stores them under those (logical) names instead, so readers that
+    know nothing of our manifest (Delta Lake engines) see the real column
+    names, and the entry records the map (``SegmentEntry.columns``).
 
     The file is durable (temp file, fsync, ``os.replace``, fsync directory)
     but stays invisible until a manifest names the returned entry. Its
@@ -504,7 +543,26 @@ def write_segment(
         for name in table.column_names
         if not stats.get(str(column_id_of(name)), {}).get("nan_count")
     ]
-    table = table.replace_schema_metadata(_segment_metadata(segment_id, schema_version, table_id))
+    meta = _segment_metadata(segment_id, schema_version, table_id)
+    file_names: dict[str, str] | None = None
+    if names is not None:
+        file_names = {}
+        for name in table.column_names:
+            cid = column_id_of(name)
+            if cid is not None:
+                file_names[str(cid)] = names[cid]
+        renamed = [
+            names[cid] if (cid := column_id_of(n)) is not None else n for n in table.column_names
+        ]
+        if len(set(renamed)) != len(renamed) or {SEQ_COLUMN, DELETED_COLUMN} & set(
+            file_names.values()
+        ):
+            raise ValueError(f"segment column names {renamed} collide")
+        trusted = [renamed[table.column_names.index(n)] for n in trusted]
+        table = table.rename_columns(renamed)
+        # Kept in the file too, so REPAIR can rebuild an entry from the file alone.
+        meta[COLUMNS_KEY] = orjson.dumps(file_names).decode()
+    table = table.replace_schema_metadata(meta)
     sink = pa.BufferOutputStream()
     pq.write_table(
         table,
@@ -534,6 +592,7 @@ def write_segment(
         schema_version=schema_version,
         checksum=f"{CHECKSUM_ALGO}:{digest}",
         column_stats=stats,
+        columns=file_names,
     )
 
 
