@@ -16,6 +16,7 @@ from engine.errors import (
     NamespaceNotEmptyError,
     SchemaError,
     TableExistsError,
+    UnsupportedStatementError,
 )
 from engine.jobs.compact import parse_compact_policy
 from engine.names import check_column, check_name, check_namespace
@@ -387,11 +388,15 @@ def _history(table: TableDef) -> Result:
 
 
 def create_index(engine: Database, s: st.CreateIndex, params: dict, user: str) -> Result:
-    table = engine.resolve(s.table)
-    return status(
-        f"CREATE INDEX accepted as a no-op: {table.qualified_name} is scanned with segment "
-        "pruning instead of secondary indexes",
-        0,
+    """Refused, never a silent no-op: the engine keeps no secondary index, so
+    accepting the statement would promise lookups it cannot give. (A UNIQUE
+    index is a constraint and is kept: ``engine/sql/unique.py``.)"""
+    table = engine.resolve(s.table)  # a missing table is still named first
+    raise UnsupportedStatementError(
+        f"CREATE INDEX is not supported: {table.qualified_name} has no secondary indexes "
+        "(queries prune Parquet segments by per-column min/max statistics and find "
+        "primary keys directly); nothing was created. For a uniqueness constraint use "
+        "CREATE UNIQUE INDEX or a UNIQUE column"
     )
 
 
