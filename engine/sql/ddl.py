@@ -10,6 +10,7 @@ import orjson
 import pyarrow as pa
 
 from engine.catalog.model import TABLE_TYPES, Column, Namespace, TableDef
+from engine.catalog.views import delete_view, list_views
 from engine.errors import (
     InvalidOptionError,
     NamespaceExistsError,
@@ -78,14 +79,19 @@ def drop_namespace(engine: Database, s: st.DropNamespace, params: dict, user: st
         with engine.changing(*listed) as tables:
             if {t.table_id for t in engine.catalog.tables(name)} != {t.table_id for t in tables}:
                 continue  # a table was created or dropped meanwhile: lock the new set
-            if tables and not s.cascade:
+            # Its views go with it (a view left behind would reappear in a
+            # namespace created later under the same name).
+            views = list_views(engine.store, name)
+            if (tables or views) and not s.cascade:
                 raise NamespaceNotEmptyError(
-                    f"Namespace '{name}' has {len(tables)} table(s); drop them first or use "
-                    f"DROP NAMESPACE {name} CASCADE",
+                    f"Namespace '{name}' has {len(tables)} table(s) and {len(views)} view(s); "
+                    f"drop them first or use DROP NAMESPACE {name} CASCADE",
                     namespace=name,
                 )
             txn = engine.begin()
             removals = [_stage_drop_table(engine, txn, t) for t in tables]
+            for view in views:
+                delete_view(txn, view)
             engine.catalog.delete_namespace(txn, name)
             txn.commit()
             for remove in removals:
