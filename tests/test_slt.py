@@ -349,8 +349,13 @@ def test_sample_every_keeps_every_nth_file_of_each_directory(tmp_path: Path) -> 
 
 
 def test_failure_classes_blank_numbers_and_values() -> None:
-    report = Runner(_Refusing([])).run(parse("statement ok\nBAD 1\n\nstatement ok\nBAD 22 'x'\n"))
-    assert {failure_class(o) for o in report.failures} == {"expected success, got Failure: bad"}
+    script = "statement ok\nBAD 1\n\nstatement ok\nBAD 22\n\nstatement ok\nBAD 3 'x'\n"
+    report = Runner(_Refusing([])).run(parse(script))
+    assert [failure_class(o) for o in report.failures] == [
+        "expected success, got Failure: bad N",
+        "expected success, got Failure: bad N",
+        "expected success, got Failure: bad N '?'",
+    ]
 
 
 # --------------------------------------------------------------------------- modes
