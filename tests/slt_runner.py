@@ -10,7 +10,11 @@ This module owns four things:
   and the flush / reopen modes) and ``SqliteBackend`` (Python's ``sqlite3``, the
   reference the runner itself is validated against);
 - reporting: pass/fail/skip counts by record kind and by statement verb, and the
-  first failures with SQL, expected and actual.
+  first failures with SQL, expected and actual. A record the engine refuses
+  with an error naming a feature it lacks (``UNSUPPORTED_STATEMENT``, e.g.
+  ``CREATE INDEX``) is counted "unsupported", apart from passes and failures,
+  and the file keeps running; a run over many files ends with its failure
+  and refusal classes and their counts.
 
 SQLite-isms are translated here, never in the engine: a ``FLOAT``/``REAL``
 column is SQLite's 8-byte REAL, so ``CREATE TABLE`` is rewritten on the sqlglot
@@ -18,7 +22,8 @@ AST to use ``DOUBLE``; differences in how values come back (an integer column
 returned as a float, say) are handled by rendering, never by changing SQL.
 
 CLI: ``python tests/slt_runner.py FILE|DIR... [--flush-every-statement]
-[--reopen-every N] [--verbose] [--backend kalam|sqlite]``.
+[--reopen-every N] [--verbose] [--backend kalam|sqlite] [--sample-every N]
+[--max-queries N]`` (the last two take a deterministic sample of a corpus).
 
 A table created without a PRIMARY KEY (SHARED tables need one) gets a hidden
 generated key, ``slt_rowid BIGINT PRIMARY KEY DEFAULT SNOWFLAKE_ID()``: INSERTs
