@@ -6,6 +6,7 @@ in ``engine/sql/query_edits.py``.)"""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from sqlglot.tokens import Token, TokenType
@@ -163,6 +164,10 @@ def insert_query_text(sql: str, tokens: list[Token]) -> str:
 # at most 38 digits.
 _DECIMAL_MAX_PRECISION = 38
 _INT64_RANGE = range(-(2**63), 2**63)
+# A double holds every decimal of at most 15 significant digits (DBL_DIG), so
+# only a run of 16 or more digits (a point allowed between them) can need the
+# rewrite; text without one is not even tokenized.
+_LONG_NUMBER = re.compile(r"(?:\d\.?){16,}")
 
 
 def _exact_decimal_type(text: str) -> tuple[int, int] | None:
@@ -198,8 +203,8 @@ def exact_decimal_literals(sql: str) -> tuple[str, int] | None:
     written as ``CAST('<literal>' AS DECIMAL(p, s))`` (digits and scale as
     written), spliced at its token, and the offset of the first edit (the
     text before it is unchanged); None when there is none."""
-    if not any(ch.isdigit() for ch in sql):
-        return None
+    if _LONG_NUMBER.search(sql) is None:
+        return None  # the common case, decided without tokenizing
     edits: list[tuple[int, int, str]] = []
     for tok in tokenize(sql):
         if tok.token_type != TokenType.NUMBER:
