@@ -490,7 +490,7 @@ class _Refused(Exception):
     """A record the backend refused as an unsupported feature (its message)."""
 
 
-_NUMBERS = re.compile(r"\b\d+(\.\d+)?\b")
+_NUMBERS = re.compile(r"\d+(\.\d+)?")
 _QUOTED = re.compile(r"'[^']*'")
 
 

@@ -7,7 +7,8 @@ error positions. Only on a refusal it knows how to repair does it retry:
 
 - duplicate output names: the later duplicate gets a private alias and its
   name back in the result (``engine/sql/outnames.py``);
-- unary ``+`` on text (``engine/sql/coercions.py``);
+- unary ``+`` on text, and (before the first run) ``x IN ()`` with an
+  empty list (``engine/sql/coercions.py``);
 - (before the first run, not on a refusal) numeric literals a double cannot
   hold exactly become DECIMAL casts (``engine/sql/rewrite.py``), so they
   compare exactly with DECIMAL columns;
@@ -61,6 +62,10 @@ class RewritingRunner:
             # as a double, a wrong answer rather than a refusal.
             kwargs = {**kwargs, "locate": _locate_before(df_sql, exact[1], kwargs.get("locate"))}
             df_sql = exact[0]
+        emptied = coercions.without_empty_in_lists(df_sql)
+        if emptied is not None:
+            tree, df_sql = emptied  # DataFusion cannot parse `IN ()` at all
+            kwargs = {**kwargs, "locate": lambda offset: None}
         if _IN_SUBQUERY.search(df_sql):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
             # WHERE conjunct (NOT IN with a NULL left side and an empty
