@@ -9,7 +9,7 @@ the evidence/ files whole. ``make slt-full`` runs the whole corpus.
 Two bars: at least 99% of the records pass, and a failing record is always a
 refusal (an error naming what is not supported), never a wrong answer.
 The evidence files exercise SQLite features the engine does not have
-(triggers, REINDEX, CREATE / DROP INDEX, ``IN ()``, comparisons across types,
+(triggers, REINDEX, CREATE / DROP INDEX, comparisons across types,
 ...); their failures and refused ("unsupported") records are pinned per file,
 each class named below, so any change shows up.
 """
