@@ -65,7 +65,7 @@ def without_unary_plus(sql: str) -> str | None:
 _EMPTY_IN = re.compile(r"\bIN\s*\(\s*\)", re.IGNORECASE)
 
 
-def without_empty_in_lists(sql: str) -> tuple[exp.Expression, str] | None:
+def without_empty_in_lists(sql: str) -> tuple[exp.Expr, str] | None:
     """(tree, text) of ``sql`` with each ``IN ()`` replaced by FALSE (so ``NOT
     IN ()`` reads ``NOT FALSE``), or None when there is none. The text is the
     tree rendered again in the dialect it was read in."""
