@@ -10,7 +10,11 @@ This module owns four things:
   and the flush / reopen modes) and ``SqliteBackend`` (Python's ``sqlite3``, the
   reference the runner itself is validated against);
 - reporting: pass/fail/skip counts by record kind and by statement verb, and the
-  first failures with SQL, expected and actual.
+  first failures with SQL, expected and actual. A record the engine refuses
+  with an error naming a feature it lacks (``UNSUPPORTED_STATEMENT``, e.g.
+  ``CREATE INDEX``) is counted "unsupported", apart from passes and failures,
+  and the file keeps running; a run over many files ends with its failure
+  and refusal classes and their counts.
 
 SQLite-isms are translated here, never in the engine: a ``FLOAT``/``REAL``
 column is SQLite's 8-byte REAL, so ``CREATE TABLE`` is rewritten on the sqlglot
@@ -18,7 +22,8 @@ AST to use ``DOUBLE``; differences in how values come back (an integer column
 returned as a float, say) are handled by rendering, never by changing SQL.
 
 CLI: ``python tests/slt_runner.py FILE|DIR... [--flush-every-statement]
-[--reopen-every N] [--verbose] [--backend kalam|sqlite]``.
+[--reopen-every N] [--verbose] [--backend kalam|sqlite] [--sample-every N]
+[--max-queries N]`` (the last two take a deterministic sample of a corpus).
 
 A table created without a PRIMARY KEY (SHARED tables need one) gets a hidden
 generated key, ``slt_rowid BIGINT PRIMARY KEY DEFAULT SNOWFLAKE_ID()``: INSERTs
@@ -481,6 +486,23 @@ class FeatureNotAvailable(RuntimeError):
     """The backend cannot run the requested mode (e.g. no FLUSH TABLE yet)."""
 
 
+class _Refused(Exception):
+    """A record the backend refused as an unsupported feature (its message)."""
+
+
+_NUMBERS = re.compile(r"\d+(\.\d+)?")
+_QUOTED = re.compile(r"'[^']*'")
+
+
+def failure_class(outcome: Outcome) -> str:
+    """A failure's message reduced to its class: first line, numbers and
+    quoted values blanked, so one cause counts once however often it shows."""
+    first = outcome.message.splitlines()[0] if outcome.message else ""
+    if first.startswith(("expected:", "label ")):
+        return "WRONG ANSWER: " + first.split(":")[0]
+    return _QUOTED.sub("'?'", _NUMBERS.sub("N", first))[:140]
+
+
 class Backend(ABC):
     """What the runner needs from a database."""
 
@@ -497,6 +519,10 @@ class Backend(ABC):
     @abstractmethod
     def is_sql_error(self, error: BaseException) -> bool:
         """True for the errors a ``statement error`` record may expect."""
+
+    def is_unsupported(self, error: BaseException) -> bool:
+        """True when ``error`` is a refusal naming a feature the backend lacks."""
+        return getattr(error, "code", None) in UNSUPPORTED_CODES
 
     def flush(self, tables: Sequence[str]) -> None:
         raise FeatureNotAvailable(f"{self.name}: flush is not a feature of this backend")
@@ -660,7 +686,14 @@ class KalamBackend(Backend):
 # --------------------------------------------------------------------------- running
 
 
-Status = Literal["passed", "failed", "skipped"]
+# "unsupported": the engine refused the record with an error that names a
+# feature it does not have (``UNSUPPORTED_CODES``); such records are counted
+# apart and the file keeps running, so its queries are still checked.
+Status = Literal["passed", "failed", "skipped", "unsupported"]
+
+# Error codes that mean "this engine does not have that feature" (a refusal
+# that names the statement), as opposed to a failure.
+UNSUPPORTED_CODES = frozenset({"UNSUPPORTED_STATEMENT"})
 
 
 @dataclass(frozen=True)
@@ -701,7 +734,8 @@ class Report:
 
     @property
     def executed(self) -> int:
-        return sum(1 for o in self.outcomes if o.status != "skipped")
+        """Records run and judged (skipped and unsupported ones are not)."""
+        return sum(1 for o in self.outcomes if o.status in ("passed", "failed"))
 
     @property
     def pass_rate(self) -> float:
@@ -720,7 +754,8 @@ class Report:
         lines = [
             f"{self.path} [{self.mode}]: {len(self.select('passed'))}/{self.executed} passed "
             f"({100 * self.pass_rate:.2f}%), {len(self.failures)} failed, "
-            f"{len(self.select('skipped'))} skipped, {len(self.outcomes)} records, "
+            f"{len(self.select('skipped'))} skipped, "
+            f"{len(self.select('unsupported'))} unsupported, {len(self.outcomes)} records, "
             f"{self.elapsed_s:.1f} s"
         ]
         if self.halted_at is not None:
@@ -731,7 +766,12 @@ class Report:
                 lines.append(
                     f"    {key:<10} total {sum(counter.values()):>6}  passed {counter['passed']:>6}"
                     f"  failed {counter['failed']:>6}  skipped {counter['skipped']:>6}"
+                    f"  unsupported {counter['unsupported']:>6}"
                 )
+        for text, count in sorted(
+            Counter(failure_class(o) for o in self.select("unsupported")).items()
+        ):
+            lines.append(f"  unsupported x{count}: {text}")
         for outcome in self.failures[:failures]:
             lines.append(f"  FAIL line {outcome.record.line}: {outcome.record.sql}")
             lines.extend("      " + text for text in outcome.message.splitlines())
@@ -745,6 +785,8 @@ class RunOptions:
     flush_every_statement: bool = False
     reopen_every: int | None = None
     verbose: bool = False
+    # Stop a file after this many query records (a sample of a long file).
+    max_queries: int | None = None
 
     @property
     def mode(self) -> str:
@@ -793,9 +835,11 @@ class Runner:
     def run(self, records: Sequence[Record], *, path: str = "<slt>") -> Report:
         report = Report(path=path, mode=self.options.mode)
         started = time.perf_counter()
-        executed = 0
+        executed = queries = 0
         try:
             for record in records:
+                if self.options.max_queries is not None and queries >= self.options.max_queries:
+                    break
                 if not all(c.allows(self.backend.name) for c in record.conditions):
                     if not isinstance(record, Control):
                         info = self.info(record.sql)
@@ -809,6 +853,7 @@ class Runner:
                     continue
                 outcome = self._run_one(record)
                 report.outcomes.append(outcome)
+                queries += isinstance(record, Query)
                 if outcome.status == "failed":
                     self.log(f"FAIL line {record.line}: {record.sql}\n  {outcome.message}")
                 executed += 1
@@ -823,11 +868,14 @@ class Runner:
     def _run_one(self, record: Statement | Query) -> Outcome:
         info = self.info(record.sql)
         depends = bool(info.tables & self.deleted_from)
-        if isinstance(record, Statement):
-            message = self._run_statement(record, info)
-            self._track(info, depends)
-        else:
-            message = self._run_query(record)
+        try:
+            if isinstance(record, Statement):
+                message = self._run_statement(record, info)
+                self._track(info, depends)
+            else:
+                message = self._run_query(record)
+        except _Refused as refusal:
+            return Outcome(record, "unsupported", info.verb, depends, str(refusal))
         return Outcome(record, "failed" if message else "passed", info.verb, depends, message)
 
     def _track(self, info: SqlInfo, depends: bool) -> None:
@@ -847,6 +895,8 @@ class Runner:
             if not self.backend.is_sql_error(error):
                 return f"internal error (not a SQL error): {type(error).__name__}: {error}"
             if not record.expect_error:
+                if self.backend.is_unsupported(error):
+                    raise _Refused(f"{type(error).__name__}: {error}") from error
                 return f"expected success, got {type(error).__name__}: {error}"
         else:
             if record.expect_error:
@@ -867,6 +917,8 @@ class Runner:
         try:
             rows, ncols = self.backend.query(record.sql)
         except Exception as error:
+            if self.backend.is_sql_error(error) and self.backend.is_unsupported(error):
+                raise _Refused(f"{type(error).__name__}: {error}") from error
             return f"query failed: {type(error).__name__}: {error}"
         if ncols != len(record.types):
             return f"expected {len(record.types)} column(s), got {ncols}"
@@ -906,11 +958,20 @@ def run_file(
 # --------------------------------------------------------------------------- CLI
 
 
-def corpus_files(paths: Sequence[Path]) -> list[Path]:
-    """The .test files named, with directories searched recursively (sorted)."""
+def corpus_files(paths: Sequence[Path], *, every: int = 1) -> list[Path]:
+    """The .test files named, with directories searched recursively (sorted).
+    ``every`` > 1 keeps the 1st, (1+every)th, ... file of each directory: a
+    deterministic sample, the same in every mode."""
     out: list[Path] = []
     for path in paths:
-        out += sorted(path.rglob("*.test")) if path.is_dir() else [path]
+        if not path.is_dir():
+            out.append(path)
+            continue
+        by_dir: dict[Path, list[Path]] = {}
+        for found in sorted(path.rglob("*.test")):
+            by_dir.setdefault(found.parent, []).append(found)
+        for directory in sorted(by_dir):
+            out += by_dir[directory][::every]
     return out
 
 
@@ -923,14 +984,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("kalam", "sqlite"), default="kalam")
     parser.add_argument("--data-dir", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--failures", type=int, default=10, help="failures shown per file")
+    parser.add_argument(
+        "--sample-every", type=int, default=1, metavar="N", help="every Nth file of a directory"
+    )
+    parser.add_argument(
+        "--max-queries", type=int, metavar="N", help="stop each file after N query records"
+    )
     args = parser.parse_args(argv)
 
-    options = RunOptions(args.flush_every_statement, args.reopen_every, args.verbose)
+    options = RunOptions(
+        args.flush_every_statement, args.reopen_every, args.verbose, args.max_queries
+    )
     if args.backend == "kalam":
         # Running as a script puts tests/ (not the repo root) on sys.path.
         sys.path.insert(0, str(REPO_ROOT))
-    files = corpus_files(args.files)
-    passed = executed = 0
+    files = corpus_files(args.files, every=args.sample_every)
+    passed = executed = unsupported = 0
+    classes: Counter[str] = Counter()
+    refusals: Counter[str] = Counter()
     status = 0
     for path in files:
         backend: Backend = (
@@ -951,11 +1022,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = max(status, 1)
         passed += len(report.select("passed"))
         executed += report.executed
+        unsupported += len(report.select("unsupported"))
+        classes.update(failure_class(o) for o in report.failures)
+        refusals.update(failure_class(o) for o in report.select("unsupported"))
+        sys.stdout.flush()
     if len(files) > 1:
         rate = 100 * passed / executed if executed else 0.0
         print(
-            f"TOTAL [{options.mode}]: {passed}/{executed} passed ({rate:.2f}%) in {len(files)} files"
+            f"TOTAL [{options.mode}]: {passed}/{executed} passed ({rate:.2f}%) in {len(files)} "
+            f"files; {unsupported} unsupported"
         )
+        for title, counter in (("failure", classes), ("unsupported", refusals)):
+            for text, count in counter.most_common():
+                print(f"  {title} class x{count}: {text}")
     return status
 
 

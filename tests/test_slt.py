@@ -32,6 +32,8 @@ from slt_runner import (
     SqliteBackend,
     Statement,
     analyse_sql,
+    corpus_files,
+    failure_class,
     hash_values,
     parse,
     parse_file,
@@ -290,6 +292,72 @@ def test_internal_errors_are_not_accepted_as_statement_errors() -> None:
     assert messages(report) == ["internal error (not a SQL error): AssertionError: bug"]
 
 
+class _Refusing(_FixedRows):
+    """Refuses statements naming a missing feature, the way the engine does."""
+
+    class Refusal(Exception):
+        code = "UNSUPPORTED_STATEMENT"
+
+    class Failure(Exception):
+        code = "SCHEMA_ERROR"
+
+    def execute(self, sql: str, info: SqlInfo) -> None:
+        if sql.startswith("CREATE INDEX"):
+            raise self.Refusal("CREATE INDEX is not supported")
+        if sql.startswith("BAD"):
+            raise self.Failure(f"bad {sql[4:]}")
+
+    def is_sql_error(self, error: BaseException) -> bool:
+        return isinstance(error, self.Refusal | self.Failure)
+
+
+def test_refused_statements_are_counted_unsupported_and_the_file_keeps_running() -> None:
+    script = (
+        "statement ok\nCREATE INDEX i ON t(a)\n\n"
+        "statement ok\nBAD STATEMENT\n\n"
+        "statement error\nCREATE INDEX j ON t(a)\n\n"
+        "query I\nSELECT 1\n----\n1\n"
+    )
+    report = Runner(_Refusing([[(1,)]])).run(parse(script))
+    assert [o.status for o in report.outcomes] == ["unsupported", "failed", "passed", "passed"]
+    assert report.failures[0].message == "expected success, got Failure: bad STATEMENT"
+    assert report.outcomes[0].message == "Refusal: CREATE INDEX is not supported"
+    assert report.executed == 3  # the refused record is not judged
+    assert "1 unsupported" in report.format()
+    assert "unsupported x1: Refusal: CREATE INDEX is not supported" in report.format()
+
+
+def test_max_queries_stops_a_file_after_that_many_queries() -> None:
+    script = "".join(f"query I\nSELECT {n}\n----\n{n}\n\n" for n in range(1, 6))
+    answers = [[(n,)] for n in range(1, 6)]
+    report = Runner(_FixedRows(answers), RunOptions(max_queries=2)).run(parse(script))
+    assert [o.record.sql for o in report.outcomes] == ["SELECT 1", "SELECT 2"]
+
+
+def test_sample_every_keeps_every_nth_file_of_each_directory(tmp_path: Path) -> None:
+    for d, count in (("a", 5), ("b", 2)):
+        (tmp_path / d).mkdir()
+        for n in range(count):
+            (tmp_path / d / f"f{n}.test").write_text("")
+    picked = corpus_files([tmp_path], every=2)
+    assert [str(p.relative_to(tmp_path)) for p in picked] == [
+        "a/f0.test",
+        "a/f2.test",
+        "a/f4.test",
+        "b/f0.test",
+    ]
+
+
+def test_failure_classes_blank_numbers_and_values() -> None:
+    script = "statement ok\nBAD 1\n\nstatement ok\nBAD 22\n\nstatement ok\nBAD 3 'x'\n"
+    report = Runner(_Refusing([])).run(parse(script))
+    assert [failure_class(o) for o in report.failures] == [
+        "expected success, got Failure: bad N",
+        "expected success, got Failure: bad N",
+        "expected success, got Failure: bad N '?'",
+    ]
+
+
 # --------------------------------------------------------------------------- modes
 
 
@@ -528,7 +596,9 @@ def test_engine_passes_every_record_that_does_not_depend_on_delete(
     if options.flush_every_statement:
         assert run.rows_flushed >= len(report.select("passed", verb="INSERT"))
     if options.reopen_every:
-        assert run.reopens == report.executed // options.reopen_every
+        # Every record run counts toward a reopen, refused ("unsupported") ones too.
+        run_records = report.executed + len(report.select("unsupported"))
+        assert run.reopens == run_records // options.reopen_every
 
 
 @pytest.mark.parametrize("mode", list(MODES))

@@ -17,6 +17,7 @@ from engine.errors import (
     SchemaError,
     TableExistsError,
     TableNotFoundError,
+    UnsupportedStatementError,
 )
 
 
@@ -614,13 +615,14 @@ def test_show_tables_on_an_empty_data_dir_is_an_empty_result(engine):
     assert result.columns == ["namespace", "table_name", "table_type"]
 
 
-def test_create_index_is_accepted_as_a_no_op_that_says_so(engine, snapshot):
+def test_create_index_is_refused_with_a_message_that_says_why(engine, snapshot):
     engine.execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
     engine.execute("INSERT INTO t VALUES (1, 'a')")
     before = snapshot(engine)
-    result = engine.execute("CREATE INDEX t_v ON t (v)")
-    assert "no-op" in result.message
-    assert not result.is_query
+    with pytest.raises(UnsupportedStatementError, match="CREATE INDEX is not supported") as info:
+        engine.execute("CREATE INDEX t_v ON t (v)")
+    assert info.value.code == "UNSUPPORTED_STATEMENT"
+    assert "CREATE UNIQUE INDEX" in str(info.value)
     assert snapshot(engine) == before
 
 

@@ -90,12 +90,14 @@ def check_unique(prov: Any, scope: str, versions: dict[Any, RowVersion], options
     groups = constraints(table)
     if not groups or all(deleted for _, deleted, _ in versions.values()):
         return
-    pk = table.pk
     data, _ = prov.merged(SessionContext(), scope, options, None)
     if not isinstance(data, pa.Table):
         data = data.to_arrow_table()
     rows = _stored_rows(table, data)
-    keys = [r[pk.id] for r in rows] if pk is not None else data.column("_seq").to_pylist()
+    # Keyed as the staged versions are (a tuple for a composite key): a row
+    # the statement rewrites must be recognised as itself, not as a clash.
+    seqs = data.column("_seq").to_pylist()
+    keys = [prov.key_of(row, seq) for row, seq in zip(rows, seqs, strict=True)]
     written = set(versions)
     for ids in groups:
         owner: dict[tuple[Any, ...], Any] = {}

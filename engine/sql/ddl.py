@@ -10,12 +10,14 @@ import orjson
 import pyarrow as pa
 
 from engine.catalog.model import TABLE_TYPES, Column, Namespace, TableDef
+from engine.catalog.views import delete_view, list_views
 from engine.errors import (
     InvalidOptionError,
     NamespaceExistsError,
     NamespaceNotEmptyError,
     SchemaError,
     TableExistsError,
+    UnsupportedStatementError,
 )
 from engine.jobs.compact import parse_compact_policy
 from engine.names import check_column, check_name, check_namespace
@@ -79,14 +81,19 @@ def drop_namespace(engine: Database, s: st.DropNamespace, params: dict, user: st
         with engine.changing(*listed) as tables:
             if {t.table_id for t in engine.catalog.tables(name)} != {t.table_id for t in tables}:
                 continue  # a table was created or dropped meanwhile: lock the new set
-            if tables and not s.cascade:
+            # Its views go with it (a view left behind would reappear in a
+            # namespace created later under the same name).
+            views = list_views(engine.store, name)
+            if (tables or views) and not s.cascade:
                 raise NamespaceNotEmptyError(
-                    f"Namespace '{name}' has {len(tables)} table(s); drop them first or use "
-                    f"DROP NAMESPACE {name} CASCADE",
+                    f"Namespace '{name}' has {len(tables)} table(s) and {len(views)} view(s); "
+                    f"drop them first or use DROP NAMESPACE {name} CASCADE",
                     namespace=name,
                 )
             txn = engine.begin()
             removals = [_stage_drop_table(engine, txn, t) for t in tables]
+            for view in views:
+                delete_view(txn, view)
             engine.catalog.delete_namespace(txn, name)
             txn.commit()
             for remove in removals:
@@ -411,11 +418,15 @@ def _history(table: TableDef) -> Result:
 
 
 def create_index(engine: Database, s: st.CreateIndex, params: dict, user: str) -> Result:
-    table = engine.resolve(s.table)
-    return status(
-        f"CREATE INDEX accepted as a no-op: {table.qualified_name} is scanned with segment "
-        "pruning instead of secondary indexes",
-        0,
+    """Refused, never a silent no-op: the engine keeps no secondary index, so
+    accepting the statement would promise lookups it cannot give. (A UNIQUE
+    index is a constraint and is kept: ``engine/sql/unique.py``.)"""
+    table = engine.resolve(s.table)  # a missing table is still named first
+    raise UnsupportedStatementError(
+        f"CREATE INDEX is not supported: {table.qualified_name} has no secondary indexes "
+        "(queries prune Parquet segments by per-column min/max statistics and find "
+        "primary keys directly); nothing was created. For a uniqueness constraint use "
+        "CREATE UNIQUE INDEX or a UNIQUE column"
     )
 
 

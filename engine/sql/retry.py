@@ -7,7 +7,11 @@ error positions. Only on a refusal it knows how to repair does it retry:
 
 - duplicate output names: the later duplicate gets a private alias and its
   name back in the result (``engine/sql/outnames.py``);
-- unary ``+`` on text (``engine/sql/coercions.py``);
+- unary ``+`` on text, and (before the first run) ``x IN ()`` with an
+  empty list (``engine/sql/coercions.py``);
+- (before the first run, not on a refusal) numeric literals a double cannot
+  hold exactly become DECIMAL casts (``engine/sql/rewrite.py``), so they
+  compare exactly with DECIMAL columns;
 - subqueries DataFusion cannot plan (correlated scalar subqueries with
   non-equality predicates, EXISTS / IN outside a WHERE conjunct, ...): the
   query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``).
@@ -23,7 +27,8 @@ import pyarrow as pa
 
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
-from engine.sql import coercions, outnames, subqueries
+from engine.sql import coercions, outnames, rewrite, subqueries
+from engine.sql.tokens import position
 
 # DataFusion's messages for subqueries it cannot plan.
 _SUBQUERY_REFUSALS = (
@@ -51,6 +56,16 @@ class RewritingRunner:
     def run(
         self, tree: Any, df_sql: str, params: dict[str, Any], **kwargs: Any
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+        exact = rewrite.exact_decimal_literals(df_sql)
+        if exact is not None:
+            # Not a retry: a literal a double cannot hold would be compared
+            # as a double, a wrong answer rather than a refusal.
+            kwargs = {**kwargs, "locate": _locate_before(df_sql, exact[1], kwargs.get("locate"))}
+            df_sql = exact[0]
+        emptied = coercions.without_empty_in_lists(df_sql)
+        if emptied is not None:
+            tree, df_sql = emptied  # DataFusion cannot parse `IN ()` at all
+            kwargs = {**kwargs, "locate": lambda offset: None}
         if _IN_SUBQUERY.search(df_sql):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
             # WHERE conjunct (NOT IN with a NULL left side and an empty
@@ -115,3 +130,17 @@ class RewritingRunner:
                     names[later] = names_by_alias.get(later) or names[first]
             table = table.rename_columns(names)
         return table, stats
+
+
+def _locate_before(
+    sql: str, edited_from: int, locate: Callable[[int], tuple[int, int] | None] | None
+) -> Callable[[int], tuple[int, int] | None]:
+    """Error positions for a text edited from offset ``edited_from`` on: the
+    same as before the edit where the text is unchanged, unknown after it."""
+
+    def where(offset: int) -> tuple[int, int] | None:
+        if offset >= edited_from:
+            return None
+        return locate(offset) if locate is not None else position(sql, offset)
+
+    return where

@@ -6,6 +6,9 @@ in ``engine/sql/query_edits.py``.)"""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal, InvalidOperation
+
 from sqlglot.tokens import Token, TokenType
 
 from engine.sql.tokens import tokenize
@@ -153,3 +156,68 @@ def insert_query_text(sql: str, tokens: list[Token]) -> str:
             end = tokens[j].start
             break
     return sql[start:end].strip()
+
+
+# DataFusion 55 reads every literal with a decimal point (and every integer
+# past the int64 range) as a Float64, so `big = 12345678901234567.89` over a
+# DECIMAL(20,2) column compares doubles and misses the row. Decimal128 holds
+# at most 38 digits.
+_DECIMAL_MAX_PRECISION = 38
+_INT64_RANGE = range(-(2**63), 2**63)
+# A double holds every decimal of at most 15 significant digits (DBL_DIG), so
+# only a run of 16 or more digits (a point allowed between them) can need the
+# rewrite; text without one is not even tokenized.
+_LONG_NUMBER = re.compile(r"(?:\d\.?){16,}")
+
+
+def _exact_decimal_type(text: str) -> tuple[int, int] | None:
+    """(precision, scale) of a numeric literal a double cannot hold exactly,
+    or None when a double holds it (or it is an int64, or too long for a
+    Decimal128: DataFusion's own reading is kept)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    if value == value.to_integral_value() and "." not in text and "e" not in text.lower():
+        if int(value) in _INT64_RANGE:
+            return None  # DataFusion plans it as an exact Int64
+    else:
+        try:
+            if Decimal(repr(float(text))) == value:
+                return None  # the shortest double that reads back as the literal
+        except OverflowError:
+            pass
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    scale = max(0, -exponent)
+    precision = max(len(digits) + max(0, exponent), scale, 1)
+    if precision > _DECIMAL_MAX_PRECISION:
+        return None
+    return precision, scale
+
+
+def exact_decimal_literals(sql: str) -> tuple[str, int] | None:
+    """``sql`` with every numeric literal that a double cannot hold exactly
+    written as ``CAST('<literal>' AS DECIMAL(p, s))`` (digits and scale as
+    written), spliced at its token, and the offset of the first edit (the
+    text before it is unchanged); None when there is none."""
+    if _LONG_NUMBER.search(sql) is None:
+        return None  # the common case, decided without tokenizing
+    edits: list[tuple[int, int, str]] = []
+    for tok in tokenize(sql):
+        if tok.token_type != TokenType.NUMBER:
+            continue
+        found = _exact_decimal_type(tok.text)
+        if found is not None:
+            text = sql[tok.start : tok.end + 1]
+            edits.append(
+                (tok.start, tok.end + 1, f"CAST('{text}' AS DECIMAL({found[0]}, {found[1]}))")
+            )
+    if not edits:
+        return None
+    out = sql
+    for a, b, text in reversed(edits):
+        out = out[:a] + text + out[b:]
+    return out, edits[0][0]
