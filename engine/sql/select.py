@@ -68,7 +68,7 @@ def scan_source(
         name,
         table.arrow_schema(hidden=hidden),
         build,
-        needs_filters=prov.has_cold(user),
+        needs_filters=prov.can_prune(user),
         aggregates=lambda wanted: prov.aggregates_from_metadata(user, options, wanted),
     )
 
@@ -171,6 +171,7 @@ def run_select(engine: Database, s: st.Query, params: dict[str, Any], user: str)
         # EXPLAIN shows the plan of a real scan, so it never takes the lookup shortcut.
         overrides=None if s.explain else _point_lookup(engine, s.tree, params, user),
         metadata=not s.explain,
+        explain=s.explain,
     )
     if s.explain:
         table = _explain_with_stats(table, stats)
