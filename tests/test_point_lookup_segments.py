@@ -134,9 +134,7 @@ def test_point_lookup_with_composite_and_text_keys(engine):
     assert engine.execute(q, [25, "x"]).rows() == []
     engine.execute("CREATE TABLE s (id TEXT PRIMARY KEY, v INT) WITH (COMPACT_POLICY = 'none')")
     for s in range(4):
-        engine.execute(
-            "INSERT INTO s VALUES " + ", ".join(f"('k{s}-{i}', {i})" for i in range(5))
-        )
+        engine.execute("INSERT INTO s VALUES " + ", ".join(f"('k{s}-{i}', {i})" for i in range(5)))
         engine.flush("s")
     engine.execute("DELETE FROM s WHERE id = 'k2-3'")
     engine.flush("s")
@@ -200,3 +198,42 @@ def test_point_update_and_delete_find_cold_keys_across_segments(many):
     assert many.execute("SELECT count(*) FROM t WHERE id BETWEEN 330 AND 339").rows() == [(9,)]
     table = many.execute("SELECT * FROM t WHERE id = 333").to_arrow()
     assert table.schema == pa.schema([("id", pa.int64(), False), ("v", pa.string())])
+
+
+@pytest.mark.parametrize("placement", ["hot", "cold"])
+def test_select_star_by_key_gives_the_same_table_as_the_planned_query(engine, placement):
+    engine.execute(
+        "CREATE TABLE k (id BIGINT PRIMARY KEY, t TIMESTAMP, d DATE, f DOUBLE, b BOOLEAN, "
+        "s TEXT, raw BYTES, n INT NOT NULL)"
+    )
+    engine.execute(
+        "INSERT INTO k VALUES (1, '2024-01-02 03:04:05', '2024-02-03', 1.5, true, 'x', "
+        "X'00ff', 4), (2, NULL, NULL, NULL, NULL, NULL, NULL, 5)"
+    )
+    if placement == "cold":
+        engine.flush("k")
+    for key in (1, 2, 3):
+        direct = engine.execute("SELECT * FROM k WHERE id = $1", [key])
+        # `AND true` is a term that is no key equality: DataFusion plans the query.
+        planned = engine.execute("SELECT * FROM k WHERE id = $1 AND true", [key])
+        assert direct.to_arrow().equals(planned.to_arrow(), check_metadata=True), key
+        assert direct.stats == planned.stats
+
+
+def test_select_star_by_key_with_another_equality_still_filters(engine):
+    engine.execute("CREATE TABLE e (id BIGINT PRIMARY KEY, v TEXT)")
+    engine.execute("INSERT INTO e VALUES (1, 'a')")
+    engine.flush("e")
+    assert engine.execute("SELECT * FROM e WHERE id = 1 AND v = 'b'").rows() == []
+    assert engine.execute("SELECT * FROM e WHERE v = 'a' AND id = 1").rows() == [(1, "a")]
+    assert engine.execute("SELECT * FROM e WHERE id = 1 AND id = 2").rows() == []
+    assert engine.execute("SELECT * FROM e WHERE id = 1 LIMIT 0").rows() == []
+    assert engine.execute("SELECT *, 1 AS one FROM e WHERE id = 1").rows() == [(1, "a", 1)]
+
+
+def test_select_star_by_key_in_a_stream_table_honours_the_ttl(engine, clock):
+    engine.execute("CREATE STREAM TABLE st (id BIGINT PRIMARY KEY, v TEXT) WITH (TTL_SECONDS = 10)")
+    engine.execute("INSERT INTO st VALUES (1, 'a')")
+    assert engine.execute("SELECT * FROM st WHERE id = 1").rows() == [(1, "a")]
+    clock.advance(11)
+    assert engine.execute("SELECT * FROM st WHERE id = 1").rows() == []
