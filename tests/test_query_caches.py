@@ -22,8 +22,7 @@ def _reader(engine, table: str, reader: str) -> None:
 
 def _make(engine, reader: str, name: str = "t") -> None:
     engine.execute(
-        f"CREATE TABLE {name} (id BIGINT PRIMARY KEY, v TEXT, n INT) "
-        "WITH (COMPACT_POLICY = 'none')"
+        f"CREATE TABLE {name} (id BIGINT PRIMARY KEY, v TEXT, n INT) WITH (COMPACT_POLICY = 'none')"
     )
     _reader(engine, name, reader)
     for lo in (0, 10, 20):
