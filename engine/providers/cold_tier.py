@@ -459,10 +459,11 @@ class ColdTier:
             tuple((e.id, e.checksum) for e, _ in members),
             table.schema_version,
         )
-        hit = self._frames.get(ident)
-        if hit is not None and hit[0] is ctx:
-            self._frames.move_to_end(ident)
-            return hit[1]
+        with self._lock:  # (another query's put may be evicting meanwhile)
+            hit = self._frames.get(ident)
+            if hit is not None and hit[0] is ctx:
+                self._frames.move_to_end(ident)
+                return hit[1]
         fragments = [self._fragment(scope, entry, path) for entry, path in members]
         df = _layout_frame(ctx, table, layout, fragments)
         with self._lock:
@@ -487,10 +488,11 @@ class ColdTier:
         TPC-H join. Keyed by identity (scope, segment id, checksum, schema
         version), never by path; commits drop it with the other caches."""
         ident = (scope, entry.id, entry.checksum, table.schema_version)
-        hit = self._frames.get(ident)
-        if hit is not None and hit[0] is ctx:
-            self._frames.move_to_end(ident)
-            return hit[1]
+        with self._lock:  # (another query's put may be evicting meanwhile)
+            hit = self._frames.get(ident)
+            if hit is not None and hit[0] is ctx:
+                self._frames.move_to_end(ident)
+                return hit[1]
         with reading_segment(path):
             untrusted = float_stats_untrusted(path, entry)
         if untrusted:
