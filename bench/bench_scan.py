@@ -51,7 +51,12 @@ def build(engine: Any, table: str, n_rows: int, n_segments: int) -> float:
     """``table`` with ``n_rows`` rows in ``n_segments`` segments; seconds taken."""
 
     def go() -> None:
-        engine.execute(f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, name TEXT, value DOUBLE)")
+        # COMPACT_POLICY 'none': the scheduler would otherwise merge the
+        # segments in the background (past 64) while they are being measured.
+        engine.execute(
+            f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, name TEXT, value DOUBLE) "
+            "WITH (COMPACT_POLICY = 'none')"
+        )
         per = n_rows // n_segments
         for s in range(n_segments):
             hi = n_rows if s == n_segments - 1 else (s + 1) * per

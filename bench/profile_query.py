@@ -22,7 +22,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d, Engine.open(d) as engine:
-        engine.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT, value DOUBLE)")
+        engine.execute(
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT, value DOUBLE) "
+            "WITH (COMPACT_POLICY = 'none')"  # keep the N segments being profiled
+        )
         for s in range(args.segments):
             ids = pa.array(range(s * args.rows, (s + 1) * args.rows), pa.int64())
             engine.insert_arrow(

@@ -15,7 +15,7 @@ from engine.result import Result
 from engine.sql import statements as st
 from engine.sql import views
 from engine.sql.mapping import ident
-from engine.sql.point import live_version, point_key
+from engine.sql.point import conjuncts, live_version, point_key
 from engine.sql.retry import RewritingRunner
 from engine.types import check_decimal_results
 
@@ -68,7 +68,7 @@ def scan_source(
         name,
         table.arrow_schema(hidden=hidden),
         build,
-        needs_filters=prov.has_cold(user),
+        needs_filters=prov.can_prune(user),
         aggregates=lambda wanted: prov.aggregates_from_metadata(user, options, wanted),
     )
 
@@ -160,7 +160,27 @@ def _point_lookup(
     return {f"{ns}.{table.name}": (build_arrow(table, rows, hidden=False), figures)}
 
 
+def _only_the_key(engine: Database, tree: Any, qualified: str) -> bool:
+    """Whether a query ``_point_lookup`` answered is ``SELECT * FROM t WHERE
+    <the key equalities>`` and nothing else. Its result is then the looked-up
+    row as it is, with no DataFusion plan (~0.7 ms of the 1-2 ms a point
+    query takes): ``point_key`` found every key column pinned, and with no
+    more terms than key columns, no term is left to filter on."""
+    if {k for k, v in tree.args.items() if v} - {"expressions", "from_", "where"}:
+        return False
+    if len(tree.expressions) != 1 or not isinstance(tree.expressions[0], exp.Star):
+        return False
+    ns, _, name = qualified.partition(".")
+    table = engine.catalog.find_table(ns, name)
+    return table is not None and len(conjuncts(tree.args["where"].this)) == len(table.key_columns)
+
+
 def run_select(engine: Database, s: st.Query, params: dict[str, Any], user: str) -> Result:
+    found = None if s.explain else _point_lookup(engine, s.tree, params, user)
+    if found is not None:
+        ((qualified, (data, figures)),) = found.items()
+        if _only_the_key(engine, s.tree, qualified):
+            return Result(table=data, is_query=True, stats={qualified: figures})
     table, stats = runner_for(engine, user).run(
         s.tree,
         s.explain_sql,
@@ -169,8 +189,9 @@ def run_select(engine: Database, s: st.Query, params: dict[str, Any], user: str)
         stmt_line=s.line,
         stmt_column=s.column,
         # EXPLAIN shows the plan of a real scan, so it never takes the lookup shortcut.
-        overrides=None if s.explain else _point_lookup(engine, s.tree, params, user),
+        overrides=found,
         metadata=not s.explain,
+        explain=s.explain,
     )
     if s.explain:
         table = _explain_with_stats(table, stats)
