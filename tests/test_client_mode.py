@@ -442,7 +442,7 @@ def _running(eng: Any, sql: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def test_an_interrupted_statement_is_killed_on_the_server(tmp_path):
+def test_an_interrupted_statement_is_killed_on_the_server(tmp_path, monkeypatch):
     import threading
     import time
 
@@ -450,30 +450,42 @@ def test_an_interrupted_statement_is_killed_on_the_server(tmp_path):
     # keep the module's server from stopping.
     srv = start_server(tmp_path / "data")
     remote, watcher = Engine.open(srv.data_dir), Engine.open(srv.data_dir)
-    seen_running = threading.Event()
+    real_post = remote._post
+    request_ended = threading.Event()
+    answers: list[Exception] = []
 
-    def interrupt_once_running() -> None:
+    def interrupted_post(user: str, body: dict[str, Any]) -> Any:
+        # The request goes out for real; once the server runs it, the caller
+        # is interrupted while it waits for the answer (a kernel interrupt
+        # raises KeyboardInterrupt exactly there). No signal is sent, so
+        # nothing depends on which thread a signal lands in.
+        def send() -> None:
+            try:
+                real_post(user, body)
+            except Exception as exc:  # the cancelled request's answer, checked below
+                answers.append(exc)
+            finally:
+                request_ended.set()
+
+        threading.Thread(target=send, daemon=True).start()
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if _running(watcher, ENDLESS):
-                seen_running.set()
-                break
+        while not _running(watcher, ENDLESS):
+            assert time.monotonic() < deadline, "the statement never started on the server"
             time.sleep(0.05)  # polling, bounded by the deadline
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        raise KeyboardInterrupt
 
-    thread = threading.Thread(target=interrupt_once_running)
+    monkeypatch.setattr(remote, "_post", interrupted_post)
     try:
-        thread.start()
         with pytest.raises(KeyboardInterrupt):
             remote.execute(ENDLESS)
-            thread.join(180)  # the interrupt lands here if the statement ended first
-        thread.join(180)
-        assert seen_running.is_set()
-        # The client killed its statement on the server: it leaves the running list.
+        # The client killed its statement on the server: it leaves the running
+        # list and the abandoned request is answered.
         deadline = time.monotonic() + 120
         while _running(watcher, ENDLESS) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _running(watcher, ENDLESS) == []
+        assert request_ended.wait(120)
+        monkeypatch.undo()
         assert remote.execute("SELECT 41 + 1").scalar() == 42
     finally:
         remote.close()

@@ -168,12 +168,14 @@ def test_explain_shows_the_plan_and_the_pruning_figures(ip):  # noqa: F811
 
 
 def test_explain_of_cold_data_shows_pruning_and_hides_the_data_dir(ip, tmp_path):  # noqa: F811
+    # Two segments: a scope of one segment is read without a pruning pass.
     fill(ip, 10)
+    cell(ip, "FLUSH TABLE nums WAIT; INSERT INTO nums VALUES (50, 'second')")
     cell(ip, "FLUSH TABLE nums WAIT; INSERT INTO nums VALUES (100, 'hot')")
     res = line(ip, "--explain SELECT * FROM nums WHERE id = 100")
     text = str(res)
-    assert "segments_total=1" in text and "segments_pruned=1" in text
-    assert text.splitlines()[-1].endswith("segments scanned 0 of 1, pruned 1")
+    assert "segments_total=2" in text and "segments_pruned=2" in text
+    assert text.splitlines()[-1].endswith("segments scanned 0 of 2, pruned 2")
     cold = line(ip, "--explain SELECT * FROM nums WHERE id = 5")
     assert "<data dir>/storage/default/nums/batch-1.parquet" in str(cold)
     assert str(tmp_path).strip("/") not in str(cold) + cold._repr_html_()
