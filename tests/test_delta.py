@@ -1,10 +1,11 @@
 """The cold tier is a Delta Lake table: real Delta readers (deltalake, polars,
-DataFusion, Daft when installed) see exactly ``SELECT * FROM t`` after every
+DataFusion, Daft) see exactly ``SELECT * FROM t`` after every
 FLUSH and COMPACT, through UPDATE, DELETE and every ALTER form."""
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,9 @@ from engine import Engine
 from engine.delta.log import LOG_DIR, DeltaLog
 from engine.errors import InvalidOptionError
 
-try:
-    import daft
-except ImportError:  # pragma: no cover - depends on the machine
-    daft = None
+# Daft's usage telemetry would try the network from a daemon thread.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+import daft  # noqa: E402
 
 
 def _norm(value: Any) -> Any:
@@ -52,8 +52,7 @@ def readers(path: Path) -> dict[str, pa.Table]:
     ctx = SessionContext()
     ctx.register_table("d", deltalake.DeltaTable(str(path)))
     out["datafusion"] = ctx.sql("SELECT * FROM d").to_arrow_table()
-    if daft is not None:
-        out["daft"] = daft.read_deltalake(str(path)).to_arrow()
+    out["daft"] = daft.read_deltalake(str(path)).to_arrow()
     return out
 
 
