@@ -65,17 +65,22 @@ def _run(engine: Any, report: BenchReport, batch: int, rounds: int, per_round: i
         engine.flush(table)
         return time.perf_counter() - t0
 
+    def both(delta: str, plain: str, timed: Any) -> dict[str, list[float]]:
+        """``timed(table)`` on the Delta table as ``delta`` and the plain one
+        as ``plain``, interleaved."""
+        return interleave(
+            [
+                Case(delta, lambda: timed("pub"), self_timed=True),
+                Case(plain, lambda: timed("plain"), self_timed=True),
+            ],
+            rounds=rounds,
+            per_round=per_round,
+            warmup=1,
+            block=1,
+        )
+
     log(f"{NAME}: timing flushes of {batch:,} rows")
-    samples = interleave(
-        [
-            Case("flush with Delta commit", lambda: flush("pub"), self_timed=True),
-            Case("flush without Delta", lambda: flush("plain"), self_timed=True),
-        ],
-        rounds=rounds,
-        per_round=per_round,
-        warmup=1,
-        block=1,
-    )
+    samples = both("flush with Delta commit", "flush without Delta", flush)
     report.rows.append(
         Row(
             "flush with Delta commit",
@@ -99,16 +104,7 @@ def _run(engine: Any, report: BenchReport, batch: int, rounds: int, per_round: i
         engine.flush(table)
         return time.perf_counter() - t0
 
-    upd = interleave(
-        [
-            Case("flush of one cold update, Delta", lambda: update_flush("pub"), self_timed=True),
-            Case("flush of one cold update, plain", lambda: update_flush("plain"), self_timed=True),
-        ],
-        rounds=rounds,
-        per_round=per_round,
-        warmup=1,
-        block=1,
-    )
+    upd = both("flush of one cold update, Delta", "flush of one cold update, plain", update_flush)
     report.rows.append(
         Row(
             "flush of one cold update, Delta",
