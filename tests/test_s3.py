@@ -490,6 +490,7 @@ def test_a_bucket_table_is_a_delta_table_other_engines_read_with_its_live_rows(
     import daft
     import deltalake
     import polars as pl
+    from datafusion import SessionContext
 
     from engine.storage.fs import table_uri
 
@@ -514,6 +515,14 @@ def test_a_bucket_table_is_a_delta_table_other_engines_read_with_its_live_rows(
     assert got == want
     frame = pl.scan_delta(uri, storage_options=options).select("id", "v", "note").collect()
     assert sorted(frame.rows()) == want
+    # DataFusion over the Delta table's file set (deltalake's table provider
+    # does not see an object store registered on the context: see README).
+    ctx = SessionContext()
+    ctx.register_dataset(
+        "d", deltalake.DeltaTable(uri, storage_options=options).to_pyarrow_dataset()
+    )
+    fused = ctx.sql("SELECT id, v, note FROM d").to_arrow_table().to_pylist()
+    assert sorted((r["id"], r["v"], r["note"]) for r in fused) == want
     s3_config = daft.io.S3Config(
         endpoint_url=options["AWS_ENDPOINT_URL"],
         region_name=options["AWS_REGION"],
