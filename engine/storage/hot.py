@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import orjson
 from rocksdict import DBRecoveryMode, Options, Rdict, ReadOptions, WriteBatch, WriteOptions
@@ -220,7 +221,21 @@ class HotStore:
             raise self._damaged("Cannot write to", str(exc)) from None
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """All (key, value) pairs whose key starts with ``prefix``, in key order.
+        """All (key, value) pairs whose key starts with ``prefix``, in key order."""
+        for key, value in self._iterate(prefix, None):
+            yield key, cast(bytes, value)
+
+    def scan_some(
+        self, prefix: bytes, wanted: Callable[[bytes], bool]
+    ) -> Iterator[tuple[bytes, bytes | None]]:
+        """Like ``scan``, but a value is read only when ``wanted(key)``: the
+        others come back as ``None`` (a bulk chunk is read later, on its own)."""
+        return self._iterate(prefix, wanted)
+
+    def _iterate(
+        self, prefix: bytes, wanted: Callable[[bytes], bool] | None
+    ) -> Iterator[tuple[bytes, bytes | None]]:
+        """The scan behind ``scan`` / ``scan_some`` (``wanted`` None: every value).
 
         An iterator that stops because of an error looks exactly like one that
         reached the end, so its status is checked before the scan may end."""
@@ -231,27 +246,9 @@ class HotStore:
                 key = it.key()
                 if not key.startswith(prefix):
                     break
-                yield key, it.value()
+                yield key, (it.value() if wanted is None or wanted(key) else None)
                 it.next()
             it.status()  # raises when the iterator stopped on an error
-        except Exception as exc:  # rocksdict raises a bare Exception
-            raise self._damaged("Cannot read from", str(exc)) from None
-
-    def scan_some(
-        self, prefix: bytes, wanted: Callable[[bytes], bool]
-    ) -> Iterator[tuple[bytes, bytes | None]]:
-        """Like ``scan``, but a value is read only when ``wanted(key)``: the
-        others come back as ``None`` (a bulk chunk is read later, on its own)."""
-        try:
-            it = self._db.iter(self._read)
-            it.seek(prefix)
-            while it.valid():
-                key = it.key()
-                if not key.startswith(prefix):
-                    break
-                yield key, (it.value() if wanted(key) else None)
-                it.next()
-            it.status()
         except Exception as exc:  # rocksdict raises a bare Exception
             raise self._damaged("Cannot read from", str(exc)) from None
 
