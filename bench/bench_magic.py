@@ -107,4 +107,76 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
             note="per-round median difference",
         ),
     ]
-    return [report]
+    return [report, _rendering(cfg)]
+
+
+def _rendering(cfg: BenchConfig) -> BenchReport:
+    """Showing a big result costs what showing the rows on screen costs (issue 15).
+
+    The same result is rendered (HTML and text, what a notebook receives) at
+    1k and at 1M rows, with the default display limit and with
+    ``displaylimit = 0`` (capped at ``display_max_rows``). The peers render
+    the same Arrow table their own way: a pandas DataFrame's HTML (what
+    jupysql shows) and a DuckDB relation's text display.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    from engine import Result
+    from kalam_magic import CellResult
+
+    big_rows = cfg.pick(100_000, 1_000_000)
+    rounds = cfg.pick(2, cfg.rounds)
+    per_round = cfg.pick(3, 5)
+    report = BenchReport(
+        "magic-render",
+        "rendering a big result: cost of the rows shown, not of the result (issue 15)",
+        scale=f"1,000 and {big_rows:,} rows × 4 columns; {rounds} rounds × {per_round}",
+    )
+
+    def table(n: int) -> pa.Table:
+        ids = pa.array(range(n), pa.int64())
+        return pa.table(
+            {
+                "id": ids,
+                "name": pa.array([f"row {i}" for i in range(n)]),
+                "score": pa.compute.multiply(ids, 0.5),
+                "flag": pa.compute.equal(pa.compute.bit_wise_and(ids, 1), 0),
+            }
+        )
+
+    small, big = table(1_000), table(big_rows)
+    small_res = CellResult([Result(table=small, is_query=True)])
+    big_res = CellResult([Result(table=big, is_query=True)])
+    big_all = CellResult([Result(table=big, is_query=True)], displaylimit=0)
+    frame = big.to_pandas()
+    con = duckdb.connect()
+
+    def show(res: CellResult) -> None:
+        res._repr_html_()
+        str(res)
+
+    cases = [
+        Case("%kalam display, 1k rows", lambda: show(small_res)),
+        Case(f"%kalam display, {big_rows:,} rows", lambda: show(big_res)),
+        Case(f"%kalam display, {big_rows:,} rows, displaylimit = 0", lambda: show(big_all)),
+        Case("pandas _repr_html_", lambda: frame._repr_html_()),
+        Case("DuckDB relation display", lambda: str(con.from_arrow(big))),
+    ]
+    log(f"magic-render: timing {rounds} rounds × {per_round}")
+    samples = interleave(cases, rounds=rounds, per_round=per_round, warmup=1, block=1)
+    first, big_case, capped, pandas_case, duck_case = (c.name for c in cases)
+    report.rows = [
+        Row(first, samples[first]),
+        Row(
+            big_case,
+            samples[big_case],
+            peers=(first, pandas_case, duck_case),
+            target=Target(max_ratio=((first, 2.0),)),
+            note="independent of the result size: ≤ 2x the 1k-row render",
+        ),
+        Row(capped, samples[capped], peers=(pandas_case,), note="renders display_max_rows rows"),
+        Row(pandas_case, samples[pandas_case]),
+        Row(duck_case, samples[duck_case]),
+    ]
+    return report

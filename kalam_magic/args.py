@@ -20,6 +20,11 @@ OPTIONS: dict[str, tuple[str, bool, str]] = {
     "--polars": ("polars", False, "with -o: store a polars DataFrame"),
     "--arrow": ("arrow", False, "with -o: store a pyarrow Table"),
     "--all": ("show_all", False, "show the result of every query, not only the last"),
+    "--rows": (
+        "rows",
+        True,
+        "rows to show for this cell: a number, or all (every row, past Kalam.display_max_rows)",
+    ),
     "--explain": ("explain", False, "show the query plan with the pruning figures"),
     "--connect": (
         "connect",
@@ -60,6 +65,7 @@ class MagicArgs:
     polars: bool = False
     arrow: bool = False
     show_all: bool = False
+    rows: str | None = None
     explain: bool = False
     connect: str | None = None
     user: str | None = None
@@ -86,6 +92,8 @@ def options_help() -> str:
         name = f"{opt} {'NAME' if takes_value else ''}".rstrip()
         if opt == "--connect":
             name = "--connect DIR"
+        elif opt == "--rows":
+            name = "--rows N|all"
         elif opt == "--key":
             name = "--key COLUMN"
         elif opt == "--updates":
@@ -163,6 +171,10 @@ def _check(args: MagicArgs) -> None:
         raise UsageError("--polars / --arrow choose the type stored by -o NAME; add -o NAME")
     if args.out is not None and not _is_identifier(args.out):
         raise UsageError(f"-o needs a Python variable name, got {args.out!r}")
+    if args.rows is not None and not (
+        args.rows.lower() == "all" or (args.rows.isdigit() and int(args.rows) > 0)
+    ):
+        raise UsageError(f"--rows needs a positive whole number or all, got {args.rows!r}")
     if args.key is not None and args.persist is None:
         raise UsageError("--key names the primary key of a table --persist creates")
     if args.chart is None and (args.x or args.y or args.color):
@@ -182,6 +194,19 @@ def _check(args: MagicArgs) -> None:
             ok = False
         if not ok:
             raise UsageError(f"--for needs a positive number of seconds, got {args.for_seconds!r}")
+
+
+def display_rows(args: MagicArgs, displaylimit: int, max_rows: int) -> tuple[int, int]:
+    """(displaylimit, cap) for a cell: ``--rows N`` / ``--rows all`` override the settings.
+
+    Asking for a number or for ``all`` on the cell is the confirmation the cap
+    waits for, so both lift it.
+    """
+    if args.rows is None:
+        return displaylimit, max_rows
+    if args.rows.lower() == "all":
+        return 0, 0
+    return int(args.rows), 0
 
 
 def _is_identifier(name: str) -> bool:

@@ -41,6 +41,14 @@ class Kalam(Configurable):
         ),
     ).tag(config=True)
 
+    display_max_rows = Int(
+        10_000,
+        help=(
+            "With displaylimit = 0, a longer result renders this many rows and says so; "
+            "`--rows all` on a cell renders every row (0: never cap)."
+        ),
+    ).tag(config=True)
+
     durability = Enum(
         ["sync", "async"],
         default_value="sync",
@@ -77,7 +85,7 @@ class Kalam(Configurable):
         help="Rows handed to the engine per bulk write by --persist.",
     ).tag(config=True)
 
-    @validate("displaylimit", "progress_threshold")
+    @validate("displaylimit", "display_max_rows", "progress_threshold")
     def _non_negative(self, proposal: dict) -> int:
         value = int(proposal["value"])
         if value < 0:

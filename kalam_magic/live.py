@@ -37,10 +37,13 @@ MIN_RENDER_INTERVAL = 0.25
 class LiveView:
     """The notebook side of one live query: its rows, its output, its thread."""
 
-    def __init__(self, sub: Subscription, *, displaylimit: int = 20) -> None:
+    def __init__(
+        self, sub: Subscription, *, displaylimit: int = 20, max_rows: int = render.DISPLAY_MAX_ROWS
+    ) -> None:
         self.subscription = sub
         self.id = sub.id
         self.displaylimit = displaylimit
+        self.max_rows = max_rows
         self.schema: pa.Schema = sub.schema
         self.changes_applied = 0
         self._rows: list[tuple[Any, ...]] = _tuples(sub.initial)
@@ -131,9 +134,11 @@ class LiveView:
         result = Result(table=self.table(), is_query=True)
         note = f'<div class="kalam-live" style="opacity:0.7;font-size:0.9em">{render._h(self.status())}</div>'
         return {
-            "text/plain": render.table_text(result, self.displaylimit) + "\n" + self.status(),
+            "text/plain": render.table_text(result, self.displaylimit, self.max_rows)
+            + "\n"
+            + self.status(),
             "text/html": '<div class="kalam-output">'
-            + render.table_html(result, self.displaylimit)
+            + render.table_html(result, self.displaylimit, self.max_rows)
             + note
             + "</div>",
         }
@@ -216,13 +221,14 @@ def start_view(
     result: Result,
     *,
     displaylimit: int,
+    max_rows: int = render.DISPLAY_MAX_ROWS,
     updates: int | None = None,
     seconds: float | None = None,
 ) -> LiveView:
     """The live view of a SUBSCRIBE result: shown now and followed in the
     background, or (with ``updates`` / ``seconds``) followed until done,
     stopped, and then shown once."""
-    view = LiveView(result.subscription, displaylimit=displaylimit)
+    view = LiveView(result.subscription, displaylimit=displaylimit, max_rows=max_rows)
     blocking = updates is not None or seconds is not None
     if not blocking:
         view.show()

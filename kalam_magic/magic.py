@@ -164,9 +164,11 @@ class KalamMagics(Magics):
             return None
         if any(r.subscription is not None for r in results):
             return self._live(results, args)
+        limit, cap = self._display_rows(args)
         out = CellResult(
             results,
-            displaylimit=self.settings.displaylimit,
+            displaylimit=limit,
+            max_rows=cap,
             show_all=args.show_all,
             explain=args.explain,
             data_dir=self.data_dir(),
@@ -174,6 +176,12 @@ class KalamMagics(Magics):
         if args.out:
             self.user_ns[args.out] = _convert(out, args)
         return out
+
+    def _display_rows(self, args: magic_args.MagicArgs) -> tuple[int, int]:
+        """(displaylimit, cap on "every row") for this cell: settings, then --rows."""
+        return magic_args.display_rows(
+            args, self.settings.displaylimit, self.settings.display_max_rows
+        )
 
     def _live(self, results: list[Any], args: magic_args.MagicArgs) -> live.LiveView:
         """A cell that subscribed: its last subscription becomes a live view."""
@@ -183,11 +191,13 @@ class KalamMagics(Magics):
         for r in others:  # one live view per cell
             r.subscription.close()
         before = [r for r in results if r.subscription is None]
+        limit, cap = self._display_rows(args)
         if before:
-            display(CellResult(before, displaylimit=self.settings.displaylimit))
+            display(CellResult(before, displaylimit=limit, max_rows=cap))
         view = live.start_view(
             last,
-            displaylimit=self.settings.displaylimit,
+            displaylimit=limit,
+            max_rows=cap,
             updates=int(args.updates) if args.updates is not None else None,
             seconds=float(args.for_seconds) if args.for_seconds is not None else None,
         )

@@ -23,6 +23,10 @@ TEXT_VALUE_CHARS = 60
 HTML_VALUE_CHARS = 500
 NULL = "NULL"
 SEP = " · "
+#: With ``displaylimit = 0`` (every row), a longer result shows this many rows
+#: and says how to ask for all of them: an HTML table of a million rows freezes
+#: the browser tab. ``Kalam.display_max_rows`` changes it; ``--rows all`` confirms.
+DISPLAY_MAX_ROWS = 10_000
 
 _CONTROL = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
@@ -108,10 +112,29 @@ def _shown_columns(table: pa.Table, limit: int, max_chars: int) -> list[list[str
     ]
 
 
-def shown_row_count(result: Result, displaylimit: int) -> int:
-    """How many rows of ``result`` a display limit lets through (0 = no limit)."""
+def shown_row_count(result: Result, displaylimit: int, max_rows: int = DISPLAY_MAX_ROWS) -> int:
+    """How many rows of ``result`` are rendered.
+
+    ``displaylimit`` > 0 is the number asked for; 0 asks for every row, which
+    ``max_rows`` (> 0) still caps until the user confirms with ``--rows all``
+    (``max_rows = 0``).
+    """
     n = len(result)
-    return n if displaylimit <= 0 else min(n, displaylimit)
+    if displaylimit > 0:
+        return min(n, displaylimit)
+    return n if max_rows <= 0 else min(n, max_rows)
+
+
+def capped_note(result: Result, displaylimit: int, max_rows: int) -> str | None:
+    """The line that says a "show every row" request was capped, and how to confirm it."""
+    n = len(result)
+    if displaylimit > 0 or max_rows <= 0 or n <= max_rows:
+        return None
+    return (
+        f"displaylimit = 0 renders at most {max_rows:,} rows (Kalam.display_max_rows) "
+        f"to keep the page responsive: run the cell with --rows all to render all {n:,}, "
+        "or keep the whole result with -o NAME"
+    )
 
 
 # ---------------------------------------------------------------- lines
@@ -122,7 +145,7 @@ def format_ms(ms: float) -> str:
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def scan_figures(result: Result) -> dict[str, int]:
@@ -137,11 +160,11 @@ def scan_figures(result: Result) -> dict[str, int]:
 def footer_text(result: Result, shown: int) -> str:
     """``2 of 40 rows · 1.25 ms · hot rows 3 · segments scanned 1 of 4, pruned 3``."""
     total = len(result)
-    rows = f"{shown} of {total} rows" if shown < total else _plural(total, "row")
+    rows = f"{shown:,} of {total:,} rows" if shown < total else _plural(total, "row")
     parts = [rows, format_ms(result.elapsed_ms)]
     figures = scan_figures(result)
     if figures:
-        parts.append(f"hot rows {figures.get('hot_rows', 0)}")
+        parts.append(f"hot rows {figures.get('hot_rows', 0):,}")
         parts.append(
             f"segments scanned {figures.get('segments_scanned', 0)} of "
             f"{figures.get('segments_total', 0)}, pruned {figures.get('segments_pruned', 0)}"
@@ -160,11 +183,14 @@ def status_text(result: Result) -> str:
 # ---------------------------------------------------------------- text
 
 
-def table_text(result: Result, displaylimit: int) -> str:
+def table_text(result: Result, displaylimit: int, max_rows: int = DISPLAY_MAX_ROWS) -> str:
     """A query result as an aligned text table with a type row and a footer."""
     table = result.table
-    shown = shown_row_count(result, displaylimit)
+    shown = shown_row_count(result, displaylimit, max_rows)
     footer = footer_text(result, shown)
+    note = capped_note(result, displaylimit, max_rows)
+    if note:
+        footer += "\n" + note
     if table.num_columns == 0:
         return footer
     cells = [
@@ -220,13 +246,16 @@ def _h(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def table_html(result: Result, displaylimit: int) -> str:
+def table_html(result: Result, displaylimit: int, max_rows: int = DISPLAY_MAX_ROWS) -> str:
     """A query result as an HTML table: escaped values, types under the headers, footer."""
     table = result.table
-    shown = shown_row_count(result, displaylimit)
+    shown = shown_row_count(result, displaylimit, max_rows)
     footer = (
         f'<div class="kalam-footer" style="{_NOTE_STYLE}">{_h(footer_text(result, shown))}</div>'
     )
+    note = capped_note(result, displaylimit, max_rows)
+    if note:
+        footer += f'<div class="kalam-capped" style="{_NOTE_STYLE}">{_h(note)}</div>'
     if table.num_columns == 0:
         return footer
     cells = _shown_columns(table, shown, HTML_VALUE_CHARS)
@@ -263,7 +292,11 @@ def plan_html(result: Result, *, hide_dir: str | None = None) -> str:
 
 
 def render_text(
-    parts: Iterable[tuple[str, Result]], displaylimit: int, *, hide_dir: str | None = None
+    parts: Iterable[tuple[str, Result]],
+    displaylimit: int,
+    *,
+    hide_dir: str | None = None,
+    max_rows: int = DISPLAY_MAX_ROWS,
 ) -> str:
     """Text of a cell's output; ``parts`` are (kind, result), kind in status/table/plan."""
     chunks: list[str] = []
@@ -276,12 +309,16 @@ def render_text(
         if kind == "plan":
             chunks.append(plan_text(result, hide_dir=hide_dir))
         else:
-            chunks.append(table_text(result, displaylimit))
+            chunks.append(table_text(result, displaylimit, max_rows))
     return "\n".join(chunks)
 
 
 def render_html(
-    parts: Iterable[tuple[str, Result]], displaylimit: int, *, hide_dir: str | None = None
+    parts: Iterable[tuple[str, Result]],
+    displaylimit: int,
+    *,
+    hide_dir: str | None = None,
+    max_rows: int = DISPLAY_MAX_ROWS,
 ) -> str:
     """HTML of a cell's output, same parts as :func:`render_text`."""
     chunks = []
@@ -291,5 +328,5 @@ def render_html(
         elif kind == "plan":
             chunks.append(plan_html(result, hide_dir=hide_dir))
         else:
-            chunks.append(table_html(result, displaylimit))
+            chunks.append(table_html(result, displaylimit, max_rows))
     return '<div class="kalam-output">' + "".join(chunks) + "</div>"

@@ -25,6 +25,7 @@ class CellResult:
         results: Sequence[Result],
         *,
         displaylimit: int = 20,
+        max_rows: int = render.DISPLAY_MAX_ROWS,
         show_all: bool = False,
         explain: bool = False,
         data_dir: str | None = None,
@@ -33,6 +34,8 @@ class CellResult:
             raise ValueError("a CellResult needs at least one statement result")
         self.results: list[Result] = list(results)
         self.displaylimit = displaylimit
+        #: Cap on ``displaylimit = 0`` (every row); 0 once the user confirmed (--rows all).
+        self.max_rows = max_rows
         self.show_all = show_all
         self.explain = explain
         #: Hidden from query plans, which name segment files by absolute path.
@@ -113,7 +116,9 @@ class CellResult:
         return shown
 
     def _repr_html_(self) -> str:
-        return render.render_html(self.parts(), self.displaylimit, hide_dir=self.data_dir)
+        return render.render_html(
+            self.parts(), self.displaylimit, hide_dir=self.data_dir, max_rows=self.max_rows
+        )
 
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None, **kwargs: Any
@@ -124,7 +129,9 @@ class CellResult:
         p.text(str(self))
 
     def __str__(self) -> str:
-        return render.render_text(self.parts(), self.displaylimit, hide_dir=self.data_dir)
+        return render.render_text(
+            self.parts(), self.displaylimit, hide_dir=self.data_dir, max_rows=self.max_rows
+        )
 
     def __repr__(self) -> str:
         r = self.result

@@ -13,6 +13,7 @@ import re
 from dataclasses import replace
 
 import pytest
+from IPython.core.error import UsageError
 from test_magic_support import GOLDEN, cell, ip, line, run_as_notebook  # noqa: F401
 
 from kalam_magic import CellResult, KalamCellError
@@ -35,6 +36,7 @@ def pinned(res: CellResult, ms: float = 1.25) -> CellResult:
     return CellResult(
         [replace(r, elapsed_ms=ms) for r in res.results],
         displaylimit=res.displaylimit,
+        max_rows=res.max_rows,
         show_all=res.show_all,
         explain=res.explain,
         data_dir=res.data_dir,
@@ -117,6 +119,44 @@ def test_displaylimit_setting(ip):  # noqa: F811
     ip.run_line_magic("config", "Kalam.displaylimit = 0")
     res = line(ip, "SELECT * FROM nums ORDER BY id")
     assert str(res).splitlines()[-1].startswith("8 rows · ")
+
+
+def test_every_row_is_capped_above_display_max_rows_until_the_cell_confirms(ip):  # noqa: F811
+    fill(ip, 1_500)
+    ip.run_line_magic("config", "Kalam.displaylimit = 0")
+    ip.run_line_magic("config", "Kalam.display_max_rows = 1000")
+    res = line(ip, "SELECT * FROM nums ORDER BY id")
+    html, text = res._repr_html_(), str(res)
+    assert html.count("<tr>") == 1 + 1000
+    assert "1,000 of 1,500 rows" in html and "1,000 of 1,500 rows" in text
+    assert "--rows all" in text.splitlines()[-1] and "all 1,500" in text.splitlines()[-1]
+    assert 'class="kalam-capped"' in html
+    assert len(res) == 1_500  # the whole result is kept, only the rendering is capped
+    every = line(ip, "--rows all SELECT * FROM nums ORDER BY id")
+    assert every._repr_html_().count("<tr>") == 1 + 1_500
+    assert str(every).splitlines()[-1].startswith("1,500 rows · ")
+    assert "kalam-capped" not in every._repr_html_()
+
+
+def test_rows_option_sets_the_limit_of_one_cell(ip):  # noqa: F811
+    fill(ip, 30)
+    res = cell(ip, "SELECT * FROM nums ORDER BY id", "--rows 7")
+    assert "7 of 30 rows" in str(res)
+    assert "20 of 30 rows" in str(line(ip, "SELECT * FROM nums ORDER BY id"))  # setting kept
+    for bad in ("--rows 0", "--rows -3", "--rows many"):
+        with pytest.raises(UsageError, match="--rows needs a positive whole number or all"):
+            cell(ip, "SELECT 1", bad)
+
+
+def test_row_counts_have_thousands_separators(ip):  # noqa: F811
+    fill(ip, 12_345)
+    res = line(ip, "SELECT * FROM nums")
+    footer = str(res).splitlines()[-1]
+    assert footer.startswith("20 of 12,345 rows · ")
+    assert "hot rows 12,345" in footer
+    assert TIME.sub("T", str(line(ip, "SELECT count(*) AS n FROM nums")).splitlines()[-1]) == (
+        "1 row · T · hot rows 12,345 · segments scanned 0 of 0, pruned 0"
+    )
 
 
 def test_footer_has_elapsed_time_hot_rows_and_segments(ip):  # noqa: F811
