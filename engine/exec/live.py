@@ -260,7 +260,11 @@ async def _batches(
 
 
 def _drain(
-    df: Any, q: LiveQuery, box: dict[str, Any], done: threading.Event, sink: ResultSink | None
+    df: Any,
+    q: LiveQuery,
+    box: dict[str, Any],
+    done: threading.Event,
+    sink: ResultSink | None = None,
 ) -> None:
     loop = _thread_loop()
     holder: dict[str, Any] = {}
