@@ -502,19 +502,20 @@ def test_a_large_result_is_streamed_before_the_query_ends_and_never_held_whole(
 ) -> None:
     from engine.flight.streaming import RunningQuery
 
-    running = RunningQuery(lambda: kalam.execute("SELECT id, v FROM app.big"), queue_batches=2)
+    running = RunningQuery(lambda: kalam.execute("SELECT id, v FROM app.big"), queue_bytes=1)
     try:
         head = running.head(1)
-        # Nobody reads: the query waits on its full queue instead of going on.
-        _wait_until(running._queue.full, "the queue is full")
+        # Nobody reads: the query waits for room instead of going on.
+        _wait_until(running.waiting, "the query waits for room")
         assert running.result is None and not running.finished
         produced = running._put_rows
-        assert 0 < produced < 200_000
         rest = list(running.rest())
     finally:
         running.close()
     batches = head + rest
-    assert len(batches) > 2 and running.finished
+    assert len(batches) > 3 and running.finished
+    # What existed while it waited: the head, one buffered batch, the one waiting.
+    assert produced <= 3 * max(b.num_rows for b in batches) < 200_000
     assert sum(b.num_rows for b in batches) == 200_000
     assert sum(pa.compute.sum(b.column("v")).as_py() for b in batches) == sum(range(200_000))
 
@@ -524,9 +525,9 @@ def test_a_reader_that_goes_away_stops_the_query() -> None:
     from engine.flight.streaming import RunningQuery
 
     batches = [pa.record_batch({"x": [i]}) for i in range(100)]
-    running = RunningQuery(_fake_query(batches, 0), queue_batches=2)
+    running = RunningQuery(_fake_query(batches, 0), queue_bytes=1)
     running.head(1)
-    _wait_until(running._queue.full, "the queue is full")
+    _wait_until(running.waiting, "the query waits for room")
     running.close()
     running._thread.join(30)
     assert not running._thread.is_alive()

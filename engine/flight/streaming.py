@@ -3,9 +3,9 @@
 A ``RunningQuery`` runs one plain SELECT on its own thread as the engine's
 ``result_sink``: the engine hands it each result batch the moment DataFusion
 produces it and keeps none itself, so the server never holds a large result
-whole. The batches wait in a short bounded queue; when the reader falls
-behind, the query waits (backpressure), and when the reader goes away
-(``close``) the query stops.
+whole. The batches wait in a buffer of at most ``QUEUE_BYTES``; when the
+reader falls behind, the query waits (backpressure), and when the reader
+goes away (``close``) the query stops.
 
 The Flight SQL server waits for the first ``head_rows`` rows (or the end),
 answers ``GetFlightInfo`` with their schema, and sends the rest from
@@ -25,8 +25,8 @@ than sending wrong rows.
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,12 +43,11 @@ if TYPE_CHECKING:
     from engine.result import Result
 
 _DONE = object()
-# Batches queued between the query and its reader: enough to ride out a
-# slow moment of either side, few enough that a stalled reader holds the
-# query at a few MB instead of the whole result.
-QUEUE_BATCHES = 16
-# How often a query blocked on a full queue checks that its reader is alive.
-_POLL_SECONDS = 0.05
+# Result bytes buffered between the query and its reader: enough that the
+# query runs on while the client turns GetFlightInfo's answer into a DoGet
+# (a few ms, ~100k rows of a narrow table), small enough that a stalled
+# reader holds the query at this much instead of the whole result.
+QUEUE_BYTES = 16 << 20
 
 
 def is_streamable(stmt: st.Statement) -> bool:
@@ -69,9 +68,13 @@ def parse_one(sql: str) -> st.Statement | None:
 class RunningQuery:
     """One query on a worker thread, its batches queued as they are produced."""
 
-    def __init__(self, run: Callable[[], Result], *, queue_batches: int = QUEUE_BATCHES) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_batches)
-        self._closed = threading.Event()
+    def __init__(self, run: Callable[[], Result], *, queue_bytes: int = QUEUE_BYTES) -> None:
+        self._buffer: deque[Any] = deque()
+        self._buffered_bytes = 0
+        self._limit = queue_bytes
+        self._changed = threading.Condition()
+        self._closed = False
+        self._waiting = False  # the query waits for room in the buffer
         self._planned: pa.Schema | None = None
         self._put_rows = 0  # produced by the query (query thread)
         self._streamed_rows = 0  # taken by the reader
@@ -121,27 +124,45 @@ class RunningQuery:
             raise QueryCancelledError("The reader of this query's result went away")
 
     def _offer(self, item: Any) -> bool:
-        """Queue ``item``, waiting while the queue is full; False once closed."""
-        while not self._closed.is_set():
-            try:
-                self._queue.put(item, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
+        """Buffer ``item``, waiting while the buffer is full (it always takes
+        one batch, however large); False once the reader closed."""
+        size = item.nbytes if isinstance(item, pa.RecordBatch) else 0
+        with self._changed:
+            while self._buffer and self._buffered_bytes + size > self._limit and not self._closed:
+                self._waiting = True
+                self._changed.wait()
+            self._waiting = False
+            if self._closed:
+                return False
+            self._buffer.append(item)
+            self._buffered_bytes += size
+            self._changed.notify_all()
+            return True
+
+    def waiting(self) -> bool:
+        """Whether the query is waiting for the reader to make room."""
+        with self._changed:
+            return self._waiting
 
     # ------------------------------------------------ the reader's side
     def close(self) -> None:
-        """The reader is done (or gone): stop the query, drop what is queued."""
-        self._closed.set()
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                return
+        """The reader is done (or gone): stop the query, drop what is buffered."""
+        with self._changed:
+            self._closed = True
+            self._buffer.clear()
+            self._buffered_bytes = 0
+            self._changed.notify_all()
 
     def _next(self) -> pa.RecordBatch | None:
-        item = self._queue.get()
+        with self._changed:
+            while not self._buffer:
+                if self._closed:
+                    raise QueryCancelledError("This query's result stream was closed")
+                self._changed.wait()
+            item = self._buffer.popleft()
+            if item is not _DONE:
+                self._buffered_bytes -= item.nbytes
+                self._changed.notify_all()
         if item is _DONE:
             self.finished = True
             return None
