@@ -25,8 +25,8 @@ than sending wrong rows.
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -69,12 +69,16 @@ class RunningQuery:
     """One query on a worker thread, its batches queued as they are produced."""
 
     def __init__(self, run: Callable[[], Result], *, queue_bytes: int = QUEUE_BYTES) -> None:
-        self._buffer: deque[Any] = deque()
-        self._buffered_bytes = 0
+        # The hand-over is a C queue (no Python lock per batch); the byte
+        # budget is two counters, each written by one side only, and an
+        # event the reader sets when the query waits for room.
+        self._queue: queue.SimpleQueue[tuple[Any, int]] = queue.SimpleQueue()
+        self._put_bytes = 0  # written by the query's thread
+        self._taken_bytes = 0  # written by the reader
         self._limit = queue_bytes
-        self._changed = threading.Condition()
+        self._room = threading.Event()
+        self._waiting = False  # the query waits for room
         self._closed = False
-        self._waiting = False  # the query waits for room in the buffer
         self._planned: pa.Schema | None = None
         self._put_rows = 0  # produced by the query (query thread)
         self._streamed_rows = 0  # taken by the reader
@@ -99,7 +103,7 @@ class RunningQuery:
             self.error = exc
         finally:
             live.result_sink.reset(token)
-            self._offer(_DONE)
+            self._queue.put((_DONE, 0))  # never waits: the end must always arrive
 
     def begin(self, schema: pa.Schema) -> None:
         if self._put_rows:
@@ -123,46 +127,50 @@ class RunningQuery:
         if not self._offer(batch):
             raise QueryCancelledError("The reader of this query's result went away")
 
-    def _offer(self, item: Any) -> bool:
+    def _offer(self, item: pa.RecordBatch) -> bool:
         """Buffer ``item``, waiting while the buffer is full (it always takes
         one batch, however large); False once the reader closed."""
-        size = item.nbytes if isinstance(item, pa.RecordBatch) else 0
-        with self._changed:
-            while self._buffer and self._buffered_bytes + size > self._limit and not self._closed:
-                self._waiting = True
-                self._changed.wait()
+        size = item.nbytes
+        while (
+            self._put_bytes > self._taken_bytes
+            and self._put_bytes - self._taken_bytes + size > self._limit
+            and not self._closed
+        ):
+            # Announce the wait before re-checking, so a batch the reader
+            # takes meanwhile either shows in the check or sets the event.
+            self._waiting = True
+            self._room.clear()
+            if self._put_bytes - self._taken_bytes + size > self._limit and not self._closed:
+                self._room.wait()
             self._waiting = False
-            if self._closed:
-                return False
-            self._buffer.append(item)
-            self._buffered_bytes += size
-            self._changed.notify_all()
-            return True
+        if self._closed:
+            return False
+        self._put_bytes += size
+        self._queue.put((item, size))
+        return True
 
     def waiting(self) -> bool:
         """Whether the query is waiting for the reader to make room."""
-        with self._changed:
-            return self._waiting
+        return self._waiting
 
     # ------------------------------------------------ the reader's side
     def close(self) -> None:
         """The reader is done (or gone): stop the query, drop what is buffered."""
-        with self._changed:
-            self._closed = True
-            self._buffer.clear()
-            self._buffered_bytes = 0
-            self._changed.notify_all()
+        self._closed = True
+        self._room.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
 
     def _next(self) -> pa.RecordBatch | None:
-        with self._changed:
-            while not self._buffer:
-                if self._closed:
-                    raise QueryCancelledError("This query's result stream was closed")
-                self._changed.wait()
-            item = self._buffer.popleft()
-            if item is not _DONE:
-                self._buffered_bytes -= item.nbytes
-                self._changed.notify_all()
+        if self._closed:
+            raise QueryCancelledError("This query's result stream was closed")
+        item, size = self._queue.get()
+        self._taken_bytes += size
+        if self._waiting:
+            self._room.set()
         if item is _DONE:
             self.finished = True
             return None
