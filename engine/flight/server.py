@@ -9,7 +9,9 @@ the caller's rows. Commands arrive as Flight SQL protobuf messages
   request and keeps its result under a one-time ticket, so errors surface at
   execute time with our code and message;
 - ``DoGet`` streams that result as record batches (bounded in size; the
-  server never serializes a result as one message);
+  server never serializes a result as one message). A plain query's rows
+  stream while it still runs and are never held whole; a client that stops
+  reading stops the query (``engine.flight.streaming``);
 - ``DoPut`` runs updates (plain or prepared, once per bound parameter row)
   and binds parameters to a prepared query;
 - ``DoAction`` creates and closes prepared statements.
