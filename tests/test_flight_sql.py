@@ -535,6 +535,24 @@ def test_a_reader_that_goes_away_stops_the_query() -> None:
     assert running._put_rows < 100
 
 
+def test_a_do_get_stream_that_is_dropped_stops_its_query() -> None:
+    from engine.errors import QueryCancelledError
+    from engine.flight.server import _streamed
+    from engine.flight.streaming import RunningQuery
+
+    batches = [pa.record_batch({"x": [i]}) for i in range(100)]
+    running = RunningQuery(_fake_query(batches, 0), queue_bytes=1)
+    head = pa.Table.from_batches(running.head(1))
+    stream = _streamed(head, running)
+    assert next(stream).num_rows == 1
+    assert next(stream).num_rows == 1  # the first batch after the head
+    stream.close()  # what gRPC does when the client cancels or disconnects
+    running._thread.join(30)
+    assert not running._thread.is_alive()
+    assert isinstance(running.error, QueryCancelledError)
+    assert running._put_rows < 100
+
+
 def test_a_decimal_overflow_stops_the_stream_before_the_value_is_sent() -> None:
     from engine.errors import NumericOverflowError
     from engine.flight.streaming import RunningQuery
