@@ -47,6 +47,8 @@ def kalam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     eng.insert_arrow(
         "app.big", pa.table({"id": pa.array(range(200_000)), "v": pa.array(range(200_000))})
     )
+    eng.execute("CREATE NAMESPACE views")
+    eng.execute("CREATE VIEW views.big_even AS SELECT id, v FROM app.big WHERE v % 2 = 0")
     yield eng
     eng.close()
 
@@ -421,34 +423,168 @@ def test_a_large_query_streams_and_a_small_one_reports_its_exact_row_count(
     assert pa.compute.sum(table.column("v")).as_py() == sum(range(200_000))
 
 
-def test_the_engine_hands_each_result_batch_to_the_sink_as_it_is_produced(kalam: Engine) -> None:
+class _Recorder:
+    """A result sink that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.schemas: list[pa.Schema] = []
+        self.batches: list[pa.RecordBatch] = []
+
+    def begin(self, schema: pa.Schema) -> None:
+        self.schemas.append(schema)
+
+    def put(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+
+
+def test_the_engine_hands_each_result_batch_to_the_sink_and_keeps_none(kalam: Engine) -> None:
     from engine.exec import live
 
-    seen: list[pa.RecordBatch] = []
-    token = live.result_sink.set(seen.append)
+    sql = "SELECT id, v FROM app.big WHERE v % 2 = 0"
+    sink = _Recorder()
+    token = live.result_sink.set(sink)
     try:
-        result = kalam.execute("SELECT id, v FROM app.big WHERE v % 2 = 0")
+        result = kalam.execute(sql)
     finally:
         live.result_sink.reset(token)
-    assert len(seen) > 1
-    assert sum(b.num_rows for b in seen) == result.table.num_rows == 100_000
-    assert pa.Table.from_batches(seen).equals(result.table)
+    assert len(sink.batches) > 1 and len(sink.schemas) == 1
+    # The engine's own table is the empty result: the sink holds the rows.
+    assert result.table.num_rows == 0 and result.table.schema.equals(sink.schemas[0])
+    streamed = pa.Table.from_batches(sink.batches)
+    assert streamed.sort_by("id").equals(kalam.execute(sql).table.sort_by("id"))
+
+
+def test_a_view_read_by_a_streamed_query_keeps_its_rows_out_of_the_stream(kalam: Engine) -> None:
+    from engine.exec import live
+
+    sink = _Recorder()
+    token = live.result_sink.set(sink)
+    try:
+        kalam.execute("SELECT count(*) AS n FROM views.big_even")
+    finally:
+        live.result_sink.reset(token)
+    # Only the outer query's one row, never the view's 100 000.
+    assert [b.to_pylist() for b in sink.batches] == [[{"n": 100_000}]]
+
+
+def test_large_results_over_views_and_with_duplicate_names_match_the_embedded_ones(
+    kalam: Engine, alice: Any
+) -> None:
+    cases = {
+        "SELECT count(*) AS n FROM views.big_even": None,
+        "SELECT id, v FROM views.big_even": "id",
+        "SELECT id, v, v FROM app.big": "id",  # the engine renames a private alias back
+    }
+    for sql, key in cases.items():
+        with alice.cursor() as cur:
+            cur.execute(sql)
+            got = cur.fetch_arrow_table()
+        want = kalam.execute(sql).table
+        assert got.schema.equals(want.schema), sql
+        if key is not None:  # no ORDER BY: compare as sets of rows
+            got = pa.Table.from_arrays(got.columns, names=[f"c{i}" for i in range(got.num_columns)])
+            want = pa.Table.from_arrays(want.columns, names=got.column_names)
+            got, want = got.sort_by("c0"), want.sort_by("c0")
+        assert got.equals(want), sql
+
+
+def _wait_until(condition: Any, what: str, deadline_s: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.005)  # polling interval, bounded by the deadline
+
+
+def test_a_large_result_is_streamed_before_the_query_ends_and_never_held_whole(
+    kalam: Engine,
+) -> None:
+    from engine.flight.streaming import RunningQuery
+
+    running = RunningQuery(lambda: kalam.execute("SELECT id, v FROM app.big"), queue_bytes=1)
+    try:
+        head = running.head(1)
+        # Nobody reads: the query waits for room instead of going on.
+        _wait_until(running.waiting, "the query waits for room")
+        assert running.result is None and not running.finished
+        produced = running._put_rows
+        rest = list(running.rest())
+    finally:
+        running.close()
+    batches = head + rest
+    assert len(batches) > 3 and running.finished
+    # What existed while it waited: the head, one buffered batch, the one waiting.
+    assert produced <= 3 * max(b.num_rows for b in batches) < 200_000
+    assert sum(b.num_rows for b in batches) == 200_000
+    assert sum(pa.compute.sum(b.column("v")).as_py() for b in batches) == sum(range(200_000))
+
+
+def test_a_reader_that_goes_away_stops_the_query() -> None:
+    from engine.errors import QueryCancelledError
+    from engine.flight.streaming import RunningQuery
+
+    batches = [pa.record_batch({"x": [i]}) for i in range(100)]
+    running = RunningQuery(_fake_query(batches, 0), queue_bytes=1)
+    running.head(1)
+    _wait_until(running.waiting, "the query waits for room")
+    running.close()
+    running._thread.join(30)
+    assert not running._thread.is_alive()
+    assert isinstance(running.error, QueryCancelledError)
+    assert running._put_rows < 100
+
+
+def test_a_do_get_stream_that_is_dropped_stops_its_query() -> None:
+    from engine.errors import QueryCancelledError
+    from engine.flight.server import _streamed
+    from engine.flight.streaming import RunningQuery
+
+    batches = [pa.record_batch({"x": [i]}) for i in range(100)]
+    running = RunningQuery(_fake_query(batches, 0), queue_bytes=1)
+    head = pa.Table.from_batches(running.head(1))
+    stream = _streamed(head, running)
+    assert next(stream).num_rows == 1
+    assert next(stream).num_rows == 1  # the first batch after the head
+    stream.close()  # what gRPC does when the client cancels or disconnects
+    running._thread.join(30)
+    assert not running._thread.is_alive()
+    assert isinstance(running.error, QueryCancelledError)
+    assert running._put_rows < 100
+
+
+def test_a_decimal_overflow_stops_the_stream_before_the_value_is_sent() -> None:
+    from engine.errors import NumericOverflowError
+    from engine.flight.streaming import RunningQuery
+
+    wide = pa.array([1, 1000], pa.decimal128(10, 0)).cast(pa.decimal128(3, 0), safe=False)
+    batches = [pa.record_batch({"d": wide.slice(0, 1)}), pa.record_batch({"d": wide.slice(1)})]
+    running = RunningQuery(_fake_query(batches, 0))
+    head = running.head(1)
+    assert [b.num_rows for b in head] == [1]
+    with pytest.raises(NumericOverflowError, match="does not fit its type DECIMAL"):
+        list(running.rest())
+    running.close()
 
 
 def _fake_query(batches: list[pa.RecordBatch], result_rows: int, gate: Any = None) -> Any:
     """A run() that produces ``batches`` through the sink, waits on ``gate``,
-    then returns a result of ``result_rows`` rows."""
+    then returns a result of ``result_rows`` rows (the engine's own table:
+    empty when the sink took the rows)."""
     from engine.exec import live
     from engine.result import Result
 
     def run() -> Result:
         sink = live.result_sink.get()
         assert sink is not None
+        sink.begin(batches[0].schema)
         for b in batches:
-            sink(b)
+            sink.put(b)
         if gate is not None:
             assert gate.wait(30)
-        table = pa.table({"x": list(range(result_rows))})
+        table = pa.Table.from_batches(batches[:1]).slice(0, 0)
+        if result_rows:
+            table = pa.table({"x": list(range(result_rows))})
         return Result(table=table, is_query=True)
 
     return run
@@ -461,7 +597,7 @@ def test_the_head_is_available_before_the_query_ends() -> None:
 
     gate = threading.Event()
     batches = [pa.record_batch({"x": [0, 1]}), pa.record_batch({"x": [2]})]
-    running = RunningQuery(_fake_query(batches, 3, gate))
+    running = RunningQuery(_fake_query(batches, 0, gate))
     head = running.head(2)
     assert [b.num_rows for b in head] == [2] and not running.finished
     gate.set()
@@ -475,7 +611,7 @@ def test_a_stream_that_disagrees_with_the_result_fails_loudly() -> None:
 
     running = RunningQuery(_fake_query([pa.record_batch({"x": [0]})], 5))
     running.head(1)
-    with pytest.raises(InternalError, match="Streamed 1 rows but the query returned 5"):
+    with pytest.raises(InternalError, match="Streamed 1 rows .* but the query returned 5 rows"):
         list(running.rest())
 
 
@@ -487,7 +623,8 @@ def test_an_error_after_the_head_ends_the_stream_with_it() -> None:
     def run() -> Any:
         sink = live.result_sink.get()
         assert sink is not None
-        sink(pa.record_batch({"x": [1]}))
+        sink.begin(pa.schema([("x", pa.int64())]))
+        sink.put(pa.record_batch({"x": [1]}))
         raise QueryCancelledError("Query q1 was cancelled")
 
     running = RunningQuery(run)

@@ -16,11 +16,16 @@ yield point. Plans with a nested-loop join (a cross join or a join on a
 non-equality) do their work in steps of ``batch_size`` x the build side
 between yields, so ``engine.exec.query`` runs them with small batches: a
 killed cross join then stops within a fraction of a CPU-second.
+
+A statement run with a ``result_sink`` set hands the sink its result
+batches as they are produced instead of collecting them (Flight SQL streams
+a result that way without ever holding it whole).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import queue
 import threading
@@ -29,20 +34,56 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
 from engine.errors import QueryCancelledError, QueryNotFoundError
 
 _current = threading.local()
+_R = TypeVar("_R")
 
-#: Receives each result batch of the queries run in this context as it is
-#: produced, before the whole result exists (the Flight SQL server streams
-#: them to its client while the query still runs). ``None``: nobody listens.
-result_sink: ContextVar[Callable[[pa.RecordBatch], None] | None] = ContextVar(
-    "kalam_result_sink", default=None
-)
+
+class ResultSink(Protocol):
+    """Takes a statement's result batches as DataFusion produces them (the
+    Flight SQL server streams them to its client while the query runs)."""
+
+    def begin(self, schema: pa.Schema) -> None:
+        """A collection starts; ``schema`` is its planned result schema."""
+
+    def put(self, batch: pa.RecordBatch) -> None:
+        """One result batch. May block (backpressure) and may raise to stop
+        the query (the error ends the statement)."""
+
+
+#: The sink that takes the result batches of the statement run in this
+#: context, instead of its result table: the collected table is then empty
+#: (the planned schema, no rows), so a streamed result is never held whole.
+#: Only the statement's outermost query run feeds it (see
+#: ``feeds_result_sink``). ``None``: results are collected as usual.
+result_sink: ContextVar[ResultSink | None] = ContextVar("kalam_result_sink", default=None)
+# How many query runs (``feeds_result_sink``) enclose this point.
+_run_depth: ContextVar[int] = ContextVar("kalam_run_depth", default=0)
+
+
+def feeds_result_sink(run: Callable[..., _R]) -> Callable[..., _R]:
+    """Mark a query runner's ``run``: only its outermost call in a context
+    hands its collection to ``result_sink``. A view a query reads is run
+    nested inside it, and its rows must stay a table the outer query uses."""
+
+    @functools.wraps(run)
+    def wrapper(*args: Any, **kwargs: Any) -> _R:
+        token = _run_depth.set(_run_depth.get() + 1)
+        try:
+            return run(*args, **kwargs)
+        finally:
+            _run_depth.reset(token)
+
+    return wrapper
+
+
+def _sink() -> ResultSink | None:
+    return result_sink.get() if _run_depth.get() == 1 else None
 
 
 @dataclass
@@ -119,15 +160,19 @@ class LiveQueries:
         The work runs on a daemon thread while the caller waits, so a cancel
         returns at once; the cancel also aborts the plan (see the module
         docstring), and ``LiveQuery.finished`` is set once it has stopped."""
-        sink = result_sink.get()
+        sink = _sink()
         if sink is not None:
-            df = _Tee(df, sink)
+            sink.begin(df.schema())
         q: LiveQuery | None = getattr(_current, "query", None)
         if q is None:
-            return df.to_arrow_table()
+            if sink is None:
+                return df.to_arrow_table()
+            for batch in df.execute_stream():
+                sink.put(batch.to_pyarrow())
+            return df.schema().empty_table()
         box: dict[str, Any] = {"query": q}
         done = threading.Event()
-        _WORKERS.submit(lambda: _drain(df, q, box, done))
+        _WORKERS.submit(lambda: _drain(df, q, box, done, sink))
         try:
             while not done.wait(0.05):
                 if q.cancelled.is_set():
@@ -143,48 +188,6 @@ class LiveQueries:
     def shutdown(self) -> None:
         for q in self.snapshot():
             q.cancel()
-
-
-class _Tee:
-    """A DataFusion DataFrame whose result batches also go to ``sink``."""
-
-    def __init__(self, df: Any, sink: Callable[[pa.RecordBatch], None]) -> None:
-        self._df = df
-        self._sink = sink
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._df, name)
-
-    def execute_stream(self) -> _TeeStream:
-        return _TeeStream(self._df.execute_stream(), self._sink)
-
-    def to_arrow_table(self) -> pa.Table:
-        batches = [b.to_pyarrow() for b in self.execute_stream()]
-        return pa.Table.from_batches(batches) if batches else self._df.schema().empty_table()
-
-
-class _TeeStream:
-    """A result stream (iterated or awaited) that hands each batch to ``sink``."""
-
-    def __init__(self, stream: Any, sink: Callable[[pa.RecordBatch], None]) -> None:
-        self._stream = stream
-        self._sink = sink
-
-    def __iter__(self) -> _TeeStream:
-        return self
-
-    def __next__(self) -> Any:
-        batch = next(self._stream)
-        self._sink(batch.to_pyarrow())
-        return batch
-
-    def __aiter__(self) -> _TeeStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        batch = await self._stream.__anext__()
-        self._sink(batch.to_pyarrow())
-        return batch
 
 
 class _Workers:
@@ -228,11 +231,14 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _batches(df: Any, holder: dict[str, Any], q: LiveQuery) -> list[pa.RecordBatch]:
-    """The stream's batches. The stream lives only in ``holder``, never in a
-    frame: a cancelled task's traceback keeps its frames (and asyncio's
-    reference cycles keep them until a garbage collection), and a stream
-    kept alive that way keeps its plan running."""
+async def _batches(
+    df: Any, holder: dict[str, Any], q: LiveQuery, sink: ResultSink | None
+) -> list[pa.RecordBatch]:
+    """The stream's batches (none kept when ``sink`` takes them). The stream
+    lives only in ``holder``, never in a frame: a cancelled task's traceback
+    keeps its frames (and asyncio's reference cycles keep them until a
+    garbage collection), and a stream kept alive that way keeps its plan
+    running."""
     stream = df.execute_stream()
     # The bindings' own awaitable (``rbs``): its Python wrapper would hold the
     # stream in a coroutine frame of its own.
@@ -245,14 +251,24 @@ async def _batches(df: Any, holder: dict[str, Any], q: LiveQuery) -> list[pa.Rec
             batch = await holder["next"]()
         except StopAsyncIteration:
             return out
-        out.append(batch.to_pyarrow())
-        q.rows += out[-1].num_rows  # for progress displays
+        rows = batch.to_pyarrow()
+        q.rows += rows.num_rows  # for progress displays
+        if sink is None:
+            out.append(rows)
+        else:
+            sink.put(rows)
 
 
-def _drain(df: Any, q: LiveQuery, box: dict[str, Any], done: threading.Event) -> None:
+def _drain(
+    df: Any,
+    q: LiveQuery,
+    box: dict[str, Any],
+    done: threading.Event,
+    sink: ResultSink | None = None,
+) -> None:
     loop = _thread_loop()
     holder: dict[str, Any] = {}
-    task = loop.create_task(_batches(df, holder, q))
+    task = loop.create_task(_batches(df, holder, q, sink))
 
     def abort() -> None:
         loop.call_soon_threadsafe(task.cancel)

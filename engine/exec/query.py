@@ -39,6 +39,7 @@ from engine.errors import (
 )
 from engine.exec import diagnose
 from engine.exec.frames import arrow_frame
+from engine.exec.live import feeds_result_sink
 from engine.exec.pruning import scan_filters
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
@@ -351,6 +352,7 @@ class QueryRunner:
         table = pa.Table.from_arrays(arrays, schema=schema)
         return table, {f"{src.namespace}.{src.name}": figures}
 
+    @feeds_result_sink
     def run(
         self,
         tree: exp.Expression,

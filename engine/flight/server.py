@@ -9,7 +9,9 @@ the caller's rows. Commands arrive as Flight SQL protobuf messages
   request and keeps its result under a one-time ticket, so errors surface at
   execute time with our code and message;
 - ``DoGet`` streams that result as record batches (bounded in size; the
-  server never serializes a result as one message);
+  server never serializes a result as one message). A plain query's rows
+  stream while it still runs and are never held whole; a client that stops
+  reading stops the query (``engine.flight.streaming``);
 - ``DoPut`` runs updates (plain or prepared, once per bound parameter row)
   and binds parameters to a prepared query;
 - ``DoAction`` creates and closes prepared statements.
@@ -193,8 +195,12 @@ class FlightSqlServer(flight.FlightServerBase):
         handle = secrets.token_bytes(16)
         now = time.monotonic()
         with self._lock:
+            expired = [p for p in self._pending.values() if p.expires <= now]
             self._pending = {k: p for k, p in self._pending.items() if p.expires > now}
             self._pending[handle] = _Pending(user, table, now + RESULT_TTL_SECONDS, running)
+        for pending in expired:
+            if pending.running is not None:
+                pending.running.close()  # nobody came for it: stop the query
         return handle
 
     def _info(
@@ -219,14 +225,15 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> flight.FlightInfo:
         """Run a plain query so that its rows stream while it still runs."""
         running = RunningQuery(lambda: self._run(sql, params, user, namespace))
-        head = running.head(STREAM_AFTER_ROWS)
-        if running.finished:
-            if running.error is not None:
-                raise running.error
-            assert running.result is not None
-            table, rows = self._as_table(running.result)
-            return self._info(descriptor, user, table, rows)
-        # The head's schema is the result's: both come from the same batches.
+        try:
+            head = running.head(STREAM_AFTER_ROWS)
+            if running.finished or running.renamed_later(head):
+                table = running.gather(head)
+                return self._info(descriptor, user, table, table.num_rows)
+        except BaseException:
+            running.close()
+            raise
+        # The head's schema is the result's: both are the query's planned schema.
         table = pa.Table.from_batches(head)
         return self._info(descriptor, user, table, -1, running)
 
@@ -350,7 +357,7 @@ class FlightSqlServer(flight.FlightServerBase):
             raise PreparedNotFoundError("Unknown, expired or already fetched result ticket")
         table = pending.table
         if pending.running is not None:
-            return flight.GeneratorStream(table.schema, _streamed(table, pending.running.rest()))
+            return flight.GeneratorStream(table.schema, _streamed(table, pending.running))
         # Stream the engine's batches (re-cut only when larger than BATCH_ROWS).
         return flight.RecordBatchStream(table.to_reader(max_chunksize=BATCH_ROWS))
 
@@ -432,14 +439,17 @@ class FlightSqlServer(flight.FlightServerBase):
         return proto.ActionCreatePreparedStatementResult(handle).to_any()
 
 
-def _streamed(head: pa.Table, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _streamed(head: pa.Table, running: RunningQuery) -> Iterator[pa.RecordBatch]:
     """The head's batches, then the rest as the query produces them; an error
-    that ends the query ends the stream with our code and message."""
-    yield from head.to_batches()
+    that ends the query ends the stream with our code and message, and a
+    client that goes away stops the query."""
     try:
-        yield from rest
+        yield from head.to_batches()
+        yield from running.rest()
     except KalamError as exc:
         raise flight_error(exc) from None
+    finally:
+        running.close()
 
 
 def _command(descriptor: flight.FlightDescriptor) -> proto.Message:

@@ -15,7 +15,6 @@ Everything here blocks; the HTTP layer calls it from a worker thread.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -270,13 +269,15 @@ def header_text(text: str) -> str:
     return quote(text, safe="".join(chr(c) for c in range(32, 127) if chr(c) != "%"))
 
 
-def arrow_body(result: Result) -> bytes:
-    """The result as an Arrow IPC stream (no columns for a non-query)."""
-    sink = io.BytesIO()
+def arrow_body(result: Result) -> memoryview:
+    """The result as an Arrow IPC stream (no columns for a non-query): one
+    Arrow buffer the response sends as it is (``bytes`` would copy a large
+    result once more, into freshly faulted pages)."""
+    sink = pa.BufferOutputStream()
     table = result.table
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue()
+    return memoryview(sink.getvalue())
 
 
 def arrow_headers(result: Result, as_user: str, took_ms: float) -> dict[str, str]:

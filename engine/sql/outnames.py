@@ -35,6 +35,11 @@ def private_alias(index: int) -> str:
     return _ALIAS.format(index)
 
 
+def is_private_alias(name: str) -> bool:
+    """Whether ``name`` is a private alias the result gets renamed from."""
+    return re.fullmatch(_ALIAS.format(r"\d+"), name) is not None
+
+
 def alias_projection(sql: str, index: int) -> str | None:
     """``sql`` with projection ``index`` of its first top-level SELECT renamed
     to a private alias, or None when the projection cannot be found (a star)."""
