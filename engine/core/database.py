@@ -96,12 +96,10 @@ class Database:
             self.row_groups = GroupCache()  # decoded row groups for point lookups
             # local copies of segments kept in buckets (CREATE STORAGE)
             self.object_cache = ObjectCache(data_dir / "cache" / "objects")
-            # the one long-lived DataFusion context
-            self.queries = (
-                QueryContext()
-                if metadata_cache_mb is None
-                else QueryContext(metadata_cache_mb=metadata_cache_mb)
-            )
+            # the one long-lived DataFusion context, made by the first query
+            # (creating it is 6-30 ms of an open that must stay under 100 ms)
+            self._queries: QueryContext | None = None
+            self._metadata_cache_mb = metadata_cache_mb
             # State of code running outside any session (jobs, open-time recovery).
             self._no_session = Session(self.user)
             self.jobs = JobManager(self.now_us)
@@ -147,6 +145,19 @@ class Database:
                 self._closed = True
                 self.store.close()
         self.readers.finish()
+
+    @property
+    def queries(self) -> QueryContext:
+        """The engine's one long-lived DataFusion context (made on first use)."""
+        found = self._queries
+        if found is None:
+            with self.lock:
+                found = self._queries
+                if found is None:
+                    mb = self._metadata_cache_mb
+                    found = QueryContext() if mb is None else QueryContext(metadata_cache_mb=mb)
+                    self._queries = found
+        return found
 
     # ------------------------------------------------------------ per-caller state
     @property
