@@ -218,6 +218,11 @@ class Database:
                     self._providers[table.table_id] = prov
         return prov
 
+    def find_provider(self, table_id: int) -> TableProvider | None:
+        """The table's provider if a statement or job has made it since the
+        open (``None``: its hot rows were never read in this process)."""
+        return self._providers.get(table_id)
+
     def forget_provider(self, table_id: int) -> None:
         self._providers.pop(table_id, None)
         self.row_groups.forget_table(table_id)

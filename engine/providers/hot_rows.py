@@ -359,6 +359,18 @@ class HotRows(MutableMapping[Any, RowVersion]):
         tail = sum(1 for v in self._tail.values() if not v[1])
         return tail + int((self._alive[: self._n] & ~self._del[: self._n]).sum())
 
+    @_locked
+    def held_bytes(self) -> int:
+        """Memory the base holds (Arrow batches, per-position arrays, the
+        integer key index); the tail is bounded by ``TAIL_LIMIT``. For the
+        size bound of the flush policy (``engine.catalog.flush_policy``)."""
+        arrays = (self._seq, self._del, self._alive, self._chunked, self._sorted_keys)
+        held = sum(b.nbytes for b in self._batches) + sum(a.nbytes for a in arrays)
+        held += self._sorted_pos.nbytes
+        if self.int_keys:
+            held += self._pkeys.nbytes
+        return held
+
     # ---- columnar writes
     @_locked
     def settle(self) -> None:
