@@ -43,9 +43,7 @@ def flushed_reasons(eng) -> list[str]:
     return sorted(j.message for j in eng.jobs.jobs.values() if j.job_type == "flush")
 
 
-def test_a_table_without_a_policy_is_flushed_at_the_default_row_bound(
-    open_engine, small_defaults
-):
+def test_a_table_without_a_policy_is_flushed_at_the_default_row_bound(open_engine, small_defaults):
     eng = open_engine(background_jobs=False)
     make(eng, "t")
     eng.insert_arrow("t", data(0, 999))
@@ -57,9 +55,7 @@ def test_a_table_without_a_policy_is_flushed_at_the_default_row_bound(
     assert "policy: rows" in flushed_reasons(eng)[0]
 
 
-def test_the_default_byte_bound_flushes_wide_rows_before_the_row_bound(
-    open_engine, monkeypatch
-):
+def test_the_default_byte_bound_flushes_wide_rows_before_the_row_bound(open_engine, monkeypatch):
     monkeypatch.setattr(flush_policy, "DEFAULT_BYTES", 200_000)
     eng = open_engine(background_jobs=False)
     make(eng, "t")

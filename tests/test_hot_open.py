@@ -119,6 +119,9 @@ def test_a_damaged_blob_file_is_loud(tmp_path: Path):
     raw = bytearray(blob.read_bytes())
     raw[len(raw) // 2] ^= 0x04
     blob.write_bytes(bytes(raw))
-    with Engine.open(tmp_path, embedded=True) as eng:  # open does not read it
+    eng = Engine.open(tmp_path, embedded=True)  # the open does not read the blob
+    try:
         with pytest.raises(StorageCorruptionError, match="hot"):
             eng.execute("SELECT count(*) FROM t").rows()
+    finally:
+        eng.close()
