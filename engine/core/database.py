@@ -34,6 +34,7 @@ from engine.exec.live import LiveQueries
 from engine.exec.query import QueryContext
 from engine.jobs.jobs import JobManager
 from engine.live.hub import LiveHub
+from engine.memtrim import release_freed_memory
 from engine.names import check_user, safe_path
 from engine.providers.base import TableProvider
 from engine.providers.cold_tier import ColdTier, GroupCache
@@ -47,6 +48,9 @@ from engine.storage.fs import ColdPath, ObjectPath
 from engine.storage.fs_cache import ObjectCache
 from engine.txn import Txn
 from engine.users import Users
+
+# Loading at least this many hot rows returns the load's freed memory to the OS.
+_TRIM_AFTER_ROWS = 100_000
 
 DURABILITY = {
     "sync": "fsync the write-ahead log on every statement (survives power loss)",
@@ -216,6 +220,8 @@ class Database:
                     )
                     prov.on_commit = self.subscriptions.publish
                     self._providers[table.table_id] = prov
+                    if sum(len(p.rows) for p in prov.partitions.values()) >= _TRIM_AFTER_ROWS:
+                        release_freed_memory()  # the load's temporaries
         return prov
 
     def find_provider(self, table_id: int) -> TableProvider | None:

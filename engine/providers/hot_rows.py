@@ -364,12 +364,9 @@ class HotRows(MutableMapping[Any, RowVersion]):
         """Memory the base holds (Arrow batches, per-position arrays, the
         integer key index); the tail is bounded by ``TAIL_LIMIT``. For the
         size bound of the flush policy (``engine.catalog.flush_policy``)."""
-        arrays = (self._seq, self._del, self._alive, self._chunked, self._sorted_keys)
-        held = sum(b.nbytes for b in self._batches) + sum(a.nbytes for a in arrays)
-        held += self._sorted_pos.nbytes
-        if self.int_keys:
-            held += self._pkeys.nbytes
-        return held
+        per_position = 8 + 3 + (8 if self.int_keys else 0)  # seq, 3 flags, the key
+        held = sum(b.nbytes for b in self._batches) + self._n * per_position
+        return held + self._sorted_keys.nbytes + self._sorted_pos.nbytes
 
     # ---- columnar writes
     @_locked

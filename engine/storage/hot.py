@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import cast
 
@@ -64,6 +65,9 @@ OPEN_MARKER = "kalam-open.json"
 
 # Values at least this big are kept in blob files (see ``HotStore``).
 BLOB_MIN_BYTES = 64 * 1024
+MEMTABLE_BYTES = 16 * 2**20
+# A statement writing this many bytes of blob values flushes the memtable.
+FLUSH_AFTER_BYTES = 4 * 2**20
 
 
 def _log_number(name: str) -> int | None:
@@ -90,20 +94,25 @@ def prefix_end(prefix: bytes) -> bytes | None:
 class Batch:
     """An atomic group of puts and deletes; nothing is visible until committed."""
 
-    __slots__ = ("_wb", "ops")
+    __slots__ = ("_wb", "big", "ops")
 
     def __init__(self) -> None:
         self._wb = WriteBatch(raw_mode=True)
         self.ops = 0
+        self.big = 0  # bytes of values that go to blob files
 
     def put(self, key: bytes, value: bytes) -> None:
         self._wb.put(key, value)
         self.ops += 1
+        if len(value) >= BLOB_MIN_BYTES:
+            self.big += len(value)
 
     def put_many(self, items: list[tuple[bytes, bytes]]) -> None:
         put = self._wb.put
         for key, value in items:
             put(key, value)
+            if len(value) >= BLOB_MIN_BYTES:
+                self.big += len(value)
         self.ops += len(items)
 
     def delete(self, key: bytes) -> None:
@@ -140,6 +149,11 @@ class HotStore:
         opts.set_enable_blob_files(True)
         opts.set_min_blob_size(BLOB_MIN_BYTES)
         opts.set_enable_blob_gc(True)  # compaction moves live blobs out of mostly dead files
+        # A smaller memtable than RocksDB's 64 MB: a bulk load moves to table
+        # and blob files soon after it commits, so the memtable does not hold
+        # a second copy of the rows the hot tier already holds, and an open
+        # after a crash replays at most this much write-ahead log.
+        opts.set_write_buffer_size(MEMTABLE_BYTES)
         # RocksDB's default WAL replay stops quietly at the first damaged record,
         # losing every acknowledged write after it. Statements sync the WAL, so
         # a damaged record is damage, not a torn write: refuse to open. Only a
@@ -239,6 +253,16 @@ class HotStore:
             self._db.write(batch._wb, opts)
         except Exception as exc:  # paranoid checks turn the store read-only on damage
             raise self._damaged("Cannot write to", str(exc)) from None
+        if batch.big >= FLUSH_AFTER_BYTES:
+            # A bulk load: move the memtable to table and blob files in the
+            # background now. The write is durable already (the log); this
+            # frees the memtable's copy of the rows, and an open after a crash
+            # need not replay it (RocksDB flushes a full memtable only at the
+            # next write, which may never come). A failure here must not make
+            # the committed statement look failed: the store reports it
+            # (read-only) at the next write.
+            with suppress(Exception):  # rocksdict raises a bare Exception
+                self._db.flush(False)
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """All (key, value) pairs whose key starts with ``prefix``, in key order."""
