@@ -154,6 +154,7 @@ class HotStore:
         # a second copy of the rows the hot tier already holds, and an open
         # after a crash replays at most this much write-ahead log.
         opts.set_write_buffer_size(MEMTABLE_BYTES)
+        opts.set_keep_log_file_num(4)  # RocksDB's info LOG of the last opens, not 1,000
         # RocksDB's default WAL replay stops quietly at the first damaged record,
         # losing every acknowledged write after it. Statements sync the WAL, so
         # a damaged record is damage, not a torn write: refuse to open. Only a
