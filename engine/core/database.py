@@ -75,6 +75,14 @@ class Database:
             raise InvalidOptionError(
                 f"durability must be one of {sorted(DURABILITY)}, not {durability!r}"
             )
+        if metadata_cache_mb is not None and (
+            not isinstance(metadata_cache_mb, int)
+            or isinstance(metadata_cache_mb, bool)
+            or metadata_cache_mb < 0
+        ):  # checked here: the query context is made by the first query
+            raise InvalidOptionError(
+                f"metadata_cache_mb must be a whole number of MB >= 0, not {metadata_cache_mb!r}"
+            )
         self.data_dir = data_dir
         self.user = check_user(user)
         self.durability = durability
