@@ -161,3 +161,18 @@ def test_freed_memory_goes_back_to_the_os_on_linux():
     from engine.memtrim import release_freed_memory
 
     assert release_freed_memory() is sys.platform.startswith("linux")
+
+
+def test_repair_of_a_damaged_blob_file_rebuilds_from_the_manifests(tmp_path: Path):
+    with Engine.open(tmp_path, embedded=True) as eng:
+        eng.execute(DDL.format(t="t"))
+        eng.insert_arrow("t", data(0, 1000))
+        eng.flush("t")
+        eng.insert_arrow("t", data(1000, 21_000))  # hot, one chunk in a blob file
+    (blob,) = (tmp_path / "hot").glob("*.blob")
+    raw = bytearray(blob.read_bytes())
+    raw[len(raw) // 2] ^= 0x04
+    blob.write_bytes(bytes(raw))
+    with Engine.open(tmp_path, embedded=True, repair=True) as eng:
+        assert "Rebuilt the catalog" in str(eng.recovery)
+        assert eng.execute("SELECT count(*), max(id) FROM t").rows() == [(1000, 999)]
