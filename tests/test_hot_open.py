@@ -88,7 +88,7 @@ def test_open_reads_no_hot_rows_and_the_first_query_reads_only_its_table(
     monkeypatch.setattr(HotStore, "get", get)
     with Engine.open(tmp_path, embedded=True) as eng:
         assert not [k for k in read if k.startswith(b"R")], "open read hot rows"
-        assert eng.db._providers == {}
+        assert all(eng.db.find_provider(tid) is None for tid in ids.values())
         eng.execute("SELECT count(*) FROM a").rows()
         touched = {k[:9] for k in read if k.startswith(b"R")}
         assert touched == {keys.rows_prefix(ids["a"])}
