@@ -184,11 +184,14 @@ class Engine:
         path = Path(data_dir).expanduser().resolve()
         shared = not (embedded or repair or clock_ms is not None or not background_jobs)
         if shared:
+            # engine.remote (httpx and the wire code) only when a server owns
+            # the directory: importing it is 100+ ms of an open.
             from engine.discovery import find_server, wait_for_server
-            from engine.remote import RemoteEngine
 
             server = find_server(path)
             if server is not None:
+                from engine.remote import RemoteEngine
+
                 return RemoteEngine(server, user=user)
         try:
             return cls(
@@ -206,6 +209,8 @@ class Engine:
             server = wait_for_server(path, err) if shared else None
             if server is None:
                 raise
+            from engine.remote import RemoteEngine
+
             return RemoteEngine(server, user=user)
 
     def __enter__(self) -> Engine:

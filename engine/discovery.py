@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from engine.errors import KalamError
 from engine.owner import is_server_cmdline, pid_alive
 
@@ -62,6 +60,8 @@ def server_is_live(info: ServerInfo, *, timeout: float = HEALTH_TIMEOUT_S) -> bo
     """The recorded process runs and its ``/health`` answers 200."""
     if not pid_alive(info.pid):
         return False
+    import httpx  # here: every Engine.open calls find_server, and importing httpx costs 25+ ms
+
     try:
         return httpx.get(f"{info.url}/health", timeout=timeout).status_code == 200
     except httpx.HTTPError:

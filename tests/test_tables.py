@@ -109,7 +109,7 @@ def test_flush_policy_option_is_accepted(engine, policy):
         assert str(n) in text, (policy, options)
 
 
-@pytest.mark.parametrize("policy", ["rows:0", "rows:x", "bytes:10", "rows:5,rows:6", "", "rows"])
+@pytest.mark.parametrize("policy", ["rows:0", "rows:x", "pages:10", "rows:5,rows:6", "", "rows"])
 def test_invalid_flush_policy_is_an_error(engine, expect_error, policy):
     expect_error(
         engine,

@@ -34,6 +34,7 @@ from engine.exec.live import LiveQueries
 from engine.exec.query import QueryContext
 from engine.jobs.jobs import JobManager
 from engine.live.hub import LiveHub
+from engine.memtrim import release_freed_memory
 from engine.names import check_user, safe_path
 from engine.providers.base import TableProvider
 from engine.providers.cold_tier import ColdTier, GroupCache
@@ -47,6 +48,9 @@ from engine.storage.fs import ColdPath, ObjectPath
 from engine.storage.fs_cache import ObjectCache
 from engine.txn import Txn
 from engine.users import Users
+
+# Loading at least this many hot rows returns the load's freed memory to the OS.
+_TRIM_AFTER_ROWS = 100_000
 
 DURABILITY = {
     "sync": "fsync the write-ahead log on every statement (survives power loss)",
@@ -70,6 +74,14 @@ class Database:
         if durability not in DURABILITY:
             raise InvalidOptionError(
                 f"durability must be one of {sorted(DURABILITY)}, not {durability!r}"
+            )
+        if metadata_cache_mb is not None and (
+            not isinstance(metadata_cache_mb, int)
+            or isinstance(metadata_cache_mb, bool)
+            or metadata_cache_mb < 0
+        ):  # checked here: the query context is made by the first query
+            raise InvalidOptionError(
+                f"metadata_cache_mb must be a whole number of MB >= 0, not {metadata_cache_mb!r}"
             )
         self.data_dir = data_dir
         self.user = check_user(user)
@@ -96,12 +108,10 @@ class Database:
             self.row_groups = GroupCache()  # decoded row groups for point lookups
             # local copies of segments kept in buckets (CREATE STORAGE)
             self.object_cache = ObjectCache(data_dir / "cache" / "objects")
-            # the one long-lived DataFusion context
-            self.queries = (
-                QueryContext()
-                if metadata_cache_mb is None
-                else QueryContext(metadata_cache_mb=metadata_cache_mb)
-            )
+            # the one long-lived DataFusion context, made by the first query
+            # (creating it is 6-30 ms of an open that must stay under 100 ms)
+            self._queries: QueryContext | None = None
+            self._metadata_cache_mb = metadata_cache_mb
             # State of code running outside any session (jobs, open-time recovery).
             self._no_session = Session(self.user)
             self.jobs = JobManager(self.now_us)
@@ -147,6 +157,19 @@ class Database:
                 self._closed = True
                 self.store.close()
         self.readers.finish()
+
+    @property
+    def queries(self) -> QueryContext:
+        """The engine's one long-lived DataFusion context (made on first use)."""
+        found = self._queries
+        if found is None:
+            with self.lock:
+                found = self._queries
+                if found is None:
+                    mb = self._metadata_cache_mb
+                    found = QueryContext() if mb is None else QueryContext(metadata_cache_mb=mb)
+                    self._queries = found
+        return found
 
     # ------------------------------------------------------------ per-caller state
     @property
@@ -205,7 +228,14 @@ class Database:
                     )
                     prov.on_commit = self.subscriptions.publish
                     self._providers[table.table_id] = prov
+                    if sum(len(p.rows) for p in prov.partitions.values()) >= _TRIM_AFTER_ROWS:
+                        release_freed_memory()  # the load's temporaries
         return prov
+
+    def find_provider(self, table_id: int) -> TableProvider | None:
+        """The table's provider if a statement or job has made it since the
+        open (``None``: its hot rows were never read in this process)."""
+        return self._providers.get(table_id)
 
     def forget_provider(self, table_id: int) -> None:
         self._providers.pop(table_id, None)

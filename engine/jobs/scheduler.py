@@ -1,12 +1,19 @@
 """Flush policies and STREAM eviction, run by themselves.
 
 ``tick(now_ms)`` decides and runs what is due: a table flushes when its hot
-row count reaches ``rows:N`` or when its oldest unflushed row is older than
-``interval:S``; a scope is compacted when its segments or dead versions
-pass the table's compaction policy (``engine.jobs.compact``); STREAM tables
-evict expired rows. A daemon thread calls
-``tick`` every ``period`` seconds; tests call ``tick`` directly with the
-engine's injectable clock instead of sleeping.
+rows reach the row or byte bound of its flush policy (by default 1M rows or
+64 MB, see ``engine.catalog.flush_policy``) or when its oldest unflushed row
+is older than ``interval:S``; a scope is compacted when its segments or dead
+versions pass the table's compaction policy (``engine.jobs.compact``);
+STREAM tables evict expired rows. A daemon thread calls ``tick`` every
+``period`` seconds; tests call ``tick`` directly with the engine's
+injectable clock instead of sleeping.
+
+The scheduler does not read the hot rows of a table nobody has touched since
+the open (that is what keeps an open with millions of hot rows cheap): such a
+table's size was already bounded by the session that wrote it, and its
+compaction waits for its next flush. Only what needs the rows' ages is read:
+STREAM tables (TTL eviction) and tables with an ``interval`` policy.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import threading
 from functools import partial
 from typing import TYPE_CHECKING
 
+from engine.catalog.flush_policy import effective_policy
 from engine.catalog.model import TableDef
 from engine.jobs.compact import compact_table, due_scopes
 from engine.jobs.flush import evict_expired, flush_table, pending_rows
@@ -23,6 +31,7 @@ from engine.seq import seq_time_ms
 
 if TYPE_CHECKING:
     from engine.core import Database
+    from engine.providers.base import TableProvider
 
 
 class Scheduler:
@@ -42,7 +51,11 @@ class Scheduler:
         now = engine.clock_ms() if now_ms is None else now_ms
         out: list[tuple[str, TableDef]] = []
         for table in engine.catalog.tables():
-            prov = engine.provider(table)
+            policy = effective_policy(table)
+            loaded = engine.find_provider(table.table_id)
+            if loaded is None and table.table_type != "STREAM" and "interval" not in policy:
+                continue  # dormant since the open: nothing to decide without reading it
+            prov = loaded or engine.provider(table)
             if table.table_type == "STREAM":
                 oldest = self._oldest_seq(table)
                 ttl_ms = int(table.options["ttl_seconds"]) * 1000
@@ -51,12 +64,14 @@ class Scheduler:
                 continue
             if due_scopes(engine, table):
                 out.append(("compact", table))
-            policy = table.options.get("flush_policy") or {}
             pending = pending_rows(prov)
             if not pending:
                 continue
             if "rows" in policy and pending >= policy["rows"]:
                 out.append(("rows", table))
+                continue
+            if "bytes" in policy and pending_bytes(prov) >= policy["bytes"]:
+                out.append(("bytes", table))
                 continue
             if "interval" in policy:
                 oldest = self._oldest_seq(table)
@@ -119,6 +134,11 @@ class Scheduler:
                 self.tick()
             except Exception:  # noqa: BLE001 - a failed tick is recorded on its job; keep going
                 continue
+
+
+def pending_bytes(prov: TableProvider) -> int:
+    """Memory the table's hot rows hold (for the ``bytes`` bound)."""
+    return sum(p.rows.held_bytes() for p in list(prov.partitions.values()))
 
 
 def _flush(engine: Database, table: TableDef, job: Job, *, reason: str) -> object:

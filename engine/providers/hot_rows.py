@@ -359,6 +359,15 @@ class HotRows(MutableMapping[Any, RowVersion]):
         tail = sum(1 for v in self._tail.values() if not v[1])
         return tail + int((self._alive[: self._n] & ~self._del[: self._n]).sum())
 
+    @_locked
+    def held_bytes(self) -> int:
+        """Memory the base holds (Arrow batches, per-position arrays, the
+        integer key index); the tail is bounded by ``TAIL_LIMIT``. For the
+        size bound of the flush policy (``engine.catalog.flush_policy``)."""
+        per_position = 8 + 3 + (8 if self.int_keys else 0)  # seq, 3 flags, the key
+        held = sum(b.nbytes for b in self._batches) + self._n * per_position
+        return held + self._sorted_keys.nbytes + self._sorted_pos.nbytes
+
     # ---- columnar writes
     @_locked
     def settle(self) -> None:

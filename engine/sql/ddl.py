@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
+from engine.catalog import flush_policy
 from engine.catalog.model import TABLE_TYPES, Column, Namespace, TableDef
 from engine.catalog.views import delete_view, list_views
 from engine.errors import (
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 # Option name -> (validator, help). Every WITH option is declared here once.
 TABLE_OPTIONS: dict[str, str] = {
     "TYPE": "USER, SHARED or STREAM",
-    "FLUSH_POLICY": "'rows:N', 'interval:S' or 'rows:N,interval:S'",
+    "FLUSH_POLICY": "'rows:N', 'bytes:N', 'interval:S' (comma-separated) or 'none'",
     "DELTA": "true (default) or false: publish the cold tier as a Delta Lake table",
     "COMPACT_POLICY": "'none' or 'segments:N,dead:P' (compact a scope above N segments or "
     "P% dead versions; default segments:64,dead:25 once 10,000 versions are dead)",
@@ -207,17 +208,21 @@ def parse_delta_option(value: Any) -> bool:
 
 
 def parse_flush_policy(text: str) -> dict[str, int]:
+    """FLUSH_POLICY text as stored (see ``engine.catalog.flush_policy``)."""
+    if text.replace(" ", "").lower() == "none":
+        return dict(flush_policy.NONE)
     policy: dict[str, int] = {}
     for part in text.replace(" ", "").split(","):
         key, _, value = part.partition(":")
         if (
-            key not in ("rows", "interval")
+            key not in ("rows", "bytes", "interval")
             or not value.isdigit()
             or int(value) <= 0
             or key in policy
         ):
             raise InvalidOptionError(
-                f"Invalid FLUSH_POLICY '{text}': use 'rows:N', 'interval:S' or 'rows:N,interval:S'"
+                f"Invalid FLUSH_POLICY '{text}': use 'rows:N', 'bytes:N', 'interval:S' "
+                "(comma-separated, e.g. 'rows:N,interval:S') or 'none'"
             )
         policy[key] = int(value)
     return policy
@@ -445,6 +450,9 @@ def options_json(table: TableDef) -> str:
         "flush_policy": {
             "row_limit": policy.get("rows"),
             "interval_seconds": policy.get("interval"),
+            # shown only when set, so the common shapes stay as they were
+            **({"byte_limit": policy["bytes"]} if "bytes" in policy else {}),
+            **({"none": True} if policy.get("none") else {}),
         }
         if table.table_type != "STREAM"
         else None,
