@@ -364,6 +364,68 @@ class TableProvider:
 
         txn.after_commit(apply)
 
+    def stage_batch(
+        self,
+        txn: Txn,
+        scope: str,
+        batch: pa.RecordBatch,
+        first_seq: int,
+        old_seqs: np.ndarray,
+        *,
+        deleted: bool,
+    ) -> BatchVersions:
+        """Stage new versions of existing rows given as one record batch of
+        physical columns (a set-based UPDATE, or DELETE's tombstones when
+        ``deleted``); row i gets seq ``first_seq + i`` and replaces the
+        version whose seq was ``old_seqs[i]`` (the key of a keyless row).
+        The columnar twin of ``stage_versions``: returns the staged versions
+        as a mapping (built per row only if someone reads it)."""
+        n = batch.num_rows
+        seqs = np.arange(first_seq, first_seq + n, dtype=np.int64)
+        pks = self._batch_keys(batch, old_seqs)
+        staged = BatchVersions(pks, batch, seqs, deleted)
+        if n < CHUNK_MIN_ROWS:  # a few rows: the per-key path keeps them in the tail
+            self.stage_versions(txn, scope, dict(staged.items()))
+            return staged
+        if self.table.has_unique:
+            options = ScanOptions(hidden=True, now_ms=self._clock_ms())
+            check_unique(self, scope, staged, options)  # type: ignore[arg-type]
+        # A chunk record has no tombstone flag, and rows that expire one by
+        # one (STREAM) need records per row: those keep the per-row layout.
+        chunked = (
+            not deleted
+            and bool(self.table.key_columns)
+            and type(self).row_visible is TableProvider.row_visible
+        )
+        if chunked:
+            txn.batch.put(
+                keys.chunk_key(self.table_id, scope, first_seq, first_seq + n - 1),
+                codec.encode_chunk(batch),
+            )
+        else:
+            columns = [stored_list(c) for c in batch.columns]
+            ids = [int(name[1:]) for name in batch.schema.names]
+            prefix = keys.rows_prefix(self.table_id, scope)
+            pack_key, encode = keys.pk_bytes, codec.encode_row
+            txn.batch.put_many(
+                [
+                    (prefix + pack_key(k), encode(q, deleted, dict(zip(ids, values, strict=True))))
+                    for k, q, values in zip(
+                        staged.keys_list, seqs.tolist(), zip(*columns, strict=True), strict=True
+                    )
+                ]
+            )
+
+        def apply() -> None:
+            part = self._partition(scope)
+            part.rows.append(pks, batch, seqs, np.full(n, deleted, np.bool_), chunked=chunked)
+            part.version += 1
+            if self.on_commit is not None:
+                self.on_commit(self.table, scope, staged)  # type: ignore[arg-type]
+
+        txn.after_commit(apply)
+        return staged
+
     def _as_chunk(
         self, versions: dict[Any, RowVersion]
     ) -> tuple[pa.RecordBatch, np.ndarray] | None:
