@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from engine.catalog.model import TableDef
+from engine.catalog.model import Column, TableDef
 from engine.errors import NotNullViolationError, SchemaError, UnsupportedStatementError
 from engine.gcpause import gc_paused
 from engine.providers.base import RowVersion, TableProvider, build_arrow
@@ -40,7 +40,7 @@ from engine.sql.set_columns import (
     values_differ,
 )
 from engine.sql.tokens import Composed
-from engine.sql.values import NotSimple, simple_value
+from engine.sql.values import NotSimple, default_value, simple_value
 from engine.types import coerce, decimal_spec
 
 if TYPE_CHECKING:
@@ -58,11 +58,45 @@ def _target_select(table: TableDef, s: st.Update | st.Delete) -> Composed:
     text = Composed().add("SELECT ")
     text.add(", ".join(f'"{c.name}"' for c in table.columns) + ", _seq")
     for i, value in enumerate(s.set_sql if isinstance(s, st.Update) else ()):
-        text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
+        if is_default(s.assignments[i][1], table):  # filled in by _new_columns
+            text.add(f', NULL AS "{_NEW.format(i)}"')
+        else:
+            text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
     text.add(" FROM ").piece(s.target_sql)
     if s.where_sql is not None:
         text.add(" WHERE ").piece(s.where_sql)
     return text
+
+
+def is_default(expr: exp.Expression, table: TableDef) -> bool:
+    """Whether a SET value is the keyword ``DEFAULT`` (sqlglot reads it as a
+    column; a real column named "default" must be quoted or qualified)."""
+    return (
+        isinstance(expr, exp.Column)
+        and not expr.table
+        and isinstance(expr.this, exp.Identifier)
+        and not expr.this.quoted
+        and expr.name.upper() == "DEFAULT"
+        and table.find_column(expr.name) is None
+    )
+
+
+def _default_column(engine: Database, col: Column, n: int, user: str) -> pa.Array:
+    """``SET col = DEFAULT`` for ``n`` rows: the column's default (NULL if it has none)."""
+    d = col.default
+    if d is None:
+        return pa.nulls(n, col.arrow_type)
+    if d.kind == "function" and d.value == "SNOWFLAKE_ID":
+        raise UnsupportedStatementError(
+            f"UPDATE ... SET {col.name} = DEFAULT: a SNOWFLAKE_ID default is given only on INSERT"
+        )
+    now_us = engine.now_us()
+    per_row = d.kind == "function" and d.value in ("UUID_V7", "ULID")
+    values = [
+        default_value(d, user=user, seq=0, now_us=now_us, type_name=col.type)
+        for _ in range(n if per_row else 1)
+    ]
+    return pa.array(values if per_row else values * n, type=col.arrow_type)
 
 
 def _run_target_select(
@@ -212,7 +246,7 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
         data = _run_target_select(engine, s, table, params, user, overrides)
         if data.num_rows == 0:
             return _none_changed("Updated", table, s.returning)
-        new = _new_columns(table, s, assigned, data, params)
+        new = _new_columns(table, s, assigned, data, params, engine, user)
         batch = physical_batch(table, new, data)
         changed = None
         for cid in new:
@@ -247,6 +281,8 @@ def _new_columns(
     assigned: dict[str, int],
     data: pa.Table,
     params: dict[str, Any],
+    engine: Database,
+    user: str,
 ) -> dict[int, pa.Array]:
     """{column id: new values} of the target rows, converted and checked
     (overflow, type, range, NOT NULL) a column at a time."""
@@ -265,7 +301,9 @@ def _new_columns(
     for name, i in assigned.items():
         col = table.get_column(name)
         values: Any = data.column(_NEW.format(i))
-        if decimal_spec(col.type) is not None:
+        if is_default(s.assignments[i][1], table):
+            values = _default_column(engine, col, n, user)
+        elif decimal_spec(col.type) is not None:
             # DataFusion reads 12345678901234567.89 as a double; a DECIMAL column
             # stores the literal (or bound value) exactly, as INSERT does.
             with contextlib.suppress(NotSimple, KeyError):
