@@ -57,8 +57,7 @@ def _target_select(table: TableDef, s: st.Update | st.Delete) -> Composed:
         raise UnsupportedStatementError("This statement has no text to evaluate")
     text = Composed().add("SELECT ")
     text.add(", ".join(f'"{c.name}"' for c in table.columns) + ", _seq")
-    assignments = s.assignments if isinstance(s, st.Update) else ()
-    values = s.set_sql if assignments else ()
+    assignments, values = (s.assignments, s.set_sql) if isinstance(s, st.Update) else ((), ())
     for i, ((_, expr), value) in enumerate(zip(assignments, values, strict=True)):
         if is_default(expr, table):  # filled in by _new_columns
             text.add(f', NULL AS "{_NEW.format(i)}"')
