@@ -403,3 +403,35 @@ def test_set_default_gives_the_columns_default_on_one_row_and_on_many(engine: En
         (2, 2, "root", 6),
         (3, 3, "root", 7),
     ]
+
+
+@pytest.mark.parametrize(
+    ("columns", "key"),
+    [
+        ("a TEXT PRIMARY KEY, v BIGINT", lambda i: {"a": f"k{i:05d}"}),
+        ("a INT, b TEXT, v BIGINT, PRIMARY KEY (a, b)", lambda i: {"a": i % 7, "b": f"b{i}"}),
+        ("a TIMESTAMP PRIMARY KEY, v BIGINT", lambda i: {"a": T0 + dt.timedelta(seconds=i)}),
+    ],
+    ids=["text key", "composite key", "timestamp key"],
+)
+def test_bulk_update_and_delete_work_for_every_kind_of_key(
+    engine: Engine, reopen: Callable[..., Engine], columns: str, key: Callable[[int], dict]
+) -> None:
+    engine.execute(f"CREATE TABLE t ({columns})")
+    keys = [key(i) for i in range(N)]
+    data = {name: [k[name] for k in keys] for name in keys[0]}
+    engine.insert_arrow("t", pa.table({**data, "v": pa.array(range(N), pa.int64())}))
+    engine.flush("t")
+    engine.execute("UPDATE t SET v = v + 1 WHERE v < 1500")  # cold rows get hot versions
+    assert engine.execute("UPDATE t SET v = v * 2 WHERE v % 2 = 0").rows_affected == N // 2
+    model = [(i + 1 if i < 1500 else i) for i in range(N)]
+    model = [v * 2 if v % 2 == 0 else v for v in model]
+    kept = [v for v in model if v % 3 == 1]
+    assert engine.execute("DELETE FROM t WHERE v % 3 <> 1").rows_affected == N - len(kept)
+    expected = sorted(engine.execute("SELECT * FROM t").rows())
+    for _ in range(2):
+        engine = reopen(engine)
+        assert sorted(engine.execute("SELECT * FROM t").rows()) == expected
+        engine.flush("t")
+        assert sorted(engine.execute("SELECT * FROM t").rows()) == expected
+    assert sorted(v for *_, v in expected) == sorted(kept)
