@@ -377,11 +377,14 @@ class TableProvider:
         """Stage new versions of existing rows given as one record batch of
         physical columns (a set-based UPDATE, or DELETE's tombstones when
         ``deleted``); row i gets seq ``first_seq + i`` and replaces the
-        version whose seq was ``old_seqs[i]`` (the key of a keyless row).
+        version whose seq was ``old_seqs[i]``.
         The columnar twin of ``stage_versions``: returns the staged versions
         as a mapping (built per row only if someone reads it)."""
         n = batch.num_rows
         seqs = np.arange(first_seq, first_seq + n, dtype=np.int64)
+        part = self.partitions.get(scope)
+        if not self.table.key_columns and part is not None:
+            old_seqs = part.rows.keys_at_seqs(old_seqs)  # a keyless row's key is its first seq
         pks = self._batch_keys(batch, old_seqs)
         staged = BatchVersions(pks, batch, seqs, deleted)
         if n < CHUNK_MIN_ROWS:  # a few rows: the per-key path keeps them in the tail
