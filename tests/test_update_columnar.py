@@ -466,3 +466,25 @@ def test_a_stream_row_updated_twice_stays_one_row_and_deletes_as_one(engine: Eng
     assert engine.execute("SELECT id, v FROM s ORDER BY id").rows() == [(1, 21), (2, 2)]
     assert engine.execute("DELETE FROM s WHERE id = 1").rows_affected == 1
     assert engine.execute("SELECT id, v FROM s").rows() == [(2, 2)]
+
+
+def test_a_bulk_delete_over_rows_written_one_by_one_stays_deleted_across_flush_and_restart(
+    engine: Engine, reopen: Callable[..., Engine]
+) -> None:
+    engine.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)")
+    for i in range(0, 40, 2):  # records per key, older than the bulk tombstones
+        engine.execute("INSERT INTO t VALUES ($1, 'one')", [i])
+    ids = pa.array(range(41, N), pa.int64())
+    engine.insert_arrow("t", pa.table({"id": ids, "v": pa.array(["bulk"] * len(ids))}))
+    assert engine.execute("DELETE FROM t WHERE id % 4 = 0").rows_affected == 10 + len(
+        [i for i in range(41, N) if i % 4 == 0]
+    )
+    engine.execute("INSERT INTO t VALUES (8, 'back')")  # a key the bulk delete freed
+    expected = sorted(engine.execute("SELECT id, v FROM t").rows())
+    assert (8, "back") in expected and (4, "one") not in expected and (2, "one") in expected
+    engine = reopen(engine)
+    assert sorted(engine.execute("SELECT id, v FROM t").rows()) == expected
+    engine.flush("t")
+    engine = reopen(engine)
+    assert sorted(engine.execute("SELECT id, v FROM t").rows()) == expected
+    assert engine.execute("SELECT count(*) FROM t WHERE _deleted = true").scalar() == 0

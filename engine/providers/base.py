@@ -139,7 +139,10 @@ class TableProvider:
             scope, first, batch = codec.decode_chunk(key, raw, table=label)
             seqs = np.arange(first, first + batch.num_rows, dtype=np.int64)
             part = self._partition(scope)
-            part.rows.merge_older(self._batch_keys(batch, seqs), batch, first)
+            deleted = _is_tombstones(batch)
+            if deleted:
+                batch = batch.replace_schema_metadata(None)
+            part.rows.merge_older(self._batch_keys(batch, seqs), batch, first, deleted=deleted)
 
     def _batch_keys(self, batch: pa.RecordBatch, seqs: np.ndarray) -> Any:
         """The hot key of each row of a record batch of physical columns (a
@@ -393,17 +396,16 @@ class TableProvider:
         if self.table.has_unique:
             options = ScanOptions(hidden=True, now_ms=self._clock_ms())
             check_unique(self, scope, staged, options)  # type: ignore[arg-type]
-        # A chunk record has no tombstone flag, and rows that expire one by
-        # one (STREAM) need records per row: those keep the per-row layout.
+        # Rows that expire one by one (STREAM, keyless) keep records per row.
         chunked = (
-            not deleted
-            and bool(self.table.key_columns)
-            and type(self).row_visible is TableProvider.row_visible
+            bool(self.table.key_columns) and type(self).row_visible is TableProvider.row_visible
         )
         if chunked:
+            # A chunk of tombstones says so in its schema's metadata.
+            stored = batch.replace_schema_metadata(_TOMBSTONES) if deleted else batch
             txn.batch.put(
                 keys.chunk_key(self.table_id, scope, first_seq, first_seq + n - 1),
-                codec.encode_chunk(batch),
+                codec.encode_chunk(stored),
             )
         else:
             columns = [stored_list(c) for c in batch.columns]
@@ -738,6 +740,15 @@ def _all_distinct(values: np.ndarray) -> bool:
     """No value twice (a sort: numpy's hash-based unique took 1.1 s for 500k keys)."""
     ordered = np.sort(values)
     return not bool((ordered[1:] == ordered[:-1]).any())
+
+
+# Schema metadata of a bulk chunk record whose rows are tombstones (DELETE).
+_TOMBSTONES = {b"kalam.deleted": b"true"}
+
+
+def _is_tombstones(batch: pa.RecordBatch) -> bool:
+    meta = batch.schema.metadata
+    return bool(meta) and meta.get(b"kalam.deleted") == b"true"
 
 
 def _not_chunk(key: bytes) -> bool:

@@ -563,9 +563,12 @@ class HotRows(MutableMapping[Any, RowVersion]):
         return self._physical(table, keep_mask=mask), self._seq[:n][mask], self._del[:n][mask]
 
     @_locked
-    def merge_older(self, keys: Sequence[Any], batch: pa.RecordBatch, first_seq: int) -> None:
-        """Add a bulk chunk read at open: row i is version ``first_seq + i``,
-        kept only where no newer version of its key is already held."""
+    def merge_older(
+        self, keys: Sequence[Any], batch: pa.RecordBatch, first_seq: int, *, deleted: bool = False
+    ) -> None:
+        """Add a bulk chunk read at open: row i is version ``first_seq + i``
+        (a tombstone if ``deleted``), kept only where no newer version of
+        its key is already held."""
         seqs = np.arange(first_seq, first_seq + len(keys), dtype=np.int64)
         newer = self.seqs_of(keys) > seqs
         if newer.any():
@@ -573,7 +576,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
             batch = batch.filter(pa.array(keep))
             seqs = seqs[keep]
             keys = [k for k, ok in zip(keys, keep.tolist(), strict=True) if ok]
-        self.append(keys, batch, seqs, np.zeros(len(seqs), np.bool_), chunked=True)
+        self.append(keys, batch, seqs, np.full(len(seqs), deleted, np.bool_), chunked=True)
 
     @_locked
     def snapshot(self, table: TableDef) -> tuple[list[Any], list[Any], np.ndarray, pa.Table]:
