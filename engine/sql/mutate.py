@@ -9,6 +9,14 @@ predicate exactly as written (token slices of the statement, see
 expressions shows. DataFusion's own DML is never executed (see DESIGN.md:
 on datafusion 55 ``DELETE ... WHERE false`` deleted every row).
 
+The target rows stay Arrow columns (issue 15: a dict and a ``coerce`` per row
+held UPDATE to ~90k rows/s): the new values are converted and checked a
+column at a time (``engine/sql/set_columns.py``), unchanged rows are dropped
+by a vectorised comparison, and the new versions (or DELETE's tombstones) are
+staged as one record batch (``TableProvider.stage_batch``). Only an UPDATE by
+primary key with literal or parameter values, and a DELETE by primary key,
+take the one-row path (no plan at all).
+
 DML runs under the engine's write lock, so the rows a statement read cannot
 change before its batch commits: concurrent UPDATEs serialise.
 """
