@@ -8,7 +8,9 @@
 - throughput (rows/s) of ``insert_arrow`` vs DuckDB inserting the same Arrow
   table into a table with a primary key, ``INSERT ... SELECT`` from a flushed
   table vs DuckDB's, ``FLUSH`` vs DuckDB writing the same rows to Parquet, and
-  a set-based ``UPDATE`` of 10% of the rows vs DuckDB's.
+  set-based ``UPDATE`` and ``DELETE`` of 10% of the rows (hot, and flushed)
+  vs DuckDB's, and of every row of the table with ``--full``; their rates
+  count the rows changed per second.
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
     with work_dir(cfg, NAME) as wd:
         _memory(wd, sizes, rounds, report)
         _bulk(wd, n_bulk, rounds, report)
+        _mutations(wd, n_bulk, rounds, report, whole=cfg.pick(False, False, True))
     return [report]
 
 
@@ -277,54 +280,108 @@ def _bulk(wd: Path, n: int, rounds: int, report: BenchReport) -> None:
                 ),
                 self_timed=True,
             ),
-            Case(
-                "UPDATE 10% (rows/s of the table)",
-                lambda: timed(
-                    lambda: fresh_engine(True),
-                    lambda t: engine.execute(f"UPDATE {t} SET value = value + 1 WHERE qty < 100"),
-                    e_drop,
-                ),
-                self_timed=True,
-            ),
-            Case(
-                "duckdb UPDATE 10%",
-                lambda: timed(
-                    lambda: fresh_duck(True),
-                    lambda t: dk.execute(f"UPDATE {t} SET value = value + 1 WHERE qty < 100"),
-                    d_drop,
-                ),
-                self_timed=True,
-            ),
         ]
         log(f"{NAME}: bulk paths on {n:,} rows")
         samples = interleave(cases, rounds=rounds, per_round=1, warmup=0)
     finally:
         dk.close()
         engine.close()
-    # UPDATE rates count the rows changed (10%: qty < 100 of 0..1023).
-    changed = sum(1 for i in range(1024) if i < 100) / 1024
-    for name in ("UPDATE 10% (rows/s of the table)", "duckdb UPDATE 10%"):
-        samples[name] = [x * changed for x in samples[name]]
     peer = {
         "insert_arrow": "duckdb INSERT from Arrow (PK)",
         "INSERT ... SELECT (from flushed)": "duckdb INSERT ... SELECT",
         "FLUSH": "duckdb COPY TO parquet",
-        "UPDATE 10% (rows/s of the table)": "duckdb UPDATE 10%",
     }
     floors = {
         "insert_arrow": 1e6,
         "INSERT ... SELECT (from flushed)": 1e6,
         "FLUSH": 1e6,
-        "UPDATE 10% (rows/s of the table)": 2e5,
     }
     for name, xs in samples.items():
         report.rows.append(
             Row(
-                name.replace(" (rows/s of the table)", " (rows changed/s)"),
+                name,
                 xs,
                 unit="rate",
-                peers=(peer[name].replace(" (rows/s of the table)", ""),) if name in peer else (),
+                peers=(peer[name],) if name in peer else (),
                 target=Target(min_value=floors[name]) if name in floors else None,
+            )
+        )
+
+
+# 10% of the rows: qty < 100 of 0..1023 (qty = id & 1023).
+TENTH = "qty < 100"
+
+
+def _mutations(wd: Path, n: int, rounds: int, report: BenchReport, *, whole: bool) -> None:
+    """Set-based UPDATE / DELETE, rows changed per second, next to DuckDB."""
+    data = rows(0, n)
+    engine = open_engine(wd / "mutate")
+    dk = duckdb_connect()
+    dk.register("data", data)
+    seq = iter(range(10**6))
+    tenth = sum(1 for i in range(n) if (i & 1023) < 100)
+    try:
+
+        def case(name: str, sql: str, changed: int, *, peer: bool, cold: bool = False) -> Case:
+            def run() -> float:
+                t = f"m{next(seq)}"
+                if peer:
+                    dk.execute(DDL.format(t=t))
+                    dk.execute(f"INSERT INTO {t} SELECT * FROM data")
+                    con: Any = dk
+                else:
+                    engine.execute(DDL.format(t=t))
+                    engine.insert_arrow(t, data)
+                    if cold:
+                        engine.flush(t)
+                    con = engine
+                start = time.perf_counter()
+                con.execute(sql.format(t=t))
+                took = time.perf_counter() - start
+                con.execute(f"DROP TABLE {t}")
+                return changed / took
+
+            return Case(name, run, self_timed=True)
+
+        update = "UPDATE {t} SET value = value + 1 WHERE " + TENTH
+        delete = "DELETE FROM {t} WHERE " + TENTH
+        cases = [
+            case("UPDATE 10%", update, tenth, peer=False),
+            case("duckdb UPDATE 10%", update, tenth, peer=True),
+            case("DELETE 10%", delete, tenth, peer=False),
+            case("duckdb DELETE 10%", delete, tenth, peer=True),
+            case("UPDATE 10% of flushed rows", update, tenth, peer=False, cold=True),
+            case("DELETE 10% of flushed rows", delete, tenth, peer=False, cold=True),
+        ]
+        if whole:
+            every = "UPDATE {t} SET value = value + 1, qty = qty + 1"
+            cases += [
+                case("UPDATE 100%", every, n, peer=False),
+                case("duckdb UPDATE 100%", every, n, peer=True),
+                case("DELETE 100%", "DELETE FROM {t} WHERE id >= 0", n, peer=False),
+                case("duckdb DELETE 100%", "DELETE FROM {t} WHERE id >= 0", n, peer=True),
+            ]
+        log(f"{NAME}: set-based UPDATE / DELETE on {n:,} rows")
+        samples = interleave(cases, rounds=rounds, per_round=1, warmup=0)
+    finally:
+        dk.close()
+        engine.close()
+    peer = {
+        "UPDATE 10%": "duckdb UPDATE 10%",
+        "DELETE 10%": "duckdb DELETE 10%",
+        "UPDATE 10% of flushed rows": "duckdb UPDATE 10%",
+        "DELETE 10% of flushed rows": "duckdb DELETE 10%",
+        "UPDATE 100%": "duckdb UPDATE 100%",
+        "DELETE 100%": "duckdb DELETE 100%",
+    }
+    for name, xs in samples.items():
+        report.rows.append(
+            Row(
+                f"{name} (rows changed/s)",
+                xs,
+                unit="rate",
+                peers=(f"{peer[name]} (rows changed/s)",) if name in peer else (),
+                target=Target(min_value=2e5) if name.startswith("UPDATE") else None,
             )
         )
 

@@ -139,7 +139,10 @@ class TableProvider:
             scope, first, batch = codec.decode_chunk(key, raw, table=label)
             seqs = np.arange(first, first + batch.num_rows, dtype=np.int64)
             part = self._partition(scope)
-            part.rows.merge_older(self._batch_keys(batch, seqs), batch, first)
+            deleted = _is_tombstones(batch)
+            if deleted:
+                batch = batch.replace_schema_metadata(None)
+            part.rows.merge_older(self._batch_keys(batch, seqs), batch, first, deleted=deleted)
 
     def _batch_keys(self, batch: pa.RecordBatch, seqs: np.ndarray) -> Any:
         """The hot key of each row of a record batch of physical columns (a
@@ -363,6 +366,70 @@ class TableProvider:
                 self.on_commit(self.table, scope, versions)
 
         txn.after_commit(apply)
+
+    def stage_batch(
+        self,
+        txn: Txn,
+        scope: str,
+        batch: pa.RecordBatch,
+        first_seq: int,
+        old_seqs: np.ndarray,
+        *,
+        deleted: bool,
+    ) -> BatchVersions:
+        """Stage new versions of existing rows given as one record batch of
+        physical columns (a set-based UPDATE, or DELETE's tombstones when
+        ``deleted``); row i gets seq ``first_seq + i`` and replaces the
+        version whose seq was ``old_seqs[i]``.
+        The columnar twin of ``stage_versions``: returns the staged versions
+        as a mapping (built per row only if someone reads it)."""
+        n = batch.num_rows
+        seqs = np.arange(first_seq, first_seq + n, dtype=np.int64)
+        part = self.partitions.get(scope)
+        if not self.table.key_columns and part is not None:
+            old_seqs = part.rows.keys_at_seqs(old_seqs)  # a keyless row's key is its first seq
+        pks = self._batch_keys(batch, old_seqs)
+        staged = BatchVersions(pks, batch, seqs, deleted)
+        if n < CHUNK_MIN_ROWS:  # a few rows: the per-key path keeps them in the tail
+            self.stage_versions(txn, scope, dict(staged.items()))
+            return staged
+        if self.table.has_unique:
+            options = ScanOptions(hidden=True, now_ms=self._clock_ms())
+            check_unique(self, scope, staged, options)  # type: ignore[arg-type]
+        # Rows that expire one by one (STREAM, keyless) keep records per row.
+        chunked = (
+            bool(self.table.key_columns) and type(self).row_visible is TableProvider.row_visible
+        )
+        if chunked:
+            # A chunk of tombstones says so in its schema's metadata.
+            stored = batch.replace_schema_metadata(_TOMBSTONES) if deleted else batch
+            txn.batch.put(
+                keys.chunk_key(self.table_id, scope, first_seq, first_seq + n - 1),
+                codec.encode_chunk(stored),
+            )
+        else:
+            columns = [stored_list(c) for c in batch.columns]
+            ids = [int(name[1:]) for name in batch.schema.names]
+            prefix = keys.rows_prefix(self.table_id, scope)
+            pack_key, encode = keys.pk_bytes, codec.encode_row
+            txn.batch.put_many(
+                [
+                    (prefix + pack_key(k), encode(q, deleted, dict(zip(ids, values, strict=True))))
+                    for k, q, values in zip(
+                        staged.keys_list, seqs.tolist(), zip(*columns, strict=True), strict=True
+                    )
+                ]
+            )
+
+        def apply() -> None:
+            part = self._partition(scope)
+            part.rows.append(pks, batch, seqs, np.full(n, deleted, np.bool_), chunked=chunked)
+            part.version += 1
+            if self.on_commit is not None:
+                self.on_commit(self.table, scope, staged)  # type: ignore[arg-type]
+
+        txn.after_commit(apply)
+        return staged
 
     def _as_chunk(
         self, versions: dict[Any, RowVersion]
@@ -673,6 +740,15 @@ def _all_distinct(values: np.ndarray) -> bool:
     """No value twice (a sort: numpy's hash-based unique took 1.1 s for 500k keys)."""
     ordered = np.sort(values)
     return not bool((ordered[1:] == ordered[:-1]).any())
+
+
+# Schema metadata of a bulk chunk record whose rows are tombstones (DELETE).
+_TOMBSTONES = {b"kalam.deleted": b"true"}
+
+
+def _is_tombstones(batch: pa.RecordBatch) -> bool:
+    meta = batch.schema.metadata
+    return bool(meta) and meta.get(b"kalam.deleted") == b"true"
 
 
 def _not_chunk(key: bytes) -> bool:

@@ -347,6 +347,29 @@ class HotRows(MutableMapping[Any, RowVersion]):
         return seqs, dels
 
     @_locked
+    def keys_at_seqs(self, seqs: np.ndarray) -> np.ndarray:
+        """For a keyless scope (key = a row's first seq): the key of the alive
+        version with each seq (the seq itself where none holds it). A row
+        rewritten by UPDATE keeps its key while its ``_seq`` moves on."""
+        wanted = np.asarray(seqs, dtype=np.int64)
+        out = wanted.copy()
+        alive = np.flatnonzero(self._alive[: self._n])
+        if len(alive) and len(wanted):
+            current = self._seq[alive]
+            order = np.argsort(current, kind="stable")
+            current, at = current[order], alive[order]
+            i = np.minimum(np.searchsorted(current, wanted), len(current) - 1)
+            hit = current[i] == wanted
+            out[hit] = self._pkeys[at[i[hit]]]
+        if self._tail:
+            by_seq = {v[0]: k for k, v in self._tail.items()}
+            for j, seq in enumerate(wanted.tolist()):
+                key = by_seq.get(seq)
+                if key is not None:
+                    out[j] = key
+        return out
+
+    @_locked
     def min_seq(self) -> int | None:
         seqs = [v[0] for v in self._tail.values()]
         alive = self._seq[: self._n][self._alive[: self._n]]
@@ -549,9 +572,12 @@ class HotRows(MutableMapping[Any, RowVersion]):
         return self._physical(table, keep_mask=mask), self._seq[:n][mask], self._del[:n][mask]
 
     @_locked
-    def merge_older(self, keys: Sequence[Any], batch: pa.RecordBatch, first_seq: int) -> None:
-        """Add a bulk chunk read at open: row i is version ``first_seq + i``,
-        kept only where no newer version of its key is already held."""
+    def merge_older(
+        self, keys: Sequence[Any], batch: pa.RecordBatch, first_seq: int, *, deleted: bool = False
+    ) -> None:
+        """Add a bulk chunk read at open: row i is version ``first_seq + i``
+        (a tombstone if ``deleted``), kept only where no newer version of
+        its key is already held."""
         seqs = np.arange(first_seq, first_seq + len(keys), dtype=np.int64)
         newer = self.seqs_of(keys) > seqs
         if newer.any():
@@ -559,7 +585,7 @@ class HotRows(MutableMapping[Any, RowVersion]):
             batch = batch.filter(pa.array(keep))
             seqs = seqs[keep]
             keys = [k for k, ok in zip(keys, keep.tolist(), strict=True) if ok]
-        self.append(keys, batch, seqs, np.zeros(len(seqs), np.bool_), chunked=True)
+        self.append(keys, batch, seqs, np.full(len(seqs), deleted, np.bool_), chunked=True)
 
     @_locked
     def snapshot(self, table: TableDef) -> tuple[list[Any], list[Any], np.ndarray, pa.Table]:

@@ -9,6 +9,14 @@ predicate exactly as written (token slices of the statement, see
 expressions shows. DataFusion's own DML is never executed (see DESIGN.md:
 on datafusion 55 ``DELETE ... WHERE false`` deleted every row).
 
+The target rows stay Arrow columns (issue 15: a dict and a ``coerce`` per row
+held UPDATE to ~90k rows/s): the new values are converted and checked a
+column at a time (``engine/sql/set_columns.py``), unchanged rows are dropped
+by a vectorised comparison, and the new versions (or DELETE's tombstones) are
+staged as one record batch (``TableProvider.stage_batch``). Only an UPDATE by
+primary key with literal or parameter values, and a DELETE by primary key,
+take the one-row path (no plan at all).
+
 DML runs under the engine's write lock, so the rows a statement read cannot
 change before its batch commits: concurrent UPDATEs serialise.
 """
@@ -19,21 +27,28 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
-from engine.catalog.model import TableDef
+from engine.catalog.model import Column, TableDef
 from engine.errors import NotNullViolationError, SchemaError, UnsupportedStatementError
 from engine.gcpause import gc_paused
 from engine.providers.base import RowVersion, TableProvider, build_arrow
-from engine.providers.hot_rows import stored_list
+from engine.providers.hot_rows import physical
 from engine.result import Result
 from engine.sql import statements as st
-from engine.sql.checked import INTEGER_TYPES, check_no_overflow, exact_integer, has_arithmetic
+from engine.sql.checked import INTEGER_TYPES, exact_integer, has_arithmetic
 from engine.sql.point import live_version, point_key
-from engine.sql.returning import returning_columns, with_returning
+from engine.sql.returning import batch_returning, returning_columns, with_returning
 from engine.sql.select import runner_for
+from engine.sql.set_columns import (
+    check_not_null,
+    check_overflow_columns,
+    stored_array,
+    values_differ,
+)
 from engine.sql.tokens import Composed
-from engine.sql.values import NotSimple, simple_value
+from engine.sql.values import NotSimple, default_value, simple_value
 from engine.types import coerce, decimal_spec
 
 if TYPE_CHECKING:
@@ -50,12 +65,47 @@ def _target_select(table: TableDef, s: st.Update | st.Delete) -> Composed:
         raise UnsupportedStatementError("This statement has no text to evaluate")
     text = Composed().add("SELECT ")
     text.add(", ".join(f'"{c.name}"' for c in table.columns) + ", _seq")
-    for i, value in enumerate(s.set_sql if isinstance(s, st.Update) else ()):
-        text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
+    assignments, values = (s.assignments, s.set_sql) if isinstance(s, st.Update) else ((), ())
+    for i, ((_, expr), value) in enumerate(zip(assignments, values, strict=True)):
+        if is_default(expr, table):  # filled in by _new_columns
+            text.add(f', NULL AS "{_NEW.format(i)}"')
+        else:
+            text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
     text.add(" FROM ").piece(s.target_sql)
     if s.where_sql is not None:
         text.add(" WHERE ").piece(s.where_sql)
     return text
+
+
+def is_default(expr: exp.Expression, table: TableDef) -> bool:
+    """Whether a SET value is the keyword ``DEFAULT`` (sqlglot reads it as a
+    column; a real column named "default" must be quoted or qualified)."""
+    return (
+        isinstance(expr, exp.Column)
+        and not expr.table
+        and isinstance(expr.this, exp.Identifier)
+        and not expr.this.quoted
+        and expr.name.upper() == "DEFAULT"
+        and table.find_column(expr.name) is None
+    )
+
+
+def _default_column(engine: Database, col: Column, n: int, user: str) -> pa.Array:
+    """``SET col = DEFAULT`` for ``n`` rows: the column's default (NULL if it has none)."""
+    d = col.default
+    if d is None:
+        return pa.nulls(n, col.arrow_type)
+    if d.kind == "function" and d.value == "SNOWFLAKE_ID":
+        raise UnsupportedStatementError(
+            f"UPDATE ... SET {col.name} = DEFAULT: a SNOWFLAKE_ID default is given only on INSERT"
+        )
+    now_us = engine.now_us()
+    per_row = d.kind == "function" and d.value in ("UUID_V7", "ULID")
+    values = [
+        default_value(d, user=user, seq=0, now_us=now_us, type_name=col.type)
+        for _ in range(n if per_row else 1)
+    ]
+    return pa.array(values if per_row else values * n, type=col.arrow_type)
 
 
 def _run_target_select(
@@ -79,37 +129,6 @@ def _run_target_select(
         locate=text.locate,
     )
     return data
-
-
-def _versions_from(table: TableDef, data: pa.Table) -> list[tuple[int, dict[int, Any]]]:
-    """(old seq, {column id: stored value}) per selected row.
-
-    Column by column (issue 15: a ``coerce`` per value held UPDATE to a few
-    thousand rows a second): the selected columns already have the table's
-    Arrow types, so their stored forms are one conversion per column."""
-    ids = [c.id for c in table.columns]
-    columns = [_stored_column(data.column(c.name), c) for c in table.columns]
-    seqs = data.column("_seq").to_pylist()
-    return (
-        [
-            (seq, dict(zip(ids, values, strict=True)))
-            for seq, values in zip(seqs, zip(*columns, strict=True), strict=True)
-        ]
-        if columns
-        else [(seq, {}) for seq in seqs]
-    )
-
-
-def _stored_column(values: Any, column: Any) -> list[Any]:
-    if values.type != column.arrow_type:
-        return [_stored(v, column.type) for v in values.to_pylist()]
-    return stored_list(values)
-
-
-def _stored(value: Any, type_name: str) -> Any:
-    if value is None:
-        return None
-    return coerce(value, type_name, "")
 
 
 def _needs_overflow_check(
@@ -141,73 +160,71 @@ def _targets(
 
 
 def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) -> Result:
-    with engine.lock:
+    with engine.lock, gc_paused():
         table = engine.resolve(s.table)
         if s.returning:
             returning_columns(table, s.returning)  # unknown names fail before anything runs
         prov = engine.provider(table)
+        scope = prov.write_scope(user)
         targets = _targets(engine, s, table, prov, params, user)
-        if targets is None:
-            targets = _versions_from(table, _run_target_select(engine, s, table, params, user))
+        if targets is None:  # set-based: the tombstones are one batch
+            data = _run_target_select(engine, s, table, params, user)
+            if data.num_rows == 0:
+                return _none_changed("Deleted", table, s.returning)
+            batch = physical_batch(table, {}, data)
+            return _stage(engine, prov, scope, "Deleted", batch, data, s.returning, deleted=True)
         if not targets:
-            return with_returning(
-                Result(message="Deleted 0 row(s)", rows_affected=0), table, s.returning, []
-            )
+            return _none_changed("Deleted", table, s.returning)
         txn = engine.begin()
-        first = engine.seq.take(txn, len(targets), prov.write_scope(user))
+        first = engine.seq.take(txn, len(targets), scope)
         versions: dict[Any, RowVersion] = {}
         for i, (old_seq, values) in enumerate(targets):
             versions[prov.key_of(values, old_seq)] = (first + i, True, values)
-        prov.stage_versions(txn, prov.write_scope(user), versions)
+        prov.stage_versions(txn, scope, versions)
         txn.commit()
     result = Result(message=f"Deleted {len(versions)} row(s)", rows_affected=len(versions))
     return with_returning(result, table, s.returning, list(versions.values()))
 
 
-def _update_targets(
+def _none_changed(verb: str, table: TableDef, returning: tuple[str, ...] | None) -> Result:
+    return with_returning(Result(message=f"{verb} 0 row(s)", rows_affected=0), table, returning, [])
+
+
+def _stage(
     engine: Database,
-    s: st.Update,
-    table: TableDef,
     prov: TableProvider,
-    assigned: dict[str, int],
-    params: dict[str, Any],
-    user: str,
-) -> tuple[list[tuple[int, dict[int, Any]]], dict[str, list[Any]]]:
-    """(old versions, {column: new values}) of the rows an UPDATE changes."""
-    overrides: dict[str, tuple[Any, dict[str, int]]] | None = None
-    point = _targets(engine, s, table, prov, params, user)
-    if point is not None:
-        if not point:
-            return [], {}
-        try:  # literal / parameter assignments need no plan at all
-            new_cols = {
-                name: [simple_value(s.assignments[i][1], params)] for name, i in assigned.items()
-            }
-            return point, new_cols
-        except (NotSimple, KeyError):
-            pass
-        if not any(e.find(exp.Table) for _, e in s.assignments):
-            # The same SELECT, over just the row the lookup found (no scan).
-            seq, values = point[0]
-            row = build_arrow(table, [(seq, False, values)], hidden=True)
-            overrides = {table.qualified_name: (row, {})}
-    data = _run_target_select(engine, s, table, params, user, overrides)
-    if data.num_rows == 0:
-        return [], {}
-    new_cols = {name: data.column(_NEW.format(i)).to_pylist() for name, i in assigned.items()}
-    for name, i in assigned.items():
-        if decimal_spec(table.get_column(name).type) is None:
-            continue
-        # DataFusion reads 12345678901234567.89 as a double; a DECIMAL column
-        # stores the literal (or bound value) exactly, as INSERT does.
-        with contextlib.suppress(NotSimple, KeyError):
-            new_cols[name] = [simple_value(s.assignments[i][1], params)] * data.num_rows
-    return _versions_from(table, data), new_cols
+    scope: str,
+    verb: str,
+    batch: pa.RecordBatch,
+    data: pa.Table,
+    returning: tuple[str, ...] | None,
+    *,
+    deleted: bool,
+) -> Result:
+    """Write one batch of new versions of the rows of ``data`` (the target
+    SELECT's rows, already narrowed to the changed ones) in one commit."""
+    n = batch.num_rows
+    old_seqs = data.column("_seq").to_numpy()
+    txn = engine.begin()
+    first = engine.seq.take(txn, n, scope)
+    prov.stage_batch(txn, scope, batch, first, old_seqs, deleted=deleted)
+    txn.commit()
+    result = Result(message=f"{verb} {n} row(s)", rows_affected=n)
+    return batch_returning(result, prov.table, returning, batch, first, deleted=deleted)
+
+
+def _point_update(
+    table: TableDef, s: st.Update, assigned: dict[str, int], params: dict[str, Any]
+) -> dict[str, Any] | None:
+    """{column: new value} when every assignment is a literal or parameter
+    (an UPDATE by key then needs no plan at all); None otherwise."""
+    try:
+        return {name: simple_value(s.assignments[i][1], params) for name, i in assigned.items()}
+    except (NotSimple, KeyError):
+        return None
 
 
 def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) -> Result:
-    # The collector paused: a big UPDATE allocates a dict per row, and full
-    # collections over the heap cost more than the work (measured).
     with engine.lock, gc_paused():
         table = engine.resolve(s.table)
         if s.returning:
@@ -221,46 +238,120 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
             if name in assigned:
                 raise SchemaError(f"Column '{name}' is assigned twice")
             assigned[name] = i
-        old_rows, new_cols = _update_targets(engine, s, table, prov, assigned, params, user)
-        if not old_rows:
-            return with_returning(
-                Result(message="Updated 0 row(s)", rows_affected=0), table, s.returning, []
+        scope = prov.write_scope(user)
+        overrides: dict[str, tuple[Any, dict[str, int]]] | None = None
+        point = _targets(engine, s, table, prov, params, user)
+        if point is not None:
+            if not point:
+                return _none_changed("Updated", table, s.returning)
+            simple = _point_update(table, s, assigned, params)
+            if simple is not None:
+                return _update_row(engine, s, table, prov, scope, point[0], simple, params)
+            if not any(e.find(exp.Table) for _, e in s.assignments):
+                # The same SELECT, over just the row the lookup found (no scan).
+                seq, values = point[0]
+                row = build_arrow(table, [(seq, False, values)], hidden=True)
+                overrides = {table.qualified_name: (row, {})}
+        data = _run_target_select(engine, s, table, params, user, overrides)
+        if data.num_rows == 0:
+            return _none_changed("Updated", table, s.returning)
+        new = _new_columns(table, s, assigned, data, params, engine, user)
+        batch = physical_batch(table, new, data)
+        changed = None
+        for cid in new:
+            differ = values_differ(batch.column(physical(cid)), _old_column(table, cid, data))
+            changed = differ if changed is None else pc.or_(changed, differ)
+        assert changed is not None
+        if not pc.all(changed).as_py():
+            # Rows the SET leaves as they were are not written (nor counted).
+            batch, data = batch.filter(changed), data.filter(changed)
+            if batch.num_rows == 0:
+                return _none_changed("Updated", table, s.returning)
+        return _stage(engine, prov, scope, "Updated", batch, data, s.returning, deleted=False)
+
+
+def _old_column(table: TableDef, cid: int, data: pa.Table) -> pa.Array:
+    col = next(c for c in table.columns if c.id == cid)
+    return stored_array(data.column(col.name), col)
+
+
+def physical_batch(table: TableDef, new: dict[int, pa.Array], data: pa.Table) -> pa.RecordBatch:
+    """The rows of ``data`` (the target SELECT) as a record batch of physical
+    columns, with the columns in ``new`` replaced."""
+    arrays = [
+        new[c.id] if c.id in new else stored_array(data.column(c.name), c) for c in table.columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=[physical(c.id) for c in table.columns])
+
+
+def _new_columns(
+    table: TableDef,
+    s: st.Update,
+    assigned: dict[str, int],
+    data: pa.Table,
+    params: dict[str, Any],
+    engine: Database,
+    user: str,
+) -> dict[int, pa.Array]:
+    """{column id: new values} of the target rows, converted and checked
+    (overflow, type, range, NOT NULL) a column at a time."""
+    integers = [c for c in table.columns if c.type in INTEGER_TYPES]
+    checked = [
+        (n, e)
+        for n, e in s.assignments
+        if has_arithmetic(e) and _needs_overflow_check(e, integers, params)
+    ]
+    if checked:
+        old_ints = {c.name: data.column(c.name).cast(pa.int64()) for c in integers}
+        for name, expr in checked:
+            check_overflow_columns(expr, old_ints, params, column=name)
+    out: dict[int, pa.Array] = {}
+    n = data.num_rows
+    for name, i in assigned.items():
+        col = table.get_column(name)
+        values: Any = data.column(_NEW.format(i))
+        if is_default(s.assignments[i][1], table):
+            values = _default_column(engine, col, n, user)
+        elif decimal_spec(col.type) is not None:
+            # DataFusion reads 12345678901234567.89 as a double; a DECIMAL column
+            # stores the literal (or bound value) exactly, as INSERT does.
+            with contextlib.suppress(NotSimple, KeyError):
+                exact = coerce(simple_value(s.assignments[i][1], params), col.type, col.name)
+                values = pa.array([exact] * n, type=col.arrow_type)
+        arr = stored_array(values, col)
+        check_not_null(arr, col, table.qualified_name)
+        out[col.id] = arr
+    return out
+
+
+def _update_row(
+    engine: Database,
+    s: st.Update,
+    table: TableDef,
+    prov: TableProvider,
+    scope: str,
+    target: tuple[int, dict[int, Any]],
+    new_values: dict[str, Any],
+    params: dict[str, Any],
+) -> Result:
+    """UPDATE of one row found by its key, with literal / parameter values."""
+    old_seq, old = target
+    new = dict(old)
+    for name, value in new_values.items():
+        col = table.get_column(name)
+        stored = coerce(value, col.type, col.name)
+        if stored is None and not col.nullable:
+            raise NotNullViolationError(
+                f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",
+                column_name=col.name,
             )
-        changed: list[tuple[int, dict[int, Any]]] = []
-        integers = [c for c in table.columns if c.type in INTEGER_TYPES]
-        checked = [
-            (n, e)
-            for n, e in s.assignments
-            if n in new_cols and has_arithmetic(e) and _needs_overflow_check(e, integers, params)
-        ]
-        targets_new = [(table.get_column(name), values) for name, values in new_cols.items()]
-        for row, (old_seq, old) in enumerate(old_rows):
-            new = dict(old)
-            if checked:
-                exact_row = {c.name: old.get(c.id) for c in integers}
-                for name, expr in checked:
-                    check_no_overflow(expr, exact_row, params, column=name)
-            for col, values in targets_new:
-                value = coerce(values[row], col.type, col.name)
-                if value is None and not col.nullable:
-                    raise NotNullViolationError(
-                        f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",
-                        column_name=col.name,
-                    )
-                new[col.id] = value
-            if new != old:
-                changed.append((old_seq, new))
-        if not changed:
-            return with_returning(
-                Result(message="Updated 0 row(s)", rows_affected=0), table, s.returning, []
-            )
-        txn = engine.begin()
-        first = engine.seq.take(txn, len(changed), prov.write_scope(user))
-        key_of = (lambda v, _q: table.key_of(v)) if table.key_columns else (lambda _v, q: q)
-        versions = {
-            key_of(v, old_seq): (first + i, False, v) for i, (old_seq, v) in enumerate(changed)
-        }
-        prov.stage_versions(txn, prov.write_scope(user), versions)
-        txn.commit()
-    result = Result(message=f"Updated {len(changed)} row(s)", rows_affected=len(changed))
+        new[col.id] = stored
+    if new == old:
+        return _none_changed("Updated", table, s.returning)
+    txn = engine.begin()
+    seq = engine.seq.take(txn, 1, scope)
+    versions = {prov.key_of(new, old_seq): (seq, False, new)}
+    prov.stage_versions(txn, scope, versions)
+    txn.commit()
+    result = Result(message="Updated 1 row(s)", rows_affected=1)
     return with_returning(result, table, s.returning, list(versions.values()))

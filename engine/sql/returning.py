@@ -58,3 +58,30 @@ def with_returning(
     )
     result.is_query = True
     return result
+
+
+def batch_returning(
+    result: Result,
+    table: TableDef,
+    names: tuple[str, ...] | None,
+    batch: pa.RecordBatch,
+    first_seq: int,
+    *,
+    deleted: bool,
+) -> Result:
+    """``with_returning`` for versions written as one record batch of
+    physical columns (``c<id>``, the table's columns in order) whose seqs
+    run from ``first_seq``: the columns are reused, no row is built."""
+    if names is None:
+        return result
+    n = batch.num_rows
+    columns = {c.name: batch.column(i) for i, c in enumerate(table.columns)}
+    columns["_seq"] = pa.array(range(first_seq, first_seq + n), pa.int64())
+    columns["_deleted"] = pa.array([deleted] * n, pa.bool_())
+    schema = table.arrow_schema(hidden=True)
+    wanted = returning_columns(table, names)
+    result.table = pa.Table.from_arrays(
+        [columns[w] for w in wanted], schema=pa.schema([schema.field(w) for w in wanted])
+    )
+    result.is_query = True
+    return result
