@@ -37,7 +37,7 @@ from engine.delta.publish import publish_scope
 from engine.errors import InvalidOptionError, KalamError
 from engine.jobs.flush import check_flushable, remove_scope_orphans
 from engine.jobs.rewrite import live_rows, write_rows
-from engine.manifest import Manifest, write_manifest_json
+from engine.manifest import Manifest, commit_manifest_json
 from engine.providers.base import TableProvider
 from engine.storage.cold import segment_path
 
@@ -204,7 +204,7 @@ def _compact_scope(
     # Every superseded seq named a row of a segment just rewritten without it.
     new = replace(manifest.replace_segments(old, entries), superseded_seqs=())
     new = new.with_table(table.to_dict())
-    write_manifest_json(directory, new)
+    commit_manifest_json(directory, manifest, new)
     crash("manifest_json_written")
     with db.lock:
         now = db.catalog.table_by_id(table.table_id)

@@ -37,7 +37,7 @@ from engine.catalog.model import TableDef
 from engine.delta.publish import publish_scope
 from engine.errors import FlushAbandonedError, InvalidOptionError, KalamError
 from engine.jobs.rewrite import SEGMENT_ROWS, logical_names
-from engine.manifest import Manifest, find_orphans, write_manifest_json
+from engine.manifest import Manifest, commit_manifest_json, find_orphans
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
 from engine.storage import keys
@@ -185,7 +185,8 @@ def _flush_scope(
     new = manifest.with_segments(
         entries, flushed_seq=watermark, superseded=superseded, table=table.to_dict()
     )
-    write_manifest_json(directory, new)
+    # One appended log line (engine.manifest.files), not the whole manifest.
+    commit_manifest_json(directory, manifest, new)
     crash("manifest_json_written")
     with engine.lock:
         _check_unchanged(engine, prov, table, scope, directory, entries)
