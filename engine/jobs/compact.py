@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from engine.catalog.model import TableDef
 from engine.delta.publish import publish_scope
 from engine.errors import InvalidOptionError, KalamError
-from engine.jobs.flush import check_flushable, remove_scope_orphans
+from engine.jobs.flush import check_flushable, orphans_possible, remove_scope_orphans
 from engine.jobs.rewrite import live_rows, write_rows
 from engine.manifest import Manifest, commit_manifest_json
 from engine.providers.base import TableProvider
@@ -160,10 +160,18 @@ def compact_table(
         done = 0
         for scope in chosen:
             n = _rows_of(prov, scope)
-            before, after, rows, dead = _compact_scope(db, prov, current, scope, crash or _no_crash)
-            # Even an already compact scope may hold files a Delta reader cannot
-            # take as they are (written before an ALTER): published anew.
-            publish_scope(db, prov, current, scope, operation="OPTIMIZE", crash=crash or _no_crash)
+            try:
+                before, after, rows, dead = _compact_scope(
+                    db, prov, current, scope, crash or _no_crash
+                )
+                # Even an already compact scope may hold files a Delta reader cannot
+                # take as they are (written before an ALTER): published anew.
+                publish_scope(
+                    db, prov, current, scope, operation="OPTIMIZE", crash=crash or _no_crash
+                )
+            except BaseException:
+                orphans_possible(prov, scope)  # its new files may be left behind
+                raise
             done += n
             if before:
                 report.scopes += 1

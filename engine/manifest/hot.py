@@ -108,8 +108,9 @@ def stage(
 
 
 def _header(m: Manifest) -> bytes:
-    d = m.to_dict()
-    del d["segments"], d["superseded_seqs"]
+    d = m.header_dict()
+    if m.table is not None:
+        d["table"] = m.table
     d["layout"] = LAYOUT
     d["segment_count"] = len(m.segments)
     d["marker_count"] = len(m.superseded_seqs)

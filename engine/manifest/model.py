@@ -146,7 +146,11 @@ class Manifest:
         """The same version carrying ``table`` (a ``TableDef.to_dict()``)."""
         if table.get("table_id") != self.table_id:
             raise ValueError(f"table {table.get('table_id')} does not own manifest {self!r}")
-        return replace(self, table=table)
+        if table == self.table:
+            return self
+        # As JSON has it (tuples become lists), so an unchanged definition
+        # compares equal to its decoded copy and is not written again.
+        return replace(self, table=orjson.loads(orjson.dumps(table)))
 
     def with_watermark(self, flushed_seq: int, *, now: datetime | None = None) -> Manifest:
         """The next version with only the watermark moved (a flush with nothing to write)."""
@@ -208,6 +212,15 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            **self.header_dict(),
+            "segments": [s.to_dict() for s in self.segments],
+            "superseded_seqs": list(self.superseded_seqs),
+            **({"table": self.table} if self.table is not None else {}),
+        }
+
+    def header_dict(self) -> dict[str, Any]:
+        """``to_dict`` without segments, markers and table (O(1))."""
+        return {
             "format": FORMAT_VERSION,
             "table_id": self.table_id,
             "scope": self.scope,
@@ -216,9 +229,6 @@ class Manifest:
             "updated_at": self.updated_at.isoformat(),
             "flushed_seq": self.flushed_seq,
             "last_segment_id": self.last_segment_id,
-            "segments": [s.to_dict() for s in self.segments],
-            "superseded_seqs": list(self.superseded_seqs),
-            **({"table": self.table} if self.table is not None else {}),
         }
 
     @classmethod
