@@ -12,7 +12,8 @@ for ever. Compaction of one scope:
    versions keep their ``_seq``: the hot tier's versions and later flushes
    still compare against it. A crash here leaves orphan files no manifest
    names, swept by the next flush or compaction.
-2. Write ``manifest.json`` naming the new segments instead of the old ones,
+2. Commit the cold manifest copy (``manifest.json`` plus its change log,
+   ``engine.manifest.files``) naming the new segments instead of the old ones,
    with ``superseded_seqs`` emptied (every seq it held belonged to a segment
    just rewritten without it).
 3. Under the engine lock, commit the hot manifest copy (authoritative on
@@ -212,7 +213,7 @@ def _compact_scope(
     # Every superseded seq named a row of a segment just rewritten without it.
     new = replace(manifest.replace_segments(old, entries), superseded_seqs=())
     new = new.with_table(table.to_dict())
-    commit_manifest_json(directory, manifest, new)
+    commit_manifest_json(directory, manifest, new, crash=crash)
     crash("manifest_json_written")
     with db.lock:
         now = db.catalog.table_by_id(table.table_id)

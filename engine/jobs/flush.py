@@ -7,11 +7,15 @@ nothing (invariant 4):
    ``_seq`` among them becomes the new flush watermark.
 2. Write the live versions as one segment (temp file, fsync, rename). A crash
    here leaves an orphan file no manifest names: ignored, later removed.
-3. Write ``manifest.json`` atomically. A crash here leaves the hot manifest
-   copy (authoritative) unchanged, so the new segment is still an orphan; if
-   no hot copy existed yet, startup loads ``manifest.json`` and drops hot
-   versions at or below its watermark, which the segment already holds.
-4. Under the lock, one batch stores the new hot manifest copy and removes the
+3. Commit the cold manifest copy: one fsync'd line appended to
+   ``manifest.jsonl`` (or, now and then, a new ``manifest.json`` checkpoint;
+   see ``engine.manifest.files``; a torn line is not committed). A crash here
+   leaves the hot manifest copy (authoritative) unchanged, so the new segment
+   is still an orphan; if no hot copy existed yet, startup loads the cold copy
+   and drops hot versions at or below its watermark, which the segment
+   already holds.
+4. Under the lock, one batch stores the new hot manifest copy (its header and
+   the new segments' keys only, ``engine.manifest.hot``) and removes the
    first chunk of flushed hot rows; later chunks follow in their own batches.
    Startup drops any hot version at or below the watermark, so a crash
    between chunks is harmless.
@@ -213,7 +217,7 @@ def _flush_scope(
         entries, flushed_seq=watermark, superseded=superseded, table=table.to_dict()
     )
     # One appended log line (engine.manifest.files), not the whole manifest.
-    commit_manifest_json(directory, manifest, new)
+    commit_manifest_json(directory, manifest, new, crash=crash)
     crash("manifest_json_written")
     with engine.lock:
         _check_unchanged(engine, prov, table, scope, directory, entries)

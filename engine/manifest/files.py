@@ -48,6 +48,7 @@ not-yet-published segment look exactly like orphans).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -67,10 +68,14 @@ from engine.storage.fs import ColdPath, ObjectPath, publish_bytes
 
 MANIFEST_FILE = "manifest.json"
 LOG_FILE = "manifest.jsonl"
-# Fold the log into a new checkpoint once it is larger than the checkpoint and
-# than this: replaying it then costs at most about as much as the checkpoint.
+# Fold the log into a new checkpoint once it is larger than FOLD_FACTOR times
+# the checkpoint and than FOLD_BYTES: replaying it then costs about as much as
+# reading the checkpoint, and folds (O(segments)) come once per O(segments)
+# appends, so a flush's amortised cost stays independent of the segment count.
 FOLD_BYTES = 256 * 1024
+FOLD_FACTOR = 1.0
 _TAIL = 64 * 1024  # bytes read from the log's end to find its last line
+CrashHook = Callable[[str], None]
 
 
 def manifest_path(directory: ColdPath) -> ColdPath:
@@ -197,14 +202,19 @@ def find_manifest_json(directory: ColdPath) -> Manifest | None:
 # --------------------------------------------------------------------------- writing
 
 
-def write_manifest_json(directory: ColdPath, manifest: Manifest) -> ColdPath:
+def write_manifest_json(
+    directory: ColdPath, manifest: Manifest, *, crash: CrashHook | None = None
+) -> ColdPath:
     """Write ``manifest`` whole (a fold): a new checkpoint, then a fresh log
-    that follows it. Returns the checkpoint's path."""
+    that follows it. Returns the checkpoint's path. ``crash`` is a test hook
+    called with the name of each step (``manifest_checkpoint_written``)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = manifest_path(directory)
     data, checksum = encode_checked(manifest, pretty=True)
     publish_bytes(path, data)
     if isinstance(path, Path):
+        if crash is not None:
+            crash("manifest_checkpoint_written")
         # A crash here leaves the old log next to the new checkpoint: its first
         # line names another checkpoint, so readers and writers ignore it.
         first = {
@@ -216,26 +226,33 @@ def write_manifest_json(directory: ColdPath, manifest: Manifest) -> ColdPath:
     return path
 
 
-def commit_manifest_json(directory: ColdPath, old: Manifest | None, new: Manifest) -> ColdPath:
+def commit_manifest_json(
+    directory: ColdPath,
+    old: Manifest | None,
+    new: Manifest,
+    *,
+    crash: CrashHook | None = None,
+) -> ColdPath:
     """Record ``new``, the next version after ``old`` (what the writer read
     from the authoritative hot copy): one appended, fsync'd log line when the
     log follows the checkpoint on disk and ends at ``old``; otherwise (and
-    once the log outgrows the checkpoint) a fold, ``write_manifest_json``."""
+    once the log outgrows the checkpoint) a fold, ``write_manifest_json``.
+    ``crash``: a test hook, called with each step's name."""
     if old is None or old.version == 0 or not isinstance(directory, Path):
-        return write_manifest_json(directory, new)
+        return write_manifest_json(directory, new, crash=crash)
     change = diff(old, new)
     path, log = manifest_path(directory), log_path(directory)
     try:
         size = log.stat().st_size
         identity = _identity(path)
     except FileNotFoundError:
-        return write_manifest_json(directory, new)
-    if change is None or size > max(FOLD_BYTES, identity[1]):
-        return write_manifest_json(directory, new)
+        return write_manifest_json(directory, new, crash=crash)
+    if change is None or size > max(FOLD_BYTES, FOLD_FACTOR * identity[1]):
+        return write_manifest_json(directory, new, crash=crash)
     good = _appendable(log, size, identity, old.version)
     if good is None:
-        return write_manifest_json(directory, new)
-    _append(log, good, size, _line(change.to_dict()))
+        return write_manifest_json(directory, new, crash=crash)
+    _append(log, good, size, _line(change.to_dict()), crash)
     return path
 
 
@@ -276,18 +293,29 @@ def _appendable(log: Path, size: int, identity: list[int], version: int) -> int 
     return start + good + 1 if last == version else None
 
 
-def _append(log: Path, good: int, size: int, line: bytes) -> None:
+def _append(log: Path, good: int, size: int, line: bytes, crash: CrashHook | None) -> None:
     fd = os.open(log, os.O_WRONLY)
     try:
         if good != size:
             os.ftruncate(fd, good)  # cut a torn last line off: it was never committed
         os.lseek(fd, good, os.SEEK_SET)
-        view = memoryview(line)
-        while view:
-            view = view[os.write(fd, view) :]
+        if crash is None:
+            _write_all(fd, line)
+        else:  # tests: die with half the line written, as a torn append leaves it
+            _write_all(fd, line[: len(line) // 2])
+            crash("manifest_log_half_written")
+            _write_all(fd, line[len(line) // 2 :])
         os.fsync(fd)
     finally:
         os.close(fd)
+    if crash is not None:
+        crash("manifest_log_appended")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 # --------------------------------------------------------------------------- orphans
