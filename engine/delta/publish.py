@@ -57,7 +57,7 @@ from engine.delta.log import (
 from engine.delta.schema import delta_fresh, delta_schema, file_stats
 from engine.errors import KalamError
 from engine.jobs.rewrite import live_rows, write_rows
-from engine.manifest import Manifest, write_manifest_json
+from engine.manifest import Manifest, commit_manifest_json
 from engine.providers.cold_tier import ColdTier
 from engine.storage import fs
 from engine.storage.cold import SegmentEntry, segment_path
@@ -216,7 +216,7 @@ def _clean(
     )
     new = manifest.replace_segments([s.id for s in stale], entries)
     new = replace(new, superseded_seqs=remaining).with_table(table.to_dict())
-    write_manifest_json(directory, new)
+    commit_manifest_json(directory, manifest, new)  # appends to the manifest's log
     crash("delta_manifest_json_written")
     with db.lock:
         txn = db.begin()
