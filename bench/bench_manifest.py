@@ -92,8 +92,7 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
             tables = {n: Scaled(engine, n) for n in counts}
             log(f"{NAME}: built {counts} segments")
             cases = [
-                Case(f"flush @ {n} segments", tables[n].one_flush, self_timed=True)
-                for n in counts
+                Case(f"flush @ {n} segments", tables[n].one_flush, self_timed=True) for n in counts
             ]
             samples = interleave(cases, rounds=cfg.rounds, per_round=per_round, warmup=2, block=2)
         finally:

@@ -8,7 +8,6 @@ files a running statement may still read are removed only after it finishes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

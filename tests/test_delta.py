@@ -27,10 +27,10 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 import daft  # noqa: E402
 
 
-
 def cold_manifest(directory: Path) -> dict[str, Any]:
     """manifest.json with its change log (manifest.jsonl) replayed."""
     return json.loads(encode(read_manifest_json(directory / "manifest.json")))
+
 
 def _norm(value: Any) -> Any:
     """Delta readers return UTC-aware timestamps; ours are naive UTC."""

@@ -64,7 +64,7 @@ from engine.manifest.model import (
     record_digest,
 )
 from engine.storage.cold import TEMP_SUFFIX, parse_segment_file_name
-from engine.storage.fs import ColdPath, ObjectPath, publish_bytes
+from engine.storage.fs import ColdPath, publish_bytes
 
 MANIFEST_FILE = "manifest.json"
 LOG_FILE = "manifest.jsonl"
@@ -241,7 +241,7 @@ def commit_manifest_json(
     if old is None or old.version == 0 or not isinstance(directory, Path):
         return write_manifest_json(directory, new, crash=crash)
     change = diff(old, new)
-    path, log = manifest_path(directory), log_path(directory)
+    path, log = directory / MANIFEST_FILE, directory / LOG_FILE
     try:
         size = log.stat().st_size
         identity = _identity(path)
@@ -333,7 +333,9 @@ def find_orphans(directory: ColdPath, manifest: Manifest | None) -> list[ColdPat
     for p in directory.iterdir():
         name = p.name
         # Names first: a stat per file (``is_file``) only for candidates.
-        if (_is_temp(name) or (parse_segment_file_name(name) is not None and name not in named)) and p.is_file():
+        if (
+            _is_temp(name) or (parse_segment_file_name(name) is not None and name not in named)
+        ) and p.is_file():
             out.append(p)
     return sorted(out)
 

@@ -117,7 +117,9 @@ def _header(m: Manifest) -> bytes:
     return _record(d)
 
 
-def delete(batch: Batch, store: HotStore, table_id: int, scope: str, *, header: bool = True) -> None:
+def delete(
+    batch: Batch, store: HotStore, table_id: int, scope: str, *, header: bool = True
+) -> None:
     """Delete a scope's hot copy (its header too unless ``header`` is false)."""
     for key, _ in store.scan(parts_prefix(table_id, scope)):
         batch.delete(key)

@@ -324,7 +324,9 @@ def decode(data: bytes, *, source: str = "the hot manifest copy") -> Manifest:
     return decode_checked(data, source=source)[0]
 
 
-def decode_checked(data: bytes, *, source: str = "the hot manifest copy") -> tuple[Manifest, str | None]:
+def decode_checked(
+    data: bytes, *, source: str = "the hot manifest copy"
+) -> tuple[Manifest, str | None]:
     """``decode`` and the checksum the data carried (``None`` in older manifests)."""
     try:
         d = orjson.loads(data)
@@ -429,8 +431,10 @@ def diff(old: Manifest, new: Manifest) -> Change | None:
     ):
         return None
     n = len(old.segments)
+    removed: tuple[int, ...] = ()
+    m_removed: tuple[int, ...] = ()
     if new.segments[:n] == old.segments:
-        added, removed = new.segments[n:], ()
+        added = new.segments[n:]
     else:
         before = {s.id: s for s in old.segments}
         after = {s.id: s for s in new.segments}
@@ -438,7 +442,7 @@ def diff(old: Manifest, new: Manifest) -> Change | None:
         removed = tuple(sorted(i for i, s in before.items() if after.get(i) != s))
     old_m, new_m = old.superseded_seqs, new.superseded_seqs
     if new_m[: len(old_m)] == old_m:
-        m_added, m_removed = new_m[len(old_m) :], ()
+        m_added = new_m[len(old_m) :]
     else:
         a, b = set(old_m), set(new_m)
         m_added, m_removed = tuple(sorted(b - a)), tuple(sorted(a - b))
@@ -462,7 +466,9 @@ def apply(old: Manifest, change: Change) -> Manifest:
     not re-validated here: a reader replaying many changes checks once, at
     the end (``Manifest.problem``)."""
     if change.base != old.version:
-        raise ValueError(f"change {change.version} applies to version {change.base}, not {old.version}")
+        raise ValueError(
+            f"change {change.version} applies to version {change.base}, not {old.version}"
+        )
     segments = old.segments
     if change.removed:
         gone = set(change.removed)

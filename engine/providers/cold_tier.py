@@ -41,7 +41,7 @@ from engine.exec.cast import (
 )
 from engine.manifest import Manifest, find_manifest_json, manifest_path
 from engine.manifest import hot as hot_copy
-from engine.storage import fs, keys
+from engine.storage import fs
 from engine.storage.cold import (
     SegmentEntry,
     SegmentVerifier,
