@@ -103,7 +103,7 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
         peers={last: [first]},
         targets={last: Target(max_ratio=((first, 1.5),))},
     )
-    return report.rows and [report] or []
+    return [report]
 
 
 def profile(segments: int, flushes: int = 20) -> None:
