@@ -2,8 +2,13 @@
 
 One ``Manifest`` per table scope (a user id for USER tables, ``None`` for
 SHARED) lists every visible segment. It is immutable: a flush builds the next
-version with ``with_segment`` (compaction with ``replace_segments``) and
-stores it hot (``encode``) and cold (``manifest.json``, see ``files``).
+version with ``with_segments`` (compaction with ``replace_segments``) and
+stores it hot (``hot``: a header key plus one key per segment) and cold
+(``files``: a ``manifest.json`` checkpoint plus the ``manifest.jsonl``
+change log). Both store a version as its ``Change`` from the previous one
+(``diff`` / ``apply``), so a flush's commit does not grow with the number of
+segments; ``encode`` / ``decode`` give the whole manifest (checkpoints, the
+hot copy of older data directories).
 
 Fields
     ``format`` (always ``FORMAT_VERSION``), ``table_id`` (catalog table id),
