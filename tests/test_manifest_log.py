@@ -32,7 +32,7 @@ from engine.manifest.files import (
     read_manifest_json,
     write_manifest_json,
 )
-from engine.manifest.model import apply, diff
+from engine.manifest.model import Replay, apply, diff
 from engine.storage import keys
 from engine.storage.hot import Batch, HotStore
 
@@ -144,6 +144,18 @@ def test_a_damaged_complete_line_is_loud_and_names_the_log_and_line(tmp_path, da
     assert info.value.fields["file"] == str(log)
 
 
+def test_a_long_log_replays_to_the_manifest_it_records(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "FOLD_BYTES", 1 << 40)  # never fold: one long log
+    m = grown(3000)
+    write_manifest_json(tmp_path, m)
+    for k in range(3000):
+        new = next_flush(m, superseded=(k,) if k % 7 == 0 else ())
+        commit_manifest_json(tmp_path, m, new)
+        m = new
+    assert len(log_lines(tmp_path)) == 3001
+    assert read_manifest_json(tmp_path / "manifest.json") == m
+
+
 def test_a_base_mismatch_that_still_verifies_is_loud(tmp_path):
     # A line re-checksummed after its base was changed: replay refuses the gap.
     m = grown(2)
@@ -231,6 +243,7 @@ _op = st.one_of(
 @given(st.lists(_op, min_size=1, max_size=12))
 def test_diff_then_apply_gives_back_every_next_version(ops):
     m = Manifest.new(3, "bob", now=T0)
+    replay = Replay(m)  # all changes at once, as a log replay applies them
     for op, arg in ops:
         if op == "flush":
             new = next_flush(m, superseded=tuple(arg))
@@ -244,7 +257,9 @@ def test_diff_then_apply_gives_back_every_next_version(ops):
         change = diff(m, new)
         assert change is not None
         assert apply(m, change) == new
+        replay.add(change)
         m = new
+    assert replay.result() == m
 
 
 # --------------------------------------------------------------------------- hot copy

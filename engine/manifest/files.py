@@ -57,7 +57,7 @@ from engine.errors import StorageCorruptionError
 from engine.manifest.model import (
     Change,
     Manifest,
-    apply,
+    Replay,
     decode_checked,
     diff,
     encode_checked,
@@ -174,17 +174,18 @@ def _replay(manifest: Manifest, checksum: str | None, raw: bytes, log: ColdPath)
         # The log of an older checkpoint: a fold wrote the new checkpoint and
         # crashed before replacing the log. Its changes are all in the checkpoint.
         return manifest
-    start = manifest.version
+    replay = Replay(manifest)
     for number, line in enumerate(lines[1:], start=2):
         d = _parse_line(line, log, number)
         change = Change.from_dict(d, source=f"{log} line {number}")
         try:
-            manifest = apply(manifest, change)
+            replay.add(change)
         except ValueError as exc:
             raise StorageCorruptionError(
                 f"Corrupt manifest log {log} line {number}: {exc}", file=str(log)
             ) from None
-    if manifest.version != start:
+    if replay.version != manifest.version:
+        manifest = replay.result()
         problem = manifest.problem()
         if problem:
             raise StorageCorruptionError(f"Corrupt manifest log {log}: {problem}", file=str(log))

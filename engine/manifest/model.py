@@ -505,6 +505,54 @@ def apply(old: Manifest, change: Change) -> Manifest:
     )
 
 
+class Replay:
+    """Applies many changes to one manifest in O(segments + changes): a log
+    replay (``files.read_manifest_json``) must not copy every segment per
+    line. ``add`` raises ``ValueError`` for a change that does not fit."""
+
+    def __init__(self, base: Manifest) -> None:
+        self.base = base
+        self.version = base.version
+        self._segments = {s.id: s for s in base.segments}
+        self._markers = set(base.superseded_seqs)
+        self._last: Change | None = None
+        self._table = base.table
+
+    def add(self, change: Change) -> None:
+        if change.base != self.version:
+            raise ValueError(
+                f"change {change.version} applies to version {change.base}, not {self.version}"
+            )
+        missing = [i for i in change.removed if i not in self._segments]
+        if missing:
+            raise ValueError(f"segments {missing} are not there")
+        for i in change.removed:
+            del self._segments[i]
+        for s in change.added:
+            self._segments[s.id] = s
+        self._markers.difference_update(change.markers_removed)
+        self._markers.update(change.markers_added)
+        if change.table is not None:
+            self._table = change.table
+        self.version = change.version
+        self._last = change
+
+    def result(self) -> Manifest:
+        last = self._last
+        if last is None:
+            return self.base
+        return replace(
+            self.base,
+            version=last.version,
+            updated_at=last.updated_at,
+            flushed_seq=last.flushed_seq,
+            last_segment_id=last.last_segment_id,
+            segments=tuple(sorted(self._segments.values(), key=lambda s: s.id)),
+            superseded_seqs=tuple(sorted(self._markers)),
+            table=self._table,
+        )
+
+
 def record_digest(d: dict[str, Any]) -> str:
     """The ``checksum`` of a JSON record (every key but ``checksum``, sorted)."""
     return _digest(d)
