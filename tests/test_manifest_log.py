@@ -173,6 +173,22 @@ def test_a_base_mismatch_that_still_verifies_is_loud(tmp_path):
         read_manifest_json(tmp_path / "manifest.json")
 
 
+def test_a_line_of_the_wrong_shape_is_loud_and_names_the_log(tmp_path):
+    m = grown(2)
+    write_manifest_json(tmp_path, m)
+    commit_manifest_json(tmp_path, m, next_flush(m))
+    log = tmp_path / LOG_FILE
+    lines = log.read_bytes().splitlines()
+    d = orjson.loads(lines[1])
+    d.pop("checksum")
+    d["add"] = [{"id": "three"}]
+    lines[1] = files._line(d).rstrip(b"\n")
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(StorageCorruptionError) as info:
+        read_manifest_json(tmp_path / "manifest.json")
+    assert f"{log} line 2" in info.value.message and info.value.fields["file"] == str(log)
+
+
 def test_a_fold_that_crashed_before_its_log_leaves_a_stale_log_that_is_ignored(tmp_path):
     m1 = grown(1)
     write_manifest_json(tmp_path, m1)

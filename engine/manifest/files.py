@@ -177,7 +177,10 @@ def _replay(manifest: Manifest, checksum: str | None, raw: bytes, log: ColdPath)
     replay = Replay(manifest)
     for number, line in enumerate(lines[1:], start=2):
         d = _parse_line(line, log, number)
-        change = Change.from_dict(d, source=f"{log} line {number}")
+        try:
+            change = Change.from_dict(d, source=f"{log} line {number}")
+        except StorageCorruptionError as exc:  # the file is the log, whatever the line
+            raise StorageCorruptionError(exc.message, file=str(log)) from None
         try:
             replay.add(change)
         except ValueError as exc:
