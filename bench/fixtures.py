@@ -89,7 +89,8 @@ def duckdb_connect(path: Path | None = None) -> Any:
 
 
 def segment_files(data_dir: Path, namespace: str, table: str) -> list[str]:
-    """Absolute paths of a SHARED table's segments, as named by its ``manifest.json``.
+    """Absolute paths of a SHARED table's segments, as named by its manifest
+    (``manifest.json`` and its change log).
 
     The manifest is the only truth about cold data, so the peers read exactly
     the files it lists (never a directory glob). Relative paths are taken
@@ -99,7 +100,12 @@ def segment_files(data_dir: Path, namespace: str, table: str) -> list[str]:
     manifest = scope_dir / "manifest.json"
     if not manifest.exists():
         raise NotAvailable(f"no manifest at {manifest}")
-    doc = json.loads(manifest.read_text(encoding="utf-8"))
+    try:  # the checkpoint with its change log (manifest.jsonl) replayed
+        from engine.manifest import encode, read_manifest_json
+
+        doc = json.loads(encode(read_manifest_json(manifest)))
+    except ImportError:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
     paths: list[str] = []
 
     def walk(node: Any) -> None:

@@ -55,6 +55,7 @@ BENCHMARKS = {
     "tpch": "bench.tpch",
     "magic": "bench.bench_magic",
     "fetch": "bench.bench_fetch",
+    "manifest": "bench.bench_manifest",
 }
 
 

@@ -32,7 +32,8 @@ import orjson
 
 from engine.catalog.model import Namespace, TableDef
 from engine.errors import KalamError, StorageCorruptionError
-from engine.manifest import MANIFEST_FILE, Manifest, encode, read_manifest_json
+from engine.manifest import LOG_FILE, MANIFEST_FILE, Manifest, read_manifest_json
+from engine.manifest import hot as hot_copy
 from engine.names import check_name, check_user, safe_path
 from engine.storage import keys
 from engine.storage.cold import parse_segment_file_name
@@ -106,14 +107,15 @@ def open_hot_store(
 
 
 def cold_files(data_dir: Path) -> list[Path]:
-    """Every ``manifest.json`` and segment file under ``storage/``, sorted."""
+    """Every manifest file (checkpoint and log) and segment file under ``storage/``, sorted."""
     root = data_dir / "storage"
     if not root.is_dir():
         return []
     return sorted(
         p
         for p in root.rglob("*")
-        if p.is_file() and (p.name == MANIFEST_FILE or parse_segment_file_name(p.name) is not None)
+        if p.is_file()
+        and (p.name in (MANIFEST_FILE, LOG_FILE) or parse_segment_file_name(p.name) is not None)
     )
 
 
@@ -201,7 +203,7 @@ def rebuild_catalog(store: HotStore, data_dir: Path, report: RecoveryReport) -> 
     for f in tables:
         batch.put(keys.table_key(f.table.table_id), orjson.dumps(f.table.to_dict()))
         for scope, manifest in f.manifests.items():
-            batch.put(keys.manifest_key(f.table.table_id, scope), encode(manifest))
+            hot_copy.stage(batch, store, f.table.table_id, scope, manifest, None)
             high_seq = max(high_seq, manifest.flushed_seq)
     batch.put(keys.SEQ_KEY, keys.encode_int(high_seq))
     batch.put(keys.TABLE_ID_KEY, keys.encode_int(max(found, default=0) + 1))

@@ -172,16 +172,16 @@ def _each_manifest(engine: Database) -> Any:
 
 
 def _manifests(engine: Database, user: str) -> pa.Table:
-    from engine.manifest import encode, manifest_path
+    from engine.manifest import encode, manifest_path, read_manifest_json
 
     rows = []
     for t, scope, m in _each_manifest(engine):
         path = manifest_path(engine.provider(t).cold.scope_dir(scope))
         text = encode(m, pretty=True)
         try:
-            on_disk = path.read_bytes()
-            in_sync = orjson.loads(on_disk) == orjson.loads(text)
-        except (OSError, orjson.JSONDecodeError):
+            # The cold copy is manifest.json with its change log replayed.
+            in_sync = orjson.loads(encode(read_manifest_json(path))) == orjson.loads(text)
+        except (OSError, KalamError):
             in_sync = False
         rows.append(
             {

@@ -111,6 +111,12 @@ class Cold:
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    """A JSON file; for a ``manifest.json``, the manifest it holds with its
+    change log (``manifest.jsonl``) replayed, in the checkpoint's shape."""
+    if path.name == "manifest.json":
+        from engine.manifest import encode, read_manifest_json
+
+        return orjson.loads(encode(read_manifest_json(path)))
     return orjson.loads(path.read_bytes())
 
 
@@ -122,7 +128,8 @@ def segment_files(directory: Path) -> list[str]:
 
 
 def stray_files(directory: Path) -> list[str]:
-    """Files in a scope directory other than manifest.json and the segments it names."""
+    """Files in a scope directory other than the manifest's (checkpoint and
+    log) and the segments it names."""
     if not directory.is_dir():
         return []
     manifest = directory / "manifest.json"
@@ -130,7 +137,7 @@ def stray_files(directory: Path) -> list[str]:
     return sorted(
         p.name
         for p in directory.iterdir()
-        if p.is_file() and p.name != "manifest.json" and p.name not in named
+        if p.is_file() and p.name not in ("manifest.json", "manifest.jsonl") and p.name not in named
     )
 
 

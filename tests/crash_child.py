@@ -7,7 +7,12 @@ Usage: ``python crash_child.py DATA_DIR STEP SCENARIO KIND``
   ``hot_rows_partly_removed``).
 * ``SCENARIO``: ``first`` (the crashing flush is the table's first) or
   ``second`` (an earlier flush succeeded; older rows were then updated and
-  deleted before the crashing flush).
+  deleted before the crashing flush; its manifest commit appends a line to
+  ``manifest.jsonl``) or ``second_fold`` (the same, with the manifest log
+  folded into a new checkpoint on every commit).
+  Manifest-commit steps: ``manifest_log_half_written``,
+  ``manifest_log_appended`` (an append), ``manifest_checkpoint_written`` (a
+  fold, before its new log).
 * ``KIND``: ``SHARED`` or ``USER`` (USER: users alice and bob; the crash hits
   alice's scope, which flushes first).
 
@@ -27,6 +32,7 @@ import sys
 from typing import Any
 
 import engine.jobs.flush as flush_module
+import engine.manifest.files as manifest_files
 from engine import Engine
 from engine.jobs.flush import flush_table
 
@@ -67,6 +73,9 @@ def main(data_dir: str, step: str, scenario: str, kind: str) -> int:
     eng = Engine.open(data_dir, background_jobs=False)
     # Small removal chunks so the hot rows go in several batches.
     flush_module.DELETE_CHUNK = 7
+    if scenario.endswith("_fold"):  # every manifest commit folds the log
+        manifest_files.FOLD_BYTES = 0
+        manifest_files.FOLD_FACTOR = 0.0
     # No Delta log: a Delta-publishing flush also rewrites the segment holding
     # the superseded rows (test_delta_crash.py crashes that path).
     eng.execute(f"CREATE {kind} TABLE t (id BIGINT PRIMARY KEY, v INT) WITH (DELTA = false)")
@@ -74,7 +83,7 @@ def main(data_dir: str, step: str, scenario: str, kind: str) -> int:
     writers = [Writer(eng, u) for u in users]
     table = eng.catalog.get_table("default", "t")
 
-    if scenario == "second":
+    if scenario.startswith("second"):
         for w in writers:
             w.insert(list(range(0, 30)))
         eng.flush("t")

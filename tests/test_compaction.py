@@ -8,7 +8,6 @@ files a running statement may still read are removed only after it finishes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from crash_runs import run_to_death
 
 pytest.register_assert_rewrite("conftest_cold")
 
-from conftest_cold import segment_files, stray_files  # noqa: E402
+from conftest_cold import read_json, segment_files, stray_files  # noqa: E402
 
 from engine import Engine  # noqa: E402
 from engine.errors import InvalidOptionError, PermissionDeniedError  # noqa: E402
@@ -73,7 +72,7 @@ def test_compaction_keeps_every_answer_and_leaves_one_segment_without_markers(
         else [data_dir / "storage/default/t"]
     )
     for directory in scope_dirs:
-        cold = json.loads((directory / "manifest.json").read_text())
+        cold = read_json(directory / "manifest.json")
         assert cold["superseded_seqs"] == []
         assert len(segment_files(directory)) == 1
     eng.flush("t")  # the hot versions supersede compacted rows, which keep their _seq
@@ -96,10 +95,10 @@ def test_compacted_segment_is_sorted_by_key_and_superseded_seqs_are_cleared(engi
     eng.execute("DELETE FROM t WHERE id IN (9, 3)")
     eng.execute("UPDATE t SET v = 100 WHERE id = 1")
     eng.flush("t")
-    manifest = json.loads((data_dir / "storage/default/t/manifest.json").read_text())
+    manifest = read_json(data_dir / "storage/default/t/manifest.json")
     assert len(manifest["superseded_seqs"]) == 3
     eng.execute("COMPACT TABLE t WAIT")
-    manifest = json.loads((data_dir / "storage/default/t/manifest.json").read_text())
+    manifest = read_json(data_dir / "storage/default/t/manifest.json")
     assert manifest["superseded_seqs"] == []
     (seg,) = manifest["segments"]
     import pyarrow.parquet as pq
@@ -310,7 +309,7 @@ def test_crash_during_compaction_loses_and_duplicates_nothing(tmp_path, step, ki
         scope_dirs = [table_dir / u for u in model] if kind == "USER" else [table_dir]
         for directory in scope_dirs:
             assert stray_files(directory) == [], directory
-            cold = json.loads((directory / "manifest.json").read_text())
+            cold = read_json(directory / "manifest.json")
             assert sorted(s["path"] for s in cold["segments"]) == segment_files(directory)
     with Engine.open(data_dir, background_jobs=False) as eng:
         check(eng, model)

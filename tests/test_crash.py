@@ -153,3 +153,55 @@ def test_repair_table_removes_the_orphans_a_crash_left(tmp_path, scenario, kind)
         check_against_model(eng, model)
     with Engine.open(data_dir, background_jobs=False) as eng:
         check_against_model(eng, model)
+
+
+# (step inside the manifest's cold commit, scenario, the cold copy's version
+# right after the crash: 1 = the torn or unfinished write is not committed)
+MANIFEST_STEPS = [
+    ("manifest_log_half_written", "second", 1),  # a torn last line
+    ("manifest_log_appended", "second", 2),  # appended; the hot copy never committed
+    ("manifest_checkpoint_written", "first", 1),  # the first flush's checkpoint, no log yet
+    ("manifest_checkpoint_written", "second_fold", 2),  # new checkpoint next to the old log
+    ("manifest_json_written", "second_fold", 2),  # fold done; the hot copy never committed
+]
+
+
+@pytest.mark.parametrize("kind", ["SHARED", "USER"])
+@pytest.mark.parametrize(("step", "scenario", "cold_version"), MANIFEST_STEPS)
+def test_crash_inside_the_manifest_commit_loses_and_duplicates_nothing(
+    tmp_path, step, scenario, cold_version, kind
+):
+    data_dir = (tmp_path / "data").resolve()
+    model = run_child(data_dir, step, scenario, kind)
+    crashed_user = "alice" if kind == "USER" else "root"
+    directory = scope_dirs(data_dir, kind, {crashed_user: 0})[0]
+    log = directory / "manifest.jsonl"
+    if step == "manifest_log_half_written":
+        assert not log.read_bytes().endswith(b"\n")  # the torn line is really there
+    # The cold copy reads (a torn line is not committed, a stale log is ignored).
+    cold = read_json(directory / "manifest.json")
+    assert cold["version"] == cold_version
+    assert [s["path"] for s in cold["segments"]] == [
+        f"batch-{i}.parquet" for i in range(1, cold_version + 1)
+    ]
+
+    with Engine.open(data_dir, background_jobs=False) as eng:
+        check_against_model(eng, model)
+        # The hot copy is authoritative; with none (a first flush), manifest.json.
+        assert named_segments(eng, crashed_user) == ["batch-1.parquet"]
+
+    with Engine.open(data_dir, background_jobs=False) as eng:
+        check_against_model(eng, model)
+        for user, rows in model.items():
+            eng.execute("INSERT INTO t (id, v) VALUES (100, 100)", user=user)
+            rows[100] = 100
+        eng.flush("t")  # appends after cutting a torn line off, or folds
+        check_against_model(eng, model)
+        synced = eng.execute("SELECT scope, in_sync FROM system.manifests").rows()
+        assert synced and all(ok for _, ok in synced), synced
+        for d in scope_dirs(data_dir, kind, model):
+            assert stray_files(d) == [], d
+            assert (d / "manifest.jsonl").read_bytes().endswith(b"\n")
+
+    with Engine.open(data_dir, background_jobs=False) as eng:
+        check_against_model(eng, model)

@@ -47,10 +47,26 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-# (damage, target: "manifest" or a segment id, phrase the message must contain,
-#  rows left after REPAIR)
+def changed_count_in_log(path: Path) -> None:
+    """A digit of a statistic in a committed log line: still valid JSON."""
+    data = path.read_bytes()
+    assert data.count(b'"row_count":10,') >= 2
+    path.write_bytes(data.replace(b'"row_count":10,', b'"row_count":11,', 1))
+
+
+def garbage_log_line(path: Path) -> None:
+    """The first change line (a whole, committed line) replaced by garbage."""
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = b"{not json"
+    path.write_bytes(b"\n".join(lines))
+
+
+# (damage, target: "manifest", "log" (manifest.jsonl, the manifest's change
+#  log) or a segment id, phrase the message must contain, rows left after REPAIR)
 DAMAGE: dict[str, tuple[Callable[[Path], None], str, str, list[int]]] = {
     "bad_json_manifest": (bad_json, "manifest", "not valid JSON", list(range(30))),
+    "changed_log_line": (changed_count_in_log, "log", "line 2: checksum mismatch", list(range(30))),
+    "garbage_log_line": (garbage_log_line, "log", "line 2: not valid JSON", list(range(30))),
     "flipped_byte": (flip_byte, "batch-2.parquet", "checksum", [*range(10), *range(20, 30)]),
     "missing_segment": (remove, "batch-2.parquet", "missing", [*range(10), *range(20, 30)]),
     "truncated_segment": (truncate, "batch-2.parquet", "bytes", [*range(10), *range(20, 30)]),
@@ -71,7 +87,10 @@ def three_segments(cold: Cold, kind: str = "SHARED") -> None:
 def damage(cold: Cold, name: str) -> Path:
     how, target, _, _ = DAMAGE[name]
     cold.engine.close()
-    path = cold.manifest_path if target == "manifest" else cold.scope_dir / target
+    path = {
+        "manifest": cold.manifest_path,
+        "log": cold.manifest_path.with_name("manifest.jsonl"),
+    }.get(target, cold.scope_dir / target)
     how(path)
     cold.engine = cold.open()
     return path
@@ -129,7 +148,7 @@ def test_repair_reports_what_it_kept_and_dropped_and_the_table_works_again(cold,
     damage(cold, name)
     _, target, _, survivors = DAMAGE[name]
     result = cold.sql("REPAIR TABLE t")
-    if target == "manifest":
+    if target in ("manifest", "log"):
         assert "kept 3 segment(s)" in result.message, result.message
         assert "dropped" not in result.message
     else:

@@ -137,8 +137,13 @@ def _run_case(
 def test_the_sweep_covers_every_file_kind(image):
     path, _ = image
     names = _targets(path)
-    for kind in (".sst", "MANIFEST-", "CURRENT", "OPTIONS-", ".log", "manifest.json", ".parquet"):
+    kinds = (".sst", "MANIFEST-", "CURRENT", "OPTIONS-", ".log", ".parquet")
+    for kind in kinds:
         assert any(kind in n for n in names), (kind, names)
+    for manifest_file in ("manifest.json", "manifest.jsonl"):  # checkpoint and change log
+        assert any(n.endswith("/" + manifest_file) for n in names), (manifest_file, names)
+    logs = [path / n for n in names if n.endswith("/manifest.jsonl")]
+    assert any(len(p.read_bytes().splitlines()) > 1 for p in logs)  # with committed changes
     assert (path / "hot" / "CURRENT").exists()
     assert len(list((path / "hot").glob("*.sst"))) >= 2
     log = next(p for p in (path / "hot").glob("*.log"))

@@ -146,7 +146,7 @@ def test_real_segment_entries_round_trip(tmp_path):
 def test_write_is_atomic_and_leaves_no_temp_file(tmp_path):
     write_manifest_json(tmp_path, Manifest.new(1, None))
     write_manifest_json(tmp_path, two_segment_manifest())
-    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "manifest.jsonl"]
     assert read_manifest_json(tmp_path / "manifest.json").version == 2
 
 
@@ -161,7 +161,7 @@ def test_a_crash_during_write_keeps_the_previous_manifest(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="power cut"):
         write_manifest_json(tmp_path, two_segment_manifest())
     assert read_manifest_json(tmp_path / "manifest.json") == old
-    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "manifest.jsonl"]
 
 
 def test_missing_manifest_json_is_an_error_naming_the_file(tmp_path):

@@ -22,6 +22,7 @@ from conftest_cold import Cold  # noqa: E402
 
 from engine import Engine  # noqa: E402
 from engine.errors import StorageCorruptionError  # noqa: E402
+from engine.manifest.hot import hot_keys  # noqa: E402
 from engine.storage import keys  # noqa: E402
 from engine.txn import Txn  # noqa: E402
 
@@ -31,6 +32,24 @@ pytest_plugins = ["conftest_cold"]
 def put_raw(engine: Engine, key: bytes, value: bytes) -> None:
     txn = Txn(engine.store)
     txn.batch.put(key, value)
+    txn.commit()
+
+
+def hot_copy(engine: Engine, table_id: int, scope: str = "") -> dict[bytes, bytes | None]:
+    """Every key of a scope's hot manifest copy (header and parts) with its value."""
+    return {k: engine.store.get(k) for k in hot_keys(engine.store, table_id, scope)}
+
+
+def restore_hot_copy(
+    engine: Engine, table_id: int, saved: dict[bytes, bytes | None], scope: str = ""
+) -> None:
+    txn = Txn(engine.store)
+    for key in hot_keys(engine.store, table_id, scope):
+        if saved.get(key) is None:
+            txn.batch.delete(key)
+    for key, value in saved.items():
+        if value is not None:
+            txn.batch.put(key, value)
     txn.commit()
 
 
@@ -70,14 +89,15 @@ def test_repair_adopting_a_newer_manifest_json_does_not_duplicate_hot_rows(cold)
     cold.insert(range(5))
     cold.flush()
     table_id = cold.engine.catalog.get_table("default", "t").table_id
-    stale = cold.engine.store.get(keys.manifest_key(table_id, ""))
+    stale = hot_copy(cold.engine, table_id)
     cold.insert(range(5, 8))
     hot_rows = list(cold.engine.store.scan(keys.rows_prefix(table_id)))
     assert len(hot_rows) == 3
     cold.flush()
     # As if the flush crashed after writing manifest.json: the hot copy is the
     # previous version and the flushed rows are still hot.
-    for key, raw in [(keys.manifest_key(table_id, ""), stale), *hot_rows]:
+    restore_hot_copy(cold.engine, table_id, stale)
+    for key, raw in hot_rows:
         put_raw(cold.engine, key, raw)
     cold.restart()
     assert cold.rows() == [(i, i) for i in range(8)]

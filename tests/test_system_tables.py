@@ -24,6 +24,8 @@ from conftest import START_MS, FakeClock
 import engine as engine_pkg
 from engine import Engine, KalamError
 from engine.errors import StorageCorruptionError, TableNotFoundError
+from engine.manifest import encode as encode_manifest
+from engine.manifest import read_manifest_json
 
 EXPECTED_COLUMNS = {
     "namespaces": ["namespace", "created_at", "table_count", "options"],
@@ -145,7 +147,9 @@ def scope_dir(eng: Engine, table: str, scope: str | None = None) -> Path:
 
 
 def disk_manifest(eng: Engine, table: str, scope: str | None = None) -> dict[str, Any]:
-    return json.loads((scope_dir(eng, table, scope) / "manifest.json").read_text())
+    # manifest.json with its change log (manifest.jsonl) replayed
+    path = scope_dir(eng, table, scope) / "manifest.json"
+    return json.loads(encode_manifest(read_manifest_json(path)))
 
 
 def system_manifest(eng: Engine, table: str, scope: str | None = None) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from engine.delta.log import (
 from engine.delta.schema import delta_fresh, delta_schema, file_stats
 from engine.errors import KalamError
 from engine.jobs.rewrite import live_rows, write_rows
-from engine.manifest import Manifest, write_manifest_json
+from engine.manifest import Manifest, commit_manifest_json
 from engine.providers.cold_tier import ColdTier
 from engine.storage import fs
 from engine.storage.cold import SegmentEntry, segment_path
@@ -167,6 +167,27 @@ def _dead_segments(
     return out
 
 
+# (columns signature, segment checksum) -> delta_fresh: a flush checks only its
+# new segments, not every segment again. ``delta_fresh`` depends on nothing
+# else (the checksum fixes the file and so its columns and statistics).
+_FRESH: dict[tuple[Any, str], bool] = {}
+_FRESH_LIMIT = 200_000
+
+
+def _columns_signature(table: TableDef) -> tuple[Any, ...]:
+    return tuple((c.id, c.name, str(c.arrow_type)) for c in table.columns)
+
+
+def _fresh(sig: tuple[Any, ...], table: TableDef, entry: SegmentEntry) -> bool:
+    key = (sig, entry.checksum)
+    got = _FRESH.get(key)
+    if got is None:
+        if len(_FRESH) >= _FRESH_LIMIT:
+            _FRESH.clear()
+        got = _FRESH[key] = delta_fresh(table, entry)
+    return got
+
+
 def _clean(
     db: Database,
     prov: TableProvider,
@@ -177,8 +198,10 @@ def _clean(
 ) -> tuple[Manifest, list[SegmentEntry]]:
     """The manifest with every segment a Delta reader cannot take as it is
     rewritten (step 1); also the replaced entries, to retire after the commit."""
-    stale = [s for s in manifest.segments if not delta_fresh(table, s)]
-    fresh = [s for s in manifest.segments if delta_fresh(table, s)]
+    sig = _columns_signature(table)
+    flags = [(s, _fresh(sig, table, s)) for s in manifest.segments]
+    stale = [s for s, ok in flags if not ok]
+    fresh = [s for s, ok in flags if ok]
     stale += _dead_segments(prov, scope, manifest, fresh)
     if not stale:
         return manifest, []
@@ -193,7 +216,7 @@ def _clean(
     )
     new = manifest.replace_segments([s.id for s in stale], entries)
     new = replace(new, superseded_seqs=remaining).with_table(table.to_dict())
-    write_manifest_json(directory, new)
+    commit_manifest_json(directory, manifest, new)  # appends to the manifest's log
     crash("delta_manifest_json_written")
     with db.lock:
         txn = db.begin()

@@ -12,7 +12,8 @@ for ever. Compaction of one scope:
    versions keep their ``_seq``: the hot tier's versions and later flushes
    still compare against it. A crash here leaves orphan files no manifest
    names, swept by the next flush or compaction.
-2. Write ``manifest.json`` naming the new segments instead of the old ones,
+2. Commit the cold manifest copy (``manifest.json`` plus its change log,
+   ``engine.manifest.files``) naming the new segments instead of the old ones,
    with ``superseded_seqs`` emptied (every seq it held belonged to a segment
    just rewritten without it).
 3. Under the engine lock, commit the hot manifest copy (authoritative on
@@ -35,9 +36,9 @@ from typing import TYPE_CHECKING
 from engine.catalog.model import TableDef
 from engine.delta.publish import publish_scope
 from engine.errors import InvalidOptionError, KalamError
-from engine.jobs.flush import check_flushable, remove_scope_orphans
+from engine.jobs.flush import check_flushable, orphans_possible, remove_scope_orphans
 from engine.jobs.rewrite import live_rows, write_rows
-from engine.manifest import Manifest, write_manifest_json
+from engine.manifest import Manifest, commit_manifest_json
 from engine.providers.base import TableProvider
 from engine.storage.cold import segment_path
 
@@ -160,10 +161,18 @@ def compact_table(
         done = 0
         for scope in chosen:
             n = _rows_of(prov, scope)
-            before, after, rows, dead = _compact_scope(db, prov, current, scope, crash or _no_crash)
-            # Even an already compact scope may hold files a Delta reader cannot
-            # take as they are (written before an ALTER): published anew.
-            publish_scope(db, prov, current, scope, operation="OPTIMIZE", crash=crash or _no_crash)
+            try:
+                before, after, rows, dead = _compact_scope(
+                    db, prov, current, scope, crash or _no_crash
+                )
+                # Even an already compact scope may hold files a Delta reader cannot
+                # take as they are (written before an ALTER): published anew.
+                publish_scope(
+                    db, prov, current, scope, operation="OPTIMIZE", crash=crash or _no_crash
+                )
+            except BaseException:
+                orphans_possible(prov, scope)  # its new files may be left behind
+                raise
             done += n
             if before:
                 report.scopes += 1
@@ -204,7 +213,7 @@ def _compact_scope(
     # Every superseded seq named a row of a segment just rewritten without it.
     new = replace(manifest.replace_segments(old, entries), superseded_seqs=())
     new = new.with_table(table.to_dict())
-    write_manifest_json(directory, new)
+    commit_manifest_json(directory, manifest, new, crash=crash)
     crash("manifest_json_written")
     with db.lock:
         now = db.catalog.table_by_id(table.table_id)

@@ -7,11 +7,15 @@ nothing (invariant 4):
    ``_seq`` among them becomes the new flush watermark.
 2. Write the live versions as one segment (temp file, fsync, rename). A crash
    here leaves an orphan file no manifest names: ignored, later removed.
-3. Write ``manifest.json`` atomically. A crash here leaves the hot manifest
-   copy (authoritative) unchanged, so the new segment is still an orphan; if
-   no hot copy existed yet, startup loads ``manifest.json`` and drops hot
-   versions at or below its watermark, which the segment already holds.
-4. Under the lock, one batch stores the new hot manifest copy and removes the
+3. Commit the cold manifest copy: one fsync'd line appended to
+   ``manifest.jsonl`` (or, now and then, a new ``manifest.json`` checkpoint;
+   see ``engine.manifest.files``; a torn line is not committed). A crash here
+   leaves the hot manifest copy (authoritative) unchanged, so the new segment
+   is still an orphan; if no hot copy existed yet, startup loads the cold copy
+   and drops hot versions at or below its watermark, which the segment
+   already holds.
+4. Under the lock, one batch stores the new hot manifest copy (its header and
+   the new segments' keys only, ``engine.manifest.hot``) and removes the
    first chunk of flushed hot rows; later chunks follow in their own batches.
    Startup drops any hot version at or below the watermark, so a crash
    between chunks is harmless.
@@ -30,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 import pyarrow as pa
 
@@ -37,7 +42,7 @@ from engine.catalog.model import TableDef
 from engine.delta.publish import publish_scope
 from engine.errors import FlushAbandonedError, InvalidOptionError, KalamError
 from engine.jobs.rewrite import SEGMENT_ROWS, logical_names
-from engine.manifest import Manifest, find_orphans, write_manifest_json
+from engine.manifest import Manifest, commit_manifest_json, find_orphans
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
 from engine.storage import keys
@@ -101,35 +106,60 @@ def flush_table(
         prov = engine.provider(current)
         total = pending_rows(prov)
         done = 0
-        for scope in sorted(prov.partitions):
-            remove_scope_orphans(engine, prov, scope)
-            done += len(prov.partitions[scope].rows)
-            rows, segs, sup = _flush_scope(engine, prov, scope, crash or _no_crash)
-            if rows or sup:
-                report.scopes += 1
-            report.rows += rows
-            report.segments += segs
-            report.superseded += sup
-            if progress is not None:
-                progress(min(done, total), total)
-        # Each scope's Delta log follows its manifest (also scopes with nothing
-        # hot: an ALTER since the last flush changes what a Delta reader sees).
-        flushed = set(prov.partitions)
-        for scope in prov.cold.scopes():
-            try:
-                publish_scope(
-                    engine, prov, current, scope, operation="WRITE", crash=crash or _no_crash
-                )
-            except KalamError:
-                if scope in flushed:
-                    raise
-                # a damaged scope this flush did not touch: REPAIR TABLE's business
+        try:
+            for scope in sorted(prov.partitions):
+                remove_scope_orphans(engine, prov, scope)
+                done += len(prov.partitions[scope].rows)
+                rows, segs, sup = _flush_scope(engine, prov, scope, crash or _no_crash)
+                if rows or sup:
+                    report.scopes += 1
+                report.rows += rows
+                report.segments += segs
+                report.superseded += sup
+                if progress is not None:
+                    progress(min(done, total), total)
+            # Each scope's Delta log follows its manifest (also scopes with nothing
+            # hot: an ALTER since the last flush changes what a Delta reader sees).
+            flushed = set(prov.partitions)
+            for scope in prov.cold.scopes():
+                try:
+                    publish_scope(
+                        engine, prov, current, scope, operation="WRITE", crash=crash or _no_crash
+                    )
+                except KalamError:
+                    orphans_possible(prov, scope)
+                    if scope in flushed:
+                        raise
+                    # a damaged scope this flush did not touch: REPAIR TABLE's business
+        except BaseException:
+            orphans_possible(prov)  # a failed step may have left files behind
+            raise
     return report
+
+
+# Scopes (per cold tier) whose directory was swept for orphans in this
+# process. Orphans come from a crash (so from an earlier process) or from a
+# failed flush, compaction or publish here, which marks its scope to be swept
+# again (``orphans_possible``); listing the directory on every flush would
+# cost O(segments) each time.
+_swept: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
+
+
+def orphans_possible(prov: TableProvider, scope: str | None = None) -> None:
+    """The next flush or compaction of ``scope`` (default: every scope) sweeps again."""
+    if scope is None:
+        _swept.pop(prov.cold, None)
+    else:
+        _swept.get(prov.cold, set()).discard(scope)
 
 
 def remove_scope_orphans(engine: Database, prov: TableProvider, scope: str) -> None:
     """Temp and unpublished segment files left by a crashed flush or compaction
-    of this scope (not the files a compaction retired that a query still reads)."""
+    of this scope (not the files a compaction retired that a query still reads).
+    Once per scope and process, again after a failure (``orphans_possible``)."""
+    swept = _swept.setdefault(prov.cold, set())
+    if scope in swept:
+        return
     try:
         manifest = prov.cold.manifest(scope)
     except KalamError:
@@ -138,6 +168,7 @@ def remove_scope_orphans(engine: Database, prov: TableProvider, scope: str) -> N
     for orphan in find_orphans(prov.cold.scope_dir(scope), manifest):
         if orphan not in retired:
             orphan.unlink(missing_ok=True)
+    swept.add(scope)
 
 
 def _no_crash(step: str) -> None:
@@ -185,7 +216,8 @@ def _flush_scope(
     new = manifest.with_segments(
         entries, flushed_seq=watermark, superseded=superseded, table=table.to_dict()
     )
-    write_manifest_json(directory, new)
+    # One appended log line (engine.manifest.files), not the whole manifest.
+    commit_manifest_json(directory, manifest, new, crash=crash)
     crash("manifest_json_written")
     with engine.lock:
         _check_unchanged(engine, prov, table, scope, directory, entries)

@@ -39,8 +39,9 @@ from engine.exec.cast import (
     type_chain,
     type_stable_since,
 )
-from engine.manifest import Manifest, decode, encode, find_manifest_json, manifest_path
-from engine.storage import fs, keys
+from engine.manifest import Manifest, find_manifest_json, manifest_path
+from engine.manifest import hot as hot_copy
+from engine.storage import fs
 from engine.storage.cold import (
     SegmentEntry,
     SegmentVerifier,
@@ -256,20 +257,8 @@ class ColdTier:
         self.dataset_scan_segments = dataset_scan_segments
         self._groups = groups if groups is not None else GroupCache()
         self._objects = objects  # local copies of segments kept in a bucket
-        prefix = keys.manifest_key(table_id, "")
-        for key, raw in store.scan(prefix):
-            scope = key[len(prefix) :].decode()
-            try:
-                source = f"the hot manifest copy of table id {table_id}, scope {scope or 'shared'}"
-                self.manifests[scope] = decode(raw, source=source)
-                if self.manifests[scope].table_id != table_id:
-                    raise StorageCorruptionError(
-                        f"Corrupt manifest data in {source}: it names table id "
-                        f"{self.manifests.pop(scope).table_id}",
-                        file=source,
-                    )
-            except StorageCorruptionError as exc:
-                self._bad[scope] = exc
+        # scopes whose hot copy is stored one key per segment (engine.manifest.hot)
+        self.manifests, self._bad, self._layered = hot_copy.load(store, table_id)
 
     def __repr__(self) -> str:
         segs = sum(len(m.segments) for m in self.manifests.values())
@@ -292,9 +281,10 @@ class ColdTier:
             return
         if found is not None and found.table_id == self.table_id:
             batch_txn = Txn(self._store)
-            batch_txn.batch.put(keys.manifest_key(self.table_id, scope), encode(found))
+            hot_copy.stage(batch_txn.batch, self._store, self.table_id, scope, found, None)
             batch_txn.commit()
             self.manifests[scope] = found
+            self._layered.add(scope)
 
     def manifest(self, scope: str) -> Manifest | None:
         """The scope's manifest; raises if its hot copy or ``manifest.json`` is damaged."""
@@ -347,9 +337,10 @@ class ColdTier:
         return found
 
     def drop_scope(self, txn: Txn, scope: str) -> None:
-        txn.batch.delete(keys.manifest_key(self.table_id, scope))
+        hot_copy.delete(txn.batch, self._store, self.table_id, scope)
 
         def apply() -> None:
+            self._layered.discard(scope)
             self.manifests.pop(scope, None)
             self._bad.pop(scope, None)
             self._checked.discard(scope)
@@ -366,18 +357,21 @@ class ColdTier:
         return found
 
     def stage_manifest(self, txn: Txn, scope: str, manifest: Manifest) -> None:
-        txn.batch.put(keys.manifest_key(self.table_id, scope), encode(manifest))
+        # Only what changed since the stored copy (engine.manifest.hot): a
+        # flush's commit does not grow with the number of segments.
+        stored = self.manifests.get(scope) if scope in self._layered else None
+        hot_copy.stage(txn.batch, self._store, self.table_id, scope, manifest, stored)
 
         def apply() -> None:
             self.manifests[scope] = manifest
+            self._layered.add(scope)
             self._bad.pop(scope, None)
             self._checked.add(scope)
 
         txn.after_commit(apply)
 
     def drop(self, txn: Txn) -> None:
-        for scope in self.scopes():
-            txn.batch.delete(keys.manifest_key(self.table_id, scope))
+        hot_copy.delete_table(txn.batch, self._store, self.table_id, self.scopes())
 
     def watermark(self, scope: str) -> int:
         m = self.manifests.get(scope)

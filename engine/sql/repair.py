@@ -15,8 +15,9 @@ Per table, under its commit lock and the engine lock:
    by a new segment holding its provably intact row groups (see
    ``salvage_segment``); the damaged file is kept as ``<name>.damaged``. The
    number of rows that could not be recovered is reported exactly.
-4. The fixed manifest is written (``manifest.json``, then the hot copy) and
-   orphaned files are removed.
+4. The fixed manifest is written whole (a new ``manifest.json`` checkpoint
+   and a fresh ``manifest.jsonl`` log, then the hot copy) and orphaned files
+   are removed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from engine.catalog.model import TableDef
 from engine.delta.publish import publish_scope
 from engine.errors import KalamError
 from engine.manifest import Manifest, find_orphans, manifest_path, write_manifest_json
-from engine.manifest.files import read_manifest_json
+from engine.manifest.files import manifest_files, read_manifest_json
 from engine.names import check_user
 from engine.result import Result
 from engine.storage import codec, fs, keys
@@ -170,7 +171,7 @@ def _repair_scope(engine: Database, table: TableDef, scope: str, out: Outcome) -
         # first flush, or a leftover of a dropped table of the same name.
         removed = find_orphans(directory, None)
         if state == "foreign":
-            removed.append(manifest_path(directory))
+            removed += [p for p in manifest_files(directory) if p.exists()]
         for orphan in removed:
             orphan.unlink(missing_ok=True)
         out.orphans += len(removed)
