@@ -32,6 +32,7 @@ from engine.errors import (
 )
 from engine.exec.live import LiveQueries
 from engine.exec.query import QueryContext
+from engine.exec.segment_cache import SegmentCache, budget_from_mb
 from engine.jobs.jobs import JobManager
 from engine.live.hub import LiveHub
 from engine.names import check_user, safe_path
@@ -66,11 +67,14 @@ class Database:
         clock_ms: Callable[[], int],
         repair: bool = False,
         metadata_cache_mb: int | None = None,
+        segment_cache_mb: int | None = None,
     ) -> None:
         if durability not in DURABILITY:
             raise InvalidOptionError(
                 f"durability must be one of {sorted(DURABILITY)}, not {durability!r}"
             )
+        # decoded segments kept in memory (the warm cache), engine-wide budget
+        self.segment_cache = SegmentCache(budget_from_mb(segment_cache_mb))
         self.data_dir = data_dir
         self.user = check_user(user)
         self.durability = durability
@@ -194,6 +198,7 @@ class Database:
                         self.verifier,
                         self.row_groups,
                         objects=self.object_cache,
+                        segments=self.segment_cache,
                     )
                     prov = cls(
                         table.table_id,
@@ -210,6 +215,7 @@ class Database:
     def forget_provider(self, table_id: int) -> None:
         self._providers.pop(table_id, None)
         self.row_groups.forget_table(table_id)
+        self.segment_cache.forget(table_id)
 
     def invalidate(self, table_id: int) -> None:
         """Drop every cached decoding of ``table_id``'s segments (after a commit)."""
