@@ -129,8 +129,12 @@ class SegmentCache:
         return key in self._items
 
     def keys(self) -> list[SegmentKey]:
+        """The cached segments, least recently used first."""
         with self._lock:
             return list(self._items)
+
+    def __iter__(self) -> Iterator[SegmentKey]:
+        return iter(self.keys())
 
     def get(self, key: SegmentKey) -> pa.Table | None:
         """The decoded segment, if cached (and counts a hit or a miss)."""
