@@ -144,6 +144,7 @@ class Database:
         if self._closed:
             return
         self.jobs.shutdown()  # a running flush finishes first
+        self.segment_cache.close()  # decoded segments: free the memory now
         self.live.shutdown()
         self.subscriptions.shutdown()
         with self.lock:

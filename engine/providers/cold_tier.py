@@ -484,8 +484,8 @@ class ColdTier:
         self, scope: str, members: list[tuple[SegmentEntry, ColdPath]]
     ) -> tuple[list[tuple[SegmentEntry, ColdPath]], list[tuple[SegmentKey, pa.Table]], int]:
         """Split ``members`` into those still to read from their files and
-        those read from the warm cache (decoding the segments it admits now);
-        also how many were cache hits (in memory before this scan)."""
+        those read from the warm cache (queueing the segments it admits for
+        decoding); also how many were cache hits."""
         assert self._segments is not None
         cache = self._segments
         rest: list[tuple[SegmentEntry, ColdPath]] = []
@@ -499,12 +499,8 @@ class ColdTier:
                 decoded.append((key, data))
                 continue
             if cache.admit(key, self._decoded_size(scope, entry, path)):
-                with reading_segment(path):
-                    data = fs.read_parquet(path)
-                if cache.put(key, data):
-                    decoded.append((key, data))
-                    continue
-            rest.append((entry, path))
+                cache.decode_later(key, lambda path=path: _decode(path))
+            rest.append((entry, path))  # this scan reads the file
         return rest, decoded, hits
 
     def _decoded_size(self, scope: str, entry: SegmentEntry, path: ColdPath) -> int:
@@ -943,6 +939,12 @@ class ColdTier:
             self._layouts.clear()
             self._bounds.clear()
         self._groups.forget_table(self.table_id)
+
+
+def _decode(path: ColdPath) -> pa.Table:
+    """A whole segment decoded (every column as written), for the warm cache."""
+    with reading_segment(path):
+        return fs.read_parquet(path)
 
 
 def _norm(value: Any, type_name: str) -> Any:
