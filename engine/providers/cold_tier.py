@@ -14,6 +14,7 @@ Versions across tiers are resolved without any window function:
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -499,7 +500,7 @@ class ColdTier:
                 decoded.append((key, data))
                 continue
             if cache.admit(key, self._decoded_size(scope, entry, path)):
-                cache.decode_later(key, lambda path=path: _decode(path))
+                cache.decode_later(key, functools.partial(_decode, path))
             rest.append((entry, path))  # this scan reads the file
         return rest, decoded, hits
 
