@@ -376,24 +376,30 @@ def run_warm(cfg: BenchConfig, *, sf: float | None = None) -> BenchReport:
                 f"(the data as Arrow tables: {arrow_bytes / 2**20:,.1f} MB); budget "
                 f"{cache.budget / 2**20:,.0f} MB"
             )
+            # Wall time and CPU time (all threads of the process): on a shared
+            # machine wall-clock medians swing with the load, CPU much less.
             samples: dict[tuple[int, str], list[float]] = {}
+            cpu: dict[tuple[int, str], list[float]] = {}
             for r in range(rounds):
                 for q, sql in QUERIES.items():
                     order = WARM_SYSTEMS[r % 5 :] + WARM_SYSTEMS[: r % 5]
                     for system in order:
-                        start = time.perf_counter()
+                        start, start_cpu = time.perf_counter(), time.process_time()
                         runners[system](sql)
                         samples.setdefault((q, system), []).append(time.perf_counter() - start)
+                        cpu.setdefault((q, system), []).append(time.process_time() - start_cpu)
             medians = {k: statistics.median(v) for k, v in samples.items()}
+            cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
             for engine_case in ("engine warm", "engine cold"):
                 for peer in WARM_SYSTEMS:
                     if peer == engine_case or peer == "engine warm":
                         continue
                     rs = [medians[(q, engine_case)] / medians[(q, peer)] for q in QUERIES]
+                    cs = [cpu_medians[(q, engine_case)] / cpu_medians[(q, peer)] for q in QUERIES]
                     worst = max(zip(rs, QUERIES, strict=True))
                     report.notes.append(
-                        f"{engine_case} / {peer}: geometric mean {geomean(rs):.2f}x; "
-                        f"worst Q{worst[1]} {worst[0]:.2f}x"
+                        f"{engine_case} / {peer}: geometric mean {geomean(rs):.2f}x "
+                        f"(CPU {geomean(cs):.2f}x); worst Q{worst[1]} {worst[0]:.2f}x"
                     )
             report.notes.append(f"cache hits {cache.hits}, misses {cache.misses}")
             for q in QUERIES:
