@@ -378,6 +378,17 @@ def test_a_one_off_scan_does_not_evict_a_full_cache():
     assert not cache.put((3, "", 0, "c"), pa.table({"x": pa.array(range(4000), pa.int64())}))
 
 
+def test_a_scan_of_many_segments_admits_only_what_fits():
+    size = _table(0).get_total_buffer_size()
+    cache = SegmentCache(2 * size)
+    admitted = [cache.admit((1, "", i, "c"), size) for i in range(5)]
+    assert admitted == [True, True, False, False, False]  # room is promised, not yet used
+    assert not cache.admit((1, "", 0, "c"), size)  # (already being decoded)
+    for i in range(2):
+        cache.put((1, "", i, "c"), _table(i))
+    assert cache.used == 2 * size and cache.evictions == 0
+
+
 def test_a_memoised_frame_goes_with_its_segments():
     cache = SegmentCache(1 << 20)
     cache.put((1, "", 1, "c"), _table(1))

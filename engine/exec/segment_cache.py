@@ -111,6 +111,10 @@ class SegmentCache:
         self.evictions = 0
         self._items: OrderedDict[SegmentKey, tuple[pa.Table, int]] = OrderedDict()
         self._seen: OrderedDict[SegmentKey, None] = OrderedDict()
+        # bytes promised to admitted segments not decoded yet, so a scan of
+        # many segments does not admit more than the room there is
+        self._reserved: dict[SegmentKey, int] = {}
+        self._reserved_bytes = 0
         # memoised frames: frame key -> (DataFrame, the segments it reads)
         self._frames: OrderedDict[tuple[Any, ...], tuple[Any, tuple[SegmentKey, ...]]] = (
             OrderedDict()
@@ -168,8 +172,13 @@ class SegmentCache:
         if not self.enabled or estimate > self.budget:
             return False
         with self._lock:
-            if self.used + estimate <= self.budget or key in self._seen:
+            if key in self._reserved:
+                return False  # being decoded already
+            room = self.used + self._reserved_bytes + estimate <= self.budget
+            if room or key in self._seen:
                 self._seen.pop(key, None)
+                self._reserved[key] = estimate
+                self._reserved_bytes += estimate
                 return True
             self._seen[key] = None
             while len(self._seen) > SEEN_LIMIT:
@@ -180,9 +189,10 @@ class SegmentCache:
         """Keep ``table`` for ``key``, evicting least-recently-used segments
         as needed; ``False`` (nothing kept) if it is bigger than the budget."""
         size = table_bytes(table)
-        if not self.enabled or size > self.budget:
-            return False
         with self._lock:
+            self._unreserve(key)
+            if not self.enabled or size > self.budget:
+                return False
             if key in self._items:
                 self._items.move_to_end(key)
                 return True
@@ -226,6 +236,7 @@ class SegmentCache:
             finally:
                 with self._lock:
                     self._pending.discard(key)
+                    self._unreserve(key)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no segment is waiting to be decoded (tests, benchmarks)."""
@@ -269,6 +280,8 @@ class SegmentCache:
             self._items.clear()
             self._seen.clear()
             self._frames.clear()
+            self._reserved.clear()
+            self._reserved_bytes = 0
             self.used = 0
 
     def close(self) -> None:
@@ -276,6 +289,9 @@ class SegmentCache:
         still running is dropped when it finishes)."""
         self.budget = 0
         self.clear()
+
+    def _unreserve(self, key: SegmentKey) -> None:
+        self._reserved_bytes -= self._reserved.pop(key, 0)
 
     def _drop_frames_of(self, gone: set[SegmentKey]) -> None:
         if not gone:
