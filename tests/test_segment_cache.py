@@ -95,6 +95,22 @@ def test_the_footer_reports_cache_hits(warm):
     assert footer_text(second, 5).endswith("segments scanned 3 of 3, pruned 0, cache hits 3 of 3")
 
 
+def test_a_big_segment_is_decoded_in_the_background_and_read_from_memory_after(warm):
+    warm.db.segment_cache.inline_bytes = 0  # every segment counts as big here
+    first = warm.execute("SELECT count(*), sum(v) FROM t WHERE v >= 0")
+    assert figures(first)["segments_cached"] == 0
+    settle(warm)
+    assert len(warm.db.segment_cache) == 3
+    second = warm.execute("SELECT count(*), sum(v) FROM t WHERE v >= 0")
+    assert figures(second)["segments_cached"] == 3
+    assert second.rows() == first.rows() == [(600, _sum_v())]
+
+
+def test_a_small_segment_is_read_from_memory_by_the_next_scan_without_waiting(warm):
+    warm.execute("SELECT * FROM t")
+    assert figures(warm.execute("SELECT * FROM t"))["segments_cached"] == 3
+
+
 def test_a_pruned_segment_is_never_decoded(warm):
     warm.execute("SELECT * FROM t WHERE id = 1005 OR id = 1006")
     settle(warm)

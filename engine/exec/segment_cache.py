@@ -13,11 +13,13 @@ Admission: a segment is decoded into the cache after its first scan while
 the budget has room for it without evicting anything; once the cache is
 full, a segment must be scanned a second time before it may evict older
 entries, so one scan of a huge table read once does not flush out what is
-reused. The decoding runs on a background thread (``decode_later``): the
-scan that admits a segment reads its file as before and costs no more than
-with the cache off (decoding every column first doubled the first run of the
-TPC-H queries); the re-run finds it in memory.
-Eviction is least-recently-used and the budget is never exceeded (a segment
+reused. A big segment is decoded on a background thread (``decode_later``):
+the scan that admits it reads its file as before and costs no more than with
+the cache off (decoding every column first doubled the first run of the
+TPC-H queries); the re-run finds it in memory. Small ones (up to
+``inline_bytes`` a scan) are decoded at once and read from memory by the
+scan that admits them: that costs next to nothing, and a re-run then always
+finds them (notebook outputs stay reproducible). Eviction is least-recently-used and the budget is never exceeded (a segment
 bigger than the whole budget is never cached).
 
 DataFusion reads cached segments as in-memory tables (record batches in
@@ -48,6 +50,9 @@ DEFAULT_RAM_SHARE = 0.25
 SEEN_LIMIT = 65_536
 # Memoised DataFrames over cached segments (each a plan over shared buffers).
 FRAME_LIMIT = 512
+# Segments are decoded in the scan itself up to this many bytes (decoded,
+# estimated) per scan; the rest on the background thread.
+INLINE_DECODE_BYTES = 1 << 20
 
 
 _call = threading.local()
@@ -103,8 +108,9 @@ def table_bytes(table: pa.Table) -> int:
 class SegmentCache:
     """Decoded segments of every table under ``budget`` bytes (LRU). Thread-safe."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, *, inline_bytes: int = INLINE_DECODE_BYTES) -> None:
         self.budget = budget
+        self.inline_bytes = inline_bytes
         self.used = 0
         self.hits = 0
         self.misses = 0

@@ -485,13 +485,16 @@ class ColdTier:
         self, scope: str, members: list[tuple[SegmentEntry, ColdPath]]
     ) -> tuple[list[tuple[SegmentEntry, ColdPath]], list[tuple[SegmentKey, pa.Table]], int]:
         """Split ``members`` into those still to read from their files and
-        those read from the warm cache (queueing the segments it admits for
-        decoding); also how many were cache hits."""
+        those read from the warm cache (decoding the small segments it admits
+        now, queueing the big ones); also how many were cache hits (in memory
+        before this scan)."""
         assert self._segments is not None
         cache = self._segments
         rest: list[tuple[SegmentEntry, ColdPath]] = []
         decoded: list[tuple[SegmentKey, pa.Table]] = []
         hits = 0
+        # Decoding in the scan is bounded per scan (many small segments: the rest wait).
+        inline_left = cache.inline_bytes
         for entry, path in members:
             key = (self.table_id, scope, entry.id, entry.checksum)
             data = cache.get(key)
@@ -499,8 +502,16 @@ class ColdTier:
                 hits += 1
                 decoded.append((key, data))
                 continue
-            if cache.admit(key, self._decoded_size(scope, entry, path)):
-                cache.decode_later(key, functools.partial(_decode, path))
+            size = self._decoded_size(scope, entry, path)
+            if cache.admit(key, size):
+                if size > inline_left:
+                    cache.decode_later(key, functools.partial(_decode, path))
+                else:  # small: decoded now, read from memory at once
+                    inline_left -= size
+                    data = _decode(path)
+                    if cache.put(key, data):
+                        decoded.append((key, data))
+                        continue
             rest.append((entry, path))  # this scan reads the file
         return rest, decoded, hits
 
