@@ -954,9 +954,10 @@ class ColdTier:
 
 
 def _decode(path: ColdPath) -> pa.Table:
-    """A whole segment decoded (every column as written), for the warm cache."""
+    """A whole segment decoded (every column as written), for the warm cache.
+    One thread: the decoding runs beside queries and must leave them a core."""
     with reading_segment(path):
-        return fs.read_parquet(path)
+        return fs.read_parquet(path, use_threads=False)
 
 
 def _norm(value: Any, type_name: str) -> Any:
