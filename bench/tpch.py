@@ -16,7 +16,10 @@ Every engine answer is checked against DuckDB's (same files; floats to 1e-6
 relative). Usage: ``bench/tpch.py [--sf 0.1] [--rounds 5] [--updated]``;
 ``make bench`` runs it at SF 0.1 (``run_all --only tpch``), ``--full`` at SF 1.
 ``--updated`` also times the queries with 1% of every table's rows updated
-after the flush (hot versions over cold).
+after the flush (hot versions over cold). The engine reads the segment files
+there (its warm cache off); ``run_warm`` (``--warm-only``; skipped with
+``--no-warm``) then times it with the warm cache of decoded segments on, next
+to the same engine with the cache off and the peers.
 """
 
 from __future__ import annotations
@@ -258,7 +261,11 @@ def update_one_percent(engine: Any) -> None:
 
 
 def run(
-    cfg: BenchConfig, *, sf: float | None = None, updated: bool | None = None
+    cfg: BenchConfig,
+    *,
+    sf: float | None = None,
+    updated: bool | None = None,
+    warm: bool | None = None,
 ) -> list[BenchReport]:
     sf = sf if sf is not None else cfg.pick(0.01, 0.1, 1.0)
     updated = not cfg.quick if updated is None else updated  # the smoke run stays short
@@ -268,7 +275,9 @@ def run(
         log(f"{NAME}: generating SF {sf}")
         raw = generate(sf, wd / "raw")
         data = {t: _plain(pq.read_table(raw / f"{t}.parquet")) for t in TABLES}
-        engine = open_engine(wd / "engine", durability="async")
+        # The warm cache off: these figures compare reading the same files
+        # (``run_warm`` measures the engine with the cache on).
+        engine = open_engine(wd / "engine", durability="async", segment_cache_mb=0)
         try:
             log(f"{NAME}: loading through insert_arrow + FLUSH")
             for t, rate in load(engine, data).items():
@@ -296,7 +305,110 @@ def run(
             )
         finally:
             engine.close()
+    if warm if warm is not None else not cfg.quick:  # the warm cache: a run of its own
+        return [report, run_warm(cfg, sf=sf)]
     return [report]
+
+
+WARM_SYSTEMS = ("engine warm", "engine cold", "datafusion files", "duckdb files", "duckdb tables")
+
+
+def run_warm(cfg: BenchConfig, *, sf: float | None = None) -> BenchReport:
+    """The engine with its warm cache of decoded segments on (after one
+    untimed run of every query, which fills it) next to the same engine with
+    the cache off (a copy of the data directory opened with
+    ``segment_cache_mb=0``) and the peers, interleaved in one process."""
+    sf = sf if sf is not None else cfg.pick(0.01, 0.1, 1.0)
+    rounds = max(cfg.pick(2, cfg.rounds), 2 if cfg.quick else 5)
+    report = BenchReport(
+        f"{NAME}_warm", "TPC-H with the warm segment cache (issue 15)", f"SF {sf}; {rounds} rounds"
+    )
+    with work_dir(cfg, f"{NAME}_warm") as wd:
+        log(f"{NAME} warm: generating SF {sf}")
+        raw = generate(sf, wd / "raw")
+        data = {t: _plain(pq.read_table(raw / f"{t}.parquet")) for t in TABLES}
+        loader = open_engine(wd / "warm", durability="async", segment_cache_mb=0)
+        try:
+            load(loader, data)
+        finally:
+            loader.close()
+        shutil.copytree(wd / "warm", wd / "cold")
+        warm = open_engine(wd / "warm", durability="async")  # the default budget
+        cold = open_engine(wd / "cold", durability="async", segment_cache_mb=0)
+        try:
+            peers = Peers(warm, wd / "warm", data)
+            runners = {
+                "engine warm": lambda sql: warm.execute(sql).rows(),
+                "engine cold": lambda sql: cold.execute(sql).rows(),
+            }
+            for system in WARM_SYSTEMS[2:]:
+                runners[system] = lambda sql, s=system: peers.run(s, sql)
+            # First runs (the warm engine's fills the cache), then a second
+            # run from the cache; every answer checked against DuckDB's.
+            first = {"engine warm": 0.0, "engine cold": 0.0}
+            for q, sql in QUERIES.items():
+                want = peers.run("duckdb files", sql)
+                for system in ("engine warm", "engine cold"):
+                    start = time.perf_counter()
+                    got = runners[system](sql)
+                    first[system] += time.perf_counter() - start
+                    if not same(got, want):
+                        report.notes.append(f"Q{q} {system}: CHECK FAILED, differs from DuckDB")
+            # The segments the first runs admitted are decoded in the background.
+            start = time.perf_counter()
+            warm.db.segment_cache.wait_idle()
+            settle = time.perf_counter() - start
+            for q, sql in QUERIES.items():
+                if not same(runners["engine warm"](sql), peers.run("duckdb files", sql)):
+                    report.notes.append(f"Q{q} engine warm (cached): CHECK FAILED")
+            for system in WARM_SYSTEMS[2:]:
+                for sql in QUERIES.values():
+                    peers.run(system, sql)
+            cache = warm.db.segment_cache
+            arrow_bytes = sum(t.get_total_buffer_size() for t in data.values())
+            report.notes.append(
+                f"first run of the 22 queries (untimed warm-up): cache on {first['engine warm']:.2f} s "
+                f"(segments decoded on a background thread meanwhile; {settle:.2f} s more "
+                f"until it finished), cache off {first['engine cold']:.2f} s"
+            )
+            report.notes.append(
+                f"cache after the warm-up: {cache.used / 2**20:,.1f} MB in {len(cache)} segments "
+                f"(the data as Arrow tables: {arrow_bytes / 2**20:,.1f} MB); budget "
+                f"{cache.budget / 2**20:,.0f} MB"
+            )
+            # Wall time and CPU time (all threads of the process): on a shared
+            # machine wall-clock medians swing with the load, CPU much less.
+            samples: dict[tuple[int, str], list[float]] = {}
+            cpu: dict[tuple[int, str], list[float]] = {}
+            for r in range(rounds):
+                for q, sql in QUERIES.items():
+                    order = WARM_SYSTEMS[r % 5 :] + WARM_SYSTEMS[: r % 5]
+                    for system in order:
+                        start, start_cpu = time.perf_counter(), time.process_time()
+                        runners[system](sql)
+                        samples.setdefault((q, system), []).append(time.perf_counter() - start)
+                        cpu.setdefault((q, system), []).append(time.process_time() - start_cpu)
+            medians = {k: statistics.median(v) for k, v in samples.items()}
+            cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
+            for engine_case in ("engine warm", "engine cold"):
+                for peer in WARM_SYSTEMS:
+                    if peer == engine_case or peer == "engine warm":
+                        continue
+                    rs = [medians[(q, engine_case)] / medians[(q, peer)] for q in QUERIES]
+                    cs = [cpu_medians[(q, engine_case)] / cpu_medians[(q, peer)] for q in QUERIES]
+                    worst = max(zip(rs, QUERIES, strict=True))
+                    report.notes.append(
+                        f"{engine_case} / {peer}: geometric mean {geomean(rs):.2f}x "
+                        f"(CPU {geomean(cs):.2f}x); worst Q{worst[1]} {worst[0]:.2f}x"
+                    )
+            report.notes.append(f"cache hits {cache.hits}, misses {cache.misses}")
+            for q in QUERIES:
+                for system in WARM_SYSTEMS:
+                    report.rows.append(Row(f"warm Q{q:02d} {system}", [medians[(q, system)]]))
+        finally:
+            warm.close()
+            cold.close()
+    return report
 
 
 def main() -> None:
@@ -306,9 +418,14 @@ def main() -> None:
     ap.add_argument("--sf", type=float, default=0.1)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-updated", action="store_true")
+    ap.add_argument("--no-warm", action="store_true", help="skip the warm segment cache run")
+    ap.add_argument("--warm-only", action="store_true", help="only time the warm segment cache")
     args = ap.parse_args()
     cfg = BenchConfig(rounds=args.rounds)
-    for report in run(cfg, sf=args.sf, updated=not args.no_updated):
+    if args.warm_only:
+        print(format_report(run_warm(cfg, sf=args.sf)))
+        return
+    for report in run(cfg, sf=args.sf, updated=not args.no_updated, warm=not args.no_warm):
         print(format_report(report))
 
 

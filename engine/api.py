@@ -102,6 +102,7 @@ class Engine:
         background_jobs: bool = True,
         repair: bool = False,
         metadata_cache_mb: int | None = None,
+        segment_cache_mb: int | None = None,
     ) -> None:
         self.db = Database(
             data_dir,
@@ -110,6 +111,7 @@ class Engine:
             clock_ms=clock_ms,
             repair=repair,
             metadata_cache_mb=metadata_cache_mb,
+            segment_cache_mb=segment_cache_mb,
         )
         self.scheduler = Scheduler(self.db)
         _OPEN.add(self)
@@ -135,6 +137,7 @@ class Engine:
         repair: bool = ...,
         embedded: Literal[True],
         metadata_cache_mb: int | None = ...,
+        segment_cache_mb: int | None = ...,
     ) -> Engine: ...
 
     @overload
@@ -150,6 +153,7 @@ class Engine:
         repair: bool = ...,
         embedded: bool = ...,
         metadata_cache_mb: int | None = ...,
+        segment_cache_mb: int | None = ...,
     ) -> Engine | RemoteEngine: ...
 
     @classmethod
@@ -164,6 +168,7 @@ class Engine:
         repair: bool = False,
         embedded: bool = False,
         metadata_cache_mb: int | None = None,
+        segment_cache_mb: int | None = None,
     ) -> Engine | RemoteEngine:
         """Open (creating if missing) the data directory ``data_dir``.
 
@@ -180,7 +185,9 @@ class Engine:
         eviction to explicit ``engine.scheduler.tick()`` calls. ``repair=True``
         recovers a damaged or lost hot store (see ``engine.recovery``) and
         leaves what it did in ``engine.recovery``. ``metadata_cache_mb`` sizes
-        the Parquet metadata cache queries share (default 64)."""
+        the Parquet metadata cache queries share (default 64).
+        ``segment_cache_mb`` is the memory budget of the warm cache of decoded
+        segments (default: a quarter of the machine's RAM; 0 turns it off)."""
         path = Path(data_dir).expanduser().resolve()
         shared = not (embedded or repair or clock_ms is not None or not background_jobs)
         if shared:
@@ -202,6 +209,7 @@ class Engine:
                 background_jobs=background_jobs,
                 repair=repair,
                 metadata_cache_mb=metadata_cache_mb,
+                segment_cache_mb=segment_cache_mb,
             )
         except DataDirInUseError as err:
             # A server that holds the lock but has not published server.json yet

@@ -335,6 +335,7 @@ def _stats(engine: Database, user: str) -> pa.Table:
         ("flushes", flushes),
         ("uptime_seconds", round(time.time() - engine.opened_at, 3)),
         ("engine_version", __version__),
+        *engine.segment_cache.figures().items(),  # the warm cache of decoded segments
     ]
     return _table(
         [{"metric": k, "value": str(v)} for k, v in metrics],

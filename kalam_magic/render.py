@@ -158,17 +158,21 @@ def scan_figures(result: Result) -> dict[str, int]:
 
 
 def footer_text(result: Result, shown: int) -> str:
-    """``2 of 40 rows · 1.25 ms · hot rows 3 · segments scanned 1 of 4, pruned 3``."""
+    """``2 of 40 rows · 1.25 ms · hot rows 3 · segments scanned 1 of 4, pruned 3``
+    (then ``, cache hits 1 of 1`` when segments were read from the warm cache)."""
     total = len(result)
     rows = f"{shown:,} of {total:,} rows" if shown < total else _plural(total, "row")
     parts = [rows, format_ms(result.elapsed_ms)]
     figures = scan_figures(result)
     if figures:
         parts.append(f"hot rows {figures.get('hot_rows', 0):,}")
-        parts.append(
+        scanned = (
             f"segments scanned {figures.get('segments_scanned', 0)} of "
             f"{figures.get('segments_total', 0)}, pruned {figures.get('segments_pruned', 0)}"
         )
+        if figures.get("segments_cached"):  # read from the warm cache, not decoded again
+            scanned += f", cache hits {figures['segments_cached']} of {figures['segments_scanned']}"
+        parts.append(scanned)
     return SEP.join(parts)
 
 

@@ -32,6 +32,7 @@ from engine.errors import (
 )
 from engine.exec.live import LiveQueries
 from engine.exec.query import QueryContext
+from engine.exec.segment_cache import SegmentCache, budget_from_mb
 from engine.jobs.jobs import JobManager
 from engine.live.hub import LiveHub
 from engine.memtrim import release_freed_memory
@@ -70,6 +71,7 @@ class Database:
         clock_ms: Callable[[], int],
         repair: bool = False,
         metadata_cache_mb: int | None = None,
+        segment_cache_mb: int | None = None,
     ) -> None:
         if durability not in DURABILITY:
             raise InvalidOptionError(
@@ -83,6 +85,8 @@ class Database:
             raise InvalidOptionError(
                 f"metadata_cache_mb must be a whole number of MB >= 0, not {metadata_cache_mb!r}"
             )
+        # decoded segments kept in memory (the warm cache), engine-wide budget
+        self.segment_cache = SegmentCache(budget_from_mb(segment_cache_mb))
         self.data_dir = data_dir
         self.user = check_user(user)
         self.durability = durability
@@ -150,6 +154,7 @@ class Database:
         if self._closed:
             return
         self.jobs.shutdown()  # a running flush finishes first
+        self.segment_cache.close()  # decoded segments: free the memory now
         self.live.shutdown()
         self.subscriptions.shutdown()
         with self.lock:
@@ -217,6 +222,7 @@ class Database:
                         self.verifier,
                         self.row_groups,
                         objects=self.object_cache,
+                        segments=self.segment_cache,
                     )
                     prov = cls(
                         table.table_id,
@@ -240,6 +246,7 @@ class Database:
     def forget_provider(self, table_id: int) -> None:
         self._providers.pop(table_id, None)
         self.row_groups.forget_table(table_id)
+        self.segment_cache.forget(table_id)
 
     def invalidate(self, table_id: int) -> None:
         """Drop every cached decoding of ``table_id``'s segments (after a commit)."""

@@ -25,11 +25,31 @@ def arrow_frame(data: pa.Table, name: str = "hot_rows") -> DataFrame:
     once, so the engine's shared context never holds a table. The DataFrame
     keeps its table alive and can be used in any context. ``name`` is what
     EXPLAIN shows (the same for every user, so plans reveal nothing)."""
-    ctx = getattr(_side, "ctx", None)
-    if ctx is None:
-        ctx = _side.ctx = SessionContext(SessionConfig().with_target_partitions(2))
+    ctx = _side_context()
     if not data.to_batches():
         data = pa.Table.from_batches([pa.RecordBatch.from_pylist([], schema=data.schema)])
     frame = ctx.from_arrow(data, name=name)
+    ctx.deregister_table(name)
+    return frame
+
+
+def _side_context() -> SessionContext:
+    ctx = getattr(_side, "ctx", None)
+    if ctx is None:
+        ctx = _side.ctx = SessionContext(SessionConfig().with_target_partitions(2))
+    return ctx
+
+
+def batches_frame(
+    partitions: list[list[pa.RecordBatch]], schema: pa.Schema, name: str = "segments"
+) -> DataFrame:
+    """Record batches, already split into partitions, as a DataFusion
+    in-memory table (no copy: the batches' buffers are shared). DataFusion
+    knows each partition's exact row count, so the join planner can still put
+    the small side of a join on the build side. Registers nothing, like
+    ``arrow_frame``."""
+    ctx = _side_context()
+    parts = [p for p in partitions if p] or [[pa.RecordBatch.from_pylist([], schema=schema)]]
+    frame = ctx.create_dataframe(parts, name=name, schema=schema)
     ctx.deregister_table(name)
     return frame

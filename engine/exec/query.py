@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from engine.exec import diagnose
 from engine.exec.frames import arrow_frame
 from engine.exec.live import feeds_result_sink
 from engine.exec.pruning import scan_filters
+from engine.exec.segment_cache import files_only
 from engine.names import SYSTEM_COLUMNS
 from engine.sql.mapping import ident
 from engine.sql.params import check_int_range
@@ -429,9 +430,11 @@ class QueryRunner:
             if qualified in overrides:
                 data, stats[qualified] = overrides[qualified]
             else:
-                data, stats[qualified] = src.build(
-                    ctx, scans.get(qualified) if src.needs_filters else None
-                )
+                # An EXPLAIN plans over the segment files, never the warm cache.
+                with files_only() if explain else nullcontext():
+                    data, stats[qualified] = src.build(
+                        ctx, scans.get(qualified) if src.needs_filters else None
+                    )
             if isinstance(data, pa.Table):
                 data = arrow_frame(data, src.name)
             tables[(src.namespace, src.name)] = Table(data)

@@ -545,6 +545,7 @@ class TableProvider:
             "segments_pruned": 0,
             "hot_rows": hot.num_rows,
             "cold_rows_scanned": 0,
+            "segments_cached": 0,  # scanned from the warm cache (engine.exec.segment_cache)
         }
         frames = []
         for scope, (manifest, hot_keys) in snapshot.items():
@@ -555,7 +556,7 @@ class TableProvider:
             stats["segments_scanned"] += len(survivors)
             stats["segments_pruned"] += len(manifest.segments) - len(survivors)
             stats["cold_rows_scanned"] += sum(e.row_count for e in survivors)
-            cold = self.cold.frame(ctx, table, scope, survivors, hidden=True)
+            cold = self.cold.frame(ctx, table, scope, survivors, hidden=True, stats=stats)
             if cold is None:
                 continue
             cold = self._exclude_newer(

@@ -14,6 +14,7 @@ Versions across tiers are resolved without any window function:
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -39,6 +40,8 @@ from engine.exec.cast import (
     type_chain,
     type_stable_since,
 )
+from engine.exec.frames import batches_frame
+from engine.exec.segment_cache import SegmentCache, SegmentKey, reading_files_only
 from engine.manifest import Manifest, find_manifest_json, manifest_path
 from engine.manifest import hot as hot_copy
 from engine.storage import fs
@@ -148,6 +151,11 @@ _NUMERIC = ("SMALLINT", "INT", "BIGINT")
 FRAGMENT_CACHE_SEGMENTS = 20_000
 # Segment DataFrames a table keeps between queries (a plan each: small).
 FRAME_CACHE_SEGMENTS = 256
+# Cached segments are handed to DataFusion as batches of at most this many
+# rows (its own batch size), round robin over this many partitions (the
+# shared context's target partitions).
+MEMORY_BATCH_ROWS = 8192
+MEMORY_PARTITIONS = 2
 # From this many surviving segments of one layout on, a scope is read by one
 # dataset scan instead of one Parquet scan per segment (see ``frame``).
 DATASET_SCAN_SEGMENTS = 16
@@ -231,6 +239,7 @@ class ColdTier:
         fragment_limit: int = FRAGMENT_CACHE_SEGMENTS,
         dataset_scan_segments: int = DATASET_SCAN_SEGMENTS,
         objects: ObjectCache | None = None,
+        segments: SegmentCache | None = None,
     ) -> None:
         self.table_id = table_id
         self._store = store
@@ -257,6 +266,7 @@ class ColdTier:
         self.dataset_scan_segments = dataset_scan_segments
         self._groups = groups if groups is not None else GroupCache()
         self._objects = objects  # local copies of segments kept in a bucket
+        self._segments = segments  # the engine's warm cache of decoded segments
         # scopes whose hot copy is stored one key per segment (engine.manifest.hot)
         self.manifests, self._bad, self._layered = hot_copy.load(store, table_id)
 
@@ -397,6 +407,7 @@ class ColdTier:
         entries: list[SegmentEntry],
         *,
         hidden: bool,
+        stats: dict[str, int] | None = None,
     ) -> DataFrame | None:
         """The surviving segments of ``scope`` as one DataFrame in user column
         names (old segments read through the current schema).
@@ -408,7 +419,11 @@ class ColdTier:
         its files; a group of a few by DataFusion's own Parquet reader, one
         file each: that reader is 4-8x faster per file (page index, batches
         that never cross into Python), while a union of many files costs
-        more than linearly to plan (see bench/README.md)."""
+        more than linearly to plan (see bench/README.md).
+
+        Segments in the engine's warm cache (``engine.exec.segment_cache``)
+        are read from memory instead, one in-memory table per layout;
+        ``stats["segments_cached"]`` counts them."""
         if not entries:
             return None
         directory = self.scope_dir(scope)  # resolved once, not per segment
@@ -436,7 +451,16 @@ class ColdTier:
             path = self._readable(known[0], entry)
             groups.setdefault(known[1], []).append((entry, path))
         frames = []
+        warm = self._segments is not None and self._segments.enabled and not reading_files_only()
         for layout, members in groups.items():
+            if warm:
+                members, decoded, hits = self._from_memory(scope, members)
+                if stats is not None:
+                    stats["segments_cached"] = stats.get("segments_cached", 0) + hits
+                if decoded:
+                    frames.append(self._memory_frame(table, scope, layout, decoded))
+                if not members:
+                    continue
             if remote or len(members) >= self.dataset_scan_segments:
                 frames.append(self._dataset_frame(ctx, table, scope, layout, members))
             else:
@@ -450,6 +474,72 @@ class ColdTier:
         for f in frames[1:]:
             out = out.union(f)
         return out
+
+    def _from_memory(
+        self, scope: str, members: list[tuple[SegmentEntry, ColdPath]]
+    ) -> tuple[list[tuple[SegmentEntry, ColdPath]], list[tuple[SegmentKey, pa.Table]], int]:
+        """Split ``members`` into those still to read from their files and
+        those read from the warm cache (decoding the small segments it admits
+        now, queueing the big ones); also how many were cache hits (in memory
+        before this scan)."""
+        assert self._segments is not None
+        cache = self._segments
+        rest: list[tuple[SegmentEntry, ColdPath]] = []
+        decoded: list[tuple[SegmentKey, pa.Table]] = []
+        hits = 0
+        # Decoding in the scan is bounded per scan (many small segments: the rest wait).
+        inline_left = cache.inline_bytes
+        for entry, path in members:
+            key = (self.table_id, scope, entry.id, entry.checksum)
+            data = cache.get(key)
+            if data is not None:
+                hits += 1
+                decoded.append((key, data))
+                continue
+            size = self._decoded_size(scope, entry, path)
+            if cache.admit(key, size):
+                if size > inline_left:
+                    cache.decode_later(key, functools.partial(_decode, path))
+                else:  # small: decoded now, read from memory at once
+                    inline_left -= size
+                    data = _decode(path)
+                    if cache.put(key, data):
+                        decoded.append((key, data))
+                        continue
+            rest.append((entry, path))  # this scan reads the file
+        return rest, decoded, hits
+
+    def _decoded_size(self, scope: str, entry: SegmentEntry, path: ColdPath) -> int:
+        """About what a segment takes decoded: its row groups' uncompressed
+        size, from the footer (read once per identity)."""
+        meta = self._fragment(scope, entry, path).metadata
+        return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+
+    def _memory_frame(
+        self,
+        table: TableDef,
+        scope: str,
+        layout: _Layout,
+        decoded: list[tuple[SegmentKey, pa.Table]],
+    ) -> DataFrame:
+        """Cached segments of one layout as ONE in-memory table in the current
+        schema (the same renaming select as a file scan), memoised by the
+        cache until one of its segments is evicted."""
+        assert self._segments is not None
+        members = tuple(key for key, _ in decoded)
+        ident = ("memory", members, table.schema_version)
+
+        def build() -> DataFrame:
+            schema = _layout_schema(layout)
+            batches: list[pa.RecordBatch] = []
+            for _, data in decoded:
+                batches += _as_layout(data, schema).to_batches(max_chunksize=MEMORY_BATCH_ROWS)
+            # Round robin over the partitions DataFusion runs in parallel.
+            parts = [batches[i::MEMORY_PARTITIONS] for i in range(MEMORY_PARTITIONS)]
+            df = batches_frame(parts, schema)
+            return _current_columns(df, table, layout, nan_guard=False)
+
+        return self._segments.frame(ident, members, build)
 
     def _dataset_frame(
         self,
@@ -822,10 +912,29 @@ class ColdTier:
                 del self._layouts[lk]
             for b in [b for b in self._bounds if b[0] == scope]:
                 del self._bounds[b]
+            others = [
+                (s, e.id, e.checksum)
+                for s, m in self.manifests.items()
+                if s != scope
+                for e in m.segments
+            ]
         self._groups.forget_table(self.table_id, scope)
+        if self._segments is not None:
+            self._segments.forget(self.table_id, keep=others)
 
     def forget_all(self) -> None:
-        """Drop every cached decoding of this table (after a metadata commit)."""
+        """Drop every cached decoding of this table (after a metadata commit),
+        and the warm-cache entries of segments its manifests no longer name
+        (compacted away, or of a dropped scope). Segments still named stay
+        warm: they are immutable, and an ALTER only changes how they are read."""
+        if self._segments is not None:
+            with self._lock:
+                live = [
+                    (scope, e.id, e.checksum)
+                    for scope, m in self.manifests.items()
+                    for e in m.segments
+                ]
+            self._segments.forget(self.table_id, keep=live)
         with self._lock:
             self._key_index.clear()
             self._files.clear()
@@ -836,6 +945,13 @@ class ColdTier:
             self._layouts.clear()
             self._bounds.clear()
         self._groups.forget_table(self.table_id)
+
+
+def _decode(path: ColdPath) -> pa.Table:
+    """A whole segment decoded (every column as written), for the warm cache.
+    One thread: the decoding runs beside queries and must leave them a core."""
+    with reading_segment(path):
+        return fs.read_parquet(path, use_threads=False)
 
 
 def _norm(value: Any, type_name: str) -> Any:
@@ -901,16 +1017,43 @@ def _layout_frame(
     """Segments of one layout as one dataset scan in the current schema: user
     column names, types cast as hot rows were at each MODIFY COLUMN, NOT NULL
     kept in the schema."""
+    schema = _layout_schema(layout)
+    # Each fragment reads through its own filesystem (local or a bucket's).
+    dataset = ds.FileSystemDataset(fragments, schema, _PARQUET, fragments[0].filesystem)
+    return _current_columns(ctx.read_table(Table(dataset)), table, layout, nan_guard=True)
+
+
+def _layout_schema(layout: _Layout) -> pa.Schema:
+    """The physical schema segments of one layout are read with."""
     fields = [
         pa.field(name, arrow_type(chain[0]), nullable=not not_null)
         for _, name, chain, not_null in layout
     ]
-    schema = pa.schema(
+    return pa.schema(
         [*fields, pa.field("_seq", pa.int64(), False), pa.field("_deleted", pa.bool_(), False)]
     )
-    # Each fragment reads through its own filesystem (local or a bucket's).
-    dataset = ds.FileSystemDataset(fragments, schema, _PARQUET, fragments[0].filesystem)
-    df = ctx.read_table(Table(dataset))
+
+
+def _as_layout(data: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A decoded segment (every column it was written with) as ``schema``:
+    only the layout's columns, each with the declared type and nullability
+    (no copy unless a type differs)."""
+    columns = []
+    for field in schema:
+        column = data.column(field.name)
+        if column.type != field.type:
+            column = column.cast(field.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _current_columns(
+    df: DataFrame, table: TableDef, layout: _Layout, *, nan_guard: bool
+) -> DataFrame:
+    """A scan of segments of one layout in the current schema: user column
+    names, types cast as hot rows were at each MODIFY COLUMN, NOT NULL kept.
+    ``nan_guard``: the scan is a pyarrow dataset, which must never get a
+    float predicate (see below)."""
     declared = {cid: (name, chain, not_null) for cid, name, chain, not_null in layout}
     exprs = []
     for c in table.columns:
@@ -919,7 +1062,8 @@ def _layout_frame(
             continue
         name, chain, not_null = declared[c.id]
         e = col(name)
-        if chain[0] in _FLOAT_TYPES:
+        floats = nan_guard and chain[0] in _FLOAT_TYPES
+        if floats:
             # pyarrow evaluates the filters DataFusion pushes into a dataset
             # scan itself, and orders NaN unlike DataFusion (and prunes row
             # groups on footers whose float min/max omit NaN). nanvl(x, x) is
@@ -927,7 +1071,7 @@ def _layout_frame(
             # predicates are always DataFusion's.
             e = dff.nanvl(e, e)  # (DataFusion declares its result nullable)
         e = cast_expr(e, chain)
-        if not c.nullable and (not not_null or len(chain) > 1 or chain[0] in _FLOAT_TYPES):
+        if not c.nullable and (not not_null or len(chain) > 1 or floats):
             e = dff.coalesce(e, lit(pa.scalar(_NEVER_SEEN.get(c.type, 0), type=c.arrow_type)))
         exprs.append(e.alias(c.name))
     exprs.append(col("_seq"))
