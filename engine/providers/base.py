@@ -92,6 +92,10 @@ class TableProvider:
         self._lock = lock
         self.cold = cold
         self.partitions: dict[str, HotPartition] = {}
+        # scope -> (manifest, schema version, (live cold rows, their sorted int keys))
+        self._cold_key_cache: dict[str, tuple[Any, int, tuple[int, np.ndarray | None]]] = {}
+        # scope -> (manifest, (hot partition version, schema version), cold rows hidden by hot keys)
+        self._hidden_cache: dict[str, tuple[Any, tuple[int, int], int]] = {}
         # Called with (table, scope, versions) once staged versions committed
         # (live queries; set by the database that owns this provider).
         self.on_commit: Callable[[TableDef, str, dict[Any, RowVersion]], None] | None = None
@@ -519,59 +523,154 @@ class TableProvider:
     ) -> tuple[list[Any], dict[str, int]] | None:
         """``count(*)`` / ``min(c)`` / ``max(c)`` over what ``user`` sees, from
         the manifests' segment statistics plus the hot rows, without reading a
-        segment; ``wanted`` is [("count", None) | ("min" | "max", column)].
+        segment's data; ``wanted`` is [("count", None) | ("min" | "max", column)].
 
-        ``None`` whenever the statistics might not be the answer: a hot
-        version (update or delete) may hide a cold row, a flush recorded
-        superseded versions, rows expire (STREAM), a segment predates the
-        column or its type, or the type's statistics are not exact (floats
-        omit NaN, text is truncated)."""
+        ``count(*)`` alone is also answered when hot versions hide cold rows
+        or delete markers name dead ones: cold live rows (the cached key
+        index, ``_cold_keys``) minus the hot keys that hide one of them plus
+        the live hot rows. ``None`` whenever the answer cannot be proven:
+        min/max with a hot version or a marker that may hide a cold row,
+        rows that expire (STREAM), a segment that predates the column or its
+        type, statistics that are not exact (floats omit NaN, text is
+        truncated), hiding hot keys that are not one integer column."""
         if options.hidden or type(self).row_visible is not TableProvider.row_visible:
             return None
+        counts_only = all(fn == "count" for fn, _ in wanted)
         with self._lock:
             table = self.table
-            hot = self.scan(user, options)
-            snapshot = [
-                (scope, manifest := self.cold.manifest(scope), self._keys_over(scope, manifest))
-                for scope in self.read_scopes(user)
-            ]
+            hot = None if counts_only else self.scan(user, options)
+            hot_live = 0
+            snapshot = []
+            for scope in self.read_scopes(user):
+                manifest = self.cold.manifest(scope)
+                part = self.partitions.get(scope)
+                if part is not None:
+                    hot_live += part.live_count()
+                if manifest is None or not manifest.segments:
+                    continue
+                stamp = (part.version if part is not None else -1, table.schema_version)
+                known = self._hidden_cache.get(scope)
+                if known is not None and known[0] is manifest and known[1] == stamp:
+                    snapshot.append((scope, manifest, stamp, None, known[2]))
+                else:
+                    snapshot.append((scope, manifest, stamp, self._hiding_keys(part), None))
+        if hot is not None:
+            hot_live = hot.num_rows
         segments: list[Any] = []
-        for scope, manifest, hot_keys in snapshot:
-            if manifest is None or not manifest.segments:
-                continue
-            if manifest.superseded_seqs:
-                return None
-            if hot_keys and _may_shadow(hot_keys, manifest.segments, table):
-                return None
+        cold_live = 0
+        for scope, manifest, stamp, hot_keys, hidden in snapshot:
             for entry in manifest.segments:
                 # Damage stays loud even when no row is read (invariant 5): a
                 # stat per segment, the checksum on first use or after a change.
                 self.cold.segment_file(scope, entry)
             segments += manifest.segments
+            if hidden is None:
+                hidden = self._hidden_rows(scope, manifest, table, hot_keys, counts_only)
+                if hidden is not _UNKNOWN:
+                    self._hidden_cache[scope] = (manifest, stamp, hidden)
+            if not manifest.superseded_seqs and hidden == 0:
+                cold_live += manifest.row_count  # the statistics are the answer
+                continue
+            if not counts_only:
+                return None  # a dead or hidden cold row may hold the extreme
+            found = self._cold_keys(scope, manifest, table) if hidden is not _UNKNOWN else None
+            if found is None:
+                return None
+            cold_live += found[0] - hidden
         columns = {c.name: c for c in table.columns}
         out: list[Any] = []
         for fn, name in wanted:
             if fn == "count":
-                out.append(sum(e.row_count for e in segments) + hot.num_rows)
+                out.append(cold_live + hot_live)
                 continue
+            assert hot is not None
             column = columns.get(name or "")
             if column is None or column.type not in _EXACT_STATS:
                 return None
-            found = _stat_extreme(fn, column, segments, type_stable_since(table, column.id))
-            if found is _UNKNOWN:
+            found_extreme = _stat_extreme(fn, column, segments, type_stable_since(table, column.id))
+            if found_extreme is _UNKNOWN:
                 return None
             values = [
-                v for v in (found, _hot_extreme(fn, hot.column(column.name))) if v is not None
+                v
+                for v in (found_extreme, _hot_extreme(fn, hot.column(column.name)))
+                if v is not None
             ]
             out.append((min if fn == "min" else max)(values) if values else None)
         stats = {
             "segments_total": len(segments),
             "segments_scanned": 0,
             "segments_pruned": 0,
-            "hot_rows": hot.num_rows,
+            "hot_rows": hot_live,
             "cold_rows_scanned": 0,
         }
         return out, stats
+
+    def _hiding_keys(self, part: HotPartition | None) -> Any:
+        """The hot keys (live or tombstone) of a scope, which hide cold rows
+        of the same key: an int64 array for one integer key column, else a list."""
+        if part is None:
+            return []
+        if part.rows.int_keys and self.table.key_columns:
+            return part.rows.key_array()
+        return list(part.rows)
+
+    def _hidden_rows(
+        self, scope: str, manifest: Any, table: TableDef, hot_keys: Any, counting: bool
+    ) -> Any:
+        """How many live cold rows of ``manifest`` the hot keys hide: 0 when
+        no hot key falls in a segment's key range; else counted against the
+        cold key index (one integer key column, and only for a ``count``:
+        ``counting``). ``_UNKNOWN`` when that cannot be proven."""
+        if not len(hot_keys) or not _may_shadow(hot_keys, manifest.segments, table):
+            return 0
+        if not counting or not isinstance(hot_keys, np.ndarray):
+            return _UNKNOWN
+        found = self._cold_keys(scope, manifest, table)
+        if found is None or found[1] is None:
+            return _UNKNOWN
+        return _matches(found[1], hot_keys)
+
+    def _cold_keys(
+        self, scope: str, manifest: Any, table: TableDef
+    ) -> tuple[int, np.ndarray | None] | None:
+        """(how many cold rows of ``manifest`` are live, their keys sorted as
+        int64 or ``None`` unless the key is one integer column); ``None`` for
+        a table without a key. Read from the segments' cached key indexes
+        (key and ``_seq`` columns) once per manifest object: a flush, compact,
+        publish or REPAIR replaces the manifest, so a stale entry is never
+        used. The keys of every segment go into one sorted array so a hot key
+        is matched by binary search whatever the segment count."""
+        key = table.key_columns
+        if not key:
+            return None
+        hit = self._cold_key_cache.get(scope)
+        if hit is not None and hit[0] is manifest and hit[1] == table.schema_version:
+            return hit[2]
+        as_ints = len(key) == 1 and key[0].type in INT_KEY_TYPES
+        stable = type_stable_since(table, key[0].id)
+        markers = np.asarray(manifest.superseded_seqs, dtype=np.int64)
+        live_total = 0
+        parts: list[np.ndarray] = []
+        for entry in manifest.segments:
+            idx = self.cold.key_index(scope, entry, *(c.id for c in key))
+            seqs = idx.seqs.to_numpy(zero_copy_only=False)
+            live = np.isin(seqs, markers, invert=True) if len(markers) else None
+            live_total += len(seqs) if live is None else int(live.sum())
+            if as_ints and (idx.sorted_keys is None or entry.schema_version < stable):
+                as_ints = False  # keys of another type, or NULLs: no integer index
+            if as_ints:
+                keys_np = idx.sorted_keys if live is None else idx.sorted_keys[live]
+                parts.append(keys_np.astype(np.int64, copy=False))
+        sorted_keys = None
+        if as_ints:
+            joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            # A segment is written in key order: already sorted is the usual case.
+            if len(joined) > 1 and not bool((joined[1:] >= joined[:-1]).all()):
+                joined = np.sort(joined, kind="stable")
+            sorted_keys = joined
+        found = (live_total, sorted_keys)
+        self._cold_key_cache[scope] = (manifest, table.schema_version, found)
+        return found
 
     def _survivors(
         self, segments: tuple[Any, ...], scans: list[tuple[Any, ...]] | None, table: TableDef
@@ -697,13 +796,47 @@ _EXACT_STATS = ("SMALLINT", "INT", "BIGINT", "DATE", "TIMESTAMP", "BOOLEAN")
 _UNKNOWN = object()
 
 
-def _may_shadow(hot_keys: list[Any], segments: tuple[Any, ...], table: TableDef) -> bool:
-    """Whether some hot version may be a newer version of a cold row."""
+def _may_shadow(hot_keys: Any, segments: tuple[Any, ...], table: TableDef) -> bool:
+    """Whether some hot version may be a newer version of a cold row
+    (``hot_keys``: a list, or an int64 array for one integer key column)."""
     key = table.key_columns
     if not key:  # the key is the first version's seq
         newest = max(e.max_seq for e in segments)
         return any(k <= newest for k in hot_keys)
+    if isinstance(hot_keys, np.ndarray):
+        return bool(_int_keys_in_ranges(hot_keys, list(segments), key[0]).any())
     return bool(_in_segment_ranges(hot_keys, list(segments), key))
+
+
+def _int_keys_in_ranges(values: np.ndarray, segments: list[Any], first: Any) -> np.ndarray:
+    """Which integer hot keys fall inside some segment's key min/max (all of
+    them when a segment's bounds are unknown)."""
+    bounds = []
+    for e in segments:
+        st = e.column_stats.get(str(first.id)) or {}
+        lo, hi = st.get("min"), st.get("max")
+        if type(lo) is not int or type(hi) is not int:  # unknown, or written as another type
+            return np.ones(len(values), np.bool_)
+        bounds.append((lo, hi))
+    if not bounds or not len(values):
+        return np.zeros(len(values), np.bool_)
+    bounds.sort()
+    los = np.asarray([lo for lo, _ in bounds], dtype=np.int64)
+    reach = np.maximum.accumulate(np.asarray([hi for _, hi in bounds], dtype=np.int64))
+    last = np.searchsorted(los, values, side="right") - 1
+    return (last >= 0) & (values <= reach[np.maximum(last, 0)])
+
+
+def _matches(sorted_keys: np.ndarray, hot_keys: np.ndarray) -> int:
+    """How many (hot key, cold live row) pairs share a key: the cold rows the
+    hot keys hide (a key twice among cold live rows would be hidden twice,
+    exactly as the anti-join of the plan hides it)."""
+    if not len(hot_keys) or not len(sorted_keys):
+        return 0
+    probe = np.sort(hot_keys)
+    left = np.searchsorted(sorted_keys, probe, side="left")
+    right = np.searchsorted(sorted_keys, probe, side="right")
+    return int((right - left).sum())
 
 
 def _stat_extreme(fn: str, column: Any, segments: list[Any], stable_since: int) -> Any:
