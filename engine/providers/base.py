@@ -605,6 +605,33 @@ class TableProvider:
         }
         return out, stats
 
+    def first_rows(
+        self, user: str, options: ScanOptions, n: int
+    ) -> tuple[pa.Table, dict[str, int]] | None:
+        """``n`` rows of what ``user`` sees when the hot rows alone have that
+        many, for ``SELECT <columns> FROM t LIMIT n`` (no ORDER BY: any n live
+        rows are an answer). A live hot row is always a live row of the table
+        (the newest version of its key, visible now), so no cold row is read
+        and no anti-join is built. ``None`` when the hot rows are too few, or
+        the query keeps tombstones (it names ``_deleted``)."""
+        if options.include_deleted:
+            return None
+        with self._lock:
+            hot = self.scan(user, options)
+            manifests = [self.cold.manifest(s) for s in self.read_scopes(user)]
+        if hot.num_rows < n:
+            return None
+        total = sum(len(m.segments) for m in manifests if m is not None)
+        figures = {
+            "segments_total": total,
+            "segments_scanned": 0,
+            "segments_pruned": 0,
+            "hot_rows": min(n, hot.num_rows),
+            "cold_rows_scanned": 0,
+            "limit_from_hot": 1,
+        }
+        return hot.slice(0, n), figures
+
     def _hiding_keys(self, part: HotPartition | None) -> Any:
         """The hot keys (live or tombstone) of a scope, which hide cold rows
         of the same key: an int64 array for one integer key column, else a list."""
