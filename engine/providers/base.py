@@ -565,7 +565,7 @@ class TableProvider:
                 self.cold.segment_file(scope, entry)
             segments += manifest.segments
             if hidden is None:
-                hidden = self._hidden_rows(scope, manifest, table, hot_keys, counts_only)
+                hidden = self._hidden_rows(scope, manifest, table, hot_keys)
                 if hidden is not _UNKNOWN:
                     self._hidden_cache[scope] = (manifest, stamp, hidden)
             if not manifest.superseded_seqs and hidden == 0:
@@ -641,16 +641,14 @@ class TableProvider:
             return part.rows.key_array()
         return list(part.rows)
 
-    def _hidden_rows(
-        self, scope: str, manifest: Any, table: TableDef, hot_keys: Any, counting: bool
-    ) -> Any:
+    def _hidden_rows(self, scope: str, manifest: Any, table: TableDef, hot_keys: Any) -> Any:
         """How many live cold rows of ``manifest`` the hot keys hide: 0 when
-        no hot key falls in a segment's key range; else counted against the
-        cold key index (one integer key column, and only for a ``count``:
-        ``counting``). ``_UNKNOWN`` when that cannot be proven."""
+        no hot key falls in a segment's key range, else counted against the
+        cold key index (one integer key column only); ``_UNKNOWN`` when that
+        cannot be proven."""
         if not len(hot_keys) or not _may_shadow(hot_keys, manifest.segments, table):
             return 0
-        if not counting or not isinstance(hot_keys, np.ndarray):
+        if not isinstance(hot_keys, np.ndarray):
             return _UNKNOWN
         found = self._cold_keys(scope, manifest, table)
         if found is None or found[1] is None:
