@@ -540,7 +540,7 @@ class TableProvider:
             table = self.table
             hot = None if counts_only else self.scan(user, options)
             hot_live = 0
-            snapshot = []
+            snapshot: list[tuple[str, Any, tuple[int, int], Any, Any]] = []
             for scope in self.read_scopes(user):
                 manifest = self.cold.manifest(scope)
                 part = self.partitions.get(scope)
