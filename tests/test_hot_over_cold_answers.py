@@ -68,9 +68,18 @@ class Mirror:
             assert (figures["segments_scanned"] == 0) == count_shortcut, figures
         return count
 
-    def check_limit(self, n: int, *, from_hot: bool | None = None, user: str | None = None) -> None:
+    def check_limit(
+        self,
+        n: int,
+        *,
+        shortcut: bool | None = None,
+        cold: bool | None = None,
+        user: str | None = None,
+    ) -> list[tuple]:
         """``SELECT * FROM t LIMIT n``: min(n, live rows) distinct rows, each
-        a live row of the full plan (and of DuckDB)."""
+        a live row of the full plan (and of DuckDB). ``shortcut``: whether
+        ``first_rows`` must have answered; ``cold``: whether it must have
+        read cold rows to top the hot ones up."""
         kwargs = {"user": user} if user else {}
         result = self.engine.execute(f"SELECT * FROM t LIMIT {n}", **kwargs)
         every = self.engine.execute("SELECT * FROM t WHERE true", **kwargs).rows()
@@ -81,8 +90,11 @@ class Mirror:
         assert len(set(rows)) == len(rows)
         assert set(rows) <= set(every)
         figures = next(iter(result.stats.values()))
-        if from_hot is not None:
-            assert bool(figures.get("limit_from_hot")) == from_hot, figures
+        if shortcut is not None:
+            assert bool(figures.get("limit_shortcut")) == shortcut, figures
+        if cold is not None:
+            assert (figures["segments_scanned"] > 0) == cold, figures
+        return rows
 
 
 @pytest.fixture
@@ -299,20 +311,75 @@ def test_min_max_fall_back_while_delete_markers_name_dead_rows(m):
 
 def test_limit_is_served_from_hot_rows_when_they_are_enough(m):
     m.run("UPDATE t SET n = 100 WHERE id < 10")  # 5 hot versions over cold rows
-    m.check_limit(5, from_hot=True)
-    m.check_limit(3, from_hot=True)
-    m.check_limit(6, from_hot=False)  # more than the hot tier holds: the plan
-    m.check_limit(50, from_hot=False)
-    rows = m.engine.execute("SELECT * FROM t LIMIT 5").rows()
+    m.check_limit(5, shortcut=True, cold=False)
+    rows = m.check_limit(3, shortcut=True, cold=False)
     assert all(n == 100 for _, n, _ in rows)  # the new versions, never the cold ones
+
+
+def test_limit_tops_hot_rows_up_with_cold_rows_no_hot_key_hides(m):
+    m.run("UPDATE t SET n = 100 WHERE id < 10")  # hides the first 5 cold rows
+    rows = m.check_limit(6, shortcut=True, cold=True)
+    assert sorted(r[0] for r in rows) == [0, 2, 4, 6, 8, 10]
+    assert [r for r in rows if r[0] < 10] == [r for r in rows if r[1] == 100]
+    m.check_limit(20, shortcut=True, cold=True)
+    m.check_limit(50, shortcut=True, cold=True)  # more than the table holds: every row
 
 
 def test_limit_never_returns_a_deleted_row(m):
     m.run("DELETE FROM t WHERE id < 10")
     m.run("INSERT INTO t VALUES (1, 1, NULL), (3, 3, NULL)")
-    m.check_limit(2, from_hot=True)
-    m.check_limit(3, from_hot=False)
+    m.check_limit(2, shortcut=True, cold=False)
     assert sorted(m.engine.execute("SELECT id FROM t LIMIT 2").rows()) == [(1,), (3,)]
+    rows = m.check_limit(3, shortcut=True, cold=True)
+    assert sorted(r[0] for r in rows) == [1, 3, 10]
+    m.check_limit(17, shortcut=True, cold=True)
+
+
+def test_limit_skips_cold_rows_named_by_delete_markers(m):
+    m.run("DELETE FROM t WHERE id < 10")
+    m.run("UPDATE t SET n = 50 WHERE id IN (10, 12)")
+    m.maintain("FLUSH TABLE t WAIT")  # markers for 0..8 and the old 10 and 12
+    rows = m.check_limit(4, shortcut=True, cold=True)
+    assert all(r[0] >= 10 for r in rows)
+    assert all(r[1] == 50 for r in rows if r[0] in (10, 12))
+    m.check_limit(15, shortcut=True, cold=True)
+    m.check_limit(16, shortcut=True, cold=True)
+
+
+def test_limit_over_cold_rows_nothing_hides_runs_the_plan(m):
+    m.check_limit(3, shortcut=False)
+    m.run("INSERT INTO t VALUES (1001, 1, NULL)")  # a hot key outside every cold range
+    m.check_limit(3, shortcut=True)
+
+
+@pytest.mark.parametrize(
+    "create, duck, rows, change, shortcut",
+    [
+        (
+            "CREATE SHARED TABLE t (k TEXT PRIMARY KEY, n INT)",
+            "k TEXT PRIMARY KEY, n INT",
+            "('apple', 1), ('kiwi', 2), ('pear', 3), ('plum', 4)",
+            "UPDATE t SET n = 0 WHERE k IN ('apple', 'pear')",
+            True,
+        ),
+        (
+            "CREATE SHARED TABLE t (a INT, b TEXT, n INT, PRIMARY KEY (a, b))",
+            "a INT, b TEXT, n INT, PRIMARY KEY (a, b)",
+            "(1, 'x', 1), (1, 'y', 2), (2, 'x', 3), (3, 'z', 4)",
+            "UPDATE t SET n = 0 WHERE a = 1",
+            False,
+        ),
+    ],
+    ids=["text key: topped up", "composite key: the plan"],
+)
+def test_limit_over_text_and_composite_keys(engine, create, duck, rows, change, shortcut):
+    m = Mirror(engine, create, duck)
+    m.run(f"INSERT INTO t VALUES {rows}")
+    m.maintain("FLUSH TABLE t WAIT")
+    m.run(change)
+    m.check_limit(2, shortcut=True, cold=False)
+    for n in (3, 4, 10):
+        m.check_limit(n, shortcut=shortcut)
 
 
 def test_limit_shapes_projection_alias_and_offset_over_hot_rows(m):
@@ -320,7 +387,7 @@ def test_limit_shapes_projection_alias_and_offset_over_hot_rows(m):
     result = m.engine.execute("SELECT n AS v, id FROM t LIMIT 2 OFFSET 1")
     assert result.to_arrow().schema.names == ["v", "id"]
     assert len(result.rows()) == 2
-    assert next(iter(result.stats.values()))["limit_from_hot"] == 1
+    assert next(iter(result.stats.values()))["limit_shortcut"] == 1
     assert m.engine.execute("SELECT * FROM t LIMIT 0").rows() == []
     # shapes that need every row never take it
     for sql in (
@@ -331,7 +398,7 @@ def test_limit_shapes_projection_alias_and_offset_over_hot_rows(m):
         "SELECT n + 1 FROM t LIMIT 2",
     ):
         figures = next(iter(m.engine.execute(sql).stats.values()))
-        assert "limit_from_hot" not in figures, sql
+        assert "limit_shortcut" not in figures, sql
     assert m.engine.execute("SELECT id FROM t ORDER BY id LIMIT 2").rows() == [(0,), (2,)]
     assert m.engine.execute("SELECT count(*) FROM t LIMIT 2").rows() == [(23,)]
 
@@ -340,10 +407,13 @@ def test_explain_shows_the_limit_shortcut(m):
     m.run("UPDATE t SET n = 1 WHERE id < 10")
     plan = m.engine.execute("EXPLAIN SELECT * FROM t LIMIT 3").rows()
     scan = [p for kind, p in plan if kind == "kalam_scan"]
-    assert scan and "limit_from_hot=1" in scan[0] and "segments_scanned=0" in scan[0]
+    assert scan and "limit_shortcut=1" in scan[0] and "segments_scanned=0" in scan[0]
     plan = m.engine.execute("EXPLAIN SELECT * FROM t LIMIT 30").rows()
     scan = [p for kind, p in plan if kind == "kalam_scan"]
-    assert scan and "limit_from_hot" not in scan[0]
+    assert scan and "limit_shortcut=1" in scan[0] and "segments_scanned=1" in scan[0]
+    plan = m.engine.execute("EXPLAIN SELECT * FROM t ORDER BY id LIMIT 3").rows()
+    scan = [p for kind, p in plan if kind == "kalam_scan"]
+    assert scan and "limit_shortcut" not in scan[0]
 
 
 def test_limit_over_a_user_table_shows_only_that_users_rows(engine):
@@ -359,7 +429,7 @@ def test_limit_over_a_user_table_shows_only_that_users_rows(engine):
     m.run("UPDATE t SET n = n + 1000", user="alice")
     m.run("INSERT INTO t VALUES (5, 51), (6, 61), (7, 71)", user="bob")
     for user in ("alice", "bob"):
-        m.check_limit(3, from_hot=True, user=user)
+        m.check_limit(3, shortcut=True, cold=False, user=user)
         m.check_limit(5, user=user)
     assert sorted(engine.execute("SELECT * FROM t LIMIT 3", user="alice").rows()) == [
         (1, 1010),
@@ -373,4 +443,4 @@ def test_limit_naming_hidden_columns_reads_the_plan(m):
     m.run("UPDATE t SET n = 1 WHERE id < 10")
     result = m.engine.execute("SELECT id, _seq FROM t LIMIT 2")
     assert len(result.rows()) == 2
-    assert "limit_from_hot" not in next(iter(result.stats.values()))
+    assert "limit_shortcut" not in next(iter(result.stats.values()))

@@ -75,7 +75,7 @@ class ScanSource:
     aggregates: Callable[[list[tuple[str, str | None]]], Any] | None = None
     # ``SELECT <columns> FROM t LIMIT n``: n rows (data, figures) that answer
     # it, when they are at hand without a scan; None otherwise
-    head: Callable[[int], tuple[pa.Table, dict[str, int]] | None] | None = None
+    head: Callable[[SessionContext, int], tuple[pa.Table, dict[str, int]] | None] | None = None
 
 
 Resolver = Callable[[str | None, str, bool, bool], ScanSource]
@@ -449,7 +449,7 @@ class QueryRunner:
             if answered is not None:
                 return answered
         if (metadata or explain) and not overrides and not hidden and len(sources) == 1:
-            overrides = _limit_from_head(tree, sources[0])
+            overrides = _limit_from_head(ctx, tree, sources[0])
         scans: dict[str, list[tuple[Any, ...]]] = {}
         if _may_filter(tree) and any(
             src.needs_filters and f"{src.namespace}.{src.name}" not in overrides for src in sources
@@ -503,13 +503,13 @@ NESTED_LOOP_BATCH = 1024  # measured: a killed cross join stops within ~0.3 CPU-
 
 
 def _limit_from_head(
-    tree: exp.Expression, src: ScanSource
+    ctx: SessionContext, tree: exp.Expression, src: ScanSource
 ) -> dict[str, tuple[Any, dict[str, int]]]:
     """The one table of ``SELECT <columns> FROM t LIMIT n`` as n rows its
     source has at hand (``ScanSource.head``), so DataFusion plans and runs
     the query over those rows only (EXPLAIN shows it); {} when not."""
     wanted = limit_rows(tree) if src.head is not None else None
-    found = src.head(wanted) if src.head is not None and wanted is not None else None
+    found = src.head(ctx, wanted) if src.head is not None and wanted is not None else None
     return {f"{src.namespace}.{src.name}": found} if found is not None else {}
 
 

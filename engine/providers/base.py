@@ -94,8 +94,9 @@ class TableProvider:
         self.partitions: dict[str, HotPartition] = {}
         # scope -> (manifest, schema version, (live cold rows, their sorted int keys))
         self._cold_key_cache: dict[str, tuple[Any, int, tuple[int, np.ndarray | None]]] = {}
-        # scope -> (manifest, (hot partition version, schema version), cold rows hidden by hot keys)
-        self._hidden_cache: dict[str, tuple[Any, tuple[int, int], int]] = {}
+        # scope -> (manifest, (hot partition, its version, schema version), cold
+        # rows hidden by hot keys); manifest and partition compared by identity
+        self._hidden_cache: dict[str, tuple[Any, tuple[Any, int, int], int]] = {}
         # Called with (table, scope, versions) once staged versions committed
         # (live queries; set by the database that owns this provider).
         self.on_commit: Callable[[TableDef, str, dict[Any, RowVersion]], None] | None = None
@@ -540,7 +541,7 @@ class TableProvider:
             table = self.table
             hot = None if counts_only else self.scan(user, options)
             hot_live = 0
-            snapshot: list[tuple[str, Any, tuple[int, int], Any, Any]] = []
+            snapshot: list[tuple[str, Any, tuple[Any, int, int], Any, Any]] = []
             for scope in self.read_scopes(user):
                 manifest = self.cold.manifest(scope)
                 part = self.partitions.get(scope)
@@ -548,9 +549,15 @@ class TableProvider:
                     hot_live += part.live_count()
                 if manifest is None or not manifest.segments:
                     continue
-                stamp = (part.version if part is not None else -1, table.schema_version)
+                version = part.version if part is not None else -1
+                stamp = (part, version, table.schema_version)
                 known = self._hidden_cache.get(scope)
-                if known is not None and known[0] is manifest and known[1] == stamp:
+                if (
+                    known is not None
+                    and known[0] is manifest
+                    and known[1][0] is part
+                    and known[1][1:] == stamp[1:]
+                ):
                     snapshot.append((scope, manifest, stamp, None, known[2]))
                 else:
                     snapshot.append((scope, manifest, stamp, self._hiding_keys(part), None))
@@ -606,31 +613,94 @@ class TableProvider:
         return out, stats
 
     def first_rows(
-        self, user: str, options: ScanOptions, n: int
+        self, ctx: SessionContext, user: str, options: ScanOptions, n: int
     ) -> tuple[pa.Table, dict[str, int]] | None:
-        """``n`` rows of what ``user`` sees when the hot rows alone have that
-        many, for ``SELECT <columns> FROM t LIMIT n`` (no ORDER BY: any n live
-        rows are an answer). A live hot row is always a live row of the table
-        (the newest version of its key, visible now), so no cold row is read
-        and no anti-join is built. ``None`` when the hot rows are too few, or
-        the query keeps tombstones (it names ``_deleted``)."""
+        """``n`` rows of what ``user`` sees, for ``SELECT <columns> FROM t
+        LIMIT n`` (no ORDER BY: any n live rows are an answer), without the
+        anti-join of every cold row against the hot keys.
+
+        Live hot rows come first: each is a live row of the table (the newest
+        version of its key, visible now). When they are too few, the rest are
+        cold rows read a few at a time (``_cold_top_up``), skipping those a
+        hot key or a delete marker hides. ``None`` (run the plan) when the
+        query keeps tombstones (it names ``_deleted``), or the cold rows
+        cannot be skipped by one key column, or nothing hides a cold row (the
+        plan then has no anti-join either)."""
         if options.include_deleted:
             return None
         with self._lock:
+            table = self.table
             hot = self.scan(user, options)
-            manifests = [self.cold.manifest(s) for s in self.read_scopes(user)]
-        if hot.num_rows < n:
-            return None
-        total = sum(len(m.segments) for m in manifests if m is not None)
+            snapshot = [
+                (scope, manifest, self._hiding_keys(self.partitions.get(scope)))
+                for scope in self.read_scopes(user)
+                if (manifest := self.cold.manifest(scope)) is not None and manifest.segments
+            ]
         figures = {
-            "segments_total": total,
+            "segments_total": sum(len(m.segments) for _, m, _ in snapshot),
             "segments_scanned": 0,
             "segments_pruned": 0,
             "hot_rows": min(n, hot.num_rows),
             "cold_rows_scanned": 0,
-            "limit_from_hot": 1,
+            "limit_shortcut": 1,
         }
-        return hot.slice(0, n), figures
+        if hot.num_rows >= n:
+            return hot.slice(0, n), figures
+        if not any(len(k) or m.superseded_seqs for _, m, k in snapshot):
+            return None
+        pieces = [hot]
+        needed = n - hot.num_rows
+        for scope, manifest, hot_keys in snapshot:
+            if not needed:
+                break
+            found = self._cold_top_up(ctx, table, scope, manifest, hot_keys, needed)
+            if found is None:
+                return None
+            rows, read = found
+            figures["segments_scanned"] += 1
+            figures["cold_rows_scanned"] += read
+            pieces.append(rows.cast(hot.schema))
+            needed -= rows.num_rows
+        return pa.concat_tables(pieces), figures
+
+    def _cold_top_up(
+        self,
+        ctx: SessionContext,
+        table: TableDef,
+        scope: str,
+        manifest: Any,
+        hot_keys: Any,
+        needed: int,
+    ) -> tuple[pa.Table, int] | None:
+        """Up to ``needed`` live cold rows of one scope (user columns) and how
+        many were read: the first ``needed + hidden`` rows of its segments,
+        where ``hidden`` (hot keys plus delete markers) bounds how many of
+        them can be dead, minus the dead ones. ``None`` when that cannot be
+        told cheaply: a composite key, or too many keys to skip."""
+        key = table.key_columns
+        markers = manifest.superseded_seqs
+        if len(key) != 1 or len(hot_keys) + len(markers) > _TOP_UP_SKIP_LIMIT:
+            return None
+        frame = self.cold.frame(ctx, table, scope, list(manifest.segments), hidden=True)
+        if frame is None:
+            return pa.table({}), 0
+        wanted = needed + len(hot_keys) + len(markers)
+        got = frame.limit(wanted).to_arrow_table()
+        dead = np.zeros(got.num_rows, np.bool_)
+        if len(hot_keys):
+            keys = got.column(key[0].name)
+            if isinstance(hot_keys, np.ndarray):
+                dead |= np.isin(keys.to_numpy(), hot_keys)
+            else:
+                probe = pa.array(hot_keys, type=key[0].arrow_type)
+                dead |= pc.is_in(keys, value_set=probe).to_numpy(zero_copy_only=False)
+        if markers:
+            seqs = got.column("_seq").to_numpy()
+            dead |= np.isin(seqs, np.asarray(markers, dtype=np.int64))
+        live = got.filter(pa.array(~dead)).select([c.name for c in table.columns])
+        if live.num_rows < needed and got.num_rows == wanted:
+            return None  # more dead rows than keys to skip (a key twice): the plan decides
+        return live.slice(0, needed), got.num_rows
 
     def _hiding_keys(self, part: HotPartition | None) -> Any:
         """The hot keys (live or tombstone) of a scope, which hide cold rows
@@ -815,6 +885,11 @@ def _keys_table(hot_keys: list[Any], key: tuple[Any, ...]) -> pa.Table:
         }
     )
 
+
+# ``SELECT ... LIMIT n`` tops hot rows up with cold ones while at most this
+# many hot keys and delete markers can hide a cold row (it reads n plus that
+# many rows of a scope); beyond it the plan's anti-join is the cheaper way.
+_TOP_UP_SKIP_LIMIT = 65_536
 
 # Types whose manifest min/max are exact (stored as integers, or booleans).
 _EXACT_STATS = ("SMALLINT", "INT", "BIGINT", "DATE", "TIMESTAMP", "BOOLEAN")

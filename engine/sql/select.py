@@ -70,7 +70,7 @@ def scan_source(
         build,
         needs_filters=prov.can_prune(user),
         aggregates=lambda wanted: prov.aggregates_from_metadata(user, options, wanted),
-        head=lambda n: prov.first_rows(user, options, n),
+        head=lambda ctx, n: prov.first_rows(ctx, user, options, n),
     )
 
 
