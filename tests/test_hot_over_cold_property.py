@@ -16,12 +16,14 @@ import shutil
 import tempfile
 
 import duckdb
+import numpy as np
 import pyarrow as pa
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from engine import Engine
+from engine.providers.base import KeyMatcher
 
 USERS = ("root", "bob")
 SMALL_KEYS = st.integers(0, 30)
@@ -174,3 +176,28 @@ TestUserTableShortcuts = HotOverCold.TestCase
 TestUserTableShortcuts.settings = SETTINGS
 TestSharedTableShortcuts = SharedHotOverCold.TestCase
 TestSharedTableShortcuts.settings = SETTINGS
+
+
+# ---- the hidden-row matcher alone, against a brute-force count
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    cold=st.lists(st.integers(-50, 50) | INT64, max_size=60),
+    hot=st.lists(st.integers(-60, 60) | INT64, max_size=30, unique=True),
+)
+def test_key_matcher_counts_every_hidden_cold_row(cold: list[int], hot: list[int]) -> None:
+    matcher = KeyMatcher(np.sort(np.asarray(cold, dtype=np.int64)))
+    expected = sum(cold.count(k) for k in hot)
+    assert matcher.matches(np.asarray(hot, dtype=np.int64)) == expected
+
+
+def test_key_matcher_uses_a_bitmap_for_dense_keys_and_binary_search_for_sparse_ones() -> None:
+    dense = KeyMatcher(np.arange(0, 1000, 2, dtype=np.int64))
+    sparse = KeyMatcher(np.arange(0, 100_000, 100, dtype=np.int64))
+    assert dense.bitmap is not None and sparse.bitmap is None
+    probe = np.asarray([-2, 0, 3, 100, 998, 1000, 99_900, 2**62], dtype=np.int64)
+    assert dense.matches(probe) == 3  # 0, 100, 998
+    assert sparse.matches(probe) == 4  # 0, 100, 1000, 99_900
