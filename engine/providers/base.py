@@ -679,11 +679,15 @@ class TableProvider:
         told cheaply: a composite key, or too many keys to skip."""
         key = table.key_columns
         markers = manifest.superseded_seqs
-        if len(key) != 1 or len(hot_keys) + len(markers) > _TOP_UP_SKIP_LIMIT:
-            return None
+        if (
+            len(key) != 1
+            or len(hot_keys) + len(markers) > _TOP_UP_SKIP_LIMIT
+            or needed > _TOP_UP_SKIP_LIMIT
+        ):
+            return None  # many rows to hold at once: the plan streams them
         frame = self.cold.frame(ctx, table, scope, list(manifest.segments), hidden=True)
         if frame is None:
-            return pa.table({}), 0
+            return table.arrow_schema().empty_table(), 0
         wanted = needed + len(hot_keys) + len(markers)
         got = frame.limit(wanted).to_arrow_table()
         dead = np.zeros(got.num_rows, np.bool_)
@@ -886,9 +890,10 @@ def _keys_table(hot_keys: list[Any], key: tuple[Any, ...]) -> pa.Table:
     )
 
 
-# ``SELECT ... LIMIT n`` tops hot rows up with cold ones while at most this
-# many hot keys and delete markers can hide a cold row (it reads n plus that
-# many rows of a scope); beyond it the plan's anti-join is the cheaper way.
+# ``SELECT ... LIMIT n`` tops hot rows up with cold ones while n and the
+# number of hot keys and delete markers that can hide a cold row are at most
+# this (it holds n plus that many rows of a scope at once); beyond it the
+# plan's anti-join is the cheaper way.
 _TOP_UP_SKIP_LIMIT = 65_536
 
 # Types whose manifest min/max are exact (stored as integers, or booleans).
