@@ -343,6 +343,7 @@ def test_limit_tops_hot_rows_up_with_cold_rows_no_hot_key_hides(m):
     assert [r for r in rows if r[0] < 10] == [r for r in rows if r[1] == 100]
     m.check_limit(20, shortcut=True, cold=True)
     m.check_limit(50, shortcut=True, cold=True)  # more than the table holds: every row
+    m.check_limit(100_000, shortcut=False)  # too many to hold at once: the plan streams them
 
 
 def test_limit_never_returns_a_deleted_row(m):
