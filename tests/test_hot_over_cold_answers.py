@@ -367,10 +367,38 @@ def test_limit_skips_cold_rows_named_by_delete_markers(m):
     m.check_limit(16, shortcut=True, cold=True)
 
 
-def test_limit_over_cold_rows_nothing_hides_runs_the_plan(m):
+def test_limit_over_cold_rows_reads_segments_one_at_a_time_until_it_has_enough(engine):
+    m = Mirror(
+        engine,
+        "CREATE SHARED TABLE t (id BIGINT PRIMARY KEY, n INT) "
+        "WITH (DELTA = false, COMPACT_POLICY = 'none')",
+        "id BIGINT PRIMARY KEY, n INT",
+    )
+    for lo in (0, 100, 200):  # three segments of 10 rows
+        m.run("INSERT INTO t VALUES " + ", ".join(f"({i}, {i})" for i in range(lo, lo + 10)))
+        m.maintain("FLUSH TABLE t WAIT")
+    figures = lambda n: next(iter(engine.execute(f"SELECT * FROM t LIMIT {n}").stats.values()))  # noqa: E731
+    m.check_limit(4, shortcut=True, cold=True)
+    assert figures(4)["segments_scanned"] == 1 and figures(4)["cold_rows_scanned"] == 4
+    m.check_limit(15, shortcut=True, cold=True)
+    assert figures(15)["segments_scanned"] == 2
+    m.check_limit(40, shortcut=True, cold=True)
+    assert figures(40)["segments_scanned"] == 3
+    # hot versions and markers over the first segment: the rest comes from the next ones
+    m.run("DELETE FROM t WHERE id < 5")
+    m.maintain("FLUSH TABLE t WAIT")
+    m.run("UPDATE t SET n = -1 WHERE id >= 5 AND id < 10")
+    for n in (3, 5, 6, 12, 25, 26):
+        m.check_limit(n, shortcut=True)
+    rows = m.check_limit(8, shortcut=True)
+    assert [r for r in rows if r[0] < 10] == [r for r in rows if r[1] == -1]
+
+
+def test_limit_over_hot_rows_only_runs_the_plan_when_they_are_too_few(engine):
+    m = Mirror(engine, "CREATE SHARED TABLE t (id INT PRIMARY KEY)", "id INT PRIMARY KEY")
+    m.run("INSERT INTO t VALUES (1), (2)")
+    m.check_limit(2, shortcut=True, cold=False)
     m.check_limit(3, shortcut=False)
-    m.run("INSERT INTO t VALUES (1001, 1, NULL)")  # a hot key outside every cold range
-    m.check_limit(3, shortcut=True)
 
 
 @pytest.mark.parametrize(

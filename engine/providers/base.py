@@ -646,8 +646,8 @@ class TableProvider:
         }
         if hot.num_rows >= n:
             return hot.slice(0, n), figures
-        if not any(len(k) or m.superseded_seqs for _, m, k in snapshot):
-            return None
+        if not snapshot:
+            return None  # hot rows only, fewer than n: the plan reads them as they are
         pieces = [hot]
         needed = n - hot.num_rows
         for scope, manifest, hot_keys in snapshot:
@@ -656,8 +656,8 @@ class TableProvider:
             found = self._cold_top_up(ctx, table, scope, manifest, hot_keys, needed)
             if found is None:
                 return None
-            rows, read = found
-            figures["segments_scanned"] += 1
+            rows, read, scanned = found
+            figures["segments_scanned"] += scanned
             figures["cold_rows_scanned"] += read
             pieces.append(rows.cast(hot.schema))
             needed -= rows.num_rows
@@ -671,25 +671,47 @@ class TableProvider:
         manifest: Any,
         hot_keys: Any,
         needed: int,
-    ) -> tuple[pa.Table, int] | None:
-        """Up to ``needed`` live cold rows of one scope (user columns) and how
-        many were read: the first ``needed + hidden`` rows of its segments,
-        where ``hidden`` (hot keys plus delete markers) bounds how many of
-        them can be dead, minus the dead ones. ``None`` when that cannot be
-        told cheaply: a composite key, or too many keys to skip."""
+    ) -> tuple[pa.Table, int, int] | None:
+        """Up to ``needed`` live cold rows of one scope (user columns), how
+        many rows were read and from how many segments. Segments are read one
+        at a time, each only up to ``needed + hidden`` rows, where ``hidden``
+        (hot keys plus delete markers) bounds how many rows read can be dead,
+        until enough live rows are found: the cost depends on n, not on the
+        table's size or segment count. ``None`` when that cannot be told
+        cheaply: something to skip and not one key column, or too much to
+        skip or to hold."""
         key = table.key_columns
         markers = manifest.superseded_seqs
-        if (
-            len(key) != 1
-            or len(hot_keys) + len(markers) > _TOP_UP_SKIP_LIMIT
-            or needed > _TOP_UP_SKIP_LIMIT
-        ):
+        hidden = len(hot_keys) + len(markers)
+        if (hidden and len(key) != 1) or hidden > _TOP_UP_SKIP_LIMIT or needed > _TOP_UP_SKIP_LIMIT:
             return None  # many rows to hold at once: the plan streams them
-        frame = self.cold.frame(ctx, table, scope, list(manifest.segments), hidden=True)
-        if frame is None:
-            return table.arrow_schema().empty_table(), 0
-        wanted = needed + len(hot_keys) + len(markers)
-        got = frame.limit(wanted).to_arrow_table()
+        names = [c.name for c in table.columns]
+        pieces: list[pa.Table] = []
+        read = scanned = 0
+        for entry in manifest.segments:
+            if not needed:
+                break
+            frame = self.cold.frame(ctx, table, scope, [entry], hidden=bool(hidden))
+            if frame is None:
+                continue
+            wanted = needed + hidden
+            got = frame.limit(wanted).to_arrow_table()
+            read += got.num_rows
+            scanned += 1
+            live = got.select(names) if not hidden else self._live_cold(got, key, hot_keys, markers)
+            if live.num_rows < needed and got.num_rows == wanted and hidden:
+                return None  # more dead rows than keys to skip (a key twice): the plan decides
+            live = live.slice(0, needed)
+            pieces.append(live)
+            needed -= live.num_rows
+        if not pieces:
+            return table.arrow_schema().empty_table(), read, scanned
+        return pa.concat_tables(pieces), read, scanned
+
+    @staticmethod
+    def _live_cold(got: pa.Table, key: tuple[Any, ...], hot_keys: Any, markers: Any) -> pa.Table:
+        """Rows of ``got`` (cold rows with ``_seq``) that no hot key hides and
+        no delete marker names, in user columns."""
         dead = np.zeros(got.num_rows, np.bool_)
         if len(hot_keys):
             keys = got.column(key[0].name)
@@ -699,12 +721,9 @@ class TableProvider:
                 probe = pa.array(hot_keys, type=key[0].arrow_type)
                 dead |= pc.is_in(keys, value_set=probe).to_numpy(zero_copy_only=False)
         if markers:
-            seqs = got.column("_seq").to_numpy()
-            dead |= np.isin(seqs, np.asarray(markers, dtype=np.int64))
-        live = got.filter(pa.array(~dead)).select([c.name for c in table.columns])
-        if live.num_rows < needed and got.num_rows == wanted:
-            return None  # more dead rows than keys to skip (a key twice): the plan decides
-        return live.slice(0, needed), got.num_rows
+            dead |= np.isin(got.column("_seq").to_numpy(), np.asarray(markers, dtype=np.int64))
+        names = [n for n in got.schema.names if n not in ("_seq", "_deleted")]
+        return got.filter(pa.array(~dead)).select(names)
 
     def _hiding_keys(self, part: HotPartition | None) -> Any:
         """The hot keys (live or tombstone) of a scope, which hide cold rows
