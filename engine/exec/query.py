@@ -72,7 +72,7 @@ class ScanSource:
     needs_filters: bool = False
     base_table: bool = True  # a Kalam table (has hidden columns), not a system table
     # count(*) / min / max from metadata: [(fn, column)] -> (values, figures) or None
-    aggregates: Callable[[list[tuple[str, str | None]]], Any] | None = None
+    aggregates: Callable[[list[tuple[str, str | None]], SessionContext], Any] | None = None
     # ``SELECT <columns> FROM t LIMIT n``: n rows (data, figures) that answer
     # it, when they are at hand without a scan; None otherwise
     head: Callable[[SessionContext, int], tuple[pa.Table, dict[str, int]] | None] | None = None
@@ -368,7 +368,7 @@ class QueryRunner:
         wanted = metadata_aggregates(tree) if src.aggregates is not None else None
         if wanted is None or src.aggregates is None:
             return None
-        found = src.aggregates(wanted)
+        found = src.aggregates(wanted, self._context.ctx)
         if found is None:
             return None
         values, figures = found
