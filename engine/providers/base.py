@@ -527,14 +527,17 @@ class TableProvider:
         ctx: SessionContext | None = None,
     ) -> tuple[list[Any], dict[str, int]] | None:
         """``count(*)`` / ``min(c)`` / ``max(c)`` over what ``user`` sees, from
-        the manifests' segment statistics plus the hot rows, without reading a
-        segment's data; ``wanted`` is [("count", None) | ("min" | "max", column)].
+        the manifests' segment statistics plus the hot rows, without running
+        the plan; ``wanted`` is [("count", None) | ("min" | "max", column)];
+        ``ctx`` reads cold keys when they are needed (``_cold_keys``).
 
         ``count(*)`` alone is also answered when hot versions hide cold rows
-        or delete markers name dead ones: cold live rows (the cached key
-        index, ``_cold_keys``) minus the hot keys that hide one of them plus
-        the live hot rows. ``None`` whenever the answer cannot be proven:
-        min/max with a hot version or a marker that may hide a cold row,
+        or delete markers name dead ones: live cold rows (``_cold_keys``,
+        read once per manifest) minus the cold rows hot keys hide plus the
+        live hot rows. min/max also come from statistics when hot keys fall
+        in a segment's key range but hide no cold row. ``None`` whenever the
+        answer cannot be proven: min/max with a hot version or a marker that
+        hides a cold row,
         rows that expire (STREAM), a segment that predates the column or its
         type, statistics that are not exact (floats omit NaN, text is
         truncated), hiding hot keys that are not one integer column."""
