@@ -243,3 +243,39 @@ def _big(
     got = engine.execute("SELECT sum(value) FROM big").rows()[0][0]
     if abs(got - want) > 1e-6 * want:
         report.notes.append(f"CHECK FAILED: sum(value) after the update is {got}, not {want}")
+    ((counted,),) = engine.execute("SELECT count(*) FROM big").rows()
+    if counted != n_rows:
+        report.notes.append(f"CHECK FAILED: count(*) after the update is {counted}, not {n_rows}")
+    _after_a_write(cfg, engine, n_rows, step, rounds, report)
+
+
+def _after_a_write(
+    cfg: BenchConfig, engine: Any, n_rows: int, step: int, rounds: int, report: BenchReport
+) -> None:
+    """``count(*)`` with hot rows over cold ones caches how many cold rows
+    the hot keys hide per hot version: the first count after a write pays
+    for the match (a binary search of every hot key). Timed as a one-row
+    UPDATE alone and followed by a count; the difference is that cost."""
+    keys = iter(range(1, n_rows, step))
+
+    def write() -> None:
+        engine.execute(f"UPDATE big SET value = value + 1 WHERE id = {next(keys)}")
+
+    def write_count() -> None:
+        write()
+        engine.execute("SELECT count(*) FROM big")
+
+    samples = interleave(
+        [
+            Case("engine 1-row UPDATE +1% hot", write),
+            Case("engine 1-row UPDATE, then count(*) +1% hot", write_count),
+        ],
+        rounds=rounds,
+        per_round=cfg.pick(3, 10),
+        warmup=2,
+        block=2,
+    )
+    report.rows += rows_from_samples(
+        samples,
+        peers={"engine 1-row UPDATE, then count(*) +1% hot": ("engine 1-row UPDATE +1% hot",)},
+    )

@@ -378,6 +378,17 @@ class HotRows(MutableMapping[Any, RowVersion]):
         return min(seqs, default=None)
 
     @_locked
+    def key_array(self) -> np.ndarray:
+        """Every held key (live or tombstone) as one int64 array, for integer
+        keys only: what hides a cold row, without a Python int per key."""
+        assert self.int_keys, "key_array is for integer keys"
+        base = self._pkeys[: self._n][self._alive[: self._n]]
+        if not self._tail:
+            return base
+        tail = np.fromiter(self._tail, np.int64, len(self._tail))
+        return np.concatenate([base, tail])
+
+    @_locked
     def live_count(self) -> int:
         tail = sum(1 for v in self._tail.values() if not v[1])
         return tail + int((self._alive[: self._n] & ~self._del[: self._n]).sum())

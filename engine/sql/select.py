@@ -69,7 +69,8 @@ def scan_source(
         table.arrow_schema(hidden=hidden),
         build,
         needs_filters=prov.can_prune(user),
-        aggregates=lambda wanted: prov.aggregates_from_metadata(user, options, wanted),
+        aggregates=lambda wanted, ctx: prov.aggregates_from_metadata(user, options, wanted, ctx),
+        head=lambda ctx, n: prov.first_rows(ctx, user, options, n),
     )
 
 
