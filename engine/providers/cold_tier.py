@@ -36,6 +36,8 @@ from engine.errors import ObjectStorageError, StorageCorruptionError
 from engine.exec.cast import (
     cast_array,
     cast_expr,
+    from_parquet_read,
+    parquet_read_type,
     stored_values,
     type_chain,
     type_stable_since,
@@ -1098,7 +1100,9 @@ def _segment_frame(
         column = next(c for c in table.columns if c.id == cid)
         # Declared NOT NULL only where the segment has no NULL (DataFusion checks).
         not_null = not column.nullable and stats[str(cid)]["null_count"] == 0
-        fields.append(pa.field(entry.file_column(cid), arrow_type(chain[0]), nullable=not not_null))
+        fields.append(
+            pa.field(entry.file_column(cid), parquet_read_type(chain[0]), nullable=not not_null)
+        )
     schema = pa.schema(
         [*fields, pa.field("_seq", pa.int64(), False), pa.field("_deleted", pa.bool_(), False)]
     )
@@ -1114,7 +1118,7 @@ def _segment_frame(
             continue
         name = entry.file_column(c.id)
         chain = chains[c.id]
-        e = cast_expr(col(name), chain)
+        e = cast_expr(from_parquet_read(col(name), chain[0]), chain)
         if not c.nullable and (declared[c.id] or len(chain) > 1):
             e = dff.coalesce(e, lit(pa.scalar(_NEVER_SEEN.get(c.type, 0), type=c.arrow_type)))
         exprs.append(e.alias(c.name))
