@@ -66,7 +66,7 @@ def insert_arrow(
                 err.message + note, line=err.line, column=err.column, **err.fields
             ) from err
         written += chunk.num_rows
-    message = f"Inserted {total} row(s)" + (f" into new table {target}" if created else "")
+    message = f"Inserted {total:,} row(s)" + (f" into new table {target}" if created else "")
     return Result(message=message, rows_affected=total)
 
 

@@ -94,7 +94,7 @@ class ServerEngine:
 
 
 def _affected_message(count: int) -> str:
-    return f"{count} row(s) affected" if count >= 0 else "OK"
+    return f"{count:,} row(s) affected" if count >= 0 else "OK"
 
 
 def connect_remote(target: str, *, default_user: str) -> ServerEngine:

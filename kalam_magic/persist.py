@@ -76,7 +76,7 @@ def persist(
     last = results[-1]
     elapsed = (time.perf_counter() - start) * 1000
     return Result(
-        message=f"Persisted {total} row(s) into {target}" if len(results) > 1 else last.message,
+        message=f"Persisted {total:,} row(s) into {target}" if len(results) > 1 else last.message,
         rows_affected=total,
         elapsed_ms=elapsed if len(results) > 1 else last.elapsed_ms,
         statement=last.statement,

@@ -155,7 +155,7 @@ def describe(
     hot = _hot_rows(engine, user, ns, table)
     flushed = seg["last"].isoformat(sep=" ", timespec="seconds") if seg["last"] else "never"
     summary = (
-        f"{ns}.{table} · {kind} · schema version {version} · {hot} hot row(s) · "
-        f"{seg['segments']} segment(s), {_size(seg['size'])} · last flush {flushed}"
+        f"{ns}.{table} · {kind} · schema version {version} · {hot:,} hot row(s) · "
+        f"{seg['segments']:,} segment(s), {_size(seg['size'])} · last flush {flushed}"
     )
     return [Result(message=summary), Result(table=cols.table, is_query=True)]

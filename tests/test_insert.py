@@ -77,7 +77,7 @@ def test_insert_with_bound_parameters(t):
 def test_insert_select_from_range_inserts_every_row(t):
     result = t.execute("INSERT INTO t (id, name) SELECT value, 'x' FROM range(0, 100000)")
     assert result.rows_affected == 100000
-    assert result.message == "Inserted 100000 row(s)"
+    assert result.message == "Inserted 100,000 row(s)"
     stats = t.execute("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t").rows()
     assert stats == [(100000, 100000, 0, 99999)]
 
@@ -445,3 +445,16 @@ def test_insert_into_a_missing_namespace(engine, expect_error):
         "NAMESPACE_NOT_FOUND",
         "CREATE NAMESPACE nope",
     )
+
+
+def test_messages_write_row_counts_with_thousands_separators(engine):
+    engine.execute("CREATE TABLE big (id BIGINT PRIMARY KEY, v INT) WITH (TYPE = 'SHARED')")
+    inserted = engine.execute("INSERT INTO big SELECT value, 0 FROM range(0, 12345)")
+    assert inserted.message == "Inserted 12,345 row(s)"
+    assert engine.execute("FLUSH TABLE big WAIT").message == (
+        "Flushed 12,345 row(s) of default.big into 1 segment(s)"
+    )
+    updated = engine.execute("UPDATE big SET v = 1 WHERE id < 2000")
+    assert (updated.message, updated.rows_affected) == ("Updated 2,000 row(s)", 2000)
+    deleted = engine.execute("DELETE FROM big WHERE id >= 11000")
+    assert (deleted.message, deleted.rows_affected) == ("Deleted 1,345 row(s)", 1345)

@@ -69,8 +69,8 @@ class CompactReport:
         if not self.scopes:
             return f"Nothing to compact in {self.table}"
         return (
-            f"Compacted {self.table}: {self.segments_before} segment(s) into "
-            f"{self.segments_after}, {self.rows} live row(s) kept, {self.dead_rows} dead "
+            f"Compacted {self.table}: {self.segments_before:,} segment(s) into "
+            f"{self.segments_after:,}, {self.rows:,} live row(s) kept, {self.dead_rows:,} dead "
             "version(s) dropped" + (f" across {self.scopes} scope(s)" if self.scopes > 1 else "")
         )
 

@@ -69,7 +69,7 @@ class FlushReport:
     def message(self) -> str:
         if not self.rows and not self.superseded:
             return f"Nothing to flush in {self.table}"
-        return f"Flushed {self.rows} row(s) of {self.table} into {self.segments} segment(s)" + (
+        return f"Flushed {self.rows:,} row(s) of {self.table} into {self.segments:,} segment(s)" + (
             f" across {self.scopes} scope(s)" if self.scopes > 1 else ""
         )
 

@@ -167,5 +167,5 @@ def _evict(engine: Database, table: TableDef, job: Job) -> int:
         return 0
     n = evict_expired(engine, current)
     job.rows = n
-    job.message = f"Evicted {n} expired row(s) from {current.qualified_name}"
+    job.message = f"Evicted {n:,} expired row(s) from {current.qualified_name}"
     return n

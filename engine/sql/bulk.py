@@ -64,7 +64,7 @@ def insert_arrow(
         prov.insert_batch(txn, prov.write_scope(user), batch, first)
         txn.commit()
     n = data.num_rows
-    msg = f"Inserted {n} row(s)" + (f" into new table {table.qualified_name}" if created else "")
+    msg = f"Inserted {n:,} row(s)" + (f" into new table {table.qualified_name}" if created else "")
     return Result(message=msg, rows_affected=n)
 
 

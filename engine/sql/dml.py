@@ -138,7 +138,7 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
             )
             n = prov.insert_batch(txn, scope, batch, first_seq)
             txn.commit()
-            return Result(message=f"Inserted {n} row(s)", rows_affected=n)
+            return Result(message=f"Inserted {n:,} row(s)", rows_affected=n)
         if selected is not None:
             first_seq = engine.seq.take(txn, selected.num_rows, prov.write_scope(user))
             rows = arrow_rows(
@@ -158,7 +158,7 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
         scope = prov.write_scope(user)
         if s.on_conflict is None:
             seqs = prov.insert(txn, scope, rows, first_seq)
-            result = Result(message=f"Inserted {len(rows)} row(s)", rows_affected=len(rows))
+            result = Result(message=f"Inserted {len(rows):,} row(s)", rows_affected=len(rows))
             written = (
                 [(q, False, r) for q, r in zip(seqs, rows, strict=True)] if s.returning else []
             )

@@ -46,7 +46,7 @@ def export_table(db: Database, s: st.ExportTable, params: dict[str, Any], user: 
             pq.write_table(data, sink, compression="zstd")
             publish_bytes(remote, sink.getvalue())
         return Result(
-            message=f"Exported {data.num_rows} row(s) of {table.qualified_name} to {remote} "
+            message=f"Exported {data.num_rows:,} row(s) of {table.qualified_name} to {remote} "
             f"({s.format})",
             rows_affected=data.num_rows,
         )
@@ -65,7 +65,7 @@ def export_table(db: Database, s: st.ExportTable, params: dict[str, Any], user: 
         else:
             temp.unlink(missing_ok=True)
     return Result(
-        message=f"Exported {data.num_rows} row(s) of {table.qualified_name} to {dest} ({s.format})",
+        message=f"Exported {data.num_rows:,} row(s) of {table.qualified_name} to {dest} ({s.format})",
         rows_affected=data.num_rows,
     )
 

@@ -182,7 +182,7 @@ def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) ->
             versions[prov.key_of(values, old_seq)] = (first + i, True, values)
         prov.stage_versions(txn, scope, versions)
         txn.commit()
-    result = Result(message=f"Deleted {len(versions)} row(s)", rows_affected=len(versions))
+    result = Result(message=f"Deleted {len(versions):,} row(s)", rows_affected=len(versions))
     return with_returning(result, table, s.returning, list(versions.values()))
 
 
@@ -209,7 +209,7 @@ def _stage(
     first = engine.seq.take(txn, n, scope)
     prov.stage_batch(txn, scope, batch, first, old_seqs, deleted=deleted)
     txn.commit()
-    result = Result(message=f"{verb} {n} row(s)", rows_affected=n)
+    result = Result(message=f"{verb} {n:,} row(s)", rows_affected=n)
     return batch_returning(result, prov.table, returning, batch, first, deleted=deleted)
 
 

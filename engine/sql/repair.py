@@ -76,9 +76,9 @@ class Outcome:
             )
         if self.salvaged:
             msg += f", wrote {self.salvaged} segment(s) of salvaged row groups"
-        msg += f"; {self.rows_lost} flushed row(s) could not be recovered"
+        msg += f"; {self.rows_lost:,} flushed row(s) could not be recovered"
         if self.hot_rows_dropped:
-            msg += f"; dropped {self.hot_rows_dropped} damaged hot row(s)"
+            msg += f"; dropped {self.hot_rows_dropped:,} damaged hot row(s)"
         if self.orphans:
             msg += f"; removed {self.orphans} orphaned file(s)"
         return msg + "".join(f"; {n}" for n in self.notes)
@@ -228,7 +228,7 @@ def _verified(
             next_id += 1
             out.salvaged += 1
         out.rows_lost += salvage.rows_lost
-        out.dropped.append(f"{seg.path} ({salvage.rows_lost} of {seg.row_count} row(s) lost)")
+        out.dropped.append(f"{seg.path} ({salvage.rows_lost:,} of {seg.row_count:,} row(s) lost)")
         if path.exists():  # keep damaged data for inspection, out of the way
             fs.set_aside(path, f"{seg.path}.damaged")
     return base.replace_segments([s.id for s in damaged], added)

@@ -78,7 +78,7 @@ def flush(engine: Database, s: st.FlushTable, params: dict[str, Any], user: str)
         return Result(message=f"Nothing to flush{where}", rows_affected=0)
     verb = "Flushed" if s.wait else "Started flushing"
     return Result(
-        message=f"{verb} {len(started)} table(s){where}" + (f", {rows} row(s)" if s.wait else ""),
+        message=f"{verb} {len(started)} table(s){where}" + (f", {rows:,} row(s)" if s.wait else ""),
         rows_affected=rows if s.wait else None,
         job_id=",".join(r.job_id or "" for r in started),
     )
@@ -96,7 +96,7 @@ def start_compact(
     def run(job: Any) -> Any:
         def step(done: int, total: int) -> None:
             job.rows = done
-            job.message = f"Compacting {table.qualified_name}: {done} of {total} row(s) read"
+            job.message = f"Compacting {table.qualified_name}: {done:,} of {total:,} row(s) read"
             if progress is not None:
                 progress(done, total)
 

@@ -137,9 +137,9 @@ def stage(
             updated += 1
     if written:
         prov.stage_versions(txn, scope, written)
-    message = f"Inserted {inserted} row(s)"
+    message = f"Inserted {inserted:,} row(s)"
     if oc.action != "nothing":
-        message += f", updated {updated} row(s)"
+        message += f", updated {updated:,} row(s)"
     versions = sorted(written.values(), key=lambda v: v[0])  # statement order
     return versions, Result(message=message, rows_affected=inserted + updated)
 

@@ -143,7 +143,7 @@ def _drop_user(engine: Database, name: str) -> Result:
         for remove in removals:
             remove()
     return Result(
-        message=f"User {name} dropped with {rows} row(s) of their own in USER tables",
+        message=f"User {name} dropped with {rows:,} row(s) of their own in USER tables",
         rows_affected=rows,
     )
 
