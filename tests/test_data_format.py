@@ -22,6 +22,7 @@ from pathlib import Path
 import orjson
 import pytest
 from crash_runs import REPO, child_events, model_of
+from s3_server import FaultProxy, make_bucket, moto_server
 from server_fixtures import serve_command
 
 from engine import Engine
@@ -179,6 +180,34 @@ def test_kalam_serve_refuses_a_newer_directory_and_changes_nothing(written: Path
     assert done.returncode == 1, done.stderr
     assert f"data format version {NEWER}" in done.stderr
     assert tree_hash(written) == before
+
+
+def test_a_directory_whose_cold_tier_is_a_bucket_is_refused_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "kalam-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "kalam-test-secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    data_dir = tmp_path / "data"
+    with moto_server() as upstream, FaultProxy(upstream) as proxy:
+        make_bucket(upstream, "kalam-format")
+        with Engine.open(data_dir, background_jobs=False, embedded=True) as eng:
+            eng.execute(
+                f"CREATE STORAGE s3 TYPE s3 WITH (endpoint = '{proxy.endpoint}', "
+                "bucket = 'kalam-format', region = 'us-east-1')"
+            )
+            eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY) WITH (STORAGE_ID = 's3')")
+            eng.execute("INSERT INTO t VALUES (1), (2)")
+            eng.flush("t")
+        set_file_version(data_dir, NEWER)
+        before, requests = tree_hash(data_dir), len(proxy.seen)
+        with pytest.raises(DataFormatTooNewError):
+            Engine.open(data_dir, background_jobs=False, embedded=True)
+        assert (tree_hash(data_dir), len(proxy.seen)) == (before, requests)
+        set_file_version(data_dir, data_format.FORMAT_VERSION)
+        with Engine.open(data_dir, background_jobs=False, embedded=True) as eng:
+            assert eng.execute("SELECT id FROM t ORDER BY id").rows() == [(1,), (2,)]
 
 
 # ---------------------------------------------------------------- damaged
