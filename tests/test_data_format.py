@@ -302,4 +302,3 @@ def test_repair_table_leaves_the_version_as_it_is(written: Path):
         assert rows(eng) == EXPECTED
     assert key_version(written) == data_format.FORMAT_VERSION
     assert data_format.read_format_file(written) == data_format.FORMAT_VERSION
-
