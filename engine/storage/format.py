@@ -10,6 +10,9 @@ The version is one integer for the whole directory, recorded twice:
 * the hot store key ``Sformat`` (8-byte big-endian), so the version travels
   with the catalog it describes.
 
+The file is the gate: a newer version found only in the hot store is
+refused too, but after RocksDB has opened the store (which writes its own
+log files), so a later format must write the file first, as this one does.
 The directory's version is the higher of the two (a crash between the two
 writes, or a hot store rebuilt by a repair, leaves one behind; the open
 brings it up to date, so nothing ever lowers the version).
@@ -167,11 +170,9 @@ def settle(
 def _has_catalog(store: HotStore) -> bool:
     """Whether the store holds a catalog (every opened directory has at least
     its ``default`` namespace): an unversioned one is format 1, not new."""
-    scan = store.scan(b"N")
-    try:
-        return next(scan, None) is not None
-    finally:
-        scan.close()  # the RocksDB iterator goes now, not at garbage collection
+    for _ in store.scan(b"N"):  # the scan is closed (and its iterator freed) on return
+        return True
+    return False
 
 
 def _write_file(data_dir: Path, crash: Callable[[str], None]) -> None:
