@@ -23,7 +23,7 @@ import orjson
 import pytest
 from crash_runs import REPO, child_events, model_of
 from s3_server import FaultProxy, make_bucket, moto_server
-from server_fixtures import serve_command
+from server_fixtures import serve_command, start_server
 
 from engine import Engine
 from engine.cli import main as kalam
@@ -180,6 +180,16 @@ def test_kalam_serve_refuses_a_newer_directory_and_changes_nothing(written: Path
     assert done.returncode == 1, done.stderr
     assert f"data format version {NEWER}" in done.stderr
     assert tree_hash(written) == before
+
+
+def test_a_served_directory_shows_its_version_to_clients(written: Path):
+    srv = start_server(written)
+    try:
+        with Engine.open(written) as client:  # the server owns it: a RemoteEngine
+            assert type(client).__name__ == "RemoteEngine"
+            assert stats(client)["data_format_version"] == str(data_format.FORMAT_VERSION)
+    finally:
+        assert srv.stop() == 0
 
 
 def test_a_directory_whose_cold_tier_is_a_bucket_is_refused_before_any_request(
