@@ -159,6 +159,13 @@ class StorageCorruptionError(KalamError, RuntimeError):
     code = "STORAGE_CORRUPTION"
 
 
+class DataFormatTooNewError(KalamError, RuntimeError):
+    """The data directory was written in a format newer than this engine reads
+    (fields: ``data_dir``, ``found``, ``supported``)."""
+
+    code = "DATA_FORMAT_TOO_NEW"
+
+
 class QueryCancelledError(KalamError, RuntimeError):
     code = "QUERY_CANCELLED"
 

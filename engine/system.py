@@ -335,6 +335,8 @@ def _stats(engine: Database, user: str) -> pa.Table:
         ("flushes", flushes),
         ("uptime_seconds", round(time.time() - engine.opened_at, 3)),
         ("engine_version", __version__),
+        ("data_format_version", engine.format.version),  # see engine.storage.format
+        *(("data_format_upgrade", action) for action in engine.format.actions),
         *engine.segment_cache.figures().items(),  # the warm cache of decoded segments
     ]
     return _table(

@@ -10,9 +10,13 @@ model it returns is what recovery must show: ``{user: {id: v}}``.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +57,27 @@ def model_of(events: list[dict[str, Any]]) -> dict[str, dict[int, int]]:
 def run_to_death(child: Path, data_dir: Path, step: str, *args: str) -> dict[str, dict[int, int]]:
     """The rows ``child`` acknowledged before it died at ``step``, per user."""
     return model_of(child_events(child, data_dir, step, *args))
+
+
+def repo_env() -> dict[str, str]:
+    """The environment for a child that imports this checkout's ``engine``."""
+    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+@contextmanager
+def killed_after(proc: subprocess.Popen[str], *, guard_s: float) -> Iterator[None]:
+    """Run the body (it reads what the child acknowledged), then SIGKILL the
+    child and reap it. A hung child must not hang the suite: it is killed
+    after ``guard_s`` seconds whatever the body is doing, and reaped even
+    when the body fails."""
+    guard = threading.Timer(guard_s, proc.kill)
+    guard.start()
+    try:
+        yield
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        guard.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -11,16 +11,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import conftest_dml
 import pytest
 from conftest_dml import USERS, Db
+from crash_runs import killed_after, repo_env
 from dml_child import apply, plan, replay
 
 from engine import Engine
@@ -29,7 +28,6 @@ from engine import Engine
 db = conftest_dml.db
 
 CHILD = Path(__file__).with_name("dml_child.py")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def mixed_changes(db: Db) -> None:
@@ -73,7 +71,6 @@ def run_child_until(
     data_dir: Path, table_type: str, durability: str, acks: int, log: Path
 ) -> list[tuple[int, str]]:
     """Start the child, read ``acks`` acknowledgements, SIGKILL it."""
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     with log.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, str(CHILD), str(data_dir), table_type, durability],
@@ -81,13 +78,10 @@ def run_child_until(
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
-            env=env,
+            env=repo_env(),
         )
-        # A hung child must not hang the suite: kill it after a generous bound.
-        guard = threading.Timer(180, proc.kill)
-        guard.start()
         seen: list[tuple[int, str]] = []
-        try:
+        with killed_after(proc, guard_s=180):
             assert proc.stdout is not None
             for line in proc.stdout:
                 if line.startswith("ack "):
@@ -95,13 +89,6 @@ def run_child_until(
                     seen.append((int(step), affected))
                 if len(seen) == acks or line.startswith("done"):
                     break
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=60)
-        finally:
-            guard.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     assert len(seen) == acks, f"child stopped after {len(seen)} acks:\n{log.read_text()}"
     assert proc.returncode == -signal.SIGKILL
     return seen

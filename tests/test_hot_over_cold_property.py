@@ -12,36 +12,27 @@ or rewritten away at each flush. Besides one-row statements, bulk loads of
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
-import duckdb
 import numpy as np
 import pyarrow as pa
-from hypothesis import HealthCheck, given, settings
+from helpers_differential import USERS, EngineBesideDuckDB, machine_settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
-from engine import Engine
 from engine.providers.base import KeyMatcher
 
-USERS = ("root", "bob")
 SMALL_KEYS = st.integers(0, 30)
 VALUES = st.none() | st.integers(-5, 5)
 BULK_BASES = (1000, 3000)
 BULK_ROWS = 1100
 
 
-class HotOverCold(RuleBasedStateMachine):
-    table_type = "USER"
+class HotOverCold(EngineBesideDuckDB):
+    dir_prefix = "kalam-hotcold-"
 
     def __init__(self) -> None:
         super().__init__()
-        self.dir = tempfile.mkdtemp(prefix="kalam-hotcold-")
-        self.eng = Engine.open(self.dir, background_jobs=False, durability="async")
-        self.duck = duckdb.connect()
         self.loaded: set[tuple[str, int]] = set()
-        self.log: list[str] = []
 
     @initialize(delta=st.booleans())
     def create(self, delta: bool) -> None:
@@ -52,15 +43,6 @@ class HotOverCold(RuleBasedStateMachine):
         for user in self.writers:
             self.duck.execute(f"CREATE TABLE t_{user} (id BIGINT PRIMARY KEY, n INT)")
         self.log.append(f"CREATE (DELTA = {delta})")
-
-    def teardown(self) -> None:
-        self.eng.close()
-        self.duck.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    @property
-    def writers(self) -> tuple[str, ...]:
-        return USERS if self.table_type == "USER" else ("root",)
 
     def readers_table(self, user: str) -> str:
         return f"t_{user}" if self.table_type == "USER" else "t_root"
@@ -163,14 +145,7 @@ class SharedHotOverCold(HotOverCold):
     table_type = "SHARED"
 
 
-SETTINGS = settings(
-    max_examples=20,
-    stateful_step_count=15,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = machine_settings(max_examples=20, stateful_step_count=15)
 
 TestUserTableShortcuts = HotOverCold.TestCase
 TestUserTableShortcuts.settings = SETTINGS

@@ -13,18 +13,16 @@ sorted rows each user sees.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from typing import Any
 
 import duckdb
-from hypothesis import HealthCheck, settings
+from helpers_differential import USERS, EngineBesideDuckDB, machine_settings
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import initialize, invariant, rule
 
-from engine import Engine, KalamError
+from engine import KalamError
 
-USERS = ("root", "bob")
 KEYS = st.integers(0, 15)
 INTS = st.integers(-6, 6)
 TEXTS = st.sampled_from(["", "a", "b", "ab", "ba", "c", "zz"])
@@ -41,35 +39,19 @@ def lit(value: Any) -> str:
     return str(value)
 
 
-class Differential(RuleBasedStateMachine):
-    table_type = "USER"
+class Differential(EngineBesideDuckDB):
+    dir_prefix = "kalam-diff-"
 
     def __init__(self) -> None:
         super().__init__()
-        self.dir = tempfile.mkdtemp(prefix="kalam-diff-")
-        self.eng = Engine.open(self.dir, background_jobs=False, durability="async")
-        self.duck = duckdb.connect()
-        self.cols: dict[str, str] = {}  # value column -> INT | TEXT, in table order
-        self.log: list[str] = []
-        self.cols = {"v": "INT", "w": "TEXT"}
+        self.cols: dict[str, str] = {"v": "INT", "w": "TEXT"}  # value column -> type, in order
         self.both(
             f"CREATE {self.table_type} TABLE t (id INT PRIMARY KEY, v INT, w TEXT)",
             "CREATE TABLE t (scope VARCHAR, id INTEGER, v INTEGER, w VARCHAR, "
             "PRIMARY KEY (scope, id))",
         )
 
-    def teardown(self) -> None:
-        self.eng.close()
-        self.duck.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
     # ---- helpers
-    @property
-    def writers(self) -> tuple[str, ...]:
-        # Both users write their own rows of a USER table; a SHARED table is
-        # written by root (plain users may not) and read by both.
-        return USERS if self.table_type == "USER" else ("root",)
-
     def scope(self, user: str) -> str:
         return user if self.table_type == "USER" else ""
 
@@ -254,7 +236,7 @@ class Differential(RuleBasedStateMachine):
     def reopen(self) -> None:
         self.log.append("close + reopen")
         self.eng.close()
-        self.eng = Engine.open(self.dir, background_jobs=False, durability="async")
+        self.eng = self.open_engine()
 
     @rule(data=st.data())
     def alter(self, data: st.DataObject) -> None:
@@ -327,14 +309,7 @@ class SharedDifferential(Differential):
     table_type = "SHARED"
 
 
-SETTINGS = settings(
-    max_examples=200,
-    stateful_step_count=20,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = machine_settings(max_examples=200, stateful_step_count=20)
 
 TestUserTableMatchesDuckDB = Differential.TestCase
 TestUserTableMatchesDuckDB.settings = SETTINGS

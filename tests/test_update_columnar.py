@@ -11,12 +11,9 @@ acknowledged statement survives a restart and a SIGKILL.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -24,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from crash_runs import killed_after, repo_env
 
 from engine import Engine
 from engine.catalog.model import Column
@@ -355,27 +353,16 @@ def test_an_acknowledged_bulk_update_and_delete_survive_sigkill(
     tmp_path: Path, durability: str
 ) -> None:
     data_dir = tmp_path / "data"
-    repo = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(data_dir), durability],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=env,
+        env=repo_env(),
     )
-    guard = threading.Timer(120, proc.kill)  # a hung child must not hang the suite
-    guard.start()
-    try:
+    with killed_after(proc, guard_s=120):
         assert proc.stdout is not None
         acks = [proc.stdout.readline().split() for _ in range(2)]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        guard.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert acks == [["ack", "2499"], ["ack", "1000"]]
     eng = Engine.open(data_dir, background_jobs=False)
     try:

@@ -43,6 +43,7 @@ from engine.providers.kinds import PROVIDERS
 from engine.recovery import open_hot_store
 from engine.seq import SeqAllocator
 from engine.sql.statements import TableRef
+from engine.storage import format as data_format
 from engine.storage import keys
 from engine.storage.cold import SegmentVerifier
 from engine.storage.fs import ColdPath, ObjectPath
@@ -95,6 +96,8 @@ class Database:
         self.table_locks = TableLocks()  # commit locks, taken before the engine lock
         self.readers = Readers()  # statements running, for files a compaction retires
         self._call = threading.local()  # per-call options (progress callback)
+        # A directory in a newer data format is refused before anything is opened.
+        format_file = data_format.check_before_open(data_dir, repair=repair)
         data_dir.mkdir(parents=True, exist_ok=True)
         # A missing or damaged hot store is refused (or, with ``repair``, rebuilt
         # from the manifest.json files; what was done is kept in ``recovery``).
@@ -103,6 +106,8 @@ class Database:
         )
         self._closed = False
         try:
+            # before anything is read: the hot store's own record, and the upgrade
+            self.format = data_format.settle(self.store, data_dir, format_file)
             finish_pending_moves(data_dir, self.store)
             self.catalog = Catalog(self.store)
             self.storages = Storages(self.store)  # CREATE STORAGE: buckets for cold tiers

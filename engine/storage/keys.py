@@ -29,6 +29,7 @@ def seq_key(scope: str) -> bytes:
 
 
 TABLE_ID_KEY = b"Stable_id"
+FORMAT_KEY = b"Sformat"  # the data-directory format version (see ``engine.storage.format``)
 
 
 def namespace_key(name: str) -> bytes:

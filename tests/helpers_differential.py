@@ -1,0 +1,58 @@
+"""What the Hypothesis state machines that run the engine beside DuckDB share
+(``test_state_machine.py``, ``test_hot_over_cold_property.py``): a fresh data
+directory with its engine and an in-memory DuckDB per example, the users
+that write, and the settings."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+import duckdb
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine
+
+from engine import Engine
+
+USERS = ("root", "bob")
+
+
+class EngineBesideDuckDB(RuleBasedStateMachine):
+    """One example's engine (no background jobs: steps drive flushes) and
+    DuckDB connection, and the steps run so far for failure messages."""
+
+    table_type = "USER"
+    dir_prefix = "kalam-"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = tempfile.mkdtemp(prefix=self.dir_prefix)
+        self.eng = self.open_engine()
+        self.duck = duckdb.connect()
+        self.log: list[str] = []
+
+    def open_engine(self) -> Engine:
+        return Engine.open(self.dir, background_jobs=False, durability="async")
+
+    def teardown(self) -> None:
+        self.eng.close()
+        self.duck.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def writers(self) -> tuple[str, ...]:
+        # Both users write their own rows of a USER table; a SHARED table is
+        # written by root (plain users may not) and read by both.
+        return USERS if self.table_type == "USER" else ("root",)
+
+
+def machine_settings(*, max_examples: int, stateful_step_count: int) -> settings:
+    """Deterministic runs (no example database), no deadline: steps flush."""
+    return settings(
+        max_examples=max_examples,
+        stateful_step_count=stateful_step_count,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
