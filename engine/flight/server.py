@@ -78,9 +78,10 @@ log = logging.getLogger("kalam.flight")
 # Rows per streamed record batch: large enough to keep per-message overhead
 # negligible, small enough to stay far below gRPC message limits.
 BATCH_ROWS = 64 * 1024
-# A plain query answers GetFlightInfo once this many rows exist (or it ended);
-# the rest streams from DoGet while the query still runs.
-STREAM_AFTER_ROWS = 64 * 1024
+# A plain query answers GetFlightInfo with its first chunk of rows (up to
+# BATCH_ROWS; a result that fits in one chunk is then whole, with its exact
+# row count); the rest streams from DoGet while the query still runs.
+STREAM_AFTER_ROWS = 1
 # A result nobody fetched is dropped after this long.
 RESULT_TTL_SECONDS = 600.0
 

@@ -91,7 +91,7 @@ class RunningQuery:
         # The hand-over is a C queue (no Python lock per chunk); the byte
         # budget is two counters, each written by one side only, and an
         # event the reader sets when the query waits for room.
-        self._queue: queue.SimpleQueue[tuple[Any, int]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[list[Any], int]] = queue.SimpleQueue()
         # Batches gathered into the next chunk (query thread only).
         self._chunk: list[pa.RecordBatch] = []
         self._chunk_rows = 0
@@ -100,7 +100,7 @@ class RunningQuery:
         self._chunk_limit = chunk_rows
         self._in_flight = 0  # chunks taken from _chunk, not yet queued
         self._lock = threading.Lock()  # guards _chunk* and _in_flight
-        self._ready: list[pa.RecordBatch] = []  # taken, not yet read (reader only)
+        self._ready: list[Any] = []  # taken, not yet read (reader only)
         self._put_bytes = 0  # written by the query's thread
         self._taken_bytes = 0  # written by the reader
         self._limit = queue_bytes
@@ -132,13 +132,14 @@ class RunningQuery:
         finally:
             live.result_sink.reset(token)
             with self._lock:
-                if self._chunk and not self._closed:
-                    # What the query produced before it ended (an error, if
-                    # any, reaches the reader after these rows).
-                    self._put_bytes += self._chunk_bytes
-                    self._queue.put((self._chunk, self._chunk_bytes))
+                # The last rows and the end travel together, so a reader
+                # that takes them knows the query ended (an error, if any,
+                # reaches it after these rows). Never waits: the end must
+                # always arrive.
+                last = [] if self._closed else self._chunk
+                self._put_bytes += self._chunk_bytes if last else 0
+                self._queue.put(([*last, _DONE], self._chunk_bytes if last else 0))
                 self._chunk = []
-                self._queue.put((_DONE, 0))  # never waits: the end must always arrive
 
     def begin(self, schema: pa.Schema) -> None:
         if self._put_rows:
@@ -239,17 +240,17 @@ class RunningQuery:
             self._taken_bytes += size
             if self._waiting:
                 self._room.set()
-            if item is _DONE:
-                self.finished = True
-                return None
             self._ready = item[::-1]  # popped from the end, in order
         batch = self._ready.pop()
+        if batch is _DONE:  # always the last of its chunk
+            self.finished = True
+            return None
         if self._check_decimals:
             check_decimal_results(pa.Table.from_batches([batch]))
         self._streamed_rows += batch.num_rows
         return batch
 
-    def _get(self) -> tuple[Any, int]:
+    def _get(self) -> tuple[list[Any], int]:
         """The next chunk (or the end) from the queue. When none came for
         ``CHUNK_SECONDS``, the reader takes the rows the query gathered so
         far itself: a query that stalls (or trickles) after producing rows
@@ -276,7 +277,8 @@ class RunningQuery:
         out = [first]
         while self._ready:  # never waits: these were handed over together
             batch = self._next()
-            assert batch is not None
+            if batch is None:  # the end came with this chunk: ``finished`` is set
+                break
             out.append(batch)
         return out
 
