@@ -8,11 +8,11 @@ and wait in a buffer of at most ``QUEUE_BYTES``; when the reader falls
 behind, the query waits (backpressure), and when the reader goes away
 (``close``) the query stops.
 
-The Flight SQL server waits for the first ``head_rows`` rows (or the end),
-answers ``GetFlightInfo`` with their schema, and sends the rest from
-``DoGet`` as it arrives: transfer overlaps execution instead of following
-it. A result that ends within the head is sent whole, with its exact row
-count.
+The Flight SQL server waits for the first chunk (or the end), answers
+``GetFlightInfo`` with its schema, and sends the rest from ``DoGet`` as it
+arrives, a message per chunk: transfer overlaps execution instead of
+following it. The last chunk carries the end of the query, so a result that
+fits in the head is sent whole, with its exact row count.
 
 Only a plain query qualifies (``is_streamable``). Each batch carries the
 query's planned schema (as the engine's own result does), and a DECIMAL
