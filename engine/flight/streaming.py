@@ -88,11 +88,13 @@ class RunningQuery:
         queue_bytes: int = QUEUE_BYTES,
         chunk_rows: int = CHUNK_ROWS,
     ) -> None:
-        # The hand-over is a C queue (no Python lock per chunk); the byte
-        # budget is two counters, each written by one side only, and an
-        # event the reader sets when the query waits for room.
+        # The hand-over is a C queue of chunks; the byte budget is two
+        # counters, each written by one side only, and an event the reader
+        # sets when the query waits for room. The chunk being gathered is
+        # shared under a lock only so that a reader that waited can take it.
         self._queue: queue.SimpleQueue[tuple[list[Any], int]] = queue.SimpleQueue()
-        # Batches gathered into the next chunk (query thread only).
+        # Batches gathered into the next chunk (the query's thread; the
+        # reader only in ``_get``).
         self._chunk: list[pa.RecordBatch] = []
         self._chunk_rows = 0
         self._chunk_bytes = 0
