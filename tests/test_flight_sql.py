@@ -675,7 +675,7 @@ def test_rows_of_a_query_that_stalls_reach_the_reader_before_it_ends() -> None:
         batches = [pa.record_batch({"x": [i]}) for i in range(3)]
         # Far below the chunk size: only the reader's wait can move them.
         running = RunningQuery(_fake_query(batches, 0, gate))
-        head = running.head(1)
+        head = running.head(3)  # in one chunk or several, however the timing falls
         assert not running.finished and not gate.is_set()
         assert [b.column("x")[0].as_py() for b in head] == [0, 1, 2]
         gate.set()
