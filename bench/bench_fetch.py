@@ -8,7 +8,10 @@ TIMESTAMP, BOOLEAN), flushed to Parquet, is read whole (``SELECT *``) by:
   (``cursor.fetch_arrow_table()``);
 - ``kalam.connect("http://...")`` asking for an Arrow IPC stream;
 - a plain HTTP client asking for KalamDB's JSON document and parsing it;
-- DuckDB's own Arrow fetch of the same rows from its in-memory table, the peer.
+- DuckDB's own Arrow fetch of the same rows from its in-memory table, the peer;
+- the floor under Flight SQL: the same ADBC fetch from a server (``--floor``)
+  that answers every query with the result computed once beforehand, in
+  messages of 64k rows, so only the transfer and the client remain.
 
 The server runs in its own process on a copy of the same data directory, so
 the client side of every remote case is timed as a user would see it
@@ -45,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 QUERY = "SELECT * FROM bench.wide"
 USER, PASSWORD = "fetcher", "fetcher-pw"
 START_DEADLINE = 120.0
+FLOOR = "Flight SQL floor (ADBC, result prebuilt)"
 
 
 def make_rows(n: int) -> pa.Table:
@@ -117,6 +121,55 @@ def served(data_dir: Path) -> Iterator[dict[str, Any]]:
         log.close()
 
 
+@contextmanager
+def floor_served(data_dir: Path) -> Iterator[str]:
+    """The floor server (``serve_floor``) in its own process; its Flight URL."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "bench.bench_fetch", "--floor", str(data_dir)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the port, once it serves
+        if not line.strip():
+            raise RuntimeError("the floor server did not start")
+        yield f"grpc://127.0.0.1:{int(line)}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def serve_floor(data_dir: Path) -> None:
+    """A Flight SQL server whose every plain query is answered with QUERY's
+    result, computed once at start and cut into messages of ``BATCH_ROWS``
+    rows: what the transfer and the ADBC client cost with no query to run."""
+    from engine import auth
+    from engine.flight import serve_flight
+    from engine.flight.server import BATCH_ROWS
+
+    eng = open_engine(data_dir, background_jobs=False)
+    table = eng.execute(QUERY).to_arrow().combine_chunks()
+    table = pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS))
+    server = serve_flight(
+        eng,
+        "127.0.0.1",
+        0,
+        authenticate=lambda user, password: auth.verify_password(eng.db, user, password),
+    )
+
+    def prebuilt(descriptor: Any, user: str, *_: Any) -> Any:
+        return server._info(descriptor, user, table, table.num_rows)
+
+    server._streamed_info = prebuilt  # type: ignore[method-assign,assignment]
+    print(server.port, flush=True)
+    signal.sigwait([signal.SIGTERM])
+    server.shutdown()
+    eng.close()
+
+
 class JsonClient:
     """KalamDB's JSON API as a plain client uses it (a connection per request:
     the server drops idle kept-alive connections after a few seconds)."""
@@ -157,6 +210,7 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
         local_dir, served_dir = root / "local", root / "served"
         build(local_dir, rows)
         shutil.copytree(local_dir, served_dir)
+        shutil.copytree(local_dir, root / "floor")
         eng = open_engine(local_dir, background_jobs=False)
         duck = duckdb_connect()
         duck.register("src", rows)
@@ -166,21 +220,28 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
         duck_fetch = (
             "to_arrow_table" if hasattr(duck.sql("SELECT 1"), "to_arrow_table") else "arrow"
         )
-        with served(served_dir) as info:
+        with served(served_dir) as info, floor_served(root / "floor") as floor_url:
             adbc = flightsql.connect(
                 info["flight_url"],
                 db_kwargs={"username": USER, "password": PASSWORD},
                 autocommit=True,
+            )
+            adbc_floor = flightsql.connect(
+                floor_url, db_kwargs={"username": USER, "password": PASSWORD}, autocommit=True
             )
             http_arrow = kalam.connect(info["url"], user=USER, password=PASSWORD)
             http_json = JsonClient(info["url"])
             try:
                 checks = _check_same_rows(n, eng, adbc, http_arrow, http_json, duck, duck_fetch)
 
-                def flight_fetch() -> Any:
-                    with adbc.cursor() as cur:
+                def flight_fetch(conn: Any = adbc) -> Any:
+                    with conn.cursor() as cur:
                         cur.execute(QUERY)
                         return cur.fetch_arrow_table()
+
+                floor_rows = flight_fetch(adbc_floor).num_rows
+                if floor_rows != n:
+                    raise AssertionError(f"the floor server returned {floor_rows} rows")
 
                 arrow_cases = [
                     Case("embedded", lambda: eng.execute(QUERY).to_arrow()),
@@ -190,6 +251,7 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
                         "DuckDB fetch (peer)",
                         lambda: getattr(duck.sql("SELECT * FROM wide"), duck_fetch)(),
                     ),
+                    Case(FLOOR, lambda: flight_fetch(adbc_floor)),
                 ]
                 # At least 7 interleaved rounds at full size: one slow-mode
                 # burst on this shared VM must not move a median.
@@ -202,6 +264,7 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
                 samples |= interleave([json_case], rounds=rounds, per_round=1, warmup=1)
             finally:
                 adbc.close()
+                adbc_floor.close()
                 http_arrow.close()
                 http_json.close()
         eng.close()
@@ -216,6 +279,7 @@ def run(cfg: BenchConfig) -> list[BenchReport]:
                 "Flight SQL (ADBC)": ("embedded", "HTTP JSON"),
                 "HTTP Arrow IPC": ("embedded", "HTTP JSON"),
                 "embedded": ("DuckDB fetch (peer)",),
+                FLOOR: ("embedded", "Flight SQL (ADBC)"),
             },
             targets={
                 "Flight SQL (ADBC)": Target(max_ratio=(("embedded", 1.5), ("HTTP JSON", 0.2))),
@@ -264,6 +328,9 @@ def _check_same_rows(
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--floor"]:
+        serve_floor(Path(sys.argv[2]))
+        sys.exit(0)
     from bench.harness import format_report
 
     for rep in run(BenchConfig(rounds=int(os.environ.get("BENCH_ROUNDS", "5")))):

@@ -502,7 +502,10 @@ def test_a_large_result_is_streamed_before_the_query_ends_and_never_held_whole(
 ) -> None:
     from engine.flight.streaming import RunningQuery
 
-    running = RunningQuery(lambda: kalam.execute("SELECT id, v FROM app.big"), queue_bytes=1)
+    # Chunks of 2 batches (8192 rows each) at most.
+    running = RunningQuery(
+        lambda: kalam.execute("SELECT id, v FROM app.big"), queue_bytes=1, chunk_rows=16_384
+    )
     try:
         head = running.head(1)
         # Nobody reads: the query waits for room instead of going on.
@@ -514,8 +517,9 @@ def test_a_large_result_is_streamed_before_the_query_ends_and_never_held_whole(
         running.close()
     batches = head + rest
     assert len(batches) > 3 and running.finished
-    # What existed while it waited: the head, one buffered batch, the one waiting.
-    assert produced <= 3 * max(b.num_rows for b in batches) < 200_000
+    # What existed while it waited: the head, one buffered chunk, the one waiting.
+    assert max(b.num_rows for b in batches) <= 8192
+    assert produced <= 3 * 16_384 < 200_000
     assert sum(b.num_rows for b in batches) == 200_000
     assert sum(pa.compute.sum(b.column("v")).as_py() for b in batches) == sum(range(200_000))
 
@@ -525,7 +529,7 @@ def test_a_reader_that_goes_away_stops_the_query() -> None:
     from engine.flight.streaming import RunningQuery
 
     batches = [pa.record_batch({"x": [i]}) for i in range(100)]
-    running = RunningQuery(_fake_query(batches, 0), queue_bytes=1)
+    running = RunningQuery(_fake_query(batches, 0), queue_bytes=1, chunk_rows=1)
     running.head(1)
     _wait_until(running.waiting, "the query waits for room")
     running.close()
@@ -541,7 +545,7 @@ def test_a_do_get_stream_that_is_dropped_stops_its_query() -> None:
     from engine.flight.streaming import RunningQuery
 
     batches = [pa.record_batch({"x": [i]}) for i in range(100)]
-    running = RunningQuery(_fake_query(batches, 0), queue_bytes=1)
+    running = RunningQuery(_fake_query(batches, 0), queue_bytes=1, chunk_rows=1)
     head = pa.Table.from_batches(running.head(1))
     stream = _streamed(head, running)
     assert next(stream).num_rows == 1
@@ -559,7 +563,7 @@ def test_a_decimal_overflow_stops_the_stream_before_the_value_is_sent() -> None:
 
     wide = pa.array([1, 1000], pa.decimal128(10, 0)).cast(pa.decimal128(3, 0), safe=False)
     batches = [pa.record_batch({"d": wide.slice(0, 1)}), pa.record_batch({"d": wide.slice(1)})]
-    running = RunningQuery(_fake_query(batches, 0))
+    running = RunningQuery(_fake_query(batches, 0), chunk_rows=1)
     head = running.head(1)
     assert [b.num_rows for b in head] == [1]
     with pytest.raises(NumericOverflowError, match="does not fit its type DECIMAL"):
@@ -597,7 +601,7 @@ def test_the_head_is_available_before_the_query_ends() -> None:
 
     gate = threading.Event()
     batches = [pa.record_batch({"x": [0, 1]}), pa.record_batch({"x": [2]})]
-    running = RunningQuery(_fake_query(batches, 0, gate))
+    running = RunningQuery(_fake_query(batches, 0, gate), chunk_rows=2)
     head = running.head(2)
     assert [b.num_rows for b in head] == [2] and not running.finished
     gate.set()
@@ -631,6 +635,86 @@ def test_an_error_after_the_head_ends_the_stream_with_it() -> None:
     running.head(1)
     with pytest.raises(QueryCancelledError):
         list(running.rest())
+
+
+def test_the_query_hands_its_batches_over_in_chunks_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import engine.flight.streaming as streaming
+
+    monkeypatch.setattr(streaming, "CHUNK_SECONDS", 60.0)  # chunks cut by rows only
+    sizes = [10] * 7 + [50] + [10] * 3
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    batches = [
+        pa.record_batch({"x": list(range(a, a + n))}) for a, n in zip(starts, sizes, strict=True)
+    ]
+    running = streaming.RunningQuery(_fake_query(batches, 0), chunk_rows=30)
+    chunks = [running.head(1), *running.rest_chunks()]
+    # At most 30 rows a chunk, a batch never split, a larger batch alone.
+    assert [[b.num_rows for b in c] for c in chunks] == [
+        [10, 10, 10],
+        [10, 10, 10],
+        [10],
+        [50],
+        [10, 10, 10],
+    ]
+    got = [x for c in chunks for b in c for x in b.column("x").to_pylist()]
+    assert got == list(range(sum(sizes)))
+    assert running.finished
+
+
+def test_rows_of_a_query_that_stalls_reach_the_reader_before_it_ends() -> None:
+    import threading
+
+    from engine.flight.streaming import RunningQuery
+
+    gate = threading.Event()
+    safety = threading.Timer(30, gate.set)  # a broken hand-over fails instead of hanging
+    safety.start()
+    try:
+        batches = [pa.record_batch({"x": [i]}) for i in range(3)]
+        # Far below the chunk size: only the reader's wait can move them.
+        running = RunningQuery(_fake_query(batches, 0, gate))
+        head = running.head(3)  # in one chunk or several, however the timing falls
+        assert not running.finished and not gate.is_set()
+        assert [b.column("x")[0].as_py() for b in head] == [0, 1, 2]
+        gate.set()
+        assert list(running.rest()) == []
+        assert running.finished
+    finally:
+        safety.cancel()
+
+
+def test_a_large_ordered_result_arrives_complete_in_order_and_in_few_messages(
+    alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.flight.streaming as streaming
+
+    monkeypatch.setattr(streaming, "CHUNK_SECONDS", 60.0)  # chunks cut by rows only
+    with alice.cursor() as cur:
+        cur.execute("SELECT id, v FROM app.big ORDER BY v DESC")
+        batches = list(cur.fetch_record_batch())
+    ids = [i for b in batches for i in b.column("id").to_pylist()]
+    assert ids == list(range(199_999, -1, -1))
+    # The engine's 8192-row batches travel joined into messages of up to 64k rows.
+    assert max(b.num_rows for b in batches) <= 64 * 1024
+    assert len(batches) <= 5
+
+
+def test_a_streamed_result_ticket_cannot_be_redeemed_by_another_user(
+    server: FlightSqlServer,
+) -> None:
+    a_client, a_opts = raw_client(server, "alice")
+    b_client, b_opts = raw_client(server, "bob")
+    with a_client, b_client:
+        command = proto.CommandStatementQuery("SELECT id, v FROM app.big").to_any()
+        info = a_client.get_flight_info(flight.FlightDescriptor.for_command(command), a_opts)
+        assert info.total_records == -1  # streamed while the query runs
+        with pytest.raises(flight.FlightError, match="PREPARED_STATEMENT_NOT_FOUND"):
+            b_client.do_get(info.endpoints[0].ticket, b_opts).read_all()
+        table = a_client.do_get(info.endpoints[0].ticket, a_opts).read_all()
+    assert table.num_rows == 200_000
+    assert pa.compute.sum(table.column("v")).as_py() == sum(range(200_000))
 
 
 def test_a_server_bug_reaches_the_client_as_internal_without_a_traceback(

