@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -101,6 +101,31 @@ class _KeyIndex:
             _norm(arr[pos].as_py(), c.type) == v
             for arr, c, v in zip(self.rest, key[1:], rest, strict=True)
         )
+
+
+@dataclass(frozen=True)
+class RowMask:
+    """Which rows of a cached segment are live (``live[i]``), for a scan that
+    keeps them with a filter instead of an anti-join (``engine.providers.
+    live_masks``); ``token`` identifies this mask's content for memoising."""
+
+    token: int
+    live: Any  # pa.BooleanArray, one value per row of the decoded segment
+
+
+# A segment whose hidden rows cannot be matched in memory: anti-join it.
+CANNOT_MASK = RowMask(-1, None)
+# The boolean column a masked in-memory scan filters on (dropped after).
+LIVE_COLUMN = "__live"
+
+
+class LiveRows(Protocol):
+    """What ``ColdTier.frame`` needs to hide cold rows that newer versions
+    replace: a mask per cached segment, and the anti-join for the rest."""
+
+    def mask(self, entry: SegmentEntry, data: pa.Table) -> RowMask | None: ...
+
+    def exclude(self, frame: DataFrame) -> DataFrame: ...
 
 
 # A decoded row group's identity: (table id, scope, segment id, checksum, row group).
@@ -410,6 +435,7 @@ class ColdTier:
         *,
         hidden: bool,
         stats: dict[str, int] | None = None,
+        live: LiveRows | None = None,
     ) -> DataFrame | None:
         """The surviving segments of ``scope`` as one DataFrame in user column
         names (old segments read through the current schema).
@@ -425,7 +451,12 @@ class ColdTier:
 
         Segments in the engine's warm cache (``engine.exec.segment_cache``)
         are read from memory instead, one in-memory table per layout;
-        ``stats["segments_cached"]`` counts them."""
+        ``stats["segments_cached"]`` counts them.
+
+        ``live`` (None: every row as stored) hides the rows newer versions
+        replace: cached segments through their masks (``_live_frames``), the
+        others through ``live.exclude`` (the anti-join), applied once to all
+        of them."""
         if not entries:
             return None
         directory = self.scope_dir(scope)  # resolved once, not per segment
@@ -453,12 +484,15 @@ class ColdTier:
             path = self._readable(known[0], entry)
             groups.setdefault(known[1], []).append((entry, path))
         frames = []
+        done: list[DataFrame] = []  # rows ``live`` already hid (masked cached segments)
         warm = self._segments is not None and self._segments.enabled and not reading_files_only()
         for layout, members in groups.items():
             if warm:
                 members, decoded, hits = self._from_memory(scope, members)
                 if stats is not None:
                     stats["segments_cached"] = stats.get("segments_cached", 0) + hits
+                if decoded and live is not None:
+                    decoded = self._live_frames(table, scope, layout, decoded, entries, live, done)
                 if decoded:
                     frames.append(self._memory_frame(table, scope, layout, decoded))
                 if not members:
@@ -472,10 +506,75 @@ class ColdTier:
                 frames += [
                     self._segment_frame(ctx, table, scope, e, p, chains, layout) for e, p in members
                 ]
+        if frames and live is not None:
+            rest = frames[0]
+            for f in frames[1:]:
+                rest = rest.union(f)
+            frames = [live.exclude(rest)]
+        frames += done
         out = frames[0]
         for f in frames[1:]:
             out = out.union(f)
         return out
+
+    def _live_frames(
+        self,
+        table: TableDef,
+        scope: str,
+        layout: _Layout,
+        decoded: list[tuple[SegmentKey, pa.Table]],
+        entries: list[SegmentEntry],
+        live: LiveRows,
+        done: list[DataFrame],
+    ) -> list[tuple[SegmentKey, pa.Table]]:
+        """Hide replaced rows of cached segments by their masks: those with
+        hidden rows become one in-memory table with a ``__live`` column and a
+        filter on it, those with none hidden the memoised plain frame (both
+        appended to ``done``); returned are the cached segments whose mask
+        cannot be made (the anti-join hides their rows)."""
+        by_id = {e.id: e for e in entries}
+        plain: list[tuple[SegmentKey, pa.Table]] = []
+        unmaskable: list[tuple[SegmentKey, pa.Table]] = []
+        masked: list[tuple[SegmentKey, pa.Table, RowMask]] = []
+        for key, data in decoded:
+            found = live.mask(by_id[key[2]], data)
+            if found is None:
+                plain.append((key, data))
+            elif found is CANNOT_MASK:
+                unmaskable.append((key, data))
+            else:
+                masked.append((key, data, found))
+        if plain:
+            done.append(self._memory_frame(table, scope, layout, plain))
+        if masked:
+            done.append(self._masked_frame(table, layout, masked))
+        return unmaskable
+
+    def _masked_frame(
+        self,
+        table: TableDef,
+        layout: _Layout,
+        masked: list[tuple[SegmentKey, pa.Table, RowMask]],
+    ) -> DataFrame:
+        """Cached segments with their masks as ONE in-memory table filtered on
+        its ``__live`` column (DataFusion filters only the columns a query
+        reads), memoised by the cache per set of masks."""
+        assert self._segments is not None
+        members = tuple(key for key, _, _ in masked)
+        ident = ("live", members, tuple(m.token for _, _, m in masked), table.schema_version)
+
+        def build() -> DataFrame:
+            schema = _layout_schema(layout)
+            with_live = schema.append(pa.field(LIVE_COLUMN, pa.bool_(), False))
+            batches: list[pa.RecordBatch] = []
+            for _, data, mask in masked:
+                t = _as_layout(data, schema).append_column(with_live.field(LIVE_COLUMN), mask.live)
+                batches += t.to_batches(max_chunksize=MEMORY_BATCH_ROWS)
+            parts = [batches[i::MEMORY_PARTITIONS] for i in range(MEMORY_PARTITIONS)]
+            df = batches_frame(parts, with_live).filter(col(LIVE_COLUMN))
+            return _current_columns(df, table, layout, nan_guard=False)
+
+        return self._segments.frame(ident, members, build)
 
     def _from_memory(
         self, scope: str, members: list[tuple[SegmentEntry, ColdPath]]

@@ -1,0 +1,207 @@
+"""Deletion masks: which rows of a cached cold segment are still live.
+
+A cold row is hidden when its scope's hot tier holds a version of its key
+(live or a tombstone) or when a delete marker (``superseded_seqs``) names its
+``_seq``. Over files the merge hides them with an anti-join against the hot
+keys; probing every cold row through that join cost 263 ms of a 10M-row
+``sum`` with 1% of the rows updated (10x the clean scan). A segment in the
+warm cache is already in memory, so its hidden rows are found once, by a
+binary search of the hot keys in the segment's sorted keys, and the scan
+keeps the rest with a boolean column (``RowMask``): a filter DataFusion runs
+on the projected columns only, with no join.
+
+Masks are kept per scope for one *stamp*: the manifest and schema version,
+the hot partition and its ``removals`` count. While the stamp holds, the
+keys the hot tier holds can only grow, and every newer version has a higher
+``_seq``, so a write only adds the rows of the keys written since the mask
+was made (``through``). Any other change (flush, compaction, ALTER, DROP, a
+hot key removed) starts the scope's masks again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datafusion import DataFrame
+
+from engine.catalog.model import TableDef
+from engine.exec.cast import type_stable_since
+from engine.providers.cold_tier import CANNOT_MASK, RowMask
+from engine.providers.hot_rows import INT_KEY_TYPES
+from engine.storage.cold import SegmentEntry
+
+_TOKENS = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """A segment's key column, searchable: its keys sorted and, when the
+    file's order is not sorted, the positions that sort them."""
+
+    sorted_keys: Any  # int64 numpy array, or a pyarrow string array (unsorted)
+    order: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class _Mask:
+    hidden: np.ndarray  # positions of the hidden rows (int64, maybe repeated)
+    through: int  # hot versions with a seq at or below this are applied
+    row_mask: RowMask | None  # None: no row hidden
+
+
+class ScopeMasks:
+    """The masks of one scope's cached segments for one stamp (see module)."""
+
+    def __init__(self, stamp: tuple[Any, ...]) -> None:
+        self.stamp = stamp
+        self._lock = threading.Lock()
+        self._keys: dict[tuple[int, str], _Keys | None] = {}
+        self._masks: dict[tuple[int, str], _Mask] = {}
+        # The hot versions as of one partition version: (version, keys, seqs)
+        self.versions: tuple[int, Any, np.ndarray] | None = None
+
+    def __repr__(self) -> str:
+        return f"<ScopeMasks {len(self._masks)} segment(s)>"
+
+    def matches(self, stamp: tuple[Any, ...]) -> bool:
+        return len(stamp) == len(self.stamp) and all(
+            a is b or (type(a) is int and a == b) for a, b in zip(stamp, self.stamp, strict=True)
+        )
+
+
+class LiveRows:
+    """One query's view of a scope's hidden cold rows, from a snapshot of the
+    hot versions taken with the manifest (under the provider's lock)."""
+
+    def __init__(
+        self,
+        masks: ScopeMasks,
+        table: TableDef,
+        markers: tuple[int, ...],
+        keys: Any,
+        seqs: np.ndarray,
+        exclude: Callable[[DataFrame], DataFrame],
+    ) -> None:
+        self._masks = masks
+        self._table = table
+        self._markers = np.asarray(markers, dtype=np.int64)
+        self._hot_keys = keys
+        self._seqs = seqs
+        self._newest = int(seqs.max()) if len(seqs) else -1
+        self.exclude = exclude
+
+    def __repr__(self) -> str:
+        return f"<LiveRows {len(self._seqs)} hot key(s), {len(self._markers)} marker(s)>"
+
+    def mask(self, entry: SegmentEntry, data: pa.Table) -> RowMask | None:
+        """The live rows of a cached segment (``data``: its decoded file);
+        None when every row is live; ``CANNOT_MASK`` when the hot keys cannot
+        be matched here (the caller anti-joins the segment instead)."""
+        ident = (entry.id, entry.checksum)
+        state = self._masks
+        with state._lock:
+            known = state._masks.get(ident)
+        if known is not None and known.through == self._newest:
+            return known.row_mask
+        keys = self._segment_keys(entry, data)
+        if keys is CANNOT_MASK:
+            return CANNOT_MASK
+        if known is not None and known.through < self._newest:
+            # Only the versions written since: their keys are the new ones.
+            fresh = self._seqs > known.through
+            delta: Any
+            if isinstance(self._hot_keys, np.ndarray):
+                delta = self._hot_keys[fresh]
+            else:
+                delta = [k for k, f in zip(self._hot_keys, fresh.tolist(), strict=True) if f]
+            added = _positions(keys, delta)
+            hidden = np.concatenate([known.hidden, added]) if len(added) else known.hidden
+        else:  # first use, or an older snapshot than the one kept
+            hidden = _positions(keys, self._hot_keys)
+            if len(self._markers) and self._may_mark(entry):
+                seq = data.column("_seq").to_numpy()
+                hidden = np.concatenate([hidden, np.flatnonzero(np.isin(seq, self._markers))])
+        row_mask = None
+        if len(hidden):
+            live = np.ones(data.num_rows, np.bool_)
+            live[hidden] = False
+            row_mask = RowMask(next(_TOKENS), pa.array(live, pa.bool_()))
+        made = _Mask(hidden, self._newest, row_mask)
+        with state._lock:
+            current = state._masks.get(ident)
+            if current is None or current.through <= made.through:
+                state._masks[ident] = made
+        return row_mask
+
+    def _may_mark(self, entry: SegmentEntry) -> bool:
+        m = self._markers
+        return bool(((m >= entry.min_seq) & (m <= entry.max_seq)).any())
+
+    def _segment_keys(self, entry: SegmentEntry, data: pa.Table) -> Any:
+        """The segment's key column made searchable (once per stamp), None
+        for a table without a primary key (hot keys never hide its cold rows)."""
+        ident = (entry.id, entry.checksum)
+        state = self._masks
+        with state._lock:
+            if ident in state._keys:
+                return state._keys[ident]
+        found = _searchable(self._table, entry, data)
+        with state._lock:
+            state._keys[ident] = found
+        return found
+
+
+def _searchable(table: TableDef, entry: SegmentEntry, data: pa.Table) -> Any:
+    key = table.key_columns
+    if not key:
+        return None
+    if len(key) != 1 or entry.schema_version < type_stable_since(table, key[0].id):
+        return CANNOT_MASK  # composite, or written in another type: the anti-join
+    column = data.column(entry.file_column(key[0].id))
+    if column.null_count:
+        return CANNOT_MASK
+    if key[0].type in INT_KEY_TYPES and pa.types.is_integer(column.type):
+        values = column.to_numpy().astype(np.int64, copy=False)
+        if len(values) > 1 and not bool((values[1:] > values[:-1]).all()):
+            order = np.argsort(values, kind="stable")
+            return _Keys(values[order], order)
+        return _Keys(values, None)
+    if key[0].type == "TEXT" and pa.types.is_string(column.type):
+        return _Keys(column.combine_chunks(), None)  # matched by hashing, in file order
+    return CANNOT_MASK
+
+
+def _positions(keys: _Keys | None, hot_keys: Any) -> np.ndarray:
+    """Row positions (in the file's order) of the segment rows whose key is
+    among ``hot_keys``; every row of a repeated key."""
+    if keys is None or not len(hot_keys):
+        return np.zeros(0, np.int64)
+    ordered = keys.sorted_keys
+    n = len(ordered)
+    if not n:
+        return np.zeros(0, np.int64)
+    if isinstance(ordered, np.ndarray):
+        probe = np.asarray(hot_keys, dtype=np.int64)
+        probe = probe[(probe >= ordered[0]) & (probe <= ordered[-1])]
+        left = np.searchsorted(ordered, probe, side="left")
+        right = np.searchsorted(ordered, probe, side="right")
+    else:
+        probe_arr = pa.array([k for k in hot_keys if isinstance(k, str)], pa.string())
+        hits = pc.is_in(ordered, value_set=probe_arr).to_numpy(zero_copy_only=False)
+        found = np.flatnonzero(hits)
+        return found if keys.order is None else keys.order[found]
+    spans = right - left
+    if not bool((spans > 0).any()):
+        return np.zeros(0, np.int64)
+    if bool((spans <= 1).all()):
+        found = left[spans == 1]
+    else:  # a key held twice in one segment: every copy is hidden
+        found = np.concatenate([np.arange(lo, hi) for lo, hi in zip(left, right, strict=True)])
+    return found if keys.order is None else keys.order[found]
