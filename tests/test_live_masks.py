@@ -13,11 +13,15 @@ scopes.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from engine import Engine
+from engine.providers.live_masks import LiveRows, ScopeMasks
 
 ROWS = 100  # rows per segment
 Model = dict[int, tuple[int, str]]
@@ -224,3 +228,36 @@ def test_cache_off_gives_the_same_answers(engines):
     model[99] = (3, "n99")
     del model[100]
     check(eng, model, masked=False)
+
+
+def test_delete_markers_hide_rows_by_seq_and_keys_add_to_them(eng):
+    """A segment's rows named by a delete marker (``superseded_seqs``) are
+    masked with those a hot key hides; a later snapshot adds only new keys."""
+    eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v INT)")
+    table = eng.db.catalog.find_table("default", "t")
+    key_col = f"c{table.key_columns[0].id}"
+    data = pa.table({key_col: pa.array(range(10), pa.int64()), "_seq": pa.array(range(100, 110))})
+    entry = SimpleNamespace(
+        id=1,
+        checksum="x",
+        min_seq=100,
+        max_seq=109,
+        schema_version=table.schema_version,
+        file_column=lambda cid: f"c{cid}",
+    )
+    masks = ScopeMasks(("stamp",))
+    keys, seqs = np.array([3], np.int64), np.array([500], np.int64)
+    first = LiveRows(masks, table, (104, 106), keys, seqs, lambda df: df)
+    found = first.mask(entry, data)  # type: ignore[arg-type]
+    assert found is not None
+    assert np.flatnonzero(~found.live.to_numpy(zero_copy_only=False)).tolist() == [3, 4, 6]
+    later = LiveRows(
+        masks, table, (104, 106), np.array([3, 8], np.int64), np.array([500, 501]), lambda df: df
+    )
+    found = later.mask(entry, data)  # type: ignore[arg-type]
+    assert found is not None
+    assert np.flatnonzero(~found.live.to_numpy(zero_copy_only=False)).tolist() == [3, 4, 6, 8]
+    # An older snapshot than the masks kept is answered from scratch, not from them.
+    again = first.mask(entry, data)  # type: ignore[arg-type]
+    assert again is not None
+    assert np.flatnonzero(~again.live.to_numpy(zero_copy_only=False)).tolist() == [3, 4, 6]
