@@ -261,3 +261,36 @@ def test_delete_markers_hide_rows_by_seq_and_keys_add_to_them(eng):
     again = first.mask(entry, data)  # type: ignore[arg-type]
     assert again is not None
     assert np.flatnonzero(~again.live.to_numpy(zero_copy_only=False)).tolist() == [3, 4, 6]
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        [10, 11, 12, 13, 14, 15],  # dense
+        [10, 13, 20, 21, 40, 99],  # sorted, gaps
+        [40, 10, 99, 13, 21, 20],  # not in key order
+        [10, 13, 13, 20, 40, 40],  # a key twice (every copy is hidden)
+        [-(2**63), -5, 0, 7, 2**62, 2**63 - 1],  # the ends of int64
+    ],
+)
+def test_hot_keys_find_their_rows_whatever_the_segment_key_layout(eng, layout):
+    eng.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v INT)")
+    table = eng.db.catalog.find_table("default", "t")
+    key_col = f"c{table.key_columns[0].id}"
+    data = pa.table({key_col: pa.array(layout, pa.int64()), "_seq": pa.array(range(1, 7))})
+    entry = SimpleNamespace(
+        id=1,
+        checksum="x",
+        min_seq=1,
+        max_seq=6,
+        schema_version=table.schema_version,
+        file_column=lambda cid: f"c{cid}",
+    )
+    hot = [layout[1], layout[4], 12345678, -(2**63) + 1, 2**63 - 2]
+    want = [i for i, k in enumerate(layout) if k in hot]
+    live = LiveRows(
+        ScopeMasks(("s",)), table, (), np.array(hot, np.int64), np.arange(1, 6), lambda df: df
+    )
+    found = live.mask(entry, data)  # type: ignore[arg-type]
+    assert found is not None
+    assert np.flatnonzero(~found.live.to_numpy(zero_copy_only=False)).tolist() == want

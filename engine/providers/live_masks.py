@@ -43,10 +43,15 @@ _TOKENS = itertools.count(1)
 @dataclass(frozen=True)
 class _Keys:
     """A segment's key column, searchable: its keys sorted and, when the
-    file's order is not sorted, the positions that sort them."""
+    file's order is not sorted, the positions that sort them. Dense integer
+    keys (lo, lo + 1, ... in file order: ids from a counter, the usual case)
+    keep only ``lo`` and the row count: a key's row is ``key - lo``, and no
+    copy of the column is held outside the cache's budget."""
 
-    sorted_keys: Any  # int64 numpy array, or a pyarrow string array (unsorted)
+    sorted_keys: Any  # int64 numpy array, a pyarrow string array (unsorted), or None (dense)
     order: np.ndarray | None
+    lo: int = 0
+    n: int = 0
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,8 @@ def _searchable(table: TableDef, entry: SegmentEntry, data: pa.Table) -> Any:
         if len(values) > 1 and not bool((values[1:] > values[:-1]).all()):
             order = np.argsort(values, kind="stable")
             return _Keys(values[order], order)
+        if len(values) and int(values[-1]) - int(values[0]) == len(values) - 1:
+            return _Keys(None, None, int(values[0]), len(values))
         return _Keys(values, None)
     if key[0].type == "TEXT" and pa.types.is_string(column.type):
         return _Keys(column.combine_chunks(), None)  # matched by hashing, in file order
@@ -184,8 +191,12 @@ def _positions(keys: _Keys | None, hot_keys: Any) -> np.ndarray:
     if keys is None or not len(hot_keys):
         return np.zeros(0, np.int64)
     ordered = keys.sorted_keys
-    n = len(ordered)
-    if not n:
+    if ordered is None:  # dense: lo .. lo + n - 1, in file order
+        probe = np.asarray(hot_keys, dtype=np.int64)
+        # Compared before subtracting: a difference can overflow int64.
+        probe = probe[(probe >= keys.lo) & (probe <= keys.lo + keys.n - 1)]
+        return probe - keys.lo
+    if not len(ordered):
         return np.zeros(0, np.int64)
     if isinstance(ordered, np.ndarray):
         probe = np.asarray(hot_keys, dtype=np.int64)
