@@ -628,7 +628,8 @@ class TableProvider:
         )
         masks = self._masks.get(scope)
         if masks is None or not masks.matches(stamp):
-            masks = self._masks[scope] = ScopeMasks(stamp)
+            spare = self.cold.memory_budget() // 4
+            masks = self._masks[scope] = ScopeMasks(stamp, spare)
         return masks
 
     def _no_hiding(self, scope: str) -> tuple[ScopeMasks, Any, Any]:

@@ -17,7 +17,7 @@ import bisect
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -106,11 +106,14 @@ class _KeyIndex:
 @dataclass(frozen=True)
 class RowMask:
     """Which rows of a cached segment are live (``live[i]``), for a scan that
-    keeps them with a filter instead of an anti-join (``engine.providers.
-    live_masks``); ``token`` identifies this mask's content for memoising."""
+    keeps them without an anti-join (``engine.providers.live_masks``);
+    ``token`` identifies this mask's content for memoising. ``kept(start,
+    batch)``: the batch of rows ``start...`` with its hidden rows dropped,
+    or None to leave that to a filter in the plan."""
 
     token: int
     live: Any  # pa.BooleanArray, one value per row of the decoded segment
+    kept: Callable[[int, pa.RecordBatch], pa.RecordBatch | None] | None = None
 
 
 # A segment whose hidden rows cannot be matched in memory: anti-join it.
@@ -556,9 +559,13 @@ class ColdTier:
         layout: _Layout,
         masked: list[tuple[SegmentKey, pa.Table, RowMask]],
     ) -> DataFrame:
-        """Cached segments with their masks as ONE in-memory table filtered on
-        its ``__live`` column (DataFusion filters only the columns a query
-        reads), memoised by the cache per set of masks."""
+        """Cached segments with their masks as in-memory tables, memoised by
+        the cache per set of masks: batches with no hidden row as they are,
+        the others with their hidden rows dropped (``RowMask.kept``: once per
+        batch and set of hidden rows, so a repeated query runs at the speed
+        of a clean table), or, past the memory those copies may take, with a
+        ``__live`` column and a filter on it (DataFusion then filters only the
+        columns a query reads, at every query)."""
         assert self._segments is not None
         members = tuple(key for key, _, _ in masked)
         ident = ("live", members, tuple(m.token for _, _, m in masked), table.schema_version)
@@ -566,15 +573,36 @@ class ColdTier:
         def build() -> DataFrame:
             schema = _layout_schema(layout)
             with_live = schema.append(pa.field(LIVE_COLUMN, pa.bool_(), False))
-            batches: list[pa.RecordBatch] = []
+            ready: list[pa.RecordBatch] = []  # live rows only
+            pending: list[pa.RecordBatch] = []  # with their ``__live`` column
             for _, data, mask in masked:
-                t = _as_layout(data, schema).append_column(with_live.field(LIVE_COLUMN), mask.live)
-                batches += t.to_batches(max_chunksize=MEMORY_BATCH_ROWS)
-            parts = [batches[i::MEMORY_PARTITIONS] for i in range(MEMORY_PARTITIONS)]
-            df = batches_frame(parts, with_live).filter(col(LIVE_COLUMN))
-            return _current_columns(df, table, layout, nan_guard=False)
+                start = 0
+                for b in _as_layout(data, schema).to_batches(max_chunksize=MEMORY_BATCH_ROWS):
+                    found = mask.kept(start, b) if mask.kept is not None else None
+                    if found is not None:
+                        ready.append(found)
+                    else:
+                        live = mask.live.slice(start, b.num_rows)
+                        pending.append(
+                            pa.RecordBatch.from_arrays([*b.columns, live], schema=with_live)
+                        )
+                    start += b.num_rows
+            frames = []
+            for batches, filtered in ((ready, False), (pending, True)):
+                if not batches:
+                    continue
+                parts = [batches[i::MEMORY_PARTITIONS] for i in range(MEMORY_PARTITIONS)]
+                df = batches_frame(parts, with_live if filtered else schema)
+                if filtered:
+                    df = df.filter(col(LIVE_COLUMN))
+                frames.append(_current_columns(df, table, layout, nan_guard=False))
+            return frames[0] if len(frames) == 1 else frames[0].union(frames[1])
 
         return self._segments.frame(ident, members, build)
+
+    def memory_budget(self) -> int:
+        """The warm cache's budget in bytes (0: no cache)."""
+        return self._segments.budget if self._segments is not None else 0
 
     def _from_memory(
         self, scope: str, members: list[tuple[SegmentEntry, ColdPath]]

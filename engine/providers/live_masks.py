@@ -20,6 +20,7 @@ hot key removed) starts the scope's masks again.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable
@@ -56,7 +57,7 @@ class _Keys:
 
 @dataclass(frozen=True)
 class _Mask:
-    hidden: np.ndarray  # positions of the hidden rows (int64, maybe repeated)
+    hidden: np.ndarray  # positions of the hidden rows (int64, sorted, each once)
     through: int  # hot versions with a seq at or below this are applied
     row_mask: RowMask | None  # None: no row hidden
 
@@ -64,13 +65,45 @@ class _Mask:
 class ScopeMasks:
     """The masks of one scope's cached segments for one stamp (see module)."""
 
-    def __init__(self, stamp: tuple[Any, ...]) -> None:
+    def __init__(self, stamp: tuple[Any, ...], spare_bytes: int = 0) -> None:
         self.stamp = stamp
         self._lock = threading.Lock()
         self._keys: dict[tuple[int, str], _Keys | None] = {}
         self._masks: dict[tuple[int, str], _Mask] = {}
         # The hot versions as of one partition version: (version, keys, seqs)
         self.versions: tuple[int, Any, np.ndarray] | None = None
+        # (segment, first row) -> (hidden rows, the batch without them): the
+        # copies ``kept`` made, within ``spare_bytes`` (outside the cache's
+        # budget; a quarter of it, set by the provider).
+        self._kept: dict[tuple[tuple[int, str], int], tuple[int, pa.RecordBatch]] = {}
+        self.spare_bytes = spare_bytes
+
+    def kept(
+        self, ident: tuple[int, str], hidden: np.ndarray, live: pa.Array, start: int, batch: Any
+    ) -> pa.RecordBatch | None:
+        """``batch`` (rows ``start``... of a segment) without the rows among
+        ``hidden`` (sorted positions): itself when none is; a copy made once
+        per batch and number of hidden rows in it (within a stamp the hidden
+        rows only grow, so the number tells the set); None when the copies
+        would pass ``spare_bytes``."""
+        n = batch.num_rows
+        lo, hi = np.searchsorted(hidden, (start, start + n))
+        count = int(hi - lo)
+        if not count:
+            return batch  # type: ignore[no-any-return]
+        with self._lock:
+            hit = self._kept.get((ident, start))
+            if hit is not None and hit[0] == count:
+                return hit[1]
+            if self.spare_bytes < batch.nbytes:
+                return None
+        made = batch.filter(live.slice(start, n))
+        with self._lock:
+            old = self._kept.get((ident, start))
+            self.spare_bytes += old[1].nbytes if old is not None else 0
+            self.spare_bytes -= made.nbytes
+            self._kept[(ident, start)] = (count, made)
+        return made  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"<ScopeMasks {len(self._masks)} segment(s)>"
@@ -135,9 +168,12 @@ class LiveRows:
                 hidden = np.concatenate([hidden, np.flatnonzero(np.isin(seq, self._markers))])
         row_mask = None
         if len(hidden):
+            hidden = np.unique(hidden)  # sorted, each row once
             live = np.ones(data.num_rows, np.bool_)
             live[hidden] = False
-            row_mask = RowMask(next(_TOKENS), pa.array(live, pa.bool_()))
+            live_arr = pa.array(live, pa.bool_())
+            kept = functools.partial(state.kept, ident, hidden, live_arr)
+            row_mask = RowMask(next(_TOKENS), live_arr, kept)
         made = _Mask(hidden, self._newest, row_mask)
         with state._lock:
             current = state._masks.get(ident)
