@@ -114,6 +114,7 @@ class RowMask:
     token: int
     live: Any  # pa.BooleanArray, one value per row of the decoded segment
     kept: Callable[[int, pa.RecordBatch], pa.RecordBatch | None] | None = None
+    landed: Callable[[], int] | None = None  # changes when ``kept`` has more to give
 
 
 # A segment whose hidden rows cannot be matched in memory: anti-join it.
@@ -186,6 +187,9 @@ FRAME_CACHE_SEGMENTS = 256
 # shared context's target partitions).
 MEMORY_BATCH_ROWS = 8192
 MEMORY_PARTITIONS = 2
+# Up to this many cached segments with hidden rows are scanned as one
+# in-memory table each (see ``_live_frames``), more as one table.
+MASKED_FRAMES = 32
 # From this many surviving segments of one layout on, a scope is read by one
 # dataset scan instead of one Parquet scan per segment (see ``frame``).
 DATASET_SCAN_SEGMENTS = 16
@@ -549,7 +553,11 @@ class ColdTier:
                 masked.append((key, data, found))
         if plain:
             done.append(self._memory_frame(table, scope, layout, plain))
-        if masked:
+        if len(masked) <= MASKED_FRAMES:
+            # One memoised table each: a write that touches one segment
+            # rebuilds that one (a table of 1M rows costs ~8 ms to hand over).
+            done += [self._masked_frame(table, layout, [m]) for m in masked]
+        else:  # a union of many tables costs more to plan than it saves
             done.append(self._masked_frame(table, layout, masked))
         return unmaskable
 
@@ -568,7 +576,8 @@ class ColdTier:
         columns a query reads, at every query)."""
         assert self._segments is not None
         members = tuple(key for key, _, _ in masked)
-        ident = ("live", members, tuple(m.token for _, _, m in masked), table.schema_version)
+        marks = tuple((m.token, m.landed() if m.landed is not None else 0) for _, _, m in masked)
+        ident = ("live", members, marks, table.schema_version)
 
         def build() -> DataFrame:
             schema = _layout_schema(layout)
