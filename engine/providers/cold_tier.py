@@ -113,7 +113,7 @@ class RowMask:
 
     token: int
     live: Any  # pa.BooleanArray, one value per row of the decoded segment
-    kept: Callable[[int, pa.RecordBatch], pa.RecordBatch | None] | None = None
+    kept: Callable[[list[pa.RecordBatch]], list[pa.RecordBatch | None]] | None = None
     landed: Callable[[], int] | None = None  # changes when ``kept`` has more to give
 
 
@@ -585,11 +585,12 @@ class ColdTier:
             ready: list[pa.RecordBatch] = []  # live rows only
             pending: list[pa.RecordBatch] = []  # with their ``__live`` column
             for _, data, mask in masked:
+                laid = _as_layout(data, schema).to_batches(max_chunksize=MEMORY_BATCH_ROWS)
+                found = mask.kept(laid) if mask.kept is not None else [None] * len(laid)
                 start = 0
-                for b in _as_layout(data, schema).to_batches(max_chunksize=MEMORY_BATCH_ROWS):
-                    found = mask.kept(start, b) if mask.kept is not None else None
-                    if found is not None:
-                        ready.append(found)
+                for b, got in zip(laid, found, strict=True):
+                    if got is not None:
+                        ready.append(got)
                     else:
                         live = mask.live.slice(start, b.num_rows)
                         pending.append(

@@ -84,30 +84,36 @@ class ScopeMasks:
         self.landed: dict[tuple[int, str], int] = {}
 
     def kept(
-        self, ident: tuple[int, str], hidden: np.ndarray, live: pa.Array, start: int, batch: Any
-    ) -> pa.RecordBatch | None:
-        """``batch`` (rows ``start``... of a segment) without the rows among
-        ``hidden`` (sorted positions): itself when none is; else the copy made
-        for this batch and this number of hidden rows in it (within a stamp
-        the hidden rows only grow, so the number tells the set). When there
-        is none yet, None (the scan filters the batch itself) and the copy is
-        made on a background thread (``_COPIES``) for the next scan, within
-        ``spare_bytes``: copying every batch of 10M rows cost ~0.5 s, more
-        than the one query it would speed up."""
-        n = batch.num_rows
-        lo, hi = np.searchsorted(hidden, (start, start + n))
-        count = int(hi - lo)
-        if not count:
-            return batch  # type: ignore[no-any-return]
-        where = (ident, start)
+        self, ident: tuple[int, str], hidden: np.ndarray, live: pa.Array, batches: list[Any]
+    ) -> list[pa.RecordBatch | None]:
+        """The batches of a segment (in order, from its first row) without the
+        rows among ``hidden`` (sorted positions): a batch itself when none is
+        hidden; else the copy made for that batch and that number of hidden
+        rows in it (within a stamp the hidden rows only grow, so the number
+        tells the set). When there is none yet, None (the scan filters the
+        batch itself) and the copy is made on a background thread
+        (``_COPIES``) for the next scan, within ``spare_bytes``: copying every
+        batch of 10M rows cost ~0.5 s, more than the one query it speeds up."""
+        sizes = np.fromiter((b.num_rows for b in batches), np.int64, len(batches))
+        ends = np.cumsum(sizes)
+        counts = np.diff(np.searchsorted(hidden, ends), prepend=0).tolist()
+        starts = (ends - sizes).tolist()
+        out: list[pa.RecordBatch | None] = []
         with self._lock:
-            hit = self._kept.get(where)
-            if hit is not None and hit[0] == count:
-                return hit[1]
-            if self.spare_bytes >= batch.nbytes and (where, count) not in self._queued:
-                self._queued.add((where, count))
-                _COPIES.submit(functools.partial(self._copy, where, count, batch, live, start))
-        return None
+            for batch, start, count in zip(batches, starts, counts, strict=True):
+                if not count:
+                    out.append(batch)
+                    continue
+                where = (ident, start)
+                hit = self._kept.get(where)
+                if hit is not None and hit[0] == count:
+                    out.append(hit[1])
+                    continue
+                out.append(None)
+                if self.spare_bytes >= batch.nbytes and (where, count) not in self._queued:
+                    self._queued.add((where, count))
+                    _COPIES.submit(functools.partial(self._copy, where, count, batch, live, start))
+        return out
 
     def landed_count(self, ident: tuple[int, str]) -> int:
         return self.landed.get(ident, 0)
@@ -185,7 +191,14 @@ class LiveRows:
             else:
                 delta = [k for k, f in zip(self._hot_keys, fresh.tolist(), strict=True) if f]
             added = _positions(keys, delta)
-            hidden = np.concatenate([known.hidden, added]) if len(added) else known.hidden
+            if not len(added):  # the same rows hidden: the same mask (and memoised scan)
+                made = _Mask(known.hidden, self._newest, known.row_mask)
+                with state._lock:
+                    current = state._masks.get(ident)
+                    if current is None or current.through <= made.through:
+                        state._masks[ident] = made
+                return known.row_mask
+            hidden = np.concatenate([known.hidden, added])
         else:  # first use, or an older snapshot than the one kept
             hidden = _positions(keys, self._hot_keys)
             if len(self._markers) and self._may_mark(entry):
