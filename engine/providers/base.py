@@ -939,7 +939,9 @@ class TableProvider:
         survivors: list[Any],
         superseded: tuple[int, ...],
     ) -> Any:
-        """Hide cold versions that have a newer version: hot keys, superseded seqs.
+        """Hide cold versions that have a newer version: hot keys, superseded
+        seqs, for segments read from files (cached segments are masked
+        instead: ``engine.providers.live_masks``).
 
         Only keys / seqs inside the surviving segments' ranges can matter, so
         a point query over many segments usually needs no anti-join at all.

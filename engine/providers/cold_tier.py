@@ -9,6 +9,9 @@ Versions across tiers are resolved without any window function:
   segment holds, the old version's ``_seq`` goes into the manifest's
   ``superseded_seqs`` (a delete marker kept in the manifest); readers
   anti-join segments against that set. Segments themselves never change.
+
+Segments in the warm cache skip the anti-join: their hidden rows are masked
+(``engine.providers.live_masks``; ``frame(..., live=...)``).
 """
 
 from __future__ import annotations

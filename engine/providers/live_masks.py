@@ -5,10 +5,14 @@ A cold row is hidden when its scope's hot tier holds a version of its key
 ``_seq``. Over files the merge hides them with an anti-join against the hot
 keys; probing every cold row through that join cost 263 ms of a 10M-row
 ``sum`` with 1% of the rows updated (10x the clean scan). A segment in the
-warm cache is already in memory, so its hidden rows are found once, by a
-binary search of the hot keys in the segment's sorted keys, and the scan
-keeps the rest with a boolean column (``RowMask``): a filter DataFusion runs
-on the projected columns only, with no join.
+warm cache is already in memory, so its hidden rows are found once (a key's
+row is ``key - first key`` for dense integer keys, else a binary search of
+the hot keys in the segment's sorted keys, or a hash lookup for text keys)
+and the scan keeps the rest without a join: a batch with no hidden row as it
+is, a batch with some as a copy without them (made on a background thread,
+once per batch and set of hidden rows, within a quarter of the cache's
+budget), and until that copy exists, with a boolean ``__live`` column that
+DataFusion filters on (only the columns a query reads).
 
 Masks are kept per scope for one *stamp*: the manifest and schema version,
 the hot partition and its ``removals`` count. While the stamp holds, the
