@@ -569,8 +569,8 @@ class TableProvider:
             stats["segments_pruned"] += len(manifest.segments) - len(survivors)
             stats["cold_rows_scanned"] += sum(e.row_count for e in survivors)
             live = None
-            if hiding is not None or manifest.superseded_seqs:
-                masks, keys, seqs = hiding if hiding is not None else self._no_hiding(scope)
+            if hiding is not None and (len(hiding[1]) or manifest.superseded_seqs):
+                masks, keys, seqs = hiding
                 live = LiveRows(
                     masks,
                     table,
@@ -605,21 +605,15 @@ class TableProvider:
 
     def _hiding_versions(self, scope: str, manifest: Any) -> tuple[ScopeMasks, Any, Any] | None:
         """The scope's masks state and the keys and seqs of its hot versions,
-        which hide cold rows of the same keys (under the lock, with the
-        manifest); None when no hot version can hide a cold row (no segment,
-        no hot key). Kept per partition version: a query after no write
-        copies nothing."""
-        part = self.partitions.get(scope)
-        if part is None or manifest is None or not manifest.segments or not len(part.rows):
+        which hide cold rows of the same keys, read under the lock with the
+        manifest (a flush in between would stamp masks made with the old
+        manifest's markers as the new one's); None when the scope has no
+        segment. The versions are kept per partition version: a query after
+        no write copies nothing."""
+        if manifest is None or not manifest.segments:
+            self._masks.pop(scope, None)
             return None
-        masks = self._masks_of(scope, manifest, part)
-        known = masks.versions
-        if known is None or known[0] != part.version:
-            keys, seqs = part.rows.versions()
-            known = masks.versions = (part.version, keys, seqs)
-        return masks, known[1], known[2]
-
-    def _masks_of(self, scope: str, manifest: Any, part: HotPartition | None) -> ScopeMasks:
+        part = self.partitions.get(scope)
         stamp = (
             manifest,
             self.table.schema_version,
@@ -628,14 +622,16 @@ class TableProvider:
         )
         masks = self._masks.get(scope)
         if masks is None or not masks.matches(stamp):
-            spare = self.cold.memory_budget() // 4
-            masks = self._masks[scope] = ScopeMasks(stamp, spare)
-        return masks
-
-    def _no_hiding(self, scope: str) -> tuple[ScopeMasks, Any, Any]:
-        """Masks for delete markers alone (no hot version over the segments)."""
-        manifest = self.cold.manifest(scope)
-        return self._masks_of(scope, manifest, None), [], np.zeros(0, np.int64)
+            # (the one replaced gives its copies' bytes back when dropped)
+            limit = self.cold.memory_budget() // 4
+            masks = self._masks[scope] = ScopeMasks(stamp, limit)
+        if part is None or not len(part.rows):
+            return masks, np.zeros(0, np.int64), np.zeros(0, np.int64)
+        known = masks.versions
+        if known is None or known[0] != part.version:
+            keys, seqs = part.rows.versions()
+            known = masks.versions = (part.version, keys, seqs)
+        return masks, known[1], known[2]
 
     def aggregates_from_metadata(
         self,

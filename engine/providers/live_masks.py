@@ -28,6 +28,7 @@ import functools
 import itertools
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,7 @@ class _Mask:
 class ScopeMasks:
     """The masks of one scope's cached segments for one stamp (see module)."""
 
-    def __init__(self, stamp: tuple[Any, ...], spare_bytes: int = 0) -> None:
+    def __init__(self, stamp: tuple[Any, ...], limit_bytes: int = 0) -> None:
         self.stamp = stamp
         self._lock = threading.Lock()
         self._keys: dict[tuple[int, str], _Keys | None] = {}
@@ -78,11 +79,15 @@ class ScopeMasks:
         # The hot versions as of one partition version: (version, keys, seqs)
         self.versions: tuple[int, Any, np.ndarray] | None = None
         # (segment, first row) -> (hidden rows, the batch without them): the
-        # copies ``kept`` made, within ``spare_bytes`` (outside the cache's
-        # budget; a quarter of it, set by the provider).
+        # copies ``kept`` made, outside the cache's budget: every scope's
+        # copies together stay within ``limit_bytes`` (a quarter of that
+        # budget, set by the provider; ``_HELD``), given back when this
+        # state is dropped (a flush, an ALTER, a removed hot key...).
         self._kept: dict[tuple[tuple[int, str], int], tuple[int, pa.RecordBatch]] = {}
         self._queued: set[tuple[tuple[tuple[int, str], int], int]] = set()
-        self.spare_bytes = spare_bytes
+        self.limit_bytes = limit_bytes
+        self._held = [0]  # bytes of this state's copies (shared with the finalizer)
+        weakref.finalize(self, _give_back, self._held)
         # segment -> how many copies landed: part of a scan's memo key, so the
         # next scan after a copy lands uses it
         self.landed: dict[tuple[int, str], int] = {}
@@ -96,7 +101,7 @@ class ScopeMasks:
         rows in it (within a stamp the hidden rows only grow, so the number
         tells the set). When there is none yet, None (the scan filters the
         batch itself) and the copy is made on a background thread
-        (``_COPIES``) for the next scan, within ``spare_bytes``: copying every
+        (``_COPIES``) for the next scan, within ``limit_bytes``: copying every
         batch of 10M rows cost ~0.5 s, more than the one query it speeds up."""
         sizes = np.fromiter((b.num_rows for b in batches), np.int64, len(batches))
         ends = np.cumsum(sizes)
@@ -114,7 +119,8 @@ class ScopeMasks:
                     out.append(hit[1])
                     continue
                 out.append(None)
-                if self.spare_bytes >= batch.nbytes and (where, count) not in self._queued:
+                room = _HELD[0] + batch.nbytes <= self.limit_bytes
+                if room and (where, count) not in self._queued:
                     self._queued.add((where, count))
                     _COPIES.submit(functools.partial(self._copy, where, count, batch, live, start))
         return out
@@ -134,9 +140,12 @@ class ScopeMasks:
             old = self._kept.get(where)
             if old is not None and old[0] > count:
                 return  # a newer copy landed first
-            if self.spare_bytes + (old[1].nbytes if old is not None else 0) < made.nbytes:
-                return
-            self.spare_bytes += (old[1].nbytes if old is not None else 0) - made.nbytes
+            change = made.nbytes - (old[1].nbytes if old is not None else 0)
+            with _HELD_LOCK:
+                if _HELD[0] + change > self.limit_bytes:
+                    return
+                _HELD[0] += change
+            self._held[0] += change
             self._kept[where] = (count, made)
             self.landed[where[0]] = self.landed.get(where[0], 0) + 1
 
@@ -296,6 +305,15 @@ class _Copier:
 
 _COPIES = _Copier()
 wait_idle = _COPIES.wait_idle
+# Bytes held by the copies of every live ``ScopeMasks`` of the process.
+_HELD = [0]
+_HELD_LOCK = threading.Lock()
+
+
+def _give_back(held: list[int]) -> None:
+    with _HELD_LOCK:
+        _HELD[0] -= held[0]
+    held[0] = 0
 
 
 def _searchable(table: TableDef, entry: SegmentEntry, data: pa.Table) -> Any:
