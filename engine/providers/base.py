@@ -8,6 +8,7 @@ session user maps to scopes and in a few hooks (see ``kinds``).
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import threading
 from collections.abc import Callable, Iterable
@@ -33,6 +34,7 @@ from engine.providers.hot_rows import (
     stored_list,
     versions_batch,
 )
+from engine.providers.live_masks import LiveRows, ScopeMasks
 from engine.providers.unique import check_unique
 from engine.storage import codec, keys
 from engine.storage.hot import HotStore
@@ -97,6 +99,8 @@ class TableProvider:
         # scope -> (manifest, (hot partition, its version, schema version), cold
         # rows hidden by hot keys); manifest and partition compared by identity
         self._hidden_cache: dict[str, tuple[Any, tuple[Any, int, int], int]] = {}
+        # scope -> the deletion masks of its cached segments (live_masks)
+        self._masks: dict[str, ScopeMasks] = {}
         # Called with (table, scope, versions) once staged versions committed
         # (live queries; set by the database that owns this provider).
         self.on_commit: Callable[[TableDef, str, dict[Any, RowVersion]], None] | None = None
@@ -541,7 +545,10 @@ class TableProvider:
             table = self.table
             hot = self.scan(user, options)
             snapshot = {
-                scope: (manifest := self.cold.manifest(scope), self._keys_over(scope, manifest))
+                scope: (
+                    manifest := self.cold.manifest(scope),
+                    self._hiding_versions(scope, manifest),
+                )
                 for scope in self.read_scopes(user)
             }
         stats = {
@@ -553,7 +560,7 @@ class TableProvider:
             "segments_cached": 0,  # scanned from the warm cache (engine.exec.segment_cache)
         }
         frames = []
-        for scope, (manifest, hot_keys) in snapshot.items():
+        for scope, (manifest, hiding) in snapshot.items():
             if manifest is None or not manifest.segments:
                 continue
             survivors = self._survivors(manifest.segments, scans, table)
@@ -561,12 +568,29 @@ class TableProvider:
             stats["segments_scanned"] += len(survivors)
             stats["segments_pruned"] += len(manifest.segments) - len(survivors)
             stats["cold_rows_scanned"] += sum(e.row_count for e in survivors)
-            cold = self.cold.frame(ctx, table, scope, survivors, hidden=True, stats=stats)
+            live = None
+            if hiding is not None and (len(hiding[1]) or manifest.superseded_seqs):
+                masks, keys, seqs = hiding
+                live = LiveRows(
+                    masks,
+                    table,
+                    manifest.superseded_seqs,
+                    keys,
+                    seqs,
+                    functools.partial(
+                        self._exclude_newer,
+                        ctx,
+                        table=table,
+                        hot_keys=keys,
+                        survivors=survivors,
+                        superseded=manifest.superseded_seqs,
+                    ),
+                )
+            cold = self.cold.frame(
+                ctx, table, scope, survivors, hidden=True, stats=stats, live=live
+            )
             if cold is None:
                 continue
-            cold = self._exclude_newer(
-                ctx, cold, table, hot_keys, survivors, manifest.superseded_seqs
-            )
             if not options.hidden:
                 cold = cold.select(*[col(c.name) for c in table.columns])
             frames.append(cold)
@@ -579,13 +603,35 @@ class TableProvider:
             out = out.union(arrow_frame(hot))
         return out, stats
 
-    def _keys_over(self, scope: str, manifest: Any) -> list[Any]:
-        """The scope's hot keys when cold segments exist for them to hide
-        (a list of a million keys costs ~40 MB: not built for hot-only scopes)."""
+    def _hiding_versions(self, scope: str, manifest: Any) -> tuple[ScopeMasks, Any, Any] | None:
+        """The scope's masks state and the keys and seqs of its hot versions,
+        which hide cold rows of the same keys, read under the lock with the
+        manifest (a flush in between would stamp masks made with the old
+        manifest's markers as the new one's); None when the scope has no
+        segment. The versions are kept per partition version: a query after
+        no write copies nothing."""
+        if manifest is None or not manifest.segments:
+            self._masks.pop(scope, None)
+            return None
         part = self.partitions.get(scope)
-        if part is None or manifest is None or not manifest.segments:
-            return []
-        return list(part.rows)
+        stamp = (
+            manifest,
+            self.table.schema_version,
+            part,
+            -1 if part is None else part.rows.removals,
+        )
+        masks = self._masks.get(scope)
+        if masks is None or not masks.matches(stamp):
+            # (the one replaced gives its copies' bytes back when dropped)
+            limit = self.cold.memory_budget() // 4
+            masks = self._masks[scope] = ScopeMasks(stamp, limit)
+        if part is None or not len(part.rows):
+            return masks, np.zeros(0, np.int64), np.zeros(0, np.int64)
+        known = masks.versions
+        if known is None or known[0] != part.version:
+            keys, seqs = part.rows.versions()
+            known = masks.versions = (part.version, keys, seqs)
+        return masks, known[1], known[2]
 
     def aggregates_from_metadata(
         self,
@@ -883,12 +929,15 @@ class TableProvider:
         self,
         ctx: SessionContext,
         cold: Any,
+        *,
         table: TableDef,
-        hot_keys: list[Any],
+        hot_keys: Any,
         survivors: list[Any],
         superseded: tuple[int, ...],
     ) -> Any:
-        """Hide cold versions that have a newer version: hot keys, superseded seqs.
+        """Hide cold versions that have a newer version: hot keys, superseded
+        seqs, for segments read from files (cached segments are masked
+        instead: ``engine.providers.live_masks``).
 
         Only keys / seqs inside the surviving segments' ranges can matter, so
         a point query over many segments usually needs no anti-join at all.
@@ -897,9 +946,9 @@ class TableProvider:
         the hot keys and streams the cold rows past them (a LEFT ANTI join
         would hash every cold row)."""
         key = table.key_columns
-        if key and hot_keys:
+        if key and len(hot_keys):
             hot_keys = _in_segment_ranges(hot_keys, survivors, key)
-            if hot_keys:
+            if len(hot_keys):
                 cold = _anti_join_on_small(
                     arrow_frame(_keys_table(hot_keys, key), "hot_keys"),
                     [f"__k{i}" for i in range(len(key))],
@@ -1014,7 +1063,7 @@ def _may_shadow(hot_keys: Any, segments: tuple[Any, ...], table: TableDef) -> bo
         return any(k <= newest for k in hot_keys)
     if isinstance(hot_keys, np.ndarray):
         return bool(_int_keys_in_ranges(hot_keys, list(segments), key[0]).any())
-    return bool(_in_segment_ranges(hot_keys, list(segments), key))
+    return len(_in_segment_ranges(hot_keys, list(segments), key)) > 0
 
 
 def _int_keys_in_ranges(values: np.ndarray, segments: list[Any], first: Any) -> np.ndarray:
@@ -1121,9 +1170,10 @@ def _anti_join_on_small(small: Any, small_keys: list[str], big: Any, big_keys: l
     return joined.filter(col(small_keys[0]).is_null()).select(*[col(n) for n in names])
 
 
-def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], key: tuple[Any, ...]) -> list[Any]:
-    """The hot keys that fall inside some segment's primary-key min/max (the
-    first key column's, for a composite key).
+def _in_segment_ranges(hot_keys: Any, segments: list[Any], key: tuple[Any, ...]) -> Any:
+    """The hot keys (a list, or an int64 array for one integer key column)
+    that fall inside some segment's primary-key min/max (the first key
+    column's, for a composite key); an int64 array for one integer key.
 
     Vectorised for integer keys (a binary search over the sorted ranges): a
     notebook that updated 1% of a million rows has 10,000 hot keys, and a
@@ -1136,7 +1186,7 @@ def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], key: tuple[Any,
         if lo is None or hi is None or first.type not in ("INT", "BIGINT", "SMALLINT", "TEXT"):
             return hot_keys  # unknown bounds (or an encoding we do not compare): keep all
         bounds.append((lo, hi))
-    if not bounds or not hot_keys:
+    if not bounds or not len(hot_keys):
         return []
     bounds.sort()
     los = [lo for lo, _ in bounds]
@@ -1151,11 +1201,14 @@ def _in_segment_ranges(hot_keys: list[Any], segments: list[Any], key: tuple[Any,
             if at >= 0 and f <= reach[at]:
                 out.append(k)
         return out
-    values = np.fromiter(firsts, dtype=np.int64, count=len(firsts))
+    if isinstance(firsts, np.ndarray):
+        values = firsts.astype(np.int64, copy=False)
+    else:
+        values = np.fromiter(firsts, dtype=np.int64, count=len(firsts))
     last = np.searchsorted(np.asarray(los, dtype=np.int64), values, side="right") - 1
     inside = (last >= 0) & (values <= np.asarray(reach, dtype=np.int64)[np.maximum(last, 0)])
     if len(key) == 1:
-        return values[inside].tolist()
+        return values[inside]
     return [k for k, keep in zip(hot_keys, inside.tolist(), strict=True) if keep]
 
 

@@ -9,6 +9,9 @@ Versions across tiers are resolved without any window function:
   segment holds, the old version's ``_seq`` goes into the manifest's
   ``superseded_seqs`` (a delete marker kept in the manifest); readers
   anti-join segments against that set. Segments themselves never change.
+
+Segments in the warm cache skip the anti-join: their hidden rows are masked
+(``engine.providers.live_masks``; ``frame(..., live=...)``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import bisect
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -103,6 +106,35 @@ class _KeyIndex:
         )
 
 
+@dataclass(frozen=True)
+class RowMask:
+    """Which rows of a cached segment are live (``live[i]``), for a scan that
+    keeps them without an anti-join (``engine.providers.live_masks``);
+    ``token`` identifies this mask's content for memoising. ``kept(start,
+    batch)``: the batch of rows ``start...`` with its hidden rows dropped,
+    or None to leave that to a filter in the plan."""
+
+    token: int
+    live: Any  # pa.BooleanArray, one value per row of the decoded segment
+    kept: Callable[[list[pa.RecordBatch]], list[pa.RecordBatch | None]] | None = None
+    landed: Callable[[], int] | None = None  # changes when ``kept`` has more to give
+
+
+# A segment whose hidden rows cannot be matched in memory: anti-join it.
+CANNOT_MASK = RowMask(-1, None)
+# The boolean column a masked in-memory scan filters on (dropped after).
+LIVE_COLUMN = "__live"
+
+
+class LiveRows(Protocol):
+    """What ``ColdTier.frame`` needs to hide cold rows that newer versions
+    replace: a mask per cached segment, and the anti-join for the rest."""
+
+    def mask(self, entry: SegmentEntry, data: pa.Table) -> RowMask | None: ...
+
+    def exclude(self, frame: DataFrame) -> DataFrame: ...
+
+
 # A decoded row group's identity: (table id, scope, segment id, checksum, row group).
 # Never a file path: a table re-created under a dropped table's name writes
 # files with the same names.
@@ -158,6 +190,9 @@ FRAME_CACHE_SEGMENTS = 256
 # shared context's target partitions).
 MEMORY_BATCH_ROWS = 8192
 MEMORY_PARTITIONS = 2
+# Up to this many cached segments with hidden rows are scanned as one
+# in-memory table each (see ``_live_frames``), more as one table.
+MASKED_FRAMES = 32
 # From this many surviving segments of one layout on, a scope is read by one
 # dataset scan instead of one Parquet scan per segment (see ``frame``).
 DATASET_SCAN_SEGMENTS = 16
@@ -410,6 +445,7 @@ class ColdTier:
         *,
         hidden: bool,
         stats: dict[str, int] | None = None,
+        live: LiveRows | None = None,
     ) -> DataFrame | None:
         """The surviving segments of ``scope`` as one DataFrame in user column
         names (old segments read through the current schema).
@@ -425,7 +461,12 @@ class ColdTier:
 
         Segments in the engine's warm cache (``engine.exec.segment_cache``)
         are read from memory instead, one in-memory table per layout;
-        ``stats["segments_cached"]`` counts them."""
+        ``stats["segments_cached"]`` counts them.
+
+        ``live`` (None: every row as stored) hides the rows newer versions
+        replace: cached segments through their masks (``_live_frames``), the
+        others through ``live.exclude`` (the anti-join), applied once to all
+        of them."""
         if not entries:
             return None
         directory = self.scope_dir(scope)  # resolved once, not per segment
@@ -453,12 +494,15 @@ class ColdTier:
             path = self._readable(known[0], entry)
             groups.setdefault(known[1], []).append((entry, path))
         frames = []
+        done: list[DataFrame] = []  # rows ``live`` already hid (masked cached segments)
         warm = self._segments is not None and self._segments.enabled and not reading_files_only()
         for layout, members in groups.items():
             if warm:
                 members, decoded, hits = self._from_memory(scope, members)
                 if stats is not None:
                     stats["segments_cached"] = stats.get("segments_cached", 0) + hits
+                if decoded and live is not None:
+                    decoded = self._live_frames(table, scope, layout, decoded, entries, live, done)
                 if decoded:
                     frames.append(self._memory_frame(table, scope, layout, decoded))
                 if not members:
@@ -472,10 +516,106 @@ class ColdTier:
                 frames += [
                     self._segment_frame(ctx, table, scope, e, p, chains, layout) for e, p in members
                 ]
+        if frames and live is not None:
+            rest = frames[0]
+            for f in frames[1:]:
+                rest = rest.union(f)
+            frames = [live.exclude(rest)]
+        frames += done
         out = frames[0]
         for f in frames[1:]:
             out = out.union(f)
         return out
+
+    def _live_frames(
+        self,
+        table: TableDef,
+        scope: str,
+        layout: _Layout,
+        decoded: list[tuple[SegmentKey, pa.Table]],
+        entries: list[SegmentEntry],
+        live: LiveRows,
+        done: list[DataFrame],
+    ) -> list[tuple[SegmentKey, pa.Table]]:
+        """Hide replaced rows of cached segments by their masks: those with
+        hidden rows become one in-memory table with a ``__live`` column and a
+        filter on it, those with none hidden the memoised plain frame (both
+        appended to ``done``); returned are the cached segments whose mask
+        cannot be made (the anti-join hides their rows)."""
+        by_id = {e.id: e for e in entries}
+        plain: list[tuple[SegmentKey, pa.Table]] = []
+        unmaskable: list[tuple[SegmentKey, pa.Table]] = []
+        masked: list[tuple[SegmentKey, pa.Table, RowMask]] = []
+        for key, data in decoded:
+            found = live.mask(by_id[key[2]], data)
+            if found is None:
+                plain.append((key, data))
+            elif found is CANNOT_MASK:
+                unmaskable.append((key, data))
+            else:
+                masked.append((key, data, found))
+        if plain:
+            done.append(self._memory_frame(table, scope, layout, plain))
+        if len(masked) <= MASKED_FRAMES:
+            # One memoised table each: a write that touches one segment
+            # rebuilds that one (a table of 1M rows costs ~8 ms to hand over).
+            done += [self._masked_frame(table, layout, [m]) for m in masked]
+        else:  # a union of many tables costs more to plan than it saves
+            done.append(self._masked_frame(table, layout, masked))
+        return unmaskable
+
+    def _masked_frame(
+        self,
+        table: TableDef,
+        layout: _Layout,
+        masked: list[tuple[SegmentKey, pa.Table, RowMask]],
+    ) -> DataFrame:
+        """Cached segments with their masks as in-memory tables, memoised by
+        the cache per set of masks: batches with no hidden row as they are,
+        the others with their hidden rows dropped (``RowMask.kept``: once per
+        batch and set of hidden rows, so a repeated query runs at the speed
+        of a clean table), or, past the memory those copies may take, with a
+        ``__live`` column and a filter on it (DataFusion then filters only the
+        columns a query reads, at every query)."""
+        assert self._segments is not None
+        members = tuple(key for key, _, _ in masked)
+        marks = tuple((m.token, m.landed() if m.landed is not None else 0) for _, _, m in masked)
+        ident = ("live", members, marks, table.schema_version)
+
+        def build() -> DataFrame:
+            schema = _layout_schema(layout)
+            with_live = schema.append(pa.field(LIVE_COLUMN, pa.bool_(), False))
+            ready: list[pa.RecordBatch] = []  # live rows only
+            pending: list[pa.RecordBatch] = []  # with their ``__live`` column
+            for _, data, mask in masked:
+                laid = _as_layout(data, schema).to_batches(max_chunksize=MEMORY_BATCH_ROWS)
+                found = mask.kept(laid) if mask.kept is not None else [None] * len(laid)
+                start = 0
+                for b, got in zip(laid, found, strict=True):
+                    if got is not None:
+                        ready.append(got)
+                    else:
+                        live = mask.live.slice(start, b.num_rows)
+                        pending.append(
+                            pa.RecordBatch.from_arrays([*b.columns, live], schema=with_live)
+                        )
+                    start += b.num_rows
+            frames = []
+            for batches, filtered in ((ready, False), (pending, True)):
+                if not batches:
+                    continue
+                parts = [batches[i::MEMORY_PARTITIONS] for i in range(MEMORY_PARTITIONS)]
+                df = batches_frame(parts, with_live if filtered else schema)
+                if filtered:
+                    df = df.filter(col(LIVE_COLUMN))
+                frames.append(_current_columns(df, table, layout, nan_guard=False))
+            return frames[0] if len(frames) == 1 else frames[0].union(frames[1])
+
+        return self._segments.frame(ident, members, build)
+
+    def memory_budget(self) -> int:
+        """The warm cache's budget in bytes (0: no cache)."""
+        return self._segments.budget if self._segments is not None else 0
 
     def _from_memory(
         self, scope: str, members: list[tuple[SegmentEntry, ColdPath]]

@@ -164,6 +164,11 @@ class HotRows(MutableMapping[Any, RowVersion]):
         self._sorted_keys = np.zeros(0, np.int64)
         self._sorted_pos = np.zeros(0, np.int64)
         self._recent: dict[Any, int] = {}  # int keys: appended since the last sort; else all
+        # Bumped whenever a key stops being held (a delete, a flush forgetting
+        # it): the keys held can only grow while it stays the same, which lets
+        # a reader of the hiding keys (``engine.providers.live_masks``) add
+        # only the versions newer than what it saw.
+        self.removals = 0
 
     def __repr__(self) -> str:
         return f"<HotRows {len(self)} key(s): {self._live} columnar, {len(self._tail)} in the tail>"
@@ -240,10 +245,12 @@ class HotRows(MutableMapping[Any, RowVersion]):
     @_locked
     def __delitem__(self, key: Any) -> None:
         if self._tail.pop(key, None) is not None:
+            self.removals += 1
             return
         p = self._base_pos(key)
         if p is None:
             raise KeyError(key)
+        self.removals += 1
         self._kill(p)
         self._maybe_shrink()
 
@@ -389,6 +396,25 @@ class HotRows(MutableMapping[Any, RowVersion]):
         return np.concatenate([base, tail])
 
     @_locked
+    def versions(self) -> tuple[Any, np.ndarray]:
+        """Every held key (live or tombstone) and the seq of its version: an
+        int64 array of keys for integer keys, else a list."""
+        alive = self._alive[: self._n]
+        seqs = [self._seq[: self._n][alive]]
+        if self.int_keys:
+            keys: Any = self._pkeys[: self._n][alive]
+        else:
+            keys = [self._pkeys[p] for p in np.flatnonzero(alive).tolist()]
+        if self._tail:
+            tail_seqs = np.fromiter((v[0] for v in self._tail.values()), np.int64, len(self._tail))
+            seqs.append(tail_seqs)
+            if self.int_keys:
+                keys = np.concatenate([keys, np.fromiter(self._tail, np.int64, len(self._tail))])
+            else:
+                keys = keys + list(self._tail)
+        return keys, np.concatenate(seqs) if len(seqs) > 1 else seqs[0].copy()
+
+    @_locked
     def live_count(self) -> int:
         tail = sum(1 for v in self._tail.values() if not v[1])
         return tail + int((self._alive[: self._n] & ~self._del[: self._n]).sum())
@@ -491,6 +517,8 @@ class HotRows(MutableMapping[Any, RowVersion]):
             del self._tail[k]
         stale = self._alive[: self._n] & (self._seq[: self._n] <= watermark)
         count = int(stale.sum())
+        if gone or count:
+            self.removals += 1
         if count:
             self._alive[: self._n][stale] = False
             self._live -= count
