@@ -38,6 +38,15 @@ from engine.sql.tokens import Edit, apply_edits, matching_close, parse_tree, tok
 # Never a namespace a user can name (engine.names: names start with a letter),
 # so a stand-in cannot be confused with, or reached as, a table of theirs.
 STAND_IN_NAMESPACE = "_kalam_cte"
+_NOT_A_NAME = {
+    TokenType.L_PAREN,
+    TokenType.R_PAREN,
+    TokenType.COMMA,
+    TokenType.ALIAS,
+    TokenType.STRING,
+    TokenType.NUMBER,
+    TokenType.SEMICOLON,
+}
 
 
 @dataclass(frozen=True)
@@ -158,8 +167,8 @@ def _ctes(sql: str, start: int, tokens: list[Token]) -> list[_Cte] | None:
     i = 1
     while True:
         name = tokens[i]
-        if name.token_type not in (TokenType.VAR, TokenType.IDENTIFIER):
-            return None
+        if name.token_type in _NOT_A_NAME:
+            return None  # (a keyword such as FIRST may name a CTE: the tree decides)
         written = sql[start + name.start : start + name.end + 1]
         i += 1
         if tokens[i].token_type == TokenType.L_PAREN:  # the column list
