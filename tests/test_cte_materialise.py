@@ -22,7 +22,7 @@ import pyarrow as pa
 import pytest
 
 from engine import Engine
-from engine.errors import ColumnNotFoundError
+from engine.errors import ColumnNotFoundError, KalamError, NamespaceNotFoundError
 from engine.exec import live
 from engine.sql.ctes import STAND_IN_NAMESPACE, plan_ctes
 
@@ -281,3 +281,24 @@ def test_cte_column_lists_and_quoted_names_keep_their_meaning(engine: Engine) ->
     assert engine.execute(sql).rows() == [(1, 2, 2)]
     plan = plan_ctes(sql)
     assert plan is not None and [c.name for c in plan.ctes] == ["Pair"]
+
+
+def test_a_cte_named_by_a_keyword_is_computed_once_too(engine: Engine) -> None:
+    sql = "WITH first AS (SELECT random() AS r) SELECT a.r = b.r FROM first a CROSS JOIN first b"
+    assert engine.execute(sql).rows() == [(True,)]
+
+
+def test_explain_analyze_runs_the_computed_cte_and_shows_it(engine: Engine) -> None:
+    engine.execute("CREATE SHARED TABLE t (id INT PRIMARY KEY)")
+    engine.execute("INSERT INTO t VALUES (1), (2), (3)")
+    sql = "EXPLAIN ANALYZE WITH c AS (SELECT id FROM t) SELECT count(*) FROM c a CROSS JOIN c b"
+    plans = dict(engine.execute(sql).rows())
+    assert "output_rows=1" in plans["Plan with Metrics"]
+    assert plans["materialized_cte"].startswith("c: computed once for 2 reference(s)")
+
+
+def test_the_stand_in_namespace_is_out_of_a_users_reach(engine: Engine) -> None:
+    with pytest.raises(KalamError):
+        engine.execute(f"CREATE NAMESPACE {STAND_IN_NAMESPACE}")
+    with pytest.raises(NamespaceNotFoundError):
+        engine.execute(f"WITH c AS (SELECT 1 AS x) SELECT * FROM c, {STAND_IN_NAMESPACE}.c d")
