@@ -302,3 +302,33 @@ def test_the_stand_in_namespace_is_out_of_a_users_reach(engine: Engine) -> None:
         engine.execute(f"CREATE NAMESPACE {STAND_IN_NAMESPACE}")
     with pytest.raises(NamespaceNotFoundError):
         engine.execute(f"WITH c AS (SELECT 1 AS x) SELECT * FROM c, {STAND_IN_NAMESPACE}.c d")
+
+
+def test_kill_query_stops_a_cte_being_computed(open_engine: Callable[..., Engine]) -> None:
+    from test_cancel import CPU_BUDGET, ROWS, busy_for, cpu_until_quiet, running, start, wait_until
+
+    from engine.errors import QueryCancelledError
+
+    big = open_engine(background_jobs=False)
+    big.execute("CREATE TABLE t (id BIGINT PRIMARY KEY)")
+    big.insert_arrow("t", pa.table({"id": pa.array(range(ROWS), type=pa.int64())}))
+    sql = (
+        "WITH c AS (SELECT count(*) AS n FROM t a CROSS JOIN t b WHERE a.id + b.id > 3) "
+        "SELECT x.n = y.n FROM c x CROSS JOIN c y"
+    )
+    caller, outcome = start(big, sql)
+    q = wait_until(lambda: running(big, sql), "the query in system.live_queries")
+    busy_for(0.5)
+    big.execute(f"KILL QUERY '{q.query_id}'")
+    caller.join(60)
+    assert not caller.is_alive()
+    assert isinstance(outcome.get("error"), QueryCancelledError)
+    assert q.finished.wait(60), "the worker never let go of the cancelled CTE"
+    spent = cpu_until_quiet()
+    assert spent < CPU_BUDGET, f"{spent:.2f} CPU-s spent after KILL QUERY"
+    assert (
+        big.execute(
+            "WITH c AS (SELECT id FROM t) SELECT count(*) FROM c, c d WHERE c.id = d.id"
+        ).scalar()
+        == ROWS
+    )
