@@ -474,7 +474,7 @@ class QueryRunner:
         sql = apply_edits(df_sql, edits)
         # CTEs computed once (engine.sql.ctes): ``sql`` becomes the text with
         # every CTE inlined, which DataFusion plans for the scan filters.
-        ctes = plan_ctes(sql)
+        ctes = plan_ctes(sql, tree)
 
         def mapper(text: str, more: list[Edit]) -> Callable[[int, int], tuple[int, int]]:
             def where(line: int, column: int) -> tuple[int, int]:
