@@ -11,6 +11,13 @@ holds its tables. That makes user isolation hold for every query shape
 (joins, subqueries, CTEs, UNION, EXPLAIN) exactly as with a context per
 query: other users' rows are never resolvable at all. Only SELECTs ever reach
 DataFusion (DDL, DML and SET are refused by ``SQLOptions``).
+
+A CTE the statement reads more than once is computed once, before the main
+query, from the very tables the main query is planned over (one snapshot),
+and the main query reads its rows (``engine.sql.ctes``): within a statement
+a CTE has one value, as in PostgreSQL. Its rows are collected like any
+result (cancellable, never handed to a streaming result sink) and live only
+until the statement's run returns.
 """
 
 from __future__ import annotations
