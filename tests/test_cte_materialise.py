@@ -332,3 +332,30 @@ def test_kill_query_stops_a_cte_being_computed(open_engine: Callable[..., Engine
         ).scalar()
         == ROWS
     )
+
+
+SHAPES = [
+    # a CTE named like a table hides it; the table stays reachable by its full name
+    "WITH t AS (SELECT 7 AS id) SELECT a.id, b.id FROM t a, t b",
+    "WITH t AS (SELECT 7 AS id) SELECT a.id, count(*) FROM t a, {ns}.t b GROUP BY a.id",
+    "WITH c AS (SELECT id, v FROM t ORDER BY v DESC LIMIT 2) "
+    "SELECT id FROM c UNION ALL SELECT v FROM c ORDER BY 1",
+    # a WITH inside a computed CTE
+    "WITH c AS (WITH i AS (SELECT id FROM t) SELECT a.id FROM i a JOIN i b ON a.id = b.id) "
+    "SELECT count(*) FROM c, c d",
+    "WITH a AS (SELECT id FROM t), b AS (SELECT id FROM a WHERE id > 1) "
+    "SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM a), count(*) FROM b",
+]
+
+
+@pytest.mark.parametrize("sql", SHAPES)
+def test_cte_shapes_match_duckdb(engine: Engine, sql: str) -> None:
+    duck = duckdb.connect()
+    for statement in (
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES (1, 10), (2, 20), (3, 30)",
+    ):
+        engine.execute(statement)
+        duck.execute(statement)
+    theirs = sorted(tuple(r) for r in duck.execute(sql.format(ns="main")).fetchall())
+    assert sorted(engine.execute(sql.format(ns="default")).rows()) == theirs
