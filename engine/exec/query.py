@@ -11,6 +11,13 @@ holds its tables. That makes user isolation hold for every query shape
 (joins, subqueries, CTEs, UNION, EXPLAIN) exactly as with a context per
 query: other users' rows are never resolvable at all. Only SELECTs ever reach
 DataFusion (DDL, DML and SET are refused by ``SQLOptions``).
+
+A CTE the statement reads more than once is computed once, before the main
+query, from the very tables the main query is planned over (one snapshot),
+and the main query reads its rows (``engine.sql.ctes``): within a statement
+a CTE has one value, as in PostgreSQL. Its rows are collected like any
+result (cancellable, never handed to a streaming result sink) and live only
+until the statement's run returns.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from engine.exec.live import feeds_result_sink
 from engine.exec.pruning import scan_filters
 from engine.exec.segment_cache import files_only
 from engine.names import SYSTEM_COLUMNS
+from engine.sql.ctes import STAND_IN_NAMESPACE, Materialised, plan_ctes
 from engine.sql.mapping import ident
 from engine.sql.params import check_int_range
 from engine.sql.query_edits import hidden_star_edits, quantified_subquery_edits
@@ -471,19 +479,31 @@ class QueryRunner:
         if _has_quantified_subquery(tree):
             edits += quantified_subquery_edits(df_sql)
         sql = apply_edits(df_sql, edits)
+        # CTEs computed once (engine.sql.ctes): ``sql`` becomes the text with
+        # every CTE inlined, which DataFusion plans for the scan filters.
+        ctes = plan_ctes(sql, tree)
 
-        def where(line: int, column: int) -> tuple[int, int]:
-            """A DataFusion error position -> the statement's line and column."""
-            offset = edited_to_original(edits, offset_of(sql, line, column))
-            found = locate(offset) if locate is not None else position(df_sql, offset)
-            rel_line, rel_col = found if found is not None else (1, 1)
-            return (
-                stmt_line + rel_line - 1,
-                (stmt_column - 1 if rel_line == 1 else 0) + rel_col,
-            )
+        def mapper(text: str, more: list[Edit]) -> Callable[[int, int], tuple[int, int]]:
+            def where(line: int, column: int) -> tuple[int, int]:
+                """A DataFusion error position in ``text`` (``more`` made it
+                from ``sql``) -> the statement's line and column."""
+                offset = edited_to_original(more, offset_of(text, line, column))
+                offset = edited_to_original(edits, offset)
+                found = locate(offset) if locate is not None else position(df_sql, offset)
+                rel_line, rel_col = found if found is not None else (1, 1)
+                return (
+                    stmt_line + rel_line - 1,
+                    (stmt_column - 1 if rel_line == 1 else 0) + rel_col,
+                )
+
+            return where
+
+        where = mapper(sql, [])
+        if ctes is not None:
+            sql, where = ctes.inlined, mapper(ctes.inlined, ctes.inlined_edits)
 
         params = {k: _scalar(v) for k, v in params.items()}
-        if metadata and not overrides and len(sources) == 1 and not edits:
+        if metadata and not overrides and len(sources) == 1 and not edits and ctes is None:
             answered = self._from_metadata(tree, sql, params, sources[0], namespace, where)
             if answered is not None:
                 return answered
@@ -518,23 +538,32 @@ class QueryRunner:
             if isinstance(data, pa.Table):
                 data = arrow_frame(data, src.name)
             tables[(src.namespace, src.name)] = Table(data)
+        computed: list[tuple[Materialised, Any]] = []
+        if ctes is not None:
+            # Each CTE is computed from the same resolved tables as the main
+            # query (one snapshot), and its rows live only in ``tables``,
+            # which is dropped when this statement's run returns.
+            sql, where = ctes.sql, mapper(ctes.sql, ctes.edits)
+            for cte in ctes.ctes:
+                stand_in, cte_df = self._materialise(
+                    cte,
+                    tables,
+                    params,
+                    namespace,
+                    mapper(cte.sql, cte.edits),
+                    run=ctes.analyze or not explain,
+                )
+                tables[(STAND_IN_NAMESPACE, cte.name)] = stand_in
+                computed.append((cte, cte_df))
         try:
-            with self._context.planning(tables, namespace) as planner:
-                df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
-                if tree.find(exp.Join, exp.Subquery) is not None and self._context.nested_loop(
-                    (sql, namespace, tuple(t.schema for t in tables.values())),
-                    df,
-                    remember=not explain,
-                ):
-                    # Small batches: a nested-loop join yields (and so can be
-                    # cancelled) between steps of batch_size x its build side.
-                    # The DataFrame keeps the setting it was planned with, so
-                    # the shared context gets its default back at once.
-                    planner.sql(f"SET {_BATCH_SIZE} = {NESTED_LOOP_BATCH}").collect()
-                    try:
-                        df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
-                    finally:
-                        planner.sql(f"SET {_BATCH_SIZE} = {DEFAULT_BATCH}").collect()
+            df = self._frame(
+                sql,
+                params,
+                tables,
+                namespace,
+                joins=tree.find(exp.Join, exp.Subquery) is not None,
+                explain=explain,
+            )
             if overrides and len(overrides) == len(sources):
                 # Every table is a handful of looked-up rows: nothing worth cancelling.
                 result = df.to_arrow_table()
@@ -544,7 +573,88 @@ class QueryRunner:
             raise
         except Exception as exc:  # DataFusion raises plain Exception / ValueError
             raise datafusion_error(exc, where=where, sql=sql) from None
-        return _as_planned(result, df.schema()), stats
+        result = _as_planned(result, df.schema())
+        if explain and computed:
+            result = _with_cte_plans(result, computed)
+        return result, stats
+
+    def _frame(
+        self,
+        sql: str,
+        params: dict[str, Any],
+        tables: dict[tuple[str, str], Table],
+        namespace: str,
+        *,
+        joins: bool,
+        explain: bool,
+    ) -> Any:
+        """``sql`` planned over ``tables`` (DataFusion errors propagate);
+        ``joins``: it may join (worth checking for a nested-loop join)."""
+        with self._context.planning(tables, namespace) as planner:
+            df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
+            if joins and self._context.nested_loop(
+                (sql, namespace, tuple(t.schema for t in tables.values())),
+                df,
+                remember=not explain,
+            ):
+                # Small batches: a nested-loop join yields (and so can be
+                # cancelled) between steps of batch_size x its build side.
+                # The DataFrame keeps the setting it was planned with, so
+                # the shared context gets its default back at once.
+                planner.sql(f"SET {_BATCH_SIZE} = {NESTED_LOOP_BATCH}").collect()
+                try:
+                    df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
+                finally:
+                    planner.sql(f"SET {_BATCH_SIZE} = {DEFAULT_BATCH}").collect()
+        return df
+
+    def _materialise(
+        self,
+        cte: Materialised,
+        tables: dict[tuple[str, str], Table],
+        params: dict[str, Any],
+        namespace: str,
+        where: Callable[[int, int], tuple[int, int]],
+        *,
+        run: bool,
+    ) -> tuple[Table, Any]:
+        """One CTE's rows as a table for the main query, and its DataFrame
+        (for EXPLAIN). ``run=False`` (a plain EXPLAIN): planned, not run; the
+        main query is planned over an empty stand-in of its shape."""
+        try:
+            df = self._frame(cte.sql, params, tables, namespace, joins=True, explain=not run)
+            if not run:
+                # A dataset, not an in-memory table: DataFusion cannot see it
+                # is empty, so the plan shown is the one the rows would get.
+                return _empty_provider(df.schema()), df
+            data = _collect_apart(self._collect, df)
+        except KalamError:
+            raise
+        except Exception as exc:
+            raise datafusion_error(exc, where=where, sql=cte.sql) from None
+        return Table(arrow_frame(_as_planned(data, df.schema()), "materialized_cte")), df
+
+
+@feeds_result_sink
+def _collect_apart(collect: Callable[[Any], pa.Table], df: Any) -> pa.Table:
+    """A CTE's rows, collected (cancellable like the query) as a run nested in
+    the statement's: they are never the result a streaming sink takes."""
+    return collect(df)
+
+
+def _with_cte_plans(result: pa.Table, computed: list[tuple[Materialised, Any]]) -> pa.Table:
+    """An EXPLAIN's rows, then one per CTE computed once: its plan."""
+    rows = result.to_pylist()
+    for cte, df in computed:
+        plan = df.optimized_logical_plan().display_indent()
+        rows.append(
+            {
+                "plan_type": "materialized_cte",
+                "plan": f"{cte.name}: computed once for {cte.references} reference(s) as "
+                f"{STAND_IN_NAMESPACE}.{cte.name}\n{plan}",
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=result.schema)
 
 
 _BATCH_SIZE = "datafusion.execution.batch_size"
