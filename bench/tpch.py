@@ -284,7 +284,7 @@ def report_for(
                     f"; CPU {geomean(crs):.2f}x, worst Q{cworst[1]} {cworst[0]:.2f}x"
                     f"; {over} quer{'y' if over == 1 else 'ies'} above 1.3x (wall)"
                 )
-                if system == "datafusion files":  # the per-query bar (1.3x)
+                if system in ("datafusion files", "duckdb files"):
                     note += "; CPU per query: " + ", ".join(
                         f"Q{q:02d} {r:.2f}" for q, r in zip(qs, crs, strict=True)
                     )

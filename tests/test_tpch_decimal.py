@@ -110,3 +110,16 @@ def test_segments_store_decimal_up_to_18_digits_as_integers(tmp_path: Path):
     # The statistics DataFusion and DuckDB prune on are the decimal values.
     stats = pq.ParquetFile(path).metadata.row_group(0).column(1).statistics
     assert (stats.min, stats.max) == (Decimal("-12345678901.25"), Decimal("9999999999999.99"))
+
+
+def test_bench_answer_check_is_exact_for_decimals_and_tight_for_doubles():
+    from bench.tpch import same_value
+
+    assert same_value(Decimal("1.00"), Decimal("1.0"))
+    assert not same_value(Decimal("1.01"), Decimal("1.00"))  # one cent is a wrong answer
+    assert not same_value(Decimal("1"), None)
+    # DataFusion's avg of DECIMAL(15,2) is DECIMAL(19,6); DuckDB's a DOUBLE.
+    assert same_value(Decimal("25.522006"), 25.5220058)
+    assert not same_value(Decimal("25.522006"), 25.522008)
+    assert same_value(0.1 + 0.2, 0.3)
+    assert not same_value(1.0, 1.0 + 1e-8)
