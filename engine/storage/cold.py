@@ -12,6 +12,7 @@ File format
     id (``c<id>``, e.g. ``c1``) and have no map; both read the same way.
     Rows are sorted by the primary-key column; row groups hold
     ``row_group_size`` rows (10k by default: a point lookup reads one group);
+    DECIMAL(p <= 18) is stored as INT32/INT64 (``store_decimal_as_integer``);
     zstd compression, column statistics and the page index are on, except
     for a float column holding NaN: Parquet's float min/max omit NaN, and
     DataFusion would prune on them, so such a column carries none.
@@ -572,6 +573,11 @@ def write_segment(
         write_statistics=trusted,
         write_page_index=True,
         write_page_checksum=True,  # lets REPAIR tell intact row groups of a damaged file
+        # DECIMAL(p <= 18) as INT32/INT64 instead of fixed-length bytes (the
+        # same logical type, valid Parquet): DataFusion and DuckDB decode
+        # integers faster. TPC-H SF1 (DECIMAL(15,2) money), CPU over the 22
+        # queries on the same files: raw DataFusion 0.90x, DuckDB 0.95x.
+        store_decimal_as_integer=True,
         sorting_columns=[pq.SortingColumn(i) for i in sort_indexes],
     )
     data = memoryview(sink.getvalue())
