@@ -160,10 +160,10 @@ FRAME_CACHE_SEGMENTS = 256
 # cost more per row in every operator and, as slices sharing their row
 # group's buffers, overstated each table's byte size to the join planner
 # (1.8x for TPC-H orders), which compares byte sizes to pick a build side.
-# Measured over in-memory TPC-H tables (CPU, 65,536 vs 8,192 rows): SF 1
-# geomean 0.90x (Q04 0.37x, Q07 0.63x, Q02 0.66x; worst Q15 1.30x), SF 0.1
-# 0.96x.
-MEMORY_BATCH_ROWS = 65_536
+# Measured through the engine, warm TPC-H, CPU medians in one process,
+# 32,768 vs 8,192 rows: SF 1 geomean 0.93x (every query 0.79-0.99x), SF 0.1
+# 0.95x; 65,536 rows did less (0.94x / 0.97x; Q07 1.33x).
+MEMORY_BATCH_ROWS = 32_768
 MEMORY_PARTITIONS = 2
 # From this many surviving segments of one layout on, a scope is read by one
 # dataset scan instead of one Parquet scan per segment (see ``frame``).
