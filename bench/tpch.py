@@ -460,9 +460,11 @@ def run_warm(cfg: BenchConfig, *, sf: float | None = None) -> BenchReport:
                     rs = [medians[(q, engine_case)] / medians[(q, peer)] for q in QUERIES]
                     cs = [cpu_medians[(q, engine_case)] / cpu_medians[(q, peer)] for q in QUERIES]
                     worst = max(zip(rs, QUERIES, strict=True))
+                    worst_cpu = max(zip(cs, QUERIES, strict=True))
                     report.notes.append(
                         f"{engine_case} / {peer}: geometric mean {geomean(rs):.2f}x "
-                        f"(CPU {geomean(cs):.2f}x); worst Q{worst[1]} {worst[0]:.2f}x"
+                        f"(CPU {geomean(cs):.2f}x); worst Q{worst[1]} {worst[0]:.2f}x "
+                        f"(CPU: Q{worst_cpu[1]} {worst_cpu[0]:.2f}x)"
                     )
             report.notes.append(f"cache hits {cache.hits}, misses {cache.misses}")
             for q in QUERIES:

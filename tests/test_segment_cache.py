@@ -21,6 +21,8 @@ import pytest
 from engine import Engine
 from engine.errors import InvalidOptionError, TableNotFoundError
 from engine.exec.segment_cache import SegmentCache, budget_from_mb, default_budget_bytes
+from engine.providers import cold_tier
+from engine.providers.cold_tier import compact_batches
 from kalam_magic.render import footer_text
 
 ROWS = 200  # rows per segment
@@ -149,6 +151,71 @@ def test_answers_with_the_cache_equal_answers_without_it(engines, tmp_path):
     assert eng.execute(queries[0]).stats["default.t"]["segments_cached"] == 1
     assert warm == cold
     assert cold[0] == [(1,), (3,), (5,)]
+
+
+def test_cached_segments_are_held_in_batches_with_buffers_of_their_own():
+    # A slice of a longer array keeps (and DataFusion counts) its whole
+    # buffers: each cached batch must own exactly its rows' data.
+    values = pa.array([None if i % 7 == 0 else i for i in range(1000)], pa.int64())
+    floats = pa.array(
+        [math.nan if i % 5 == 0 else None if i % 9 == 0 else i / 3 for i in range(1000)]
+    )
+    names = pa.array([None if i % 11 == 0 else f"name {i}" for i in range(1000)])
+    kinds = pa.array([("a", "b", "c")[i % 3] for i in range(1000)]).dictionary_encode()
+    data = pa.table({"v": values, "x": floats, "s": names, "k": kinds})
+    # several chunks, the way row groups are decoded
+    data = pa.Table.from_batches(data.to_batches(max_chunksize=300))
+    out = compact_batches(data, 128)
+    batches = out.to_batches()
+    assert [b.num_rows for b in batches] == [128] * 7 + [104]
+    assert _values(out) == _values(data)  # every value, NULL and NaN in place
+    for batch in batches:
+        alone = pa.RecordBatch.from_arrays(
+            [pa.concat_arrays([pa.array(c.to_pylist(), c.type)]) for c in batch.columns],
+            schema=batch.schema,
+        )
+        assert batch.get_total_buffer_size() <= alone.get_total_buffer_size()
+    assert compact_batches(data.slice(0, 0), 128).num_rows == 0
+
+
+def _values(table: pa.Table) -> list[list[Any]]:
+    nan = "NaN"  # (NaN != NaN)
+    return [
+        [nan if isinstance(v, float) and math.isnan(v) else v for v in column.to_pylist()]
+        for column in table.columns
+    ]
+
+
+def test_segments_cut_into_many_batches_answer_as_their_files(engines, monkeypatch):
+    monkeypatch.setattr(cold_tier, "MEMORY_BATCH_ROWS", 16)
+    eng = engines.open(background_jobs=False, segment_cache_mb=64)
+    eng.execute("CREATE SHARED TABLE t (id BIGINT PRIMARY KEY, x DOUBLE, s TEXT, k BIGINT)")
+    n = 100
+    data = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "x": [math.nan if i % 10 == 3 else None if i % 10 == 4 else float(i) for i in range(n)],
+            "s": [None if i % 6 == 0 else f"s{i % 4}" for i in range(n)],
+            "k": pa.array([i % 8 for i in range(n)], pa.int64()),
+        }
+    )
+    eng.insert_arrow("t", data)
+    eng.flush("t")
+    queries = [
+        "SELECT count(*), count(x), count(s), sum(k) FROM t",
+        "SELECT id FROM t WHERE x > 50 ORDER BY id",  # NaN is above every number
+        "SELECT id FROM t WHERE x IS NULL OR s IS NULL ORDER BY id",
+        "SELECT s, count(*), sum(k) FROM t GROUP BY s ORDER BY s NULLS FIRST",
+        "SELECT a.k, count(*) FROM t a JOIN t b ON a.k = b.k AND a.id < b.id "
+        "GROUP BY a.k ORDER BY a.k",
+    ]
+    from_files = [rows(eng, q) for q in queries]
+    settle(eng)
+    from_memory = [eng.execute(q) for q in queries]
+    assert all(r.stats["default.t"]["segments_cached"] == 1 for r in from_memory)
+    assert [r.rows() for r in from_memory] == from_files
+    assert from_files[0] == [(n, 90, 83, sum(i % 8 for i in range(n)))]  # NaN counts
+    assert from_files[1] == [(i,) for i in range(n) if i % 10 == 3 or (i > 50 and i % 10 != 4)]
 
 
 # ------------------------------------------------------------------ never stale

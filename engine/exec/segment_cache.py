@@ -23,7 +23,10 @@ finds them (notebook outputs stay reproducible). Eviction is least-recently-used
 bigger than the whole budget is never cached).
 
 DataFusion reads cached segments as in-memory tables (record batches in
-partitions, with exact row counts for the join planner). The DataFrame built
+partitions, with exact row counts and byte sizes for the join planner, but no
+column min/max: datafusion-python 55 has no way to give an in-memory table
+column statistics, so join cardinalities are estimated without them and a
+few TPC-H joins (Q07) get a worse build side than over the files). The DataFrame built
 over a set of cached segments is memoised here too (``frame``) and dropped
 with any of its segments, so nothing outlives its data's place in the budget.
 """
