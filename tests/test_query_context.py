@@ -311,4 +311,4 @@ def test_hot_keys_inside_segment_ranges_match_a_brute_force_check(pk_type):
         ]
         keys = [conv(k) for k in rng.sample(range(1100), 200)]
         expected = [k for k in keys if any(conv(lo) <= k <= conv(hi) for lo, hi in ranges)]
-        assert _in_segment_ranges(keys, segments, (pk,)) == expected
+        assert list(_in_segment_ranges(keys, segments, (pk,))) == expected
