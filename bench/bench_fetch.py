@@ -112,13 +112,18 @@ def served(data_dir: Path) -> Iterator[dict[str, Any]]:
             time.sleep(0.05)  # polling interval, bounded by the deadline
         yield info
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         log.close()
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM (the server finishes what it is sending), SIGKILL after a minute."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager
@@ -134,12 +139,7 @@ def floor_served(data_dir: Path) -> Iterator[str]:
             raise RuntimeError("the floor server did not start")
         yield f"grpc://127.0.0.1:{int(line)}"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 def serve_floor(data_dir: Path) -> None:

@@ -241,14 +241,7 @@ def test_delete_markers_hide_rows_by_seq_and_keys_add_to_them(eng):
     table = eng.db.catalog.find_table("default", "t")
     key_col = f"c{table.key_columns[0].id}"
     data = pa.table({key_col: pa.array(range(10), pa.int64()), "_seq": pa.array(range(100, 110))})
-    entry = SimpleNamespace(
-        id=1,
-        checksum="x",
-        min_seq=100,
-        max_seq=109,
-        schema_version=table.schema_version,
-        file_column=lambda cid: f"c{cid}",
-    )
+    entry = _segment_entry(table, 100, 109)
     masks = ScopeMasks(("stamp",))
     keys, seqs = np.array([3], np.int64), np.array([500], np.int64)
     first = LiveRows(masks, table, (104, 106), keys, seqs, lambda df: df)
@@ -282,14 +275,7 @@ def test_hot_keys_find_their_rows_whatever_the_segment_key_layout(eng, layout):
     table = eng.db.catalog.find_table("default", "t")
     key_col = f"c{table.key_columns[0].id}"
     data = pa.table({key_col: pa.array(layout, pa.int64()), "_seq": pa.array(range(1, 7))})
-    entry = SimpleNamespace(
-        id=1,
-        checksum="x",
-        min_seq=1,
-        max_seq=6,
-        schema_version=table.schema_version,
-        file_column=lambda cid: f"c{cid}",
-    )
+    entry = _segment_entry(table, 1, 6)
     hot = [layout[1], layout[4], 12345678, -(2**63) + 1, 2**63 - 2]
     want = [i for i, k in enumerate(layout) if k in hot]
     live = LiveRows(
@@ -325,3 +311,15 @@ def test_copies_are_given_back_when_their_masks_are_dropped(eng):
     eng.execute("DROP TABLE t")
     gc.collect()
     assert live_masks._HELD[0] <= before
+
+
+def _segment_entry(table, min_seq: int, max_seq: int) -> SimpleNamespace:
+    """A stand-in manifest entry for one segment of ``table`` (the fields masks read)."""
+    return SimpleNamespace(
+        id=1,
+        checksum="x",
+        min_seq=min_seq,
+        max_seq=max_seq,
+        schema_version=table.schema_version,
+        file_column=lambda cid: f"c{cid}",
+    )
