@@ -408,3 +408,61 @@ def test_update_by_scan_stores_a_long_literal_exactly(engine: Engine) -> None:
     )
     engine.execute("UPDATE t SET big = big + $1 WHERE id = 2", [Decimal("0.01")])
     assert engine.execute("SELECT big FROM t WHERE id = 2").scalar() == exact + Decimal("0.01")
+
+
+def test_insert_arrow_stores_decimals_exactly_as_insert_values_does(engine: Engine) -> None:
+    import pyarrow as pa
+
+    engine.execute("CREATE TABLE t (id INT PRIMARY KEY, p DECIMAL(15, 2))")
+    values = [Decimal("1.25"), Decimal("-0.05"), None, Decimal("9999999999999.99")]
+    data = pa.table(
+        {
+            "id": pa.array([1, 2, 3, 4], pa.int32()),
+            # a narrower scale and a wider precision than the column: both exact
+            "p": pa.array(
+                [Decimal("1.25"), Decimal("-0.05"), None, values[3]], pa.decimal128(20, 2)
+            ),
+        }
+    )
+    engine.insert_arrow("t", data)
+    data = pa.table({"id": pa.array([5, 6, 7], pa.int32()), "p": pa.array([7, -3, None])})
+    engine.insert_arrow("t", data)  # integers
+    # A wider scale is rounded as INSERT rounds it (ties away from zero).
+    data = pa.table(
+        {
+            "id": pa.array([8, 9]),
+            "p": pa.array([Decimal("0.125"), Decimal("-0.135")], pa.decimal128(9, 3)),
+        }
+    )
+    engine.insert_arrow("t", data)
+    engine.execute("INSERT INTO t VALUES (18, 0.125), (19, -0.135)")
+    got = dict(engine.execute("SELECT id, p FROM t").rows())
+    assert [got[i] for i in (1, 2, 3, 4)] == values
+    assert [got[i] for i in (5, 6, 7)] == [Decimal("7.00"), Decimal("-3.00"), None]
+    assert (got[8], got[9]) == (got[18], got[19]) == (Decimal("0.13"), Decimal("-0.14"))
+
+
+@pytest.mark.parametrize(
+    ("value", "arrow_type"),
+    [
+        (Decimal("12345678901234.00"), "decimal128(20, 2)"),  # 14 integer digits > 13
+        (Decimal("123456789012345678"), "int64"),
+        # Arrow does not enforce a precision: a value beyond it in the column's own type
+        (Decimal("12345678901234567.89"), "decimal128(15, 2) view"),
+    ],
+)
+def test_insert_arrow_refuses_a_decimal_beyond_the_precision_and_stores_nothing(
+    engine: Engine, value: Decimal, arrow_type: str
+) -> None:
+    import pyarrow as pa
+
+    engine.execute("CREATE TABLE t (id INT PRIMARY KEY, p DECIMAL(15, 2))")
+    if arrow_type == "int64":
+        p = pa.array([1, int(value)], pa.int64())
+    elif arrow_type == "decimal128(20, 2)":
+        p = pa.array([Decimal("1.00"), value], pa.decimal128(20, 2))
+    else:
+        p = pa.array([Decimal("1.00"), value], pa.decimal128(20, 2)).view(pa.decimal128(15, 2))
+    with pytest.raises(NumericOverflowError, match="at most 13 digit"):
+        engine.insert_arrow("t", pa.table({"id": pa.array([1, 2], pa.int32()), "p": p}))
+    assert engine.execute("SELECT count(*) FROM t").scalar() == 0

@@ -19,8 +19,9 @@ from engine.names import check_column, check_name
 from engine.providers.hot_rows import physical, stored_list
 from engine.result import Result
 from engine.sql.ddl import add_table
+from engine.sql.set_columns import stored_array
 from engine.sql.statements import TableRef
-from engine.types import arrow_type, canonical_from_arrow, coerce, decimal_spec, is_numeric
+from engine.types import arrow_type, canonical_from_arrow, decimal_spec, is_numeric
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -184,9 +185,10 @@ def _convert_array(arr: pa.ChunkedArray, col: Column) -> pa.Array:
             f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"
         )
     if decimal_spec(col.type) is not None:
-        # Value by value: the same rounding and precision check as INSERT ... VALUES.
-        exact = [coerce(v, col.type, col.name) for v in arr.to_pylist()]
-        return pa.array(exact, type=col.arrow_type)
+        # Columnar where a cast is exact (DECIMAL of no wider scale, integers);
+        # otherwise value by value: the same rounding and precision check as
+        # INSERT ... VALUES either way.
+        return stored_array(arr, col)
     if col.type == "BOOLEAN" and src != "BOOLEAN" or col.type == "BYTES" and src != "BYTES":
         raise TypeMismatchError(
             f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"
