@@ -455,19 +455,14 @@ class HotRows(MutableMapping[Any, RowVersion]):
         """Every held key (live or tombstone) and the seq of its version: an
         int64 array of keys for integer keys, else a list."""
         alive = self._alive[: self._n]
-        seqs = [self._seq[: self._n][alive]]
-        if self.int_keys:
-            keys: Any = self._pkeys[: self._n][alive]
-        else:
-            keys = [self._pkeys[p] for p in np.flatnonzero(alive).tolist()]
+        seqs = self._seq[: self._n][alive]  # base first, then the tail, as the keys
         if self._tail:
             tail_seqs = np.fromiter((v[0] for v in self._tail.values()), np.int64, len(self._tail))
-            seqs.append(tail_seqs)
-            if self.int_keys:
-                keys = np.concatenate([keys, np.fromiter(self._tail, np.int64, len(self._tail))])
-            else:
-                keys = keys + list(self._tail)
-        return keys, np.concatenate(seqs) if len(seqs) > 1 else seqs[0].copy()
+            seqs = np.concatenate([seqs, tail_seqs])
+        if self.int_keys:
+            return self.key_array(), seqs
+        keys = [self._pkeys[p] for p in np.flatnonzero(alive).tolist()]
+        return keys + list(self._tail), seqs
 
     @_locked
     def live_count(self) -> int:
