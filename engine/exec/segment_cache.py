@@ -33,8 +33,8 @@ with any of its segments, so nothing outlives its data's place in the budget.
 
 from __future__ import annotations
 
+import functools
 import os
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +44,7 @@ from typing import Any
 import pyarrow as pa
 
 from engine.errors import InvalidOptionError
+from engine.exec.background import BackgroundWorker
 
 # (table id, scope, segment id, checksum)
 SegmentKey = tuple[int, str, int, str]
@@ -129,14 +130,9 @@ class SegmentCache:
             OrderedDict()
         )
         self._lock = threading.Lock()
-        # background decoding: (key, decode) jobs, the keys queued or running
-        self._jobs: queue.SimpleQueue[tuple[SegmentKey, Callable[[], pa.Table]]] = (
-            queue.SimpleQueue()
-        )
+        # background decoding: ``_decode_into`` jobs, the keys queued or running
+        self._worker = BackgroundWorker("kalam-segment-cache")
         self._pending: set[SegmentKey] = set()
-        self._worker: threading.Thread | None = None
-        self._idle = threading.Event()
-        self._idle.set()
         self.decode_errors = 0
 
     def __repr__(self) -> str:
@@ -222,34 +218,21 @@ class SegmentCache:
             if key in self._pending or key in self._items or not self.enabled:
                 return
             self._pending.add(key)
-            self._idle.clear()
-            self._jobs.put((key, decode))
-            if self._worker is None:
-                self._worker = threading.Thread(
-                    target=self._work, name="kalam-segment-cache", daemon=True
-                )
-                self._worker.start()
+            self._worker.submit(functools.partial(self._decode_into, key, decode))
 
-    def _work(self) -> None:
-        while True:
+    def _decode_into(self, key: SegmentKey, decode: Callable[[], pa.Table]) -> None:
+        try:
+            self.put(key, decode())
+        except Exception:  # damage: the scans that read the file say so
+            self.decode_errors += 1
+        finally:
             with self._lock:
-                if self._jobs.empty():  # (puts happen under this lock)
-                    self._worker = None
-                    self._idle.set()
-                    return
-                key, decode = self._jobs.get()
-            try:
-                self.put(key, decode())
-            except Exception:  # damage: the scans that read the file say so
-                self.decode_errors += 1
-            finally:
-                with self._lock:
-                    self._pending.discard(key)
-                    self._unreserve(key)
+                self._pending.discard(key)
+                self._unreserve(key)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no segment is waiting to be decoded (tests, benchmarks)."""
-        return self._idle.wait(timeout)
+        return self._worker.wait_idle(timeout)
 
     def frame(
         self, key: tuple[Any, ...], members: tuple[SegmentKey, ...], build: Callable[[], Any]
@@ -284,8 +267,8 @@ class SegmentCache:
     def clear(self) -> None:
         """Drop everything (the engine is closing); queued decodings are skipped."""
         with self._lock:
-            while not self._jobs.empty():
-                self._pending.discard(self._jobs.get()[0])
+            for job in self._worker.drain():
+                self._pending.discard(job.args[0])  # type: ignore[attr-defined]
             self._items.clear()
             self._seen.clear()
             self._frames.clear()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import queue
 import threading
 import weakref
 from collections.abc import Callable
@@ -39,6 +38,7 @@ import pyarrow.compute as pc
 from datafusion import DataFrame
 
 from engine.catalog.model import TableDef
+from engine.exec.background import BackgroundWorker
 from engine.exec.cast import type_stable_since
 from engine.providers.cold_tier import CANNOT_MASK, RowMask
 from engine.providers.hot_rows import INT_KEY_TYPES
@@ -261,49 +261,8 @@ def _sorted_once(positions: np.ndarray) -> np.ndarray:
     return out
 
 
-class _Copier:
-    """One background thread that makes the copies ``ScopeMasks.kept`` asks for."""
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._worker: threading.Thread | None = None
-        self._idle = threading.Event()
-        self._idle.set()
-        self.errors = 0
-
-    def __repr__(self) -> str:
-        return f"<_Copier {'busy' if not self._idle.is_set() else 'idle'}>"
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            self._idle.clear()
-            self._jobs.put(job)
-            if self._worker is None:
-                self._worker = threading.Thread(
-                    target=self._work, name="kalam-live-masks", daemon=True
-                )
-                self._worker.start()
-
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                if self._jobs.empty():
-                    self._worker = None
-                    self._idle.set()
-                    return
-                job = self._jobs.get()
-            try:
-                job()
-            except Exception:  # the scans keep filtering that batch themselves
-                self.errors += 1
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no copy is pending (tests, benchmarks)."""
-        return self._idle.wait(timeout)
-
-
-_COPIES = _Copier()
+# A copy that fails is left undone: the scans keep filtering that batch themselves.
+_COPIES = BackgroundWorker("kalam-live-masks")
 wait_idle = _COPIES.wait_idle
 # Bytes held by the copies of every live ``ScopeMasks`` of the process.
 _HELD = [0]
