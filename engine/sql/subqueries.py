@@ -180,12 +180,18 @@ class _Rewriter:
             if outer is None:
                 continue
             if self.not_in_only:
-                # A correlated IN is only answered right by DataFusion as a
-                # positive WHERE conjunct (uncorrelated ones it gets right).
+                # DataFusion answers IN (subquery) right only as a positive
+                # WHERE conjunct, and an uncorrelated NOT IN as a WHERE
+                # conjunct (a null-aware anti-join). Anywhere else (under OR,
+                # IS NULL, in a projection) it loses SQL's NULL: `x NOT IN
+                # (1, NULL)` came back TRUE.
                 if (
                     isinstance(node, exp.In)
                     and not _positive_conjunct(node, outer)
-                    and self.outer_columns(node, query, subquery_only=True)
+                    and (
+                        self.outer_columns(node, query, subquery_only=True)
+                        or not _where_conjunct(node, outer)
+                    )
                 ):
                     out.append(node)
                 continue
@@ -227,6 +233,12 @@ class _Rewriter:
         query = _query_of(node)
         outer = node.find_ancestor(exp.Select)
         assert outer is not None
+        if (
+            isinstance(node, exp.In | exp.Exists)
+            and query is not None
+            and not self.outer_columns(node, query, subquery_only=True)
+        ):
+            query = self.wrap(node, query)
         if not isinstance(query, exp.Select):
             raise _refuse("a correlated subquery that is a set operation (UNION, ...)")
         for arg in ("limit", "offset", "having", "windows", "qualify"):
@@ -276,6 +288,30 @@ class _Rewriter:
             for i in range(len(keys))
         ]
         self.attach(outer, node, derived, name, conditions, replacement, keys, text)
+
+    def wrap(self, node: exp.In | exp.Exists, query: exp.Expr | None) -> exp.Select:
+        """An uncorrelated IN / EXISTS subquery as ``SELECT w.v FROM (<it>)
+        AS w(v)``: the same rows, whatever it holds (aggregates, GROUP BY,
+        LIMIT, a UNION), as a plain column of one FROM item, which the
+        rewrite below handles (it cannot nest an aggregate projection in its
+        counts). Exact only because nothing inside refers to the outside."""
+        if not isinstance(query, exp.Query):
+            raise _refuse("a subquery that is not a query")
+        self.count += 1
+        w = f"{_PREFIX}w{self.count}"
+        alias = exp.TableAlias(this=exp.to_identifier(w))
+        if isinstance(node, exp.In):
+            alias.set("columns", [exp.to_identifier("v")])
+            value: exp.Expr = exp.column("v", table=w)
+        else:
+            value = exp.alias_(exp.Literal.number(1), "v")
+        wrapped = exp.Select(expressions=[value])
+        wrapped.set("from_", exp.From(this=exp.Subquery(this=query.copy(), alias=alias)))
+        if isinstance(node, exp.In):
+            node.set("query", exp.Subquery(this=wrapped))
+        else:
+            node.set("this", wrapped)
+        return wrapped
 
     def domain(
         self, keys: list[tuple[exp.Select, exp.Column]], name: str
