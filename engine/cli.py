@@ -19,7 +19,6 @@ import decimal
 import faulthandler
 import io
 import json
-import math
 import os
 import signal
 import sys
@@ -31,6 +30,7 @@ import pyarrow as pa
 
 from engine import Engine, KalamError, Result
 from engine.errors import DataDirInUseError
+from engine.server.sqlapi import nonfinite_json
 
 DATA_DIR_ENV = "KALAM_DATA_DIR"
 DEFAULT_DATA_DIR = "kalam-data"
@@ -62,13 +62,14 @@ def to_json_value(value: Any) -> Any:
 
     Timestamps, dates and times become ISO 8601 strings, bytes become
     ``"\\x<hex>"`` (the same spelling as the table format), decimals become
-    strings so no digits are lost, and non-finite floats become strings
-    because JSON has no NaN or Infinity.
+    strings so no digits are lost, and non-finite floats become the strings
+    ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (as the server's JSON
+    sends them) because JSON has no NaN or Infinity.
     """
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        return nonfinite_json(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):

@@ -240,3 +240,19 @@ def test_demo_reads_the_same_rows_after_the_restart(tmp_path):
 
     assert select_output(before) == select_output(after)
     assert select_output(after).endswith("(3 rows)")
+
+
+def test_json_spells_nan_and_infinities_apart_from_null(capsys, data_dir):
+    sql = (
+        "CREATE TABLE m (id BIGINT PRIMARY KEY, f DOUBLE); INSERT INTO m VALUES "
+        "(1, CAST('NaN' AS DOUBLE)), (2, CAST('Infinity' AS DOUBLE)), "
+        "(3, CAST('-Infinity' AS DOUBLE)), (4, NULL), (5, 1.5)"
+    )
+    assert main(["sql", sql, "--data-dir", data_dir]) == 0
+    capsys.readouterr()
+    code, out, _ = kalam(
+        capsys, "sql", "SELECT f FROM m ORDER BY id", "--data-dir", data_dir, "--format", "json"
+    )
+    assert code == 0
+    # The spellings JavaScript's Number() and Python's float() read back.
+    assert [r["f"] for r in json.loads(out)] == ["NaN", "Infinity", "-Infinity", None, 1.5]

@@ -65,6 +65,19 @@ def test_int64_beyond_2_53_survives_as_an_exact_string(server: RunningServer) ->
     assert server.rows(f"SELECT count(*) AS n FROM app.items WHERE id = {big}") == [["1"]]
 
 
+def test_nan_and_infinities_are_strings_never_null(server: RunningServer) -> None:
+    # JSON has no NaN: written as null it read as SQL NULL (`WHERE f IS NULL`
+    # finds none of these rows). Both results below must keep them apart.
+    server.ok("CREATE TABLE app.floats (id INT PRIMARY KEY, f DOUBLE)")
+    server.ok(
+        "INSERT INTO app.floats VALUES (1, CAST('NaN' AS DOUBLE)), "
+        "(2, CAST('Infinity' AS DOUBLE)), (3, CAST('-Infinity' AS DOUBLE)), (4, NULL), (5, 2.5)"
+    )
+    rows = server.rows("SELECT f FROM app.floats ORDER BY id")
+    assert rows == [["NaN"], ["Infinity"], ["-Infinity"], [None], [2.5]]
+    assert server.rows("SELECT f FROM app.floats WHERE id = 5") == [[2.5]]  # finite: a number
+
+
 def test_dml_and_ddl_results_carry_a_message_and_no_rows(server: RunningServer) -> None:
     res = server.ok("CREATE TABLE app.dml1 (id INT PRIMARY KEY, v TEXT)")
     assert "rows" not in res[0] and res[0]["message"] and res[0]["row_count"] == 0

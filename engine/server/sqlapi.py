@@ -15,6 +15,7 @@ Everything here blocks; the HTTP layer calls it from a worker thread.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -208,7 +209,21 @@ def json_column(col: pa.ChunkedArray) -> list[Any]:
         return pc.cast(micros, pa.int64()).to_pylist()  # type: ignore[no-any-return]
     if pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_time(t):
         return pc.cast(col, pa.string()).to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_floating(t) and pc.any(pc.invert(pc.is_finite(col))).as_py():
+        # JSON has no NaN or Infinity: a JSON encoder writes them as null,
+        # which a client cannot tell from SQL NULL. Spelled as JavaScript's
+        # Number() and Python's float() read them back (the CLI does the same).
+        return [nonfinite_json(v) for v in col.to_pylist()]
     return col.to_pylist()  # type: ignore[no-any-return]
+
+
+def nonfinite_json(value: float | None) -> float | str | None:
+    """``value``, or ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"``."""
+    if value is None or math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
 
 
 def json_default(value: Any) -> Any:
