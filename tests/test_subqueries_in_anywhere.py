@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from engine import Engine
+from engine.errors import KalamError
 
 SETUP = [
     "CREATE TABLE p (a BIGINT PRIMARY KEY, b INT)",
@@ -136,3 +137,35 @@ def test_dml_with_in_under_or_matches_duckdb(tmp_path: Any, dml: str) -> None:
     finally:
         duck.close()
         engine.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # correlated, one aggregate row per outer row: `x IN (v)` is `x = v`
+        "SELECT a FROM p WHERE b IN (SELECT max(b) FROM q WHERE q.a <= p.a) OR a = 4",
+        "SELECT a, b NOT IN (SELECT min(b) FROM q WHERE q.a < p.a) AS x FROM p",
+        # correlated and grouped without aggregates: the same set of values
+        "SELECT a FROM p WHERE b NOT IN (SELECT b FROM q WHERE q.a < p.a GROUP BY b) OR a < 2",
+        # two rewrites of one statement (the NOT IN before DataFusion runs it,
+        # the inequality-correlated scalar after it refused): once both were
+        # named __kalam_sq1 and the query failed
+        "SELECT a, CASE WHEN b > (SELECT count(*) FROM q WHERE q.a < p.a) THEN 1 END AS c, "
+        "CASE WHEN b NOT IN (SELECT b FROM q WHERE q.a = p.a) THEN 2 END AS d FROM p",
+    ],
+)
+def test_correlated_in_forms_that_used_to_be_refused_match_duckdb(
+    pair: tuple[Engine, Any], sql: str
+) -> None:
+    engine, duck = pair
+    assert _sorted(engine.execute(sql).rows()) == _sorted(duck.execute(sql).fetchall())
+
+
+def test_a_grouped_in_subquery_projecting_an_ungrouped_column_is_still_an_error(
+    pair: tuple[Engine, Any],
+) -> None:
+    engine, _ = pair
+    with pytest.raises(KalamError):
+        engine.execute(
+            "SELECT a FROM p WHERE b IN (SELECT a FROM q WHERE q.b < p.b GROUP BY b) OR a = 1"
+        )

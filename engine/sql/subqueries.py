@@ -109,7 +109,15 @@ class _Rewriter:
         self.not_in_only = not_in_only
         self._columns_of = columns_of
         self._known: dict[tuple[str | None, str], list[str] | None] = {}
-        self.count = 0
+        # Names this rewrite makes never meet those of an earlier one over
+        # the same text (the first pass's ``__kalam_sq1`` next to a second's).
+        taken = [
+            int(m)
+            for ident in tree.find_all(exp.Identifier)
+            if (m := ident.name[len(_PREFIX) :].split("_")[0].lstrip("w")).isdigit()
+            and ident.name.startswith(_PREFIX)
+        ]
+        self.count = max(taken, default=0)
         self.ctes: dict[str, list[str] | None] = {}
         for cte in tree.find_all(exp.CTE):
             query = cte.this
@@ -233,6 +241,24 @@ class _Rewriter:
         query = _query_of(node)
         outer = node.find_ancestor(exp.Select)
         assert outer is not None
+        if isinstance(node, exp.In) and _one_row(query):
+            # An aggregate without GROUP BY (or HAVING) is exactly one row v,
+            # and `x IN (v)` is `x = v` (NULL when either is): a scalar
+            # subquery, which the next round rewrites if it is correlated.
+            node.replace(exp.EQ(this=node.this.copy(), expression=exp.Subquery(this=query)))
+            return
+        if (
+            isinstance(node, exp.In)
+            and isinstance(query, exp.Select)
+            and query.args.get("group") is not None
+            and query.args.get("having") is None
+            and not _has_aggregate_projection(query)
+            and _only_grouped(query)
+        ):
+            # Without aggregates a grouped projection takes the same values
+            # as over the rows ungrouped; IN asks only which values (and
+            # whether a NULL) occur, never how often.
+            query.set("group", None)
         if (
             isinstance(node, exp.In | exp.Exists)
             and query is not None
@@ -648,6 +674,31 @@ def _has_aggregate(node: exp.Expr) -> bool:
         if agg.find_ancestor(exp.Select) is node.find_ancestor(exp.Select):
             return True
     return False
+
+
+def _one_row(query: exp.Expr | None) -> bool:
+    """A SELECT that returns exactly one row whatever its FROM holds: one
+    aggregate projection, no GROUP BY, HAVING, LIMIT, OFFSET or window."""
+    if not isinstance(query, exp.Select) or len(query.expressions) != 1:
+        return False
+    if any(
+        query.args.get(a) is not None for a in ("group", "having", "limit", "offset", "qualify")
+    ):
+        return False
+    return _has_aggregate_projection(query) and query.find(exp.Window) is None
+
+
+def _only_grouped(query: exp.Select) -> bool:
+    """Every projected column is a GROUP BY expression (so dropping the
+    GROUP BY cannot make an invalid query valid)."""
+    groups = {g.sql().lower() for g in query.args["group"].expressions}
+    for p in query.expressions:
+        p = p.this if isinstance(p, exp.Alias) else p
+        if p.sql().lower() in groups:
+            continue
+        if any(c.sql().lower() not in groups for c in p.find_all(exp.Column)):
+            return False
+    return True
 
 
 def _has_aggregate_projection(select: exp.Select) -> bool:
