@@ -169,3 +169,20 @@ def test_a_grouped_in_subquery_projecting_an_ungrouped_column_is_still_an_error(
         engine.execute(
             "SELECT a FROM p WHERE b IN (SELECT a FROM q WHERE q.b < p.b GROUP BY b) OR a = 1"
         )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # the subquery projects an outer column: it once kept naming p inside
+        # the rewrite ("Unknown column p.a")
+        "SELECT a FROM p WHERE p.a NOT IN (SELECT p.a FROM q WHERE q.a < p.b) OR a = 2",
+        "SELECT a, p.b IN (SELECT p.b + q.b FROM q WHERE q.a < p.a) AS x FROM p",
+        "SELECT a, (SELECT max(p.a + q.b) FROM q WHERE q.a < p.b) AS x FROM p",
+    ],
+)
+def test_subqueries_projecting_outer_columns_match_duckdb(
+    pair: tuple[Engine, Any], sql: str
+) -> None:
+    engine, duck = pair
+    assert _sorted(engine.execute(sql).rows()) == _sorted(duck.execute(sql).fetchall())

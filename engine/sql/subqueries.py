@@ -302,12 +302,14 @@ class _Rewriter:
                     left = replaced
                 else:
                     copy_col.replace(replaced)
-        value_exprs, replacement = self.values(node, query, name, left)
-        # The inner query loses its outer references: each becomes the domain's key.
+        # The inner query loses its outer references: each becomes the
+        # domain's key (its projection's too, before the values copy it:
+        # `t1.a NOT IN (SELECT t1.a FROM t2 ...)` named t1 inside D).
         in_query = {id(c) for c in query.find_all(exp.Column)}
         for column, i in refs:
             if id(column) in in_query:
                 column.replace(exp.column(key_names[i], table=f"{name}_dom"))
+        value_exprs, replacement = self.values(node, query, name, left)
         derived = self.derived(query, domain, key_names, value_exprs, name)
         conditions = [
             _null_safe_eq(exp.column(key_names[i], table=name), keys[i][1])
