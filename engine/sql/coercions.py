@@ -14,6 +14,8 @@ FALSE for any left side, NULL included; ``NOT IN ()`` is TRUE.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -85,4 +87,56 @@ def without_empty_in_lists(sql: str) -> tuple[exp.Expr, str] | None:
         return None
     for node in empty:
         node.replace(exp.false())
+    return tree, tree.sql(dialect=dialect)
+
+
+_NULL_IN_LIST = re.compile(r"\bIN\s*\([^)]*\bNULL\b", re.IGNORECASE)
+_PARAM_IN_LIST = re.compile(r"\bIN\s*\([^)]*\$", re.IGNORECASE)
+
+
+def _is_null(item: exp.Expr, null_params: set[str]) -> bool:
+    while isinstance(item, exp.Cast | exp.Paren):
+        item = item.this
+    if isinstance(item, exp.Null):
+        return True
+    return isinstance(item, exp.Parameter) and item.this.name in null_params
+
+
+def without_null_in_lists(
+    sql: str, params: Mapping[str, Any] | None = None
+) -> tuple[exp.Expr, str] | None:
+    """(tree, text) of ``sql`` with each ``x IN (v1, .., NULL, ..)`` written
+    ``(x IN (v1, ..) OR NULL)`` (``x IN (NULL)``: NULL), or None when no IN
+    list holds a NULL: a NULL literal, a cast of one, or a placeholder whose
+    bound value (in ``params``, keyed as DataFusion's ``$n`` / ``$name``) is
+    None. The same truth value in SQL's three-valued
+    logic, but out of reach of DataFusion 55's IN-list simplifier, which
+    merges ``x NOT IN (1, 2) OR x NOT IN (-1, 2, NULL)`` into ``x NOT IN
+    (2)`` and ``x IN (1, 2) AND x IN (1, NULL)`` into ``x IN (1)``, dropping
+    the NULL: TRUE where SQL says NULL (x = 1), and under NOT, TRUE where SQL
+    says NULL (x = 2)."""
+    nulls = {k for k, v in (params or {}).items() if v is None}
+    if _NULL_IN_LIST.search(sql) is None and not (nulls and _PARAM_IN_LIST.search(sql)):
+        return None
+    dialect = dialect_for(sql)
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except ParseError:
+        return None
+    found = [
+        node
+        for node in tree.find_all(exp.In)
+        if any(_is_null(e, nulls) for e in node.expressions)
+        and not any(node.args.get(k) for k in ("query", "unnest", "field"))
+    ]
+    if not found:
+        return None
+    for node in found:
+        rest = [e for e in node.expressions if not _is_null(e, nulls)]
+        unknown = exp.cast(exp.null(), exp.DataType.build("boolean"))
+        if not rest:
+            node.replace(unknown)
+        else:
+            node.set("expressions", rest)
+            node.replace(exp.Paren(this=exp.or_(node.copy(), unknown)))
     return tree, tree.sql(dialect=dialect)

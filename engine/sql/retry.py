@@ -8,7 +8,7 @@ error positions. Only on a refusal it knows how to repair does it retry:
 - duplicate output names: the later duplicate gets a private alias and its
   name back in the result (``engine/sql/outnames.py``);
 - unary ``+`` on text, and (before the first run) ``x IN ()`` with an
-  empty list (``engine/sql/coercions.py``);
+  empty list and IN lists holding a NULL literal (``engine/sql/coercions.py``);
 - (before the first run, not on a refusal) numeric literals a double cannot
   hold exactly become DECIMAL casts (``engine/sql/rewrite.py``), so they
   compare exactly with DECIMAL columns;
@@ -65,6 +65,11 @@ class RewritingRunner:
         emptied = coercions.without_empty_in_lists(df_sql)
         if emptied is not None:
             tree, df_sql = emptied  # DataFusion cannot parse `IN ()` at all
+            kwargs = {**kwargs, "locate": lambda offset: None}
+        nulls = coercions.without_null_in_lists(df_sql, params)
+        if nulls is not None:
+            # Not a retry: DataFusion merges IN lists and drops their NULL.
+            tree, df_sql = nulls
             kwargs = {**kwargs, "locate": lambda offset: None}
         if _IN_SUBQUERY.search(df_sql):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
