@@ -4,8 +4,9 @@ Two small tables with NULLs, duplicates, negatives and odd strings, and
 queries that combine what users combine: arithmetic and CASE/COALESCE over
 nullable integers, three-valued predicates (IN lists with NULL, BETWEEN,
 LIKE), GROUP BY with HAVING, window functions, set operations, the four
-join kinds over derived tables and UNIONs, CTEs, and IN / EXISTS / scalar
-subqueries (correlated or not) anywhere a predicate goes. Integer division
+join kinds over derived tables and UNIONs, CTEs, IN / EXISTS / scalar
+subqueries (correlated or not) anywhere a predicate goes, and ORDER BY with
+LIMIT / OFFSET over hot and cold rows (a total order: ``Queries.ordered``). Integer division
 is written ``/`` (PostgreSQL's and DataFusion's meaning); ``duckdb_sql``
 spells it ``//`` for DuckDB, whose ``/`` is a float division.
 """
@@ -49,6 +50,7 @@ class Queries:
 
     def __init__(self, seed: int) -> None:
         self.rnd = random.Random(seed)
+        self.ordered = False  # the last statement's rows come in a defined order
 
     def pick(self, options: list[str]) -> str:
         return self.rnd.choice(options)
@@ -132,6 +134,7 @@ class Queries:
 
     # ----------------------------------------------------------- queries
     def next(self) -> str:
+        self.ordered = False
         k = self.rnd.random()
         where = self.predicate()
         if k < 0.3:
@@ -139,7 +142,14 @@ class Queries:
                 self.pick([self.number(), self.text(), "c", f"({self.predicate()})"]) + f" AS c{i}"
                 for i in range(self.rnd.randint(1, 3))
             )
-            return f"SELECT id, {cols} FROM t1 WHERE {where}"
+            sql = f"SELECT id, {cols} FROM t1 WHERE {where}"
+            if self.rnd.random() < 0.4:
+                # A total order (id breaks every tie), so the rows compare as a list.
+                key = self.pick(["id", "a, id", "a DESC, id", "s NULLS FIRST, id DESC", "c, id"])
+                limit = self.pick(["", " LIMIT 5", " LIMIT 3 OFFSET 2", " OFFSET 30"])
+                sql += f" ORDER BY {key}{limit}"
+                self.ordered = True
+            return sql
         if k < 0.5:
             g = self.pick(["a", "s", "a % 3", "b IS NULL", "upper(s)"])
             agg = self.pick(
