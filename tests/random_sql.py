@@ -188,7 +188,61 @@ class Queries:
             op = self.pick(["UNION", "UNION ALL", "INTERSECT", "EXCEPT"])
             bound = self.pick(["0", "1", "2"])
             return f"SELECT a FROM t1 WHERE {where} {op} SELECT x FROM t2 WHERE x IS NULL OR x > {bound}"
-        return self.join(where)
+        if k < 0.86:
+            return self.join(where)
+        return self.joins()
+
+    def qualified(self, tables: list[tuple[str, list[str]]], depth: int = 0) -> str:
+        """A predicate over the qualified columns of ``tables`` (alias, columns)."""
+        cols = [f"{t}.{c}" for t, cs in tables for c in cs]
+        r = self.rnd.random()
+        if depth < 2 and r < 0.3:
+            op = self.pick(["AND", "OR"])
+            return f"({self.qualified(tables, depth + 1)} {op} {self.qualified(tables, depth + 1)})"
+        if depth < 2 and r < 0.38:
+            return f"NOT ({self.qualified(tables, depth + 1)})"
+        c1, c2 = self.pick(cols), self.pick(cols)
+        return self.pick(
+            [
+                f"{c1} = {c2}",
+                f"{c1} < {c2}",
+                f"{c1} IS NULL",
+                f"{c1} IS NOT NULL",
+                f"COALESCE({c1}, {self.pick(['0', '2', '-1'])}) = {self.pick(['0', '2', '7'])}",
+                f"{c1} IN (1, 2, {self.pick(['5', 'NULL'])})",
+                f"{c1} + {c2} > {self.pick(['0', '3'])}",
+                f"CASE WHEN {c1} IS NULL THEN 1 ELSE 0 END = {self.pick(['0', '1'])}",
+            ]
+        )
+
+    def joins(self) -> str:
+        """Two or three tables joined with mixed kinds, ON conditions over
+        either side and a WHERE over any of them (the NULL-padded ones too)."""
+        t1 = ("t1", ["id", "a", "b"])
+        t2 = ("t2", ["id", "a", "x"])
+        t3 = ("u", ["id", "a", "b"])  # t1 again
+        kinds = ["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"]
+        on2 = self.pick(
+            [
+                "t1.a = t2.a",
+                "t1.b = t2.x",
+                "t1.a = t2.a AND t2.x > 0",
+                "t1.a = t2.x AND t1.b IS NOT NULL",
+            ]
+        )
+        sql = f"FROM t1 {self.pick(kinds)} t2 ON {on2}"
+        tables = [t1, t2]
+        if self.rnd.random() < 0.5:
+            on3 = self.pick(["u.a = t2.x", "u.id = t1.id", "u.a = t1.a AND u.b > 0", "u.b = t2.a"])
+            sql += f" {self.pick(kinds)} t1 AS u ON {on3}"
+            tables.append(t3)
+        where = self.qualified(tables)
+        names = [f"{t}.{c}" for t, cs in tables for c in cs[:2]]
+        if self.rnd.random() < 0.3:
+            g = self.pick(names)
+            return f"SELECT {g} AS g, count(*) AS n, sum({self.pick(names)}) AS s {sql} WHERE {where} GROUP BY {g}"
+        cols = ", ".join(f"{n} AS c{i}" for i, n in enumerate(names))
+        return f"SELECT {cols} {sql} WHERE {where}"
 
     def join(self, where: str) -> str:
         kind = self.pick(["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"])

@@ -272,7 +272,6 @@ class QueryContext:
         self._namespace = "default"
         self.plans = 0
         self._nested: dict[tuple[Any, ...], bool] = {}  # query shape -> nested-loop join
-        self._right: dict[tuple[Any, ...], bool] = {}  # query shape -> a RIGHT join
         # query shape -> each table's scan filters (QueryRunner._plan_scans)
         self._scan_filters: dict[tuple[Any, ...], dict[str, list[tuple[Any, ...]]]] = {}
         self._shapes_lock = threading.Lock()
@@ -301,20 +300,6 @@ class QueryContext:
             self._nested[shape] = found
             while len(self._nested) > NESTED_LOOP_SHAPES:
                 self._nested.pop(next(iter(self._nested)))
-        return found
-
-    def right_join(self, shape: tuple[Any, ...], df: Any) -> bool:
-        """Whether ``df``'s plan (views expanded) has a RIGHT join, remembered
-        per query shape like ``nested_loop``."""
-        with self._shapes_lock:
-            hit = self._right.get(shape)
-        if hit is not None:
-            return hit
-        found = "Right Join:" in df.logical_plan().display_indent()
-        with self._shapes_lock:
-            self._right[shape] = found
-            while len(self._right) > NESTED_LOOP_SHAPES:
-                self._right.pop(next(iter(self._right)))
         return found
 
     def scan_filters(
@@ -615,15 +600,6 @@ class QueryRunner:
                 # Small batches: a nested-loop join yields (and so can be
                 # cancelled) between steps of batch_size x its build side.
                 settings.append((_BATCH_SIZE, str(NESTED_LOOP_BATCH), str(DEFAULT_BATCH)))
-            if self._context.right_join(shape, df):
-                # DataFusion 55 answers wrongly when it swaps a RIGHT join's
-                # sides (to a LEFT join, for the smaller build side) under a
-                # WHERE on the NULL-padded side: the filter is pushed into
-                # the preserved side through the join keys and dropped above
-                # it (`t1 RIGHT JOIN t2 ON t1.a = t2.a AND t2.x > 0 WHERE
-                # COALESCE(t1.a, 3) = 2` kept t2's unmatched rows). Planned
-                # without swaps, it answers right.
-                settings.append((_JOIN_REORDERING, "false", "true"))
             if settings:
                 # The DataFrame keeps the settings it was planned with, so
                 # the shared context gets its defaults back at once.
@@ -686,7 +662,6 @@ def _with_cte_plans(result: pa.Table, computed: list[tuple[Materialised, Any]]) 
 
 
 _BATCH_SIZE = "datafusion.execution.batch_size"
-_JOIN_REORDERING = "datafusion.optimizer.join_reordering"
 DEFAULT_BATCH = 8192  # DataFusion's default
 NESTED_LOOP_BATCH = 1024  # measured: a killed cross join stops within ~0.3 CPU-s
 

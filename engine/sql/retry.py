@@ -11,7 +11,8 @@ error positions. Only on a refusal it knows how to repair does it retry:
   empty list and IN lists holding a NULL literal (``engine/sql/coercions.py``);
 - (before the first run, not on a refusal) numeric literals a double cannot
   hold exactly become DECIMAL casts (``engine/sql/rewrite.py``), so they
-  compare exactly with DECIMAL columns;
+  compare exactly with DECIMAL columns, and RIGHT joins become LEFT joins
+  and a FULL join's WHERE is guarded (``engine/sql/outer_joins.py``);
 - subqueries DataFusion cannot plan (correlated scalar subqueries with
   non-equality predicates, EXISTS / IN outside a WHERE conjunct, ...): the
   query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``).
@@ -27,7 +28,7 @@ import pyarrow as pa
 
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
-from engine.sql import coercions, outnames, rewrite, subqueries
+from engine.sql import coercions, outer_joins, outnames, rewrite, subqueries
 from engine.sql.tokens import position
 
 # DataFusion's messages for subqueries it cannot plan.
@@ -65,6 +66,11 @@ class RewritingRunner:
         emptied = coercions.without_empty_in_lists(df_sql)
         if emptied is not None:
             tree, df_sql = emptied  # DataFusion cannot parse `IN ()` at all
+            kwargs = {**kwargs, "locate": lambda offset: None}
+        lefts = outer_joins.rewritten_outer_joins(df_sql)
+        if lefts is not None:
+            # Not a retry: DataFusion answers RIGHT (and FULL) joins wrongly under a WHERE.
+            tree, df_sql = lefts
             kwargs = {**kwargs, "locate": lambda offset: None}
         nulls = coercions.without_null_in_lists(df_sql, params)
         if nulls is not None:
