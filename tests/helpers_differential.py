@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
+from typing import Any
 
 import duckdb
 from hypothesis import HealthCheck, settings
@@ -56,3 +58,35 @@ def machine_settings(*, max_examples: int, stateful_step_count: int) -> settings
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
+
+
+Statement = str | tuple[str, Sequence[Any]]
+
+
+def engine_beside_duckdb(
+    path: str,
+    statements: list[Statement],
+    *,
+    layout: str = "hot",
+    flush: tuple[str, ...] = (),
+    churn: tuple[str, ...] = (),
+) -> tuple[Any, duckdb.DuckDBPyConnection]:
+    """An engine on ``path`` (no background jobs) and an in-memory DuckDB that
+    both ran ``statements`` (``?`` parameters; PRIMARY KEY left out for
+    DuckDB). ``layout``: "hot" leaves the rows in the hot tier; "cold"
+    flushes the tables in ``flush``; "mixed" flushes them and then runs
+    ``churn`` on both, so hot versions lie over cold rows."""
+    engine = Engine.open(path, background_jobs=False, durability="async")
+    duck = duckdb.connect()
+    for item in statements:
+        sql, params = (item, None) if isinstance(item, str) else item
+        engine.execute(sql, list(params) if params is not None else None)
+        duck.execute(sql.replace(" PRIMARY KEY", ""), list(params) if params is not None else None)
+    if layout != "hot":
+        for name in flush:
+            engine.execute(f"FLUSH TABLE {name} WAIT")
+    if layout == "mixed":
+        for sql in churn:
+            engine.execute(sql)
+            duck.execute(sql)
+    return engine, duck

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import pytest
+from helpers_differential import Statement, engine_beside_duckdb
 
 from engine import Engine
 
 ROWS = [(1, 1), (2, 2), (3, 5), (4, None), (5, -1)]
+SETUP: list[Statement] = [
+    "CREATE TABLE t (id BIGINT PRIMARY KEY, x INT)",
+    *[("INSERT INTO t VALUES (?, ?)", list(row)) for row in ROWS],
+]
 
 CASES = [
     "SELECT id FROM t WHERE x NOT IN (1, 2) OR x NOT IN (-1, 2, NULL)",
@@ -34,20 +38,8 @@ CASES = [
 
 @pytest.fixture(scope="module", params=["hot", "cold"])
 def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    engine = Engine.open(
-        str(tmp_path_factory.mktemp(f"inl-{request.param}")),
-        background_jobs=False,
-        durability="async",
-    )
-    duck = duckdb.connect()
-    for sql in ("CREATE TABLE t (id BIGINT PRIMARY KEY, x INT)",):
-        engine.execute(sql)
-        duck.execute(sql.replace(" PRIMARY KEY", ""))
-    for row in ROWS:
-        engine.execute("INSERT INTO t VALUES ($1, $2)", list(row))
-        duck.execute("INSERT INTO t VALUES (?, ?)", list(row))
-    if request.param == "cold":
-        engine.execute("FLUSH TABLE t WAIT")
+    path = str(tmp_path_factory.mktemp(f"inl-{request.param}"))
+    engine, duck = engine_beside_duckdb(path, SETUP, layout=request.param, flush=("t",))
     yield engine, duck
     duck.close()
     engine.close()
@@ -85,15 +77,13 @@ def test_a_parameter_bound_to_none_counts_as_a_null_item(pair: tuple[Engine, Any
 
 
 def test_delete_with_a_merged_in_list_removes_only_what_select_shows(tmp_path: Any) -> None:
-    engine = Engine.open(str(tmp_path / "d"), background_jobs=False, durability="async")
+    engine, duck = engine_beside_duckdb(str(tmp_path / "d"), SETUP)
     try:
-        engine.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, x INT)")
-        for row in ROWS:
-            engine.execute("INSERT INTO t VALUES ($1, $2)", list(row))
         where = "x NOT IN (1, 2) OR x NOT IN (-1, 2, NULL)"
         shown = engine.execute(f"SELECT id FROM t WHERE {where}").rows()
         engine.execute(f"DELETE FROM t WHERE {where}")
         assert sorted(shown) == [(3,), (5,)]
         assert sorted(engine.execute("SELECT id FROM t").rows()) == [(1,), (2,), (4,)]
     finally:
+        duck.close()
         engine.close()

@@ -19,8 +19,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import duckdb
 import pytest
+from helpers_differential import Statement, engine_beside_duckdb
 
 from engine import Engine
 
@@ -59,24 +59,19 @@ def _tables(n1: int, n2: int) -> list[str]:
 )
 def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     layout, n1, n2 = request.param
-    engine = Engine.open(
-        str(tmp_path_factory.mktemp("oj")), background_jobs=False, durability="async"
-    )
-    duck = duckdb.connect()
-    for sql in (
+    statements: list[Statement] = [
         "CREATE TABLE t1 (id BIGINT PRIMARY KEY, a INT)",
         "CREATE TABLE t2 (id BIGINT PRIMARY KEY, a INT, x INT)",
         *_tables(n1, n2),
-    ):
-        engine.execute(sql)
-        duck.execute(sql.replace(" PRIMARY KEY", ""))
-    if layout != "hot":
-        engine.execute("FLUSH TABLE t1 WAIT")
-        engine.execute("FLUSH TABLE t2 WAIT")
-    if layout == "mixed":  # hot versions over cold rows: each table a union
-        for sql in ("UPDATE t1 SET a = 7 WHERE id % 5 = 0", "DELETE FROM t2 WHERE id % 7 = 0"):
-            engine.execute(sql)
-            duck.execute(sql)
+    ]
+    engine, duck = engine_beside_duckdb(
+        str(tmp_path_factory.mktemp("oj")),
+        statements,
+        layout=layout,
+        flush=("t1", "t2"),
+        # hot versions over cold rows: each table a union
+        churn=("UPDATE t1 SET a = 7 WHERE id % 5 = 0", "DELETE FROM t2 WHERE id % 7 = 0"),
+    )
     yield engine, duck
     duck.close()
     engine.close()

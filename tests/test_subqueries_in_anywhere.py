@@ -15,13 +15,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import duckdb
 import pytest
+from helpers_differential import Statement, engine_beside_duckdb
 
 from engine import Engine
 from engine.errors import KalamError
 
-SETUP = [
+SETUP: list[Statement] = [
     "CREATE TABLE p (a BIGINT PRIMARY KEY, b INT)",
     "INSERT INTO p VALUES (1, 10), (2, 20), (3, 30), (4, NULL)",
     "CREATE TABLE q (a BIGINT PRIMARY KEY, b INT)",
@@ -65,19 +65,9 @@ def _sorted(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture(scope="module", params=["hot", "cold"])
-def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    engine = Engine.open(
-        str(tmp_path_factory.mktemp(f"in-{request.param}")),
-        background_jobs=False,
-        durability="async",
-    )
-    duck = duckdb.connect()
-    for sql in SETUP:
-        engine.execute(sql)
-        duck.execute(sql.replace("BIGINT PRIMARY KEY", "BIGINT"))
-    if request.param == "cold":
-        engine.execute("FLUSH TABLE p WAIT")
-        engine.execute("FLUSH TABLE q WAIT")
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = str(tmp_path_factory.mktemp(f"in-{request.param}"))
+    engine, duck = engine_beside_duckdb(path, SETUP, layout=request.param, flush=("p", "q"))
     yield engine, duck
     duck.close()
     engine.close()
@@ -124,12 +114,8 @@ def test_an_aggregate_in_subquery_under_or_reads_a_cte(pair: tuple[Engine, Any])
     ],
 )
 def test_dml_with_in_under_or_matches_duckdb(tmp_path: Any, dml: str) -> None:
-    engine = Engine.open(str(tmp_path / "d"), background_jobs=False, durability="async")
-    duck = duckdb.connect()
+    engine, duck = engine_beside_duckdb(str(tmp_path / "d"), SETUP)
     try:
-        for sql in SETUP:
-            engine.execute(sql)
-            duck.execute(sql.replace("BIGINT PRIMARY KEY", "BIGINT"))
         engine.execute(dml)
         duck.execute(dml)
         query = "SELECT a, b FROM p"

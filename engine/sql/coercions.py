@@ -17,12 +17,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
 from sqlglot.tokens import TokenType
 
-from engine.sql.tokens import dialect_for, tokenize
+from engine.sql.tokens import parsed, tokenize
 
 UNARY_PLUS_REFUSAL = "Unary operator '+' only supports"
 
@@ -71,13 +69,9 @@ def without_empty_in_lists(sql: str) -> tuple[exp.Expr, str] | None:
     """(tree, text) of ``sql`` with each ``IN ()`` replaced by FALSE (so ``NOT
     IN ()`` reads ``NOT FALSE``), or None when there is none. The text is the
     tree rendered again in the dialect it was read in."""
-    if _EMPTY_IN.search(sql) is None:
+    if _EMPTY_IN.search(sql) is None or (read := parsed(sql)) is None:
         return None
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except ParseError:
-        return None
+    tree, dialect = read
     empty = [
         node
         for node in tree.find_all(exp.In)
@@ -118,11 +112,9 @@ def without_null_in_lists(
     nulls = {k for k, v in (params or {}).items() if v is None}
     if _NULL_IN_LIST.search(sql) is None and not (nulls and _PARAM_IN_LIST.search(sql)):
         return None
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except ParseError:
+    if (read := parsed(sql)) is None:
         return None
+    tree, dialect = read
     found = [
         node
         for node in tree.find_all(exp.In)

@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import re
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import parsed
 
 _OUTER_JOIN = re.compile(r"\b(?:RIGHT|FULL)\s+(?:OUTER\s+)?JOIN\b", re.IGNORECASE)
 
@@ -40,13 +38,9 @@ def rewritten_outer_joins(sql: str) -> tuple[exp.Expr, str] | None:
     """(tree, text) of ``sql`` with its RIGHT joins written as LEFT joins and
     the WHERE over its FULL joins guarded, or None when there is nothing to
     rewrite."""
-    if _OUTER_JOIN.search(sql) is None:
+    if _OUTER_JOIN.search(sql) is None or (read := parsed(sql)) is None:
         return None
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
-        return None
+    tree, dialect = read
     changed = False
     for select in list(tree.find_all(exp.Select)):
         changed = _rewrite(select) or changed

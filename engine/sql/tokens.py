@@ -88,6 +88,16 @@ def parse_tree(sql: str) -> Any:
     return sqlglot.exp.Block(expressions=result) if len(result) > 1 else result[0]
 
 
+def parsed(sql: str) -> tuple[Any, Any] | None:
+    """(tree, dialect) of ``sql``, for a rewrite that renders the tree back
+    in the dialect it was read in; None when sqlglot cannot read it."""
+    dialect = dialect_for(sql)
+    try:
+        return sqlglot.parse_one(sql, read=dialect), dialect
+    except (ParseError, TokenError):
+        return None
+
+
 def tokenize(sql: str, *, at: StatementText | None = None) -> list[Token]:
     try:
         return list(_scan(sql)[1])
