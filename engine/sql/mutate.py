@@ -37,7 +37,7 @@ from engine.providers.base import RowVersion, TableProvider, build_arrow
 from engine.providers.hot_rows import physical
 from engine.result import Result
 from engine.sql import statements as st
-from engine.sql.checked import INTEGER_TYPES, exact_integer, has_arithmetic
+from engine.sql.checked import BITS, INTEGER_TYPES, integer_parts
 from engine.sql.point import live_version, point_key
 from engine.sql.returning import batch_returning, returning_columns, with_returning
 from engine.sql.select import runner_for
@@ -129,18 +129,6 @@ def _run_target_select(
         locate=text.locate,
     )
     return data
-
-
-def _needs_overflow_check(
-    expr: exp.Expression, integers: list[Any], params: dict[str, Any]
-) -> bool:
-    """Whether an assignment is integer arithmetic at all (decided once per
-    statement): with every integer column set to 0, anything that is not
-    plain integer arithmetic evaluates to None whatever the row holds."""
-    try:
-        return exact_integer(expr, {c.name: 0 for c in integers}, params) is not None
-    except Exception:  # an overflow already (huge literals): check every row
-        return True
 
 
 def _targets(
@@ -296,15 +284,13 @@ def _new_columns(
     """{column id: new values} of the target rows, converted and checked
     (overflow, type, range, NOT NULL) a column at a time."""
     integers = [c for c in table.columns if c.type in INTEGER_TYPES]
-    checked = [
-        (n, e)
-        for n, e in s.assignments
-        if has_arithmetic(e) and _needs_overflow_check(e, integers, params)
-    ]
+    names = [c.name for c in integers]
+    checked = [(n, part) for n, e in s.assignments for part in integer_parts(e, names, params)]
     if checked:
         old_ints = {c.name: data.column(c.name).cast(pa.int64()) for c in integers}
+        widths = {c.name: BITS[c.type] for c in integers}
         for name, expr in checked:
-            check_overflow_columns(expr, old_ints, params, column=name)
+            check_overflow_columns(expr, old_ints, params, column=name, widths=widths)
     out: dict[int, pa.Array] = {}
     n = data.num_rows
     for name, i in assigned.items():
