@@ -23,10 +23,16 @@ Differences that are dialect choices, not compared here:
   correlated scalar subquery that is not an aggregate are refused with an
   error that names them, and change nothing.
 
-Bugs this found (each has a focused test below): integer arithmetic in an
-UPDATE (or ON CONFLICT DO UPDATE) over INT or SMALLINT columns wrapped at 32
-/ 16 bits, where DataFusion computes it, and the result was stored; the
-overflow check knew only 64 bits, and did not look inside functions.
+Bugs this found (each has a focused test below):
+
+- integer arithmetic in an UPDATE (or ON CONFLICT DO UPDATE) over INT or
+  SMALLINT columns wrapped at 32 / 16 bits, where DataFusion computes it,
+  and the wrapped value was stored: the overflow check knew only 64 bits,
+  and did not look inside functions (``abs(a + a)``);
+- INSERT ... SELECT stored DataFusion's wrapped values unchecked, at any
+  width (``id + 9223372036854775800`` came back negative);
+- INSERT ... SELECT refused ``ORDER BY`` an alias of its own projection
+  (``Unknown column z``): the projections were renamed for DataFusion.
 """
 
 from __future__ import annotations
@@ -157,6 +163,11 @@ STATEMENTS = [
     "INSERT INTO t (id, a) VALUES ((SELECT max(id) + 1 FROM t), 5)",
     "INSERT INTO t (id, a) SELECT id + 100, a FROM u RETURNING id, a",
     "INSERT INTO t (id, b) VALUES (10, -2147483648), (11, -2147483649)",
+    "INSERT INTO t (id, a) SELECT id + 100, a - b FROM t",  # leaves INT on one row
+    "INSERT INTO t (id, b) SELECT id + 100, -b FROM t",
+    "INSERT INTO t (id, a) SELECT id + 100, abs(a + a) FROM t",
+    "INSERT INTO t (id, a) SELECT id + 100, a + b AS z FROM t ORDER BY z LIMIT 3",
+    "INSERT INTO t (id, a) SELECT id + 9223372036854775800, a FROM t",
 ]
 
 REFUSED = [
@@ -332,11 +343,17 @@ def _narrow_rows(e: Engine) -> list[tuple[Any, ...]]:
         # by primary key: stored b = -1
         ("UPDATE n SET b = a - b WHERE id = 7", 4294967295, 32),
         # stored a = -2 (t.a + t.a wrapped)
-        ("INSERT INTO n VALUES (7, 0, 0, 0) ON CONFLICT (id) DO UPDATE SET a = n.a + n.a",
-         4294967294, 32),
+        (
+            "INSERT INTO n VALUES (7, 0, 0, 0) ON CONFLICT (id) DO UPDATE SET a = n.a + n.a",
+            4294967294,
+            32,
+        ),
         # stored c = -32768
-        ("INSERT INTO n VALUES (7, 0, 0, 1) ON CONFLICT (id) DO UPDATE SET c = n.c + EXCLUDED.c",
-         32768, 16),
+        (
+            "INSERT INTO n VALUES (7, 0, 0, 1) ON CONFLICT (id) DO UPDATE SET c = n.c + EXCLUDED.c",
+            32768,
+            16,
+        ),
     ],
 )
 def test_narrow_integer_arithmetic_that_leaves_its_type_is_an_error_not_a_wrapped_value(
@@ -353,3 +370,53 @@ def test_narrow_arithmetic_that_fits_or_widens_is_written_exactly(narrow: Engine
     narrow.execute("UPDATE n SET a = a - 1, b = b + 1, c = c - c")
     narrow.execute("UPDATE n SET a = CASE WHEN a > 5 THEN 0 ELSE a + a END")
     assert _narrow_rows(narrow) == [(1, 0, 2, 0), (7, 0, -2147483647, 0)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "reached", "bits"),
+    [
+        # stored a = -1
+        ("INSERT INTO w (id, a) SELECT id, a - b FROM n", 4294967295, 32),
+        # stored c = -2
+        ("INSERT INTO w (id, c) SELECT id, c + c FROM n", 65534, 16),
+        # stored a = 2
+        ("INSERT INTO w (id, a) SELECT id, abs(a + a) FROM n", 4294967294, 32),
+        # stored ids -9223372036854775803 and 9223372036854775807
+        ("INSERT INTO w (id) SELECT id + 9223372036854775806 FROM n", 9223372036854775813, 64),
+        # the same through a join and a CTE
+        (
+            "INSERT INTO w (id, a) SELECT n.id, n.a - m.b FROM n JOIN n AS m ON m.id = n.id",
+            4294967295,
+            32,
+        ),
+        (
+            "INSERT INTO w (id, a) WITH x AS (SELECT id, a FROM n) SELECT id, a * a FROM x",
+            4611686014132420609,
+            32,
+        ),
+    ],
+)
+def test_insert_select_arithmetic_that_leaves_its_type_is_an_error_not_a_wrapped_value(
+    narrow: Engine, sql: str, reached: int, bits: int
+) -> None:
+    narrow.execute("CREATE TABLE w (id BIGINT PRIMARY KEY, a INT, b INT, c SMALLINT)")
+    with pytest.raises(NumericOverflowError, match=f"reaches {reached}, .* {bits} bits"):
+        narrow.execute(sql)
+    assert narrow.execute("SELECT count(*) FROM w").scalar() == 0
+
+
+def test_insert_select_orders_by_its_own_alias_and_keeps_rows_that_fit(narrow: Engine) -> None:
+    narrow.execute("CREATE TABLE w (id BIGINT PRIMARY KEY, a INT, b INT, c SMALLINT)")
+    # "Unknown column z" before: the projections were renamed __kalam_c<n>.
+    narrow.execute("INSERT INTO w (id, a) SELECT id, a - 1 AS z FROM n ORDER BY z DESC LIMIT 1")
+    narrow.execute("INSERT INTO w (id, b) SELECT id + 10, a + b FROM n")  # -1 fits
+    narrow.execute(
+        "INSERT INTO w (id, c) SELECT id + 20, CASE WHEN c > 5 THEN 0 ELSE c + c END FROM n"
+    )
+    assert narrow.execute("SELECT id, a, b, c FROM w ORDER BY id").rows() == [
+        (7, 2147483646, None, None),
+        (11, None, 2, None),
+        (17, None, -1, None),
+        (21, None, None, 2),
+        (27, None, None, 0),
+    ]

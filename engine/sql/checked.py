@@ -137,12 +137,16 @@ def check_no_overflow(
     try:
         exact_integer(node, row, params, widths)
     except _Overflow as over:
-        raise NumericOverflowError(
-            f"Integer overflow: computing the value of '{column}' reaches {over.value}, "
-            f"which does not fit in {over.bits} bits ({_TYPE_NAMES[over.bits]}); "
-            "nothing was changed",
-            column_name=column,
-        ) from None
+        raise overflow_error(over.value, over.bits, column) from None
+
+
+def overflow_error(value: int, bits: int, column: str) -> NumericOverflowError:
+    return NumericOverflowError(
+        f"Integer overflow: computing the value of '{column}' reaches {value}, "
+        f"which does not fit in {bits} bits ({_TYPE_NAMES.get(bits, 'an integer')}); "
+        "nothing was changed",
+        column_name=column,
+    )
 
 
 # Where an operand may be evaluated only for some rows (a CASE branch, the
@@ -151,10 +155,10 @@ def check_no_overflow(
 # arithmetic there is left to DataFusion. The parts such a construct always
 # evaluates (COALESCE's first argument, CASE's operand and first condition,
 # IF's condition) are searched.
-_LAZY = (exp.Subquery, exp.Select, exp.Case, exp.If, exp.Coalesce, exp.And, exp.Or)
+LAZY = (exp.Subquery, exp.Select, exp.Case, exp.If, exp.Coalesce, exp.And, exp.Or)
 
 
-def _always_evaluated(n: exp.Expression) -> list[exp.Expression]:
+def always_evaluated(n: exp.Expression) -> list[exp.Expression]:
     if isinstance(n, exp.Coalesce):
         return [n.this]
     if isinstance(n, exp.Case):
@@ -178,8 +182,8 @@ def integer_parts(
     out: list[exp.Expression] = []
 
     def visit(n: exp.Expression) -> None:
-        if isinstance(n, _LAZY):
-            for part in _always_evaluated(n):
+        if isinstance(n, LAZY):
+            for part in always_evaluated(n):
                 visit(part)
             return
         if isinstance(n, (*_OPS, exp.Neg)):
