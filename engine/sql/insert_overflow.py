@@ -38,6 +38,7 @@ _KERNELS: dict[type, Any] = {
     exp.Mul: pc.multiply_checked,
 }
 _OPERAND = "__kalam_ovf{}_{}"
+_PLAIN = {"expressions", "from_", "where", "joins", "with_"}
 
 
 def _steps(node: exp.Expression, out: list[exp.Expression]) -> None:
@@ -83,7 +84,10 @@ def check_insert_select(
         for i, (_, step) in enumerate(found)
         for k, operand in enumerate(_operands(step))
     ]
-    guard.set("expressions", projections + extra)
+    # The projections themselves are kept only where a clause may refer to
+    # them (ORDER BY an alias, GROUP BY 1, DISTINCT); else only the operands run.
+    plain = {k for k, v in guard.args.items() if v} <= _PLAIN
+    guard.set("expressions", extra if plain else projections + extra)
     try:
         data = run(guard, guard.sql(dialect=dialect_for(query_sql)))
     except KalamError:
