@@ -28,6 +28,7 @@ import pyarrow as pa
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
 from engine.sql import coercions, outnames, rewrite, subqueries
+from engine.sql.similar import similar_to_regex
 from engine.sql.tokens import position
 
 # DataFusion's messages for subqueries it cannot plan.
@@ -62,6 +63,10 @@ class RewritingRunner:
             # as a double, a wrong answer rather than a refusal.
             kwargs = {**kwargs, "locate": _locate_before(df_sql, exact[1], kwargs.get("locate"))}
             df_sql = exact[0]
+        similar = similar_to_regex(df_sql)
+        if similar is not None:
+            tree, df_sql = similar  # DataFusion reads SIMILAR TO as an unanchored regex
+            kwargs = {**kwargs, "locate": lambda offset: None}
         emptied = coercions.without_empty_in_lists(df_sql)
         if emptied is not None:
             tree, df_sql = emptied  # DataFusion cannot parse `IN ()` at all

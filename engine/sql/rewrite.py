@@ -65,6 +65,7 @@ def alias_projections(query: str) -> str:
             end = i
             break
     spans.append((first, end - 1))
+
     def explicit(a: int, b: int) -> str | None:
         if b - 1 >= a and tokens[b - 1].token_type == TokenType.ALIAS:
             return _alias_name(tokens[b])
