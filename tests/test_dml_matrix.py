@@ -32,7 +32,9 @@ Bugs this found (each has a focused test below):
 - INSERT ... SELECT stored DataFusion's wrapped values unchecked, at any
   width (``id + 9223372036854775800`` came back negative);
 - INSERT ... SELECT refused ``ORDER BY`` an alias of its own projection
-  (``Unknown column z``): the projections were renamed for DataFusion.
+  (``Unknown column z``): the projections were renamed for DataFusion;
+- ``WITH x AS (...) INSERT INTO t SELECT ... FROM x`` failed with "Table
+  'default.x' does not exist": the CTEs were dropped.
 """
 
 from __future__ import annotations
@@ -168,6 +170,8 @@ STATEMENTS = [
     "INSERT INTO t (id, a) SELECT id + 100, abs(a + a) FROM t",
     "INSERT INTO t (id, a) SELECT id + 100, a + b AS z FROM t ORDER BY z LIMIT 3",
     "INSERT INTO t (id, a) SELECT id + 9223372036854775800, a FROM t",
+    "WITH x AS (SELECT id, a FROM u) INSERT INTO t (id, a) SELECT id + 100, a FROM x",
+    "INSERT INTO t (id) WITH x AS (SELECT id FROM u) SELECT id + 100 FROM x",
 ]
 
 REFUSED = [
@@ -181,6 +185,8 @@ REFUSED = [
     ("UPDATE t SET s = a", "Type mismatch"),
     ("INSERT INTO t (id, s) SELECT id + 100, a FROM u", "Type mismatch"),
     ("DELETE FROM t WHERE a / 0 = 1", "Division by zero"),
+    ("WITH x AS (SELECT id FROM u) DELETE FROM t WHERE id IN (SELECT id FROM x)", "WITH before"),
+    ("WITH x AS (SELECT id FROM u) INSERT INTO t (id) SELECT 1 UNION SELECT 2", "WITH before"),
 ]
 
 

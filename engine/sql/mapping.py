@@ -181,6 +181,16 @@ def _insert(tree: exp.Insert, base: dict[str, Any], _t: str | None, _sql: str) -
             on_conflict=conflict,
         )
     if isinstance(source, exp.Query):
+        if tree.args.get("with_") is not None:
+            # `WITH x AS (...) INSERT INTO t SELECT ... FROM x`: the CTEs belong
+            # to the SELECT (they were dropped, and `x` read as a table).
+            if not isinstance(source, exp.Select) or source.args.get("with_") is not None:
+                raise UnsupportedStatementError(
+                    "WITH before INSERT needs a plain SELECT after it; "
+                    "write INSERT INTO t WITH ... SELECT ... instead"
+                )
+            source = source.copy()
+            source.set("with_", tree.args["with_"].copy())
         return st.Insert(
             **base,
             table=ref,

@@ -585,8 +585,25 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
     stmt = mapping.to_statement(tree, base, table_type, sql)  # type: ignore[arg-type]
     if isinstance(stmt, st.Insert) and stmt.query is not None:
         # Hand DataFusion the SELECT exactly as written (sqlglot would re-case names).
-        stmt = replace(stmt, query_sql=alias_projections(insert_query_text(sql, tokens)))
+        stmt = replace(stmt, query_sql=alias_projections(_insert_select_text(sql, tokens)))
     return _with_text_parts(stmt, sql, tokens, tree)
+
+
+def _insert_select_text(sql: str, tokens: list[Token]) -> str:
+    """The SELECT of an INSERT as written, with the CTEs of a leading
+    ``WITH ... INSERT`` in front of it."""
+    if tokens[0].token_type != TokenType.WITH:
+        return insert_query_text(sql, tokens)
+    depth = 0
+    for k, tok in enumerate(tokens):
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and tok.token_type == TokenType.INSERT:
+            prefix = sql[tokens[0].start : tok.start]
+            return prefix + insert_query_text(sql, tokens[k:])
+    return insert_query_text(sql, tokens)
 
 
 def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: Any) -> st.Statement:
