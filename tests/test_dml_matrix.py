@@ -19,9 +19,11 @@ Differences that are dialect choices, not compared here:
 - Writes make no implicit casts from text to numbers, numbers to text,
   fractions to integers or booleans to numbers (PostgreSQL's assignment
   casts and DuckDB do some): a clear type error that changes nothing.
-- UPDATE of the primary key, UPDATE ... FROM, DELETE ... USING and a
-  correlated scalar subquery that is not an aggregate are refused with an
-  error that names them, and change nothing.
+- UPDATE of the primary key, UPDATE ... FROM and a correlated scalar
+  subquery that is not an aggregate are refused with an error that names
+  them, and change nothing. DELETE ... USING runs (as ``WHERE EXISTS``
+  over the USING tables); an unqualified column of both the target and a
+  USING table is refused as ambiguous, as in PostgreSQL.
 
 Bugs this found (each has a focused test below):
 
@@ -140,6 +142,16 @@ STATEMENTS = [
     "DELETE FROM t WHERE CAST(s AS INT) = 1",
     "DELETE FROM t AS x WHERE x.a > 0",
     "DELETE FROM t WHERE a > 0 RETURNING id",
+    "DELETE FROM t USING u WHERE u.id = t.id",
+    "DELETE FROM t USING u WHERE u.a > t.a",
+    "DELETE FROM t USING u WHERE u.id = t.id AND t.id = 2",  # a key, still joined
+    "DELETE FROM t USING u WHERE u.id = 77",
+    "DELETE FROM t USING u",
+    "DELETE FROM t AS y USING u AS x WHERE x.a = y.a OR y.s IS NULL",
+    "DELETE FROM t USING u, u AS v WHERE u.id = t.id AND v.a = t.a",
+    "DELETE FROM t USING t AS t2 WHERE t2.a = t.b AND t2.id <> t.id",
+    "DELETE FROM t USING u WHERE u.id = t.id AND t.a IN (SELECT a FROM u)",
+    "DELETE FROM t USING u WHERE u.id = t.id RETURNING t.id",
     # INSERT
     "INSERT INTO t VALUES (1, 1, 2, 'x', 1.0)",  # an existing key
     "INSERT INTO t VALUES (6, 1, 2, 'x', 1.0)",  # deleted in the mixed run
@@ -178,7 +190,9 @@ REFUSED = [
     ("UPDATE t SET id = id + 100", "primary key"),
     ("UPDATE t SET id = 100 WHERE id = 1", "primary key"),
     ("UPDATE t SET a = u.a FROM u WHERE u.id = t.id", "UPDATE ... FROM"),
-    ("DELETE FROM t USING u WHERE u.id = t.id", "DELETE ... USING"),
+    ("DELETE FROM t USING u WHERE a = 10", "column 'a' is ambiguous"),
+    ("DELETE FROM t USING t WHERE t.id = 1", "names both the target and a USING table"),
+    ("DELETE FROM t USING (SELECT 1) AS x", "USING takes tables"),
     ("UPDATE t SET a = (SELECT u.a FROM u WHERE u.id = t.id)", "correlated scalar subquery"),
     ("UPDATE t SET a = '5'", "Type mismatch"),
     ("UPDATE t SET a = 1.5 WHERE id = 1", "Type mismatch"),

@@ -238,10 +238,12 @@ def _update(tree: exp.Update, base: dict[str, Any], _t: str | None, _sql: str) -
 
 
 def _delete(tree: exp.Delete, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
-    if tree.args.get("using"):
-        raise UnsupportedStatementError(
-            "DELETE ... USING is not supported; use a subquery in WHERE"
-        )
+    for item in tree.args.get("using") or ():
+        if not isinstance(item, exp.Table) or not isinstance(item.this, exp.Identifier):
+            raise UnsupportedStatementError(
+                "DELETE ... USING takes tables (with aliases); use a subquery in WHERE "
+                "for anything else"
+            )
     where = tree.args.get("where")
     ref = table_ref(tree.this)
     return st.Delete(

@@ -36,6 +36,7 @@ from engine.gcpause import gc_paused
 from engine.providers.base import RowVersion, TableProvider, build_arrow
 from engine.providers.hot_rows import physical
 from engine.result import Result
+from engine.sql import delete_using
 from engine.sql import statements as st
 from engine.sql.checked import BITS, INTEGER_TYPES, integer_parts
 from engine.sql.point import live_version, point_key
@@ -72,6 +73,8 @@ def _target_select(table: TableDef, s: st.Update | st.Delete) -> Composed:
         else:
             text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
     text.add(" FROM ").piece(s.target_sql)
+    if isinstance(s, st.Delete) and s.using_sql is not None:
+        return delete_using.add_exists(text, s)
     if s.where_sql is not None:
         text.add(" WHERE ").piece(s.where_sql)
     return text
@@ -154,7 +157,10 @@ def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) ->
             returning_columns(table, s.returning)  # unknown names fail before anything runs
         prov = engine.provider(table)
         scope = prov.write_scope(user)
-        targets = _targets(engine, s, table, prov, params, user)
+        if s.using_sql is not None:
+            delete_using.check(engine, s, table)
+        # With USING, a key in the predicate does not make a row a target by itself.
+        targets = None if s.using_sql else _targets(engine, s, table, prov, params, user)
         if targets is None:  # set-based: the tombstones are one batch
             data = _run_target_select(engine, s, table, params, user)
             if data.num_rows == 0:

@@ -618,7 +618,8 @@ def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: An
         return replace(stmt, target_sql=target, set_sql=values, where_sql=where)
     if isinstance(stmt, st.Delete):
         target, where = spans.delete_parts(sql, tokens)
-        return replace(stmt, target_sql=target, where_sql=where)
+        using = spans.using_part(sql, tokens) if stmt.tree.args.get("using") else None
+        return replace(stmt, target_sql=target, where_sql=where, using_sql=using)
     if isinstance(stmt, st.Insert) and stmt.on_conflict is not None:
         oc = stmt.on_conflict
         if oc.action == "update" and oc.assignments:

@@ -175,6 +175,7 @@ class Delete(Statement):
     # As written: the table reference (with its alias) and the WHERE predicate.
     target_sql: TextPart | None = None
     where_sql: TextPart | None = None
+    using_sql: TextPart | None = None  # DELETE ... USING <tables>, as written
 
 
 @dataclass(frozen=True)
