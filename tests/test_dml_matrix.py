@@ -19,9 +19,11 @@ Differences that are dialect choices, not compared here:
 - Writes make no implicit casts from text to numbers, numbers to text,
   fractions to integers or booleans to numbers (PostgreSQL's assignment
   casts and DuckDB do some): a clear type error that changes nothing.
-- UPDATE of the primary key, UPDATE ... FROM and a correlated scalar
-  subquery that is not an aggregate are refused with an error that names
-  them, and change nothing. DELETE ... USING runs (as ``WHERE EXISTS``
+- UPDATE of the primary key and a correlated scalar subquery that is not
+  an aggregate are refused with an error that names them, and change
+  nothing. UPDATE ... FROM runs (the target joined with the FROM tables);
+  a row that several FROM rows would set to different values is refused
+  (PostgreSQL and DuckDB pick one of them, unpredictably). DELETE ... USING runs (as ``WHERE EXISTS``
   over the USING tables); an unqualified column of both the target and a
   USING table is refused as ambiguous, as in PostgreSQL.
 
@@ -125,6 +127,19 @@ STATEMENTS = [
     "UPDATE t AS x SET a = x.b WHERE x.a > 0",
     "UPDATE t SET a = 5 WHERE id = 1 RETURNING *",
     "UPDATE t SET a = b, b = a WHERE id = 1 RETURNING a, b",
+    # UPDATE ... FROM
+    "UPDATE t SET a = u.a FROM u WHERE u.id = t.id",
+    "UPDATE t SET a = u.a + t.a FROM u WHERE u.id = t.id AND u.a > 10",
+    "UPDATE t SET a = u.a FROM u WHERE u.id = t.id AND t.id = 1",
+    "UPDATE t SET a = u.a FROM u WHERE u.id = 5 AND t.id = 2",
+    "UPDATE t SET a = 1 FROM u WHERE u.a > t.a",  # several matches, one value
+    "UPDATE t SET a = u.a, b = t.a FROM u WHERE u.id = t.id",
+    "UPDATE t AS x SET a = y.a FROM u AS y WHERE y.id = x.id",
+    "UPDATE t SET a = v.a FROM u JOIN u AS v ON v.id = u.id WHERE u.id = t.id",
+    "UPDATE t SET s = t2.s FROM t AS t2 WHERE t2.id = t.id + 1",
+    "UPDATE t SET a = u.a * 100000000 FROM u WHERE u.id = t.id",
+    "UPDATE t SET a = t.a + t.a FROM u WHERE u.id = t.id",
+    "UPDATE t SET a = u.a * 3 + 7 FROM u WHERE u.id = t.id RETURNING t.id, t.a",
     # DELETE
     "DELETE FROM t",
     "DELETE FROM t WHERE false",
@@ -189,7 +204,9 @@ STATEMENTS = [
 REFUSED = [
     ("UPDATE t SET id = id + 100", "primary key"),
     ("UPDATE t SET id = 100 WHERE id = 1", "primary key"),
-    ("UPDATE t SET a = u.a FROM u WHERE u.id = t.id", "UPDATE ... FROM"),
+    ("UPDATE t SET a = u.a FROM u WHERE u.a > t.a", "matches several FROM rows"),
+    ("UPDATE t SET a = u.a FROM t WHERE t.id = 1", "names both the target and a FROM table"),
+    ("UPDATE t SET a = x.a FROM (SELECT 1 AS a) AS x", "FROM takes tables"),
     ("DELETE FROM t USING u WHERE a = 10", "column 'a' is ambiguous"),
     ("DELETE FROM t USING t WHERE t.id = 1", "names both the target and a USING table"),
     ("DELETE FROM t USING (SELECT 1) AS x", "USING takes tables"),

@@ -218,8 +218,18 @@ def _drop(tree: exp.Drop, base: dict[str, Any], _t: str | None, _sql: str) -> st
 
 
 def _update(tree: exp.Update, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
-    if tree.args.get("from_") or tree.args.get("from"):
-        raise UnsupportedStatementError("UPDATE ... FROM is not supported; use a subquery in WHERE")
+    from_ = tree.args.get("from_")
+    if tree.args.get("from") or (
+        from_ is not None
+        and not all(
+            isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier)
+            for item in [from_.this, *(j.this for j in from_.this.args.get("joins") or ())]
+        )
+    ):
+        raise UnsupportedStatementError(
+            "UPDATE ... FROM takes tables (with aliases and joins); use a subquery in WHERE "
+            "for anything else"
+        )
     assignments = []
     for eq in tree.expressions:
         if not isinstance(eq, exp.EQ) or not isinstance(eq.this, exp.Column):

@@ -615,7 +615,8 @@ def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: An
         raise UnsupportedStatementError("WITH before UPDATE / DELETE is not supported")
     if isinstance(stmt, st.Update):
         target, values, where = spans.update_parts(sql, tokens, len(stmt.assignments))
-        return replace(stmt, target_sql=target, set_sql=values, where_sql=where)
+        from_ = spans.from_part(sql, tokens) if stmt.tree.args.get("from_") else None
+        return replace(stmt, target_sql=target, set_sql=values, where_sql=where, from_sql=from_)
     if isinstance(stmt, st.Delete):
         target, where = spans.delete_parts(sql, tokens)
         using = spans.using_part(sql, tokens) if stmt.tree.args.get("using") else None

@@ -164,6 +164,7 @@ class Update(Statement):
     target_sql: TextPart | None = None
     set_sql: tuple[TextPart, ...] = ()
     where_sql: TextPart | None = None
+    from_sql: TextPart | None = None  # UPDATE ... FROM <tables>, as written
 
 
 @dataclass(frozen=True)
