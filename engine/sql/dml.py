@@ -21,6 +21,7 @@ from engine.sql import statements as st
 from engine.sql import upsert
 from engine.sql.bulk import arrow_batch, arrow_rows
 from engine.sql.checked import check_no_overflow
+from engine.sql.insert_overflow import check_insert_select
 from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
 from engine.sql.tokens import Composed
@@ -101,21 +102,27 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
     if s.rows is not None:
         raw_rows = _values_rows(engine, s, params, user)
     else:
-        selected, _ = runner_for(engine, user).run(
-            s.query,
-            s.query_sql or "",
-            params,
-            namespace=engine.namespace,
-            stmt_line=s.line,
-            # The SELECT was re-aliased; its offsets are not the statement's, so an
-            # error points at the statement rather than at a wrong column.
-            locate=lambda _offset: None,
-        )
+        runner = runner_for(engine, user)
+
+        def run(tree: Any, text: str) -> Any:
+            return runner.run(
+                tree,
+                text,
+                params,
+                namespace=engine.namespace,
+                stmt_line=s.line,
+                # The SELECT was re-aliased; its offsets are not the statement's, so an
+                # error points at the statement rather than at a wrong column.
+                locate=lambda _offset: None,
+            )[0]
+
+        selected = run(s.query, s.query_sql or "")
         if selected.num_columns != len(targets):
             raise SchemaError(
                 f"INSERT has {len(targets)} target column(s) but the SELECT returns "
                 f"{selected.num_columns}"
             )
+        check_insert_select(s.query, s.query_sql or "", [c.name for c in targets], run)
     if s.returning:
         returning_columns(table, s.returning)  # unknown names fail before anything is written
     if s.on_conflict is not None:

@@ -181,6 +181,16 @@ def _insert(tree: exp.Insert, base: dict[str, Any], _t: str | None, _sql: str) -
             on_conflict=conflict,
         )
     if isinstance(source, exp.Query):
+        if tree.args.get("with_") is not None:
+            # `WITH x AS (...) INSERT INTO t SELECT ... FROM x`: the CTEs belong
+            # to the SELECT (they were dropped, and `x` read as a table).
+            if not isinstance(source, exp.Select) or source.args.get("with_") is not None:
+                raise UnsupportedStatementError(
+                    "WITH before INSERT needs a plain SELECT after it; "
+                    "write INSERT INTO t WITH ... SELECT ... instead"
+                )
+            source = source.copy()
+            source.set("with_", tree.args["with_"].copy())
         return st.Insert(
             **base,
             table=ref,
@@ -208,8 +218,18 @@ def _drop(tree: exp.Drop, base: dict[str, Any], _t: str | None, _sql: str) -> st
 
 
 def _update(tree: exp.Update, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
-    if tree.args.get("from_") or tree.args.get("from"):
-        raise UnsupportedStatementError("UPDATE ... FROM is not supported; use a subquery in WHERE")
+    from_ = tree.args.get("from_")
+    if tree.args.get("from") or (
+        from_ is not None
+        and not all(
+            isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier)
+            for item in [from_.this, *(j.this for j in from_.this.args.get("joins") or ())]
+        )
+    ):
+        raise UnsupportedStatementError(
+            "UPDATE ... FROM takes tables (with aliases and joins); use a subquery in WHERE "
+            "for anything else"
+        )
     assignments = []
     for eq in tree.expressions:
         if not isinstance(eq, exp.EQ) or not isinstance(eq.this, exp.Column):
@@ -228,10 +248,12 @@ def _update(tree: exp.Update, base: dict[str, Any], _t: str | None, _sql: str) -
 
 
 def _delete(tree: exp.Delete, base: dict[str, Any], _t: str | None, _sql: str) -> st.Statement:
-    if tree.args.get("using"):
-        raise UnsupportedStatementError(
-            "DELETE ... USING is not supported; use a subquery in WHERE"
-        )
+    for item in tree.args.get("using") or ():
+        if not isinstance(item, exp.Table) or not isinstance(item.this, exp.Identifier):
+            raise UnsupportedStatementError(
+                "DELETE ... USING takes tables (with aliases); use a subquery in WHERE "
+                "for anything else"
+            )
     where = tree.args.get("where")
     ref = table_ref(tree.this)
     return st.Delete(

@@ -36,8 +36,9 @@ from engine.gcpause import gc_paused
 from engine.providers.base import RowVersion, TableProvider, build_arrow
 from engine.providers.hot_rows import physical
 from engine.result import Result
+from engine.sql import delete_using, update_from
 from engine.sql import statements as st
-from engine.sql.checked import INTEGER_TYPES, exact_integer, has_arithmetic
+from engine.sql.checked import BITS, INTEGER_TYPES, integer_parts
 from engine.sql.point import live_version, point_key
 from engine.sql.returning import batch_returning, returning_columns, with_returning
 from engine.sql.select import runner_for
@@ -64,7 +65,10 @@ def _target_select(table: TableDef, s: st.Update | st.Delete) -> Composed:
     if s.target_sql is None:
         raise UnsupportedStatementError("This statement has no text to evaluate")
     text = Composed().add("SELECT ")
-    text.add(", ".join(f'"{c.name}"' for c in table.columns) + ", _seq")
+    joined = isinstance(s, st.Update) and s.from_sql is not None
+    # Joined with FROM tables, t's own columns are named through t.
+    own = f'"{update_from.qualifier(s)}".' if joined else ""  # type: ignore[arg-type]
+    text.add(", ".join(f'{own}"{c.name}"' for c in table.columns) + f", {own}_seq")
     assignments, values = (s.assignments, s.set_sql) if isinstance(s, st.Update) else ((), ())
     for i, ((_, expr), value) in enumerate(zip(assignments, values, strict=True)):
         if is_default(expr, table):  # filled in by _new_columns
@@ -72,6 +76,10 @@ def _target_select(table: TableDef, s: st.Update | st.Delete) -> Composed:
         else:
             text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
     text.add(" FROM ").piece(s.target_sql)
+    if isinstance(s, st.Update) and s.from_sql is not None:
+        text.add(", ").piece(s.from_sql)
+    if isinstance(s, st.Delete) and s.using_sql is not None:
+        return delete_using.add_exists(text, s)
     if s.where_sql is not None:
         text.add(" WHERE ").piece(s.where_sql)
     return text
@@ -131,18 +139,6 @@ def _run_target_select(
     return data
 
 
-def _needs_overflow_check(
-    expr: exp.Expression, integers: list[Any], params: dict[str, Any]
-) -> bool:
-    """Whether an assignment is integer arithmetic at all (decided once per
-    statement): with every integer column set to 0, anything that is not
-    plain integer arithmetic evaluates to None whatever the row holds."""
-    try:
-        return exact_integer(expr, {c.name: 0 for c in integers}, params) is not None
-    except Exception:  # an overflow already (huge literals): check every row
-        return True
-
-
 def _targets(
     engine: Database,
     s: Any,
@@ -166,7 +162,10 @@ def delete(engine: Database, s: st.Delete, params: dict[str, Any], user: str) ->
             returning_columns(table, s.returning)  # unknown names fail before anything runs
         prov = engine.provider(table)
         scope = prov.write_scope(user)
-        targets = _targets(engine, s, table, prov, params, user)
+        if s.using_sql is not None:
+            delete_using.check(engine, s, table)
+        # With USING, a key in the predicate does not make a row a target by itself.
+        targets = None if s.using_sql else _targets(engine, s, table, prov, params, user)
         if targets is None:  # set-based: the tombstones are one batch
             data = _run_target_select(engine, s, table, params, user)
             if data.num_rows == 0:
@@ -240,7 +239,10 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
             assigned[name] = i
         scope = prov.write_scope(user)
         overrides: dict[str, tuple[Any, dict[str, int]]] | None = None
-        point = _targets(engine, s, table, prov, params, user)
+        if s.from_sql is not None:
+            update_from.check(engine, s)
+        # Joined with FROM tables, a key in the predicate does not pin the row.
+        point = None if s.from_sql else _targets(engine, s, table, prov, params, user)
         if point is not None:
             if not point:
                 return _none_changed("Updated", table, s.returning)
@@ -255,6 +257,9 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
         data = _run_target_select(engine, s, table, params, user, overrides)
         if data.num_rows == 0:
             return _none_changed("Updated", table, s.returning)
+        if s.from_sql is not None:
+            news = [_NEW.format(i) for i in range(len(s.assignments))]
+            data = update_from.one_row_per_key(data, table, news)
         new = _new_columns(table, s, assigned, data, params, engine, user)
         batch = physical_batch(table, new, data)
         changed = None
@@ -296,15 +301,19 @@ def _new_columns(
     """{column id: new values} of the target rows, converted and checked
     (overflow, type, range, NOT NULL) a column at a time."""
     integers = [c for c in table.columns if c.type in INTEGER_TYPES]
+    names = [c.name for c in integers]
     checked = [
-        (n, e)
+        (n, part)
         for n, e in s.assignments
-        if has_arithmetic(e) and _needs_overflow_check(e, integers, params)
+        for part in integer_parts(e, names, params)
+        # A FROM table's columns are not among the old row's (see update_from.py).
+        if s.from_sql is None or not update_from.foreign_columns(s, part)
     ]
     if checked:
         old_ints = {c.name: data.column(c.name).cast(pa.int64()) for c in integers}
+        widths = {c.name: BITS[c.type] for c in integers}
         for name, expr in checked:
-            check_overflow_columns(expr, old_ints, params, column=name)
+            check_overflow_columns(expr, old_ints, params, column=name, widths=widths)
     out: dict[int, pa.Array] = {}
     n = data.num_rows
     for name, i in assigned.items():

@@ -585,8 +585,25 @@ def _parse_standard(piece: StatementText, df_sql: str, base: dict[str, Any]) -> 
     stmt = mapping.to_statement(tree, base, table_type, sql)  # type: ignore[arg-type]
     if isinstance(stmt, st.Insert) and stmt.query is not None:
         # Hand DataFusion the SELECT exactly as written (sqlglot would re-case names).
-        stmt = replace(stmt, query_sql=alias_projections(insert_query_text(sql, tokens)))
+        stmt = replace(stmt, query_sql=alias_projections(_insert_select_text(sql, tokens)))
     return _with_text_parts(stmt, sql, tokens, tree)
+
+
+def _insert_select_text(sql: str, tokens: list[Token]) -> str:
+    """The SELECT of an INSERT as written, with the CTEs of a leading
+    ``WITH ... INSERT`` in front of it."""
+    if tokens[0].token_type != TokenType.WITH:
+        return insert_query_text(sql, tokens)
+    depth = 0
+    for k, tok in enumerate(tokens):
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and tok.token_type == TokenType.INSERT:
+            prefix = sql[tokens[0].start : tok.start]
+            return prefix + insert_query_text(sql, tokens[k:])
+    return insert_query_text(sql, tokens)
 
 
 def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: Any) -> st.Statement:
@@ -598,10 +615,12 @@ def _with_text_parts(stmt: st.Statement, sql: str, tokens: list[Token], tree: An
         raise UnsupportedStatementError("WITH before UPDATE / DELETE is not supported")
     if isinstance(stmt, st.Update):
         target, values, where = spans.update_parts(sql, tokens, len(stmt.assignments))
-        return replace(stmt, target_sql=target, set_sql=values, where_sql=where)
+        from_ = spans.from_part(sql, tokens) if stmt.tree.args.get("from_") else None
+        return replace(stmt, target_sql=target, set_sql=values, where_sql=where, from_sql=from_)
     if isinstance(stmt, st.Delete):
         target, where = spans.delete_parts(sql, tokens)
-        return replace(stmt, target_sql=target, where_sql=where)
+        using = spans.using_part(sql, tokens) if stmt.tree.args.get("using") else None
+        return replace(stmt, target_sql=target, where_sql=where, using_sql=using)
     if isinstance(stmt, st.Insert) and stmt.on_conflict is not None:
         oc = stmt.on_conflict
         if oc.action == "update" and oc.assignments:

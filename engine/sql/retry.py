@@ -29,6 +29,7 @@ import pyarrow as pa
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
 from engine.sql import coercions, outer_joins, outnames, rewrite, subqueries
+from engine.sql.similar import similar_to_regex
 from engine.sql.tokens import position
 
 # DataFusion's messages for subqueries it cannot plan.
@@ -63,20 +64,20 @@ class RewritingRunner:
             # as a double, a wrong answer rather than a refusal.
             kwargs = {**kwargs, "locate": _locate_before(df_sql, exact[1], kwargs.get("locate"))}
             df_sql = exact[0]
-        emptied = coercions.without_empty_in_lists(df_sql)
-        if emptied is not None:
-            tree, df_sql = emptied  # DataFusion cannot parse `IN ()` at all
-            kwargs = {**kwargs, "locate": lambda offset: None}
-        lefts = outer_joins.rewritten_outer_joins(df_sql)
-        if lefts is not None:
-            # Not a retry: DataFusion answers RIGHT (and FULL) joins wrongly under a WHERE.
-            tree, df_sql = lefts
-            kwargs = {**kwargs, "locate": lambda offset: None}
-        nulls = coercions.without_null_in_lists(df_sql, params)
-        if nulls is not None:
-            # Not a retry: DataFusion merges IN lists and drops their NULL.
-            tree, df_sql = nulls
-            kwargs = {**kwargs, "locate": lambda offset: None}
+        # Not retries: forms DataFusion parses but answers wrongly, or cannot
+        # parse, rewritten before it sees them (each renders the whole text
+        # again, so an error in it comes without a position).
+        passes: tuple[Callable[[str], tuple[Any, str] | None], ...] = (
+            similar_to_regex,  # SIMILAR TO read as an unanchored regex
+            coercions.without_empty_in_lists,  # `IN ()` is a syntax error there
+            outer_joins.rewritten_outer_joins,  # RIGHT / FULL joins under a WHERE
+            lambda text: coercions.without_null_in_lists(text, params),  # merged IN lists
+        )
+        for rewrite_pass in passes:
+            done = rewrite_pass(df_sql)
+            if done is not None:
+                tree, df_sql = done
+                kwargs = {**kwargs, "locate": lambda offset: None}
         if _IN_SUBQUERY.search(df_sql):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
             # WHERE conjunct (NOT IN with a NULL left side and an empty

@@ -65,18 +65,31 @@ def alias_projections(query: str) -> str:
             end = i
             break
     spans.append((first, end - 1))
-    edits = []
-    for n, (a, b) in enumerate(spans):
-        if a > b or tokens[b].token_type == TokenType.STAR:
-            return query  # `*` cannot be aliased; leave the query as written
+
+    def explicit(a: int, b: int) -> str | None:
         if b - 1 >= a and tokens[b - 1].token_type == TokenType.ALIAS:
-            edits.append((tokens[b - 1].start, tokens[b].end + 1, f'AS "__kalam_c{n}"'))
-        elif (
+            return _alias_name(tokens[b])
+        if (
             b - 1 >= a
             and tokens[b].token_type in (TokenType.VAR, TokenType.IDENTIFIER)
             and tokens[b - 1].token_type
             in (TokenType.NUMBER, TokenType.VAR, TokenType.IDENTIFIER, TokenType.R_PAREN)
         ):  # implicit alias: `expr name`
+            return _alias_name(tokens[b])
+        return None
+
+    names = [explicit(a, b) for a, b in spans]
+    edits = []
+    for n, (a, b) in enumerate(spans):
+        if a > b or tokens[b].token_type == TokenType.STAR:
+            return query  # `*` cannot be aliased; leave the query as written
+        if names[n] is not None and names.count(names[n]) == 1:
+            # A name the user gave stays (ORDER BY may use it); only a repeated one
+            # is renamed. Unnamed projections get names no user name can equal.
+            continue
+        if b - 1 >= a and tokens[b - 1].token_type == TokenType.ALIAS:
+            edits.append((tokens[b - 1].start, tokens[b].end + 1, f'AS "__kalam_c{n}"'))
+        elif names[n] is not None:
             edits.append((tokens[b].start, tokens[b].end + 1, f'"__kalam_c{n}"'))
         else:
             edits.append((tokens[b].end + 1, tokens[b].end + 1, f' AS "__kalam_c{n}"'))
@@ -84,6 +97,11 @@ def alias_projections(query: str) -> str:
     for a, b, text in reversed(edits):
         out = out[:a] + text + out[b:]
     return out
+
+
+def _alias_name(token: Token) -> str:
+    """An alias as DataFusion names it: quoted as written, else lower case."""
+    return token.text if token.token_type == TokenType.IDENTIFIER else token.text.lower()
 
 
 def modify_to_alter_column(sql: str, tokens: list[Token]) -> str:

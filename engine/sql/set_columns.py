@@ -14,7 +14,9 @@ re-checking integer arithmetic row by row held UPDATE to ~90k rows/s (issue
   the same stored values or raises the same error it always raised.
 - ``check_overflow_columns`` evaluates the integer part of a SET expression
   with Arrow's *checked* kernels (every step of ``+ - *`` and unary minus
-  must fit 64 bits, as ``engine.sql.checked`` does row by row). On an
+  must fit its type -- 64 bits, or 32 / 16 where it combines only INT /
+  SMALLINT columns, which DataFusion computes and wraps in that width --
+  as ``engine.sql.checked`` does row by row). On an
   overflow the row-by-row check runs to raise its exact error.
 """
 
@@ -129,12 +131,15 @@ def check_overflow_columns(
     params: Mapping[str, Any],
     *,
     column: str,
+    widths: Mapping[str, int] | None = None,
 ) -> None:
     """Raise ``NumericOverflowError`` when the integer arithmetic of ``expr``
-    leaves 64 bits for any row (``integers``: the rows' integer columns by
-    name). The same answer as ``checked.check_no_overflow`` on every row."""
+    leaves its type for any row (``integers``: the rows' integer columns by
+    name, as int64; ``widths``: their bits, 64 when absent). The same answer
+    as ``checked.check_no_overflow`` on every row."""
+    widths = widths or {}
     try:
-        _eval(expr, integers, params)
+        _eval(expr, integers, params, widths)
     except _NotInteger:
         return
     except (_Slow, pa.ArrowInvalid):
@@ -143,7 +148,8 @@ def check_overflow_columns(
         names = list(integers)
         columns = [integers[n].to_pylist() for n in names]
         for values in zip(*columns, strict=True):
-            check_no_overflow(expr, dict(zip(names, values, strict=True)), params, column=column)
+            row = dict(zip(names, values, strict=True))
+            check_no_overflow(expr, row, params, column=column, widths=widths)
         if not names:
             check_no_overflow(expr, {}, params, column=column)
 
@@ -158,31 +164,56 @@ def _int_operand(value: Any) -> Any:
     return pa.scalar(value, pa.int64())
 
 
-def _eval(node: exp.Expression, cols: Mapping[str, pa.Array], params: Mapping[str, Any]) -> Any:
-    """An int64 array or scalar, or None for NULL; raises ``ArrowInvalid`` on overflow."""
+def _narrow(value: Any, bits: int) -> Any:
+    """``value`` (int64, computed exactly: a step of narrower operands never
+    leaves 64 bits) when it fits ``bits``; else ``_Slow``, where DataFusion
+    wrapped within the narrower type."""
+    if bits < 64 and value is not None:
+        bounds = pc.min_max(value) if isinstance(value, (pa.Array, pa.ChunkedArray)) else None
+        lo, hi = (bounds["min"].as_py(), bounds["max"].as_py()) if bounds else (value.as_py(),) * 2
+        limit = 2 ** (bits - 1)
+        if lo is not None and (lo < -limit or hi >= limit):
+            raise _Slow
+    return value
+
+
+def _eval(
+    node: exp.Expression,
+    cols: Mapping[str, pa.Array],
+    params: Mapping[str, Any],
+    widths: Mapping[str, int],
+) -> tuple[Any, int]:
+    """(an int64 array or scalar, or None for NULL; the bits of DataFusion's
+    type for it); raises ``ArrowInvalid`` or ``_Slow`` on overflow."""
     if isinstance(node, exp.Paren):
-        return _eval(node.this, cols, params)
+        return _eval(node.this, cols, params, widths)
     if isinstance(node, exp.Neg):
-        value = _eval(node.this, cols, params)
-        return None if value is None else pc.negate_checked(value)
+        value, bits = _eval(node.this, cols, params, widths)
+        return (None if value is None else _narrow(pc.negate_checked(value), bits)), bits
     kernel = _KERNELS.get(type(node))
     if kernel is not None:
-        left, right = _eval(node.this, cols, params), _eval(node.expression, cols, params)
-        return None if left is None or right is None else kernel(left, right)
+        (left, lb), (right, rb) = (
+            _eval(node.this, cols, params, widths),
+            _eval(node.expression, cols, params, widths),
+        )
+        bits = max(lb, rb)
+        if left is None or right is None:
+            return None, bits
+        return _narrow(kernel(left, right), bits), bits
     if isinstance(node, exp.Literal) and not node.is_string:
         try:
-            return _int_operand(int(node.this))
+            return _int_operand(int(node.this)), 64
         except ValueError:
             raise _NotInteger from None
     if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
         found = cols.get(node.name)
         if found is None:
             raise _NotInteger
-        return found
+        return found, widths.get(node.name, 64)
     if isinstance(node, exp.Placeholder) and node.name in params:
-        return _int_operand(params[node.name])
+        return _int_operand(params[node.name]), 64
     if isinstance(node, exp.Parameter) and str(node.name) in params:
-        return _int_operand(params[str(node.name)])
+        return _int_operand(params[str(node.name)]), 64
     raise _NotInteger
 
 

@@ -96,6 +96,27 @@ def delete_parts(sql: str, tokens: list[Token]) -> tuple[TextPart, TextPart | No
     return part(sql, tokens, first, end - 1), _where(sql, tokens, depth, end)
 
 
+def from_part(sql: str, tokens: list[Token]) -> TextPart:
+    """The tables of ``UPDATE t SET ... FROM <tables> [WHERE ...]``, as written."""
+    depth = depths(tokens)
+    set_at = _find(tokens, depth, 1, {TokenType.SET})
+    at = _find(tokens, depth, set_at + 1, {TokenType.FROM})
+    end = _find(tokens, depth, at + 1, {TokenType.WHERE, TokenType.RETURNING})
+    if at >= len(tokens) or end <= at + 1:
+        raise _incomplete("FROM tables")
+    return part(sql, tokens, at + 1, end - 1)
+
+
+def using_part(sql: str, tokens: list[Token]) -> TextPart:
+    """The tables of ``DELETE ... USING <tables> [WHERE ...]``, as written."""
+    depth = depths(tokens)
+    at = _find(tokens, depth, 1, {TokenType.USING})
+    end = _find(tokens, depth, at + 1, {TokenType.WHERE, TokenType.RETURNING})
+    if at >= len(tokens) or end <= at + 1:
+        raise _incomplete("USING tables")
+    return part(sql, tokens, at + 1, end - 1)
+
+
 def _where(sql: str, tokens: list[Token], depth: list[int], start: int) -> TextPart | None:
     at = _find(tokens, depth, start, {TokenType.WHERE})
     if at >= len(tokens):

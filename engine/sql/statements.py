@@ -164,6 +164,7 @@ class Update(Statement):
     target_sql: TextPart | None = None
     set_sql: tuple[TextPart, ...] = ()
     where_sql: TextPart | None = None
+    from_sql: TextPart | None = None  # UPDATE ... FROM <tables>, as written
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ class Delete(Statement):
     # As written: the table reference (with its alias) and the WHERE predicate.
     target_sql: TextPart | None = None
     where_sql: TextPart | None = None
+    using_sql: TextPart | None = None  # DELETE ... USING <tables>, as written
 
 
 @dataclass(frozen=True)

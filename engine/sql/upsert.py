@@ -44,7 +44,7 @@ from engine.errors import (
 from engine.providers.base import RowVersion, TableProvider, build_arrow
 from engine.result import Result
 from engine.sql import statements as st
-from engine.sql.checked import INTEGER_TYPES, check_no_overflow, has_arithmetic
+from engine.sql.checked import BITS, INTEGER_TYPES, check_no_overflow, integer_parts
 from engine.sql.mapping import ident
 from engine.sql.point import live_version
 from engine.sql.tokens import Composed, offset_of
@@ -199,7 +199,9 @@ def _updated_rows(
     out: list[tuple[Any, RowVersion]] = []
     qualifier = (s.table.alias or table.name).lower()
     integers = [c for c in table.columns if c.type in INTEGER_TYPES]
-    checked = [(n, e) for n, e in oc.assignments if has_arithmetic(e)]
+    names = [c.name for c in integers]
+    checked = [(n, part) for n, e in oc.assignments for part in integer_parts(e, names, params)]
+    widths = {c.name: BITS[c.type] for c in integers}
     for (key, seq, proposed), (_, old), (accepted, assigned) in zip(
         conflicts, olds, computed, strict=True
     ):
@@ -209,7 +211,7 @@ def _updated_rows(
             exact_row = {f"{qualifier}.{c.name}": old.get(c.id) for c in integers}
             exact_row.update({f"{_EXCLUDED}.{c.name}": proposed.get(c.id) for c in integers})
             for name, expr in checked:
-                check_no_overflow(expr, exact_row, params, column=name)
+                check_no_overflow(expr, exact_row, params, column=name, widths=widths)
         new = dict(old)
         for name, value in assigned.items():
             col = table.get_column(name)
