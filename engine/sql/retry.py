@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
-from engine.sql import coercions, outnames, rewrite, subqueries
+from engine.sql import coercions, join_using, outnames, rewrite, setops, subqueries
 from engine.sql.tokens import position
 
 # DataFusion's messages for subqueries it cannot plan.
@@ -42,6 +42,10 @@ _SUBQUERY_REFUSALS = (
 )
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
+# Shapes DataFusion answers wrongly as written (engine/sql/join_using.py, setops.py).
+_OUTER_JOIN = re.compile(r"\b(?:RIGHT|FULL)\b", re.IGNORECASE)
+_MERGING = re.compile(r"\b(?:USING|NATURAL)\b", re.IGNORECASE)
+_ALL_SET_OPERATION = re.compile(r"\b(?:INTERSECT|EXCEPT)\s+ALL\b", re.IGNORECASE)
 
 
 class RewritingRunner:
@@ -66,6 +70,15 @@ class RewritingRunner:
         if emptied is not None:
             tree, df_sql = emptied  # DataFusion cannot parse `IN ()` at all
             kwargs = {**kwargs, "locate": lambda offset: None}
+        for wrong, rewrite_wrong in (
+            (_OUTER_JOIN.search(df_sql) and _MERGING.search(df_sql), join_using.merged_columns),
+            (_ALL_SET_OPERATION.search(df_sql), setops.counted),
+        ):
+            # Wrong answers, not refusals: these shapes never reach DataFusion as written.
+            repaired = rewrite_wrong(df_sql, self._columns_of) if wrong else None
+            if repaired is not None:
+                tree, df_sql = repaired
+                kwargs = {**kwargs, "locate": lambda offset: None}
         if _IN_SUBQUERY.search(df_sql):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
             # WHERE conjunct (NOT IN with a NULL left side and an empty
