@@ -12,6 +12,10 @@ before planning (focused tests in ``test_joins_wrong_answers.py``):
   how many copies each side holds; ``engine/sql/setops.py``.
 - A nested ``LIMIT n OFFSET m`` under an outer ORDER BY lost m rows (the
   sort below it got a fetch of n); ``engine/sql/offsets.py``.
+- A WHERE filter on a RIGHT join's nullable side (``a RIGHT JOIN b ...
+  WHERE a.k IS NULL``) was pushed into the other side when both sides have
+  a column of that name (rows over hot and cold data: no rows came back);
+  RIGHT joins are written as LEFT joins, ``engine/sql/right_joins.py``.
 
 Differences left as they are (dialect choices, not wrong answers):
 
@@ -153,6 +157,29 @@ for sql in (
     "SELECT a.k FROM a WHERE a.k NOT IN (SELECT b.k FROM b JOIN c ON b.g = c.g)",
 ):
     add(sql)
+
+for kind in ("LEFT JOIN", "RIGHT JOIN", "FULL JOIN"):
+    # A filter on the nullable side stays above the join (the anti-join idiom).
+    for sql in (
+        "SELECT a.k, b.k FROM a {kind} b ON a.g = b.g WHERE a.k IS NULL",
+        "SELECT a.k, b.k FROM b {kind} a ON a.g = b.g WHERE b.k IS NULL",
+        "SELECT a.k, b.k FROM a {kind} b ON a.g = b.g WHERE coalesce(a.k, 0) = 0 OR b.k IS NULL",
+        "SELECT a.k, b.k FROM a {kind} b ON a.g = b.g WHERE a.k IS DISTINCT FROM b.k",
+        "SELECT * FROM a {kind} b ON a.g = b.g WHERE a.k IS NULL",
+        "SELECT b.*, a.k FROM a {kind} b ON a.g = b.g WHERE a.x IS NULL",
+        "SELECT x.k, y.k FROM a x {kind} a y ON x.g = y.g WHERE x.k IS NULL",
+        "SELECT a.k, b.k, c.k FROM a JOIN c ON a.k = c.k {kind} b ON a.g = b.g "
+        "WHERE a.k IS NULL OR c.k > 3",
+        "SELECT a.k, b.k, c.k FROM a {kind} b ON a.g = b.g {kind} c ON c.g = b.g "
+        "WHERE a.k IS NULL OR b.k IS NULL",
+        "SELECT t.ak, t.bk FROM (SELECT a.k AS ak, b.k AS bk FROM a {kind} b ON a.g = b.g) t "
+        "WHERE t.ak IS NULL",
+        "SELECT g, b.k FROM a {kind} b USING (g) WHERE a.k IS NULL",
+        "SELECT * FROM a {kind} b USING (g) WHERE a.k IS NULL",
+        "SELECT a.k, b.k FROM a, c {kind} b ON c.g = b.g WHERE c.k IS NULL AND a.k = 1",
+        "SELECT u.k, b.k FROM u {kind} b ON u.g = b.g WHERE u.k IS NULL",
+    ):
+        add(sql.format(kind=kind))
 
 OPS = ("UNION", "UNION ALL", "INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL")
 BRANCHES = (

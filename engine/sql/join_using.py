@@ -68,8 +68,9 @@ def _outer_merge(join: exp.Join) -> bool:
 
 def _refusal(join: exp.Join, why: str) -> UnsupportedStatementError:
     side = (join.args.get("side") or "").upper()
+    kind = f"{side} JOIN" if side else "JOIN"
     return UnsupportedStatementError(
-        f"{side} JOIN {join.this.sql()} with USING or NATURAL {why}: the merged column's "
+        f"{kind} {join.this.sql()} with USING or NATURAL {why}: the merged column's "
         "value cannot be told apart; write the join with ON and name each side's column"
     )
 

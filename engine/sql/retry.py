@@ -27,7 +27,16 @@ import pyarrow as pa
 
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
-from engine.sql import coercions, join_using, offsets, outnames, rewrite, setops, subqueries
+from engine.sql import (
+    coercions,
+    join_using,
+    offsets,
+    outnames,
+    rewrite,
+    right_joins,
+    setops,
+    subqueries,
+)
 from engine.sql.tokens import position
 
 # DataFusion's messages for subqueries it cannot plan.
@@ -43,11 +52,12 @@ _SUBQUERY_REFUSALS = (
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
 # Shapes DataFusion answers wrongly as written (engine/sql/join_using.py,
-# setops.py, offsets.py).
+# right_joins.py, setops.py, offsets.py).
 _OUTER_JOIN = re.compile(r"\b(?:RIGHT|FULL)\b", re.IGNORECASE)
 _MERGING = re.compile(r"\b(?:USING|NATURAL)\b", re.IGNORECASE)
 _ALL_SET_OPERATION = re.compile(r"\b(?:INTERSECT|EXCEPT)\s+ALL\b", re.IGNORECASE)
 _OFFSET = re.compile(r"\bOFFSET\b", re.IGNORECASE)
+_RIGHT_JOIN = re.compile(r"\bRIGHT\b", re.IGNORECASE)
 
 
 class RewritingRunner:
@@ -74,6 +84,7 @@ class RewritingRunner:
             kwargs = {**kwargs, "locate": lambda offset: None}
         for wrong, rewrite_wrong in (
             (_OUTER_JOIN.search(df_sql) and _MERGING.search(df_sql), join_using.merged_columns),
+            (_RIGHT_JOIN.search(df_sql), right_joins.as_left_joins),
             (_ALL_SET_OPERATION.search(df_sql), setops.counted),
             (_OFFSET.search(df_sql), offsets.kept),
         ):
