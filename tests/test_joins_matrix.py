@@ -181,6 +181,13 @@ for kind in ("LEFT JOIN", "RIGHT JOIN", "FULL JOIN"):
     ):
         add(sql.format(kind=kind))
 
+for left, right in itertools.product(KINDS, repeat=2):
+    # A USING column repeated: the later join compares the merged value.
+    add(f"SELECT g, a.k, b.k, c.k FROM a {left} b USING (g) {right} c USING (g)")
+    add(
+        f"SELECT g, s, count(*) FROM a {left} b USING (g, s) {right} b c USING (s, g) GROUP BY 1, 2"
+    )
+
 OPS = ("UNION", "UNION ALL", "INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL")
 BRANCHES = (
     ("SELECT g FROM a", "SELECT g FROM b"),

@@ -13,9 +13,12 @@ BY, window, later ON conditions) becomes the merged expression, a ``*``
 gets it through ``REPLACE``, and a NATURAL join first becomes the USING
 join it stands for (its columns read from the catalog). Shapes whose left
 side cannot be told from the tree (the column held by two tables on the
-left, a source of unknown columns, a parenthesised join, a later USING on
-an already merged column) are refused with an error naming the join,
-never guessed.
+left, a source of unknown columns, a parenthesised join) are refused with
+an error naming the join, never guessed. A later USING join on a column an
+earlier RIGHT or FULL join merged compares the merged value: it is spelled
+out as ON (refused under a ``*``, whose columns would change); so is a
+repeated USING column after INNER or LEFT joins, which DataFusion refused
+as ambiguous.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def merged_columns(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | No
 
 def rewrite(tree: exp.Expr, columns_of: ColumnsOf) -> bool:
     """Rewrite ``tree`` in place; whether it had anything to rewrite."""
-    joins = [j for j in tree.find_all(exp.Join) if _outer_merge(j)]
+    joins = [j for j in tree.find_all(exp.Join) if _outer_merge(j) or _repeated_using(j)]
     if not joins:
         return False
     for join in joins:
@@ -64,6 +67,21 @@ def _outer_merge(join: exp.Join) -> bool:
     side = (join.args.get("side") or "").upper()
     natural = (join.args.get("method") or "").upper() == "NATURAL"
     return side in _OUTER and (natural or bool(join.args.get("using")))
+
+
+def _repeated_using(join: exp.Join) -> bool:
+    """A USING join on a column an earlier USING join of its SELECT merged
+    (DataFusion calls the column ambiguous)."""
+    select = join.parent
+    if not isinstance(select, exp.Select) or not join.args.get("using"):
+        return False
+    names = {u.name.lower() for u in join.args["using"]}
+    for earlier in joins_of(select):
+        if earlier is join:
+            return False
+        if names & {u.name.lower() for u in earlier.args.get("using") or []}:
+            return True
+    return False
 
 
 def _refusal(join: exp.Join, why: str) -> UnsupportedStatementError:
@@ -98,16 +116,25 @@ def _rewrite_select(select: exp.Select, relations: Relations) -> bool:
                 join.set("using", [exp.to_identifier(c) for c in using] or None)
                 if not using:
                     join.set("on", exp.true())
-        if set(using) & set(outer):
-            raise _refusal(join, "on a column an earlier RIGHT or FULL join merged")
+        # On a column an earlier RIGHT / FULL join merged, the USING is spelled
+        # out as ON over the merged value (DataFusion would compare the left
+        # side's column); its columns are then no longer merged by DataFusion.
+        spelled = bool(set(using) & (set(outer) | set(merged)))
+        if spelled and any(isinstance(p, exp.Star) for p in select.expressions):
+            raise _refusal(join, "on a column an earlier RIGHT or FULL join merged, under a *")
+        conditions: list[exp.Expr] = []
         for name in using:
             holders = [k for k in range(i) if name in (columns[k] or ())]
             left_value = merged.get(name)
             if left_value is None and len(holders) == 1 and known:
                 left_value = _column(items[holders[0]], name)
-            if side in _OUTER and left_value is None:
+            if (side in _OUTER or spelled) and left_value is None:
                 raise _refusal(join, f"whose left side does not hold {name} exactly once")
             right_value = _column(items[i], name)
+            if spelled and left_value is not None:
+                conditions.append(exp.EQ(this=left_value.copy(), expression=right_value.copy()))
+                if name not in outer:
+                    outer.append(name)
             if side == "RIGHT":
                 merged[name] = right_value
             elif side == "FULL":
@@ -116,6 +143,9 @@ def _rewrite_select(select: exp.Select, relations: Relations) -> bool:
                 merged[name] = left_value
             if side in _OUTER and name not in outer:
                 outer.append(name)
+        if spelled:
+            join.set("using", None)
+            join.set("on", exp.and_(*conditions))
         if not outer:
             before.append(join)
     if not outer:

@@ -53,7 +53,6 @@ _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
 # Shapes DataFusion answers wrongly as written (engine/sql/join_using.py,
 # right_joins.py, setops.py, offsets.py).
-_OUTER_JOIN = re.compile(r"\b(?:RIGHT|FULL)\b", re.IGNORECASE)
 _MERGING = re.compile(r"\b(?:USING|NATURAL)\b", re.IGNORECASE)
 _ALL_SET_OPERATION = re.compile(r"\b(?:INTERSECT|EXCEPT)\s+ALL\b", re.IGNORECASE)
 _OFFSET = re.compile(r"\bOFFSET\b", re.IGNORECASE)
@@ -83,7 +82,7 @@ class RewritingRunner:
             tree, df_sql = emptied  # DataFusion cannot parse `IN ()` at all
             kwargs = {**kwargs, "locate": lambda offset: None}
         for wrong, rewrite_wrong in (
-            (_OUTER_JOIN.search(df_sql) and _MERGING.search(df_sql), join_using.merged_columns),
+            (_MERGING.search(df_sql), join_using.merged_columns),
             (_RIGHT_JOIN.search(df_sql), right_joins.as_left_joins),
             (_ALL_SET_OPERATION.search(df_sql), setops.counted),
             (_OFFSET.search(df_sql), offsets.kept),
