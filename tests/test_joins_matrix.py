@@ -12,6 +12,8 @@ before planning (focused tests in ``test_joins_wrong_answers.py``):
   how many copies each side holds; ``engine/sql/setops.py``.
 - A nested ``LIMIT n OFFSET m`` under an outer ORDER BY lost m rows (the
   sort below it got a fetch of n); ``engine/sql/offsets.py``.
+- ``FETCH FIRST n ROWS ONLY`` was refused ("not supported yet"): it is
+  LIMIT n, ``engine/sql/fetch.py``.
 - A WHERE filter on a RIGHT join's nullable side (``a RIGHT JOIN b ...
   WHERE a.k IS NULL``) was pushed into the other side when both sides have
   a column of that name (rows over hot and cold data: no rows came back);
@@ -337,6 +339,10 @@ for sql in (
     "SELECT a.k, b.k FROM (SELECT k, g FROM a ORDER BY k LIMIT 4 OFFSET 2) a "
     "JOIN b ON a.g = b.g ORDER BY a.k, b.k",
     "SELECT k FROM (SELECT k FROM u ORDER BY k LIMIT 5 OFFSET 1) t ORDER BY k",
+    "SELECT k FROM a ORDER BY k FETCH FIRST 2 ROWS ONLY",
+    "SELECT k FROM a ORDER BY k DESC OFFSET 2 ROWS FETCH NEXT 3 ROWS ONLY",
+    "SELECT k FROM a ORDER BY k FETCH FIRST ROW ONLY",
+    "SELECT k FROM (SELECT k FROM a ORDER BY k OFFSET 5 ROWS FETCH FIRST 2 ROWS ONLY) t ORDER BY k",
 ):
     add(sql, ordered=True)
 for sql in (

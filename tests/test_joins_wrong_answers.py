@@ -158,3 +158,27 @@ def test_a_refused_dml_changes_nothing(engine: Engine) -> None:
             "DELETE FROM a WHERE k IN (SELECT a.k FROM a JOIN c USING (k) FULL JOIN b USING (g))"
         )
     assert _rows(engine, "SELECT * FROM a", "root") == before
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT k FROM a ORDER BY k FETCH FIRST 2 ROWS WITH TIES", "WITH TIES is not supported"),
+        ("SELECT k FROM a FETCH FIRST 50 PERCENT ROWS ONLY", "PERCENT is not supported"),
+        (
+            "SELECT k, lag(x, 1, x) OVER (ORDER BY k) FROM a",
+            r"lag\(\) / lead\(\) take only a constant as their default",
+        ),
+        (
+            "SELECT a.k, t.k FROM a LEFT JOIN LATERAL "
+            "(SELECT k FROM b WHERE b.g = a.g ORDER BY k LIMIT 1) t ON true",
+            "reads a column of an outer query is not supported",
+        ),
+    ],
+)
+def test_what_datafusion_cannot_run_gets_an_error_naming_the_construct(
+    engine: Engine, sql: str, message: str
+) -> None:
+    with pytest.raises(KalamError, match=message) as caught:
+        engine.execute(sql)
+    assert "not implemented" not in str(caught.value)

@@ -29,6 +29,7 @@ from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
 from engine.sql import (
     coercions,
+    fetch,
     join_using,
     offsets,
     outnames,
@@ -52,11 +53,12 @@ _SUBQUERY_REFUSALS = (
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
 # Shapes DataFusion answers wrongly as written (engine/sql/join_using.py,
-# right_joins.py, setops.py, offsets.py).
+# right_joins.py, setops.py, offsets.py) or refuses (fetch.py).
 _MERGING = re.compile(r"\b(?:USING|NATURAL)\b", re.IGNORECASE)
 _ALL_SET_OPERATION = re.compile(r"\b(?:INTERSECT|EXCEPT)\s+ALL\b", re.IGNORECASE)
 _OFFSET = re.compile(r"\bOFFSET\b", re.IGNORECASE)
 _RIGHT_JOIN = re.compile(r"\bRIGHT\b", re.IGNORECASE)
+_FETCH = re.compile(r"\bFETCH\b", re.IGNORECASE)
 
 
 class RewritingRunner:
@@ -85,6 +87,7 @@ class RewritingRunner:
             (_MERGING.search(df_sql), join_using.merged_columns),
             (_RIGHT_JOIN.search(df_sql), right_joins.as_left_joins),
             (_ALL_SET_OPERATION.search(df_sql), setops.counted),
+            (_FETCH.search(df_sql), fetch.as_limit),
             (_OFFSET.search(df_sql), offsets.kept),
         ):
             # Wrong answers, not refusals: these shapes never reach DataFusion as written.
