@@ -12,6 +12,9 @@ before planning (focused tests in ``test_joins_wrong_answers.py``):
   how many copies each side holds; ``engine/sql/setops.py``.
 - A nested ``LIMIT n OFFSET m`` under an outer ORDER BY lost m rows (the
   sort below it got a fetch of n); ``engine/sql/offsets.py``.
+- ``SELECT * FROM a JOIN b USING (k) WHERE k > 3`` and a USING column
+  repeated across joins were refused as ambiguous; the merged column is
+  spelled out (``engine/sql/join_using.py``).
 - ``FETCH FIRST n ROWS ONLY`` was refused ("not supported yet"): it is
   LIMIT n, ``engine/sql/fetch.py``.
 - A WHERE filter on a RIGHT join's nullable side (``a RIGHT JOIN b ...
@@ -353,6 +356,99 @@ for sql in (
     "SELECT count(*) FROM (SELECT k FROM u LIMIT 10) t",
 ):
     add(sql)
+
+# Mixed shapes: DISTINCT ON, ORDER BY over set operations, ordered aggregates, more frames.
+for sql, ordered in (
+    ("SELECT DISTINCT ON (g) g, k FROM a ORDER BY g DESC, k DESC", True),
+    ("SELECT DISTINCT ON (s) s, x FROM a ORDER BY s NULLS FIRST, x NULLS FIRST", True),
+    ("SELECT DISTINCT ON (g, s) g, s, k FROM a ORDER BY g, s, k", True),
+    ("SELECT g FROM a UNION SELECT g FROM b ORDER BY 1 DESC", True),
+    ("SELECT g AS v FROM a UNION ALL SELECT y FROM b ORDER BY v DESC NULLS LAST LIMIT 5", True),
+    (
+        "(SELECT k FROM a ORDER BY k DESC LIMIT 2) UNION ALL (SELECT k FROM b ORDER BY k LIMIT 2) ORDER BY k",
+        True,
+    ),
+    ("SELECT k FROM a UNION SELECT k FROM b ORDER BY k LIMIT 3 OFFSET 2", True),
+    ("SELECT k, g FROM a ORDER BY g + 0 NULLS FIRST, k", True),
+    ("SELECT k, s FROM a ORDER BY upper(s) DESC NULLS LAST, k", True),
+    ("SELECT k FROM a ORDER BY CASE WHEN g IS NULL THEN 1 ELSE 0 END, k DESC", True),
+    ("SELECT g, count(*) c FROM a GROUP BY g HAVING count(*) > 1 ORDER BY c DESC, g", True),
+    ("SELECT DISTINCT g FROM a ORDER BY g NULLS FIRST LIMIT 2 OFFSET 1", True),
+    (
+        "SELECT k, sum(x) OVER (ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS r FROM a ORDER BY r NULLS FIRST, k",
+        True,
+    ),
+    ("SELECT k, row_number() OVER (ORDER BY g NULLS FIRST, k) FROM a", False),
+    ("SELECT k, row_number() OVER (ORDER BY g DESC, k) FROM a", False),
+    ("SELECT k, rank() OVER (ORDER BY s NULLS FIRST) FROM a", False),
+    ("SELECT k, lag(s, 1, 'none') OVER (ORDER BY k) FROM a", False),
+    ("SELECT k, lead(g, 1, -99) OVER (PARTITION BY s ORDER BY k) FROM a", False),
+    ("SELECT s, string_agg(CAST(k AS TEXT), ',' ORDER BY k) FROM a GROUP BY s", False),
+    ("SELECT g, array_agg(k ORDER BY k DESC) FROM a GROUP BY g", False),
+    ("SELECT k, first_value(k) OVER (PARTITION BY g ORDER BY x DESC NULLS LAST, k) FROM a", False),
+    (
+        "SELECT k, count(*) OVER (PARTITION BY g ORDER BY k RANGE BETWEEN 2 PRECEDING AND 2 FOLLOWING) FROM a",
+        False,
+    ),
+    (
+        "SELECT k, sum(k) OVER (ORDER BY k DESC RANGE BETWEEN 2 PRECEDING AND CURRENT ROW) FROM a",
+        False,
+    ),
+    (
+        "SELECT k, avg(x) OVER (PARTITION BY g ORDER BY k ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM a",
+        False,
+    ),
+    (
+        "SELECT k, max(x) OVER (ORDER BY s NULLS FIRST RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM a",
+        False,
+    ),
+    (
+        "SELECT a.k, b.k FROM a JOIN b ON a.k = b.k + 1 AND a.g = b.g OR a.k = b.k AND b.y IS NULL",
+        False,
+    ),
+    ("SELECT a.k, b.k FROM a LEFT JOIN b ON a.g = b.g AND (a.s = b.s OR b.s IS NULL)", False),
+    (
+        "SELECT a.k, b.k FROM a FULL JOIN b ON a.g = b.g AND a.x > 0 WHERE coalesce(a.k, b.k) < 5",
+        False,
+    ),
+    (
+        "SELECT a.k, b.k FROM a RIGHT JOIN b ON a.g = b.g AND a.k > b.k WHERE b.y > 0 OR a.k IS NULL",
+        False,
+    ),
+    ("SELECT * FROM (SELECT g FROM a) x NATURAL JOIN (SELECT g FROM b) y", False),
+    ("SELECT * FROM (SELECT g FROM a) x NATURAL FULL JOIN (SELECT g FROM b) y", False),
+    ("SELECT count(*) FROM a NATURAL JOIN e", False),
+    ("SELECT count(*) FROM a NATURAL FULL JOIN e", False),
+    ("SELECT * FROM a JOIN b USING (k) WHERE k > 3", False),
+    ("SELECT k, a.s, b.s FROM a FULL JOIN b USING (k) ORDER BY k", True),
+    ("SELECT * FROM a FULL JOIN b USING (k, g, s)", False),
+    ("SELECT g FROM a INTERSECT SELECT g FROM b UNION SELECT g FROM c", False),
+    ("SELECT g FROM a EXCEPT (SELECT g FROM b UNION SELECT g FROM c)", False),
+    ("SELECT g FROM a EXCEPT ALL SELECT g FROM b EXCEPT ALL SELECT g FROM c", False),
+    ("SELECT * FROM (SELECT g, s FROM a INTERSECT ALL SELECT g, s FROM b) t WHERE g > 1", False),
+    (
+        "SELECT g, s FROM a EXCEPT ALL SELECT g, s FROM b ORDER BY 1 NULLS FIRST, 2 NULLS FIRST",
+        True,
+    ),
+    ("SELECT x FROM a EXCEPT ALL SELECT y FROM b WHERE y > 0", False),
+    ("SELECT k FROM a WHERE g IN (SELECT g FROM b INTERSECT ALL SELECT g FROM c) OR k = 1", False),
+    ("SELECT (SELECT count(*) FROM (SELECT g FROM a INTERSECT ALL SELECT g FROM b) t) AS n", False),
+    ("SELECT u.k, a.k FROM u RIGHT JOIN a ON u.k = a.k WHERE u.v IS NULL", False),
+    ("SELECT u.k, b.k FROM b LEFT JOIN u USING (k) WHERE u.k IS NULL", False),
+    ("SELECT count(*) FROM u FULL JOIN u u2 USING (k)", False),
+    ("SELECT k FROM u EXCEPT ALL SELECT k FROM a", False),
+    ("SELECT g FROM u INTERSECT ALL SELECT g FROM u", False),
+    ("SELECT k, row_number() OVER (PARTITION BY g ORDER BY k) FROM u", False),
+    ("SELECT k FROM (SELECT k FROM u ORDER BY k DESC LIMIT 2 OFFSET 1) t ORDER BY k", True),
+    (
+        "SELECT t.k FROM (SELECT k FROM a ORDER BY k OFFSET 2) t JOIN (SELECT k FROM b ORDER BY k DESC OFFSET 1) s ON t.k = s.k ORDER BY t.k",
+        True,
+    ),
+    ("SELECT k FROM a ORDER BY k LIMIT 2 + 1", True),
+    ("SELECT k FROM a ORDER BY k LIMIT ALL", True),
+    ("SELECT k FROM a ORDER BY k LIMIT NULL", True),
+):
+    add(sql, ordered)
 
 # LIMIT without an order: (query, the same query without LIMIT / OFFSET)
 UNORDERED_LIMITS = [

@@ -49,12 +49,13 @@ def merged_columns(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | No
 
 def rewrite(tree: exp.Expr, columns_of: ColumnsOf) -> bool:
     """Rewrite ``tree`` in place; whether it had anything to rewrite."""
-    joins = [j for j in tree.find_all(exp.Join) if _outer_merge(j) or _repeated_using(j)]
+    joins = [j for j in tree.find_all(exp.Join) if j.args.get("using") or _outer_merge(j)]
+    for join in joins:
+        if not isinstance(join.parent, exp.Select) and _outer_merge(join):
+            raise _refusal(join, "inside a parenthesised join")
+    joins = [j for j in joins if isinstance(j.parent, exp.Select)]
     if not joins:
         return False
-    for join in joins:
-        if not isinstance(join.parent, exp.Select):
-            raise _refusal(join, "inside a parenthesised join")
     relations = Relations(tree, columns_of)
     changed = False
     for select in {id(j.parent): j.parent for j in joins}.values():
@@ -99,6 +100,9 @@ def _rewrite_select(select: exp.Select, relations: Relations) -> bool:
     columns = [relations.source(item) for item in items]
     merged: dict[str, exp.Expr] = {}  # column -> the joined rows' value so far
     outer: list[str] = []  # merged by a RIGHT / FULL join: DataFusion reads them wrong
+    # Merged by an INNER / LEFT join: the left side's value, which DataFusion
+    # reads too, but calls ambiguous under a `*` (`SELECT * ... WHERE g > 1`).
+    plain: list[str] = []
     before: list[exp.Join] = []  # joins ahead of the first RIGHT / FULL merge
     for i, join in enumerate(joins, start=1):
         side = (join.args.get("side") or "").upper()
@@ -143,19 +147,28 @@ def _rewrite_select(select: exp.Select, relations: Relations) -> bool:
                 merged[name] = left_value
             if side in _OUTER and name not in outer:
                 outer.append(name)
+            elif name in merged and name not in outer and name not in plain:
+                plain.append(name)
         if spelled:
             join.set("using", None)
             join.set("on", exp.and_(*conditions))
-        if not outer:
+        if not outer and not plain:
             before.append(join)
-    if not outer:
+    plain = [n for n in plain if n not in outer]
+    if not outer and not plain:
         return False
-    _replace_references(select, {n: merged[n] for n in outer}, before)
+    _replace_references(
+        select, {n: merged[n] for n in outer + plain}, before, star={n: merged[n] for n in outer}
+    )
     return True
 
 
 def _replace_references(
-    select: exp.Select, merged: dict[str, exp.Expr], before: list[exp.Join]
+    select: exp.Select,
+    merged: dict[str, exp.Expr],
+    before: list[exp.Join],
+    *,
+    star: dict[str, exp.Expr],
 ) -> None:
     for column in list(select.find_all(exp.Column)):
         name = column.name.lower()
@@ -170,14 +183,16 @@ def _replace_references(
         if column.parent is select and column.arg_key == "expressions":
             value = exp.alias_(value, column.this.copy())  # keep the output name
         column.replace(value)
-    for star in select.expressions:
-        if not isinstance(star, exp.Star):
+    if not star:
+        return
+    for node in select.expressions:
+        if not isinstance(node, exp.Star):
             continue
-        excluded = {e.name.lower() for e in star.args.get("except") or []}
-        replaced = list(star.args.get("replace") or [])
+        excluded = {e.name.lower() for e in node.args.get("except") or []}
+        replaced = list(node.args.get("replace") or [])
         taken = excluded | {r.alias_or_name.lower() for r in replaced}
-        replaced += [exp.alias_(v.copy(), n) for n, v in merged.items() if n not in taken]
-        star.set("replace", replaced)
+        replaced += [exp.alias_(v.copy(), n) for n, v in star.items() if n not in taken]
+        node.set("replace", replaced)
 
 
 def _column(item: exp.Expr, name: str) -> exp.Column:
