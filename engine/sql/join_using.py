@@ -15,10 +15,12 @@ join it stands for (its columns read from the catalog). Shapes whose left
 side cannot be told from the tree (the column held by two tables on the
 left, a source of unknown columns, a parenthesised join) are refused with
 an error naming the join, never guessed. A later USING join on a column an
-earlier RIGHT or FULL join merged compares the merged value: it is spelled
-out as ON (refused under a ``*``, whose columns would change); so is a
-repeated USING column after INNER or LEFT joins, which DataFusion refused
-as ambiguous.
+earlier USING join merged compares the merged value: it is spelled out as
+ON (refused under a ``*``, whose columns would change); DataFusion refused
+it as ambiguous. After an INNER or LEFT join the merged column is the left
+side's, which DataFusion reads too, but calls ambiguous under a ``*``
+(``SELECT * FROM a JOIN b USING (k) WHERE k > 3``): those references are
+qualified with the left side as well.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ _OUTER = ("RIGHT", "FULL")
 
 
 def merged_columns(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
-    """The query with the merged columns of its RIGHT / FULL USING and
+    """The query with the merged columns of its USING and RIGHT / FULL
     NATURAL joins spelled out, as (tree, SQL); None when it has none."""
     dialect = dialect_for(sql)
     try:
@@ -68,21 +70,6 @@ def _outer_merge(join: exp.Join) -> bool:
     side = (join.args.get("side") or "").upper()
     natural = (join.args.get("method") or "").upper() == "NATURAL"
     return side in _OUTER and (natural or bool(join.args.get("using")))
-
-
-def _repeated_using(join: exp.Join) -> bool:
-    """A USING join on a column an earlier USING join of its SELECT merged
-    (DataFusion calls the column ambiguous)."""
-    select = join.parent
-    if not isinstance(select, exp.Select) or not join.args.get("using"):
-        return False
-    names = {u.name.lower() for u in join.args["using"]}
-    for earlier in joins_of(select):
-        if earlier is join:
-            return False
-        if names & {u.name.lower() for u in earlier.args.get("using") or []}:
-            return True
-    return False
 
 
 def _refusal(join: exp.Join, why: str) -> UnsupportedStatementError:

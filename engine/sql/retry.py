@@ -12,6 +12,11 @@ error positions. Only on a refusal it knows how to repair does it retry:
 - (before the first run, not on a refusal) numeric literals a double cannot
   hold exactly become DECIMAL casts (``engine/sql/rewrite.py``), so they
   compare exactly with DECIMAL columns;
+- (before the first run, not on a refusal) shapes DataFusion answers
+  wrongly or refuses though SQL defines them: USING / NATURAL joins' merged
+  columns (``join_using.py``), RIGHT joins (``right_joins.py``), INTERSECT
+  ALL / EXCEPT ALL (``setops.py``), a nested OFFSET (``offsets.py``) and
+  FETCH FIRST (``fetch.py``);
 - subqueries DataFusion cannot plan (correlated scalar subqueries with
   non-equality predicates, EXISTS / IN outside a WHERE conjunct, ...): the
   query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``).
