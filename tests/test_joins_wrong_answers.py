@@ -182,3 +182,11 @@ def test_what_datafusion_cannot_run_gets_an_error_naming_the_construct(
     with pytest.raises(KalamError, match=message) as caught:
         engine.execute(sql)
     assert "not implemented" not in str(caught.value)
+
+
+def test_an_inner_using_join_datafusion_reads_right_keeps_its_error_positions(
+    engine: Engine,
+) -> None:
+    with pytest.raises(KalamError) as caught:
+        engine.execute("SELECT k, nosuch FROM a JOIN b USING (k)")
+    assert (caught.value.line, caught.value.column) == (1, 11)

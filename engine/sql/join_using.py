@@ -90,6 +90,7 @@ def _rewrite_select(select: exp.Select, relations: Relations) -> bool:
     # Merged by an INNER / LEFT join: the left side's value, which DataFusion
     # reads too, but calls ambiguous under a `*` (`SELECT * ... WHERE g > 1`).
     plain: list[str] = []
+    spelled_any = False
     before: list[exp.Join] = []  # joins ahead of the first RIGHT / FULL merge
     for i, join in enumerate(joins, start=1):
         side = (join.args.get("side") or "").upper()
@@ -111,6 +112,7 @@ def _rewrite_select(select: exp.Select, relations: Relations) -> bool:
         # out as ON over the merged value (DataFusion would compare the left
         # side's column); its columns are then no longer merged by DataFusion.
         spelled = bool(set(using) & (set(outer) | set(merged)))
+        spelled_any = spelled_any or spelled
         if spelled and any(isinstance(p, exp.Star) for p in select.expressions):
             raise _refusal(join, "on a column an earlier RIGHT or FULL join merged, under a *")
         conditions: list[exp.Expr] = []
@@ -142,6 +144,8 @@ def _rewrite_select(select: exp.Select, relations: Relations) -> bool:
         if not outer and not plain:
             before.append(join)
     plain = [n for n in plain if n not in outer]
+    if not any(isinstance(p, exp.Star) for p in select.expressions) and not spelled_any:
+        plain = []  # DataFusion reads them right: the query keeps its error positions
     if not outer and not plain:
         return False
     _replace_references(
