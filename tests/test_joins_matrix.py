@@ -34,6 +34,13 @@ Differences left as they are (dialect choices, not wrong answers):
   query's rows without the LIMIT.
 - DuckDB computes ``RANGE BETWEEN 5 PRECEDING`` over INT's maximum with an
   overflow error; DataFusion answers (not in the matrix).
+
+Found and left (not in the matrix): DataFusion orders a DOUBLE ``-0.0``
+before ``0.0`` and puts them in different window partitions and rank peer
+groups, where SQL holds them equal (DISTINCT, GROUP BY and joins do treat
+them as equal). Routing around it needs each ORDER BY / PARTITION BY
+expression's type. INTERSECT ALL / EXCEPT ALL count them apart for the
+same reason (their rewrite partitions by the columns).
 """
 
 from __future__ import annotations
