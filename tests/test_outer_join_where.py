@@ -8,7 +8,7 @@ rows and segments), and ``WHERE COALESCE(t1.a, 3) = 2`` kept t2's unmatched
 rows once DataFusion swapped the sides. A FULL join it turns into a RIGHT
 one under a WHERE that rejects NULLs on one side had the same fault. The
 engine writes RIGHT joins as LEFT joins first, and a FULL join's WHERE
-conjuncts as ``(c) IS TRUE`` (``engine/sql/outer_joins.py``). The matrix covers every
+conjuncts as ``(c) IS TRUE`` (``engine/sql/right_joins.py``, ``full_joins.py``). The matrix covers every
 join kind, ON conditions that filter either side, and WHERE predicates over
 either side, at sizes that make DataFusion swap and not, rows hot, flushed,
 and flushed with hot versions over them.

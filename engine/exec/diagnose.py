@@ -675,6 +675,27 @@ def _substring(m: re.Match[str], text: _Text) -> Diagnosis:
     )
 
 
+@_rule(r"Physical plan does not support logical expression OuterReferenceColumn")
+def _outer_reference(m: re.Match[str], text: _Text) -> Diagnosis:
+    found = text.call("lateral")
+    return Diagnosis(
+        QueryError(
+            "A subquery that reads a column of an outer query is not supported here "
+            "(e.g. a LATERAL subquery with ORDER BY / LIMIT): join on the column instead"
+        ),
+        found[0] if found else None,
+    )
+
+
+@_rule(r"only support Literal types for field at idx: (?P<idx>\d+) in Window Function")
+def _window_literal(m: re.Match[str], text: _Text) -> Diagnosis:
+    found = text.call("lag") or text.call("lead")
+    return Diagnosis(
+        QueryError("lag() / lead() take only a constant as their default (third argument)"),
+        found[0] if found else None,
+    )
+
+
 def locate_name(sql: str, dotted: str) -> int | None:
     """Offset of the first reference to ``ns.table`` / ``table`` in ``sql``."""
     return _Text(sql).name(dotted)

@@ -11,8 +11,13 @@ error positions. Only on a refusal it knows how to repair does it retry:
   empty list and IN lists holding a NULL literal (``engine/sql/coercions.py``);
 - (before the first run, not on a refusal) numeric literals a double cannot
   hold exactly become DECIMAL casts (``engine/sql/rewrite.py``), so they
-  compare exactly with DECIMAL columns, and RIGHT joins become LEFT joins
-  and a FULL join's WHERE is guarded (``engine/sql/outer_joins.py``);
+  compare exactly with DECIMAL columns;
+- (before the first run, not on a refusal) shapes DataFusion answers
+  wrongly or refuses though SQL defines them: SIMILAR TO (``similar.py``),
+  USING / NATURAL joins' merged columns (``join_using.py``), RIGHT joins
+  (``right_joins.py``), a FULL join's WHERE (``full_joins.py``), INTERSECT
+  ALL / EXCEPT ALL (``setops.py``), FETCH FIRST (``fetch.py``), a nested
+  OFFSET (``offsets.py``) and IN lists holding a NULL (``coercions.py``);
 - subqueries DataFusion cannot plan (correlated scalar subqueries with
   non-equality predicates, EXISTS / IN outside a WHERE conjunct, ...): the
   query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``).
@@ -28,7 +33,18 @@ import pyarrow as pa
 
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
-from engine.sql import coercions, outer_joins, outnames, rewrite, subqueries
+from engine.sql import (
+    coercions,
+    fetch,
+    full_joins,
+    join_using,
+    offsets,
+    outnames,
+    rewrite,
+    right_joins,
+    setops,
+    subqueries,
+)
 from engine.sql.similar import similar_to_regex
 from engine.sql.tokens import position
 
@@ -44,6 +60,13 @@ _SUBQUERY_REFUSALS = (
 )
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
+# Shapes DataFusion answers wrongly as written (engine/sql/join_using.py,
+# right_joins.py, setops.py, offsets.py) or refuses (fetch.py).
+_MERGING = re.compile(r"\b(?:USING|NATURAL)\b", re.IGNORECASE)
+_ALL_SET_OPERATION = re.compile(r"\b(?:INTERSECT|EXCEPT)\s+ALL\b", re.IGNORECASE)
+_OFFSET = re.compile(r"\bOFFSET\b", re.IGNORECASE)
+_RIGHT_JOIN = re.compile(r"\bRIGHT\b", re.IGNORECASE)
+_FETCH = re.compile(r"\bFETCH\b", re.IGNORECASE)
 
 
 class RewritingRunner:
@@ -67,11 +90,17 @@ class RewritingRunner:
         # Not retries: forms DataFusion parses but answers wrongly, or cannot
         # parse, rewritten before it sees them (each renders the whole text
         # again, so an error in it comes without a position).
+        cols = self._columns_of
         passes: tuple[Callable[[str], tuple[Any, str] | None], ...] = (
             similar_to_regex,  # SIMILAR TO read as an unanchored regex
             coercions.without_empty_in_lists,  # `IN ()` is a syntax error there
-            outer_joins.rewritten_outer_joins,  # RIGHT / FULL joins under a WHERE
-            lambda text: coercions.without_null_in_lists(text, params),  # merged IN lists
+            lambda t: join_using.merged_columns(t, cols) if _MERGING.search(t) else None,
+            lambda t: right_joins.as_left_joins(t, cols) if _RIGHT_JOIN.search(t) else None,
+            full_joins.guarded,  # a FULL join DataFusion would turn into a RIGHT one
+            lambda t: setops.counted(t, cols) if _ALL_SET_OPERATION.search(t) else None,
+            lambda t: fetch.as_limit(t, cols) if _FETCH.search(t) else None,
+            lambda t: offsets.kept(t, cols) if _OFFSET.search(t) else None,
+            lambda t: coercions.without_null_in_lists(t, params),  # merged IN lists
         )
         for rewrite_pass in passes:
             done = rewrite_pass(df_sql)
