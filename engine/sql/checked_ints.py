@@ -1,0 +1,351 @@
+"""Integer arithmetic in queries that fails on overflow instead of wrapping.
+
+DataFusion 55 evaluates ``+ - *``, unary minus and ``sum`` over integers
+with wrapping arithmetic: ``SELECT b + 1`` over a BIGINT holding
+9223372036854775807 answered -9223372036854775808, ``max(i) - min(i)`` over
+an INT holding both extremes answered -1, and ``sum(b)`` of two large
+BIGINTs came back negative (``enable_ansi_mode`` changes none of it).
+PostgreSQL and DuckDB raise an overflow error there; so does the engine.
+
+Where both operands are certainly integers (columns of integer type found
+through the query's scopes, integer literals, casts to an integer type,
+``min``/``max``/``sum`` of those, and the rewritten steps themselves), the
+step is computed in DECIMAL(38, 0), which holds any sum, difference or
+product of two 64-bit integers exactly, and cast back to the type
+DataFusion would have given it (the wider operand's type). DataFusion's
+cast fails when the value does not fit, so every step is checked, as in
+PostgreSQL. ``sum`` of a BIGINT is summed in DECIMAL(38, 0) and cast back
+to BIGINT. A cast is transparent in DataFusion's output names, so results
+keep the names they had. Anything whose type is not certain (function
+results, derived-table columns, parameters) is left as written: this module
+never changes an answer that fits, it only turns a wrapped one into an error.
+
+``sum`` of INT or SMALLINT is left alone: DataFusion sums those in BIGINT,
+which would need more than 2^32 rows of extreme values to overflow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from engine.sql.tokens import dialect_for
+
+SchemaOf = Callable[[str | None, str], "pa.Schema | None"]
+
+_ARROW_INTS = {pa.int16(): "SMALLINT", pa.int32(): "INT", pa.int64(): "BIGINT"}
+_RANK = {"SMALLINT": 1, "INT": 2, "BIGINT": 3}
+_CAST_INTS = {
+    exp.DataType.Type.SMALLINT: "SMALLINT",
+    exp.DataType.Type.INT: "INT",
+    exp.DataType.Type.BIGINT: "BIGINT",
+}
+_INT64 = range(-(2**63), 2**63)
+_OPS = (exp.Add, exp.Sub, exp.Mul)
+# Text that may hold arithmetic or a sum: anything else is not parsed at all.
+# (`*` followed by FROM, `,` or `)` is a star, not a product.)
+_MAYBE = re.compile(r"[+\-]|\*\s*(?!FROM\b)[\w(\"]|\bsum\s*\(", re.IGNORECASE)
+
+# Overflow shows as DataFusion's cast error naming the Arrow type.
+_OUT_OF_RANGE = re.compile(r"value of (-?\d+) is out of range (Int16|Int32|Int64)")
+_TYPE_NAMES = {"Int16": "SMALLINT", "Int32": "INT", "Int64": "BIGINT"}
+
+
+def overflow_message(error_text: str) -> str | None:
+    """The user-facing message for an overflow that a checked step raised
+    (DataFusion's cast error text), or None if ``error_text`` is not one."""
+    found = _OUT_OF_RANGE.search(error_text)
+    if found is None:
+        return None
+    value, arrow = found.groups()
+    return (
+        f"Numeric overflow: an integer result ({value}) is outside the range of "
+        f"{_TYPE_NAMES[arrow]}. Hint: CAST an operand to DECIMAL(38, 0) or DOUBLE "
+        "to compute in a wider type"
+    )
+
+
+def checked_arithmetic(sql: str, schema_of: SchemaOf) -> tuple[exp.Expr, str] | None:
+    """(tree, text) of ``sql`` with its integer steps checked, or None when it
+    has none (then ``sql`` runs as written)."""
+    if _MAYBE.search(sql) is None:
+        return None
+    dialect = dialect_for(sql)
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return None
+    if not isinstance(tree, exp.Query) or tree.find(*_OPS, exp.Neg, exp.Sum) is None:
+        return None
+    try:
+        known = _Known(tree, schema_of)
+    except SqlglotError:
+        return None
+    nodes = [n for n in tree.find_all(*_OPS, exp.Neg, exp.Sum) if known.checks(n)]
+    if not nodes:
+        return None
+    slow, names = known.names_kept(nodes)
+    nodes.sort(key=_depth, reverse=True)  # innermost first: a checked step types its parent
+    for node in nodes:
+        known.check(node, slow=node.sql() in slow)
+    for select, index, name in names:
+        projection = select.expressions[index]
+        projection.replace(exp.alias_(projection.copy(), name, quoted=True))
+    return tree, tree.sql(dialect=dialect)
+
+
+def _depth(node: exp.Expr) -> int:
+    d = 0
+    while node.parent is not None:
+        node = node.parent
+        d += 1
+    return d
+
+
+def _decimal(node: exp.Expr) -> exp.Expr:
+    return exp.Cast(this=node, to=exp.DataType.build("DECIMAL(38, 0)"))
+
+
+def _double(node: exp.Expr) -> exp.Expr:
+    return exp.Cast(this=node, to=exp.DataType.build("DOUBLE"))
+
+
+def _simple(node: exp.Expr) -> bool:
+    """An operand cheap enough to appear three times in a checked step."""
+    while isinstance(node, (exp.Paren, exp.Cast)):
+        node = node.this
+    if isinstance(node, (exp.Max, exp.Min)):
+        node = node.this
+    return isinstance(node, (exp.Column, exp.Literal)) or (
+        isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal)
+    )
+
+
+class _Known:
+    """The integer types of a query's nodes and DataFusion's names for them."""
+
+    def __init__(self, tree: exp.Expr, schema_of: SchemaOf) -> None:
+        self.columns, self.qualifiers = _column_types(tree, schema_of)
+        self.checked: dict[int, str] = {}  # id(replacement) -> its type
+
+    def int_type(self, node: exp.Expr) -> str | None:
+        """The integer type ``node`` certainly has (as DataFusion types it), or None."""
+        while isinstance(node, exp.Paren) and id(node) not in self.checked:
+            node = node.this
+        if id(node) in self.checked:
+            return self.checked[id(node)]
+        if isinstance(node, exp.Literal):
+            if node.is_string or not node.this.isdigit() or int(node.this) not in _INT64:
+                return None
+            return "BIGINT"
+        if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
+            return _CAST_INTS.get(node.to.this) if not node.to.expressions else None
+        if isinstance(node, exp.Column):
+            return self.columns.get(id(node))
+        if isinstance(node, exp.Neg):
+            return self.int_type(node.this)
+        if isinstance(node, _OPS):
+            left, right = self.int_type(node.this), self.int_type(node.expression)
+            if left is None or right is None:
+                return None
+            return left if _RANK[left] >= _RANK[right] else right
+        if isinstance(node, (exp.Max, exp.Min)) and not node.expressions:
+            return self.int_type(node.this)
+        return None
+
+    def checks(self, node: exp.Expr) -> bool:
+        """Whether ``node`` is a step to check."""
+        if isinstance(node, exp.Sum):
+            return self.int_type(_summed(node)) == "BIGINT"
+        if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
+            return False  # a negative literal; DataFusion reads it exactly
+        return self.int_type(node) is not None
+
+    def names_kept(self, nodes: list[exp.Expr]) -> tuple[set[str], list[tuple[exp.Select, int, str]]]:
+        """Unaliased projections holding a step keep DataFusion's name for the
+        expression as written: an alias where the name can be rendered, else
+        their steps (and steps written the same elsewhere, e.g. in GROUP BY)
+        take the slower form whose casts DataFusion leaves out of names."""
+        slow: set[str] = set()
+        names: list[tuple[exp.Select, int, str]] = []
+        ids = {id(n) for n in nodes}
+        for select in {id(n.parent_select): n.parent_select for n in nodes if n.parent_select}.values():
+            for index, projection in enumerate(select.expressions):
+                if isinstance(projection, exp.Alias):
+                    continue
+                inside = [n for n in projection.walk() if id(n) in ids]
+                if not inside:
+                    continue
+                name = self.df_name(projection)
+                if name is not None:
+                    names.append((select, index, name))
+                else:
+                    slow.update(n.sql() for n in inside)
+        return slow, names
+
+    def df_name(self, node: exp.Expr) -> str | None:
+        """DataFusion's output name for ``node``, for the shapes this module
+        checks; None for anything else."""
+        while isinstance(node, exp.Paren):
+            node = node.this
+        if isinstance(node, exp.Literal):
+            return f"Int64({node.this})" if self.int_type(node) else None
+        if isinstance(node, exp.Neg):
+            if isinstance(node.this, exp.Literal):
+                return f"Int64(-{node.this.this})" if self.int_type(node.this) else None
+            inner = self.df_name(node.this)
+            return None if inner is None else f"(- {inner})"
+        if isinstance(node, exp.Cast):
+            return self.df_name(node.this)
+        if isinstance(node, exp.Column):
+            qualifier = self.qualifiers.get(id(node))
+            return None if qualifier is None else f"{qualifier}.{_name(node.this)}"
+        if isinstance(node, _OPS):
+            left, right = self.df_name(node.this), self.df_name(node.expression)
+            if left is None or right is None:
+                return None
+            return f"{left} {_SYMBOLS[type(node)]} {right}"
+        if isinstance(node, (exp.Sum, exp.Max, exp.Min)) and not node.expressions:
+            inner = self.df_name(node.this)
+            return None if inner is None else f"{type(node).__name__.lower()}({inner})"
+        return None
+
+    def check(self, node: exp.Expr, *, slow: bool) -> None:
+        """Replace ``node`` by its checked form."""
+        if isinstance(node, exp.Sum):
+            target = _summed(node)
+            target.replace(_decimal(target.copy()))
+            top: exp.Expr = node
+            while isinstance(top.parent, (exp.Filter, exp.Window)) and top.parent.this is top:
+                top = top.parent
+            holder = exp.Cast(this=exp.Null(), to=exp.DataType.build("BIGINT"))
+            top.replace(holder)
+            holder.set("this", top)
+            self.checked[id(holder)] = "BIGINT"
+            return
+        result = self.int_type(node)
+        assert result is not None
+        if isinstance(node, exp.Neg):
+            a = node.this
+            exact = exp.Neg(this=_decimal(a.copy()))
+            fast: exp.Expr = exp.Neg(this=a.copy())
+            near = exp.LT(this=a.copy(), expression=exp.Neg(this=exp.Literal.number(_MAX[result])))
+            simple = _simple(a)
+        else:
+            a, b = node.this, node.expression
+            op = type(node)
+            exact = op(this=_decimal(a.copy()), expression=_decimal(b.copy()))
+            fast = op(this=a.copy(), expression=b.copy())
+            approx = op(this=_double(a.copy()), expression=_double(b.copy()))
+            near = exp.GTE(
+                this=exp.Abs(this=approx), expression=exp.Literal.number(f"{_NEAR[result]}.0")
+            )
+            simple = _simple(a) and _simple(b)
+        checked = exp.Cast(this=exact, to=exp.DataType.build(result))
+        if simple and not slow:
+            # Exact only where the double estimate comes near the type's
+            # bound (its error is far below the margin); the native step elsewhere.
+            replacement: exp.Expr = exp.Paren(
+                this=exp.Case(ifs=[exp.If(this=near, true=checked)], default=fast)
+            )
+        else:
+            replacement = checked
+        node.replace(replacement)
+        self.checked[id(replacement)] = result
+
+
+_SYMBOLS = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}
+_MAX = {"SMALLINT": str(2**15 - 1), "INT": str(2**31 - 1), "BIGINT": str(2**63 - 1)}
+_NEAR = {"SMALLINT": 2**13, "INT": 2**29, "BIGINT": 2**61}
+
+
+def _summed(node: exp.Sum) -> exp.Expr:
+    arg = node.this
+    if isinstance(arg, exp.Distinct) and len(arg.expressions) == 1:
+        return arg.expressions[0]
+    return arg
+
+
+def _name(ident: exp.Expr | None) -> str:
+    if not isinstance(ident, exp.Identifier):
+        return ident.name if ident is not None else ""
+    return ident.this if ident.quoted else ident.this.lower()
+
+
+def _column_types(
+    tree: exp.Expr, schema_of: SchemaOf
+) -> tuple[dict[int, str], dict[int, str]]:
+    """For the columns that resolve, in their own scope, to exactly one base
+    table's column: id(column) -> integer type (integer columns only), and
+    id(column) -> the qualifier DataFusion names it with."""
+    types: dict[int, str] = {}
+    qualifiers: dict[int, str] = {}
+    cache: dict[tuple[str | None, str], dict[str, pa.DataType] | None] = {}
+
+    def table_types(table: exp.Table) -> dict[str, pa.DataType] | None:
+        if table.args.get("catalog") is not None or not isinstance(table.this, exp.Identifier):
+            return None
+        key = (_name(table.args.get("db")) or None, _name(table.this))
+        if key not in cache:
+            schema = schema_of(*key)
+            cache[key] = None if schema is None else {f.name: f.type for f in schema}
+        return cache[key]
+
+    for scope in traverse_scope(tree):
+        _scope_types(scope, table_types, types, qualifiers)
+    return types, qualifiers
+
+
+def _shown(table: exp.Table) -> str:
+    """How DataFusion qualifies a column of ``table`` in output names."""
+    if table.alias:
+        return _name(table.args["alias"].this)
+    db = table.args.get("db")
+    return f"{_name(db)}.{_name(table.this)}" if db is not None else _name(table.this)
+
+
+def _scope_types(
+    scope: Scope,
+    table_types: Callable[[exp.Table], dict[str, pa.DataType] | None],
+    types: dict[int, str],
+    qualifiers: dict[int, str],
+) -> None:
+    sources: dict[str, tuple[exp.Table, dict[str, pa.DataType] | None]] = {}
+    derived: dict[str, set[str] | None] = {}
+    for name, source in scope.sources.items():
+        if isinstance(source, exp.Table):
+            sources[name] = (source, table_types(source))
+        else:  # a derived table or a CTE: its columns' types are not known here
+            expression = getattr(source, "expression", None)
+            derived[name] = (
+                set(expression.named_selects) if isinstance(expression, exp.Query) else None
+            )
+    select = scope.expression
+    aliases = (
+        {p.alias for p in select.expressions if isinstance(p, exp.Alias)}
+        if isinstance(select, exp.Select)
+        else set()
+    )
+    for column in scope.columns:
+        name = _name(column.this)
+        if column.table:
+            found = sources.get(column.table)
+        else:
+            if name in aliases or any(cols is None or name in cols for cols in derived.values()):
+                continue  # may name an output alias or a derived column
+            holders = [s for s in sources.values() if s[1] is None or name in s[1]]
+            if len(holders) != 1:
+                continue
+            found = holders[0]
+        if found is None or found[1] is None or name not in found[1]:
+            continue
+        qualifiers[id(column)] = _shown(found[0])
+        int_type = _ARROW_INTS.get(found[1][name])
+        if int_type is not None:
+            types[id(column)] = int_type
