@@ -35,6 +35,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from engine.sql.mixed_numbers import NODES, doubles_where_mixed
 from engine.sql.tokens import dialect_for
 
 SchemaOf = Callable[[str | None, str], "pa.Schema | None"]
@@ -50,7 +51,10 @@ _INT64 = range(-(2**63), 2**63)
 _OPS = (exp.Add, exp.Sub, exp.Mul)
 # Text that may hold arithmetic or a sum: anything else is not parsed at all.
 # (`*` followed by FROM, `,` or `)` is a star, not a product.)
-_MAYBE = re.compile(r"[+\-]|\*\s*(?!FROM\b)[\w(\"]|\bsum\s*\(", re.IGNORECASE)
+_MAYBE = re.compile(
+    r"[+\-]|\*\s*(?!FROM\b)[\w(\"]|\b(?:sum|coalesce|greatest|least|nullif|if)\s*\(|\bCASE\b",
+    re.IGNORECASE,
+)
 
 # Overflow shows as DataFusion's cast error naming the Arrow type.
 _OUT_OF_RANGE = re.compile(r"value of (-?\d+) is out of range (Int16|Int32|Int64)")
@@ -81,22 +85,25 @@ def checked_arithmetic(sql: str, schema_of: SchemaOf) -> tuple[exp.Expr, str] | 
         tree = sqlglot.parse_one(sql, read=dialect)
     except SqlglotError:
         return None
-    if not isinstance(tree, exp.Query) or tree.find(*_OPS, exp.Neg, exp.Sum) is None:
+    if not isinstance(tree, exp.Query) or tree.find(*_OPS, exp.Neg, exp.Sum, *NODES) is None:
         return None
     try:
         known = _Known(tree, schema_of)
     except SqlglotError:
         return None
     nodes = [n for n in tree.find_all(*_OPS, exp.Neg, exp.Sum) if known.checks(n)]
-    if not nodes:
-        return None
     slow, names = known.names_kept(nodes)
+    slow_ids = {id(n) for n in nodes if n.sql() in slow}  # (texts as written)
+    # Before the steps are rewritten: their operands' types are read as written.
+    changed = doubles_where_mixed(tree, lambda column: known.columns.get(id(column)))
     nodes.sort(key=_depth, reverse=True)  # innermost first: a checked step types its parent
     for node in nodes:
-        known.check(node, slow=node.sql() in slow)
+        known.check(node, slow=id(node) in slow_ids)
     for select, index, name in names:
         projection = select.expressions[index]
         projection.replace(exp.alias_(projection.copy(), name, quoted=True))
+    if not nodes and not changed:
+        return None
     return tree, tree.sql(dialect=dialect)
 
 
@@ -131,7 +138,7 @@ class _Known:
     """The integer types of a query's nodes and DataFusion's names for them."""
 
     def __init__(self, tree: exp.Expr, schema_of: SchemaOf) -> None:
-        self.columns, self.qualifiers = _column_types(tree, schema_of)
+        self.columns, self.qualifiers = column_types(tree, schema_of)
         self.checked: dict[int, str] = {}  # id(replacement) -> its type
 
     def int_type(self, node: exp.Expr) -> str | None:
@@ -147,7 +154,8 @@ class _Known:
         if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
             return _CAST_INTS.get(node.to.this) if not node.to.expressions else None
         if isinstance(node, exp.Column):
-            return self.columns.get(id(node))
+            arrow = self.columns.get(id(node))
+            return _ARROW_INTS.get(arrow) if arrow is not None else None
         if isinstance(node, exp.Neg):
             return self.int_type(node.this)
         if isinstance(node, _OPS):
@@ -278,13 +286,13 @@ def _name(ident: exp.Expr | None) -> str:
     return ident.this if ident.quoted else ident.this.lower()
 
 
-def _column_types(
+def column_types(
     tree: exp.Expr, schema_of: SchemaOf
-) -> tuple[dict[int, str], dict[int, str]]:
+) -> tuple[dict[int, pa.DataType], dict[int, str]]:
     """For the columns that resolve, in their own scope, to exactly one base
-    table's column: id(column) -> integer type (integer columns only), and
-    id(column) -> the qualifier DataFusion names it with."""
-    types: dict[int, str] = {}
+    table's column: id(column) -> its Arrow type, and id(column) -> the
+    qualifier DataFusion names it with."""
+    types: dict[int, pa.DataType] = {}
     qualifiers: dict[int, str] = {}
     cache: dict[tuple[str | None, str], dict[str, pa.DataType] | None] = {}
 
@@ -313,7 +321,7 @@ def _shown(table: exp.Table) -> str:
 def _scope_types(
     scope: Scope,
     table_types: Callable[[exp.Table], dict[str, pa.DataType] | None],
-    types: dict[int, str],
+    types: dict[int, pa.DataType],
     qualifiers: dict[int, str],
 ) -> None:
     sources: dict[str, tuple[exp.Table, dict[str, pa.DataType] | None]] = {}
@@ -346,6 +354,4 @@ def _scope_types(
         if found is None or found[1] is None or name not in found[1]:
             continue
         qualifiers[id(column)] = _shown(found[0])
-        int_type = _ARROW_INTS.get(found[1][name])
-        if int_type is not None:
-            types[id(column)] = int_type
+        types[id(column)] = found[1][name]
