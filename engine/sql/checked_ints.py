@@ -93,7 +93,11 @@ def checked_arithmetic(sql: str, schema_of: SchemaOf) -> tuple[exp.Expr, str] | 
         return None
     nodes = [n for n in tree.find_all(*_OPS, exp.Neg, exp.Sum) if known.checks(n)]
     slow, names = known.names_kept(nodes)
-    slow_ids = {id(n) for n in nodes if n.sql() in slow}  # (texts as written)
+    # (Texts as written.) A CASE to sort on trips DataFusion's check of the
+    # plan's orderings (SanityCheckPlan), so a sort key takes the cast form.
+    # The same text takes the same form everywhere (GROUP BY matches it).
+    slow |= {n.sql() for n in nodes if n.find_ancestor(exp.Ordered)}
+    slow_ids = {id(n) for n in nodes if n.sql() in slow}
     # Before the steps are rewritten: their operands' types are read as written.
     changed = doubles_where_mixed(tree, lambda column: known.columns.get(id(column)))
     nodes.sort(key=_depth, reverse=True)  # innermost first: a checked step types its parent
@@ -132,6 +136,13 @@ def _simple(node: exp.Expr) -> bool:
     return isinstance(node, (exp.Column, exp.Literal)) or (
         isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal)
     )
+
+
+def _fast(node: exp.Expr) -> bool:
+    """Whether ``node`` may take the fast form (a CASE, named unlike the step)."""
+    if isinstance(node, exp.Neg):
+        return _simple(node.this)
+    return isinstance(node, _OPS) and _simple(node.this) and _simple(node.expression)
 
 
 class _Known:
@@ -188,8 +199,8 @@ class _Known:
                 if isinstance(projection, exp.Alias):
                     continue
                 inside = [n for n in projection.walk() if id(n) in ids]
-                if not inside:
-                    continue
+                if not any(_fast(n) for n in inside):
+                    continue  # every form it takes is a cast, which names leave out
                 name = self.df_name(projection)
                 if name is not None:
                     names.append((select, index, name))
@@ -244,7 +255,7 @@ class _Known:
             exact = exp.Neg(this=_decimal(a.copy()))
             fast: exp.Expr = exp.Neg(this=a.copy())
             near = exp.LT(this=a.copy(), expression=exp.Neg(this=exp.Literal.number(_MAX[result])))
-            simple = _simple(a)
+            simple = _fast(node)
         else:
             a, b = node.this, node.expression
             op = type(node)
@@ -254,9 +265,9 @@ class _Known:
             near = exp.GTE(
                 this=exp.Abs(this=approx), expression=exp.Literal.number(f"{_NEAR[result]}.0")
             )
-            simple = _simple(a) and _simple(b)
+            simple = _fast(node)
         checked = exp.Cast(this=exact, to=exp.DataType.build(result))
-        if simple and not slow:
+        if simple and not slow:  # (as ``_fast`` decides)
             # Exact only where the double estimate comes near the type's
             # bound (its error is far below the margin); the native step elsewhere.
             replacement: exp.Expr = exp.Paren(
@@ -340,7 +351,8 @@ def _scope_types(
         if isinstance(select, exp.Select)
         else set()
     )
-    for column in scope.columns:
+    # (Scope.columns leaves out some repeats in HAVING and ORDER BY.)
+    for column in [n for n in scope.walk() if isinstance(n, exp.Column)]:
         name = _name(column.this)
         if column.table:
             found = sources.get(column.table)
