@@ -75,9 +75,13 @@ def overflow_message(error_text: str) -> str | None:
     )
 
 
-def checked_arithmetic(sql: str, schema_of: SchemaOf) -> tuple[exp.Expr, str] | None:
+def checked_arithmetic(
+    sql: str, schema_of: SchemaOf, *, projections: bool = True
+) -> tuple[exp.Expr, str] | None:
     """(tree, text) of ``sql`` with its integer steps checked, or None when it
-    has none (then ``sql`` runs as written)."""
+    has none (then ``sql`` runs as written). ``projections=False`` leaves the
+    outermost SELECT's own projections as they are (an UPDATE's new values,
+    which its write path checks exactly, naming the column)."""
     if _MAYBE.search(sql) is None:
         return None
     dialect = dialect_for(sql)
@@ -92,6 +96,9 @@ def checked_arithmetic(sql: str, schema_of: SchemaOf) -> tuple[exp.Expr, str] | 
     except SqlglotError:
         return None
     nodes = [n for n in tree.find_all(*_OPS, exp.Neg, exp.Sum) if known.checks(n)]
+    if not projections and isinstance(tree, exp.Select):
+        values = {id(p) for p in tree.expressions}
+        nodes = [n for n in nodes if not _under(n, values, tree)]
     slow, names = known.names_kept(nodes)
     # (Texts as written.) A CASE to sort on trips DataFusion's check of the
     # plan's orderings (SanityCheckPlan), so a sort key takes the cast form.
@@ -109,6 +116,15 @@ def checked_arithmetic(sql: str, schema_of: SchemaOf) -> tuple[exp.Expr, str] | 
     if not nodes and not changed:
         return None
     return tree, tree.sql(dialect=dialect)
+
+
+def _under(node: exp.Expr, tops: set[int], root: exp.Expr) -> bool:
+    """Whether ``node`` is inside one of the ``tops`` children of ``root``."""
+    while node.parent is not None and node is not root:
+        if id(node) in tops:
+            return True
+        node = node.parent
+    return False
 
 
 def _depth(node: exp.Expr) -> int:

@@ -64,8 +64,16 @@ class RewritingRunner:
         self._schema_of = schema_of
 
     def run(
-        self, tree: Any, df_sql: str, params: dict[str, Any], **kwargs: Any
+        self,
+        tree: Any,
+        df_sql: str,
+        params: dict[str, Any],
+        *,
+        check_projections: bool = True,
+        **kwargs: Any,
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+        """``check_projections=False``: the query's own projections are an
+        UPDATE's new values, whose overflow the write path reports."""
         escaped = like_escape.backslash_escapes(df_sql)
         if escaped is not None:
             df_sql = escaped
@@ -93,7 +101,9 @@ class RewritingRunner:
         unchecked = (tree, df_sql, kwargs)
         if self._schema_of is not None:
             # Not a retry: DataFusion's integer arithmetic wraps silently.
-            checked = checked_ints.checked_arithmetic(df_sql, self._schema_of)
+            checked = checked_ints.checked_arithmetic(
+                df_sql, self._schema_of, projections=check_projections
+            )
             if checked is not None:
                 tree, df_sql = checked
                 kwargs = {**kwargs, "locate": lambda offset: None}
