@@ -26,17 +26,21 @@ which would need more than 2^32 rows of extreme values to overflow.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
+from sqlglot.tokens import TokenType
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from engine.sql.mixed_numbers import NODES, doubles_where_mixed
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import dialect_for, tokenize
 
 SchemaOf = Callable[[str | None, str], "pa.Schema | None"]
 
@@ -84,6 +88,10 @@ def checked_arithmetic(
     which its write path checks exactly, naming the column)."""
     if _MAYBE.search(sql) is None:
         return None
+    if "^" in sql and any(t.token_type == TokenType.CARET for t in tokenize(sql)):
+        # sqlglot reads `^` as POWER (PostgreSQL's meaning) where DataFusion
+        # reads a bitwise XOR: the text could not be written back faithfully.
+        return None
     dialect = dialect_for(sql)
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
@@ -95,7 +103,7 @@ def checked_arithmetic(
         known = _Known(tree, schema_of)
     except SqlglotError:
         return None
-    nodes = [n for n in tree.find_all(*_OPS, exp.Neg, exp.Sum) if known.checks(n)]
+    nodes: list[exp.Expr] = [n for n in tree.find_all(*_OPS, exp.Neg, exp.Sum) if known.checks(n)]
     if not projections and isinstance(tree, exp.Select):
         values = {id(p) for p in tree.expressions}
         nodes = [n for n in nodes if not _under(n, values, tree)]
@@ -115,7 +123,36 @@ def checked_arithmetic(
         projection.replace(exp.alias_(projection.copy(), name, quoted=True))
     if not nodes and not changed:
         return None
-    return tree, tree.sql(dialect=dialect)
+    text = render(tree, dialect)
+    return None if text is None else (tree, text)
+
+
+# Functions whose arguments sqlglot reads in PostgreSQL's terms and writes
+# back differently (``to_char(ts, '%Y')`` would become ``TO_CHAR(ts, 'YYYY')``):
+# a query holding one is left as written.
+_LOSSY = (exp.TimeToStr, exp.StrToTime, exp.StrToDate, exp.UnixToStr)
+
+
+def render(tree: exp.Expr, dialect: Any) -> str | None:
+    """``tree`` as text DataFusion reads as it read the original (``TRY_CAST``
+    stays ``TRY_CAST``, not a CAST that raises); None when the tree holds
+    something that does not survive the round trip."""
+    if tree.find(*_LOSSY) is not None:
+        return None
+    return tree.sql(dialect=_faithful(Dialect.get_or_raise(dialect).__class__))
+
+
+@functools.cache
+def _faithful(base: type[Dialect]) -> type[Dialect]:
+    class Generator(base.Generator):  # type: ignore[name-defined,misc]
+        TRANSFORMS: ClassVar[dict[type[exp.Expr], Any]] = {
+            **base.Generator.TRANSFORMS,
+            exp.TryCast: lambda self, e: (
+                f"TRY_CAST({self.sql(e, 'this')} AS {self.sql(e, 'to')})"
+            ),
+        }
+
+    return type(f"Faithful{base.__name__}", (base,), {"Generator": Generator})
 
 
 def _under(node: exp.Expr, tops: set[int], root: exp.Expr) -> bool:
@@ -202,7 +239,9 @@ class _Known:
             return False  # a negative literal; DataFusion reads it exactly
         return self.int_type(node) is not None
 
-    def names_kept(self, nodes: list[exp.Expr]) -> tuple[set[str], list[tuple[exp.Select, int, str]]]:
+    def names_kept(
+        self, nodes: list[exp.Expr]
+    ) -> tuple[set[str], list[tuple[exp.Select, int, str]]]:
         """Unaliased projections holding a step keep DataFusion's name for the
         expression as written: an alias where the name can be rendered, else
         their steps (and steps written the same elsewhere, e.g. in GROUP BY)
@@ -210,7 +249,9 @@ class _Known:
         slow: set[str] = set()
         names: list[tuple[exp.Select, int, str]] = []
         ids = {id(n) for n in nodes}
-        for select in {id(n.parent_select): n.parent_select for n in nodes if n.parent_select}.values():
+        for select in {
+            id(n.parent_select): n.parent_select for n in nodes if n.parent_select
+        }.values():
             for index, projection in enumerate(select.expressions):
                 if isinstance(projection, exp.Alias):
                     continue
@@ -268,10 +309,11 @@ class _Known:
         assert result is not None
         if isinstance(node, exp.Neg):
             a = node.this
-            exact = exp.Neg(this=_decimal(a.copy()))
+            exact: exp.Expr = exp.Neg(this=_decimal(a.copy()))
             fast: exp.Expr = exp.Neg(this=a.copy())
-            near = exp.LT(this=a.copy(), expression=exp.Neg(this=exp.Literal.number(_MAX[result])))
-            simple = _fast(node)
+            near: exp.Expr = exp.LT(
+                this=a.copy(), expression=exp.Neg(this=exp.Literal.number(_MAX[result]))
+            )
         else:
             a, b = node.this, node.expression
             op = type(node)
@@ -281,7 +323,7 @@ class _Known:
             near = exp.GTE(
                 this=exp.Abs(this=approx), expression=exp.Literal.number(f"{_NEAR[result]}.0")
             )
-            simple = _fast(node)
+        simple = _fast(node)
         checked = exp.Cast(this=exact, to=exp.DataType.build(result))
         if simple and not slow:  # (as ``_fast`` decides)
             # Exact only where the double estimate comes near the type's

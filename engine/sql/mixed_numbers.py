@@ -28,7 +28,7 @@ NODES = (exp.Coalesce, exp.Greatest, exp.Least, exp.Nullif, exp.Case, exp.If)
 
 
 def kind(node: exp.Expr, column_type: Callable[[exp.Column], pa.DataType | None]) -> str | None:
-    """"float" or "decimal" when ``node`` certainly has that type, else None."""
+    """The type ``node`` certainly has, "float" or "decimal"; else None."""
     while isinstance(node, exp.Paren):
         node = node.this
     if isinstance(node, exp.Column):
