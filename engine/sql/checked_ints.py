@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -37,12 +36,10 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
-from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from engine.sql.column_types import SchemaOf, column_types, name_of
 from engine.sql.mixed_numbers import NODES, doubles_where_mixed
 from engine.sql.tokens import dialect_for, tokenize
-
-SchemaOf = Callable[[str | None, str], "pa.Schema | None"]
 
 _ARROW_INTS = {pa.int16(): "SMALLINT", pa.int32(): "INT", pa.int64(): "BIGINT"}
 _RANK = {"SMALLINT": 1, "INT": 2, "BIGINT": 3}
@@ -144,12 +141,12 @@ def render(tree: exp.Expr, dialect: Any) -> str | None:
 
 @functools.cache
 def _faithful(base: type[Dialect]) -> type[Dialect]:
-    class Generator(base.Generator):  # type: ignore[name-defined,misc]
+    generator: Any = base.generator_class
+
+    class Generator(generator):  # type: ignore[misc,valid-type]
         TRANSFORMS: ClassVar[dict[type[exp.Expr], Any]] = {
-            **base.Generator.TRANSFORMS,
-            exp.TryCast: lambda self, e: (
-                f"TRY_CAST({self.sql(e, 'this')} AS {self.sql(e, 'to')})"
-            ),
+            **generator.TRANSFORMS,
+            exp.TryCast: lambda self, e: f"TRY_CAST({self.sql(e, 'this')} AS {self.sql(e, 'to')})",
         }
 
     return type(f"Faithful{base.__name__}", (base,), {"Generator": Generator})
@@ -281,7 +278,7 @@ class _Known:
             return self.df_name(node.this)
         if isinstance(node, exp.Column):
             qualifier = self.qualifiers.get(id(node))
-            return None if qualifier is None else f"{qualifier}.{_name(node.this)}"
+            return None if qualifier is None else f"{qualifier}.{name_of(node.this)}"
         if isinstance(node, _OPS):
             left, right = self.df_name(node.this), self.df_name(node.expression)
             if left is None or right is None:
@@ -347,81 +344,3 @@ def _summed(node: exp.Sum) -> exp.Expr:
     if isinstance(arg, exp.Distinct) and len(arg.expressions) == 1:
         return arg.expressions[0]
     return arg
-
-
-def _name(ident: exp.Expr | None) -> str:
-    if not isinstance(ident, exp.Identifier):
-        return ident.name if ident is not None else ""
-    return ident.this if ident.quoted else ident.this.lower()
-
-
-def column_types(
-    tree: exp.Expr, schema_of: SchemaOf
-) -> tuple[dict[int, pa.DataType], dict[int, str]]:
-    """For the columns that resolve, in their own scope, to exactly one base
-    table's column: id(column) -> its Arrow type, and id(column) -> the
-    qualifier DataFusion names it with."""
-    types: dict[int, pa.DataType] = {}
-    qualifiers: dict[int, str] = {}
-    cache: dict[tuple[str | None, str], dict[str, pa.DataType] | None] = {}
-
-    def table_types(table: exp.Table) -> dict[str, pa.DataType] | None:
-        if table.args.get("catalog") is not None or not isinstance(table.this, exp.Identifier):
-            return None
-        key = (_name(table.args.get("db")) or None, _name(table.this))
-        if key not in cache:
-            schema = schema_of(*key)
-            cache[key] = None if schema is None else {f.name: f.type for f in schema}
-        return cache[key]
-
-    for scope in traverse_scope(tree):
-        _scope_types(scope, table_types, types, qualifiers)
-    return types, qualifiers
-
-
-def _shown(table: exp.Table) -> str:
-    """How DataFusion qualifies a column of ``table`` in output names."""
-    if table.alias:
-        return _name(table.args["alias"].this)
-    db = table.args.get("db")
-    return f"{_name(db)}.{_name(table.this)}" if db is not None else _name(table.this)
-
-
-def _scope_types(
-    scope: Scope,
-    table_types: Callable[[exp.Table], dict[str, pa.DataType] | None],
-    types: dict[int, pa.DataType],
-    qualifiers: dict[int, str],
-) -> None:
-    sources: dict[str, tuple[exp.Table, dict[str, pa.DataType] | None]] = {}
-    derived: dict[str, set[str] | None] = {}
-    for name, source in scope.sources.items():
-        if isinstance(source, exp.Table):
-            sources[name] = (source, table_types(source))
-        else:  # a derived table or a CTE: its columns' types are not known here
-            expression = getattr(source, "expression", None)
-            derived[name] = (
-                set(expression.named_selects) if isinstance(expression, exp.Query) else None
-            )
-    select = scope.expression
-    aliases = (
-        {p.alias for p in select.expressions if isinstance(p, exp.Alias)}
-        if isinstance(select, exp.Select)
-        else set()
-    )
-    # (Scope.columns leaves out some repeats in HAVING and ORDER BY.)
-    for column in [n for n in scope.walk() if isinstance(n, exp.Column)]:
-        name = _name(column.this)
-        if column.table:
-            found = sources.get(column.table)
-        else:
-            if name in aliases or any(cols is None or name in cols for cols in derived.values()):
-                continue  # may name an output alias or a derived column
-            holders = [s for s in sources.values() if s[1] is None or name in s[1]]
-            if len(holders) != 1:
-                continue
-            found = holders[0]
-        if found is None or found[1] is None or name not in found[1]:
-            continue
-        qualifiers[id(column)] = _shown(found[0])
-        types[id(column)] = found[1][name]
