@@ -52,6 +52,7 @@ _INT64 = range(-(2**63), 2**63)
 _OPS = (exp.Add, exp.Sub, exp.Mul)
 # Text that may hold arithmetic or a sum: anything else is not parsed at all.
 # (`*` followed by FROM, `,` or `)` is a star, not a product.)
+_STRINGS = re.compile(r"'(?:[^']|'')*'")  # (a date's dashes are not arithmetic)
 _MAYBE = re.compile(
     r"[+\-]|\*\s*(?!FROM\b)[\w(\"]|\b(?:sum|coalesce|greatest|least|nullif|if)\s*\(|\bCASE\b",
     re.IGNORECASE,
@@ -83,7 +84,7 @@ def checked_arithmetic(
     has none (then ``sql`` runs as written). ``projections=False`` leaves the
     outermost SELECT's own projections as they are (an UPDATE's new values,
     which its write path checks exactly, naming the column)."""
-    if _MAYBE.search(sql) is None:
+    if _MAYBE.search(_STRINGS.sub("''", sql)) is None:
         return None
     if "^" in sql and any(t.token_type == TokenType.CARET for t in tokenize(sql)):
         # sqlglot reads `^` as POWER (PostgreSQL's meaning) where DataFusion
