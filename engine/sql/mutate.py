@@ -135,6 +135,7 @@ def _run_target_select(
         overrides=overrides,
         hidden=True,
         locate=text.locate,
+        check_projections=False,  # SET values: checked where they are written
     )
     return data
 

@@ -20,7 +20,13 @@ error positions. Only on a refusal it knows how to repair does it retry:
   OFFSET (``offsets.py``) and IN lists holding a NULL (``coercions.py``);
 - subqueries DataFusion cannot plan (correlated scalar subqueries with
   non-equality predicates, EXISTS / IN outside a WHERE conjunct, ...): the
-  query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``).
+  query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``);
+- (before the first run) ``LIKE 'p' ESCAPE 'c'`` with an escape other than
+  the backslash, which DataFusion refuses: the pattern is spelled with the
+  backslash (``engine/sql/like_escape.py``);
+- (before the first run, not on a refusal) integer ``+ - *``, unary minus
+  and ``sum`` of BIGINT are computed so that an overflow raises instead of
+  wrapping (``engine/sql/checked_ints.py``).
 """
 
 from __future__ import annotations
@@ -31,13 +37,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from engine.errors import KalamError, QueryError
+from engine.errors import KalamError, NumericOverflowError, QueryError
 from engine.exec.query import QueryRunner
 from engine.sql import (
+    checked_ints,
     coercions,
     fetch,
     full_joins,
     join_using,
+    like_escape,
     offsets,
     outnames,
     rewrite,
@@ -73,14 +81,30 @@ class RewritingRunner:
     """A ``QueryRunner`` with the retries above; same ``run`` signature."""
 
     def __init__(
-        self, inner: QueryRunner, columns_of: Callable[[str | None, str], list[str] | None]
+        self,
+        inner: QueryRunner,
+        columns_of: Callable[[str | None, str], list[str] | None],
+        schema_of: checked_ints.SchemaOf | None = None,
     ) -> None:
         self._inner = inner
         self._columns_of = columns_of
+        self._schema_of = schema_of
 
     def run(
-        self, tree: Any, df_sql: str, params: dict[str, Any], **kwargs: Any
+        self,
+        tree: Any,
+        df_sql: str,
+        params: dict[str, Any],
+        *,
+        check_projections: bool = True,
+        **kwargs: Any,
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
+        """``check_projections=False``: the query's own projections are an
+        UPDATE's new values, whose overflow the write path reports."""
+        escaped = like_escape.backslash_escapes(df_sql)
+        if escaped is not None:
+            df_sql = escaped
+            kwargs = {**kwargs, "locate": lambda offset: None}
         exact = rewrite.exact_decimal_literals(df_sql)
         if exact is not None:
             # Not a retry: a literal a double cannot hold would be compared
@@ -116,11 +140,30 @@ class RewritingRunner:
             if rewritten is not None:
                 tree, df_sql = rewritten
                 kwargs = {**kwargs, "locate": lambda offset: None}
+        checked = None
+        unchecked = (tree, df_sql, kwargs)
+        if self._schema_of is not None:
+            # Not a retry: DataFusion's integer arithmetic wraps silently.
+            checked = checked_ints.checked_arithmetic(
+                df_sql, self._schema_of, projections=check_projections
+            )
+            if checked is not None:
+                tree, df_sql = checked
+                kwargs = {**kwargs, "locate": lambda offset: None}
         try:
             return self._run_named(tree, df_sql, params, **kwargs)
         except KalamError as exc:
             said = f"{exc} {getattr(exc, 'engine_text', '')}"
-            if not any(text in said for text in _SUBQUERY_REFUSALS):
+            refused = any(text in said for text in _SUBQUERY_REFUSALS)
+            if checked is not None and not refused:
+                overflow = checked_ints.overflow_message(said)
+                if overflow is not None:
+                    raise NumericOverflowError(overflow) from None
+                # The text as written gives the error its position; should it
+                # run, the checked text's own error stands.
+                self._run_named(unchecked[0], unchecked[1], params, **unchecked[2])
+                raise
+            if not refused:
                 raise
             original = exc
         rewritten = subqueries.decorrelate(df_sql, self._columns_of)

@@ -100,8 +100,14 @@ def runner_for(
         except KalamError:
             return None
 
+    def schema_of(ns: str | None, name: str) -> Any:
+        try:
+            return resolve(ns, name, False, False).schema
+        except KalamError:
+            return None
+
     return RewritingRunner(
-        QueryRunner(resolve, is_base, engine.live.collect, engine.queries), columns_of
+        QueryRunner(resolve, is_base, engine.live.collect, engine.queries), columns_of, schema_of
     )
 
 
