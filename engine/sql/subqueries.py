@@ -625,8 +625,11 @@ def _is_under(node: exp.Expr, ancestor: exp.Expr | None) -> bool:
 
 
 def _under_join_condition(node: exp.Expr) -> bool:
+    # Every level up, not only to the nearest SELECT: a subquery nested in
+    # one under an ON would copy that ON (with itself inside) into its
+    # domain, and the rewrite never ended.
     current: exp.Expr | None = node
-    while current is not None and not isinstance(current, exp.Select):
+    while current is not None:
         parent = current.parent
         if isinstance(parent, exp.Join) and parent.args.get("on") is current:
             return True
