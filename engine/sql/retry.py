@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from engine.errors import KalamError, QueryError
 from engine.exec.query import QueryRunner
-from engine.sql import coercions, outnames, rewrite, subqueries
+from engine.sql import coercions, outnames, rewrite, subqueries, subquery_forms
 from engine.sql.tokens import position
 
 # DataFusion's messages for subqueries it cannot plan.
@@ -42,6 +42,11 @@ _SUBQUERY_REFUSALS = (
 )
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
+# A subquery with GROUP BY / HAVING: correlated, DataFusion answers it wrongly
+# (a count over no group came back 0 instead of NULL).
+_GROUPED_SUBQUERY = re.compile(
+    r"\(\s*SELECT\b.*\b(?:GROUP\s+BY|HAVING)\b", re.IGNORECASE | re.DOTALL
+)
 
 
 class RewritingRunner:
@@ -66,7 +71,13 @@ class RewritingRunner:
         if emptied is not None:
             tree, df_sql = emptied  # DataFusion cannot parse `IN ()` at all
             kwargs = {**kwargs, "locate": lambda offset: None}
-        if _IN_SUBQUERY.search(df_sql):
+        settled = subquery_forms.exact_exists(df_sql)
+        if settled is not None:
+            # EXISTS over an aggregate, with LIMIT 0 or OFFSET: DataFusion
+            # plans them and answers wrongly (engine/sql/subquery_forms.py).
+            tree, df_sql = settled
+            kwargs = {**kwargs, "locate": lambda offset: None}
+        if _IN_SUBQUERY.search(df_sql) or _GROUPED_SUBQUERY.search(df_sql):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
             # WHERE conjunct (NOT IN with a NULL left side and an empty
             # correlated set, NOT (... IN ...) OR ...): those never reach it
@@ -87,7 +98,13 @@ class RewritingRunner:
             raise original
         new_tree, new_sql = rewritten
         kwargs = {**kwargs, "locate": lambda offset: None}
-        return self._run_named(new_tree, new_sql, params, **kwargs)
+        try:
+            return self._run_named(new_tree, new_sql, params, **kwargs)
+        except KalamError as exc:
+            clear = subquery_forms.single_row_error(exc)
+            if clear is None:
+                raise
+            raise clear from None
 
     def _run_named(
         self, tree: Any, sql: str, params: dict[str, Any], **kwargs: Any

@@ -46,6 +46,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from engine.errors import UnsupportedStatementError
+from engine.sql import subquery_forms
 from engine.sql.tokens import dialect_for
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
@@ -194,6 +195,8 @@ class _Rewriter:
                     )
                 ):
                     out.append(node)
+                elif _grouped_scalar(node, query) and self.outer_columns(node, query):
+                    out.append(node)  # refused by name below, never answered wrongly
                 continue
             if self.outer_columns(node, query) or (
                 isinstance(node, exp.Exists | exp.In) and not _where_conjunct(node, outer)
@@ -276,17 +279,17 @@ class _Rewriter:
                     left = replaced
                 else:
                     copy_col.replace(replaced)
-        value_exprs, replacement = self.values(node, query, name, left)
+        conditions = [
+            _null_safe_eq(exp.column(key_names[i], table=name), keys[i][1])
+            for i in range(len(keys))
+        ]
+        value_exprs, replacement = self.values(node, query, name, left, conditions)
         # The inner query loses its outer references: each becomes the domain's key.
         in_query = {id(c) for c in query.find_all(exp.Column)}
         for column, i in refs:
             if id(column) in in_query:
                 column.replace(exp.column(key_names[i], table=f"{name}_dom"))
         derived = self.derived(query, domain, key_names, value_exprs, name)
-        conditions = [
-            _null_safe_eq(exp.column(key_names[i], table=name), keys[i][1])
-            for i in range(len(keys))
-        ]
         self.attach(outer, node, derived, name, conditions, replacement, keys, text)
 
     def wrap(self, node: exp.In | exp.Exists, query: exp.Expr | None) -> exp.Select:
@@ -365,7 +368,12 @@ class _Rewriter:
         )
 
     def values(
-        self, node: exp.Expr, query: exp.Select, name: str, left_in_d: exp.Expr | None
+        self,
+        node: exp.Expr,
+        query: exp.Select,
+        name: str,
+        left_in_d: exp.Expr | None,
+        conditions: list[exp.Expr],
     ) -> tuple[list[exp.Expr], exp.Expr]:
         mark = exp.column(_MARK, table=_marked_name(query))
         count_all = exp.Count(this=mark.copy())
@@ -423,12 +431,17 @@ class _Rewriter:
                 default=exp.false(),
             )
             return values, exp.Paren(this=replacement)
-        if query.args.get("group") or query.args.get("distinct"):
-            raise _refuse("a correlated scalar subquery with GROUP BY or DISTINCT")
+        if query.args.get("group"):
+            raise _refuse("a correlated scalar subquery with GROUP BY")
         if not _has_aggregate(projection):
-            raise _refuse(
-                "a correlated scalar subquery that is not an aggregate (it may return "
-                "several rows); aggregate it, e.g. with max(...)"
+            # One row or none per outer row, else an error where it is used.
+            return subquery_forms.single_row_value(
+                projection,
+                _only_matched(projection, mark),
+                mark,
+                name,
+                distinct=query.args.get("distinct") is not None,
+                joined=[c.copy() for c in conditions],
             )
         value = projection.copy()
         for agg in list(value.find_all(exp.AggFunc)):
@@ -622,6 +635,17 @@ def _is_under(node: exp.Expr, ancestor: exp.Expr | None) -> bool:
             return True
         current = current.parent
     return False
+
+
+def _grouped_scalar(node: exp.Expr, query: exp.Expr) -> bool:
+    """A scalar subquery with GROUP BY or HAVING: DataFusion 55 decorrelates
+    it wrongly (``(SELECT count(*) FROM q WHERE q.c = p.c GROUP BY q.c)``
+    came back NULL for a row matching no group, yet not NULL to IS NULL)."""
+    return (
+        isinstance(node, exp.Subquery)
+        and isinstance(query, exp.Select)
+        and (query.args.get("group") is not None or query.args.get("having") is not None)
+    )
 
 
 def _under_join_condition(node: exp.Expr) -> bool:

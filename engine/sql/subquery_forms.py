@@ -1,0 +1,234 @@
+"""Subquery forms DataFusion 55 plans but answers wrongly, made exact on the
+sqlglot tree before it sees them, and the single-row check of a correlated
+scalar subquery that is not an aggregate.
+
+``EXISTS (S)`` depends only on whether ``S`` has a row, so:
+
+- an aggregate without GROUP BY has exactly one row (before HAVING / OFFSET):
+  ``EXISTS (SELECT max(b) FROM q WHERE q.b = p.b)`` is TRUE for every row
+  (DataFusion read it as EXISTS over the rows aggregated: FALSE where none
+  matched); with HAVING ``h`` it is ``COALESCE((SELECT h FROM ...), FALSE)``;
+- ``LIMIT 0`` has no row: FALSE (DataFusion ignored it);
+- ``OFFSET k`` keeps a row only past ``k`` rows: ``(SELECT count(*) FROM ...
+  WHERE ...) > k`` (DataFusion ignored the OFFSET);
+- ORDER BY, a LIMIT above 0, DISTINCT and a GROUP BY without HAVING never
+  change whether a row exists: dropped (the rewrite in
+  ``engine/sql/subqueries.py`` could not carry them).
+
+A correlated scalar subquery that is not an aggregate
+(``(SELECT b FROM q WHERE q.a = p.a)``) is decorrelated with the number of
+inner rows each outer row matches; more than one is an error at run time,
+raised (``single_row_error``) only for rows whose value is computed, as SQL
+says. DataFusion has no function that raises, so the check is a cast of a
+marker text to a number that fails exactly when the count exceeds one.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from engine.errors import QueryError, UnsupportedStatementError
+from engine.sql.tokens import dialect_for
+
+_EXISTS = re.compile(r"\bEXISTS\s*\(", re.IGNORECASE)
+_TOO_MANY = "__kalam_scalar_subquery_rows_"
+_TOO_MANY_SEEN = re.compile(re.escape(_TOO_MANY) + r"(\d+)")
+
+
+def exact_exists(sql: str) -> tuple[exp.Expr, str] | None:
+    """``sql`` with each EXISTS subquery in the exact form above, as (tree,
+    SQL); None when nothing changed (the query then reaches DataFusion as
+    written)."""
+    if not _EXISTS.search(sql):
+        return None
+    dialect = dialect_for(sql)
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return None
+    changed = False
+    # Innermost first, so an EXISTS inside another's subquery is settled
+    # before its parent is inspected.
+    nodes = sorted(tree.find_all(exp.Exists), key=_depth, reverse=True)
+    for node in nodes:
+        changed |= _settle(node)
+    if not changed:
+        return None
+    return tree, tree.sql(dialect=dialect)
+
+
+def _settle(node: exp.Exists) -> bool:
+    query = node.this
+    while isinstance(query, exp.Subquery):
+        query = query.this
+    if not isinstance(query, exp.Select):
+        return False
+    limit = _count_of(query, "limit")
+    offset = _count_of(query, "offset")
+    if limit == 0:
+        node.replace(exp.false())
+        return True
+    grouped = query.args.get("group") is not None
+    having = query.args.get("having")
+    if not grouped and (having is not None or _aggregates(query)):
+        # Exactly one row, then HAVING, OFFSET and LIMIT (> 0) apply to it.
+        if offset:
+            node.replace(exp.false())
+            return True
+        if having is None:
+            node.replace(exp.true())
+            return True
+        condition = having.this.copy()
+        _strip(query)
+        query.set("expressions", [condition])
+        node.replace(exp.func("COALESCE", exp.Subquery(this=query.copy()), exp.false()))
+        return True
+    if having is not None:
+        return False  # groups filtered by HAVING: left to the rewrite or DataFusion
+    if offset:
+        if grouped or query.args.get("distinct") is not None:
+            raise UnsupportedStatementError(
+                "Subquery not supported: OFFSET inside EXISTS over GROUP BY or DISTINCT"
+            )
+        _strip(query)
+        query.set("expressions", [exp.Count(this=exp.Star())])
+        node.replace(
+            exp.Paren(
+                this=exp.GT(
+                    this=exp.Subquery(this=query.copy()), expression=exp.Literal.number(offset)
+                )
+            )
+        )
+        return True
+    if not any(query.args.get(a) is not None for a in ("group", "distinct", "order", "limit")):
+        return False
+    _strip(query)
+    query.set("expressions", [exp.Literal.number(1)])
+    return True
+
+
+def _strip(query: exp.Select) -> None:
+    for arg in ("group", "having", "distinct", "order", "limit", "offset"):
+        query.set(arg, None)
+
+
+def _count_of(query: exp.Select, arg: str) -> int | None:
+    """A LIMIT / OFFSET as a number; None when absent. Anything but an
+    integer literal (a parameter, an expression) is refused: DataFusion
+    ignores it inside EXISTS."""
+    node = query.args.get(arg)
+    if node is None:
+        return None
+    value = node.args.get("expression") if isinstance(node, exp.Limit | exp.Offset) else node
+    if isinstance(value, exp.Literal) and value.is_int:
+        return int(value.this)
+    raise UnsupportedStatementError(
+        f"Subquery not supported: {arg.upper()} inside EXISTS must be a whole number"
+    )
+
+
+def _aggregates(query: exp.Select) -> bool:
+    for p in query.expressions:
+        for agg in p.find_all(exp.AggFunc):
+            if agg.find_ancestor(exp.Select) is query and agg.find_ancestor(exp.Window) is None:
+                return True
+    return False
+
+
+def _depth(node: exp.Expr) -> int:
+    d = 0
+    while node.parent is not None:
+        node = node.parent
+        d += 1
+    return d
+
+
+# ------------------------------------------------------ one row, or an error
+
+
+def single_row_value(
+    projection: exp.Expr,
+    only_matched: exp.Expr,
+    mark: exp.Column,
+    name: str,
+    *,
+    distinct: bool,
+    joined: list[exp.Expr],
+) -> tuple[list[exp.Expr], exp.Expr]:
+    """The aggregates of a decorrelated non-aggregate scalar subquery (its
+    value and how many rows carry it), and what replaces the subquery.
+
+    ``only_matched`` is the projection, NULL for the LEFT JOIN's padding row.
+    With DISTINCT the rows are the distinct values, a NULL counting as one.
+    ``joined`` are the conditions joining the outer row to its count: part
+    of the check, so that DataFusion cannot push it below the join and raise
+    for outer rows another condition of the WHERE excludes."""
+    if distinct:
+        null_seen = exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.and_(
+                        exp.Not(this=exp.Is(this=mark.copy(), expression=exp.Null())),
+                        exp.Is(this=projection.copy(), expression=exp.Null()),
+                    ),
+                    true=exp.Literal.number(1),
+                )
+            ],
+            default=exp.Literal.number(0),
+        )
+        rows: exp.Expr = exp.Add(
+            this=exp.Count(this=exp.Distinct(expressions=[only_matched.copy()])),
+            expression=exp.Max(this=null_seen),
+        )
+    else:
+        rows = exp.Count(this=mark.copy())
+    values = [
+        exp.alias_(rows, f"{name}_rows"),
+        exp.alias_(exp.Max(this=only_matched.copy()), f"{name}_v"),
+    ]
+    count = exp.column(f"{name}_rows", table=name)
+    # CAST('<marker><n>' AS BIGINT) fails, naming n, only where n > 1; the
+    # value's own type is kept (the CASE has one branch).
+    check = exp.Cast(
+        this=exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.and_(
+                        exp.GT(this=count.copy(), expression=exp.Literal.number(1)), *joined
+                    ),
+                    true=exp.func(
+                        "concat",
+                        exp.Literal.string(_TOO_MANY),
+                        exp.Cast(this=count.copy(), to=exp.DataType.build("VARCHAR")),
+                    ),
+                )
+            ],
+            default=exp.Literal.string("0"),
+        ),
+        to=exp.DataType.build("BIGINT"),
+    )
+    replacement = exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.EQ(this=check, expression=exp.Literal.number(0)),
+                true=exp.column(f"{name}_v", table=name),
+            )
+        ]
+    )
+    return values, exp.Paren(this=replacement)
+
+
+def single_row_error(exc: Exception) -> QueryError | None:
+    """The clear error for DataFusion's failed cast of the marker above."""
+    seen = _TOO_MANY_SEEN.search(f"{exc} {getattr(exc, 'engine_text', '')}")
+    if seen is None:
+        return None
+    return QueryError(
+        f"A scalar subquery returned more than one row ({seen.group(1)} rows) for a row "
+        "it was evaluated for; a subquery used as a value must return at most one row "
+        "(aggregate it, e.g. with max(...), or add a condition)"
+    )
