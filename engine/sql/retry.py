@@ -39,6 +39,10 @@ _SUBQUERY_REFUSALS = (
     "Optimizer rule 'scalar_subquery_to_join' failed",
     "Optimizer rule 'decorrelate_predicate_subquery' failed",
     "correlated",
+    "Invalid (non-executable) plan after Analyzer",  # EXISTS in ORDER BY
+    "array_has() cannot take",  # a correlated ANY in a projection
+    "array_min() cannot take",
+    "array_max() cannot take",
 )
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
@@ -93,7 +97,10 @@ class RewritingRunner:
             if not any(text in said for text in _SUBQUERY_REFUSALS):
                 raise
             original = exc
-        rewritten = subqueries.decorrelate(df_sql, self._columns_of)
+        quantified = subquery_forms.quantified_as_exists(df_sql, self._columns_of)
+        if quantified is not None:
+            tree, df_sql = quantified  # ANY / ALL outside a WHERE: as EXISTS
+        rewritten = subqueries.decorrelate(df_sql, self._columns_of) or quantified
         if rewritten is None:
             raise original
         new_tree, new_sql = rewritten

@@ -84,6 +84,13 @@ def decorrelate(
     return tree, tree.sql(dialect=dialect)
 
 
+def correlation_test(tree: exp.Expr, columns_of: ColumnsOf) -> Callable[[exp.Expr, exp.Expr], bool]:
+    """``test(node, query)``: whether subquery ``query`` (of ``node``, in
+    ``tree``) refers to a column of an enclosing query."""
+    rewriter = _Rewriter(tree, columns_of, not_in_only=False)
+    return lambda node, query: bool(rewriter.outer_columns(node, query, subquery_only=True))
+
+
 def _depth(node: exp.Expr) -> int:
     d = 0
     while node.parent is not None:

@@ -26,6 +26,7 @@ marker text to a number that fails exactly when the count exceeds one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import sqlglot
 from sqlglot import exp
@@ -34,6 +35,7 @@ from sqlglot.errors import SqlglotError
 from engine.errors import QueryError, UnsupportedStatementError
 from engine.sql.tokens import dialect_for
 
+ColumnsOf = Callable[[str | None, str], list[str] | None]
 _EXISTS = re.compile(r"\bEXISTS\s*\(", re.IGNORECASE)
 _TOO_MANY = "__kalam_scalar_subquery_rows_"
 _TOO_MANY_SEEN = re.compile(re.escape(_TOO_MANY) + r"(\d+)")
@@ -232,3 +234,129 @@ def single_row_error(exc: Exception) -> QueryError | None:
         "it was evaluated for; a subquery used as a value must return at most one row "
         "(aggregate it, e.g. with max(...), or add a condition)"
     )
+
+
+# ------------------------------------------------- comparisons with ANY / ALL
+
+_NEGATED: dict[type[exp.Expr], type[exp.Binary]] = {
+    exp.EQ: exp.NEQ,
+    exp.NEQ: exp.EQ,
+    exp.LT: exp.GTE,
+    exp.GTE: exp.LT,
+    exp.GT: exp.LTE,
+    exp.LTE: exp.GT,
+}
+_QUANTIFIED = re.compile(r"\b(?:ANY|SOME|ALL)\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
+
+
+def quantified_as_exists(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
+    """``x op ANY (S)`` / ``x op ALL (S)`` spelled with EXISTS, which the
+    rewrite in ``engine/sql/subqueries.py`` carries anywhere (DataFusion 55
+    plans a quantified comparison only in a WHERE). With ``y`` the column of
+    ``S``, ``x op ANY (S)`` is TRUE when some ``x op y`` is, FALSE when ``S``
+    is empty, NULL when ``x`` or some ``y`` is NULL, else FALSE; and ``x op
+    ALL (S)`` is ``NOT (x op' ANY (S))`` with ``op'`` the opposite
+    comparison. None when the query has no such comparison."""
+    if not _QUANTIFIED.search(sql):
+        return None
+    dialect = dialect_for(sql)
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return None
+    found = [
+        n
+        for n in tree.find_all(*_NEGATED)
+        if isinstance(n.expression, exp.Any | exp.All) and _body(n.expression) is not None
+    ]
+    if not found:
+        return None
+    # Imported here: engine/sql/subqueries.py imports this module.
+    from engine.sql.subqueries import correlation_test
+
+    correlated = correlation_test(tree, columns_of)
+    for n, node in enumerate(sorted(found, key=_depth, reverse=True)):
+        node.replace(_as_exists(node, correlated, f"__kalam_q{n}"))
+    return tree, tree.sql(dialect=dialect)
+
+
+def _body(quantifier: exp.Expr) -> exp.Query | None:
+    query = quantifier.this
+    while isinstance(query, exp.Subquery):
+        query = query.this
+    return query if isinstance(query, exp.Query) else None
+
+
+def _as_exists(
+    node: exp.Binary, correlated: Callable[[exp.Expr, exp.Expr], bool], name: str
+) -> exp.Expr:
+    quantifier = node.expression
+    query = _body(quantifier)
+    assert query is not None
+    left = node.this
+    if any(left.find_all(exp.AggFunc, exp.Window, exp.Subquery, exp.Exists)):
+        raise UnsupportedStatementError(
+            "Subquery not supported: an aggregate or subquery left of ANY / ALL outside a WHERE"
+        )
+    op = type(node) if isinstance(quantifier, exp.Any) else _NEGATED[type(node)]
+    if correlated(node, query):
+        if not isinstance(query, exp.Select) or any(
+            query.args.get(a) is not None
+            for a in ("group", "having", "distinct", "limit", "offset", "windows")
+        ):
+            raise UnsupportedStatementError(
+                "Subquery not supported: a correlated ANY / ALL subquery with GROUP BY, "
+                "DISTINCT or LIMIT outside a WHERE"
+            )
+        if len(query.expressions) != 1 or _aggregates(query):
+            raise UnsupportedStatementError(
+                "Subquery not supported: an ANY / ALL subquery must return one column"
+            )
+        inner = {s.alias_or_name.lower() for s in _sources(query)}
+        if any(not c.table or c.table.lower() in inner for c in left.find_all(exp.Column)):
+            raise UnsupportedStatementError(
+                "Subquery not supported: qualify the columns left of a correlated ANY / ALL "
+                "outside a WHERE with their table's name"
+            )
+        value = query.expressions[0]
+        value = value.this if isinstance(value, exp.Alias) else value
+        source = query
+    else:
+        # The subquery as a derived table with one private column: nothing
+        # inside it can capture a name of ``x``.
+        alias = exp.TableAlias(this=exp.to_identifier(name), columns=[exp.to_identifier("v")])
+        source = exp.select(exp.column("v", table=name)).from_(
+            exp.Subquery(this=query.copy(), alias=alias)
+        )
+        value = exp.column("v", table=name)
+
+    def exists(condition: exp.Expr | None) -> exp.Exists:
+        select = source.copy()
+        select.set("expressions", [exp.Literal.number(1)])
+        select.set("order", None)
+        if condition is not None:
+            select.where(condition, copy=False)
+        return exp.Exists(this=select)
+
+    some_true = exists(op(this=left.copy(), expression=value.copy()))
+    some_null = exists(exp.Is(this=value.copy(), expression=exp.Null()))
+    answer = exp.Case(
+        ifs=[
+            exp.If(this=some_true, true=exp.true()),
+            exp.If(this=exp.Not(this=exists(None)), true=exp.false()),
+            exp.If(
+                this=exp.or_(exp.Is(this=left.copy(), expression=exp.Null()), some_null),
+                true=exp.cast(exp.Null(), "BOOLEAN"),
+            ),
+        ],
+        default=exp.false(),
+    )
+    if isinstance(quantifier, exp.All):
+        return exp.Paren(this=exp.Not(this=exp.Paren(this=answer)))
+    return exp.Paren(this=answer)
+
+
+def _sources(select: exp.Select) -> list[exp.Expr]:
+    from_ = select.args.get("from_")
+    items = [from_.this] if from_ is not None else []
+    return items + [j.this for j in select.args.get("joins") or []]
