@@ -128,6 +128,21 @@ OTHER = [
     "SELECT p.c, (SELECT b FROM q WHERE q.a = p.c) AS m FROM p GROUP BY p.c",
     "SELECT p.a FROM p ORDER BY (SELECT count(*) FROM q WHERE q.b < p.b), p.a",
     "SELECT p.a, q2.a FROM p JOIN q AS q2 ON q2.a = p.a AND q2.b >= (SELECT min(b) FROM q)",
+    "SELECT p.a, q2.a FROM p JOIN q AS q2 ON q2.a = p.a AND q2.b >= "
+    "(SELECT max(b) FROM q WHERE q.a < p.a)",
+    "SELECT p.a, q2.a FROM p JOIN q AS q2 ON q2.a = p.a AND q2.b >= "
+    "(SELECT b FROM q WHERE q.a = p.a + 1)",
+    "SELECT p.a, q2.a FROM p JOIN q AS q2 ON q2.a = p.a AND "
+    "EXISTS (SELECT 1 FROM q WHERE q.a = p.a OFFSET 1)",
+    "SELECT p.a, (SELECT count(*) FROM q WHERE q.b < (SELECT max(r.b) FROM q AS r "
+    "WHERE r.c = p.c)) AS x FROM p",
+    "SELECT p.a FROM p ORDER BY EXISTS (SELECT 1 FROM q WHERE q.b > p.b), p.a",
+    "SELECT p.a, p.b >= ALL (SELECT b FROM q WHERE q.c = p.c) AS x FROM p",
+    "SELECT p.a, p.b = ANY (SELECT q.b FROM q WHERE q.a < p.a) AS x FROM p",
+    "SELECT p.a, CASE WHEN p.b < ANY (SELECT b FROM q) THEN 1 END AS x FROM p",
+    "SELECT p.a, p.b <> ALL (SELECT b FROM q WHERE b IS NOT NULL) AS x FROM p",
+    "SELECT p.a, p.b < ALL (SELECT b FROM e) AS x FROM p",
+    "SELECT p.a, p.b = ANY (SELECT max(b) FROM q) AS x FROM p",
     "SELECT p.a FROM p WHERE EXISTS (SELECT 1 FROM q WHERE q.c = p.c "
     "AND q.b > (SELECT min(r.b) FROM q AS r WHERE r.c = q.c))",
     "SELECT p.a FROM p WHERE EXISTS (SELECT 1 FROM q WHERE q.c = p.c AND EXISTS "
@@ -324,15 +339,28 @@ def test_a_multi_row_scalar_subquery_in_dml_changes_nothing(tmp_path: Any) -> No
         engine.close()
 
 
-def test_a_subquery_nested_under_a_join_condition_is_refused_promptly(
+_NESTED_IN_ON = (
+    "SELECT p.a, q2.a FROM p {join} q AS q2 ON q2.a = p.a AND EXISTS (SELECT 1 FROM q "
+    "WHERE q.c = p.c AND EXISTS (SELECT 1 FROM q AS r WHERE r.b > q.b AND r.a <> p.a))"
+)
+
+
+def test_a_subquery_nested_under_an_outer_join_condition_is_refused_promptly(
     pair: tuple[Engine, Any, str | None],
 ) -> None:
     engine, _, user = pair
     # The rewrite used to copy the ON (with the subquery in it) into the
     # subquery's own domain, forever.
-    sql = (
-        "SELECT p.a, q2.a FROM p JOIN q AS q2 ON q2.a = p.a AND EXISTS (SELECT 1 FROM q "
-        "WHERE q.c = p.c AND EXISTS (SELECT 1 FROM q AS r WHERE r.b > q.b AND r.a <> p.a))"
-    )
     with pytest.raises(UnsupportedStatementError, match="JOIN's ON"):
-        engine.execute(sql, user=user)
+        engine.execute(_NESTED_IN_ON.format(join="LEFT JOIN"), user=user)
+
+
+def test_a_subquery_under_an_inner_join_condition_is_answered_from_the_where(
+    pair: tuple[Engine, Any, str | None],
+) -> None:
+    _same_as_duckdb(*pair, _NESTED_IN_ON.format(join="JOIN"))
+    _same_as_duckdb(
+        *pair,
+        "SELECT p.a, q2.a, e.a FROM p JOIN q AS q2 ON q2.a = p.a AND EXISTS (SELECT 1 FROM q "
+        "WHERE q.b = p.b) LEFT JOIN q AS e ON e.c = q2.c AND e.b > p.b",
+    )

@@ -43,6 +43,7 @@ _SUBQUERY_REFUSALS = (
     "array_has() cannot take",  # a correlated ANY in a projection
     "array_min() cannot take",
     "array_max() cannot take",
+    "__scalar_sq_",  # a column two levels out, lost by DataFusion's own rewrite
 )
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
@@ -97,10 +98,13 @@ class RewritingRunner:
             if not any(text in said for text in _SUBQUERY_REFUSALS):
                 raise
             original = exc
+        moved = subquery_forms.out_of_join_conditions(df_sql)
+        if moved is not None:
+            tree, df_sql = moved  # from an inner JOIN's ON to the WHERE
         quantified = subquery_forms.quantified_as_exists(df_sql, self._columns_of)
         if quantified is not None:
             tree, df_sql = quantified  # ANY / ALL outside a WHERE: as EXISTS
-        rewritten = subqueries.decorrelate(df_sql, self._columns_of) or quantified
+        rewritten = subqueries.decorrelate(df_sql, self._columns_of) or quantified or moved
         if rewritten is None:
             raise original
         new_tree, new_sql = rewritten

@@ -360,3 +360,55 @@ def _sources(select: exp.Select) -> list[exp.Expr]:
     from_ = select.args.get("from_")
     items = [from_.this] if from_ is not None else []
     return items + [j.this for j in select.args.get("joins") or []]
+
+
+# ----------------------------------------------- subqueries in a JOIN's ON
+
+
+def out_of_join_conditions(sql: str) -> tuple[exp.Expr, str] | None:
+    """The conjuncts of an inner JOIN's ON that hold a subquery, moved to
+    the WHERE (which the rewrite in ``engine/sql/subqueries.py`` handles).
+    Exact for an inner join when no later join of the same FROM is RIGHT or
+    FULL: the condition names only sources joined so far, and a later LEFT
+    JOIN keeps or pads each row of the inner join alike. None when nothing
+    moved."""
+    dialect = dialect_for(sql)
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return None
+    moved = False
+    for select in list(tree.find_all(exp.Select)):
+        joins = select.args.get("joins") or []
+        for i, join in enumerate(joins):
+            on = join.args.get("on")
+            if on is None or not _holds_subquery(on):
+                continue
+            outer_side = join.args.get("side") or (join.args.get("kind") or "").upper() not in (
+                "",
+                "INNER",
+            )
+            later_outer = any(
+                (j.args.get("side") or "").upper() in ("RIGHT", "FULL") for j in joins[i + 1 :]
+            )
+            if outer_side or later_outer:
+                continue  # left to the rewrite, which refuses it by name
+            conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
+            keep = [c for c in conjuncts if not _holds_subquery(c)]
+            move = [c for c in conjuncts if _holds_subquery(c)]
+            if keep:
+                join.set("on", exp.and_(*[c.copy() for c in keep]))
+            else:
+                join.set("on", None)
+                join.set("kind", "CROSS")
+            select.where(exp.and_(*[c.copy() for c in move]), copy=False)
+            moved = True
+    if not moved:
+        return None
+    return tree, tree.sql(dialect=dialect)
+
+
+def _holds_subquery(node: exp.Expr) -> bool:
+    return any(isinstance(q.this, exp.Query) for q in node.find_all(exp.Subquery)) or any(
+        True for _ in node.find_all(exp.Exists)
+    )
