@@ -11,7 +11,7 @@ same rows. Where DuckDB raises (a scalar subquery returning several rows),
 the engine must raise too.
 
 Wrong answers DataFusion 55 gave, now made exact before it plans the query
-(``engine/sql/subquery_forms.py``):
+(``engine/sql/subquery_forms.py``, ``engine/sql/subqueries.py``):
 
 - ``EXISTS (SELECT max(b) FROM q WHERE q.b = p.b)`` was FALSE where no q row
   matched; an aggregate without GROUP BY always has one row, so it is TRUE;
@@ -19,7 +19,13 @@ Wrong answers DataFusion 55 gave, now made exact before it plans the query
   (TRUE for every matching row instead of FALSE), and ``LIMIT 0`` likewise;
 - ``(SELECT count(*) FROM q WHERE q.c = p.c GROUP BY q.c)`` came back NULL
   for a row matching no group, yet that NULL failed ``IS NULL`` and was not
-  replaced by ``COALESCE``: it is now refused by name.
+  replaced by ``COALESCE``: it is now refused by name;
+- ``(SELECT count(*) IS NOT NULL FROM q WHERE q.c = p.c)`` was NULL, not
+  TRUE, for a row matching nothing (DataFusion folded the test to a
+  constant and lost the count): now decorrelated by the engine;
+- ``EXISTS`` / a scalar subquery nested in another under a JOIN's ON made
+  the rewrite loop forever: an inner join's condition now moves to the
+  WHERE, an outer join's is refused by name.
 
 Left as they are, on purpose:
 
@@ -79,6 +85,7 @@ SCALARS = [
     "(SELECT count(*) FROM e WHERE e.a = p.a)",
     "(SELECT max(a) FROM q WHERE b = p.b)",
     "(SELECT coalesce(max(b), 0) FROM q WHERE q.c = p.c)",
+    "(SELECT count(*) IS NOT NULL FROM q WHERE q.c = p.c)",
 ]
 SCALAR_SHAPES = [
     "SELECT p.a, {s} AS x FROM p",
@@ -278,6 +285,20 @@ def test_a_correlated_scalar_subquery_with_group_by_is_refused_not_answered(
     sql = "SELECT p.a, (SELECT count(*) FROM q WHERE q.c = p.c HAVING count(*) > 1) FROM p"
     with pytest.raises(UnsupportedStatementError, match="HAVING"):
         engine.execute(sql, user=user)
+
+
+def test_a_null_test_of_a_count_is_answered_for_rows_matching_nothing(
+    pair: tuple[Engine, Any, str | None],
+) -> None:
+    engine, _, user = pair
+    # DataFusion folded `count(*) IS NULL` to FALSE, then lost the count's
+    # zero for row 4 (c is NULL, no q row): NULL instead of FALSE / TRUE.
+    sql = "SELECT p.a FROM p WHERE (SELECT count(*) IS NULL FROM q WHERE q.c = p.c) IS NOT FALSE"
+    assert engine.execute(sql, user=user).rows() == []
+    sql = "SELECT count(*) FROM p WHERE (SELECT count(*) IS NOT NULL FROM q WHERE q.c = p.c)"
+    assert engine.execute(sql, user=user).scalar() == len(
+        engine.execute("SELECT a FROM p", user=user).rows()
+    )
 
 
 def test_a_non_aggregate_correlated_scalar_subquery_is_one_row_or_an_error(

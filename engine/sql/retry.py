@@ -47,11 +47,9 @@ _SUBQUERY_REFUSALS = (
 )
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
-# A subquery with GROUP BY / HAVING: correlated, DataFusion answers it wrongly
-# (a count over no group came back 0 instead of NULL).
-_GROUPED_SUBQUERY = re.compile(
-    r"\(\s*SELECT\b.*\b(?:GROUP\s+BY|HAVING)\b", re.IGNORECASE | re.DOTALL
-)
+# A scalar subquery, which DataFusion may answer wrongly when correlated
+# (with GROUP BY, or a value folded to a constant: subqueries._grouped_scalar).
+_SCALAR_SUBQUERY = re.compile(r"\(\s*SELECT\b", re.IGNORECASE)
 
 
 class RewritingRunner:
@@ -82,7 +80,7 @@ class RewritingRunner:
             # plans them and answers wrongly (engine/sql/subquery_forms.py).
             tree, df_sql = settled
             kwargs = {**kwargs, "locate": lambda offset: None}
-        if _IN_SUBQUERY.search(df_sql) or _GROUPED_SUBQUERY.search(df_sql):
+        if _IN_SUBQUERY.search(df_sql) or _SCALAR_SUBQUERY.search(df_sql):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
             # WHERE conjunct (NOT IN with a NULL left side and an empty
             # correlated set, NOT (... IN ...) OR ...): those never reach it

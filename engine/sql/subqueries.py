@@ -645,13 +645,23 @@ def _is_under(node: exp.Expr, ancestor: exp.Expr | None) -> bool:
 
 
 def _grouped_scalar(node: exp.Expr, query: exp.Expr) -> bool:
-    """A scalar subquery with GROUP BY or HAVING: DataFusion 55 decorrelates
-    it wrongly (``(SELECT count(*) FROM q WHERE q.c = p.c GROUP BY q.c)``
-    came back NULL for a row matching no group, yet not NULL to IS NULL)."""
-    return (
-        isinstance(node, exp.Subquery)
-        and isinstance(query, exp.Select)
-        and (query.args.get("group") is not None or query.args.get("having") is not None)
+    """A scalar subquery DataFusion 55 decorrelates wrongly (when correlated):
+    with GROUP BY or HAVING (``(SELECT count(*) FROM q WHERE q.c = p.c GROUP
+    BY q.c)`` came back NULL for a row matching no group, yet not NULL to IS
+    NULL), or whose value tests an aggregate for NULL (``count(*) IS NOT
+    NULL`` was NULL, not TRUE, for a row matching nothing: folded to a
+    constant, it lost the aggregate DataFusion's count-bug fix looks for).
+    Only these: any other query keeps its text (the rewrite re-renders it)."""
+    if not isinstance(node, exp.Subquery) or not isinstance(query, exp.Select):
+        return False
+    if query.args.get("group") is not None or query.args.get("having") is not None:
+        return True
+    if len(query.expressions) != 1:
+        return False
+    value = query.expressions[0]
+    value = value.this if isinstance(value, exp.Alias) else value
+    return any(
+        _has_aggregate(test) for test in value.find_all(exp.Is, exp.NullSafeEQ, exp.NullSafeNEQ)
     )
 
 
