@@ -31,9 +31,12 @@ Left as they are, on purpose:
 
 - refused with an error naming the construct (DuckDB runs them): a correlated
   scalar subquery with GROUP BY or HAVING, LIMIT / OFFSET inside a
-  correlated scalar subquery, a correlated subquery inside an aggregate
-  function, in a JOIN's ON condition or over an ungrouped column next to
-  aggregates, a correlated subquery that is a UNION;
+  correlated scalar subquery that is not an aggregate (``ORDER BY a LIMIT
+  1``), EXISTS over GROUP BY ... HAVING when correlated, a correlated
+  subquery inside an aggregate function, in an outer JOIN's ON condition or
+  over an ungrouped column next to aggregates, a correlated scalar subquery
+  that is a UNION; a correlated EXCEPT / INTERSECT inside EXISTS gets
+  DataFusion's own error;
 - a correlated scalar subquery returning several rows for a row raises
   ``QueryError`` when a value is computed for that row (DuckDB and
   PostgreSQL raise too); the engine may raise for a row another condition
@@ -86,6 +89,8 @@ SCALARS = [
     "(SELECT max(a) FROM q WHERE b = p.b)",
     "(SELECT coalesce(max(b), 0) FROM q WHERE q.c = p.c)",
     "(SELECT count(*) IS NOT NULL FROM q WHERE q.c = p.c)",
+    "(SELECT max(b) FROM q WHERE q.c = p.c LIMIT 1)",
+    "(SELECT count(*) FROM q WHERE q.c = p.c OFFSET 1)",  # no row: NULL
 ]
 SCALAR_SHAPES = [
     "SELECT p.a, {s} AS x FROM p",
@@ -108,6 +113,8 @@ EXISTS = [
     "EXISTS (SELECT 1 FROM q WHERE q.c = p.c OFFSET 1)",
     "EXISTS (SELECT q.c FROM q WHERE q.b < p.b GROUP BY q.c)",
     "EXISTS (SELECT DISTINCT q.c FROM q WHERE q.b = p.b ORDER BY q.c)",
+    "EXISTS (SELECT max(b) FROM q WHERE q.b = p.b UNION ALL SELECT 1 FROM e WHERE e.a = p.a)",
+    "EXISTS (SELECT b FROM q WHERE q.b > p.b UNION SELECT b FROM q WHERE q.a = p.a + 1)",
 ]
 EXISTS_SHAPES = [
     "SELECT p.a FROM p WHERE {e}",

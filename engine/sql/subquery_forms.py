@@ -37,6 +37,7 @@ from engine.sql.tokens import dialect_for
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
 _EXISTS = re.compile(r"\bEXISTS\s*\(", re.IGNORECASE)
+_LIMITED = re.compile(r"\b(?:LIMIT|OFFSET)\b", re.IGNORECASE)
 _TOO_MANY = "__kalam_scalar_subquery_rows_"
 _TOO_MANY_SEEN = re.compile(re.escape(_TOO_MANY) + r"(\d+)")
 
@@ -45,7 +46,7 @@ def exact_exists(sql: str) -> tuple[exp.Expr, str] | None:
     """``sql`` with each EXISTS subquery in the exact form above, as (tree,
     SQL); None when nothing changed (the query then reaches DataFusion as
     written)."""
-    if not _EXISTS.search(sql):
+    if not _EXISTS.search(sql) and not _LIMITED.search(sql):
         return None
     dialect = dialect_for(sql)
     try:
@@ -58,6 +59,8 @@ def exact_exists(sql: str) -> tuple[exp.Expr, str] | None:
     nodes = sorted(tree.find_all(exp.Exists), key=_depth, reverse=True)
     for node in nodes:
         changed |= _settle(node)
+    for sub in list(tree.find_all(exp.Subquery)):
+        changed |= _settle_scalar(sub)
     if not changed:
         return None
     return tree, tree.sql(dialect=dialect)
@@ -67,6 +70,15 @@ def _settle(node: exp.Exists) -> bool:
     query = node.this
     while isinstance(query, exp.Subquery):
         query = query.this
+    if isinstance(query, exp.Union) and not any(
+        query.args.get(a) is not None for a in ("order", "limit", "offset")
+    ):
+        # A row exists in a UNION [ALL] exactly when one exists in a branch.
+        branches = [exp.Exists(this=b.copy()) for b in (query.this, query.expression)]
+        node.replace(exp.Paren(this=exp.or_(*branches, copy=False)))
+        for branch in branches:
+            _settle(branch)
+        return True
     if not isinstance(query, exp.Select):
         return False
     limit = _count_of(query, "limit")
@@ -110,6 +122,40 @@ def _settle(node: exp.Exists) -> bool:
         return False
     _strip(query)
     query.set("expressions", [exp.Literal.number(1)])
+    return True
+
+
+def _settle_scalar(sub: exp.Subquery) -> bool:
+    """LIMIT / OFFSET of a scalar subquery over an aggregate without GROUP
+    BY, which has exactly one row: kept with LIMIT > 0 and no OFFSET (then
+    dropped, the rewrite cannot carry them), none otherwise (NULL)."""
+    query = sub.this
+    if not isinstance(query, exp.Select) or isinstance(
+        sub.parent,
+        exp.From
+        | exp.Join
+        | exp.CTE
+        | exp.SetOperation
+        | exp.Subquery
+        | exp.Exists
+        | exp.In
+        | exp.Any
+        | exp.All,
+    ):
+        return False
+    if query.args.get("limit") is None and query.args.get("offset") is None:
+        return False
+    if any(query.args.get(a) is not None for a in ("group", "having")) or not _aggregates(query):
+        return False
+    try:
+        limit, offset = _count_of(query, "limit"), _count_of(query, "offset")
+    except UnsupportedStatementError:
+        return False  # left as written
+    if limit == 0 or offset:
+        sub.replace(exp.Null())
+    else:
+        for arg in ("order", "limit", "offset"):
+            query.set(arg, None)
     return True
 
 
