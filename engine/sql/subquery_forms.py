@@ -38,6 +38,7 @@ from engine.sql.tokens import dialect_for
 ColumnsOf = Callable[[str | None, str], list[str] | None]
 _EXISTS = re.compile(r"\bEXISTS\s*\(", re.IGNORECASE)
 _LIMITED = re.compile(r"\b(?:LIMIT|OFFSET)\b", re.IGNORECASE)
+_SUBSELECT = re.compile(r"\(\s*SELECT\b", re.IGNORECASE)
 _TOO_MANY = "__kalam_scalar_subquery_rows_"
 _TOO_MANY_SEEN = re.compile(re.escape(_TOO_MANY) + r"(\d+)")
 
@@ -46,8 +47,8 @@ def exact_exists(sql: str) -> tuple[exp.Expr, str] | None:
     """``sql`` with each EXISTS subquery in the exact form above, as (tree,
     SQL); None when nothing changed (the query then reaches DataFusion as
     written)."""
-    if not _EXISTS.search(sql) and not _LIMITED.search(sql):
-        return None
+    if not _EXISTS.search(sql) and not (_LIMITED.search(sql) and _SUBSELECT.search(sql)):
+        return None  # nothing to settle: no parse
     dialect = dialect_for(sql)
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
@@ -313,7 +314,9 @@ def quantified_as_exists(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str
     found = [
         n
         for n in tree.find_all(*_NEGATED)
-        if isinstance(n.expression, exp.Any | exp.All) and _body(n.expression) is not None
+        if isinstance(n, exp.Binary)
+        and isinstance(n.expression, exp.Any | exp.All)
+        and _body(n.expression) is not None
     ]
     if not found:
         return None
