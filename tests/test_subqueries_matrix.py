@@ -33,7 +33,7 @@ Left as they are, on purpose:
   scalar subquery with GROUP BY or HAVING, LIMIT / OFFSET inside a
   correlated scalar subquery that is not an aggregate (``ORDER BY a LIMIT
   1``), EXISTS over GROUP BY ... HAVING when correlated, a correlated
-  subquery inside an aggregate function, in an outer JOIN's ON condition or
+  subquery in an aggregate's FILTER, in an outer JOIN's ON condition or
   over an ungrouped column next to aggregates, a correlated scalar subquery
   that is a UNION; a correlated EXCEPT / INTERSECT inside EXISTS gets
   DataFusion's own error;
@@ -88,7 +88,7 @@ SCALARS = [
     "(SELECT count(*) FROM e WHERE e.a = p.a)",
     "(SELECT max(a) FROM q WHERE b = p.b)",
     "(SELECT coalesce(max(b), 0) FROM q WHERE q.c = p.c)",
-    "(SELECT count(*) IS NOT NULL FROM q WHERE q.c = p.c)",
+    "(SELECT CASE WHEN count(*) IS NOT NULL THEN 1 END FROM q WHERE q.c = p.c)",
     "(SELECT max(b) FROM q WHERE q.c = p.c LIMIT 1)",
     "(SELECT count(*) FROM q WHERE q.c = p.c OFFSET 1)",  # no row: NULL
 ]
@@ -157,6 +157,11 @@ OTHER = [
     "SELECT p.a, p.b <> ALL (SELECT b FROM q WHERE b IS NOT NULL) AS x FROM p",
     "SELECT p.a, p.b < ALL (SELECT b FROM e) AS x FROM p",
     "SELECT p.a, p.b = ANY (SELECT max(b) FROM q) AS x FROM p",
+    "SELECT p.c, count(*) AS n, max((SELECT count(*) FROM q WHERE q.c = p.c)) AS m "
+    "FROM p GROUP BY p.c",
+    "SELECT sum((SELECT max(b) FROM q WHERE q.a < p.a)) AS m FROM p",
+    "SELECT p.c FROM p GROUP BY p.c HAVING sum((SELECT count(*) FROM q WHERE q.b < p.b)) > 2",
+    "SELECT p.c, max((SELECT b FROM q WHERE q.a = p.a)) AS m FROM p GROUP BY p.c",
     "SELECT p.a FROM p WHERE EXISTS (SELECT 1 FROM q WHERE q.c = p.c "
     "AND q.b > (SELECT min(r.b) FROM q AS r WHERE r.c = q.c))",
     "SELECT p.a FROM p WHERE EXISTS (SELECT 1 FROM q WHERE q.c = p.c AND EXISTS "

@@ -256,8 +256,6 @@ class _Rewriter:
                 raise _refuse(f"{arg.upper()} inside a correlated subquery")
         if node.find_ancestor(exp.Join) is not None and _under_join_condition(node):
             raise _refuse("a correlated subquery in a JOIN's ON condition")
-        if _under_aggregate(node, outer):
-            raise _refuse("a correlated subquery inside an aggregate function")
         text = node.sql()  # the projection's name, before any rewriting
         columns = self.outer_columns(node, query)
         keys: list[tuple[exp.Select, exp.Column]] = []
@@ -538,7 +536,11 @@ class _Rewriter:
         keys: list[tuple[exp.Select, exp.Column]],
         text: str,
     ) -> None:
-        in_where = outer.args.get("where") is not None and _is_under(node, outer.args["where"])
+        # Under WHERE or inside an aggregate's argument the value is needed
+        # per row of the FROM, which the join with D gives as it is.
+        in_where = (
+            outer.args.get("where") is not None and _is_under(node, outer.args["where"])
+        ) or _under_aggregate(node, outer)
         grouped = outer.args.get("group") is not None
         if not in_where and (grouped or _has_aggregate_projection(outer)):
             if not grouped:
