@@ -14,7 +14,14 @@ error positions. Only on a refusal it knows how to repair does it retry:
   compare exactly with DECIMAL columns;
 - subqueries DataFusion cannot plan (correlated scalar subqueries with
   non-equality predicates, EXISTS / IN outside a WHERE conjunct, ...): the
-  query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``).
+  query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``),
+  after moving subqueries out of an inner JOIN's ON and spelling ``op ANY /
+  ALL`` with EXISTS (``engine/sql/subquery_forms.py``);
+- (before the first run) subquery forms DataFusion plans but answers
+  wrongly: EXISTS over an aggregate, with LIMIT 0 or OFFSET, or over a
+  UNION (``subquery_forms.exact_exists``), and correlated scalar subqueries
+  with GROUP BY / HAVING or a NULL test of an aggregate (decorrelated, or
+  refused by name).
 """
 
 from __future__ import annotations

@@ -21,7 +21,10 @@ aggregate sees only matched rows (its argument is NULL unless the marker is
 set), so ``count`` over zero rows is 0 and the others are NULL, as SQL says.
 The values are:
 
-- scalar: the subquery's aggregate projection;
+- scalar: the subquery's aggregate projection; a projection that is not an
+  aggregate is the max of its one value and the number of rows carrying it,
+  more than one an error where the value is used
+  (``engine/sql/subquery_forms.py``);
 - EXISTS: ``count(marker) > 0``;
 - ``e IN (SELECT y ...)``: the counts of rows with ``y = e``, with ``y IS
   NULL`` and of all rows, turned into SQL's three-valued IN (``NOT IN`` with
@@ -29,9 +32,9 @@ The values are:
 
 Subqueries are rewritten innermost first, so a subquery correlated two
 levels up becomes an equality-correlated reference its parent handles in
-turn. A form the rewrite cannot express exactly (a non-aggregate correlated
-scalar subquery, HAVING or LIMIT inside a correlated subquery, a subquery in
-a JOIN's ON, ...) is refused with an error naming it, never approximated.
+turn. A form the rewrite cannot express exactly (GROUP BY, HAVING or LIMIT inside
+a correlated scalar subquery, a subquery in an outer JOIN's ON, ...) is
+refused with an error naming it, never approximated.
 The rewritten tree is rendered back to SQL: this is the one place a query
 reaches DataFusion re-rendered, and only a query it refused as written.
 """
