@@ -160,6 +160,8 @@ OTHER = [
     "SELECT p.c, count(*) AS n, max((SELECT count(*) FROM q WHERE q.c = p.c)) AS m "
     "FROM p GROUP BY p.c",
     "SELECT sum((SELECT max(b) FROM q WHERE q.a < p.a)) AS m FROM p",
+    "SELECT p.a, (SELECT q.b - p.b FROM q WHERE q.a + 1 = p.a) AS x FROM p",
+    "SELECT p.a, (SELECT count(*) + p.c FROM q WHERE q.b > p.b) AS x FROM p",
     "SELECT p.c FROM p GROUP BY p.c HAVING sum((SELECT count(*) FROM q WHERE q.b < p.b)) > 2",
     "SELECT p.c, max((SELECT b FROM q WHERE q.a = p.a)) AS m FROM p GROUP BY p.c",
     "SELECT p.a FROM p WHERE EXISTS (SELECT 1 FROM q WHERE q.c = p.c "

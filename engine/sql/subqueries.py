@@ -291,12 +291,13 @@ class _Rewriter:
             _null_safe_eq(exp.column(key_names[i], table=name), keys[i][1])
             for i in range(len(keys))
         ]
-        value_exprs, replacement = self.values(node, query, name, left, conditions)
-        # The inner query loses its outer references: each becomes the domain's key.
+        # The inner query loses its outer references: each becomes the domain's
+        # key (before its values are taken: a projection may name one too).
         in_query = {id(c) for c in query.find_all(exp.Column)}
         for column, i in refs:
             if id(column) in in_query:
                 column.replace(exp.column(key_names[i], table=f"{name}_dom"))
+        value_exprs, replacement = self.values(node, query, name, left, conditions)
         derived = self.derived(query, domain, key_names, value_exprs, name)
         self.attach(outer, node, derived, name, conditions, replacement, keys, text)
 
