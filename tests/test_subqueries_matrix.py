@@ -108,6 +108,7 @@ EXISTS = [
     "EXISTS (SELECT 1 FROM e)",
     "EXISTS (SELECT max(b) FROM q WHERE q.b = p.b)",  # one row, always
     "EXISTS (SELECT max(b) FROM q WHERE q.b = p.b HAVING max(b) > 10)",
+    "EXISTS (SELECT 1 FROM q WHERE q.b > p.b HAVING count(*) > 1)",
     "EXISTS (SELECT 1 FROM q WHERE q.a = p.a LIMIT 1)",
     "EXISTS (SELECT 1 FROM q WHERE q.c = p.c LIMIT 0)",
     "EXISTS (SELECT 1 FROM q WHERE q.c = p.c OFFSET 1)",

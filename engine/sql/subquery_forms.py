@@ -98,6 +98,13 @@ def _settle(node: exp.Exists) -> bool:
             node.replace(exp.true())
             return True
         condition = having.this.copy()
+        if not any(
+            agg.find_ancestor(exp.Select) is None for agg in condition.find_all(exp.AggFunc)
+        ):
+            # As the projection it would no longer make the query one row.
+            raise UnsupportedStatementError(
+                "Subquery not supported: HAVING without an aggregate inside EXISTS"
+            )
         _strip(query)
         query.set("expressions", [condition])
         node.replace(exp.func("COALESCE", exp.Subquery(this=query.copy()), exp.false()))
