@@ -33,7 +33,7 @@ Left as they are, on purpose:
   scalar subquery with GROUP BY or HAVING, LIMIT / OFFSET inside a
   correlated scalar subquery that is not an aggregate (``ORDER BY a LIMIT
   1``), EXISTS over GROUP BY ... HAVING when correlated, a correlated
-  subquery in an aggregate's FILTER, in an outer JOIN's ON condition or
+  subquery in an outer JOIN's ON condition or
   over an ungrouped column next to aggregates, a correlated scalar subquery
   that is a UNION; a correlated EXCEPT / INTERSECT inside EXISTS gets
   DataFusion's own error;
@@ -162,6 +162,9 @@ OTHER = [
     "FROM p GROUP BY p.c",
     "SELECT sum((SELECT max(b) FROM q WHERE q.a < p.a)) AS m FROM p",
     "SELECT p.a, (SELECT q.b - p.b FROM q WHERE q.a + 1 = p.a) AS x FROM p",
+    "SELECT p.c, sum(p.b) FILTER (WHERE p.b > (SELECT min(b) FROM q WHERE q.a < p.a)) AS m "
+    "FROM p GROUP BY p.c",
+    "SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM q WHERE q.b = p.b)) AS m FROM p",
     "SELECT p.a, (SELECT count(*) + p.c FROM q WHERE q.b > p.b) AS x FROM p",
     "SELECT p.c FROM p GROUP BY p.c HAVING sum((SELECT count(*) FROM q WHERE q.b < p.b)) > 2",
     "SELECT p.c, max((SELECT b FROM q WHERE q.a = p.a)) AS m FROM p GROUP BY p.c",

@@ -687,7 +687,7 @@ def _under_join_condition(node: exp.Expr) -> bool:
 def _under_aggregate(node: exp.Expr, outer: exp.Select) -> bool:
     current = node.parent
     while current is not None and current is not outer:
-        if isinstance(current, exp.AggFunc):
+        if isinstance(current, exp.AggFunc | exp.Filter):  # an argument, or FILTER (WHERE ...)
             return True
         current = current.parent
     return False
