@@ -32,11 +32,14 @@ Left as they are, on purpose:
 - refused with an error naming the construct (DuckDB runs them): a correlated
   scalar subquery with GROUP BY or HAVING, LIMIT / OFFSET inside a
   correlated scalar subquery that is not an aggregate (``ORDER BY a LIMIT
-  1``), EXISTS over GROUP BY ... HAVING when correlated, a correlated
-  subquery in an outer JOIN's ON condition or
-  over an ungrouped column next to aggregates, a correlated scalar subquery
-  that is a UNION; a correlated EXCEPT / INTERSECT inside EXISTS gets
-  DataFusion's own error;
+  1``), EXISTS over GROUP BY ... HAVING when correlated, EXISTS with a
+  HAVING that names no aggregate, a correlated subquery in an outer JOIN's
+  ON condition or over an ungrouped column next to aggregates, a correlated
+  scalar subquery that is a UNION; a correlated EXCEPT / INTERSECT inside
+  EXISTS gets DataFusion's own error;
+- DataFusion compares no INT with a BOOLEAN (``p.b < (SELECT count(*) IS
+  NULL ...)``) and takes no ``count(*) IS TRUE``; DuckDB casts: a dialect
+  difference, not tested;
 - a correlated scalar subquery returning several rows for a row raises
   ``QueryError`` when a value is computed for that row (DuckDB and
   PostgreSQL raise too); the engine may raise for a row another condition
