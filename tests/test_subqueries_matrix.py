@@ -27,6 +27,12 @@ Wrong answers DataFusion 55 gave, now made exact before it plans the query
   the rewrite loop forever: an inner join's condition now moves to the
   WHERE, an outer join's is refused by name.
 
+Refused before, now answered: a correlated scalar subquery that is not an
+aggregate (one row or none per outer row; several raise), ``op ANY / ALL``
+outside a WHERE, EXISTS in ORDER BY, over a UNION, with LIMIT / GROUP BY /
+DISTINCT, a correlated subquery inside an aggregate or its FILTER, in an
+inner JOIN's ON, two levels out, or named by ``GROUP BY 1``.
+
 Left as they are, on purpose:
 
 - refused with an error naming the construct (DuckDB runs them): a correlated
@@ -46,8 +52,6 @@ Left as they are, on purpose:
   of the same WHERE excludes, never answer. Under ``CASE WHEN c THEN (...)``
   it is computed only for rows where ``c`` holds, as PostgreSQL does;
   DuckDB computes it for every row and raises (a DuckDB deviation);
-- ``GROUP BY 1`` naming a correlated scalar subquery of the projection is
-  refused ("not grouped"); DuckDB groups by its value.
 """
 
 from __future__ import annotations
@@ -164,6 +168,9 @@ OTHER = [
     "SELECT p.c, count(*) AS n, max((SELECT count(*) FROM q WHERE q.c = p.c)) AS m "
     "FROM p GROUP BY p.c",
     "SELECT sum((SELECT max(b) FROM q WHERE q.a < p.a)) AS m FROM p",
+    "SELECT (SELECT b FROM q WHERE q.a = p.a) AS x, count(*) AS n FROM p GROUP BY 1",
+    "SELECT (SELECT count(*) FROM q WHERE q.b > p.b) AS x, count(*) AS n FROM p GROUP BY x",
+    "SELECT p.c, EXISTS (SELECT 1 FROM q WHERE q.b > p.b) AS x, count(*) AS n FROM p GROUP BY 1, 2",
     "SELECT p.a, (SELECT q.b - p.b FROM q WHERE q.a + 1 = p.a) AS x FROM p",
     "SELECT p.c, sum(p.b) FILTER (WHERE p.b > (SELECT min(b) FROM q WHERE q.a < p.a)) AS m "
     "FROM p GROUP BY p.c",

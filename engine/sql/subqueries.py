@@ -546,7 +546,10 @@ class _Rewriter:
             outer.args.get("where") is not None and _is_under(node, outer.args["where"])
         ) or _under_aggregate(node, outer)
         grouped = outer.args.get("group") is not None
-        if not in_where and (grouped or _has_aggregate_projection(outer)):
+        # A projection GROUP BY names (`GROUP BY 1`): grouped by its value,
+        # which the join with D gives per row; its keys need no grouping.
+        group_key = _is_group_key(node, outer)
+        if not in_where and not group_key and (grouped or _has_aggregate_projection(outer)):
             if not grouped:
                 raise _refuse("a subquery next to aggregates without GROUP BY")
             groups = {g.sql().lower() for g in outer.args["group"].expressions}
@@ -570,7 +573,8 @@ class _Rewriter:
             outer.append("joins", exp.Join(this=derived, kind="CROSS"))
         if conditions:
             outer.where(exp.and_(*conditions), copy=False)
-        if not in_where and grouped:
+        if not in_where and not group_key and grouped:
+            # (a group key is grouped as a whole: its key columns must not be)
             for col in replacement.find_all(exp.Column):
                 if col.table == name:
                     outer.args["group"].append("expressions", col.copy())
@@ -681,6 +685,25 @@ def _under_join_condition(node: exp.Expr) -> bool:
         if isinstance(parent, exp.Join) and parent.args.get("on") is current:
             return True
         current = parent
+    return False
+
+
+def _is_group_key(node: exp.Expr, outer: exp.Select) -> bool:
+    """``node`` is a whole projection of ``outer`` that its GROUP BY names by
+    position or by alias."""
+    group = outer.args.get("group")
+    item = node.parent if isinstance(node.parent, exp.Alias) else node
+    if group is None or item.parent is not outer:
+        return False
+    position = next((i + 1 for i, p in enumerate(outer.expressions) if p is item), None)
+    if position is None:
+        return False
+    alias = item.alias.lower() if isinstance(item, exp.Alias) else None
+    for g in group.expressions:
+        if isinstance(g, exp.Literal) and g.is_int and int(g.this) == position:
+            return True
+        if alias and isinstance(g, exp.Column) and not g.table and g.name.lower() == alias:
+            return True
     return False
 
 
