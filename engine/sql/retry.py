@@ -55,8 +55,11 @@ _SUBQUERY_REFUSALS = (
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
 # A scalar subquery, which DataFusion may answer wrongly when correlated
-# (with GROUP BY, or a value folded to a constant: subqueries._grouped_scalar).
+# (with GROUP BY / HAVING, or a NULL test of an aggregate folded to a
+# constant: subqueries._grouped_scalar); a query naming none of these words
+# is not parsed for it.
 _SCALAR_SUBQUERY = re.compile(r"\(\s*SELECT\b", re.IGNORECASE)
+_MISREAD_HINT = re.compile(r"\b(?:GROUP\s+BY|HAVING|IS)\b", re.IGNORECASE)
 
 
 class RewritingRunner:
@@ -87,7 +90,9 @@ class RewritingRunner:
             # plans them and answers wrongly (engine/sql/subquery_forms.py).
             tree, df_sql = settled
             kwargs = {**kwargs, "locate": lambda offset: None}
-        if _IN_SUBQUERY.search(df_sql) or _SCALAR_SUBQUERY.search(df_sql):
+        if _IN_SUBQUERY.search(df_sql) or (
+            _SCALAR_SUBQUERY.search(df_sql) and _MISREAD_HINT.search(df_sql)
+        ):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
             # WHERE conjunct (NOT IN with a NULL left side and an empty
             # correlated set, NOT (... IN ...) OR ...): those never reach it
