@@ -175,8 +175,11 @@ def test_duplicate_output_names_are_kept_and_pandas_dedupes_them(engine: Engine)
 @pytest.mark.parametrize(
     ("sql", "phrase"),
     [
-        ("SELECT id, (SELECT x FROM t2 WHERE t2.x < t1.a) FROM t1", "not an aggregate"),
-        ("SELECT id, (SELECT count(*) FROM t2 WHERE t2.x < t1.a LIMIT 1) FROM t1", "LIMIT"),
+        (
+            "SELECT id, (SELECT count(*) FROM t2 WHERE t2.x < t1.a HAVING count(*) > 1) FROM t1",
+            "HAVING",
+        ),
+        ("SELECT id, (SELECT x FROM t2 WHERE t2.x < t1.a ORDER BY x LIMIT 1) FROM t1", "LIMIT"),
         (
             "SELECT id, (SELECT count(*) FROM t2 WHERE t2.x < t1.a GROUP BY y) FROM t1",
             "GROUP BY",

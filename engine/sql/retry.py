@@ -20,7 +20,14 @@ error positions. Only on a refusal it knows how to repair does it retry:
   OFFSET (``offsets.py``) and IN lists holding a NULL (``coercions.py``);
 - subqueries DataFusion cannot plan (correlated scalar subqueries with
   non-equality predicates, EXISTS / IN outside a WHERE conjunct, ...): the
-  query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``);
+  query is decorrelated on its sqlglot tree (``engine/sql/subqueries.py``),
+  after moving subqueries out of an inner JOIN's ON and spelling ``op ANY /
+  ALL`` with EXISTS (``engine/sql/subquery_forms.py``);
+- (before the first run) subquery forms DataFusion plans but answers
+  wrongly: EXISTS over an aggregate, with LIMIT 0 or OFFSET, or over a
+  UNION (``subquery_forms.exact_exists``), and correlated scalar subqueries
+  with GROUP BY / HAVING or a NULL test of an aggregate (decorrelated, or
+  refused by name);
 - (before the first run) ``LIKE 'p' ESCAPE 'c'`` with an escape other than
   the backslash, which DataFusion refuses: the pattern is spelled with the
   backslash (``engine/sql/like_escape.py``);
@@ -52,6 +59,7 @@ from engine.sql import (
     right_joins,
     setops,
     subqueries,
+    subquery_forms,
 )
 from engine.sql.similar import similar_to_regex
 from engine.sql.tokens import position
@@ -65,6 +73,11 @@ _SUBQUERY_REFUSALS = (
     "Optimizer rule 'scalar_subquery_to_join' failed",
     "Optimizer rule 'decorrelate_predicate_subquery' failed",
     "correlated",
+    "Invalid (non-executable) plan after Analyzer",  # EXISTS in ORDER BY
+    "array_has() cannot take",  # a correlated ANY in a projection
+    "array_min() cannot take",
+    "array_max() cannot take",
+    "__scalar_sq_",  # a column two levels out, lost by DataFusion's own rewrite
 )
 _MAX_DUPLICATES = 64
 _IN_SUBQUERY = re.compile(r"\bIN\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
@@ -75,6 +88,12 @@ _ALL_SET_OPERATION = re.compile(r"\b(?:INTERSECT|EXCEPT)\s+ALL\b", re.IGNORECASE
 _OFFSET = re.compile(r"\bOFFSET\b", re.IGNORECASE)
 _RIGHT_JOIN = re.compile(r"\bRIGHT\b", re.IGNORECASE)
 _FETCH = re.compile(r"\bFETCH\b", re.IGNORECASE)
+# A scalar subquery, which DataFusion may answer wrongly when correlated
+# (with GROUP BY / HAVING, or a NULL test of an aggregate folded to a
+# constant: subqueries._grouped_scalar); a query naming none of these words
+# is not parsed for it.
+_SCALAR_SUBQUERY = re.compile(r"\(\s*SELECT\b", re.IGNORECASE)
+_MISREAD_HINT = re.compile(r"\b(?:GROUP\s+BY|HAVING|IS)\b", re.IGNORECASE)
 
 
 class RewritingRunner:
@@ -125,13 +144,17 @@ class RewritingRunner:
             lambda t: fetch.as_limit(t, cols) if _FETCH.search(t) else None,
             lambda t: offsets.kept(t, cols) if _OFFSET.search(t) else None,
             lambda t: coercions.without_null_in_lists(t, params),  # merged IN lists
+            # EXISTS over an aggregate, with LIMIT 0 or OFFSET: planned, answered wrongly.
+            subquery_forms.exact_exists,
         )
         for rewrite_pass in passes:
             done = rewrite_pass(df_sql)
             if done is not None:
                 tree, df_sql = done
                 kwargs = {**kwargs, "locate": lambda offset: None}
-        if _IN_SUBQUERY.search(df_sql):
+        if _IN_SUBQUERY.search(df_sql) or (
+            _SCALAR_SUBQUERY.search(df_sql) and _MISREAD_HINT.search(df_sql)
+        ):
             # DataFusion answers IN (subquery) wrongly anywhere but a positive
             # WHERE conjunct (NOT IN with a NULL left side and an empty
             # correlated set, NOT (... IN ...) OR ...): those never reach it
@@ -166,12 +189,24 @@ class RewritingRunner:
             if not refused:
                 raise
             original = exc
-        rewritten = subqueries.decorrelate(df_sql, self._columns_of)
+        moved = subquery_forms.out_of_join_conditions(df_sql)
+        if moved is not None:
+            tree, df_sql = moved  # from an inner JOIN's ON to the WHERE
+        quantified = subquery_forms.quantified_as_exists(df_sql, self._columns_of)
+        if quantified is not None:
+            tree, df_sql = quantified  # ANY / ALL outside a WHERE: as EXISTS
+        rewritten = subqueries.decorrelate(df_sql, self._columns_of) or quantified or moved
         if rewritten is None:
             raise original
         new_tree, new_sql = rewritten
         kwargs = {**kwargs, "locate": lambda offset: None}
-        return self._run_named(new_tree, new_sql, params, **kwargs)
+        try:
+            return self._run_named(new_tree, new_sql, params, **kwargs)
+        except KalamError as exc:
+            clear = subquery_forms.single_row_error(exc)
+            if clear is None:
+                raise
+            raise clear from None
 
     def _run_named(
         self, tree: Any, sql: str, params: dict[str, Any], **kwargs: Any

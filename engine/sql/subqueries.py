@@ -21,7 +21,10 @@ aggregate sees only matched rows (its argument is NULL unless the marker is
 set), so ``count`` over zero rows is 0 and the others are NULL, as SQL says.
 The values are:
 
-- scalar: the subquery's aggregate projection;
+- scalar: the subquery's aggregate projection; a projection that is not an
+  aggregate is the max of its one value and the number of rows carrying it,
+  more than one an error where the value is used
+  (``engine/sql/subquery_forms.py``);
 - EXISTS: ``count(marker) > 0``;
 - ``e IN (SELECT y ...)``: the counts of rows with ``y = e``, with ``y IS
   NULL`` and of all rows, turned into SQL's three-valued IN (``NOT IN`` with
@@ -29,9 +32,9 @@ The values are:
 
 Subqueries are rewritten innermost first, so a subquery correlated two
 levels up becomes an equality-correlated reference its parent handles in
-turn. A form the rewrite cannot express exactly (a non-aggregate correlated
-scalar subquery, HAVING or LIMIT inside a correlated subquery, a subquery in
-a JOIN's ON, ...) is refused with an error naming it, never approximated.
+turn. A form the rewrite cannot express exactly (GROUP BY, HAVING or LIMIT inside
+a correlated scalar subquery, a subquery in an outer JOIN's ON, ...) is
+refused with an error naming it, never approximated.
 The rewritten tree is rendered back to SQL: this is the one place a query
 reaches DataFusion re-rendered, and only a query it refused as written.
 """
@@ -46,6 +49,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from engine.errors import UnsupportedStatementError
+from engine.sql import subquery_forms
 from engine.sql.tokens import dialect_for
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
@@ -81,6 +85,13 @@ def decorrelate(
     if not rewriter.run():
         return None
     return tree, tree.sql(dialect=dialect)
+
+
+def correlation_test(tree: exp.Expr, columns_of: ColumnsOf) -> Callable[[exp.Expr, exp.Expr], bool]:
+    """``test(node, query)``: whether subquery ``query`` (of ``node``, in
+    ``tree``) refers to a column of an enclosing query."""
+    rewriter = _Rewriter(tree, columns_of, not_in_only=False)
+    return lambda node, query: bool(rewriter.outer_columns(node, query, subquery_only=True))
 
 
 def _depth(node: exp.Expr) -> int:
@@ -202,6 +213,8 @@ class _Rewriter:
                     )
                 ):
                     out.append(node)
+                elif _grouped_scalar(node, query) and self.outer_columns(node, query):
+                    out.append(node)  # refused by name below, never answered wrongly
                 continue
             if self.outer_columns(node, query) or (
                 isinstance(node, exp.Exists | exp.In) and not _where_conjunct(node, outer)
@@ -272,8 +285,6 @@ class _Rewriter:
                 raise _refuse(f"{arg.upper()} inside a correlated subquery")
         if node.find_ancestor(exp.Join) is not None and _under_join_condition(node):
             raise _refuse("a correlated subquery in a JOIN's ON condition")
-        if _under_aggregate(node, outer):
-            raise _refuse("a correlated subquery inside an aggregate function")
         text = node.sql()  # the projection's name, before any rewriting
         columns = self.outer_columns(node, query)
         keys: list[tuple[exp.Select, exp.Column]] = []
@@ -302,19 +313,18 @@ class _Rewriter:
                     left = replaced
                 else:
                     copy_col.replace(replaced)
-        # The inner query loses its outer references: each becomes the
-        # domain's key (its projection's too, before the values copy it:
-        # `t1.a NOT IN (SELECT t1.a FROM t2 ...)` named t1 inside D).
-        in_query = {id(c) for c in query.find_all(exp.Column)}
-        for column, i in refs:
-            if id(column) in in_query:
-                column.replace(exp.column(key_names[i], table=f"{name}_dom"))
-        value_exprs, replacement = self.values(node, query, name, left)
-        derived = self.derived(query, domain, key_names, value_exprs, name)
         conditions = [
             _null_safe_eq(exp.column(key_names[i], table=name), keys[i][1])
             for i in range(len(keys))
         ]
+        # The inner query loses its outer references: each becomes the domain's
+        # key (before its values are taken: a projection may name one too).
+        in_query = {id(c) for c in query.find_all(exp.Column)}
+        for column, i in refs:
+            if id(column) in in_query:
+                column.replace(exp.column(key_names[i], table=f"{name}_dom"))
+        value_exprs, replacement = self.values(node, query, name, left, conditions)
+        derived = self.derived(query, domain, key_names, value_exprs, name)
         self.attach(outer, node, derived, name, conditions, replacement, keys, text)
 
     def wrap(self, node: exp.In | exp.Exists, query: exp.Expr | None) -> exp.Select:
@@ -393,7 +403,12 @@ class _Rewriter:
         )
 
     def values(
-        self, node: exp.Expr, query: exp.Select, name: str, left_in_d: exp.Expr | None
+        self,
+        node: exp.Expr,
+        query: exp.Select,
+        name: str,
+        left_in_d: exp.Expr | None,
+        conditions: list[exp.Expr],
     ) -> tuple[list[exp.Expr], exp.Expr]:
         mark = exp.column(_MARK, table=_marked_name(query))
         count_all = exp.Count(this=mark.copy())
@@ -451,12 +466,17 @@ class _Rewriter:
                 default=exp.false(),
             )
             return values, exp.Paren(this=replacement)
-        if query.args.get("group") or query.args.get("distinct"):
-            raise _refuse("a correlated scalar subquery with GROUP BY or DISTINCT")
+        if query.args.get("group"):
+            raise _refuse("a correlated scalar subquery with GROUP BY")
         if not _has_aggregate(projection):
-            raise _refuse(
-                "a correlated scalar subquery that is not an aggregate (it may return "
-                "several rows); aggregate it, e.g. with max(...)"
+            # One row or none per outer row, else an error where it is used.
+            return subquery_forms.single_row_value(
+                projection,
+                _only_matched(projection, mark),
+                mark,
+                name,
+                distinct=query.args.get("distinct") is not None,
+                joined=[c.copy() for c in conditions],
             )
         value = projection.copy()
         for agg in list(value.find_all(exp.AggFunc)):
@@ -546,9 +566,16 @@ class _Rewriter:
         keys: list[tuple[exp.Select, exp.Column]],
         text: str,
     ) -> None:
-        in_where = outer.args.get("where") is not None and _is_under(node, outer.args["where"])
+        # Under WHERE or inside an aggregate's argument the value is needed
+        # per row of the FROM, which the join with D gives as it is.
+        in_where = (
+            outer.args.get("where") is not None and _is_under(node, outer.args["where"])
+        ) or _under_aggregate(node, outer)
         grouped = outer.args.get("group") is not None
-        if not in_where and (grouped or _has_aggregate_projection(outer)):
+        # A projection GROUP BY names (`GROUP BY 1`): grouped by its value,
+        # which the join with D gives per row; its keys need no grouping.
+        group_key = _is_group_key(node, outer)
+        if not in_where and not group_key and (grouped or _has_aggregate_projection(outer)):
             if not grouped:
                 raise _refuse("a subquery next to aggregates without GROUP BY")
             groups = {g.sql().lower() for g in outer.args["group"].expressions}
@@ -572,7 +599,8 @@ class _Rewriter:
             outer.append("joins", exp.Join(this=derived, kind="CROSS"))
         if conditions:
             outer.where(exp.and_(*conditions), copy=False)
-        if not in_where and grouped:
+        if not in_where and not group_key and grouped:
+            # (a group key is grouped as a whole: its key columns must not be)
             for col in replacement.find_all(exp.Column):
                 if col.table == name:
                     outer.args["group"].append("expressions", col.copy())
@@ -652,9 +680,33 @@ def _is_under(node: exp.Expr, ancestor: exp.Expr | None) -> bool:
     return False
 
 
+def _grouped_scalar(node: exp.Expr, query: exp.Expr) -> bool:
+    """A scalar subquery DataFusion 55 decorrelates wrongly (when correlated):
+    with GROUP BY or HAVING (``(SELECT count(*) FROM q WHERE q.c = p.c GROUP
+    BY q.c)`` came back NULL for a row matching no group, yet not NULL to IS
+    NULL), or whose value tests an aggregate for NULL (``count(*) IS NOT
+    NULL`` was NULL, not TRUE, for a row matching nothing: folded to a
+    constant, it lost the aggregate DataFusion's count-bug fix looks for).
+    Only these: any other query keeps its text (the rewrite re-renders it)."""
+    if not isinstance(node, exp.Subquery) or not isinstance(query, exp.Select):
+        return False
+    if query.args.get("group") is not None or query.args.get("having") is not None:
+        return True
+    if len(query.expressions) != 1:
+        return False
+    value = query.expressions[0]
+    value = value.this if isinstance(value, exp.Alias) else value
+    return any(
+        _has_aggregate(test) for test in value.find_all(exp.Is, exp.NullSafeEQ, exp.NullSafeNEQ)
+    )
+
+
 def _under_join_condition(node: exp.Expr) -> bool:
+    # Every level up, not only to the nearest SELECT: a subquery nested in
+    # one under an ON would copy that ON (with itself inside) into its
+    # domain, and the rewrite never ended.
     current: exp.Expr | None = node
-    while current is not None and not isinstance(current, exp.Select):
+    while current is not None:
         parent = current.parent
         if isinstance(parent, exp.Join) and parent.args.get("on") is current:
             return True
@@ -662,10 +714,29 @@ def _under_join_condition(node: exp.Expr) -> bool:
     return False
 
 
+def _is_group_key(node: exp.Expr, outer: exp.Select) -> bool:
+    """``node`` is a whole projection of ``outer`` that its GROUP BY names by
+    position or by alias."""
+    group = outer.args.get("group")
+    item = node.parent if isinstance(node.parent, exp.Alias) else node
+    if group is None or item.parent is not outer:
+        return False
+    position = next((i + 1 for i, p in enumerate(outer.expressions) if p is item), None)
+    if position is None:
+        return False
+    alias = item.alias.lower() if isinstance(item, exp.Alias) else None
+    for g in group.expressions:
+        if isinstance(g, exp.Literal) and g.is_int and int(g.this) == position:
+            return True
+        if alias and isinstance(g, exp.Column) and not g.table and g.name.lower() == alias:
+            return True
+    return False
+
+
 def _under_aggregate(node: exp.Expr, outer: exp.Select) -> bool:
     current = node.parent
     while current is not None and current is not outer:
-        if isinstance(current, exp.AggFunc):
+        if isinstance(current, exp.AggFunc | exp.Filter):  # an argument, or FILTER (WHERE ...)
             return True
         current = current.parent
     return False
