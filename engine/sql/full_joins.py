@@ -19,7 +19,7 @@ import re
 
 from sqlglot import exp
 
-from engine.sql.tokens import parsed
+from engine.sql.tokens import rewritten
 
 _FULL_JOIN = re.compile(r"\bFULL\s+(?:OUTER\s+)?JOIN\b", re.IGNORECASE)
 
@@ -27,15 +27,9 @@ _FULL_JOIN = re.compile(r"\bFULL\s+(?:OUTER\s+)?JOIN\b", re.IGNORECASE)
 def guarded(sql: str) -> tuple[exp.Expr, str] | None:
     """(tree, text) of ``sql`` with the WHERE over each FULL join guarded, or
     None when it has none."""
-    if _FULL_JOIN.search(sql) is None or (read := parsed(sql)) is None:
+    if _FULL_JOIN.search(sql) is None:
         return None
-    tree, dialect = read
-    changed = False
-    for select in list(tree.find_all(exp.Select)):
-        changed = _guard(select) or changed
-    if not changed:
-        return None
-    return tree, tree.sql(dialect=dialect)
+    return rewritten(sql, lambda tree: any([_guard(s) for s in list(tree.find_all(exp.Select))]))
 
 
 def _guard(select: exp.Select) -> bool:

@@ -25,13 +25,11 @@ qualified with the left side as well.
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from engine.errors import UnsupportedStatementError
 from engine.sql.relations import ColumnsOf, Relations, from_items, joins_of
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import rewritten
 
 _OUTER = ("RIGHT", "FULL")
 
@@ -39,14 +37,7 @@ _OUTER = ("RIGHT", "FULL")
 def merged_columns(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
     """The query with the merged columns of its USING and RIGHT / FULL
     NATURAL joins spelled out, as (tree, SQL); None when it has none."""
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
-        return None
-    if not rewrite(tree, columns_of):
-        return None
-    return tree, tree.sql(dialect=dialect)
+    return rewritten(sql, lambda tree: rewrite(tree, columns_of))
 
 
 def rewrite(tree: exp.Expr, columns_of: ColumnsOf) -> bool:

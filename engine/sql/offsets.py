@@ -15,25 +15,16 @@ under any ORDER BY and stays as written.
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from engine.sql.relations import ColumnsOf, Relations
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import rewritten
 
 
 def kept(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
     """The query with each nested OFFSET query behind the filter, as (tree,
     SQL); None when it has none."""
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
-        return None
-    if not rewrite(tree, columns_of):
-        return None
-    return tree, tree.sql(dialect=dialect)
+    return rewritten(sql, lambda tree: rewrite(tree, columns_of))
 
 
 def rewrite(tree: exp.Expr, columns_of: ColumnsOf) -> bool:

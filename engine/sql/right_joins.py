@@ -19,25 +19,16 @@ or LATERAL as a FROM item, is left as written.
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from engine.sql.relations import ColumnsOf, Relations, from_items, joins_of
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import rewritten
 
 
 def as_left_joins(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
     """The query with its RIGHT joins swapped into LEFT joins, as (tree,
     SQL); None when it has none to swap."""
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
-        return None
-    if not rewrite(tree, columns_of):
-        return None
-    return tree, tree.sql(dialect=dialect)
+    return rewritten(sql, lambda tree: rewrite(tree, columns_of))
 
 
 def rewrite(tree: exp.Expr, columns_of: ColumnsOf) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,17 @@ def parsed(sql: str) -> tuple[Any, Any] | None:
         return sqlglot.parse_one(sql, read=dialect), dialect
     except (ParseError, TokenError):
         return None
+
+
+def rewritten(sql: str, rewrite: Callable[[Any], bool]) -> tuple[Any, str] | None:
+    """``sql`` parsed, ``rewrite(tree)`` applied in place, and (tree, text
+    rendered back) when it changed something; None when it did not or
+    sqlglot cannot read ``sql``."""
+    read = parsed(sql)
+    if read is None or not rewrite(read[0]):
+        return None
+    tree, dialect = read
+    return tree, tree.sql(dialect=dialect)
 
 
 def tokenize(sql: str, *, at: StatementText | None = None) -> list[Token]:
