@@ -137,6 +137,9 @@ class RewritingRunner:
         passes: tuple[Callable[[str], tuple[Any, str] | None], ...] = (
             similar_to_regex,  # SIMILAR TO read as an unanchored regex
             coercions.without_empty_in_lists,  # `IN ()` is a syntax error there
+            # EXISTS over an aggregate, with LIMIT 0 or OFFSET: planned, answered
+            # wrongly (before offsets.kept, which would hide the OFFSET from it).
+            subquery_forms.exact_exists,
             lambda t: join_using.merged_columns(t, cols) if _MERGING.search(t) else None,
             lambda t: right_joins.as_left_joins(t, cols) if _RIGHT_JOIN.search(t) else None,
             full_joins.guarded,  # a FULL join DataFusion would turn into a RIGHT one
@@ -144,8 +147,6 @@ class RewritingRunner:
             lambda t: fetch.as_limit(t, cols) if _FETCH.search(t) else None,
             lambda t: offsets.kept(t, cols) if _OFFSET.search(t) else None,
             lambda t: coercions.without_null_in_lists(t, params),  # merged IN lists
-            # EXISTS over an aggregate, with LIMIT 0 or OFFSET: planned, answered wrongly.
-            subquery_forms.exact_exists,
         )
         for rewrite_pass in passes:
             done = rewrite_pass(df_sql)
