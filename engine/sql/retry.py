@@ -193,7 +193,9 @@ class RewritingRunner:
         moved = subquery_forms.out_of_join_conditions(df_sql)
         if moved is not None:
             tree, df_sql = moved  # from an inner JOIN's ON to the WHERE
-        quantified = subquery_forms.quantified_as_exists(df_sql, self._columns_of)
+        quantified = subquery_forms.quantified_as_exists(
+            df_sql, lambda tree: subqueries.correlation_test(tree, self._columns_of)
+        )
         if quantified is not None:
             tree, df_sql = quantified  # ANY / ALL outside a WHERE: as EXISTS
         rewritten = subqueries.decorrelate(df_sql, self._columns_of) or quantified or moved

@@ -303,14 +303,19 @@ _NEGATED: dict[type[exp.Expr], type[exp.Binary]] = {
 _QUANTIFIED = re.compile(r"\b(?:ANY|SOME|ALL)\s*\(\s*(?:SELECT|WITH)\b", re.IGNORECASE)
 
 
-def quantified_as_exists(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
+def quantified_as_exists(
+    sql: str, correlation: Callable[[exp.Expr], Callable[[exp.Expr, exp.Expr], bool]]
+) -> tuple[exp.Expr, str] | None:
     """``x op ANY (S)`` / ``x op ALL (S)`` spelled with EXISTS, which the
     rewrite in ``engine/sql/subqueries.py`` carries anywhere (DataFusion 55
     plans a quantified comparison only in a WHERE). With ``y`` the column of
     ``S``, ``x op ANY (S)`` is TRUE when some ``x op y`` is, FALSE when ``S``
     is empty, NULL when ``x`` or some ``y`` is NULL, else FALSE; and ``x op
     ALL (S)`` is ``NOT (x op' ANY (S))`` with ``op'`` the opposite
-    comparison. None when the query has no such comparison."""
+    comparison. None when the query has no such comparison. ``correlation(tree)``
+    gives the test of whether a subquery of ``tree`` refers to an enclosing
+    query (``subqueries.correlation_test``, passed in: that module imports
+    this one)."""
     if not _QUANTIFIED.search(sql):
         return None
     dialect = dialect_for(sql)
@@ -327,10 +332,7 @@ def quantified_as_exists(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str
     ]
     if not found:
         return None
-    # Imported here: engine/sql/subqueries.py imports this module.
-    from engine.sql.subqueries import correlation_test
-
-    correlated = correlation_test(tree, columns_of)
+    correlated = correlation(tree)
     for n, node in enumerate(sorted(found, key=_depth, reverse=True)):
         node.replace(_as_exists(node, correlated, f"__kalam_q{n}"))
     return tree, tree.sql(dialect=dialect)
