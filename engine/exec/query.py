@@ -663,7 +663,12 @@ def _with_cte_plans(result: pa.Table, computed: list[tuple[Materialised, Any]]) 
 
 _BATCH_SIZE = "datafusion.execution.batch_size"
 DEFAULT_BATCH = 8192  # DataFusion's default
-NESTED_LOOP_BATCH = 1024  # measured: a killed cross join stops within ~0.3 CPU-s
+NESTED_LOOP_BATCH = 64  # rows a nested-loop join probes between cancellation points
+# (each partition finishes its batch against the whole build side). With its
+# arithmetic checked for overflow (engine/sql/checked_ints.py, ~3x the cost a
+# pair), a killed `a.id + b.id > 3` over 200k x 200k rows went on for 2.5-3.7
+# CPU-s at 1,024 rows and 2.2 at 256; at 64 it stays inside the 2 CPU-s that
+# tests/test_live_kernel.py allows.
 
 
 def _limit_from_head(
