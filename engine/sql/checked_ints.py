@@ -42,7 +42,6 @@ import sys
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
@@ -51,7 +50,7 @@ from sqlglot.tokens import TokenType
 from engine.errors import StatementTooComplexError
 from engine.sql.column_types import SchemaOf, column_types, name_of
 from engine.sql.mixed_numbers import NODES, doubles_where_mixed
-from engine.sql.tokens import dialect_for, tokenize
+from engine.sql.tokens import depth, parsed, tokenize
 
 _ARROW_INTS = {pa.int16(): "SMALLINT", pa.int32(): "INT", pa.int64(): "BIGINT"}
 _RANK = {"SMALLINT": 1, "INT": 2, "BIGINT": 3}
@@ -122,11 +121,9 @@ def _checked(sql: str, schema_of: SchemaOf, *, projections: bool) -> tuple[exp.E
         # sqlglot reads `^` as POWER (PostgreSQL's meaning) where DataFusion
         # reads a bitwise XOR: the text could not be written back faithfully.
         return None
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
+    if (read := parsed(sql)) is None:
         return None
+    tree, dialect = read
     if not isinstance(tree, exp.Query) or tree.find(*_OPS, exp.Neg, exp.Sum, *NODES) is None:
         return None
     if sum(1 for _ in tree.find_all(*_OPS)) > MAX_CHECKED_STEPS:
@@ -150,7 +147,7 @@ def _checked(sql: str, schema_of: SchemaOf, *, projections: bool) -> tuple[exp.E
     slow_ids = {id(n) for n in nodes if n.sql() in slow}
     # Before the steps are rewritten: their operands' types are read as written.
     changed = doubles_where_mixed(tree, lambda column: known.columns.get(id(column)))
-    nodes.sort(key=_depth, reverse=True)  # innermost first: a checked step types its parent
+    nodes.sort(key=depth, reverse=True)  # innermost first: a checked step types its parent
     for node in nodes:
         known.check(node, slow=id(node) in slow_ids)
     for select, index, name in names:
@@ -197,14 +194,6 @@ def _under(node: exp.Expr, tops: set[int], root: exp.Expr) -> bool:
             return True
         node = node.parent
     return False
-
-
-def _depth(node: exp.Expr) -> int:
-    d = 0
-    while node.parent is not None:
-        node = node.parent
-        d += 1
-    return d
 
 
 def _decimal(node: exp.Expr) -> exp.Expr:

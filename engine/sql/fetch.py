@@ -8,13 +8,11 @@ something else and are refused by name.
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from engine.errors import UnsupportedStatementError
 from engine.sql.relations import ColumnsOf
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import parsed
 
 
 def as_limit(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
@@ -22,11 +20,9 @@ def as_limit(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
     None when it has none. ``columns_of`` is unused (the signature of the
     runner's other rewrites)."""
     del columns_of
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
+    if (read := parsed(sql)) is None:
         return None
+    tree, dialect = read
     fetches = list(tree.find_all(exp.Fetch))
     if not fetches:
         return None

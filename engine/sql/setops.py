@@ -17,13 +17,11 @@ L's column names (which may be DataFusion's names for expressions).
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from engine.errors import UnsupportedStatementError
 from engine.sql.relations import ColumnsOf, Relations
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import parsed
 
 _COLUMN = "__kalam_c{}"
 _COPY = "__kalam_copy"
@@ -35,11 +33,9 @@ def counted(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
     """The query with every INTERSECT ALL / EXCEPT ALL rewritten, as (tree,
     SQL); None when it has none. Raises ``UnsupportedStatementError`` when a
     branch's columns cannot be counted from the query."""
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
+    if (read := parsed(sql)) is None:
         return None
+    tree, dialect = read
     rewritten = rewrite(tree, columns_of)
     if rewritten is None:
         return None

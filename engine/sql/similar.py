@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import re
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from engine.errors import UnsupportedStatementError
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import parsed
 
 _SIMILAR = re.compile(r"\bSIMILAR\b", re.IGNORECASE)
 _PLAIN = re.compile(r"[A-Za-z0-9\s]")
@@ -102,11 +100,9 @@ def similar_to_regex(sql: str) -> tuple[exp.Expr, str] | None:
     regular-expression match, or None when it has none."""
     if _SIMILAR.search(sql) is None:
         return None
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
+    if (read := parsed(sql)) is None:
         return None
+    tree, dialect = read
     found = list(tree.find_all(exp.SimilarTo))
     if not found:
         return None

@@ -44,13 +44,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from engine.errors import UnsupportedStatementError
 from engine.sql import subquery_forms
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import depth, parsed
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
 _MARK = "__kalam_m"
@@ -74,11 +72,9 @@ def decorrelate(
     """The query with its unplannable subqueries decorrelated, as (tree, SQL);
     None when it has none to rewrite. Raises ``UnsupportedStatementError``
     naming a construct that cannot be rewritten exactly."""
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
+    if (read := parsed(sql)) is None:
         return None
+    tree, dialect = read
     if not isinstance(tree, exp.Query):
         return None
     rewriter = _Rewriter(tree, columns_of, not_in_only=not_in_only)
@@ -92,14 +88,6 @@ def correlation_test(tree: exp.Expr, columns_of: ColumnsOf) -> Callable[[exp.Exp
     ``tree``) refers to a column of an enclosing query."""
     rewriter = _Rewriter(tree, columns_of, not_in_only=False)
     return lambda node, query: bool(rewriter.outer_columns(node, query, subquery_only=True))
-
-
-def _depth(node: exp.Expr) -> int:
-    d = 0
-    while node.parent is not None:
-        node = node.parent
-        d += 1
-    return d
 
 
 def _query_of(node: exp.Expr) -> exp.Expr | None:
@@ -228,7 +216,7 @@ class _Rewriter:
             found = self.candidates()
             if not found:
                 return changed
-            node = max(found, key=_depth)
+            node = max(found, key=depth)
             self.rewrite(node)
             changed = True
         raise _refuse("too many nested subqueries")

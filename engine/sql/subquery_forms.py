@@ -28,12 +28,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from engine.errors import QueryError, UnsupportedStatementError
-from engine.sql.tokens import dialect_for
+from engine.sql.tokens import depth, parsed
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
 _EXISTS = re.compile(r"\bEXISTS\s*\(", re.IGNORECASE)
@@ -49,15 +47,13 @@ def exact_exists(sql: str) -> tuple[exp.Expr, str] | None:
     written)."""
     if not _EXISTS.search(sql) and not (_LIMITED.search(sql) and _SUBSELECT.search(sql)):
         return None  # nothing to settle: no parse
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
+    if (read := parsed(sql)) is None:
         return None
+    tree, dialect = read
     changed = False
     # Innermost first, so an EXISTS inside another's subquery is settled
     # before its parent is inspected.
-    nodes = sorted(tree.find_all(exp.Exists), key=_depth, reverse=True)
+    nodes = sorted(tree.find_all(exp.Exists), key=depth, reverse=True)
     for node in nodes:
         changed |= _settle(node)
     for sub in list(tree.find_all(exp.Subquery)):
@@ -195,14 +191,6 @@ def _aggregates(query: exp.Select) -> bool:
     return False
 
 
-def _depth(node: exp.Expr) -> int:
-    d = 0
-    while node.parent is not None:
-        node = node.parent
-        d += 1
-    return d
-
-
 # ------------------------------------------------------ one row, or an error
 
 
@@ -318,11 +306,9 @@ def quantified_as_exists(
     this one)."""
     if not _QUANTIFIED.search(sql):
         return None
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
+    if (read := parsed(sql)) is None:
         return None
+    tree, dialect = read
     found = [
         n
         for n in tree.find_all(*_NEGATED)
@@ -333,7 +319,7 @@ def quantified_as_exists(
     if not found:
         return None
     correlated = correlation(tree)
-    for n, node in enumerate(sorted(found, key=_depth, reverse=True)):
+    for n, node in enumerate(sorted(found, key=depth, reverse=True)):
         node.replace(_as_exists(node, correlated, f"__kalam_q{n}"))
     return tree, tree.sql(dialect=dialect)
 
@@ -430,11 +416,9 @@ def out_of_join_conditions(sql: str) -> tuple[exp.Expr, str] | None:
     FULL: the condition names only sources joined so far, and a later LEFT
     JOIN keeps or pads each row of the inner join alike. None when nothing
     moved."""
-    dialect = dialect_for(sql)
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
+    if (read := parsed(sql)) is None:
         return None
+    tree, dialect = read
     moved = False
     for select in list(tree.find_all(exp.Select)):
         joins = select.args.get("joins") or []

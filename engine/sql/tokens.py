@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from engine.errors import SqlParseError
@@ -95,8 +95,17 @@ def parsed(sql: str) -> tuple[Any, Any] | None:
     dialect = dialect_for(sql)
     try:
         return sqlglot.parse_one(sql, read=dialect), dialect
-    except (ParseError, TokenError):
+    except SqlglotError:
         return None
+
+
+def depth(node: Any) -> int:
+    """How many ancestors a sqlglot node has (rewrites go innermost first)."""
+    d = 0
+    while node.parent is not None:
+        node = node.parent
+        d += 1
+    return d
 
 
 def rewritten(sql: str, rewrite: Callable[[Any], bool]) -> tuple[Any, str] | None:
