@@ -592,24 +592,20 @@ class QueryRunner:
         ``joins``: it may join (worth checking for a nested-loop join)."""
         with self._context.planning(tables, namespace) as planner:
             df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
-            if not joins:
-                return df
-            shape = (sql, namespace, tuple(t.schema for t in tables.values()))
-            settings: list[tuple[str, str, str]] = []
-            if self._context.nested_loop(shape, df, remember=not explain):
+            if joins and self._context.nested_loop(
+                (sql, namespace, tuple(t.schema for t in tables.values())),
+                df,
+                remember=not explain,
+            ):
                 # Small batches: a nested-loop join yields (and so can be
                 # cancelled) between steps of batch_size x its build side.
-                settings.append((_BATCH_SIZE, str(NESTED_LOOP_BATCH), str(DEFAULT_BATCH)))
-            if settings:
-                # The DataFrame keeps the settings it was planned with, so
-                # the shared context gets its defaults back at once.
-                for name, value, _ in settings:
-                    planner.sql(f"SET {name} = {value}").collect()
+                # The DataFrame keeps the setting it was planned with, so
+                # the shared context gets its default back at once.
+                planner.sql(f"SET {_BATCH_SIZE} = {NESTED_LOOP_BATCH}").collect()
                 try:
                     df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
                 finally:
-                    for name, _, default in settings:
-                        planner.sql(f"SET {name} = {default}").collect()
+                    planner.sql(f"SET {_BATCH_SIZE} = {DEFAULT_BATCH}").collect()
         return df
 
     def _materialise(
