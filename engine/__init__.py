@@ -6,6 +6,7 @@ statement-splitting helpers the notebook layer uses.
 
 from __future__ import annotations
 
+import engine.allocator  # noqa: F401  (before anything loads DataFusion)
 from engine.api import DURABILITY, Change, Connection, Engine, Subscription
 from engine.errors import KalamError
 from engine.result import Result

@@ -1,0 +1,40 @@
+"""``engine.sql.tokens.parsed`` keeps the trees of recent texts: every caller
+still gets a tree of its own, since the rewrites change the trees they read."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from engine.sql import tokens
+
+
+def test_a_rewrite_changing_its_tree_does_not_change_the_next_readers() -> None:
+    sql = "SELECT a + 1 FROM t WHERE b IN (SELECT b FROM u)"
+    first = tokens.parsed(sql)
+    assert first is not None
+    first[0].find(exp.Where).pop()  # what a rewrite does to its copy
+    second = tokens.parsed(sql)
+    assert second is not None
+    assert second[0] is not first[0]
+    assert second[0].find(exp.Where) is not None
+    assert second[0].sql(dialect=second[1]) == tokens.parsed(sql)[0].sql(dialect=second[1])  # type: ignore[index]
+
+
+def test_unreadable_text_is_none_every_time() -> None:
+    assert tokens.parsed("SELECT FROM WHERE (((") is None
+    assert tokens.parsed("SELECT FROM WHERE (((") is None
+
+
+def test_long_texts_are_not_kept() -> None:
+    values = ", ".join(f"({i})" for i in range(5_000))
+    sql = f"INSERT INTO t VALUES {values}"
+    assert len(sql) > tokens._TREE_TEXT_LIMIT
+    assert tokens.parsed(sql) is not None
+    assert sql not in tokens._trees
+
+
+def test_only_the_last_few_texts_are_kept() -> None:
+    for i in range(tokens._TREES_SIZE + 5):
+        tokens.parsed(f"SELECT {i}")
+    assert len(tokens._trees) == tokens._TREES_SIZE
+    assert "SELECT 0" not in tokens._trees
