@@ -296,6 +296,9 @@ class ColdTier:
         self._key_index: dict[tuple[str, int, str], _KeyIndex] = {}
         self._files: dict[tuple[str, int, str], pq.ParquetFile] = {}  # (scope, id, checksum)
         self._dirs: dict[str, ColdPath] = {}  # scope -> its directory (dropped on commits)
+        # (scope, file name) -> the segment's path (dropped with _dirs): pathlib
+        # joins cost ~10 us each, paid per segment by every query.
+        self._paths: dict[tuple[str, str], ColdPath] = {}
         # scope -> (the manifest, schema version, its key ranges, its superseded seqs)
         self._ranges: dict[str, tuple[Manifest, int, SegmentRanges, frozenset[int]]] = {}
         # (scope, segment id, checksum, key column) -> row groups' key bounds
@@ -433,7 +436,10 @@ class ColdTier:
 
     # ---- segments
     def segment_file(self, scope: str, entry: SegmentEntry) -> ColdPath:
-        return self._readable(segment_path(self.scope_dir(scope), entry), entry)
+        path = self._paths.get((scope, entry.path))
+        if path is None:
+            path = self._paths[(scope, entry.path)] = segment_path(self.scope_dir(scope), entry)
+        return self._readable(path, entry)
 
     def _readable(self, path: ColdPath, entry: SegmentEntry) -> ColdPath:
         """The verified file to read a segment from: itself on local disk; for
@@ -1089,6 +1095,7 @@ class ColdTier:
             self._files.clear()
             self._fragments.clear()
             self._dirs.clear()
+            self._paths.clear()
             self._ranges.clear()
             self._frames.clear()
             self._layouts.clear()
