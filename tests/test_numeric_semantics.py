@@ -89,6 +89,23 @@ def test_rounded_casts_agree_in_where_group_by_and_aggregates(eng):
     assert eng.execute("SELECT CAST(avg(m) AS INT) FROM t WHERE id IN (1, 3)").scalar() == 3
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT DISTINCT CAST(d AS INT) FROM t ORDER BY CAST(d AS INT)",
+        "SELECT DISTINCT d::INT AS k FROM t ORDER BY k",
+        "SELECT x FROM (SELECT CAST(d AS INT) AS x FROM t) s ORDER BY x",
+        "WITH c AS (SELECT CAST(d AS INT) AS x FROM t) SELECT x FROM c ORDER BY x",
+        "SELECT CAST(d AS INT) FROM t WHERE id > 2 UNION SELECT CAST(d AS INT) FROM t ORDER BY 1",
+        "SELECT k FROM v ORDER BY k",
+    ],
+)
+def test_rounded_casts_in_distinct_subqueries_set_operations_and_views(eng, sql):
+    eng.execute("CREATE VIEW v AS SELECT id, CAST(d AS INT) AS k FROM t")
+    # Truncated: [-2, 2, 3] (2.5 and 2.7 both 2, -2.5 and -2.7 both -2)
+    assert [r[0] for r in eng.execute(sql).rows()] == [-3, -2, 2, 3, 4]
+
+
 def test_update_set_and_delete_where_use_the_rounded_value(eng):
     eng.execute("UPDATE t SET i = CAST(d AS INT) + CAST(m AS INT)")
     assert [r[0] for r in eng.execute("SELECT i FROM t ORDER BY id").rows()] == [5, 1, 1, -5, 4]

@@ -244,6 +244,7 @@ def _rounded_casts(tree: exp.Expr, known: _Types) -> bool:
             name = known.df_name(projection)
             if name is not None:
                 names.append((projection, name))
+    _distinct_sort_keys_as_ordinals(casts)
     casts.sort(key=depth, reverse=True)  # innermost first: each one's kind read as written
     kinds = [(c, known.kind(c.this)) for c in casts]
     for cast, kind in kinds:
@@ -252,6 +253,27 @@ def _rounded_casts(tree: exp.Expr, known: _Types) -> bool:
     for projection, name in names:
         projection.replace(exp.alias_(projection.copy(), name, quoted=True))
     return True
+
+
+def _distinct_sort_keys_as_ordinals(casts: list[exp.Cast]) -> None:
+    """A DISTINCT's sort key written like one of its projections, holding a
+    cast to be rewritten, becomes that projection's ordinal: DataFusion no
+    longer matches the two once they hold a CASE ("ORDER BY expressions
+    must appear in select list")."""
+    for ordered in [o for c in casts if (o := c.find_ancestor(exp.Ordered)) is not None]:
+        select = ordered.parent_select
+        if not isinstance(select, exp.Select) or select.args.get("distinct") is None:
+            continue
+        if ordered.find_ancestor(exp.Window) is not None:
+            continue
+        key = ordered.this.sql()
+        for index, projection in enumerate(select.expressions):
+            written = projection.this if isinstance(projection, exp.Alias) else projection
+            if written.sql() == key:
+                gone = {id(node) for node in ordered.this.walk()}
+                casts[:] = [c for c in casts if id(c) not in gone]  # (== is structural)
+                ordered.set("this", exp.Literal.number(index + 1))
+                break
 
 
 def _is_negative_zero(node: exp.Expr) -> bool:
