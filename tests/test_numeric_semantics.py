@@ -106,6 +106,31 @@ def test_rounded_casts_in_distinct_subqueries_set_operations_and_views(eng, sql)
     assert [r[0] for r in eng.execute(sql).rows()] == [-3, -2, 2, 3, 4]
 
 
+@pytest.mark.parametrize(
+    ("sql", "name"),
+    [
+        ("SELECT CAST(x AS INT) FROM (SELECT d AS x, id FROM t) s ORDER BY s.id", "s.x"),
+        ("WITH c AS (SELECT d AS y, id FROM t) SELECT CAST(y AS INT) FROM c ORDER BY id", "c.y"),
+        (
+            "SELECT CAST(x AS INT) FROM (SELECT d AS x, id FROM t WHERE id < 3 "
+            "UNION ALL SELECT d, id FROM t WHERE id >= 3) s ORDER BY s.id",
+            "s.x",
+        ),
+        ("SELECT CAST(COALESCE(d, 0.0) AS INT) AS k FROM t ORDER BY id", "k"),
+        ("SELECT CAST(CASE WHEN id > 0 THEN d END AS INT) AS k FROM t ORDER BY id", "k"),
+    ],
+)
+def test_a_cast_of_a_derived_column_or_a_conditional_double_rounds(eng, sql, name):
+    result = eng.execute(sql)
+    assert result.columns == [name]
+    # Truncated: [2, 3, -2, -2, 2]
+    assert [r[0] for r in result.rows()] == [2, 4, -2, -3, 3]
+
+
+def test_a_cast_of_sqrt_of_a_literal_rounds_like_a_decimal(eng):
+    assert eng.execute("SELECT CAST(sqrt(6.25) AS INT)").scalar() == 3  # PostgreSQL: 3
+
+
 def test_update_set_and_delete_where_use_the_rounded_value(eng):
     eng.execute("UPDATE t SET i = CAST(d AS INT) + CAST(m AS INT)")
     assert [r[0] for r in eng.execute("SELECT i FROM t ORDER BY id").rows()] == [5, 1, 1, -5, 4]

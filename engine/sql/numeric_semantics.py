@@ -49,6 +49,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from engine.sql.checked_ints import render
 from engine.sql.column_types import SchemaOf, column_types
@@ -61,14 +62,35 @@ _INT_TYPES = {
     exp.DataType.Type.TINYINT,
 }
 _FLOAT_TYPES = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
-_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div)
-_SAME_TYPE = (exp.Abs, exp.Min, exp.Max, exp.Sum, exp.Round, exp.Floor, exp.Ceil)
-_SYMBOLS = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/"}
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
+_SAME_TYPE = (exp.Abs, exp.Min, exp.Max, exp.Sum, exp.Round, exp.Floor, exp.Ceil, exp.Sign)
+# Functions DataFusion answers in Float64 (a wrong guess could only move an
+# exact half: the rounding below is exact for every numeric type).
+_FLOAT_RESULTS = (
+    exp.Sqrt,
+    exp.Cbrt,
+    exp.Ln,
+    exp.Log,
+    exp.Exp,
+    exp.Rand,
+    exp.Pi,
+    exp.Stddev,
+    exp.StddevPop,
+    exp.StddevSamp,
+    exp.Variance,
+    exp.VariancePop,
+)
+_CHOICES = (exp.Coalesce, exp.Greatest, exp.Least, exp.Nullif, exp.Case, exp.If)
+_SYMBOLS = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
 
 # Text that may hold a cast to an integer type, an IN list or a sort key.
 _MAYBE_CAST = re.compile(r"CAST\s*\(|::", re.IGNORECASE)
 _INT_WORD = re.compile(r"\b(?:SMALLINT|INT|INTEGER|BIGINT|INT2|INT4|INT8)\b", re.IGNORECASE)
 _MAYBE_ZERO = re.compile(r"\bIN\s*\(|\bORDER\s+BY\b", re.IGNORECASE)
+# ... and something that may compute a -0.0 (or be one): arithmetic, a sign,
+# a function call. (A stored value never is -0.0.)
+_COMPUTED = re.compile(r"[-*/%+]|\b(?!IN\b)\w+\s*\((?!\s*SELECT\b)", re.IGNORECASE)
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
 
 
 def exact_numbers(
@@ -77,22 +99,25 @@ def exact_numbers(
     """(tree, text) of ``sql`` with the rewrites above, or None when it needs
     none (then ``sql`` runs as written)."""
     casts = _MAYBE_CAST.search(sql) is not None and _INT_WORD.search(sql) is not None
-    zeros = _MAYBE_ZERO.search(sql) is not None
+    zeros = (
+        _MAYBE_ZERO.search(sql) is not None
+        and _COMPUTED.search(_STRINGS.sub("''", sql)) is not None
+    )
     if not (casts or zeros):
         return None
     read = parsed(sql)
     if read is None or not isinstance(read[0], exp.Query):
         return None
     tree, dialect = read
+    known = _Types(tree, schema_of, params or {})
+    changed = False
     try:
-        known = _Types(tree, schema_of, params or {})
+        if casts:
+            changed |= _rounded_casts(tree, known)
+        if zeros:
+            changed |= _zero_is_zero(tree, known)
     except SqlglotError:
         return None
-    changed = False
-    if casts:
-        changed |= _rounded_casts(tree, known)
-    if zeros:
-        changed |= _zero_is_zero(tree, known)
     if not changed:
         return None
     text = render(tree, dialect)
@@ -105,12 +130,21 @@ class _Types:
     def __init__(
         self, tree: exp.Expr, schema_of: SchemaOf | None, params: Mapping[str, Any]
     ) -> None:
-        if schema_of is None:
-            self.columns: dict[int, pa.DataType] = {}
-            self.qualifiers: dict[int, str] = {}
-        else:
-            self.columns, self.qualifiers = column_types(tree, schema_of)
+        self._tree, self._schema_of = tree, schema_of
+        self._typed: tuple[dict[int, pa.DataType], dict[int, str], dict[int, list[exp.Expr]]]
+        self._typed = None  # type: ignore[assignment]
         self.params = params
+
+    def _columns(self) -> tuple[dict[int, pa.DataType], dict[int, str], dict[int, list[exp.Expr]]]:
+        """Column types, qualifiers and derived values, resolved on first use
+        (most queries with an ORDER BY never need them)."""
+        if self._typed is None:
+            columns: dict[int, pa.DataType] = {}
+            qualifiers: dict[int, str] = {}
+            if self._schema_of is not None:
+                columns, qualifiers = column_types(self._tree, self._schema_of)
+            self._typed = (columns, qualifiers, _derived_columns(self._tree, qualifiers))
+        return self._typed
 
     def kind(self, node: exp.Expr, *, literal: str = "decimal") -> str | None:
         """``literal``: the kind of a numeric literal with a point or an
@@ -119,9 +153,13 @@ class _Types:
         while isinstance(node, exp.Paren):
             node = node.this
         if isinstance(node, exp.Column):
-            arrow = self.columns.get(id(node))
+            columns, _, derived = self._columns()
+            arrow = columns.get(id(node))
             if arrow is None:
-                return None
+                inner = derived.get(id(node))
+                if inner is None:
+                    return None
+                return _common([self.kind(v, literal=literal) for v in inner])
             if pa.types.is_integer(arrow):
                 return "int"
             if pa.types.is_floating(arrow):
@@ -149,15 +187,13 @@ class _Types:
         if isinstance(node, exp.Neg):
             return self.kind(node.this, literal=literal)
         if isinstance(node, _ARITHMETIC):
-            kinds = {
-                self.kind(node.this, literal=literal),
-                self.kind(node.expression, literal=literal),
-            }
-            if None in kinds:
-                return None
-            if "float" in kinds:
-                return "float"
-            return "decimal" if "decimal" in kinds else "int"
+            return _common([self.kind(v, literal=literal) for v in (node.this, node.expression)])
+        if isinstance(node, _CHOICES):
+            return _common([self.kind(v, literal=literal) for v in _choices(node)])
+        if isinstance(node, _FLOAT_RESULTS):
+            # (Of a DECIMAL, PostgreSQL answers a DECIMAL, and rounds it so.)
+            inner = self.kind(node.this, literal=literal) if node.this is not None else None
+            return "decimal" if inner == "decimal" else "float"
         if isinstance(node, exp.Avg):
             inner = self.kind(node.this, literal=literal)
             return "decimal" if inner == "decimal" else ("float" if inner else None)
@@ -173,7 +209,7 @@ class _Types:
         while isinstance(node, (exp.Paren, exp.Cast)):
             node = node.this
         if isinstance(node, exp.Column):
-            qualifier = self.qualifiers.get(id(node))
+            qualifier = self._columns()[1].get(id(node))
             return None if qualifier is None else f"{qualifier}.{node.name}"
         if isinstance(node, exp.Literal) and not node.is_string:
             return _literal_name(node.this)
@@ -186,6 +222,73 @@ class _Types:
                 return None
             return f"{left} {_SYMBOLS[type(node)]} {right}"
         return None
+
+
+def _common(kinds: list[str | None]) -> str | None:
+    """The kind DataFusion computes values of ``kinds`` together in."""
+    if not kinds or None in kinds:
+        return None
+    if "float" in kinds:
+        return "float"
+    return "decimal" if "decimal" in kinds else "int"
+
+
+def _choices(node: exp.Expr) -> list[exp.Expr]:
+    """The values a conditional expression chooses among."""
+    if isinstance(node, exp.Case):
+        found = [i.args.get("true") for i in node.args.get("ifs") or []]
+        found.append(node.args.get("default"))
+    elif isinstance(node, exp.If):
+        found = [node.args.get("true"), node.args.get("false")]
+    elif isinstance(node, exp.Nullif):
+        found = [node.this]
+    else:
+        found = [node.this, *node.expressions]
+    # A NULL takes the others' type.
+    return [v for v in found if v is not None and not isinstance(v, exp.Null)]
+
+
+def _derived_columns(tree: exp.Expr, qualifiers: dict[int, str]) -> dict[int, list[exp.Expr]]:
+    """id(column) -> the values it names in a derived table or CTE (one per
+    branch of a set operation), where the reference is certain: qualified by
+    that source, or unqualified in a scope with no other source. Their
+    qualifiers (DataFusion's, for names) go into ``qualifiers``."""
+    out: dict[int, list[exp.Expr]] = {}
+    for scope in traverse_scope(tree):
+        derived = {
+            name: _leaf_selects(source.expression)
+            for name, source in scope.sources.items()
+            if isinstance(source, Scope)
+        }
+        if not derived:
+            continue
+        only = next(iter(derived)) if len(scope.sources) == 1 else None
+        for column in [n for n in scope.walk() if isinstance(n, exp.Column)]:
+            name = column.table or only or ""
+            selects = derived.get(name)
+            if not selects:
+                continue
+            first = [p.alias_or_name for p in selects[0].expressions]
+            if first.count(column.name) != 1:
+                continue
+            index = first.index(column.name)
+            if any(len(s.expressions) != len(first) for s in selects):
+                continue
+            values = [s.expressions[index] for s in selects]
+            out[id(column)] = [v.this if isinstance(v, exp.Alias) else v for v in values]
+            qualifiers[id(column)] = name
+    return out
+
+
+def _leaf_selects(query: exp.Expr) -> list[exp.Select]:
+    """The SELECTs of a set operation's branches (of a SELECT: itself); empty
+    for anything else."""
+    if isinstance(query, exp.Select):
+        return [query]
+    if isinstance(query, exp.SetOperation):
+        left, right = _leaf_selects(query.this), _leaf_selects(query.expression)
+        return left + right if left and right else []
+    return []
 
 
 def _literal_name(text: str) -> str | None:
