@@ -3,8 +3,8 @@
 **A fraction cast to an integer type is rounded, not truncated.** DataFusion
 truncates: ``CAST(2.7 AS INT)`` answered 2 and ``CAST(-2.7 AS INT)`` -2,
 and ``CAST(2147483647.6 AS INT)`` answered 2147483647 instead of failing.
-PostgreSQL and DuckDB round, differently per source type, and so does the
-engine (checked against DuckDB 1.x / 2.x and PostgreSQL's documentation):
+PostgreSQL (15, run beside it) and DuckDB (2.0) round, differently per
+source type, and so does the engine:
 
 - a DECIMAL (and a numeric literal such as ``2.5``, which PostgreSQL and
   DuckDB read as a DECIMAL) rounds halves away from zero: 2.5 -> 3,
@@ -13,14 +13,19 @@ engine (checked against DuckDB 1.x / 2.x and PostgreSQL's documentation):
 - a DOUBLE or REAL rounds halves to even (``rint``): 2.5 -> 2, 3.5 -> 4,
   -2.5 -> -2. DataFusion's ``round`` of a float rounds halves away from
   zero, so an exact half (``abs(x - trunc(x)) = 0.5``, exact in binary
-  floating point) takes ``2 * round(x / 2)`` instead (also exact).
+  floating point) takes ``2 * round(x / 2)`` instead (also exact). ``avg``
+  of integers is a DOUBLE in DataFusion (and DuckDB; PostgreSQL's is a
+  DECIMAL), so it rounds as a DOUBLE.
 
 The cast itself stays around the rounded value, so a value out of the
 integer type's range still fails (NaN and infinities too) and ``TRY_CAST``
 still gives NULL. Only operands whose type is certain are rewritten
-(``_kind``): columns of a base table, literals, casts, bound parameters and
-arithmetic or aggregates of those. Anything else (a function result, a
-derived table's column) is left as written and still truncates.
+(``_Types.kind``): columns of a base table, of a derived table or CTE
+whose value is certain, literals, casts, bound parameters, arithmetic,
+conditionals, aggregates and float-valued functions of those. Anything
+else (a function whose type is not listed, a text) is left as written and
+still truncates. (Either rule is exact for every numeric type; a wrong
+guess of the type could only round an exact half the other way.)
 
 Names: a cast is transparent in DataFusion's output names (``CAST(d AS
 INT)`` is named ``t.d``); an unaliased projection holding a rewritten cast
@@ -131,8 +136,9 @@ class _Types:
         self, tree: exp.Expr, schema_of: SchemaOf | None, params: Mapping[str, Any]
     ) -> None:
         self._tree, self._schema_of = tree, schema_of
-        self._typed: tuple[dict[int, pa.DataType], dict[int, str], dict[int, list[exp.Expr]]]
-        self._typed = None  # type: ignore[assignment]
+        self._typed: (
+            tuple[dict[int, pa.DataType], dict[int, str], dict[int, list[exp.Expr]]] | None
+        ) = None
         self.params = params
 
     def _columns(self) -> tuple[dict[int, pa.DataType], dict[int, str], dict[int, list[exp.Expr]]]:
@@ -192,11 +198,11 @@ class _Types:
             return _common([self.kind(v, literal=literal) for v in _choices(node)])
         if isinstance(node, _FLOAT_RESULTS):
             # (Of a DECIMAL, PostgreSQL answers a DECIMAL, and rounds it so.)
-            inner = self.kind(node.this, literal=literal) if node.this is not None else None
-            return "decimal" if inner == "decimal" else "float"
+            of = self.kind(node.this, literal=literal) if node.this is not None else None
+            return "decimal" if of == "decimal" else "float"
         if isinstance(node, exp.Avg):
-            inner = self.kind(node.this, literal=literal)
-            return "decimal" if inner == "decimal" else ("float" if inner else None)
+            of = self.kind(node.this, literal=literal)
+            return "decimal" if of == "decimal" else ("float" if of else None)
         if isinstance(node, _SAME_TYPE) and not node.args.get("expressions"):
             if isinstance(node, exp.Round) and node.args.get("decimals") is not None:
                 return None
