@@ -282,3 +282,16 @@ def test_insert_of_a_fraction_into_an_int_column_is_refused_not_truncated(tmp_pa
         with pytest.raises(TypeMismatchError):
             e.execute("INSERT INTO n VALUES (1, 2.7)")
         assert e.execute("SELECT count(*) FROM n").scalar() == 0
+
+
+def test_text_to_double_column_change_reads_negative_zero_as_zero_hot_and_cold(tmp_path):
+    with Engine.open(tmp_path, background_jobs=False) as e:
+        e.execute("CREATE TABLE a (id BIGINT PRIMARY KEY, s TEXT)")
+        e.execute("INSERT INTO a VALUES (1, '-0'), (2, '0'), (3, '-0.0')")
+        e.flush("a")  # cold: cast when read
+        e.execute("INSERT INTO a VALUES (4, '-0'), (5, '-2.5')")  # hot: converted by ALTER
+        e.execute("ALTER TABLE a MODIFY COLUMN s DOUBLE")
+        values = [r[0] for r in e.execute("SELECT s FROM a ORDER BY id").rows()]
+        assert [math.copysign(1, v) for v in values] == [1, 1, 1, 1, -1]
+        # As stored before: -0.0 three times, and the IN list found one row.
+        assert e.execute("SELECT count(*) FROM a WHERE s IN (0.0, 7.0, 8.0, 9.0)").scalar() == 4
