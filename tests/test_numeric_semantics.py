@@ -333,3 +333,18 @@ def test_text_to_double_column_change_reads_negative_zero_as_zero_hot_and_cold(t
         assert [math.copysign(1, v) for v in values] == [1, 1, 1, 1, -1]
         # As stored before: -0.0 three times, and the IN list found one row.
         assert e.execute("SELECT count(*) FROM a WHERE s IN (0.0, 7.0, 8.0, 9.0)").scalar() == 4
+
+
+def test_a_live_query_rounds_its_casts_as_the_same_select_does(tmp_path):
+    with Engine.open(tmp_path, background_jobs=False) as e:
+        e.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, d DOUBLE)")
+        e.execute("INSERT INTO t VALUES (1, 2.7), (2, 2.2)")
+        query = "SELECT id, CAST(d AS INT) AS k FROM default.t WHERE CAST(d AS INT) = 3"
+        with e.subscribe(f"SUBSCRIBE TO {query}") as sub:
+            # Truncated: no initial row, and both new rows (3 and 4) as inserts.
+            assert sub.initial.to_pylist() == [{"id": 1, "k": 3}]
+            e.execute("INSERT INTO t VALUES (3, 3.4), (4, 3.6)")
+            change = sub.get(timeout=20)
+            assert change is not None
+            assert (change.change_type, change.rows.to_pylist()) == ("insert", [{"id": 3, "k": 3}])
+            assert e.execute(query).rows() == [(1, 3), (3, 3)]
