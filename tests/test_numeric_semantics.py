@@ -138,6 +138,16 @@ def test_update_set_and_delete_where_use_the_rounded_value(eng):
     assert [r[0] for r in eng.execute("SELECT id FROM t ORDER BY id").rows()] == [2, 4, 5]
 
 
+def test_upsert_do_update_set_uses_the_rounded_value(eng):
+    sql = (
+        "INSERT INTO t (id, i) VALUES (1, 0), (2, 0) ON CONFLICT (id) "
+        "DO UPDATE SET i = CAST(t.d AS INT) + CAST(-2.5 AS INT)"
+    )
+    eng.execute(sql)
+    # Truncated: 2 + -2 = 0 and 3 + -2 = 1
+    assert eng.execute("SELECT i FROM t WHERE id < 3 ORDER BY id").rows() == [(-1,), (1,)]
+
+
 def test_insert_select_stores_the_rounded_value(eng):
     eng.execute("INSERT INTO t (id, i) SELECT id + 10, CAST(d AS INT) FROM t WHERE id IN (2, 4)")
     assert eng.execute("SELECT id, i FROM t WHERE id > 10 ORDER BY id").rows() == [
