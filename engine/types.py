@@ -248,7 +248,7 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
                 )
             # Stored as it reads back (4-byte), so hot and cold values agree.
             f = _F32.unpack(_F32.pack(f))[0]
-        return f
+        return f + 0.0  # -0.0 is stored as 0.0 (see without_negative_zero)
     if canonical == "TEXT":
         if not isinstance(value, str):
             raise _fail(value, canonical, column)
@@ -269,6 +269,17 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
     if canonical == "DATE":
         return _to_days(value, column)
     raise SchemaError(f"Unknown type {canonical}")
+
+
+def without_negative_zero(arr: pa.Array) -> pa.Array:
+    """A float array with every -0.0 as 0.0 (``x + 0.0``; no other value
+    changes). DOUBLE and REAL columns never store -0.0: DataFusion's IN
+    lists and sorts tell it from 0.0, which SQL says it equals
+    (``engine/sql/numeric_semantics.py``)."""
+    if not pa.types.is_floating(arr.type) or len(arr) == 0:
+        return arr
+    out = pc.add(arr, pa.scalar(0.0, arr.type))
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def to_decimal(value: Any, precision: int, scale: int, column: str) -> decimal.Decimal:

@@ -19,6 +19,7 @@ from datafusion.catalog import Schema
 from engine.catalog.model import TableDef
 from engine.errors import KalamError, UnsupportedStatementError
 from engine.exec.query import CATALOG, datafusion_error, hidden_columns_used
+from engine.sql.numeric_semantics import exact_numbers
 from engine.sql.query_edits import hidden_star_edits
 from engine.sql.statements import Subscribe
 from engine.sql.tokens import apply_edits
@@ -49,6 +50,10 @@ class Evaluator:
             project = apply_edits(project, hidden_star_edits(project, self._is_base))
             self.full_sql = f"SELECT *, _seq, _deleted FROM {stmt.target_sql}{where}"
         self.project_sql = project
+        # As a SELECT of the same text computes it (engine/sql/numeric_semantics.py).
+        self.match_sql = _exact(self.match_sql, table)
+        self.project_sql = _exact(self.project_sql, table)
+        self.full_sql = _exact(self.full_sql, table)
 
     def __repr__(self) -> str:
         return f"<Evaluator {self.table.qualified_name}: {self.project_sql!r}>"
@@ -96,6 +101,17 @@ class Evaluator:
     def empty(self) -> pa.Table:
         """The projection of no rows (the subscription's schema)."""
         return self.project(self.table.arrow_schema(hidden=self.hidden).empty_table())
+
+
+def _exact(sql: str, table: TableDef) -> str:
+    """``sql`` with integer casts rounded and -0.0 equal to 0.0, as in a SELECT."""
+
+    def schema_of(ns: str | None, name: str) -> pa.Schema | None:
+        ours = name == table.name and ns in (None, table.namespace)
+        return table.arrow_schema(hidden=True) if ours else None
+
+    done = exact_numbers(sql, schema_of)
+    return sql if done is None else done[1]
 
 
 def rows_of(table: pa.Table) -> list[tuple[Any, ...]]:

@@ -21,7 +21,13 @@ from engine.result import Result
 from engine.sql.ddl import add_table
 from engine.sql.set_columns import stored_array
 from engine.sql.statements import TableRef
-from engine.types import arrow_type, canonical_from_arrow, decimal_spec, is_numeric
+from engine.types import (
+    arrow_type,
+    canonical_from_arrow,
+    decimal_spec,
+    is_numeric,
+    without_negative_zero,
+)
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -223,7 +229,7 @@ def _convert_array(arr: pa.ChunkedArray, col: Column) -> pa.Array:
             )
     if isinstance(cast, pa.ChunkedArray):
         cast = cast.combine_chunks()
-    return cast
+    return without_negative_zero(cast)
 
 
 def arrow_batch(

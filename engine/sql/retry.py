@@ -53,6 +53,7 @@ from engine.sql import (
     full_joins,
     join_using,
     like_escape,
+    numeric_semantics,
     offsets,
     outnames,
     rewrite,
@@ -147,6 +148,8 @@ class RewritingRunner:
             lambda t: fetch.as_limit(t, cols) if _FETCH.search(t) else None,
             lambda t: offsets.kept(t, cols) if _OFFSET.search(t) else None,
             lambda t: coercions.without_null_in_lists(t, params),  # merged IN lists
+            # CAST of a fraction to an integer rounds; -0.0 equals 0.0 in IN / ORDER BY
+            lambda t: numeric_semantics.exact_numbers(t, self._schema_of, params),
         )
         for rewrite_pass in passes:
             done = rewrite_pass(df_sql)

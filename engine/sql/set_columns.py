@@ -32,7 +32,7 @@ from sqlglot import exp
 from engine.catalog.model import Column
 from engine.errors import NotNullViolationError
 from engine.sql.checked import check_no_overflow
-from engine.types import coerce, decimal_spec
+from engine.types import coerce, decimal_spec, without_negative_zero
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _FLOAT32_MAX = 3.4028234663852886e38
@@ -64,7 +64,7 @@ def stored_array(arr: pa.Array | pa.ChunkedArray, col: Column) -> pa.Array:
             # DataFusion's DECIMAL arithmetic can hold a value wider than
             # the type's precision (99..9 + 1 in DECIMAL(38, 0)).
             arr.validate(full=True)
-        return arr
+        return without_negative_zero(arr)
     except (_Slow, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         values = [None if v is None else coerce(v, col.type, col.name) for v in arr.to_pylist()]
         return pa.array(values, type=col.arrow_type)

@@ -46,6 +46,7 @@ from engine.result import Result
 from engine.sql import statements as st
 from engine.sql.checked import BITS, INTEGER_TYPES, check_no_overflow, integer_parts
 from engine.sql.mapping import ident
+from engine.sql.numeric_semantics import exact_numbers
 from engine.sql.point import live_version
 from engine.sql.tokens import Composed, offset_of
 from engine.sql.values import NotSimple, simple_value
@@ -292,13 +293,20 @@ def _evaluate(
         text.add(", (").piece(oc.where_sql).add(f') AS "{_WHERE}"')
     text.add(f' FROM "{name}" JOIN "{_EXCLUDED}" ON "{name}"."{_ROW}" = "{_EXCLUDED}"."{_ROW}"')
 
+    # Integer casts round and -0.0 equals 0.0, as in a SELECT.
+    schemas = {name: table.arrow_schema(hidden=True), _EXCLUDED: table.arrow_schema()}
+    exact = exact_numbers(text.text, lambda ns, n: schemas.get(n) if ns is None else None, params)
+    sql = text.text if exact is None else exact[1]
+
     def where(ln: int, col: int) -> tuple[int, int]:
+        if exact is not None:
+            return s.line, s.column  # a position in the rewritten text is not the statement's
         found = text.locate(offset_of(text.text, ln, col)) or (1, 1)
         return s.line + found[0] - 1, (s.column - 1 if found[0] == 1 else 0) + found[1]
 
     try:
         out = ctx.sql_with_options(
-            text.text, _OPTIONS, param_values={k: _scalar(v) for k, v in params.items()}
+            sql, _OPTIONS, param_values={k: _scalar(v) for k, v in params.items()}
         ).to_arrow_table()
     except Exception as exc:
         err = datafusion_error(exc, s.line, s.column, where=where)
