@@ -198,11 +198,17 @@ def test_update_from_counts_the_target_rows_matched(trio: Trio) -> None:
     ("sql", "count"),
     [
         # row 1 already holds (1, 'a'): DO UPDATE counts it (PostgreSQL, DuckDB)
-        ("INSERT INTO t VALUES (1, 1, 'a'), (20, 0, 'z') ON CONFLICT (id) DO UPDATE "
-         "SET x = EXCLUDED.x, s = EXCLUDED.s", 2),
+        (
+            "INSERT INTO t VALUES (1, 1, 'a'), (20, 0, 'z') ON CONFLICT (id) DO UPDATE "
+            "SET x = EXCLUDED.x, s = EXCLUDED.s",
+            2,
+        ),
         # the WHERE rejects row 1: left alone, not counted
-        ("INSERT INTO t VALUES (1, 1, 'a'), (20, 0, 'z') ON CONFLICT (id) DO UPDATE "
-         "SET x = EXCLUDED.x WHERE t.x > 100", 1),
+        (
+            "INSERT INTO t VALUES (1, 1, 'a'), (20, 0, 'z') ON CONFLICT (id) DO UPDATE "
+            "SET x = EXCLUDED.x WHERE t.x > 100",
+            1,
+        ),
         ("INSERT INTO t VALUES (1, 0, 'q'), (20, 0, 'z') ON CONFLICT DO NOTHING", 1),
     ],
 )

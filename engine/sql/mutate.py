@@ -306,7 +306,10 @@ def _update_some(
     # Equal is not always identical (-0.0 and 0.0): show what is stored.
     current = physical_batch(prov.table, {}, data)
     shown = pa.RecordBatch.from_arrays(
-        [pc.if_else(changed, new, old) for new, old in zip(batch.columns, current.columns)],
+        [
+            pc.if_else(changed, new, old)
+            for new, old in zip(batch.columns, current.columns, strict=True)
+        ],
         schema=batch.schema,
     )
     return batch_returning(result, prov.table, returning, shown, seqs, deleted=False)
