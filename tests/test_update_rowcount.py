@@ -244,3 +244,20 @@ def test_the_magic_footer_shows_matched_rows(ip: Any) -> None:  # noqa: F811
     )
     assert res.results[-1].rows_affected == 2
     assert "Updated 2 row(s)" in str(res).splitlines()[-1]
+
+
+def test_matched_rows_left_as_they_were_send_no_live_change(engine: Engine) -> None:
+    engine.execute(CREATE.format(kind="SHARED"))
+    engine.execute(f"INSERT INTO t VALUES {VALUES}")
+    with engine.subscribe("SUBSCRIBE TO SELECT id, x FROM t") as sub:
+        assert engine.execute("UPDATE t SET x = 1 WHERE id = 1").rows_affected == 1
+        assert engine.execute("UPDATE t SET x = x, s = s").rows_affected == 8
+        # Rows 4 and 8 already hold 5: counted, but only 2 and 5 change.
+        assert engine.execute("UPDATE t SET x = 5 WHERE x IN (4, 5)").rows_affected == 4
+        change = sub.get(timeout=20.0)
+        assert change is not None
+        assert change.change_type == "update"
+        rows = sorted(change.rows.to_pylist(), key=lambda r: r["id"])
+        assert rows == [{"id": 2, "x": 5}, {"id": 5, "x": 5}]
+        assert engine.db.subscriptions.sync(20.0)
+        assert sub.get(timeout=0) is None
