@@ -4,7 +4,9 @@ RETURNING shows one row per row the statement affected, so it always has
 exactly ``rows_affected`` rows:
 
 * INSERT (also ON CONFLICT / OR REPLACE): the new values with their new
-  ``_seq``; rows ON CONFLICT DO NOTHING skipped are not returned;
+  ``_seq``; rows ON CONFLICT DO NOTHING skipped (or DO UPDATE's WHERE
+  rejected) are not returned; a row DO UPDATE touches is written and
+  returned even when no value changes, as PostgreSQL counts it;
 * UPDATE: every row its WHERE matched (as PostgreSQL, DuckDB and SQLite
   return them). A changed row with its new values and new ``_seq``; a row the
   SET leaves as it was is not written, so it comes with its current values
