@@ -344,7 +344,7 @@ class Generator:
         params = [row[c.key] for c in cols] + [pk]
         changed = int(row != live[pk])
         ops: list[Op] = [("put", t.ident, scope, pk, row)] if changed else []
-        return self.dml("update_pk", t, sql, params, scope, ops, changed, 1)
+        return self.dml("update_pk", t, sql, params, scope, ops, 1, 1)  # matched, changed or not
 
     def pk_range(self, t: Table, scope: str) -> tuple[int, int]:
         live = sorted(t.live(scope))
@@ -368,7 +368,8 @@ class Generator:
                     return None
                 ops.append(("put", t.ident, scope, pk, {**r, c.key: new}))
         sql = f"UPDATE {t.qualified} SET {c.name} = {c.name} + ? WHERE {PK} >= ? AND {PK} < ?"
-        return self.dml("update_range", t, sql, [k, lo, hi], scope, ops, len(ops), len(matched))
+        n = len(matched)  # an UPDATE counts the rows it matched, changed or not
+        return self.dml("update_range", t, sql, [k, lo, hi], scope, ops, n, n)
 
     def threshold(self, t: Table, scope: str) -> tuple[Col, str, int, list[int]] | None:
         """A predicate ``col < x`` / ``col > x`` on an integer column matching a few rows."""
@@ -401,7 +402,7 @@ class Generator:
             if old.get(target.key) != value:
                 ops.append(("put", t.ident, scope, pk, {**old, target.key: value}))
         sql = f"UPDATE {t.qualified} SET {target.name} = ? WHERE {c.name} {op} ?"
-        return self.dml("update_where", t, sql, [value, x], scope, ops, len(ops), len(pks))
+        return self.dml("update_where", t, sql, [value, x], scope, ops, len(pks), len(pks))
 
     def _delete_pk(self, t: Table, scope: str) -> Stmt | None:
         live = t.live(scope)

@@ -109,16 +109,15 @@ class Db:
     def expect_update(
         self, where: Callable[[Row], bool], *, user: str = "root", **setters: Callable[[Row], Any]
     ) -> int:
-        """Apply an UPDATE to the model; returns how many rows really change."""
+        """Apply an UPDATE to the model; returns how many rows it matches
+        (what an UPDATE counts, whether or not their values change)."""
         scope = self.model[self.scope(user)]
-        changed = 0
+        matched = 0
         for pk, row in list(scope.items()):
             if where(row):
-                new = row._replace(**{c: f(row) for c, f in setters.items()})
-                if new != row:
-                    scope[pk] = new
-                    changed += 1
-        return changed
+                scope[pk] = row._replace(**{c: f(row) for c, f in setters.items()})
+                matched += 1
+        return matched
 
     def expect_delete(self, where: Callable[[Row], bool], *, user: str = "root") -> int:
         scope = self.scope(user)

@@ -93,7 +93,8 @@ def apply(table_type: str, step: Step, state: State) -> int | None:
             del rows[k]
         return len(gone)
     if "IN" in words:  # UPDATE t SET s = 'full' WHERE id IN (0, 1)
-        hit = [k for k in (0, 1) if k in rows and rows[k][1] != "full"]
+        # Counts the rows it matches, also those already 'full' (not rewritten).
+        hit = [k for k in (0, 1) if k in rows]
         for k in hit:
             rows[k] = (rows[k][0], "full")
         return len(hit)

@@ -68,18 +68,18 @@ def test_update_several_columns_at_once(db):
     db.verify()
 
 
-def test_update_with_case_counts_only_rows_that_change(db):
-    # Odd rows are "updated" to their own value: they do not count.
+def test_update_with_case_counts_every_matched_row_even_those_left_as_they_were(db):
+    # Odd rows are "updated" to their own value: they count, as in PostgreSQL.
     n = db.expect_update(lambda r: True, v=lambda r: r.v * 2 if r.id % 2 == 0 else r.v)
-    assert n == 5
+    assert n == 10
     update(db, "UPDATE t SET v = CASE WHEN id % 2 = 0 THEN v * 2 ELSE v END", n)
     db.verify()
 
 
-def test_update_to_identical_values_counts_zero(db):
-    update(db, "UPDATE t SET v = v", 0)
-    update(db, "UPDATE t SET v = 30, s = s WHERE id = 3", 0)
-    update(db, "UPDATE t SET s = s || '' WHERE id <= 5", 0)
+def test_update_to_identical_values_counts_the_matched_rows(db):
+    update(db, "UPDATE t SET v = v", 10)
+    update(db, "UPDATE t SET v = 30, s = s WHERE id = 3", 1)
+    update(db, "UPDATE t SET s = s || '' WHERE id <= 5", 5)
     db.verify()
 
 
@@ -87,7 +87,7 @@ def test_update_to_null(db):
     n = db.expect_update(lambda r: r.id >= 8, v=lambda r: None)
     update(db, "UPDATE t SET v = NULL WHERE id >= 8", n)
     assert n == 3
-    update(db, "UPDATE t SET v = NULL WHERE id >= 8", 0)
+    update(db, "UPDATE t SET v = NULL WHERE id >= 8", 3)  # NULL to NULL: matched
     db.verify()
 
 

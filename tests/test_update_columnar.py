@@ -94,12 +94,14 @@ def test_a_bulk_update_writes_every_matching_row_and_survives_restart_and_flush(
     assert rows(reopen(eng)) == expected
 
 
-def test_rows_the_set_leaves_unchanged_are_neither_written_nor_counted(big: Engine) -> None:
+def test_rows_the_set_leaves_unchanged_are_counted_but_not_written(big: Engine) -> None:
     seqs = rows(big, "SELECT id, _seq FROM t ORDER BY id")
-    assert big.execute("UPDATE t SET n = n, s = s WHERE id >= 0").rows_affected == 0
+    matched = len(seqs)
+    assert big.execute("UPDATE t SET n = n, s = s WHERE id >= 0").rows_affected == matched
     assert rows(big, "SELECT id, _seq FROM t ORDER BY id") == seqs
-    # n is already 50 for id 5 only: every other row of the 2,000 is changed.
-    assert big.execute("UPDATE t SET n = 50 WHERE id < 2000").rows_affected == 1999
+    # n is already 50 for id 5 only: every other row of the 2,000 is changed,
+    # and all 2,000 matched.
+    assert big.execute("UPDATE t SET n = 50 WHERE id < 2000").rows_affected == 2000
     changed = rows(big, "SELECT id, _seq FROM t WHERE id < 2000 ORDER BY id")
     assert [r["_seq"] == seqs[r["id"]]["_seq"] for r in changed].count(True) == 1
 
@@ -257,7 +259,8 @@ def test_a_user_table_bulk_update_touches_only_the_callers_rows(engine: Engine) 
     for user in ("alice", "bob"):
         engine.execute(f"CREATE USER {user}")
         engine.insert_arrow("notes", data, user=user)
-    assert engine.execute("UPDATE notes SET v = v + id", user="alice").rows_affected == 1999
+    # id 0 keeps v = 0 (not written) but is matched: 2,000 of alice's rows, none of bob's.
+    assert engine.execute("UPDATE notes SET v = v + id", user="alice").rows_affected == 2000
     assert engine.execute("DELETE FROM notes WHERE id < 500", user="alice").rows_affected == 500
     assert engine.execute("SELECT sum(v) FROM notes", user="bob").scalar() == 0
     assert engine.execute("SELECT count(*) FROM notes", user="bob").scalar() == 2000
@@ -363,7 +366,8 @@ def test_an_acknowledged_bulk_update_and_delete_survive_sigkill(
     with killed_after(proc, guard_s=120):
         assert proc.stdout is not None
         acks = [proc.stdout.readline().split() for _ in range(2)]
-    assert acks == [["ack", "2499"], ["ack", "1000"]]
+    # The UPDATE matched 2,500 rows (id 0 keeps v = 0 and is not rewritten).
+    assert acks == [["ack", "2500"], ["ack", "1000"]]
     eng = Engine.open(data_dir, background_jobs=False)
     try:
         expected = [(i, i * 3 if i % 2 == 0 else i) for i in range(5000) if i % 5 != 0]

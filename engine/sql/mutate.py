@@ -11,8 +11,10 @@ on datafusion 55 ``DELETE ... WHERE false`` deleted every row).
 
 The target rows stay Arrow columns (issue 15: a dict and a ``coerce`` per row
 held UPDATE to ~90k rows/s): the new values are converted and checked a
-column at a time (``engine/sql/set_columns.py``), unchanged rows are dropped
-by a vectorised comparison, and the new versions (or DELETE's tombstones) are
+column at a time (``engine/sql/set_columns.py``), rows the SET leaves as
+they were are found by a vectorised comparison and not written (they still
+count: an UPDATE reports the rows its WHERE matched, as PostgreSQL, DuckDB
+and SQLite do), and the new versions (or DELETE's tombstones) are
 staged as one record batch (``TableProvider.stage_batch``). Only an UPDATE by
 primary key with literal or parameter values, and a DELETE by primary key,
 take the one-row path (no plan at all).
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
@@ -202,7 +205,7 @@ def _stage(
     deleted: bool,
 ) -> Result:
     """Write one batch of new versions of the rows of ``data`` (the target
-    SELECT's rows, already narrowed to the changed ones) in one commit."""
+    SELECT's rows, every one of them changed) in one commit."""
     n = batch.num_rows
     old_seqs = data.column("_seq").to_numpy()
     txn = engine.begin()
@@ -269,11 +272,47 @@ def update(engine: Database, s: st.Update, params: dict[str, Any], user: str) ->
             changed = differ if changed is None else pc.or_(changed, differ)
         assert changed is not None
         if not pc.all(changed).as_py():
-            # Rows the SET leaves as they were are not written (nor counted).
-            batch, data = batch.filter(changed), data.filter(changed)
-            if batch.num_rows == 0:
-                return _none_changed("Updated", table, s.returning)
+            return _update_some(engine, prov, scope, batch, data, changed, s.returning)
         return _stage(engine, prov, scope, "Updated", batch, data, s.returning, deleted=False)
+
+
+def _update_some(
+    engine: Database,
+    prov: TableProvider,
+    scope: str,
+    batch: pa.RecordBatch,
+    data: pa.Table,
+    changed: pa.Array,
+    returning: tuple[str, ...] | None,
+) -> Result:
+    """An UPDATE whose SET leaves some matched rows as they were: only the
+    rows ``changed`` marks get a new version (no ``_seq`` bump, no change
+    event, no hot-tier growth for the others), but every matched row counts
+    and is returned, as PostgreSQL, DuckDB and SQLite count an UPDATE; the
+    unchanged ones with their current values and ``_seq``."""
+    n = batch.num_rows
+    mask = changed.to_numpy(zero_copy_only=False)
+    seqs = np.array(data.column("_seq").to_numpy(), dtype=np.int64)
+    k = int(mask.sum())
+    if k:
+        txn = engine.begin()
+        first = engine.seq.take(txn, k, scope)
+        prov.stage_batch(txn, scope, batch.filter(changed), first, seqs[mask], deleted=False)
+        txn.commit()
+        seqs[mask] = np.arange(first, first + k, dtype=np.int64)
+    result = Result(message=f"Updated {n:,} row(s)", rows_affected=n)
+    if returning is None:
+        return result
+    # Equal is not always identical (-0.0 and 0.0): show what is stored.
+    current = physical_batch(prov.table, {}, data)
+    shown = pa.RecordBatch.from_arrays(
+        [
+            pc.if_else(changed, new, old)
+            for new, old in zip(batch.columns, current.columns, strict=True)
+        ],
+        schema=batch.schema,
+    )
+    return batch_returning(result, prov.table, returning, shown, seqs, deleted=False)
 
 
 def _old_column(table: TableDef, cid: int, data: pa.Table) -> pa.Array:
@@ -357,7 +396,10 @@ def _update_row(
             )
         new[col.id] = stored
     if new == old:
-        return _none_changed("Updated", table, s.returning)
+        # Matched but left as it was: counted (as PostgreSQL, DuckDB and
+        # SQLite count it) and returned as it stands, but not written.
+        result = Result(message="Updated 1 row(s)", rows_affected=1)
+        return with_returning(result, table, s.returning, [(old_seq, False, old)])
     txn = engine.begin()
     seq = engine.seq.take(txn, 1, scope)
     versions = {prov.key_of(new, old_seq): (seq, False, new)}

@@ -1,11 +1,16 @@
 """RETURNING for INSERT, UPDATE and DELETE, written once.
 
-RETURNING shows the row versions a statement wrote, one row per version, so
-it always has exactly ``rows_affected`` rows:
+RETURNING shows one row per row the statement affected, so it always has
+exactly ``rows_affected`` rows:
 
-* INSERT (also ON CONFLICT / OR REPLACE) and UPDATE: the new values with
-  their new ``_seq``; rows ON CONFLICT DO NOTHING skipped are not returned;
-  rows an UPDATE leaves unchanged are not written, so not returned either;
+* INSERT (also ON CONFLICT / OR REPLACE): the new values with their new
+  ``_seq``; rows ON CONFLICT DO NOTHING skipped (or DO UPDATE's WHERE
+  rejected) are not returned; a row DO UPDATE touches is written and
+  returned even when no value changes, as PostgreSQL counts it;
+* UPDATE: every row its WHERE matched (as PostgreSQL, DuckDB and SQLite
+  return them). A changed row with its new values and new ``_seq``; a row the
+  SET leaves as it was is not written, so it comes with its current values
+  and its existing ``_seq``;
 * DELETE: the deleted row's values, with the tombstone's ``_seq`` (and
   ``_deleted = true`` if asked for).
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from engine.catalog.model import TableDef
@@ -65,18 +71,22 @@ def batch_returning(
     table: TableDef,
     names: tuple[str, ...] | None,
     batch: pa.RecordBatch,
-    first_seq: int,
+    seqs: int | np.ndarray,
     *,
     deleted: bool,
 ) -> Result:
-    """``with_returning`` for versions written as one record batch of
-    physical columns (``c<id>``, the table's columns in order) whose seqs
-    run from ``first_seq``: the columns are reused, no row is built."""
+    """``with_returning`` for rows given as one record batch of physical
+    columns (``c<id>``, the table's columns in order) whose seqs run from
+    ``seqs`` (or are ``seqs``, one per row): the columns are reused, no row
+    is built."""
     if names is None:
         return result
     n = batch.num_rows
     columns = {c.name: batch.column(i) for i, c in enumerate(table.columns)}
-    columns["_seq"] = pa.array(range(first_seq, first_seq + n), pa.int64())
+    if isinstance(seqs, int):
+        columns["_seq"] = pa.array(range(seqs, seqs + n), pa.int64())
+    else:
+        columns["_seq"] = pa.array(seqs, pa.int64())
     columns["_deleted"] = pa.array([deleted] * n, pa.bool_())
     schema = table.arrow_schema(hidden=True)
     wanted = returning_columns(table, names)
