@@ -1,0 +1,340 @@
+"""Subqueries in an outer JOIN's ON, written where DataFusion 55 and the
+decorrelation in ``engine/sql/subqueries.py`` answer them exactly.
+
+In an outer join's ON a condition that is FALSE or UNKNOWN does not drop
+the preserved side's row: it NULL-extends it. So the condition cannot move
+to the WHERE (as ``subquery_forms.out_of_join_conditions`` does for an
+inner join). Each conjunct ``c`` of the ON that holds a subquery is instead
+rewritten by the columns of the join's two sides it names (the *chain*, the
+FROM items joined so far, and the *item*, the join's right operand):
+
+- naming only the non-preserved item of a LEFT join (or nothing): the item
+  becomes ``(SELECT * FROM item WHERE c) AS item``; a pair failing ``c``
+  matched nothing, and the item's unmatched rows never show;
+- naming one side only (the preserved one, or either side of a FULL join):
+  ``c`` is computed once per distinct value of the columns it names,
+
+      D = SELECT dom.k1.., (c over dom.k1..) AS v
+          FROM (SELECT DISTINCT x1 AS k1.. FROM <that side>) AS dom
+
+  and joined to that side one to one (``LEFT JOIN D ON k IS NOT DISTINCT
+  FROM x``: before the join for the chain, in a parenthesised join for the
+  item); the ON tests ``D.v`` where ``c`` stood. TRUE matches, FALSE and
+  NULL do not: the same as ``c`` (a NOT IN meeting a NULL stays NULL);
+- naming both sides of a LEFT or RIGHT join: ``D`` is computed per distinct
+  pair of values over ``chain JOIN item ON <the ON's other conjuncts>`` (every
+  pair that could match) and joined to the non-preserved side, whose rows
+  it repeats once per value of the other side's columns; the ON keeps the
+  copy whose keys equal the preserved row's, so each pair meets ``c`` once
+  and the repeated rows, never preserved, never show unmatched.
+
+The subqueries then stand in a WHERE or a projection, where the query runs
+or is decorrelated as usual. A FULL join whose condition names both sides,
+a subquery naming a column of an enclosing query, and sources whose columns
+are unknown are refused by name, never approximated. A ``*`` over the
+SELECT is spelled as one qualified star per FROM item, so the columns the
+rewrite adds never show.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from engine.errors import UnsupportedStatementError
+from engine.sql.relations import ColumnsOf, Relations, from_items, joins_of
+from engine.sql.tokens import depth, rewritten
+
+_PREFIX = "__kalam_oj"
+_OUTER = re.compile(r"\b(?:LEFT|RIGHT|FULL)\b", re.IGNORECASE)
+_SUBQUERY = re.compile(r"\(\s*(?:SELECT|WITH)\b|\bEXISTS\b", re.IGNORECASE)
+_MAX_JOINS = 64
+
+
+def _refuse(what: str) -> UnsupportedStatementError:
+    return UnsupportedStatementError(f"Subquery not supported: {what} in an outer JOIN's ON")
+
+
+def rewrite_on_subqueries(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
+    """(tree, text) of ``sql`` with the subqueries of its outer joins' ON
+    conditions moved out as above; None when it has none. Raises
+    ``UnsupportedStatementError`` for a form it cannot rewrite exactly."""
+    if _OUTER.search(sql) is None or _SUBQUERY.search(sql) is None:
+        return None
+    return rewritten(sql, lambda tree: _Rewrite(tree, columns_of).run())
+
+
+def _holds_subquery(node: exp.Expr) -> bool:
+    # ``x op ANY / ALL (SELECT ...)`` holds its query without a Subquery node.
+    return any(
+        isinstance(q.this, exp.Query) for q in node.find_all(exp.Subquery, exp.Any, exp.All)
+    ) or any(True for _ in node.find_all(exp.Exists))
+
+
+def _side(join: exp.Join) -> str:
+    return (join.args.get("side") or "").upper()
+
+
+def _is_comma(join: exp.Join) -> bool:
+    return not any(join.args.get(k) for k in ("side", "kind", "on", "using", "method"))
+
+
+def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
+    if node is None:
+        return []
+    return list(node.flatten()) if isinstance(node, exp.And) else [node]
+
+
+class _Rewrite:
+    def __init__(self, tree: exp.Expr, columns_of: ColumnsOf) -> None:
+        self.tree = tree
+        self.columns_of = columns_of
+        taken = [
+            int(digits)
+            for ident in tree.find_all(exp.Identifier)
+            if ident.name.startswith(_PREFIX)
+            and (digits := ident.name[len(_PREFIX) :].split("_")[0]).isdigit()
+        ]
+        self.count = max(taken, default=0)
+
+    def run(self) -> bool:
+        changed = False
+        for _ in range(_MAX_JOINS):
+            found = [
+                (select, join)
+                for select in self.tree.find_all(exp.Select)
+                for join in joins_of(select)
+                if _side(join) in ("LEFT", "RIGHT", "FULL")
+                and join.args.get("on") is not None
+                and _holds_subquery(join.args["on"])
+            ]
+            if not found:
+                return changed
+            # Innermost first; within one SELECT, the first join first.
+            select, join = max(found, key=lambda f: (depth(f[1]), -joins_of(f[0]).index(f[1])))
+            self.rewrite(select, join)
+            changed = True
+        raise _refuse("too many joins with subqueries")
+
+    # ------------------------------------------------------------ columns
+
+    def owner(self, column: exp.Column, relations: Relations) -> tuple[exp.Select, str] | None:
+        """The SELECT whose FROM provides ``column`` and the source's name;
+        None when no enclosing SELECT does. Raises when a source's columns
+        are unknown, so a name could come from it."""
+        qualifier = column.table.lower() if column.table else None
+        name = column.name.lower()
+        select = column.find_ancestor(exp.Select)
+        while isinstance(select, exp.Select):
+            sources = {item.alias_or_name.lower(): item for item in from_items(select)}
+            if qualifier is not None:
+                if qualifier in sources:
+                    return select, qualifier
+            else:
+                unknown = False
+                for source, item in sources.items():
+                    cols = relations.source(item)
+                    if cols is None:
+                        unknown = True
+                    elif name in cols:
+                        return select, source
+                if unknown:
+                    raise _refuse(f"column {name} of a source whose columns are unknown")
+            select = select.find_ancestor(exp.Select)
+        return None
+
+    def refs(
+        self, cond: exp.Expr, select: exp.Select, relations: Relations
+    ) -> list[tuple[exp.Column, str]]:
+        """The columns of ``select``'s sources that ``cond`` names, each with
+        its source's name."""
+        inside = {id(s) for s in cond.find_all(exp.Select)}
+        out = []
+        for column in cond.find_all(exp.Column):
+            if isinstance(column.this, exp.Star):
+                continue
+            found = self.owner(column, relations)
+            if found is None:
+                continue  # DataFusion names the column it cannot find
+            if found[0] is select:
+                out.append((column, found[1]))
+            elif id(found[0]) not in inside:
+                raise _refuse("a subquery naming a column of an enclosing query")
+        return out
+
+    # ------------------------------------------------------------ rewrite
+
+    def rewrite(self, select: exp.Select, join: exp.Join) -> None:
+        relations = Relations(self.tree, self.columns_of)
+        joins = joins_of(select)
+        i = joins.index(join)
+        if join.args.get("using") or join.args.get("method"):
+            raise _refuse("USING or NATURAL next to an ON")
+        start = max((k + 1 for k in range(i) if _is_comma(joins[k])), default=0)
+        chain_items = ([from_items(select)[0]] if start == 0 else [joins[start - 1].this]) + [
+            j.this for j in joins[start:i]
+        ]
+        item = join.this
+        if any(isinstance(x, exp.Lateral) or not x.alias_or_name for x in chain_items + [item]):
+            raise _refuse("a LATERAL or unnamed source")
+        chain_names = {x.alias_or_name.lower() for x in chain_items}
+        item_name = item.alias_or_name.lower()
+        side = _side(join)
+        self.spell_stars(select)
+        # Copies of the two sides as written, for the domains below.
+        chain_from = chain_items[0].copy()
+        chain_joins = [j.copy() for j in joins[start:i]]
+        item_copy = item.copy()
+        conjuncts = _conjuncts(join.args["on"])
+        plain = [c.copy() for c in conjuncts if not _holds_subquery(c)]
+        pushed: list[exp.Expr] = []
+        chain_attach: list[exp.Join] = []
+        item_attach: list[exp.Join] = []
+        out: list[exp.Expr] = []
+        for cond in conjuncts:
+            if not _holds_subquery(cond):
+                out.append(cond.copy())
+                continue
+            refs = self.refs(cond, select, relations)
+            if {source for _, source in refs} - chain_names - {item_name}:
+                raise _refuse("a column of a source outside the join")
+            on_chain = [(c, s) for c, s in refs if s in chain_names]
+            on_item = [(c, s) for c, s in refs if s == item_name]
+            if side == "LEFT" and not on_chain:
+                pushed.append(cond.copy())
+                continue
+            self.count += 1
+            name = f"{_PREFIX}{self.count}"
+            if not on_chain or not on_item:
+                # One side (or none): one value per distinct key, one to one.
+                on_chain_side = bool(on_chain) or not on_item
+                derived, keys = self.per_key(
+                    cond,
+                    on_chain or on_item,
+                    name,
+                    chain_from if on_chain_side else item_copy,
+                    chain_joins if on_chain_side else [],
+                )
+                conds = [eq for eq, _ in keys]
+                attach = exp.Join(this=derived, kind="CROSS")
+                if conds:
+                    attach = exp.Join(this=derived, side="LEFT", on=exp.and_(*conds))
+                (chain_attach if on_chain_side else item_attach).append(attach)
+                out.append(exp.column(f"{name}_v", table=name))
+                continue
+            if side == "FULL":
+                raise _refuse("a condition naming both sides of a FULL join")
+            derived, keys = self.per_key(
+                cond, on_chain + on_item, name, chain_from, chain_joins, item=item_copy, on=plain
+            )
+            # The non-preserved side's keys join D to it (repeating its rows
+            # per value of the other side's), the preserved side's stay in ON.
+            inner_side = {item_name} if side == "LEFT" else chain_names
+            inner = [eq for eq, source in keys if source in inner_side]
+            kept = [_null_safe_eq(eq) for eq, source in keys if source not in inner_side]
+            attach = exp.Join(this=derived, kind="INNER", on=exp.and_(*inner))
+            (item_attach if side == "LEFT" else chain_attach).append(attach)
+            out.extend(kept)
+            out.append(exp.column(f"{name}_v", table=name))
+        if pushed:
+            alias = exp.TableAlias(this=exp.to_identifier(item.alias_or_name))
+            inner_select = exp.select("*").from_(item.copy()).where(exp.and_(*pushed))
+            item = exp.Subquery(this=inner_select, alias=alias)
+        if item_attach:
+            operand = item.copy()
+            operand.set("joins", [*(operand.args.get("joins") or []), *item_attach])
+            item = exp.Subquery(this=operand)
+        join.set("this", item)
+        join.set("on", exp.and_(*out) if out else exp.true())
+        if chain_attach:
+            select.set("joins", joins[:i] + chain_attach + joins[i:])
+
+    def per_key(
+        self,
+        cond: exp.Expr,
+        keys: list[tuple[exp.Column, str]],
+        name: str,
+        from_item: exp.Expr,
+        joins: list[exp.Join],
+        *,
+        item: exp.Expr | None = None,
+        on: list[exp.Expr] | None = None,
+    ) -> tuple[exp.Subquery, list[tuple[exp.Expr, str]]]:
+        """``D AS name``: ``cond``'s value per distinct value of ``keys``
+        over ``from_item`` and ``joins`` (joined to ``item`` on ``on`` when
+        given); and per key, ``D.ki IS NOT DISTINCT FROM key`` and the key's
+        source."""
+        dom = f"{name}_dom"
+        slots: dict[tuple[str, str], str] = {}
+        projections: list[exp.Expr] = []
+        out: list[tuple[exp.Expr, str]] = []
+        value = cond.copy()
+        by_id = {id(column): source for column, source in keys}
+        pairs = list(zip(cond.find_all(exp.Column), value.find_all(exp.Column), strict=True))
+        for original, copy in pairs:
+            source = by_id.get(id(original))
+            if source is None:
+                continue
+            ident = (source, original.name.lower())
+            if ident not in slots:
+                slots[ident] = f"{name}_k{len(slots) + 1}"
+                key = exp.column(original.name, table=source)
+                projections.append(exp.alias_(key.copy(), slots[ident]))
+                # In parentheses: DataFusion 55 reads ``a IS NOT DISTINCT FROM
+                # b AND c`` as ``a IS NOT DISTINCT FROM (b AND c)``.
+                eq = exp.NullSafeEQ(this=exp.column(slots[ident], table=name), expression=key)
+                out.append((exp.Paren(this=eq), source))
+            copy.replace(exp.column(slots[ident], table=dom))
+        body = exp.select(
+            *[exp.column(s, table=dom) for s in slots.values()], exp.alias_(value, f"{name}_v")
+        )
+        if slots:
+            domain = exp.select(*projections).distinct().from_(from_item.copy())
+            for join in joins:
+                domain.append("joins", join.copy())
+            if item is not None:
+                step = exp.Join(this=item.copy(), kind="CROSS")
+                if on:
+                    step = exp.Join(this=item.copy(), on=exp.and_(*[c.copy() for c in on]))
+                domain.append("joins", step)
+            alias = exp.TableAlias(this=exp.to_identifier(dom))
+            body = body.from_(exp.Subquery(this=domain, alias=alias))
+        derived = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(name)))
+        return derived, out
+
+    def spell_stars(self, select: exp.Select) -> None:
+        """``*`` as one qualified star per FROM item, before items are added."""
+        if not any(isinstance(p, exp.Star) for p in select.expressions):
+            return
+        items = from_items(select)
+        if any(j.args.get("using") or j.args.get("method") for j in joins_of(select)):
+            raise _refuse("a * over a USING or NATURAL join")
+        out: list[exp.Expr] = []
+        for p in select.expressions:
+            if not isinstance(p, exp.Star):
+                out.append(p)
+                continue
+            if p.args.get("except") or p.args.get("replace") or p.args.get("rename"):
+                raise _refuse("a * with EXCEPT, REPLACE or RENAME")
+            out += [
+                exp.Column(this=exp.Star(), table=exp.to_identifier(i.alias_or_name)) for i in items
+            ]
+        select.set("expressions", out)
+
+
+def _null_safe_eq(cond: exp.Expr) -> exp.Expr:
+    """``a IS NOT DISTINCT FROM b`` spelled with ``=`` and ``IS NULL``: DataFusion
+    55 mistypes IS NOT DISTINCT FROM next to other conditions of a join."""
+    eq = cond.this if isinstance(cond, exp.Paren) else cond
+    assert isinstance(eq, exp.NullSafeEQ)
+    a, b = eq.this, eq.expression
+    return exp.Paren(
+        this=exp.or_(
+            exp.EQ(this=a.copy(), expression=b.copy()),
+            exp.and_(
+                exp.Is(this=a.copy(), expression=exp.Null()),
+                exp.Is(this=b.copy(), expression=exp.Null()),
+            ),
+        )
+    )
