@@ -62,7 +62,10 @@ def rewrite_on_subqueries(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, st
     ``UnsupportedStatementError`` for a form it cannot rewrite exactly."""
     if _OUTER.search(sql) is None or _SUBQUERY.search(sql) is None:
         return None
-    return rewritten(sql, lambda tree: _Rewrite(tree, columns_of).run())
+    try:
+        return rewritten(sql, lambda tree: _Rewrite(tree, columns_of).run())
+    except _Ambiguous:
+        return None  # as written: DataFusion names the ambiguous column
 
 
 def _holds_subquery(node: exp.Expr) -> bool:
@@ -86,6 +89,34 @@ def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
     return list(node.flatten()) if isinstance(node, exp.And) else [node]
 
 
+def _head(node: exp.Expr) -> exp.Expr:
+    """``node`` without the joins a parenthesised join hangs on it."""
+    if not node.args.get("joins"):
+        return node
+    head = node.copy()
+    head.set("joins", None)
+    return head
+
+
+def _flat(item: exp.Expr) -> list[tuple[str, exp.Expr]]:
+    """(name, source) of each FROM item inside ``item`` (a parenthesised
+    join holds several), the sources without their joins."""
+    if isinstance(item, exp.Subquery) and not item.alias and item.this.args.get("joins"):
+        return _flat(item.this)
+    out = [(item.alias_or_name.lower(), _head(item))]
+    for join in item.args.get("joins") or []:
+        out += _flat(join.this)
+    return out
+
+
+def _sources(select: exp.Select) -> list[tuple[str, exp.Expr]]:
+    return [pair for item in from_items(select) for pair in _flat(item)]
+
+
+class _Ambiguous(Exception):
+    """A column name more than one source holds: left for DataFusion to name."""
+
+
 class _Rewrite:
     def __init__(self, tree: exp.Expr, columns_of: ColumnsOf) -> None:
         self.tree = tree
@@ -101,19 +132,22 @@ class _Rewrite:
     def run(self) -> bool:
         changed = False
         for _ in range(_MAX_JOINS):
+            # A SELECT's joins, or a parenthesised join's.
             found = [
-                (select, join)
-                for select in self.tree.find_all(exp.Select)
-                for join in joins_of(select)
+                (holder, join)
+                for holder in self.tree.find_all(exp.Select, exp.Table, exp.Subquery)
+                for join in holder.args.get("joins") or []
                 if _side(join) in ("LEFT", "RIGHT", "FULL")
                 and join.args.get("on") is not None
                 and _holds_subquery(join.args["on"])
             ]
             if not found:
                 return changed
-            # Innermost first; within one SELECT, the first join first.
-            select, join = max(found, key=lambda f: (depth(f[1]), -joins_of(f[0]).index(f[1])))
-            self.rewrite(select, join)
+            # Innermost first; within one FROM, the first join first.
+            holder, join = max(
+                found, key=lambda f: (depth(f[1]), -list(f[0].args["joins"]).index(f[1]))
+            )
+            self.rewrite(holder, join)
             changed = True
         raise _refuse("too many joins with subqueries")
 
@@ -121,24 +155,27 @@ class _Rewrite:
 
     def owner(self, column: exp.Column, relations: Relations) -> tuple[exp.Select, str] | None:
         """The SELECT whose FROM provides ``column`` and the source's name;
-        None when no enclosing SELECT does. Raises when a source's columns
-        are unknown, so a name could come from it."""
+        None when no enclosing SELECT does."""
         qualifier = column.table.lower() if column.table else None
         name = column.name.lower()
         select = column.find_ancestor(exp.Select)
         while isinstance(select, exp.Select):
-            sources = {item.alias_or_name.lower(): item for item in from_items(select)}
+            sources = _sources(select)
             if qualifier is not None:
-                if qualifier in sources:
+                if any(source == qualifier for source, _ in sources):
                     return select, qualifier
             else:
-                unknown = False
-                for source, item in sources.items():
+                hits, unknown = [], False
+                for source, item in sources:
                     cols = relations.source(item)
                     if cols is None:
                         unknown = True
                     elif name in cols:
-                        return select, source
+                        hits.append(source)
+                if len(hits) > 1:
+                    raise _Ambiguous(name)
+                if hits:
+                    return select, hits[0]
                 if unknown:
                     raise _refuse(f"column {name} of a source whose columns are unknown")
             select = select.find_ancestor(exp.Select)
@@ -156,7 +193,7 @@ class _Rewrite:
                 continue
             found = self.owner(column, relations)
             if found is None:
-                continue  # DataFusion names the column it cannot find
+                raise _Ambiguous(column.name)  # DataFusion names what it cannot find
             if found[0] is select:
                 out.append((column, found[1]))
             elif id(found[0]) not in inside:
@@ -165,25 +202,32 @@ class _Rewrite:
 
     # ------------------------------------------------------------ rewrite
 
-    def rewrite(self, select: exp.Select, join: exp.Join) -> None:
+    def rewrite(self, holder: exp.Expr, join: exp.Join) -> None:
         relations = Relations(self.tree, self.columns_of)
-        joins = joins_of(select)
+        select = holder if isinstance(holder, exp.Select) else holder.find_ancestor(exp.Select)
+        assert isinstance(select, exp.Select)
+        joins = list(holder.args["joins"])
         i = joins.index(join)
         if join.args.get("using") or join.args.get("method"):
             raise _refuse("USING or NATURAL next to an ON")
         start = max((k + 1 for k in range(i) if _is_comma(joins[k])), default=0)
-        chain_items = ([from_items(select)[0]] if start == 0 else [joins[start - 1].this]) + [
-            j.this for j in joins[start:i]
-        ]
+        if start:
+            first = joins[start - 1].this
+        elif isinstance(holder, exp.Select):
+            first = from_items(holder)[0]
+        else:
+            first = _head(holder)
+        chain_items = [first] + [j.this for j in joins[start:i]]
         item = join.this
-        if any(isinstance(x, exp.Lateral) or not x.alias_or_name for x in chain_items + [item]):
+        chain_names = {n for x in chain_items for n, _ in _flat(x)}
+        item_names = {n for n, _ in _flat(item)}
+        if any(isinstance(x, exp.Lateral) for x in chain_items + [item]) or "" in (
+            chain_names | item_names
+        ):
             raise _refuse("a LATERAL or unnamed source")
-        chain_names = {x.alias_or_name.lower() for x in chain_items}
-        item_name = item.alias_or_name.lower()
         side = _side(join)
-        self.spell_stars(select)
         # Copies of the two sides as written, for the domains below.
-        chain_from = chain_items[0].copy()
+        chain_from = first.copy()
         chain_joins = [j.copy() for j in joins[start:i]]
         item_copy = item.copy()
         conjuncts = _conjuncts(join.args["on"])
@@ -197,11 +241,11 @@ class _Rewrite:
                 out.append(cond.copy())
                 continue
             refs = self.refs(cond, select, relations)
-            if {source for _, source in refs} - chain_names - {item_name}:
+            if {source for _, source in refs} - chain_names - item_names:
                 raise _refuse("a column of a source outside the join")
             on_chain = [(c, s) for c, s in refs if s in chain_names]
-            on_item = [(c, s) for c, s in refs if s == item_name]
-            if side == "LEFT" and not on_chain:
+            on_item = [(c, s) for c, s in refs if s in item_names]
+            if side == "LEFT" and not on_chain and len(item_names) == 1:
                 pushed.append(cond.copy())
                 continue
             self.count += 1
@@ -223,20 +267,35 @@ class _Rewrite:
                 (chain_attach if on_chain_side else item_attach).append(attach)
                 out.append(exp.column(f"{name}_v", table=name))
                 continue
-            if side == "FULL":
-                raise _refuse("a condition naming both sides of a FULL join")
+            # Both sides: D holds the pairs of values for which ``cond`` is
+            # TRUE, keyed by every column ``cond`` and the other conjuncts
+            # name, so that whether a pair of rows meets the whole ON is a
+            # function of its keys. Joined to the item (LEFT, on the item's
+            # keys and ``v``) it repeats an item row once per matching value
+            # of the chain's keys, and each copy matches a chain row; a row
+            # with none keeps one copy, unmatched, once.
+            extra = [
+                ref
+                for c in conjuncts
+                if not _holds_subquery(c)
+                for ref in self.refs(c, select, relations)
+            ]
             derived, keys = self.per_key(
-                cond, on_chain + on_item, name, chain_from, chain_joins, item=item_copy, on=plain
+                cond,
+                on_chain + on_item,
+                name,
+                chain_from,
+                chain_joins,
+                item=item_copy,
+                on=plain,
+                extra=extra,
             )
-            # The non-preserved side's keys join D to it (repeating its rows
-            # per value of the other side's), the preserved side's stay in ON.
-            inner_side = {item_name} if side == "LEFT" else chain_names
-            inner = [eq for eq, source in keys if source in inner_side]
-            kept = [_null_safe_eq(eq) for eq, source in keys if source not in inner_side]
-            attach = exp.Join(this=derived, kind="INNER", on=exp.and_(*inner))
-            (item_attach if side == "LEFT" else chain_attach).append(attach)
+            value = exp.column(f"{name}_v", table=name)
+            inner = [eq for eq, source in keys if source in item_names]
+            kept = [_null_safe_eq(eq) for eq, source in keys if source not in item_names]
+            item_attach.append(exp.Join(this=derived, side="LEFT", on=exp.and_(*inner, value)))
             out.extend(kept)
-            out.append(exp.column(f"{name}_v", table=name))
+            out.append(value.copy())
         if pushed:
             alias = exp.TableAlias(this=exp.to_identifier(item.alias_or_name))
             inner_select = exp.select("*").from_(item.copy()).where(exp.and_(*pushed))
@@ -248,7 +307,9 @@ class _Rewrite:
         join.set("this", item)
         join.set("on", exp.and_(*out) if out else exp.true())
         if chain_attach:
-            select.set("joins", joins[:i] + chain_attach + joins[i:])
+            holder.set("joins", joins[:i] + chain_attach + joins[i:])
+        if chain_attach or item_attach:
+            self.spell_stars(select)
 
     def per_key(
         self,
@@ -260,6 +321,7 @@ class _Rewrite:
         *,
         item: exp.Expr | None = None,
         on: list[exp.Expr] | None = None,
+        extra: list[tuple[exp.Column, str]] = (),  # type: ignore[assignment]
     ) -> tuple[exp.Subquery, list[tuple[exp.Expr, str]]]:
         """``D AS name``: ``cond``'s value per distinct value of ``keys``
         over ``from_item`` and ``joins`` (joined to ``item`` on ``on`` when
@@ -271,8 +333,11 @@ class _Rewrite:
         out: list[tuple[exp.Expr, str]] = []
         value = cond.copy()
         by_id = {id(column): source for column, source in keys}
-        pairs = list(zip(cond.find_all(exp.Column), value.find_all(exp.Column), strict=True))
-        for original, copy in pairs:
+        pairs: list[tuple[exp.Column, exp.Column | None]] = list(
+            zip(cond.find_all(exp.Column), value.find_all(exp.Column), strict=True)
+        )
+        by_id.update((id(column), source) for column, source in extra)
+        for original, copy in pairs + [(column, None) for column, _ in extra]:
             source = by_id.get(id(original))
             if source is None:
                 continue
@@ -285,7 +350,8 @@ class _Rewrite:
                 # b AND c`` as ``a IS NOT DISTINCT FROM (b AND c)``.
                 eq = exp.NullSafeEQ(this=exp.column(slots[ident], table=name), expression=key)
                 out.append((exp.Paren(this=eq), source))
-            copy.replace(exp.column(slots[ident], table=dom))
+            if copy is not None:
+                copy.replace(exp.column(slots[ident], table=dom))
         body = exp.select(
             *[exp.column(s, table=dom) for s in slots.values()], exp.alias_(value, f"{name}_v")
         )
@@ -318,7 +384,10 @@ class _Rewrite:
             if p.args.get("except") or p.args.get("replace") or p.args.get("rename"):
                 raise _refuse("a * with EXCEPT, REPLACE or RENAME")
             out += [
-                exp.Column(this=exp.Star(), table=exp.to_identifier(i.alias_or_name)) for i in items
+                exp.Column(this=exp.Star(), table=exp.to_identifier(name))
+                for item in items
+                for name, _ in _flat(item)
+                if not name.startswith(_PREFIX)
             ]
         select.set("expressions", out)
 
