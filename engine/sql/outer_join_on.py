@@ -42,7 +42,7 @@ import re
 
 from sqlglot import exp
 
-from engine.errors import UnsupportedStatementError
+from engine.errors import QueryError, UnsupportedStatementError
 from engine.sql.relations import ColumnsOf, Relations, from_items, joins_of
 from engine.sql.tokens import depth, rewritten
 
@@ -64,8 +64,8 @@ def rewrite_on_subqueries(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, st
         return None
     try:
         return rewritten(sql, lambda tree: _Rewrite(tree, columns_of).run())
-    except _Ambiguous:
-        return None  # as written: DataFusion names the ambiguous column
+    except _Unresolved:
+        return None
 
 
 def _holds_subquery(node: exp.Expr) -> bool:
@@ -113,8 +113,9 @@ def _sources(select: exp.Select) -> list[tuple[str, exp.Expr]]:
     return [pair for item in from_items(select) for pair in _flat(item)]
 
 
-class _Ambiguous(Exception):
-    """A column name more than one source holds: left for DataFusion to name."""
+class _Unresolved(Exception):
+    """A column no source holds: the query is left as written, for DataFusion
+    to name the column."""
 
 
 class _Rewrite:
@@ -173,7 +174,10 @@ class _Rewrite:
                     elif name in cols:
                         hits.append(source)
                 if len(hits) > 1:
-                    raise _Ambiguous(name)
+                    raise QueryError(
+                        f"Ambiguous reference to column {name}: more than one table in the "
+                        f"query has it. Hint: qualify it with its table or alias (alias.{name})"
+                    )
                 if hits:
                     return select, hits[0]
                 if unknown:
@@ -193,7 +197,7 @@ class _Rewrite:
                 continue
             found = self.owner(column, relations)
             if found is None:
-                raise _Ambiguous(column.name)  # DataFusion names what it cannot find
+                raise _Unresolved(column.name)
             if found[0] is select:
                 out.append((column, found[1]))
             elif id(found[0]) not in inside:
