@@ -39,6 +39,7 @@ rewrite adds never show.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from sqlglot import exp
 
@@ -325,7 +326,7 @@ class _Rewrite:
         *,
         item: exp.Expr | None = None,
         on: list[exp.Expr] | None = None,
-        extra: list[tuple[exp.Column, str]] = (),  # type: ignore[assignment]
+        extra: Sequence[tuple[exp.Column, str]] = (),
     ) -> tuple[exp.Subquery, list[tuple[exp.Expr, str]]]:
         """``D AS name``: ``cond``'s value per distinct value of ``keys``
         over ``from_item`` and ``joins`` (joined to ``item`` on ``on`` when

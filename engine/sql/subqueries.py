@@ -33,8 +33,8 @@ The values are:
 Subqueries are rewritten innermost first, so a subquery correlated two
 levels up becomes an equality-correlated reference its parent handles in
 turn. A form the rewrite cannot express exactly (GROUP BY, HAVING or LIMIT inside
-a correlated scalar subquery, a subquery in an outer JOIN's ON, ...) is
-refused with an error naming it, never approximated.
+a correlated scalar subquery, a subquery ``outer_join_on.py`` left in an outer
+JOIN's ON, ...) is refused with an error naming it, never approximated.
 The rewritten tree is rendered back to SQL: this is the one place a query
 reaches DataFusion re-rendered, and only a query it refused as written.
 """
