@@ -39,7 +39,7 @@ rewrite adds never show.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
@@ -236,7 +236,6 @@ class _Rewrite:
         chain_joins = [j.copy() for j in joins[start:i]]
         item_copy = item.copy()
         conjuncts = _conjuncts(join.args["on"])
-        plain = [c.copy() for c in conjuncts if not _holds_subquery(c)]
         pushed: list[exp.Expr] = []
         chain_attach: list[exp.Join] = []
         item_attach: list[exp.Join] = []
@@ -258,17 +257,16 @@ class _Rewrite:
             if not on_chain or not on_item:
                 # One side (or none): one value per distinct key, one to one.
                 on_chain_side = bool(on_chain) or not on_item
-                derived, keys = self.per_key(
-                    cond,
-                    on_chain or on_item,
-                    name,
-                    chain_from if on_chain_side else item_copy,
-                    chain_joins if on_chain_side else [],
+                side_def = (
+                    (chain_from, chain_joins, chain_names)
+                    if on_chain_side
+                    else (item_copy, [], item_names)
                 )
-                conds = [eq for eq, _ in keys]
-                attach = exp.Join(this=derived, kind="CROSS")
-                if conds:
-                    attach = exp.Join(this=derived, side="LEFT", on=exp.and_(*conds))
+                derived, keys = self.per_key(cond, on_chain or on_item, name, [side_def])
+                # D holds the keys whose ``cond`` is TRUE: a row of the side
+                # meets one of them or none (then ``v`` is NULL: no match).
+                conds = [eq for eq, _ in keys] or [exp.true()]
+                attach = exp.Join(this=derived, side="LEFT", on=exp.and_(*conds))
                 (chain_attach if on_chain_side else item_attach).append(attach)
                 out.append(exp.column(f"{name}_v", table=name))
                 continue
@@ -279,26 +277,19 @@ class _Rewrite:
             # keys and ``v``) it repeats an item row once per matching value
             # of the chain's keys, and each copy matches a chain row; a row
             # with none keeps one copy, unmatched, once.
-            extra = [
-                ref
-                for c in conjuncts
-                if not _holds_subquery(c)
-                for ref in self.refs(c, select, relations)
-            ]
+            others = [c for c in conjuncts if not _holds_subquery(c)]
             derived, keys = self.per_key(
                 cond,
                 on_chain + on_item,
                 name,
-                chain_from,
-                chain_joins,
-                item=item_copy,
-                on=plain,
-                extra=extra,
+                [(chain_from, chain_joins, chain_names), (item_copy, [], item_names)],
+                on=others,
+                on_refs=[ref for c in others for ref in self.refs(c, select, relations)],
             )
             value = exp.column(f"{name}_v", table=name)
             inner = [eq for eq, source in keys if source in item_names]
             kept = [_null_safe_eq(eq) for eq, source in keys if source not in item_names]
-            item_attach.append(exp.Join(this=derived, side="LEFT", on=exp.and_(*inner, value)))
+            item_attach.append(exp.Join(this=derived, side="LEFT", on=exp.and_(*inner)))
             out.extend(kept)
             out.append(value.copy())
         if pushed:
@@ -321,56 +312,71 @@ class _Rewrite:
         cond: exp.Expr,
         keys: list[tuple[exp.Column, str]],
         name: str,
-        from_item: exp.Expr,
-        joins: list[exp.Join],
+        sides: list[tuple[exp.Expr, list[exp.Join], set[str]]],
         *,
-        item: exp.Expr | None = None,
-        on: list[exp.Expr] | None = None,
-        extra: Sequence[tuple[exp.Column, str]] = (),
+        on: Sequence[exp.Expr] = (),
+        on_refs: Sequence[tuple[exp.Column, str]] = (),
     ) -> tuple[exp.Subquery, list[tuple[exp.Expr, str]]]:
-        """``D AS name``: ``cond``'s value per distinct value of ``keys``
-        over ``from_item`` and ``joins`` (joined to ``item`` on ``on`` when
-        given); and per key, ``D.ki IS NOT DISTINCT FROM key`` and the key's
-        source."""
+        """``D AS name``: the distinct values of ``keys`` for which ``cond``
+        is TRUE, with ``TRUE AS v``; and per key, ``D.ki IS NOT DISTINCT FROM
+        key`` and the key's source. The values come from each side (a FROM
+        item, its joins, its sources' names) alone, DISTINCT, and with two
+        sides, joined on ``on`` (whose columns ``on_refs`` are keys too)."""
         dom = f"{name}_dom"
         slots: dict[tuple[str, str], str] = {}
-        projections: list[exp.Expr] = []
         out: list[tuple[exp.Expr, str]] = []
-        value = cond.copy()
-        by_id = {id(column): source for column, source in keys}
-        pairs: list[tuple[exp.Column, exp.Column | None]] = list(
-            zip(cond.find_all(exp.Column), value.find_all(exp.Column), strict=True)
-        )
-        by_id.update((id(column), source) for column, source in extra)
-        for original, copy in pairs + [(column, None) for column, _ in extra]:
-            source = by_id.get(id(original))
-            if source is None:
-                continue
-            ident = (source, original.name.lower())
+
+        def slot(column: exp.Column, source: str) -> str:
+            ident = (source, column.name.lower())
             if ident not in slots:
                 slots[ident] = f"{name}_k{len(slots) + 1}"
-                key = exp.column(original.name, table=source)
-                projections.append(exp.alias_(key.copy(), slots[ident]))
+                key = exp.column(column.name, table=source)
                 # In parentheses: DataFusion 55 reads ``a IS NOT DISTINCT FROM
                 # b AND c`` as ``a IS NOT DISTINCT FROM (b AND c)``.
                 eq = exp.NullSafeEQ(this=exp.column(slots[ident], table=name), expression=key)
                 out.append((exp.Paren(this=eq), source))
-            if copy is not None:
-                copy.replace(exp.column(slots[ident], table=dom))
+            return slots[ident]
+
+        value = _replaced(cond, keys, slot, lambda source: dom)
+        side_alias = [f"{name}_d{j}" for j in range(len(sides))]
+
+        def side_of(source: str) -> str:
+            return next(
+                a for a, (_, _, names) in zip(side_alias, sides, strict=True) if source in names
+            )
+
+        joined = [_replaced(c, on_refs, slot, side_of) for c in on]
         body = exp.select(
-            *[exp.column(s, table=dom) for s in slots.values()], exp.alias_(value, f"{name}_v")
+            *[exp.column(k, table=dom) for k in slots.values()], exp.alias_(exp.true(), f"{name}_v")
         )
-        if slots:
-            domain = exp.select(*projections).distinct().from_(from_item.copy())
-            for join in joins:
-                domain.append("joins", join.copy())
-            if item is not None:
-                step = exp.Join(this=item.copy(), kind="CROSS")
-                if on:
-                    step = exp.Join(this=item.copy(), on=exp.and_(*[c.copy() for c in on]))
+        if not slots:
+            domain: exp.Expr = exp.select(exp.alias_(exp.true(), "one"))
+        else:
+            parts = []
+            for (from_item, joins, names), alias in zip(sides, side_alias, strict=True):
+                part = exp.select(
+                    *[
+                        exp.alias_(exp.column(col, table=source), k)
+                        for (source, col), k in slots.items()
+                        if source in names
+                    ]
+                ).distinct()
+                part = part.from_(from_item.copy())
+                for join in joins:
+                    part.append("joins", join.copy())
+                parts.append(
+                    exp.Subquery(this=part, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+                )
+            domain = exp.select("*").from_(parts[0])
+            for other in parts[1:]:
+                step = exp.Join(this=other, kind="CROSS")
+                if joined:
+                    step = exp.Join(this=other, on=exp.and_(*joined))
                 domain.append("joins", step)
-            alias = exp.TableAlias(this=exp.to_identifier(dom))
-            body = body.from_(exp.Subquery(this=domain, alias=alias))
+        body = body.from_(
+            exp.Subquery(this=domain, alias=exp.TableAlias(this=exp.to_identifier(dom)))
+        )
+        body = body.where(value)
         derived = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(name)))
         return derived, out
 
@@ -395,6 +401,25 @@ class _Rewrite:
                 if not name.startswith(_PREFIX)
             ]
         select.set("expressions", out)
+
+
+def _replaced(
+    cond: exp.Expr,
+    sources: Sequence[tuple[exp.Column, str]],
+    slot: Callable[[exp.Column, str], str],
+    table: Callable[[str], str],
+) -> exp.Expr:
+    """A copy of ``cond`` whose columns in ``sources`` (by identity) are
+    ``table(source).slot(column, source)``."""
+    by_id = {id(column): (column, source) for column, source in sources}
+    copy = cond.copy()
+    for original, column in list(
+        zip(cond.find_all(exp.Column), copy.find_all(exp.Column), strict=True)
+    ):
+        found = by_id.get(id(original))
+        if found is not None:
+            column.replace(exp.column(slot(*found), table=table(found[1])))
+    return copy
 
 
 def _null_safe_eq(cond: exp.Expr) -> exp.Expr:
