@@ -8,32 +8,35 @@ inner join). Each conjunct ``c`` of the ON that holds a subquery is instead
 rewritten by the columns of the join's two sides it names (the *chain*, the
 FROM items joined so far, and the *item*, the join's right operand):
 
-- naming only the non-preserved item of a LEFT join (or nothing): the item
-  becomes ``(SELECT * FROM item WHERE c) AS item``; a pair failing ``c``
-  matched nothing, and the item's unmatched rows never show;
-- naming one side only (the preserved one, or either side of a FULL join):
-  ``c`` is computed once per distinct value of the columns it names,
+- naming only the non-preserved item of a LEFT join: the item becomes
+  ``(SELECT * FROM item WHERE c) AS item``; a pair failing ``c`` matched
+  nothing, and the item's unmatched rows never show;
+- naming one side only (the preserved one, or either side of a FULL join),
+  or nothing: the values of the columns it names for which ``c`` is TRUE,
 
-      D = SELECT dom.k1.., (c over dom.k1..) AS v
-          FROM (SELECT DISTINCT x1 AS k1.. FROM <that side>) AS dom
+      D = SELECT dom.k1.., TRUE AS v
+          FROM (SELECT DISTINCT x1 AS k1.. FROM <that side>) AS dom WHERE <c over dom.k1..>
 
-  and joined to that side one to one (``LEFT JOIN D ON k IS NOT DISTINCT
-  FROM x``: before the join for the chain, in a parenthesised join for the
-  item); the ON tests ``D.v`` where ``c`` stood. TRUE matches, FALSE and
-  NULL do not: the same as ``c`` (a NOT IN meeting a NULL stays NULL);
-- naming both sides of a LEFT or RIGHT join: ``D`` is computed per distinct
-  pair of values over ``chain JOIN item ON <the ON's other conjuncts>`` (every
-  pair that could match) and joined to the non-preserved side, whose rows
-  it repeats once per value of the other side's columns; the ON keeps the
-  copy whose keys equal the preserved row's, so each pair meets ``c`` once
-  and the repeated rows, never preserved, never show unmatched.
+  joined to that side (``LEFT JOIN D ON k IS NOT DISTINCT FROM x``: before
+  the join for the chain, in a parenthesised join for the item), one row
+  or none per row; the ON tests ``D.v`` where ``c`` stood, TRUE where ``c``
+  is and NULL (no match) where ``c`` is FALSE or NULL (a NOT IN meeting a
+  NULL). The subquery stands in a WHERE, planned as a semi / anti join;
+- naming both sides: ``D`` holds the pairs of values for which ``c`` is
+  TRUE, keyed by every column ``c`` and the ON's other conjuncts name (so
+  whether two rows meet the whole ON depends on their keys only), each
+  side's distinct keys joined on those conjuncts. Joined to the item (LEFT,
+  on the item's keys) it repeats an item row once per matching value of
+  the chain's keys, and the ON keeps the copy whose keys equal the chain
+  row's: each pair meets ``c`` once, every copy matches some chain row,
+  and a row with no copy stays, unmatched, once (FULL and RIGHT too).
 
-The subqueries then stand in a WHERE or a projection, where the query runs
-or is decorrelated as usual. A FULL join whose condition names both sides,
-a subquery naming a column of an enclosing query, and sources whose columns
-are unknown are refused by name, never approximated. A ``*`` over the
-SELECT is spelled as one qualified star per FROM item, so the columns the
-rewrite adds never show.
+The subqueries then stand in a WHERE, where the query runs or is
+decorrelated as usual. A subquery naming a column of an enclosing query,
+and sources whose columns are unknown, are refused by name, never
+approximated; a column no source has leaves the query as written, for
+DataFusion to name. A ``*`` over the SELECT is spelled as one qualified
+star per FROM item, so the columns the rewrite adds never show.
 """
 
 from __future__ import annotations
@@ -249,7 +252,7 @@ class _Rewrite:
                 raise _refuse("a column of a source outside the join")
             on_chain = [(c, s) for c, s in refs if s in chain_names]
             on_item = [(c, s) for c, s in refs if s in item_names]
-            if side == "LEFT" and not on_chain and len(item_names) == 1:
+            if side == "LEFT" and on_item and not on_chain and len(item_names) == 1:
                 pushed.append(cond.copy())
                 continue
             self.count += 1
