@@ -27,7 +27,7 @@ import pytest
 from helpers_differential import Statement, engine_beside_duckdb
 
 from engine import Engine
-from engine.errors import KalamError, QueryError
+from engine.errors import KalamError, QueryError, UnsupportedStatementError
 
 # (id, a, b): duplicate a and b values and NULLs in both, on every side.
 P = [(1, 1, 10), (2, 1, 20), (3, 2, None), (4, None, 30), (5, 3, 10), (6, 4, 40), (7, 1, 10)]
@@ -263,3 +263,16 @@ def test_dml_predicate_with_such_a_join_matches_duckdb(
     duck.execute(sql)
     for name in ("p", "q", "r"):
         _table(engine, duck, user, name)
+
+
+def test_a_subquery_naming_a_column_of_an_enclosing_query_is_refused_by_name(
+    pair: tuple[Engine, Any, str | None],
+) -> None:
+    engine, _, user = pair
+    # The join's sides would become derived tables, which cannot see p.
+    with pytest.raises(UnsupportedStatementError, match="enclosing query in an outer JOIN's ON"):
+        engine.execute(
+            "SELECT p.id FROM p WHERE EXISTS (SELECT 1 FROM q LEFT JOIN r ON r.a = q.a "
+            "AND r.b > (SELECT min(b) FROM r AS r2 WHERE r2.a = p.a) WHERE q.id = p.id)",
+            user=user,
+        )

@@ -281,13 +281,16 @@ class _Rewrite:
             # of the chain's keys, and each copy matches a chain row; a row
             # with none keeps one copy, unmatched, once.
             others = [c for c in conjuncts if not _holds_subquery(c)]
+            on_refs = [ref for c in others for ref in self.refs(c, select, relations)]
+            if {source for _, source in on_refs} - chain_names - item_names:
+                raise _refuse("a column of a source outside the join")
             derived, keys = self.per_key(
                 cond,
                 on_chain + on_item,
                 name,
                 [(chain_from, chain_joins, chain_names), (item_copy, [], item_names)],
                 on=others,
-                on_refs=[ref for c in others for ref in self.refs(c, select, relations)],
+                on_refs=on_refs,
             )
             value = exp.column(f"{name}_v", table=name)
             inner = [eq for eq, source in keys if source in item_names]
