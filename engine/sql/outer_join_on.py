@@ -48,6 +48,7 @@ from sqlglot import exp
 
 from engine.errors import QueryError, UnsupportedStatementError
 from engine.sql.relations import ColumnsOf, Relations, from_items, joins_of
+from engine.sql.right_joins import star_columns
 from engine.sql.tokens import depth, rewritten
 
 _PREFIX = "__kalam_oj"
@@ -111,6 +112,19 @@ def _flat(item: exp.Expr) -> list[tuple[str, exp.Expr]]:
     for join in item.args.get("joins") or []:
         out += _flat(join.this)
     return out
+
+
+def _merged(select: exp.Select, name: str) -> bool:
+    """Whether a USING or NATURAL join of ``select`` merges columns named
+    ``name``: an unqualified reference is then the left side's column
+    (``engine/sql/join_using.py`` has spelled out those of RIGHT / FULL
+    joins)."""
+    for join in joins_of(select):
+        if (join.args.get("method") or "").upper() == "NATURAL":
+            return True  # its columns are not listed: the first holder's
+        if any(u.name.lower() == name for u in join.args.get("using") or []):
+            return True
+    return False
 
 
 def _sources(select: exp.Select) -> list[tuple[str, exp.Expr]]:
@@ -177,7 +191,7 @@ class _Rewrite:
                         unknown = True
                     elif name in cols:
                         hits.append(source)
-                if len(hits) > 1:
+                if len(hits) > 1 and not _merged(select, name):
                     raise QueryError(
                         f"Ambiguous reference to column {name}: more than one table in the "
                         f"query has it. Hint: qualify it with its table or alias (alias.{name})"
@@ -234,6 +248,16 @@ class _Rewrite:
         ):
             raise _refuse("a LATERAL or unnamed source")
         side = _side(join)
+        # A ``*`` over a USING join lists its merged columns once: spelled
+        # out from the catalog while the FROM is as written.
+        merged_star = None
+        stars = [p for p in select.expressions if isinstance(p, exp.Star)]
+        if any(j.args.get("using") or j.args.get("method") for j in joins_of(select)) and not any(
+            p.args.get("except") or p.args.get("replace") or p.args.get("rename") for p in stars
+        ):
+            # (Not under REPLACE: join_using's merged value of a RIGHT / FULL
+            # join replaces every column of that name, a later table's too.)
+            merged_star = star_columns(select, relations)
         # Copies of the two sides as written, for the domains below.
         chain_from = first.copy()
         chain_joins = [j.copy() for j in joins[start:i]]
@@ -311,7 +335,7 @@ class _Rewrite:
         if chain_attach:
             holder.set("joins", joins[:i] + chain_attach + joins[i:])
         if chain_attach or item_attach:
-            self.spell_stars(select)
+            self.spell_stars(select, merged_star)
 
     def per_key(
         self,
@@ -386,13 +410,17 @@ class _Rewrite:
         derived = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(name)))
         return derived, out
 
-    def spell_stars(self, select: exp.Select) -> None:
-        """``*`` as one qualified star per FROM item, before items are added."""
+    def spell_stars(self, select: exp.Select, merged: list[exp.Expr] | None) -> None:
+        """``*`` as one qualified star per FROM item but those the rewrite
+        added; over a USING join, ``merged``: the columns read before."""
         if not any(isinstance(p, exp.Star) for p in select.expressions):
             return
         items = from_items(select)
         if any(j.args.get("using") or j.args.get("method") for j in joins_of(select)):
-            raise _refuse("a * over a USING or NATURAL join")
+            if merged is None:
+                raise _refuse("a * over a USING or NATURAL join whose columns are unknown")
+            select.set("expressions", merged)
+            return
         out: list[exp.Expr] = []
         for p in select.expressions:
             if not isinstance(p, exp.Star):
