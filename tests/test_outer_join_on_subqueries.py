@@ -110,6 +110,12 @@ OTHER = [
     "SELECT p.id FROM p WHERE p.id NOT IN (SELECT q.id FROM q FULL JOIN r ON r.a = q.a "
     "AND r.b NOT IN (SELECT b FROM p AS p6 WHERE p6.a = r.a) WHERE q.id IS NOT NULL)",
     "SELECT p.id, q.id FROM p LEFT JOIN q ON p.a = q.a AND q.b = (SELECT r.b FROM r WHERE r.id = 9)",
+    # a * over a USING join: the merged column listed once, the added ones not at all
+    "SELECT * FROM p LEFT JOIN q USING (a) LEFT JOIN r ON r.a = q.a "
+    "AND r.b NOT IN (SELECT b FROM p AS p2 WHERE p2.a = q.id)",
+    "SELECT * FROM p JOIN q USING (id) FULL JOIN r ON r.a = q.a "
+    "AND p.b NOT IN (SELECT b FROM r AS r2 WHERE r2.a = p.a)",
+    "SELECT * FROM p RIGHT JOIN q ON p.a = q.a AND (p.b + q.b) IN (SELECT b + 10 FROM r)",
 ]
 PLACEMENTS = ["hot", "cold", "mixed", "user"]
 
@@ -276,3 +282,16 @@ def test_a_subquery_naming_a_column_of_an_enclosing_query_is_refused_by_name(
             "AND r.b > (SELECT min(b) FROM r AS r2 WHERE r2.a = p.a) WHERE q.id = p.id)",
             user=user,
         )
+
+
+def test_parameters_inside_the_moved_subquery_keep_their_values(
+    pair: tuple[Engine, Any, str | None],
+) -> None:
+    engine, duck, user = pair
+    # The subquery moves ahead of the ON's other conditions in the text.
+    sql = (
+        "SELECT p.id, q.id FROM p LEFT JOIN q ON p.a = q.a AND p.b IN (SELECT b FROM r "
+        "WHERE r.a <> ? AND r.b = q.b) AND p.b > ? AND q.id <> ?"
+    )
+    got = engine.execute(sql, [3, 15, 2], user=user).rows()
+    assert _normal(got) == _normal(duck.execute(sql, [3, 15, 2]).fetchall())
