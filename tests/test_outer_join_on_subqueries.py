@@ -295,3 +295,27 @@ def test_parameters_inside_the_moved_subquery_keep_their_values(
     )
     got = engine.execute(sql, [3, 15, 2], user=user).rows()
     assert _normal(got) == _normal(duck.execute(sql, [3, 15, 2]).fetchall())
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM p WHERE p.b = (SELECT max(b) FROM r WHERE r.a > p.a) OR p.id = 1",
+        "SELECT * FROM p AS x JOIN q AS y ON x.b > 5 AND y.b > ANY (SELECT b FROM r)",
+        "SELECT * FROM p AS x FULL JOIN q AS y ON x.b > 5 JOIN r AS z "
+        "ON NOT EXISTS (SELECT 1 FROM r AS rz WHERE rz.a = x.a AND rz.b > z.b)",
+        "SELECT * FROM p JOIN q USING (a) WHERE p.b = (SELECT max(b) FROM r WHERE r.a > p.a)",
+        "SELECT x.* FROM (SELECT * FROM p WHERE p.b = (SELECT max(b) FROM r WHERE r.a > p.a) "
+        "OR p.id = 1) AS x",
+    ],
+)
+def test_select_star_over_a_decorrelated_subquery_shows_only_the_tables_columns(
+    pair: tuple[Engine, Any, str | None], sql: str
+) -> None:
+    # The decorrelation (engine/sql/subqueries.py) joins a derived table to
+    # the query; a `*` listed its columns too (a subquery moved from an
+    # inner join's ON to the WHERE, or a WHERE's own).
+    engine, duck, user = pair
+    result = engine.execute(sql, user=user)
+    assert len(result.columns) == len(duck.execute(sql).description)
+    _same_as_duckdb(engine, duck, user, sql)

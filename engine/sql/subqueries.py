@@ -48,6 +48,8 @@ from sqlglot import exp
 
 from engine.errors import UnsupportedStatementError
 from engine.sql import subquery_forms
+from engine.sql.relations import Relations
+from engine.sql.right_joins import star_columns
 from engine.sql.tokens import depth, parsed
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
@@ -578,6 +580,13 @@ class _Rewriter:
                 ):
                     raise _refuse("a correlated subquery over a column that is not grouped")
         top_projection = node.parent is outer and node in outer.expressions
+        if any(isinstance(p, exp.Star) for p in outer.expressions):
+            # D's columns must not show in a `*`: spelled out first, one
+            # qualified star per FROM item (over a USING join, from the catalog).
+            spelled = star_columns(outer, Relations(self.tree, self._columns_of))
+            if spelled is None:
+                raise _refuse("a * over a source whose columns are unknown")
+            outer.set("expressions", spelled)
         node.replace(replacement)
         if top_projection and outer.parent is None:
             replacement.replace(exp.alias_(replacement.copy(), text[:60], quoted=True))
