@@ -52,7 +52,7 @@ from engine.sql.right_joins import star_columns
 from engine.sql.tokens import depth, rewritten
 
 _PREFIX = "__kalam_oj"
-_OUTER = re.compile(r"\b(?:LEFT|RIGHT|FULL)\b", re.IGNORECASE)
+_JOIN_ON = re.compile(r"\bJOIN\b.*\bON\b", re.IGNORECASE | re.DOTALL)
 _SUBQUERY = re.compile(r"\(\s*(?:SELECT|WITH)\b|\bEXISTS\b", re.IGNORECASE)
 _MAX_JOINS = 64
 
@@ -65,7 +65,7 @@ def rewrite_on_subqueries(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, st
     """(tree, text) of ``sql`` with the subqueries of its outer joins' ON
     conditions moved out as above; None when it has none. Raises
     ``UnsupportedStatementError`` for a form it cannot rewrite exactly."""
-    if _OUTER.search(sql) is None or _SUBQUERY.search(sql) is None:
+    if _JOIN_ON.search(sql) is None or _SUBQUERY.search(sql) is None:
         return None
     try:
         return rewritten(sql, lambda tree: _Rewrite(tree, columns_of).run())
@@ -82,6 +82,20 @@ def _holds_subquery(node: exp.Expr) -> bool:
 
 def _side(join: exp.Join) -> str:
     return (join.args.get("side") or "").upper()
+
+
+def _inner(join: exp.Join) -> bool:
+    return not join.args.get("side") and (join.args.get("kind") or "").upper() in ("", "INNER")
+
+
+def _outer_after(joins: list[exp.Join]) -> bool:
+    """A RIGHT or FULL join among ``joins`` before the next comma."""
+    for join in joins:
+        if _is_comma(join):
+            return False
+        if _side(join) in ("RIGHT", "FULL"):
+            return True
+    return False
 
 
 def _is_comma(join: exp.Join) -> bool:
@@ -156,7 +170,7 @@ class _Rewrite:
                 (holder, join)
                 for holder in self.tree.find_all(exp.Select, exp.Table, exp.Subquery)
                 for join in holder.args.get("joins") or []
-                if _side(join) in ("LEFT", "RIGHT", "FULL")
+                if (_side(join) in ("LEFT", "RIGHT", "FULL") or _inner(join))
                 and join.args.get("on") is not None
                 and _holds_subquery(join.args["on"])
             ]
@@ -248,6 +262,14 @@ class _Rewrite:
         ):
             raise _refuse("a LATERAL or unnamed source")
         side = _side(join)
+        if not side and isinstance(holder, exp.Select) and not _outer_after(joins[i + 1 :]):
+            # An inner join's condition is the WHERE's: the later joins are
+            # INNER, LEFT or CROSS, which keep or pad each row alike.
+            moved = [c for c in _conjuncts(join.args["on"]) if _holds_subquery(c)]
+            kept = [c for c in _conjuncts(join.args["on"]) if not _holds_subquery(c)]
+            join.set("on", exp.and_(*kept) if kept else exp.true())
+            holder.where(exp.and_(*moved), copy=False)
+            return
         # A ``*`` over a USING join lists its merged columns once: spelled
         # out from the catalog while the FROM is as written.
         merged_star = None
@@ -276,7 +298,7 @@ class _Rewrite:
                 raise _refuse("a column of a source outside the join")
             on_chain = [(c, s) for c, s in refs if s in chain_names]
             on_item = [(c, s) for c, s in refs if s in item_names]
-            if side == "LEFT" and on_item and not on_chain and len(item_names) == 1:
+            if side in ("LEFT", "") and on_item and not on_chain and len(item_names) == 1:
                 pushed.append(cond.copy())
                 continue
             self.count += 1
