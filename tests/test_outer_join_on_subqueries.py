@@ -116,6 +116,9 @@ OTHER = [
     "SELECT * FROM p JOIN q USING (id) FULL JOIN r ON r.a = q.a "
     "AND p.b NOT IN (SELECT b FROM r AS r2 WHERE r2.a = p.a)",
     "SELECT * FROM p RIGHT JOIN q ON p.a = q.a AND (p.b + q.b) IN (SELECT b + 10 FROM r)",
+    # two conditions naming both sides: one D for both, or q's rows repeat
+    "SELECT p.id, q.id FROM p FULL JOIN q ON EXISTS (SELECT 1 FROM r WHERE r.a = p.a "
+    "AND r.b = q.b) AND EXISTS (SELECT 1 FROM r WHERE r.b = p.b AND r.a = q.a)",
 ]
 PLACEMENTS = ["hot", "cold", "mixed", "user"]
 
@@ -319,3 +322,22 @@ def test_select_star_over_a_decorrelated_subquery_shows_only_the_tables_columns(
     result = engine.execute(sql, user=user)
     assert len(result.columns) == len(duck.execute(sql).description)
     _same_as_duckdb(engine, duck, user, sql)
+
+
+def test_a_full_join_condition_on_one_side_next_to_one_on_both_keeps_rows_once(
+    fresh: tuple[Engine, Any, str | None],
+) -> None:
+    engine, duck, user = fresh
+    # q rows with b = 10 now meet the EXISTS for p.a = 1, 3 and 4: each
+    # such q row is repeated per value, and a copy for an `a` whose p rows
+    # all fail `p.b IN (...)` showed as an unmatched q row beside the match.
+    for sql in ("INSERT INTO r VALUES (9, 3, 10)", "INSERT INTO r VALUES (10, 4, 10)"):
+        engine.execute(sql, user=user)
+        duck.execute(sql)
+    _same_as_duckdb(
+        engine,
+        duck,
+        user,
+        "SELECT p.id, q.id FROM p FULL JOIN q ON EXISTS (SELECT 1 FROM r WHERE r.a = p.a "
+        "AND r.b = q.b) AND p.b IN (SELECT b FROM r WHERE r.b > 15)",
+    )

@@ -289,6 +289,8 @@ class _Rewrite:
         chain_attach: list[exp.Join] = []
         item_attach: list[exp.Join] = []
         out: list[exp.Expr] = []
+        # Each subquery conjunct with the columns it names of either side.
+        named: list[tuple[exp.Expr, list[tuple[exp.Column, str]], bool, bool]] = []
         for cond in conjuncts:
             if not _holds_subquery(cond):
                 out.append(cond.copy())
@@ -296,54 +298,63 @@ class _Rewrite:
             refs = self.refs(cond, select, relations)
             if {source for _, source in refs} - chain_names - item_names:
                 raise _refuse("a column of a source outside the join")
-            on_chain = [(c, s) for c, s in refs if s in chain_names]
-            on_item = [(c, s) for c, s in refs if s in item_names]
+            on_chain = any(s in chain_names for _, s in refs)
+            on_item = any(s in item_names for _, s in refs)
             if side in ("LEFT", "") and on_item and not on_chain and len(item_names) == 1:
                 pushed.append(cond.copy())
                 continue
+            named.append((cond, refs, on_chain, on_item))
+        # Once one names both sides, all go into its D: a condition on one
+        # side only, tested apart, could fail for a copy of an item row that
+        # D says matches, and the copy would show unmatched (FULL / RIGHT).
+        both = [(c, refs) for c, refs, on_chain, on_item in named if on_chain and on_item]
+        if both:
+            both = [(c, refs) for c, refs, _, _ in named]
+            named = []
+        for cond, refs, on_chain, on_item in named:
+            # One side (or none): the keys whose ``cond`` is TRUE, one D row
+            # or none per row of that side (then ``v`` is NULL: no match).
             self.count += 1
             name = f"{_PREFIX}{self.count}"
-            if not on_chain or not on_item:
-                # One side (or none): one value per distinct key, one to one.
-                on_chain_side = bool(on_chain) or not on_item
-                side_def = (
-                    (chain_from, chain_joins, chain_names)
-                    if on_chain_side
-                    else (item_copy, [], item_names)
-                )
-                derived, keys = self.per_key(cond, on_chain or on_item, name, [side_def])
-                # D holds the keys whose ``cond`` is TRUE: a row of the side
-                # meets one of them or none (then ``v`` is NULL: no match).
-                conds = [eq for eq, _ in keys] or [exp.true()]
-                attach = exp.Join(this=derived, side="LEFT", on=exp.and_(*conds))
-                (chain_attach if on_chain_side else item_attach).append(attach)
-                out.append(exp.column(f"{name}_v", table=name))
-                continue
-            # Both sides: D holds the pairs of values for which ``cond`` is
-            # TRUE, keyed by every column ``cond`` and the other conjuncts
-            # name, so that whether a pair of rows meets the whole ON is a
-            # function of its keys. Joined to the item (LEFT, on the item's
-            # keys and ``v``) it repeats an item row once per matching value
-            # of the chain's keys, and each copy matches a chain row; a row
-            # with none keeps one copy, unmatched, once.
+            on_chain_side = on_chain or not on_item
+            side_def = (
+                (chain_from, chain_joins, chain_names)
+                if on_chain_side
+                else (item_copy, [], item_names)
+            )
+            derived, keys = self.per_key([cond], refs, name, [side_def])
+            conds = [eq for eq, _ in keys] or [exp.true()]
+            attach = exp.Join(this=derived, side="LEFT", on=exp.and_(*conds))
+            (chain_attach if on_chain_side else item_attach).append(attach)
+            out.append(exp.column(f"{name}_v", table=name))
+        if both:
+            # Both sides: D holds the pairs of values for which the conditions
+            # are all TRUE (one D: two would repeat an item row per pair of
+            # their copies, some matching no chain row), keyed by every column
+            # they and the other conjuncts name, so that whether a pair of
+            # rows meets the whole ON is a function of its keys. Joined to the
+            # item (LEFT, on the item's keys) it repeats an item row once per
+            # matching value of the chain's keys, and each copy matches a
+            # chain row; a row with none keeps one copy, unmatched, once.
+            self.count += 1
+            name = f"{_PREFIX}{self.count}"
             others = [c for c in conjuncts if not _holds_subquery(c)]
             on_refs = [ref for c in others for ref in self.refs(c, select, relations)]
             if {source for _, source in on_refs} - chain_names - item_names:
                 raise _refuse("a column of a source outside the join")
             derived, keys = self.per_key(
-                cond,
-                on_chain + on_item,
+                [cond for cond, _ in both],
+                [ref for _, refs in both for ref in refs],
                 name,
                 [(chain_from, chain_joins, chain_names), (item_copy, [], item_names)],
                 on=others,
                 on_refs=on_refs,
             )
-            value = exp.column(f"{name}_v", table=name)
             inner = [eq for eq, source in keys if source in item_names]
             kept = [_null_safe_eq(eq) for eq, source in keys if source not in item_names]
             item_attach.append(exp.Join(this=derived, side="LEFT", on=exp.and_(*inner)))
             out.extend(kept)
-            out.append(value.copy())
+            out.append(exp.column(f"{name}_v", table=name))
         if pushed:
             alias = exp.TableAlias(this=exp.to_identifier(item.alias_or_name))
             inner_select = exp.select("*").from_(item.copy()).where(exp.and_(*pushed))
@@ -361,7 +372,7 @@ class _Rewrite:
 
     def per_key(
         self,
-        cond: exp.Expr,
+        conds: list[exp.Expr],
         keys: list[tuple[exp.Column, str]],
         name: str,
         sides: list[tuple[exp.Expr, list[exp.Join], set[str]]],
@@ -369,8 +380,8 @@ class _Rewrite:
         on: Sequence[exp.Expr] = (),
         on_refs: Sequence[tuple[exp.Column, str]] = (),
     ) -> tuple[exp.Subquery, list[tuple[exp.Expr, str]]]:
-        """``D AS name``: the distinct values of ``keys`` for which ``cond``
-        is TRUE, with ``TRUE AS v``; and per key, ``D.ki IS NOT DISTINCT FROM
+        """``D AS name``: the distinct values of ``keys`` for which ``conds``
+        are all TRUE, with ``TRUE AS v``; and per key, ``D.ki IS NOT DISTINCT FROM
         key`` and the key's source. The values come from each side (a FROM
         item, its joins, its sources' names) alone, DISTINCT, and with two
         sides, joined on ``on`` (whose columns ``on_refs`` are keys too)."""
@@ -389,7 +400,7 @@ class _Rewrite:
                 out.append((exp.Paren(this=eq), source))
             return slots[ident]
 
-        value = _replaced(cond, keys, slot, lambda source: dom)
+        value = exp.and_(*[_replaced(c, keys, slot, lambda source: dom) for c in conds])
         side_alias = [f"{name}_d{j}" for j in range(len(sides))]
 
         def side_of(source: str) -> str:
