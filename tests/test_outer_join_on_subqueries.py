@@ -279,7 +279,7 @@ def test_a_subquery_naming_a_column_of_an_enclosing_query_is_refused_by_name(
 ) -> None:
     engine, _, user = pair
     # The join's sides would become derived tables, which cannot see p.
-    with pytest.raises(UnsupportedStatementError, match="enclosing query in an outer JOIN's ON"):
+    with pytest.raises(UnsupportedStatementError, match="enclosing query in a JOIN's ON"):
         engine.execute(
             "SELECT p.id FROM p WHERE EXISTS (SELECT 1 FROM q LEFT JOIN r ON r.a = q.a "
             "AND r.b > (SELECT min(b) FROM r AS r2 WHERE r2.a = p.a) WHERE q.id = p.id)",

@@ -58,7 +58,7 @@ _MAX_JOINS = 64
 
 
 def _refuse(what: str) -> UnsupportedStatementError:
-    return UnsupportedStatementError(f"Subquery not supported: {what} in an outer JOIN's ON")
+    return UnsupportedStatementError(f"Subquery not supported: {what} in a JOIN's ON")
 
 
 def rewrite_on_subqueries(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
