@@ -1,12 +1,16 @@
-"""Subqueries in an outer JOIN's ON, written where DataFusion 55 and the
-decorrelation in ``engine/sql/subqueries.py`` answer them exactly.
+"""Subqueries in a JOIN's ON, written where DataFusion 55 and the
+decorrelation in ``engine/sql/subqueries.py`` answer them exactly (before
+the first run: DataFusion refuses most of them, and the NOT IN pre-pass of
+``retry.py`` refused even an inner join's ``IN (SELECT ...)``).
 
-In an outer join's ON a condition that is FALSE or UNKNOWN does not drop
-the preserved side's row: it NULL-extends it. So the condition cannot move
-to the WHERE (as ``subquery_forms.out_of_join_conditions`` does for an
-inner join). Each conjunct ``c`` of the ON that holds a subquery is instead
-rewritten by the columns of the join's two sides it names (the *chain*, the
-FROM items joined so far, and the *item*, the join's right operand):
+An inner join's condition moves to the WHERE when no RIGHT or FULL join
+follows it in the same FROM. In an outer join's ON a condition that is
+FALSE or UNKNOWN does not drop the preserved side's row: it NULL-extends
+it, so the condition cannot move to the WHERE. Each conjunct ``c`` of the
+ON that holds a subquery is instead rewritten by the columns of the join's
+two sides it names (the *chain*, the FROM items joined so far, and the
+*item*, the join's right operand; an inner join that cannot move is
+written the same way):
 
 - naming only the non-preserved item of a LEFT join: the item becomes
   ``(SELECT * FROM item WHERE c) AS item``; a pair failing ``c`` matched
@@ -29,7 +33,9 @@ FROM items joined so far, and the *item*, the join's right operand):
   on the item's keys) it repeats an item row once per matching value of
   the chain's keys, and the ON keeps the copy whose keys equal the chain
   row's: each pair meets ``c`` once, every copy matches some chain row,
-  and a row with no copy stays, unmatched, once (FULL and RIGHT too).
+  and a row with no copy stays, unmatched, once (FULL and RIGHT too). All
+  the ON's subquery conjuncts then go into that one ``D``: two, or one
+  side's condition tested apart, would leave copies that match nothing.
 
 The subqueries then stand in a WHERE, where the query runs or is
 decorrelated as usual. A subquery naming a column of an enclosing query,
@@ -62,7 +68,7 @@ def _refuse(what: str) -> UnsupportedStatementError:
 
 
 def rewrite_on_subqueries(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
-    """(tree, text) of ``sql`` with the subqueries of its outer joins' ON
+    """(tree, text) of ``sql`` with the subqueries of its joins' ON
     conditions moved out as above; None when it has none. Raises
     ``UnsupportedStatementError`` for a form it cannot rewrite exactly."""
     if _JOIN_ON.search(sql) is None or _SUBQUERY.search(sql) is None:
