@@ -261,21 +261,16 @@ class _Rewrite:
             first = _head(holder)
         chain_items = [first] + [j.this for j in joins[start:i]]
         item = join.this
+        side = _side(join)
+        if not side and isinstance(holder, exp.Select) and not _outer_after(joins[i + 1 :]):
+            self.inner_to_where(holder, join, chain_items, item, relations)
+            return
         chain_names = {n for x in chain_items for n, _ in _flat(x)}
         item_names = {n for n, _ in _flat(item)}
         if any(isinstance(x, exp.Lateral) for x in chain_items + [item]) or "" in (
             chain_names | item_names
         ):
             raise _refuse("a LATERAL or unnamed source")
-        side = _side(join)
-        if not side and isinstance(holder, exp.Select) and not _outer_after(joins[i + 1 :]):
-            # An inner join's condition is the WHERE's: the later joins are
-            # INNER, LEFT or CROSS, which keep or pad each row alike.
-            moved = [c for c in _conjuncts(join.args["on"]) if _holds_subquery(c)]
-            kept = [c for c in _conjuncts(join.args["on"]) if not _holds_subquery(c)]
-            join.set("on", exp.and_(*kept) if kept else exp.true())
-            holder.where(exp.and_(*moved), copy=False)
-            return
         # A ``*`` over a USING join lists its merged columns once: spelled
         # out from the catalog while the FROM is as written.
         merged_star = None
@@ -362,9 +357,7 @@ class _Rewrite:
             out.extend(kept)
             out.append(exp.column(f"{name}_v", table=name))
         if pushed:
-            alias = exp.TableAlias(this=exp.to_identifier(item.alias_or_name))
-            inner_select = exp.select("*").from_(item.copy()).where(exp.and_(*pushed))
-            item = exp.Subquery(this=inner_select, alias=alias)
+            item = _filtered(item, pushed)
         if item_attach:
             operand = item.copy()
             operand.set("joins", [*(operand.args.get("joins") or []), *item_attach])
@@ -375,6 +368,49 @@ class _Rewrite:
             holder.set("joins", joins[:i] + chain_attach + joins[i:])
         if chain_attach or item_attach:
             self.spell_stars(select, merged_star)
+
+    def inner_to_where(
+        self,
+        select: exp.Select,
+        join: exp.Join,
+        chain_items: list[exp.Expr],
+        item: exp.Expr,
+        relations: Relations,
+    ) -> None:
+        """An inner join's subquery conjuncts, when no RIGHT or FULL join
+        follows: into the one FROM item they name (filtered before the join,
+        which DataFusion does not do with a semi join over the WHERE), else
+        into the WHERE (the later joins are INNER, LEFT or CROSS, which keep
+        or pad each row alike)."""
+        kept: list[exp.Expr] = []
+        moved: list[exp.Expr] = []
+        into: dict[int, list[exp.Expr]] = {}  # 0: the chain's one item, 1: the item
+        first, only = chain_items[0], len(chain_items) == 1
+        single = [
+            only and len(_flat(first)) == 1 and not isinstance(first, exp.Lateral),
+            len(_flat(item)) == 1 and not isinstance(item, exp.Lateral),
+        ]
+        names = [chain_items[0].alias_or_name.lower(), item.alias_or_name.lower()]
+        for cond in _conjuncts(join.args["on"]):
+            if not _holds_subquery(cond):
+                kept.append(cond.copy())
+                continue
+            try:
+                sources = {source for _, source in self.refs(cond, select, relations)}
+            except UnsupportedStatementError:
+                sources = set()  # e.g. correlated with an enclosing query: the WHERE's
+            side = next((k for k in (1, 0) if single[k] and sources == {names[k]}), None)
+            if side is None:
+                moved.append(cond.copy())
+            else:
+                into.setdefault(side, []).append(cond.copy())
+        if 1 in into:
+            join.set("this", _filtered(item, into[1]))
+        if 0 in into:
+            chain_items[0].replace(_filtered(chain_items[0], into[0]))
+        join.set("on", exp.and_(*kept) if kept else exp.true())
+        if moved:
+            select.where(exp.and_(*moved), copy=False)
 
     def per_key(
         self,
@@ -493,6 +529,14 @@ def _replaced(
         if found is not None:
             column.replace(exp.column(slot(*found), table=table(found[1])))
     return copy
+
+
+def _filtered(item: exp.Expr, conds: list[exp.Expr]) -> exp.Subquery:
+    """``(SELECT * FROM item WHERE conds) AS item``: the same name and columns."""
+    alias = exp.TableAlias(this=exp.to_identifier(item.alias_or_name))
+    return exp.Subquery(
+        this=exp.select("*").from_(item.copy()).where(exp.and_(*conds)), alias=alias
+    )
 
 
 def _null_safe_eq(cond: exp.Expr) -> exp.Expr:
