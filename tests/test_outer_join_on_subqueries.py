@@ -116,6 +116,11 @@ OTHER = [
     "SELECT * FROM p JOIN q USING (id) FULL JOIN r ON r.a = q.a "
     "AND p.b NOT IN (SELECT b FROM r AS r2 WHERE r2.a = p.a)",
     "SELECT * FROM p RIGHT JOIN q ON p.a = q.a AND (p.b + q.b) IN (SELECT b + 10 FROM r)",
+    # a NULL-padded column as D's key, under a WHERE that makes the padding
+    # join inner: its NULLs must not start to match (DataFusion's IS NOT
+    # DISTINCT FROM join made the join below it NULL-equal too)
+    "SELECT * FROM p AS x LEFT JOIN q AS y ON x.a = y.a RIGHT JOIN r AS z "
+    "ON NOT EXISTS (SELECT 1 FROM r AS rz WHERE rz.a = y.a) WHERE y.id IS NOT NULL",
     # two conditions naming both sides: one D for both, or q's rows repeat
     "SELECT p.id, q.id FROM p FULL JOIN q ON EXISTS (SELECT 1 FROM r WHERE r.a = p.a "
     "AND r.b = q.b) AND EXISTS (SELECT 1 FROM r WHERE r.b = p.b AND r.a = q.a)",

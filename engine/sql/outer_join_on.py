@@ -21,8 +21,9 @@ written the same way):
       D = SELECT dom.k1.., TRUE AS v
           FROM (SELECT DISTINCT x1 AS k1.. FROM <that side>) AS dom WHERE <c over dom.k1..>
 
-  joined to that side (``LEFT JOIN D ON k IS NOT DISTINCT FROM x``: before
-  the join for the chain, in a parenthesised join for the item), one row
+  joined to that side (``LEFT JOIN D ON struct(D.k..) = struct(x..)``, NULL
+  keys equal: before the join for the chain, in a parenthesised join for
+  the item), one row
   or none per row; the ON tests ``D.v`` where ``c`` stood, TRUE where ``c``
   is and NULL (no match) where ``c`` is FALSE or NULL (a NOT IN meeting a
   NULL). The subquery stands in a WHERE, planned as a semi / anti join;
@@ -61,6 +62,7 @@ _PREFIX = "__kalam_oj"
 _JOIN_ON = re.compile(r"\bJOIN\b.*\bON\b", re.IGNORECASE | re.DOTALL)
 _SUBQUERY = re.compile(r"\(\s*(?:SELECT|WITH)\b|\bEXISTS\b", re.IGNORECASE)
 _MAX_JOINS = 64
+Key = tuple[exp.Column, exp.Column, str]  # D's key column, the row's column, its source
 
 
 def _refuse(what: str) -> UnsupportedStatementError:
@@ -324,8 +326,7 @@ class _Rewrite:
                 else (item_copy, [], item_names)
             )
             derived, keys = self.per_key([cond], refs, name, [side_def])
-            conds = [eq for eq, _ in keys] or [exp.true()]
-            attach = exp.Join(this=derived, side="LEFT", on=exp.and_(*conds))
+            attach = exp.Join(this=derived, side="LEFT", on=_same_keys(keys))
             (chain_attach if on_chain_side else item_attach).append(attach)
             out.append(exp.column(f"{name}_v", table=name))
         if both:
@@ -351,10 +352,10 @@ class _Rewrite:
                 on=others,
                 on_refs=on_refs,
             )
-            inner = [eq for eq, source in keys if source in item_names]
-            kept = [_null_safe_eq(eq) for eq, source in keys if source not in item_names]
-            item_attach.append(exp.Join(this=derived, side="LEFT", on=exp.and_(*inner)))
-            out.extend(kept)
+            inner = [k for k in keys if k[2] in item_names]
+            kept = [k for k in keys if k[2] not in item_names]
+            item_attach.append(exp.Join(this=derived, side="LEFT", on=_same_keys(inner)))
+            out.append(_same_keys(kept))
             out.append(exp.column(f"{name}_v", table=name))
         if pushed:
             item = _filtered(item, pushed)
@@ -421,7 +422,7 @@ class _Rewrite:
         *,
         on: Sequence[exp.Expr] = (),
         on_refs: Sequence[tuple[exp.Column, str]] = (),
-    ) -> tuple[exp.Subquery, list[tuple[exp.Expr, str]]]:
+    ) -> tuple[exp.Subquery, list[Key]]:
         """``D AS name``: the distinct values of ``keys`` for which ``conds``
         are all TRUE, with ``TRUE AS v``; and per key, ``D.ki IS NOT DISTINCT FROM
         key`` and the key's source. The values come from each side (a FROM
@@ -429,17 +430,14 @@ class _Rewrite:
         sides, joined on ``on`` (whose columns ``on_refs`` are keys too)."""
         dom = f"{name}_dom"
         slots: dict[tuple[str, str], str] = {}
-        out: list[tuple[exp.Expr, str]] = []
+        out: list[Key] = []
 
         def slot(column: exp.Column, source: str) -> str:
             ident = (source, column.name.lower())
             if ident not in slots:
                 slots[ident] = f"{name}_k{len(slots) + 1}"
                 key = exp.column(column.name, table=source)
-                # In parentheses: DataFusion 55 reads ``a IS NOT DISTINCT FROM
-                # b AND c`` as ``a IS NOT DISTINCT FROM (b AND c)``.
-                eq = exp.NullSafeEQ(this=exp.column(slots[ident], table=name), expression=key)
-                out.append((exp.Paren(this=eq), source))
+                out.append((exp.column(slots[ident], table=name), key, source))
             return slots[ident]
 
         value = exp.and_(*[_replaced(c, keys, slot, lambda source: dom) for c in conds])
@@ -539,18 +537,17 @@ def _filtered(item: exp.Expr, conds: list[exp.Expr]) -> exp.Subquery:
     )
 
 
-def _null_safe_eq(cond: exp.Expr) -> exp.Expr:
-    """``a IS NOT DISTINCT FROM b`` spelled with ``=`` and ``IS NULL``: DataFusion
-    55 mistypes IS NOT DISTINCT FROM next to other conditions of a join."""
-    eq = cond.this if isinstance(cond, exp.Paren) else cond
-    assert isinstance(eq, exp.NullSafeEQ)
-    a, b = eq.this, eq.expression
-    return exp.Paren(
-        this=exp.or_(
-            exp.EQ(this=a.copy(), expression=b.copy()),
-            exp.and_(
-                exp.Is(this=a.copy(), expression=exp.Null()),
-                exp.Is(this=b.copy(), expression=exp.Null()),
-            ),
-        )
+def _same_keys(keys: list[Key]) -> exp.Expr:
+    """``D``'s keys equal to the row's, NULL equal to NULL: ``struct(D.k1, ..)
+    = struct(x1, ..)``, which DataFusion 55 hashes as one join key and
+    compares field by field with NULLs equal. Not ``IS NOT DISTINCT FROM``:
+    its join took an INNER join below it on the same column as NULL-equal
+    too (``x LEFT JOIN y ON x.a = y.a`` under ``WHERE y.id IS NOT NULL``
+    paired x and y rows whose ``a`` is NULL); not ``=`` OR both ``IS NULL``,
+    which is a nested-loop join."""
+    if not keys:
+        return exp.true()
+    return exp.EQ(
+        this=exp.Anonymous(this="struct", expressions=[d.copy() for d, _, _ in keys]),
+        expression=exp.Anonymous(this="struct", expressions=[k.copy() for _, k, _ in keys]),
     )
