@@ -265,6 +265,10 @@ def _table(engine: Engine, duck: Any, user: str | None, name: str) -> None:
         "UPDATE p SET b = -1 WHERE EXISTS (SELECT 1 FROM q RIGHT JOIN r ON r.a = q.a "
         "AND EXISTS (SELECT 1 FROM p AS p3 WHERE p3.a = q.a AND p3.b = r.b) "
         "WHERE r.a = p.a AND q.id IS NULL)",
+        "UPDATE p SET b = (SELECT count(*) FROM q FULL JOIN r ON r.a = q.a AND r.b NOT IN "
+        "(SELECT b FROM p AS p2 WHERE p2.a = r.a) WHERE q.a = p.a OR r.a = p.a)",
+        "DELETE FROM p USING q LEFT JOIN r ON r.a = q.a AND r.b IN (SELECT b FROM p AS p2) "
+        "WHERE p.id = q.id AND r.id IS NULL",
         "UPDATE q SET b = (SELECT count(r.id) FROM p LEFT JOIN r ON r.a = p.a "
         "AND r.b NOT IN (SELECT b FROM q AS q4 WHERE q4.a = p.a) WHERE p.a = q.a)",
     ],
@@ -346,3 +350,24 @@ def test_a_full_join_condition_on_one_side_next_to_one_on_both_keeps_rows_once(
         "SELECT p.id, q.id FROM p FULL JOIN q ON EXISTS (SELECT 1 FROM r WHERE r.a = p.a "
         "AND r.b = q.b) AND p.b IN (SELECT b FROM r WHERE r.b > 15)",
     )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT p.id, (SELECT count(*) FROM q FULL JOIN r ON r.a = q.a AND q.b > 15 "
+        "WHERE r.a > p.a) AS n FROM p",
+        "SELECT p.id, (SELECT count(*) FROM q FULL JOIN r ON r.a = q.a AND r.b IN (SELECT 10) "
+        "WHERE r.a = p.a) AS n FROM p",
+        "SELECT p.id, (SELECT count(*) FROM (q LEFT JOIN r AS r3 ON r3.id = q.id) FULL JOIN r "
+        "ON r.a = q.a AND q.b > 15 WHERE r.a > p.a OR q.a > p.a) AS n FROM p",
+        "SELECT p.id, (SELECT count(*) FROM q RIGHT JOIN r ON r.a = q.a AND q.b > 15 "
+        "WHERE r.a > p.a) AS n FROM p",
+    ],
+)
+def test_a_decorrelated_count_over_a_full_join_counts_the_rows_it_pads(
+    pair: tuple[Engine, Any, str | None], sql: str
+) -> None:
+    # The decorrelation counted rows by a marker on the FROM's first item,
+    # which a RIGHT / FULL join pads: r's rows matching no q went uncounted.
+    _same_as_duckdb(*pair, sql)

@@ -400,7 +400,7 @@ class _Rewriter:
         left_in_d: exp.Expr | None,
         conditions: list[exp.Expr],
     ) -> tuple[list[exp.Expr], exp.Expr]:
-        mark = exp.column(_MARK, table=_marked_name(query))
+        mark = _mark(query)
         count_all = exp.Count(this=mark.copy())
         if isinstance(node, exp.Exists):
             if query.args.get("group"):
@@ -518,19 +518,14 @@ class _Rewriter:
         items = _from_items(query)
         if not items:
             raise _refuse("a correlated subquery without FROM")
-        first = items[0]
-        alias = first.alias_or_name
-        inner_first = first.copy()
-        marked = exp.Subquery(
-            this=exp.Select(
-                expressions=[exp.Star(), exp.alias_(exp.Literal.number(1), _MARK)]
-            ).from_(inner_first),
-            alias=exp.TableAlias(this=exp.to_identifier(alias)),
-        )
+        names = set(_marked_names(query))
+        marked = _with_mark(items[0])
         joins = [j.copy() for j in query.args.get("joins") or []]
         for join in joins:
             if not (join.args.get("kind") or join.args.get("side") or join.args.get("on")):
                 join.set("kind", "CROSS")  # `a, b` inside parentheses must be a CROSS JOIN
+            if _mark_name(join.this) in names:
+                join.set("this", _with_mark(join.this))
         if joins:
             marked.set("joins", joins)
             right: exp.Expr = exp.Subquery(this=marked)
@@ -618,9 +613,63 @@ def _is_star(node: exp.Expr) -> bool:
     )
 
 
-def _marked_name(query: exp.Select) -> str:
+def _marked_names(query: exp.Select) -> list[str]:
+    """The FROM items carrying the marker: the first, which every row of
+    its FROM holds; after a RIGHT or FULL join, which pads it, every item
+    (a row holds at least one; a parenthesised join by its first item)."""
     items = _from_items(query)
-    return items[0].alias_or_name if items else ""
+    joins = query.args.get("joins") or []
+    if any((j.args.get("side") or "").upper() in ("RIGHT", "FULL") for j in joins):
+        names = [_mark_name(item) for item in items]
+        if not all(names):
+            raise _refuse("a correlated subquery over a RIGHT or FULL join of this source")
+        return names
+    return [items[0].alias_or_name] if items else [""]
+
+
+def _parenthesised(item: exp.Expr) -> exp.Expr | None:
+    """The node holding a parenthesised join's first item and joins."""
+    inner = item.this if isinstance(item, exp.Subquery) and not item.alias else item
+    return inner if isinstance(inner, exp.Expr) and inner.args.get("joins") else None
+
+
+def _mark_name(item: exp.Expr) -> str:
+    """The name the marker of ``item`` goes under; "" when it cannot carry one."""
+    inner = _parenthesised(item)
+    if inner is not None:
+        sides = {(j.args.get("side") or "").upper() for j in inner.args["joins"]}
+        if sides & {"RIGHT", "FULL"}:
+            return ""  # its first item may be padded
+        item = inner
+    if not isinstance(item, exp.Table | exp.Subquery):
+        return ""
+    return item.alias_or_name
+
+
+def _with_mark(item: exp.Expr) -> exp.Expr:
+    """``(SELECT *, 1 AS __kalam_m FROM item) AS item`` (for a parenthesised
+    join, its first item so)."""
+    inner = _parenthesised(item)
+    if inner is not None:
+        head = inner.copy()
+        joins = head.args["joins"]
+        head.set("joins", None)
+        marked = _with_mark(head)
+        marked.set("joins", joins)
+        return exp.Subquery(this=marked)
+    return exp.Subquery(
+        this=exp.Select(expressions=[exp.Star(), exp.alias_(exp.Literal.number(1), _MARK)]).from_(
+            item.copy()
+        ),
+        alias=exp.TableAlias(this=exp.to_identifier(item.alias_or_name)),
+    )
+
+
+def _mark(query: exp.Select) -> exp.Expr:
+    """Non-NULL on every row of the subquery's FROM, NULL on the padding row
+    of the LEFT JOIN from its domain."""
+    marks = [exp.column(_MARK, table=name) for name in _marked_names(query)]
+    return marks[0] if len(marks) == 1 else exp.func("COALESCE", *marks)
 
 
 def _output_names(query: exp.Expr) -> list[str] | None:
@@ -779,7 +828,7 @@ def _has_aggregate_projection(select: exp.Select) -> bool:
     return False
 
 
-def _only_matched(arg: exp.Expr, mark: exp.Column) -> exp.Expr:
+def _only_matched(arg: exp.Expr, mark: exp.Expr) -> exp.Expr:
     """``arg`` for rows the LEFT JOIN matched, NULL for the padding row."""
     return exp.Case(
         ifs=[

@@ -197,7 +197,7 @@ def _aggregates(query: exp.Select) -> bool:
 def single_row_value(
     projection: exp.Expr,
     only_matched: exp.Expr,
-    mark: exp.Column,
+    mark: exp.Expr,
     name: str,
     *,
     distinct: bool,
