@@ -14,6 +14,14 @@ RIGHT and FULL joins, over rows with NULLs and duplicates on both sides,
 hot, flushed (cold), flushed with hot versions over them (mixed), and in
 USER tables whose other user's rows must stay invisible; also inside
 DELETE and UPDATE predicates.
+
+Found on the way and fixed, each with its tests below: an inner join's
+``IN (SELECT ...)`` in ON was refused too (it now filters its table or
+moves to the WHERE); ``SELECT *`` over a decorrelated subquery listed the
+decorrelation's own columns; a decorrelated ``count(*)`` over a RIGHT /
+FULL join missed the rows the join padded its first table in; and an
+``IS NOT DISTINCT FROM`` join made DataFusion 55 pair NULL keys in the
+INNER join below it (the rewrite joins on ``struct(..) = struct(..)``).
 """
 
 from __future__ import annotations
