@@ -371,6 +371,12 @@ def test_a_full_join_condition_on_one_side_next_to_one_on_both_keeps_rows_once(
         "ON r.a = q.a AND q.b > 15 WHERE r.a > p.a OR q.a > p.a) AS n FROM p",
         "SELECT p.id, (SELECT count(*) FROM q RIGHT JOIN r ON r.a = q.a AND q.b > 15 "
         "WHERE r.a > p.a) AS n FROM p",
+        # y sits in a parenthesised join once its ON is rewritten: the
+        # decorrelation must still see it by name
+        "SELECT p2.id, (SELECT count(*) FROM p AS x FULL JOIN q AS y ON x.a IN (SELECT a FROM r "
+        "AS rz WHERE rz.b = y.b) AND x.b > 5 JOIN r AS z ON z.a = y.a AND NOT (NOT EXISTS "
+        "(SELECT 1 FROM r AS rz WHERE rz.a = y.a AND rz.b > z.b)) WHERE y.a = p2.a OR z.a > p2.a "
+        "OR x.b < p2.b) AS n FROM p AS p2",
     ],
 )
 def test_a_decorrelated_count_over_a_full_join_counts_the_rows_it_pads(

@@ -135,7 +135,7 @@ class _Rewriter:
 
     def scope(self, select: exp.Select) -> _Scope:
         scope = _Scope(select)
-        for item in _from_items(select):
+        for item in _flat_items(_from_items(select)):
             name = item.alias_or_name.lower()
             if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
                 if not item.args.get("db") and item.name.lower() in self.ctes:
@@ -625,6 +625,21 @@ def _marked_names(query: exp.Select) -> list[str]:
             raise _refuse("a correlated subquery over a RIGHT or FULL join of this source")
         return names
     return [items[0].alias_or_name] if items else [""]
+
+
+def _flat_items(items: list[exp.Expr]) -> list[exp.Expr]:
+    """``items`` with each parenthesised join replaced by the items it joins
+    (each without its joins), whose names stay visible outside it."""
+    out: list[exp.Expr] = []
+    for item in items:
+        inner = _parenthesised(item)
+        if inner is None:
+            out.append(item)
+            continue
+        head = inner.copy()
+        head.set("joins", None)
+        out += _flat_items([head, *[j.this for j in inner.args["joins"]]])
+    return out
 
 
 def _parenthesised(item: exp.Expr) -> exp.Expr | None:
