@@ -55,6 +55,7 @@ from engine.sql import (
     like_escape,
     numeric_semantics,
     offsets,
+    outer_join_on,
     outnames,
     rewrite,
     right_joins,
@@ -144,6 +145,8 @@ class RewritingRunner:
             lambda t: join_using.merged_columns(t, cols) if _MERGING.search(t) else None,
             lambda t: right_joins.as_left_joins(t, cols) if _RIGHT_JOIN.search(t) else None,
             full_joins.guarded,  # a FULL join DataFusion would turn into a RIGHT one
+            # Subqueries in a JOIN's ON (after RIGHT joins became LEFT ones).
+            lambda t: outer_join_on.rewrite_on_subqueries(t, cols),
             lambda t: setops.counted(t, cols) if _ALL_SET_OPERATION.search(t) else None,
             lambda t: fetch.as_limit(t, cols) if _FETCH.search(t) else None,
             lambda t: offsets.kept(t, cols) if _OFFSET.search(t) else None,

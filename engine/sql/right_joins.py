@@ -41,7 +41,7 @@ def rewrite(tree: exp.Expr, columns_of: ColumnsOf) -> bool:
         items = from_items(select)
         if any(item.args.get("joins") or isinstance(item, exp.Lateral) for item in items):
             continue  # a parenthesised join or a LATERAL as a FROM item
-        columns = _star_columns(select, relations)
+        columns = star_columns(select, relations)
         if columns is None:
             continue
         if columns:
@@ -59,7 +59,7 @@ def _is_comma(join: exp.Join) -> bool:
     return not any(join.args.get(k) for k in ("side", "kind", "on", "using", "method"))
 
 
-def _star_columns(select: exp.Select, relations: Relations) -> list[exp.Expr] | None:
+def star_columns(select: exp.Select, relations: Relations) -> list[exp.Expr] | None:
     """The SELECT's projections with each ``*`` spelled out in the order
     written; [] when it has no ``*``; None when it cannot be spelled out."""
     if not any(isinstance(p, exp.Star) for p in select.expressions):

@@ -33,8 +33,8 @@ The values are:
 Subqueries are rewritten innermost first, so a subquery correlated two
 levels up becomes an equality-correlated reference its parent handles in
 turn. A form the rewrite cannot express exactly (GROUP BY, HAVING or LIMIT inside
-a correlated scalar subquery, a subquery in an outer JOIN's ON, ...) is
-refused with an error naming it, never approximated.
+a correlated scalar subquery, a subquery ``outer_join_on.py`` left in an outer
+JOIN's ON, ...) is refused with an error naming it, never approximated.
 The rewritten tree is rendered back to SQL: this is the one place a query
 reaches DataFusion re-rendered, and only a query it refused as written.
 """
@@ -48,6 +48,8 @@ from sqlglot import exp
 
 from engine.errors import UnsupportedStatementError
 from engine.sql import subquery_forms
+from engine.sql.relations import Relations
+from engine.sql.right_joins import star_columns
 from engine.sql.tokens import depth, parsed
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
@@ -133,7 +135,7 @@ class _Rewriter:
 
     def scope(self, select: exp.Select) -> _Scope:
         scope = _Scope(select)
-        for item in _from_items(select):
+        for item in _flat_items(_from_items(select)):
             name = item.alias_or_name.lower()
             if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
                 if not item.args.get("db") and item.name.lower() in self.ctes:
@@ -398,7 +400,7 @@ class _Rewriter:
         left_in_d: exp.Expr | None,
         conditions: list[exp.Expr],
     ) -> tuple[list[exp.Expr], exp.Expr]:
-        mark = exp.column(_MARK, table=_marked_name(query))
+        mark = _mark(query)
         count_all = exp.Count(this=mark.copy())
         if isinstance(node, exp.Exists):
             if query.args.get("group"):
@@ -516,19 +518,14 @@ class _Rewriter:
         items = _from_items(query)
         if not items:
             raise _refuse("a correlated subquery without FROM")
-        first = items[0]
-        alias = first.alias_or_name
-        inner_first = first.copy()
-        marked = exp.Subquery(
-            this=exp.Select(
-                expressions=[exp.Star(), exp.alias_(exp.Literal.number(1), _MARK)]
-            ).from_(inner_first),
-            alias=exp.TableAlias(this=exp.to_identifier(alias)),
-        )
+        names = set(_marked_names(query))
+        marked = _with_mark(items[0])
         joins = [j.copy() for j in query.args.get("joins") or []]
         for join in joins:
             if not (join.args.get("kind") or join.args.get("side") or join.args.get("on")):
                 join.set("kind", "CROSS")  # `a, b` inside parentheses must be a CROSS JOIN
+            if _mark_name(join.this) in names:
+                join.set("this", _with_mark(join.this))
         if joins:
             marked.set("joins", joins)
             right: exp.Expr = exp.Subquery(this=marked)
@@ -578,6 +575,13 @@ class _Rewriter:
                 ):
                     raise _refuse("a correlated subquery over a column that is not grouped")
         top_projection = node.parent is outer and node in outer.expressions
+        if any(isinstance(p, exp.Star) for p in outer.expressions):
+            # D's columns must not show in a `*`: spelled out first, one
+            # qualified star per FROM item (over a USING join, from the catalog).
+            spelled = star_columns(outer, Relations(self.tree, self._columns_of))
+            if spelled is None:
+                raise _refuse("a * over a source whose columns are unknown")
+            outer.set("expressions", spelled)
         node.replace(replacement)
         if top_projection and outer.parent is None:
             replacement.replace(exp.alias_(replacement.copy(), text[:60], quoted=True))
@@ -609,9 +613,78 @@ def _is_star(node: exp.Expr) -> bool:
     )
 
 
-def _marked_name(query: exp.Select) -> str:
+def _marked_names(query: exp.Select) -> list[str]:
+    """The FROM items carrying the marker: the first, which every row of
+    its FROM holds; after a RIGHT or FULL join, which pads it, every item
+    (a row holds at least one; a parenthesised join by its first item)."""
     items = _from_items(query)
-    return items[0].alias_or_name if items else ""
+    joins = query.args.get("joins") or []
+    if any((j.args.get("side") or "").upper() in ("RIGHT", "FULL") for j in joins):
+        names = [_mark_name(item) for item in items]
+        if not all(names):
+            raise _refuse("a correlated subquery over a RIGHT or FULL join of this source")
+        return names
+    return [items[0].alias_or_name] if items else [""]
+
+
+def _flat_items(items: list[exp.Expr]) -> list[exp.Expr]:
+    """``items`` with each parenthesised join replaced by the items it joins
+    (each without its joins), whose names stay visible outside it."""
+    out: list[exp.Expr] = []
+    for item in items:
+        inner = _parenthesised(item)
+        if inner is None:
+            out.append(item)
+            continue
+        head = inner.copy()
+        head.set("joins", None)
+        out += _flat_items([head, *[j.this for j in inner.args["joins"]]])
+    return out
+
+
+def _parenthesised(item: exp.Expr) -> exp.Expr | None:
+    """The node holding a parenthesised join's first item and joins."""
+    inner = item.this if isinstance(item, exp.Subquery) and not item.alias else item
+    return inner if isinstance(inner, exp.Expr) and inner.args.get("joins") else None
+
+
+def _mark_name(item: exp.Expr) -> str:
+    """The name the marker of ``item`` goes under; "" when it cannot carry one."""
+    inner = _parenthesised(item)
+    if inner is not None:
+        sides = {(j.args.get("side") or "").upper() for j in inner.args["joins"]}
+        if sides & {"RIGHT", "FULL"}:
+            return ""  # its first item may be padded
+        item = inner
+    if not isinstance(item, exp.Table | exp.Subquery):
+        return ""
+    return item.alias_or_name
+
+
+def _with_mark(item: exp.Expr) -> exp.Expr:
+    """``(SELECT *, 1 AS __kalam_m FROM item) AS item`` (for a parenthesised
+    join, its first item so)."""
+    inner = _parenthesised(item)
+    if inner is not None:
+        head = inner.copy()
+        joins = head.args["joins"]
+        head.set("joins", None)
+        marked = _with_mark(head)
+        marked.set("joins", joins)
+        return exp.Subquery(this=marked)
+    return exp.Subquery(
+        this=exp.Select(expressions=[exp.Star(), exp.alias_(exp.Literal.number(1), _MARK)]).from_(
+            item.copy()
+        ),
+        alias=exp.TableAlias(this=exp.to_identifier(item.alias_or_name)),
+    )
+
+
+def _mark(query: exp.Select) -> exp.Expr:
+    """Non-NULL on every row of the subquery's FROM, NULL on the padding row
+    of the LEFT JOIN from its domain."""
+    marks = [exp.column(_MARK, table=name) for name in _marked_names(query)]
+    return marks[0] if len(marks) == 1 else exp.func("COALESCE", *marks)
 
 
 def _output_names(query: exp.Expr) -> list[str] | None:
@@ -770,7 +843,7 @@ def _has_aggregate_projection(select: exp.Select) -> bool:
     return False
 
 
-def _only_matched(arg: exp.Expr, mark: exp.Column) -> exp.Expr:
+def _only_matched(arg: exp.Expr, mark: exp.Expr) -> exp.Expr:
     """``arg`` for rows the LEFT JOIN matched, NULL for the padding row."""
     return exp.Case(
         ifs=[

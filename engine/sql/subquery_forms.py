@@ -197,7 +197,7 @@ def _aggregates(query: exp.Select) -> bool:
 def single_row_value(
     projection: exp.Expr,
     only_matched: exp.Expr,
-    mark: exp.Column,
+    mark: exp.Expr,
     name: str,
     *,
     distinct: bool,
@@ -434,7 +434,7 @@ def out_of_join_conditions(sql: str) -> tuple[exp.Expr, str] | None:
                 (j.args.get("side") or "").upper() in ("RIGHT", "FULL") for j in joins[i + 1 :]
             )
             if outer_side or later_outer:
-                continue  # left to the rewrite, which refuses it by name
+                continue  # outer_join_on.py rewrote those it could before the first run
             conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
             keep = [c for c in conjuncts if not _holds_subquery(c)]
             move = [c for c in conjuncts if _holds_subquery(c)]
