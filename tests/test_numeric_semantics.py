@@ -260,25 +260,30 @@ def test_negative_zero_groups_distincts_and_joins_as_zero(zeros):
 # sum() of INT / SMALLINT ----------------------------------------------------
 
 
+def _int_extremes(e: Engine, where: str) -> None:
+    """Table s: 1,000 rows of INT's maximum and SMALLINT's minimum."""
+    e.execute("CREATE TABLE s (id BIGINT PRIMARY KEY, i INT, h SMALLINT)")
+    e.insert_arrow(
+        "s",
+        pa.table(
+            {
+                "id": pa.array(range(1000), pa.int64()),
+                "i": pa.array([2**31 - 1] * 1000, pa.int32()),
+                "h": pa.array([-(2**15)] * 1000, pa.int16()),
+            }
+        ),
+    )
+    if where == "cold":
+        e.flush("s")
+
+
 @pytest.mark.parametrize("where", ["hot", "cold"])
 def test_sum_of_int_and_smallint_is_an_exact_bigint_at_the_extremes(tmp_path, where):
     """DataFusion sums INT and SMALLINT in BIGINT (Int64): overflowing it
     takes more than 2^32 rows of INT extremes, so it cannot wrap in
     practice; the sum of the extremes is exact, not wrapped to 32 bits."""
     with Engine.open(tmp_path, background_jobs=False) as e:
-        e.execute("CREATE TABLE s (id BIGINT PRIMARY KEY, i INT, h SMALLINT)")
-        e.insert_arrow(
-            "s",
-            pa.table(
-                {
-                    "id": pa.array(range(1000), pa.int64()),
-                    "i": pa.array([2**31 - 1] * 1000, pa.int32()),
-                    "h": pa.array([-(2**15)] * 1000, pa.int16()),
-                }
-            ),
-        )
-        if where == "cold":
-            e.flush("s")
+        _int_extremes(e, where)
         result = e.execute("SELECT sum(i), sum(h), sum(i) + sum(i) FROM s")
         assert result.rows() == [(1000 * (2**31 - 1), -1000 * 2**15, 2000 * (2**31 - 1))]
         assert [f.type for f in result.to_arrow().schema] == [pa.int64()] * 3
@@ -295,19 +300,7 @@ def test_sum_of_int_and_smallint_is_an_exact_bigint_at_the_extremes(tmp_path, wh
 @pytest.mark.parametrize("where", ["hot", "cold"])
 def test_arithmetic_over_a_sum_of_int_raises_instead_of_wrapping(tmp_path, where, sql):
     with Engine.open(tmp_path, background_jobs=False) as e:
-        e.execute("CREATE TABLE s (id BIGINT PRIMARY KEY, i INT, h SMALLINT)")
-        e.insert_arrow(
-            "s",
-            pa.table(
-                {
-                    "id": pa.array(range(1000), pa.int64()),
-                    "i": pa.array([2**31 - 1] * 1000, pa.int32()),
-                    "h": pa.array([-(2**15)] * 1000, pa.int16()),
-                }
-            ),
-        )
-        if where == "cold":
-            e.flush("s")
+        _int_extremes(e, where)
         with pytest.raises(NumericOverflowError):
             e.execute(sql)
         fits = e.execute("SELECT sum(i) * 2, -sum(h) FROM s")
