@@ -18,7 +18,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from engine.sql.relations import ColumnsOf, Relations
-from engine.sql.tokens import rewritten
+from engine.sql.tokens import depth, rewritten
 
 
 def kept(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
@@ -32,7 +32,7 @@ def rewrite(tree: exp.Expr, columns_of: ColumnsOf) -> bool:
     relations: Relations | None = None
     changed = False
     # Innermost first: an outer query is copied with its inner ones already behind the filter.
-    for offset in sorted(tree.find_all(exp.Offset), key=_depth, reverse=True):
+    for offset in sorted(tree.find_all(exp.Offset), key=depth, reverse=True):
         query = offset.parent
         if not isinstance(query, exp.Query) or query is tree or _skips_nothing(offset):
             continue
@@ -60,11 +60,3 @@ def rewrite(tree: exp.Expr, columns_of: ColumnsOf) -> bool:
 def _skips_nothing(offset: exp.Offset) -> bool:
     value = offset.expression
     return isinstance(value, exp.Literal) and not value.is_string and value.this == "0"
-
-
-def _depth(node: exp.Expr) -> int:
-    depth = 0
-    while node.parent is not None:
-        node = node.parent
-        depth += 1
-    return depth

@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from engine.errors import UnsupportedStatementError
 from engine.sql.relations import ColumnsOf, Relations
-from engine.sql.tokens import parsed
+from engine.sql.tokens import depth, parsed
 
 _COLUMN = "__kalam_c{}"
 _COPY = "__kalam_copy"
@@ -50,7 +50,7 @@ def rewrite(tree: exp.Expr, columns_of: ColumnsOf) -> exp.Expr | None:
         return None
     relations = Relations(tree, columns_of)
     # Innermost first: an outer operation counts the columns of the rewritten inner one.
-    for node in sorted(nodes, key=_depth, reverse=True):
+    for node in sorted(nodes, key=depth, reverse=True):
         columns = relations.output(node.this)
         if not columns:
             kind = "INTERSECT ALL" if isinstance(node, exp.Intersect) else "EXCEPT ALL"
@@ -104,11 +104,3 @@ def _counted(node: exp.SetOperation, width: int) -> exp.Union:
         if value is not None:
             union.set(key, value)
     return union
-
-
-def _depth(node: exp.Expr) -> int:
-    depth = 0
-    while node.parent is not None:
-        node = node.parent
-        depth += 1
-    return depth
