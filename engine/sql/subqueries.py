@@ -255,7 +255,7 @@ class _Rewriter:
             and isinstance(query, exp.Select)
             and query.args.get("group") is not None
             and query.args.get("having") is None
-            and not _has_aggregate_projection(query)
+            and not subquery_forms.aggregates_in_projection(query)
             and _only_grouped(query)
         ):
             # Without aggregates a grouped projection takes the same values
@@ -560,7 +560,11 @@ class _Rewriter:
         # A projection GROUP BY names (`GROUP BY 1`): grouped by its value,
         # which the join with D gives per row; its keys need no grouping.
         group_key = _is_group_key(node, outer)
-        if not in_where and not group_key and (grouped or _has_aggregate_projection(outer)):
+        if (
+            not in_where
+            and not group_key
+            and (grouped or subquery_forms.aggregates_in_projection(outer))
+        ):
             if not grouped:
                 raise _refuse("a subquery next to aggregates without GROUP BY")
             groups = {g.sql().lower() for g in outer.args["group"].expressions}
@@ -819,7 +823,7 @@ def _one_row(query: exp.Expr | None) -> bool:
         query.args.get(a) is not None for a in ("group", "having", "limit", "offset", "qualify")
     ):
         return False
-    return _has_aggregate_projection(query) and query.find(exp.Window) is None
+    return subquery_forms.aggregates_in_projection(query) and query.find(exp.Window) is None
 
 
 def _only_grouped(query: exp.Select) -> bool:
@@ -833,14 +837,6 @@ def _only_grouped(query: exp.Select) -> bool:
         if any(c.sql().lower() not in groups for c in p.find_all(exp.Column)):
             return False
     return True
-
-
-def _has_aggregate_projection(select: exp.Select) -> bool:
-    for p in select.expressions:
-        for agg in p.find_all(exp.AggFunc):
-            if agg.find_ancestor(exp.Select) is select and agg.find_ancestor(exp.Window) is None:
-                return True
-    return False
 
 
 def _only_matched(arg: exp.Expr, mark: exp.Expr) -> exp.Expr:

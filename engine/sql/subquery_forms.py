@@ -85,7 +85,7 @@ def _settle(node: exp.Exists) -> bool:
         return True
     grouped = query.args.get("group") is not None
     having = query.args.get("having")
-    if not grouped and (having is not None or _aggregates(query)):
+    if not grouped and (having is not None or aggregates_in_projection(query)):
         # Exactly one row, then HAVING, OFFSET and LIMIT (> 0) apply to it.
         if offset:
             node.replace(exp.false())
@@ -149,7 +149,9 @@ def _settle_scalar(sub: exp.Subquery) -> bool:
         return False
     if query.args.get("limit") is None and query.args.get("offset") is None:
         return False
-    if any(query.args.get(a) is not None for a in ("group", "having")) or not _aggregates(query):
+    if any(
+        query.args.get(a) is not None for a in ("group", "having")
+    ) or not aggregates_in_projection(query):
         return False
     try:
         limit, offset = _count_of(query, "limit"), _count_of(query, "offset")
@@ -183,7 +185,9 @@ def _count_of(query: exp.Select, arg: str) -> int | None:
     )
 
 
-def _aggregates(query: exp.Select) -> bool:
+def aggregates_in_projection(query: exp.Select) -> bool:
+    """Whether ``query``'s own projections hold an aggregate (not one of a
+    nested query, not a window function's)."""
     for p in query.expressions:
         for agg in p.find_all(exp.AggFunc):
             if agg.find_ancestor(exp.Select) is query and agg.find_ancestor(exp.Window) is None:
@@ -352,7 +356,7 @@ def _as_exists(
                 "Subquery not supported: a correlated ANY / ALL subquery with GROUP BY, "
                 "DISTINCT or LIMIT outside a WHERE"
             )
-        if len(query.expressions) != 1 or _aggregates(query):
+        if len(query.expressions) != 1 or aggregates_in_projection(query):
             raise UnsupportedStatementError(
                 "Subquery not supported: an ANY / ALL subquery must return one column"
             )
