@@ -30,7 +30,7 @@ from datafusion import Expr, SessionConfig, SessionContext, col, lit
 
 from engine.catalog.model import Column, TableDef
 from engine.errors import SchemaError, TypeMismatchError
-from engine.types import arrow_type, decimal_spec, render_stored, without_negative_zero
+from engine.types import arrow_type, decimal_spec, render_stored
 
 _INTEGERS = ("SMALLINT", "INT", "BIGINT")
 _FLOATS = ("FLOAT", "DOUBLE")
@@ -106,8 +106,9 @@ def cast_expr(expr: Expr, chain: tuple[str, ...]) -> Expr:
     fit reads NULL and is filtered out by the merge."""
     for type_name in chain[1:]:
         expr = expr.try_cast(arrow_type(type_name))
-    if chain[-1] in _FLOATS and chain[0] not in _FLOATS:
-        # As hot rows were converted: no -0.0 (TEXT '-0' reads 0.0).
+    if len(chain) > 1 and chain[-1] in _FLOATS:
+        # A changed column read as a float holds no -0.0 (TEXT '-0' reads
+        # 0.0), cold segments and hot rows (``cast_array``) alike.
         expr = expr + lit(0.0).cast(arrow_type(chain[-1]))
     return expr
 
@@ -148,7 +149,7 @@ def cast_array(arr: pa.Array, chain: tuple[str, ...]) -> pa.Array:
     ctx = SessionContext(SessionConfig().with_target_partitions(1))
     df = ctx.from_arrow(pa.table({"v": arr}))
     out = df.select(cast_expr(col("v"), chain).alias("v")).to_arrow_table().column(0)
-    return without_negative_zero(out.combine_chunks().cast(target))
+    return out.combine_chunks().cast(target)
 
 
 def stored_values(arr: pa.Array, type_name: str) -> list[Any]:
