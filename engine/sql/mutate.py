@@ -207,13 +207,27 @@ def _stage(
     """Write one batch of new versions of the rows of ``data`` (the target
     SELECT's rows, every one of them changed) in one commit."""
     n = batch.num_rows
-    old_seqs = data.column("_seq").to_numpy()
-    txn = engine.begin()
-    first = engine.seq.take(txn, n, scope)
-    prov.stage_batch(txn, scope, batch, first, old_seqs, deleted=deleted)
-    txn.commit()
+    first = _write(engine, prov, scope, batch, data.column("_seq").to_numpy(), deleted=deleted)
     result = Result(message=f"{verb} {n:,} row(s)", rows_affected=n)
     return batch_returning(result, prov.table, returning, batch, first, deleted=deleted)
+
+
+def _write(
+    engine: Database,
+    prov: TableProvider,
+    scope: str,
+    batch: pa.RecordBatch,
+    old_seqs: np.ndarray,
+    *,
+    deleted: bool,
+) -> int:
+    """Stage ``batch`` as new versions of the rows whose seqs are
+    ``old_seqs`` and commit them: the first of their new seqs."""
+    txn = engine.begin()
+    first = engine.seq.take(txn, batch.num_rows, scope)
+    prov.stage_batch(txn, scope, batch, first, old_seqs, deleted=deleted)
+    txn.commit()
+    return first
 
 
 def _point_update(
@@ -295,10 +309,7 @@ def _update_some(
     seqs = np.array(data.column("_seq").to_numpy(), dtype=np.int64)
     k = int(mask.sum())
     if k:
-        txn = engine.begin()
-        first = engine.seq.take(txn, k, scope)
-        prov.stage_batch(txn, scope, batch.filter(changed), first, seqs[mask], deleted=False)
-        txn.commit()
+        first = _write(engine, prov, scope, batch.filter(changed), seqs[mask], deleted=False)
         seqs[mask] = np.arange(first, first + k, dtype=np.int64)
     result = Result(message=f"Updated {n:,} row(s)", rows_affected=n)
     if returning is None:
