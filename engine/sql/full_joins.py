@@ -19,7 +19,7 @@ import re
 
 from sqlglot import exp
 
-from engine.sql.tokens import rewritten
+from engine.sql.tokens import conjuncts_of, rewritten
 
 _FULL_JOIN = re.compile(r"\bFULL\s+(?:OUTER\s+)?JOIN\b", re.IGNORECASE)
 
@@ -37,7 +37,7 @@ def _guard(select: exp.Select) -> bool:
     joins = select.args.get("joins") or []
     if where is None or not any((j.args.get("side") or "").upper() == "FULL" for j in joins):
         return False
-    conjuncts = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
+    conjuncts = conjuncts_of(where.this)
     if all(_is_true_test(c) for c in conjuncts):
         return False
     guarded_ = [

@@ -56,7 +56,7 @@ from sqlglot import exp
 from engine.errors import QueryError, UnsupportedStatementError
 from engine.sql.relations import ColumnsOf, Relations, from_items, joins_of
 from engine.sql.right_joins import star_columns
-from engine.sql.tokens import depth, rewritten
+from engine.sql.tokens import conjuncts_of, depth, rewritten
 
 _PREFIX = "__kalam_oj"
 _JOIN_ON = re.compile(r"\bJOIN\b.*\bON\b", re.IGNORECASE | re.DOTALL)
@@ -108,12 +108,6 @@ def _outer_after(joins: list[exp.Join]) -> bool:
 
 def _is_comma(join: exp.Join) -> bool:
     return not any(join.args.get(k) for k in ("side", "kind", "on", "using", "method"))
-
-
-def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
-    if node is None:
-        return []
-    return list(node.flatten()) if isinstance(node, exp.And) else [node]
 
 
 def _head(node: exp.Expr) -> exp.Expr:
@@ -287,7 +281,7 @@ class _Rewrite:
         chain_from = first.copy()
         chain_joins = [j.copy() for j in joins[start:i]]
         item_copy = item.copy()
-        conjuncts = _conjuncts(join.args["on"])
+        conjuncts = conjuncts_of(join.args["on"])
         pushed: list[exp.Expr] = []
         chain_attach: list[exp.Join] = []
         item_attach: list[exp.Join] = []
@@ -392,7 +386,7 @@ class _Rewrite:
             len(_flat(item)) == 1 and not isinstance(item, exp.Lateral),
         ]
         names = [chain_items[0].alias_or_name.lower(), item.alias_or_name.lower()]
-        for cond in _conjuncts(join.args["on"]):
+        for cond in conjuncts_of(join.args["on"]):
             if not _holds_subquery(cond):
                 kept.append(cond.copy())
                 continue

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from engine.errors import QueryError, UnsupportedStatementError
-from engine.sql.tokens import depth, parsed
+from engine.sql.tokens import conjuncts_of, depth, parsed
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
 _EXISTS = re.compile(r"\bEXISTS\s*\(", re.IGNORECASE)
@@ -439,7 +439,7 @@ def out_of_join_conditions(sql: str) -> tuple[exp.Expr, str] | None:
             )
             if outer_side or later_outer:
                 continue  # outer_join_on.py rewrote those it could before the first run
-            conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
+            conjuncts = conjuncts_of(on)
             keep = [c for c in conjuncts if not _holds_subquery(c)]
             move = [c for c in conjuncts if _holds_subquery(c)]
             if keep:

@@ -121,6 +121,14 @@ def parsed(sql: str) -> tuple[Any, Any] | None:
     return tree, dialect
 
 
+def conjuncts_of(node: Any) -> list[Any]:
+    """The terms of an AND chain (``node`` itself when it is no AND, none
+    for None), as sqlglot's ``flatten`` gives them."""
+    if node is None:
+        return []
+    return list(node.flatten()) if isinstance(node, sqlglot.exp.And) else [node]
+
+
 def depth(node: Any) -> int:
     """How many ancestors a sqlglot node has (rewrites go innermost first)."""
     d = 0
