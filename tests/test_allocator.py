@@ -1,4 +1,4 @@
-"""DataFusion's allocator keeps freed pages for a second (engine/allocator.py).
+"""DataFusion's allocator keeps freed pages for a minute (engine/allocator.py).
 
 mimalloc prints the options it read when ``MIMALLOC_VERBOSE=1``, which shows
 what DataFusion's copy of it actually uses: the setting only counts if it is
