@@ -180,9 +180,9 @@ def test_flushing_a_stream_table_is_an_error(cold):
 # ---------------------------------------------------------------- segment files
 
 
-def test_segment_is_sorted_by_primary_key_in_ten_thousand_row_groups_compressed(cold):
+def test_segment_is_sorted_by_primary_key_in_32k_row_groups_compressed(cold):
     cold.create("SHARED")
-    n = 25_000
+    n = 70_000
     # 7919 is prime, so this visits every id once, far from key order.
     cold.sql(
         f"INSERT INTO t (id, v) SELECT (value * 7919) % {n}, CAST(value AS INT) FROM range(0, {n})"
@@ -192,9 +192,9 @@ def test_segment_is_sorted_by_primary_key_in_ten_thousand_row_groups_compressed(
     meta = pq.ParquetFile(path).metadata
     assert meta.num_rows == n
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [
-        10_000,
-        10_000,
-        5_000,
+        32_768,
+        32_768,
+        4_464,
     ]
     for i in range(meta.num_row_groups):
         group = meta.row_group(i)

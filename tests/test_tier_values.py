@@ -219,13 +219,13 @@ def test_segments_written_with_float_statistics_still_show_their_nan_rows(engine
 def test_range_queries_on_the_key_still_use_row_group_statistics(engines):
     eng = engines.open(background_jobs=False)
     eng.execute("CREATE SHARED TABLE t (a BIGINT PRIMARY KEY, b DOUBLE)")
-    n = 30_000
+    n = 90_000
     eng.insert_arrow("t", pa.table({"a": pa.array(range(n), pa.int64()), "b": pa.array([0.5] * n)}))
-    eng.flush("t")
-    plan = eng.execute("EXPLAIN ANALYZE SELECT * FROM t WHERE a BETWEEN 12000 AND 12005")
+    eng.flush("t")  # 32k-row groups
+    plan = eng.execute("EXPLAIN ANALYZE SELECT * FROM t WHERE a BETWEEN 40000 AND 40005")
     text = "\n".join(str(v) for row in plan.rows() for v in row)
     assert "row_groups_pruned_statistics=3 total → 1 matched" in text
-    assert len(eng.execute("SELECT * FROM t WHERE a BETWEEN 12000 AND 12005")) == 6
+    assert len(eng.execute("SELECT * FROM t WHERE a BETWEEN 40000 AND 40005")) == 6
 
 
 # ----------------------------------------------------------------------------- type changes

@@ -46,7 +46,7 @@ from engine.manifest import Manifest, commit_manifest_json, find_orphans
 from engine.providers.base import RowVersion, TableProvider
 from engine.providers.cold_tier import physical_name
 from engine.storage import keys
-from engine.storage.cold import SegmentEntry, write_segment
+from engine.storage.cold import SegmentEntry, segment_options, write_segment
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -204,8 +204,7 @@ def _flush_scope(
                 segment_data,
                 sort_column=sort_column,
                 schema_version=table.schema_version,
-                row_group_size=int(table.options.get("row_group_size", 10_000)),
-                compression=str(table.options.get("compression", "zstd")),
+                **segment_options(table.options),
                 table_id=table.table_id,
                 names=logical_names(table),
             )

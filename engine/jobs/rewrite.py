@@ -16,7 +16,7 @@ from datafusion import SessionContext
 
 from engine.catalog.model import TableDef
 from engine.providers.cold_tier import physical_name
-from engine.storage.cold import SegmentEntry, write_segment
+from engine.storage.cold import SegmentEntry, segment_options, write_segment
 
 if TYPE_CHECKING:
     from engine.providers.base import TableProvider
@@ -72,8 +72,7 @@ def write_rows(
                 rows.slice(start, SEGMENT_ROWS),
                 sort_column=sort_column,
                 schema_version=table.schema_version,
-                row_group_size=int(table.options.get("row_group_size", 10_000)),
-                compression=str(table.options.get("compression", "zstd")),
+                **segment_options(table.options),
                 table_id=table.table_id,
                 names=logical_names(table),
             )

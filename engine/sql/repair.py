@@ -44,6 +44,7 @@ from engine.storage.cold import (
     file_checksum,
     parse_segment_file_name,
     salvage_segment,
+    segment_options,
     segment_owner,
     write_segment,
 )
@@ -217,8 +218,7 @@ def _verified(
                     by_column_id(salvage.table, seg.columns),
                     sort_column=tuple(f"c{c.id}" for c in table.key_columns) or "_seq",
                     schema_version=seg.schema_version,
-                    row_group_size=int(table.options.get("row_group_size", 10_000)),
-                    compression=str(table.options.get("compression", "zstd")),
+                    **segment_options(table.options),
                     table_id=table.table_id,
                     names=None
                     if seg.columns is None

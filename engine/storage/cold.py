@@ -11,7 +11,8 @@ File format
     names. Segments written before that name user columns by stable column
     id (``c<id>``, e.g. ``c1``) and have no map; both read the same way.
     Rows are sorted by the primary-key column; row groups hold
-    ``row_group_size`` rows (10k by default: a point lookup reads one group);
+    ``row_group_size`` rows (32k by default, ``DEFAULT_ROW_GROUP_SIZE``: a
+    point lookup reads one group);
     DECIMAL(p <= 18) is stored as INT32/INT64 (``store_decimal_as_integer``);
     zstd compression, column statistics and the page index are on, except
     for a float column holding NaN: Parquet's float min/max omit NaN, and
@@ -49,7 +50,7 @@ Public API
     ``SegmentEntry`` (frozen; ``to_dict()`` / ``from_dict(d, source=...)``),
     ``segment_file_name(id)``, ``compute_column_stats(table)``,
     ``write_segment(directory, segment_id, table, *, sort_column,
-    schema_version, row_group_size=10_000, compression="zstd", now=None)``,
+    schema_version, row_group_size=32_768, compression="zstd", now=None)``,
     ``SegmentVerifier`` (one per engine: remembers verified files),
     ``verify_segment`` / ``open_segment`` / ``segments_dataset``,
     ``segment_path(directory, entry)``, ``fsync_directory(directory)``,
@@ -91,7 +92,12 @@ from engine.storage.fs import (  # noqa: F401 - re-exported: callers import them
 )
 
 CHECKSUM_ALGO = "sha256"
-DEFAULT_ROW_GROUP_SIZE = 10_000
+# 32k rows: DataFusion spends less per row group on larger ones (TPC-H SF1,
+# same files, CPU geomean: 10k 1.0, 16k 0.86, 32k 0.75, 64k 0.71; DuckDB
+# gains alike), while a point lookup that decodes its whole row group grows
+# with it (a 16-column lineitem group: 3.2 ms at 10k, 8.6 ms at 32k, 17 ms at
+# 64k; its key search alone reads two columns, 0.3 ms at 32k).
+DEFAULT_ROW_GROUP_SIZE = 32_768
 DEFAULT_COMPRESSION = "zstd"
 STATS_PREFIX_LEN = 64  # longest string/binary kept in min/max (keeps the manifest small)
 SEQ_COLUMN = "_seq"
@@ -501,6 +507,16 @@ def _segment_metadata(segment_id: int, schema_version: int, table_id: int | None
     if table_id is not None:  # the owner: no other table may adopt this file
         meta[TABLE_ID_KEY] = str(table_id)
     return meta
+
+
+def segment_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``write_segment``'s layout arguments from a table's options (``ROW_GROUP_SIZE``,
+    ``COMPRESSION``), the defaults where the table sets none: one place for
+    every writer of segments (flush, rewrite, repair)."""
+    return {
+        "row_group_size": int(options.get("row_group_size", DEFAULT_ROW_GROUP_SIZE)),
+        "compression": str(options.get("compression", DEFAULT_COMPRESSION)),
+    }
 
 
 def write_segment(
