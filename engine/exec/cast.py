@@ -114,13 +114,15 @@ def cast_expr(expr: Expr, chain: tuple[str, ...]) -> Expr:
 
 
 # Segments' TEXT columns are read from Parquet as Utf8View (DataFusion's own
-# default) and cast back to Utf8, the type users see, in the segment's
-# renaming select (ColdTier._segment_frame): the reader decodes into views,
-# and string predicates reach the scan through the cast. Measured at TPC-H
-# SF 1 against reading Utf8 directly (CPU, medians of 5-7): Q19 0.86x, Q10
-# 0.85-0.94x, Q01 1.06-1.09x (its GROUP BY strings are cast), geomean
-# 0.98x. Keeping views through the whole plan would change result types,
-# hot/cold unions and join keys.
+# default) and stay views through the plan: filters, joins, GROUP BY and
+# string functions work on them, and only a result's rows are turned back
+# into Utf8, the type users see (``plain_strings``, at every place a frame's
+# rows leave DataFusion). Hot rows and the warm cache hold Utf8; a UNION or a
+# comparison of the two is coerced by DataFusion (the UNION takes its first
+# input's type). Casting every segment value to Utf8 at the scan instead cost
+# TPC-H SF 1 (32k-row groups, CPU medians of 7, engine / raw DataFusion on
+# the same files): Q12 1.35x, Q01 1.26x, Q19 1.20x; without the cast 1.05x,
+# 1.01x, 1.02x (Q06, no strings: 1.02x both ways).
 TEXT_READ_AS_VIEW = True
 
 
@@ -131,11 +133,49 @@ def parquet_read_type(type_name: str) -> pa.DataType:
     return arrow_type(type_name)
 
 
-def from_parquet_read(expr: Expr, type_name: str) -> Expr:
-    """``expr``, read as ``parquet_read_type(type_name)``, in ``type_name``."""
-    if type_name == "TEXT" and TEXT_READ_AS_VIEW:
-        return expr.cast(pa.string())
-    return expr
+def _plain_type(t: pa.DataType) -> pa.DataType | None:
+    """``t`` with every Utf8View (nested ones too) as Utf8; None when it has none."""
+    if pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_binary_view(t):
+        return pa.binary()
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        inner = _plain_type(t.value_type)
+        if inner is None:
+            return None
+        field = t.value_field.with_type(inner)
+        return pa.list_(field) if pa.types.is_list(t) else pa.large_list(field)
+    if pa.types.is_struct(t):
+        fields = [t.field(i) for i in range(t.num_fields)]
+        plain = [_plain_type(f.type) for f in fields]
+        if all(p is None for p in plain):
+            return None
+        return pa.struct(
+            [f if p is None else f.with_type(p) for f, p in zip(fields, plain, strict=True)]
+        )
+    return None
+
+
+def plain_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with Utf8View fields as Utf8 (see ``plain_strings``)."""
+    fields = []
+    changed = False
+    for f in schema:
+        p = _plain_type(f.type)
+        changed = changed or p is not None
+        fields.append(f if p is None else f.with_type(p))
+    return pa.schema(fields, metadata=schema.metadata) if changed else schema
+
+
+def plain_strings(data: Any) -> Any:
+    """A ``pa.Table`` or ``pa.RecordBatch`` from DataFusion with its Utf8View
+    columns as Utf8: the TEXT type users, writers of segments and hot rows,
+    and every client see. Unchanged (no copy) when it has none."""
+    schema = data.schema
+    target = plain_schema(schema)
+    if target is schema:
+        return data
+    return data.cast(target)
 
 
 def cast_array(arr: pa.Array, chain: tuple[str, ...]) -> pa.Array:

@@ -39,6 +39,7 @@ from typing import Any, Protocol, TypeVar
 import pyarrow as pa
 
 from engine.errors import QueryCancelledError, QueryNotFoundError
+from engine.exec.cast import plain_schema, plain_strings
 
 _current = threading.local()
 _R = TypeVar("_R")
@@ -162,14 +163,14 @@ class LiveQueries:
         docstring), and ``LiveQuery.finished`` is set once it has stopped."""
         sink = _sink()
         if sink is not None:
-            sink.begin(df.schema())
+            sink.begin(plain_schema(df.schema()))
         q: LiveQuery | None = getattr(_current, "query", None)
         if q is None:
             if sink is None:
-                return df.to_arrow_table()
+                return plain_strings(df.to_arrow_table())
             for batch in df.execute_stream():
-                sink.put(batch.to_pyarrow())
-            return df.schema().empty_table()
+                sink.put(plain_strings(batch.to_pyarrow()))
+            return plain_schema(df.schema()).empty_table()
         box: dict[str, Any] = {"query": q}
         done = threading.Event()
         _WORKERS.submit(lambda: _drain(df, q, box, done, sink))
@@ -251,7 +252,7 @@ async def _batches(
             batch = await holder["next"]()
         except StopAsyncIteration:
             return out
-        rows = batch.to_pyarrow()
+        rows = plain_strings(batch.to_pyarrow())
         q.rows += rows.num_rows  # for progress displays
         if sink is None:
             out.append(rows)
@@ -278,7 +279,9 @@ def _drain(
         task.cancel()
     try:
         batches = loop.run_until_complete(task)
-        box["table"] = pa.Table.from_batches(batches) if batches else df.schema().empty_table()
+        box["table"] = (
+            pa.Table.from_batches(batches) if batches else plain_schema(df.schema()).empty_table()
+        )
     except asyncio.CancelledError:
         box["error"] = QueryCancelledError(f"Query {q.query_id} was cancelled")
     except BaseException as exc:  # handed to the waiting caller

@@ -45,6 +45,7 @@ from engine.errors import (
     TableNotFoundError,
 )
 from engine.exec import diagnose
+from engine.exec.cast import plain_schema, plain_strings
 from engine.exec.frames import arrow_frame
 from engine.exec.live import feeds_result_sink
 from engine.exec.pruning import scan_filters
@@ -569,11 +570,12 @@ class QueryRunner:
                 result = df.to_arrow_table()
             else:
                 result = self._collect(df)
+            result = plain_strings(result)
         except KalamError:
             raise
         except Exception as exc:  # DataFusion raises plain Exception / ValueError
             raise datafusion_error(exc, where=where, sql=sql) from None
-        result = _as_planned(result, df.schema())
+        result = _as_planned(result, plain_schema(df.schema()))
         if explain and computed:
             result = _with_cte_plans(result, computed)
         return result, stats

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from datafusion import SessionContext
 
 from engine.catalog.model import TableDef
+from engine.exec.cast import plain_strings
 from engine.providers.cold_tier import physical_name
 from engine.storage.cold import SegmentEntry, segment_options, write_segment
 
@@ -42,7 +43,7 @@ def live_rows(
     ctx = SessionContext()
     frame = prov.cold.frame(ctx, table, scope, list(entries), hidden=True)
     assert frame is not None
-    data = frame.to_arrow_table()
+    data = plain_strings(frame.to_arrow_table())
     if superseded:
         dead = pa.array(superseded, type=pa.int64())
         data = data.filter(pc.invert(pc.is_in(data.column("_seq"), value_set=dead)))

@@ -18,6 +18,7 @@ from datafusion.catalog import Schema
 
 from engine.catalog.model import TableDef
 from engine.errors import KalamError, UnsupportedStatementError
+from engine.exec.cast import plain_strings
 from engine.exec.query import CATALOG, datafusion_error, hidden_columns_used
 from engine.sql.numeric_semantics import exact_numbers
 from engine.sql.query_edits import hidden_star_edits
@@ -75,7 +76,7 @@ class Evaluator:
         ]
         ctx.register_record_batches(self.table.qualified_name, [batches])
         try:
-            return ctx.sql(sql).to_arrow_table()
+            return plain_strings(ctx.sql(sql).to_arrow_table())
         except KalamError:
             raise
         except Exception as exc:  # DataFusion raises plain Exception / ValueError

@@ -22,7 +22,7 @@ from datafusion import SessionContext, col
 
 from engine.catalog.model import TableDef
 from engine.errors import PrimaryKeyViolationError
-from engine.exec.cast import type_stable_since
+from engine.exec.cast import plain_strings, type_stable_since
 from engine.exec.frames import arrow_frame
 from engine.exec.pruning import prune_segments
 from engine.gcpause import gc_paused
@@ -817,7 +817,7 @@ class TableProvider:
             if frame is None:
                 continue
             wanted = needed + hidden
-            got = frame.limit(wanted).to_arrow_table()
+            got = plain_strings(frame.limit(wanted).to_arrow_table())
             read += got.num_rows
             scanned += 1
             live = got.select(names) if not hidden else self._live_cold(got, key, hot_keys, markers)

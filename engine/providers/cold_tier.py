@@ -39,7 +39,6 @@ from engine.errors import ObjectStorageError, StorageCorruptionError
 from engine.exec.cast import (
     cast_array,
     cast_expr,
-    from_parquet_read,
     parquet_read_type,
     stored_values,
     type_chain,
@@ -1317,7 +1316,7 @@ def _segment_frame(
             continue
         name = entry.file_column(c.id)
         chain = chains[c.id]
-        e = cast_expr(from_parquet_read(col(name), chain[0]), chain)
+        e = cast_expr(col(name), chain)
         if not c.nullable and (declared[c.id] or len(chain) > 1):
             e = dff.coalesce(e, lit(pa.scalar(_NEVER_SEEN.get(c.type, 0), type=c.arrow_type)))
         exprs.append(e.alias(c.name))

@@ -21,6 +21,7 @@ import pyarrow as pa
 from datafusion import SessionContext
 
 from engine.errors import UniqueViolationError
+from engine.exec.cast import plain_strings
 from engine.types import coerce, render_stored
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def check_unique(prov: Any, scope: str, versions: dict[Any, RowVersion], options
         return
     data, _ = prov.merged(SessionContext(), scope, options, None)
     if not isinstance(data, pa.Table):
-        data = data.to_arrow_table()
+        data = plain_strings(data.to_arrow_table())
     rows = _stored_rows(table, data)
     # Keyed as the staged versions are (a tuple for a composite key): a row
     # the statement rewrites must be recognised as itself, not as a clash.

@@ -30,6 +30,7 @@ from engine.exec.cast import (
     check_type_change,
     convert_values,
     not_fitting,
+    plain_strings,
     stored_values,
 )
 from engine.names import check_column, check_name, safe_path
@@ -340,7 +341,11 @@ def _all_values(engine: Database, table: TableDef, col: Column) -> Any:
         if isinstance(data, pa.Table):
             yield data.column(col.name).combine_chunks()
         else:
-            yield data.select(df_col(col.name)).to_arrow_table().column(0).combine_chunks()
+            yield (
+                plain_strings(data.select(df_col(col.name)).to_arrow_table())
+                .column(0)
+                .combine_chunks()
+            )
 
 
 def _check_all_fit(engine: Database, table: TableDef, col: Column, new_type: str) -> None:

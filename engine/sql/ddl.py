@@ -39,7 +39,7 @@ TABLE_OPTIONS: dict[str, str] = {
     "P% dead versions; default segments:64,dead:25 once 10,000 versions are dead)",
     "TTL_SECONDS": "STREAM tables: seconds a row stays visible",
     "COMPRESSION": "Parquet compression of flushed segments: zstd, snappy or none",
-    "ROW_GROUP_SIZE": "rows per Parquet row group in flushed segments",
+    "ROW_GROUP_SIZE": "rows per Parquet row group in flushed segments (default 32768)",
     "STORAGE_ID": "where the cold tier lives: 'local' (default) or a storage made with "
     "CREATE STORAGE (an S3-compatible bucket)",
 }

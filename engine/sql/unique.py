@@ -16,6 +16,7 @@ import pyarrow as pa
 from datafusion import SessionContext
 
 from engine.errors import SchemaError, UniqueViolationError
+from engine.exec.cast import plain_strings
 from engine.providers.base import ScanOptions
 from engine.providers.unique import constraint_name, duplicate_in
 from engine.result import Result
@@ -52,7 +53,7 @@ def create_unique_index(
             data, _ = prov.merged(
                 SessionContext(), scope, ScanOptions(now_ms=engine.clock_ms()), None
             )
-            rows = data if isinstance(data, pa.Table) else data.to_arrow_table()
+            rows = data if isinstance(data, pa.Table) else plain_strings(data.to_arrow_table())
             found = duplicate_in(new, ids, rows)
             if found is not None:
                 raise UniqueViolationError(
