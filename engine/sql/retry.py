@@ -62,6 +62,7 @@ from engine.sql import (
     setops,
     subqueries,
     subquery_forms,
+    type_names,
 )
 from engine.sql.similar import similar_to_regex
 from engine.sql.tokens import position
@@ -153,6 +154,7 @@ class RewritingRunner:
             lambda t: coercions.without_null_in_lists(t, params),  # merged IN lists
             # CAST of a fraction to an integer rounds; -0.0 equals 0.0 in IN / ORDER BY
             lambda t: numeric_semantics.exact_numbers(t, self._schema_of, params),
+            type_names.plain_type_names,  # Utf8View of flushed TEXT named as Utf8
         )
         for rewrite_pass in passes:
             done = rewrite_pass(df_sql)
@@ -257,7 +259,7 @@ class RewritingRunner:
                 if names[later] == outnames.private_alias(later):
                     names[later] = names_by_alias.get(later) or names[first]
             table = table.rename_columns(names)
-        return table, stats
+        return type_names.written_names(table), stats
 
 
 def _locate_before(
