@@ -507,6 +507,9 @@ class ColdTier:
             path = self._readable(known[0], entry)
             groups.setdefault(known[1], []).append((entry, path))
         frames = []
+        # In-memory (warm) frames after the file scans: a UNION takes its first
+        # input's types, so the files' Utf8View TEXT is not cast to Utf8.
+        cached: list[DataFrame] = []
         done: list[DataFrame] = []  # rows ``live`` already hid (masked cached segments)
         warm = self._segments is not None and self._segments.enabled and not reading_files_only()
         for layout, members in groups.items():
@@ -517,7 +520,7 @@ class ColdTier:
                 if decoded and live is not None:
                     decoded = self._live_frames(table, scope, layout, decoded, entries, live, done)
                 if decoded:
-                    frames.append(self._memory_frame(table, scope, layout, decoded))
+                    cached.append(self._memory_frame(table, scope, layout, decoded))
                 if not members:
                     continue
             if remote or len(members) >= self.dataset_scan_segments:
@@ -529,6 +532,7 @@ class ColdTier:
                 frames += [
                     self._segment_frame(ctx, table, scope, e, p, chains, layout) for e, p in members
                 ]
+        frames += cached
         if frames and live is not None:
             rest = frames[0]
             for f in frames[1:]:
