@@ -26,7 +26,7 @@ from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
 from engine.sql.tokens import Composed
 from engine.sql.values import NotSimple, default_value, simple_value
-from engine.types import coerce
+from engine.types import assign
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -186,7 +186,7 @@ def _build_row(
         )
     values: dict[int, Any] = {}
     for col, value in zip(targets, raw, strict=True):
-        values[col.id] = coerce(value, col.type, col.name)
+        values[col.id] = assign(value, col.type, col.name)
     for col in table.columns:
         if col.id not in values:
             # Every column is written explicitly: an absent id means "older than

@@ -53,7 +53,7 @@ from engine.sql.set_columns import (
 )
 from engine.sql.tokens import Composed
 from engine.sql.values import NotSimple, default_value, simple_value
-from engine.types import coerce, decimal_spec
+from engine.types import assign, decimal_spec
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -372,11 +372,12 @@ def _new_columns(
         values: Any = data.column(_NEW.format(i))
         if is_default(s.assignments[i][1], table):
             values = _default_column(engine, col, n, user)
-        elif decimal_spec(col.type) is not None:
-            # DataFusion reads 12345678901234567.89 as a double; a DECIMAL column
-            # stores the literal (or bound value) exactly, as INSERT does.
+        elif decimal_spec(col.type) is not None or col.type in INTEGER_TYPES:
+            # DataFusion reads 12345678901234567.89 (and 2.5) as a double; a
+            # DECIMAL column stores the literal (or bound value) exactly, and an
+            # integer column rounds it as the DECIMAL it is (2.5 -> 3), as INSERT does.
             with contextlib.suppress(NotSimple, KeyError):
-                exact = coerce(simple_value(s.assignments[i][1], params), col.type, col.name)
+                exact = assign(simple_value(s.assignments[i][1], params), col.type, col.name)
                 values = pa.array([exact] * n, type=col.arrow_type)
         arr = stored_array(values, col)
         check_not_null(arr, col, table.qualified_name)
@@ -399,7 +400,7 @@ def _update_row(
     new = dict(old)
     for name, value in new_values.items():
         col = table.get_column(name)
-        stored = coerce(value, col.type, col.name)
+        stored = assign(value, col.type, col.name)
         if stored is None and not col.nullable:
             raise NotNullViolationError(
                 f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",

@@ -51,7 +51,7 @@ from engine.sql.point import live_version
 from engine.sql.tokens import Composed, offset_of
 from engine.sql.values import NotSimple, simple_value
 from engine.txn import Txn
-from engine.types import coerce, render_stored
+from engine.types import assign, render_stored
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -252,7 +252,7 @@ def _direct(
         except (NotSimple, KeyError):
             return None
         col = table.get_column(name)
-        constants[name] = coerce(value, col.type, col.name)
+        constants[name] = assign(value, col.type, col.name)
     return [
         (True, {**constants, **{n: values.get(cid) for n, cid in from_excluded.items()}})
         for values in news
@@ -324,6 +324,6 @@ def _evaluate(
         if accepted[j] is True:
             by_row[row] = (
                 True,
-                {c.name: coerce(values[i][j], c.type, c.name) for i, c in enumerate(columns)},
+                {c.name: assign(values[i][j], c.type, c.name) for i, c in enumerate(columns)},
             )
     return by_row
