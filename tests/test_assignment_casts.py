@@ -181,3 +181,32 @@ def test_a_lookup_by_a_fraction_still_matches_no_integer(eng):
     eng.execute("DELETE FROM t WHERE id = 2.5")
     assert eng.execute("SELECT count(*) FROM t WHERE i = 7").scalar() == 0
     assert eng.execute("SELECT count(*) FROM t").scalar() == 4
+
+
+# DataFusion computes a numeric literal as a double; PostgreSQL and DuckDB read a
+# DECIMAL, whose halves round away from zero. (value, the old answer, theirs)
+LITERAL_ARITHMETIC = [
+    ("2.5 + 0", 2, 3),
+    ("-2.5 * 1", -2, -3),
+    ("t.id + 0.5", 2, 3),  # id = 2
+    ("CAST(2.5 AS DOUBLE) + 0", 2, 2),  # a double stays a double
+    ("t.d + 0.0", 4, 4),  # d = 3.5 (DOUBLE): halves to even
+]
+
+
+@pytest.mark.parametrize(("value", "old", "right"), LITERAL_ARITHMETIC)
+def test_literal_arithmetic_rounds_as_the_decimal_it_is_on_every_write_path(eng, value, old, right):
+    eng.execute(f"UPDATE t SET i = {value} WHERE id = 2")
+    eng.execute(f"UPDATE t SET b = {value}")  # set-based
+    eng.execute(f"INSERT INTO t (id, i) SELECT 10, {value} FROM t WHERE id = 2")
+    eng.execute(
+        f"INSERT INTO t (id, i) SELECT id + 20, {value} FROM t WHERE id = 2 UNION ALL SELECT 99, 0"
+    )
+    eng.execute(f"INSERT INTO t (id, i) VALUES (2, 0) ON CONFLICT (id) DO UPDATE SET s = {value}")
+    got = eng.execute("SELECT i, b, s FROM t WHERE id = 2").rows()
+    assert got == [(right, right, right)], f"was {old}"
+    assert eng.execute("SELECT i FROM t WHERE id = 10").scalar() == right
+    assert eng.execute("SELECT i FROM t WHERE id = 22").scalar() == right  # a UNION branch
+    if "t." not in value:
+        eng.execute(f"INSERT INTO t (id, i) VALUES (11, {value})")
+        assert eng.execute("SELECT i FROM t WHERE id = 11").scalar() == right
