@@ -293,8 +293,10 @@ def assign(value: Any, canonical: str, column: str) -> Any:
     otherwise, with the same "out of range" error as ``CAST``), and NaN and
     infinities are refused. Lookups (``WHERE id = 2.5``) keep ``coerce``:
     there 2.5 matches no integer."""
-    if canonical in _INT_RANGES and value is not None and not isinstance(value, bool):
-        if isinstance(value, float):
+    if type(value) is not int and canonical in _INT_RANGES and value is not None:
+        if isinstance(value, bool):
+            pass  # refused by coerce
+        elif isinstance(value, float):
             if math.isfinite(value):
                 value = round(value)  # Python rounds a float's halves to even, exactly
         elif isinstance(value, decimal.Decimal):
