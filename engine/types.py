@@ -271,6 +271,45 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
     raise SchemaError(f"Unknown type {canonical}")
 
 
+# What PostgreSQL's int4in accepts: blanks around an optional sign and digits
+# (a fraction or an exponent in text is an error there, unlike DuckDB).
+_INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+
+
+def assign(value: Any, canonical: str, column: str) -> Any:
+    """``value`` converted for storing in a column (INSERT, UPDATE, ON
+    CONFLICT, DEFAULT): ``coerce`` after PostgreSQL's assignment cast to an
+    integer column, which rounds a fraction instead of refusing it.
+
+    - a float (a DOUBLE result, a bound Python float) rounds halves to even,
+      as PostgreSQL's float8 -> int and DuckDB do: 2.5 -> 2, 3.5 -> 4;
+    - a ``Decimal`` (a numeric literal such as ``2.5``, a DECIMAL result)
+      rounds halves away from zero, as PostgreSQL's numeric -> int and
+      DuckDB's DECIMAL -> INT do: 2.5 -> 3, -2.5 -> -3;
+    - text holding an integer (``'3'``, ``' -7 '``) is that integer; other
+      text (``'2.7'``, ``'abc'``) stays an error, as in PostgreSQL.
+
+    The rounded value must still fit the type (``coerce`` refuses it
+    otherwise, with the same "out of range" error as ``CAST``), and NaN and
+    infinities are refused. Lookups (``WHERE id = 2.5``) keep ``coerce``:
+    there 2.5 matches no integer."""
+    if type(value) is not int and canonical in _INT_RANGES and value is not None:
+        if isinstance(value, bool):
+            pass  # refused by coerce
+        elif isinstance(value, float):
+            if math.isfinite(value):
+                value = round(value)  # Python rounds a float's halves to even, exactly
+        elif isinstance(value, decimal.Decimal):
+            if value.is_finite():
+                value = value.to_integral_value(rounding=decimal.ROUND_HALF_UP)
+        elif isinstance(value, str):
+            if _INT_TEXT.fullmatch(value):
+                value = int(value)
+        elif not hasattr(value, "__index__") and hasattr(value, "__float__"):
+            return assign(float(value), canonical, column)  # numpy floats
+    return coerce(value, canonical, column)
+
+
 def without_negative_zero(arr: pa.Array) -> pa.Array:
     """A float array with every -0.0 as 0.0 (``x + 0.0``; no other value
     changes). DOUBLE and REAL columns never store -0.0: DataFusion's IN

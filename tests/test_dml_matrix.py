@@ -211,8 +211,9 @@ REFUSED = [
     ("DELETE FROM t USING u WHERE a = 10", "column 'a' is ambiguous"),
     ("DELETE FROM t USING t WHERE t.id = 1", "names both the target and a USING table"),
     ("DELETE FROM t USING (SELECT 1) AS x", "USING takes tables"),
-    ("UPDATE t SET a = '5'", "Type mismatch"),
-    ("UPDATE t SET a = 1.5 WHERE id = 1", "Type mismatch"),
+    # ('5' and 1.5 are stored as 5 and 2, as PostgreSQL stores them: test_assignment_casts.py)
+    ("UPDATE t SET a = '5.5'", "Type mismatch"),
+    ("UPDATE t SET a = true WHERE id = 1", "Type mismatch"),
     ("UPDATE t SET s = a", "Type mismatch"),
     ("INSERT INTO t (id, s) SELECT id + 100, a FROM u", "Type mismatch"),
     ("DELETE FROM t WHERE a / 0 = 1", "Division by zero"),

@@ -33,7 +33,7 @@ from engine.errors import (
     UniqueViolationError,
 )
 from engine.sql.set_columns import stored_array
-from engine.types import arrow_type, coerce
+from engine.types import arrow_type, assign
 
 N = 3000
 BIG = 2**63 - 1
@@ -166,7 +166,12 @@ def test_overflow_with_a_bound_parameter_is_checked_on_every_row(
             "NOT_NULL_VIOLATION",
             "'nn'",
         ),
-        ("UPDATE t SET nn = nn * 1.5 WHERE id > 0", TypeMismatchError, "TYPE_MISMATCH", "'nn'"),
+        (
+            "UPDATE t SET nn = nn * CAST('NaN' AS DOUBLE) WHERE id > 0",
+            TypeMismatchError,
+            "TYPE_MISMATCH",
+            "'nn'",
+        ),
         ("UPDATE t SET nn = n * 1000000", TypeMismatchError, "TYPE_MISMATCH", "out of range"),
         ("UPDATE t SET s = n", TypeMismatchError, "TYPE_MISMATCH", "'s'"),
         ("UPDATE t SET f = id * 1e300", TypeMismatchError, "TYPE_MISMATCH", "out of range"),
@@ -292,6 +297,12 @@ CASES: list[tuple[str, pa.Array]] = [
     ("INT", pa.array([1.0, 2.5], pa.float64())),
     ("INT", pa.array([float("nan")], pa.float64())),
     ("INT", pa.array([True, False])),
+    ("INT", pa.array([0.5, 1.5, -2.5, 2.7, None], pa.float64())),  # halves to even
+    ("SMALLINT", pa.array([32767.5], pa.float64())),  # rounds out of range
+    ("INT", pa.array([Decimal("2.5"), Decimal("-0.5")], pa.decimal128(5, 1))),  # away from 0
+    ("SMALLINT", pa.array([Decimal("-32768.5")], pa.decimal128(7, 1))),
+    ("INT", pa.array(["3", " -4 "], pa.string())),  # integer text, as PostgreSQL reads it
+    ("INT", pa.array(["2.7"], pa.string())),
     ("BIGINT", pa.array([Decimal("3"), Decimal("4.00")], pa.decimal128(10, 2))),
     ("FLOAT", pa.array([0.1, 1e38, None, float("inf")], pa.float64())),
     ("FLOAT", pa.array([3.5e38], pa.float64())),
@@ -316,13 +327,13 @@ CASES: list[tuple[str, pa.Array]] = [
 
 
 @pytest.mark.parametrize(("type_name", "values"), CASES)
-def test_the_columnar_conversion_stores_what_coerce_stores_or_fails_as_it_fails(
+def test_the_columnar_conversion_stores_what_assign_stores_or_fails_as_it_fails(
     type_name: str, values: pa.Array
 ) -> None:
     col = Column(1, "c", type_name, True, False)
     expected: Any
     try:
-        stored = [None if v is None else coerce(v, type_name, "c") for v in values.to_pylist()]
+        stored = [None if v is None else assign(v, type_name, "c") for v in values.to_pylist()]
         expected = pa.array(stored, type=arrow_type(type_name))
     except KalamError as exc:
         expected = exc

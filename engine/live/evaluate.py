@@ -17,9 +17,10 @@ from datafusion import SessionConfig, SessionContext
 from datafusion.catalog import Schema
 
 from engine.catalog.model import TableDef
-from engine.errors import KalamError, UnsupportedStatementError
+from engine.errors import KalamError, NumericOverflowError, UnsupportedStatementError
 from engine.exec.cast import plain_strings
 from engine.exec.query import CATALOG, datafusion_error, hidden_columns_used
+from engine.sql.checked_ints import checked_arithmetic, overflow_message
 from engine.sql.numeric_semantics import exact_numbers
 from engine.sql.query_edits import hidden_star_edits
 from engine.sql.statements import Subscribe
@@ -80,7 +81,8 @@ class Evaluator:
         except KalamError:
             raise
         except Exception as exc:  # DataFusion raises plain Exception / ValueError
-            raise datafusion_error(exc) from None
+            error = datafusion_error(exc)
+            raise overflow_error(error) or error from None
 
     def project(self, data: pa.Table) -> pa.Table:
         """The projection of every row of ``data`` (rows already matching)."""
@@ -105,14 +107,27 @@ class Evaluator:
 
 
 def _exact(sql: str, table: TableDef) -> str:
-    """``sql`` with integer casts rounded and -0.0 equal to 0.0, as in a SELECT."""
+    """``sql`` with integer casts rounded, -0.0 equal to 0.0 and integer
+    arithmetic failing on overflow instead of wrapping, as in a SELECT
+    (``engine/sql/retry.py``): before, ``b * 1000000000000`` over a BIGINT
+    holding 10^7 showed -8446744073709551616 in a subscription's rows, and a
+    WHERE over it dropped the row, where the SELECT raises."""
 
     def schema_of(ns: str | None, name: str) -> pa.Schema | None:
         ours = name == table.name and ns in (None, table.namespace)
         return table.arrow_schema(hidden=True) if ours else None
 
     done = exact_numbers(sql, schema_of)
-    return sql if done is None else done[1]
+    sql = sql if done is None else done[1]
+    checked = checked_arithmetic(sql, schema_of)
+    return sql if checked is None else checked[1]
+
+
+def overflow_error(exc: KalamError) -> NumericOverflowError | None:
+    """The overflow error a checked integer step (``_exact``) failed with,
+    worded as a SELECT words it; None for any other error."""
+    said = overflow_message(f"{exc} {getattr(exc, 'engine_text', '')}")
+    return None if said is None else NumericOverflowError(said)
 
 
 def rows_of(table: pa.Table) -> list[tuple[Any, ...]]:

@@ -13,9 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from engine.errors import PermissionDeniedError, SqlParseError, UnsupportedStatementError
+from engine.errors import (
+    KalamError,
+    PermissionDeniedError,
+    SqlParseError,
+    UnsupportedStatementError,
+)
 from engine.exec.query import QueryRunner
-from engine.live.evaluate import Evaluator
+from engine.live.evaluate import Evaluator, overflow_error
 from engine.live.subscription import DEFAULT_MAX_PENDING, Subscription
 from engine.result import Result
 from engine.sql import statements as st
@@ -69,9 +74,16 @@ def subscribe(
             lambda ns, name: True,
             collect,
         )
-        full, _ = runner.run(
-            s.query.tree, evaluator.full_sql, {}, namespace=db.namespace, hidden=evaluator.hidden
-        )
+        try:
+            full, _ = runner.run(
+                s.query.tree,
+                evaluator.full_sql,
+                {},
+                namespace=db.namespace,
+                hidden=evaluator.hidden,
+            )
+        except KalamError as exc:
+            raise overflow_error(exc) or exc from None
         sub.take_initial(full)
     except BaseException:
         db.subscriptions.remove(sub, "subscribing failed")

@@ -1,7 +1,8 @@
 """Bulk load of Arrow data (``Engine.insert_arrow``; the notebook's ``--persist``).
 
 Columns are converted with Arrow casts (vectorised) instead of value by
-value; type rules match INSERT: numbers widen, but text never turns into
+value; type rules match INSERT: numbers widen, a fraction stored in an
+integer column is rounded as INSERT rounds it, but text never turns into
 numbers. All rows of one call are one batch: all or nothing.
 """
 
@@ -190,6 +191,12 @@ def _convert_array(arr: pa.ChunkedArray, col: Column) -> pa.Array:
         raise TypeMismatchError(
             f"Type mismatch: column '{col.name}' is {col.type}, the data has {arr.type}"
         )
+    fraction = pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type)
+    if col.type in ("SMALLINT", "INT", "BIGINT") and fraction:
+        # Rounded as INSERT rounds (``engine.types.assign``: a double's halves
+        # to even, a DECIMAL's away from zero; DuckDB's INSERT from Arrow
+        # rounds a double the same way), never truncated.
+        return stored_array(arr, col)
     if decimal_spec(col.type) is not None:
         # Columnar where a cast is exact (DECIMAL of no wider scale, integers);
         # otherwise value by value: the same rounding and precision check as

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from engine.catalog.model import Column, TableDef
@@ -17,16 +18,17 @@ from engine.errors import (
 )
 from engine.gcpause import gc_paused
 from engine.result import Result
+from engine.sql import assignment, upsert
 from engine.sql import statements as st
-from engine.sql import upsert
 from engine.sql.bulk import arrow_batch, arrow_rows
 from engine.sql.checked import check_no_overflow
+from engine.sql.column_types import SchemaOf
 from engine.sql.insert_overflow import check_insert_select
 from engine.sql.returning import returning_columns, with_returning
 from engine.sql.select import runner_for
 from engine.sql.tokens import Composed
 from engine.sql.values import NotSimple, default_value, simple_value
-from engine.types import coerce
+from engine.types import assign
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -51,7 +53,7 @@ def _target_columns(table: TableDef, names: tuple[str, ...] | None) -> list[Colu
 
 
 def _values_rows(
-    engine: Database, s: st.Insert, params: dict[str, Any], user: str
+    engine: Database, s: st.Insert, params: dict[str, Any], user: str, targets: list[Column]
 ) -> list[list[Any]]:
     """Each VALUES row's values. Literals and parameters are read here; every
     other item is evaluated by DataFusion from its text as written, each as its
@@ -76,8 +78,13 @@ def _values_rows(
     if s.values_sql is None:
         raise SchemaError("INSERT ... VALUES has no text to evaluate")
     text = Composed().add("SELECT ")
-    for k, (r, c) in enumerate(pending):
-        text.add(", (" if k else "(").piece(s.values_sql[r][c]).add(f') AS "__kalam_v{k}"')
+    # A decimal value for an integer column rounds as a DECIMAL (assignment.py).
+    types = [targets[c].type if c < len(targets) else "" for _, c in pending]
+    casts = assignment.cast_to([s.rows[r][c] for r, c in pending], types, [], None, params)
+    for k, ((r, c), cast) in enumerate(zip(pending, casts, strict=True)):
+        text.add(", " if k else "").add("(" if cast is None else "CAST((")
+        text.piece(s.values_sql[r][c]).add(")" if cast is None else f") AS {cast})")
+        text.add(f' AS "__kalam_v{k}"')
     # Analysis only (tables named by subqueries, hidden columns): never rendered.
     tree = exp.select(*(s.rows[r][c].copy() for r, c in pending))
     table, _ = runner_for(engine, user).run(
@@ -100,7 +107,7 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
     targets = _target_columns(table, s.columns)
     selected = None
     if s.rows is not None:
-        raw_rows = _values_rows(engine, s, params, user)
+        raw_rows = _values_rows(engine, s, params, user, targets)
     else:
         runner = runner_for(engine, user)
 
@@ -116,7 +123,11 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
                 locate=lambda _offset: None,
             )[0]
 
-        selected = run(s.query, s.query_sql or "")
+        # A decimal value for an integer column rounds as a DECIMAL (assignment.py).
+        rounded = assignment.cast_select(
+            s.query_sql or "", [c.type for c in targets], _schema_of(engine), params
+        )
+        selected = run(*(rounded or (s.query, s.query_sql or "")))
         if selected.num_columns != len(targets):
             raise SchemaError(
                 f"INSERT has {len(targets)} target column(s) but the SELECT returns "
@@ -177,6 +188,16 @@ def insert(engine: Database, s: st.Insert, params: dict[str, Any], user: str) ->
     return with_returning(result, table, s.returning, written)
 
 
+def _schema_of(engine: Database) -> SchemaOf:
+    """The schemas of base tables (enough to know a column's numeric kind)."""
+
+    def schema_of(ns: str | None, name: str) -> pa.Schema | None:
+        found = engine.catalog.find_table(ns or engine.namespace, name)
+        return None if found is None else found.arrow_schema()
+
+    return schema_of
+
+
 def _build_row(
     table: TableDef, targets: list[Column], raw: list[Any], *, user: str, seq: int, now_us: int
 ) -> dict[int, Any]:
@@ -186,7 +207,7 @@ def _build_row(
         )
     values: dict[int, Any] = {}
     for col, value in zip(targets, raw, strict=True):
-        values[col.id] = coerce(value, col.type, col.name)
+        values[col.id] = assign(value, col.type, col.name)
     for col in table.columns:
         if col.id not in values:
             # Every column is written explicitly: an absent id means "older than

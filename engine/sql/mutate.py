@@ -39,7 +39,7 @@ from engine.gcpause import gc_paused
 from engine.providers.base import RowVersion, TableProvider, build_arrow
 from engine.providers.hot_rows import physical
 from engine.result import Result
-from engine.sql import delete_using, update_from
+from engine.sql import assignment, delete_using, update_from
 from engine.sql import statements as st
 from engine.sql.checked import BITS, INTEGER_TYPES, integer_parts
 from engine.sql.point import live_version, point_key
@@ -53,7 +53,7 @@ from engine.sql.set_columns import (
 )
 from engine.sql.tokens import Composed
 from engine.sql.values import NotSimple, default_value, simple_value
-from engine.types import coerce, decimal_spec
+from engine.types import assign, decimal_spec
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -61,7 +61,9 @@ if TYPE_CHECKING:
 _NEW = "__kalam_new_{}"
 
 
-def _target_select(table: TableDef, s: st.Update | st.Delete) -> Composed:
+def _target_select(
+    table: TableDef, s: st.Update | st.Delete, params: dict[str, Any] | None = None
+) -> Composed:
     """``SELECT <columns>, _seq[, (<SET value>) AS "__kalam_new_<i>"...] FROM
     <table as written> [WHERE <predicate as written>]``: what the statement
     changes, with its expressions exactly as the user wrote them."""
@@ -73,9 +75,19 @@ def _target_select(table: TableDef, s: st.Update | st.Delete) -> Composed:
     own = f'"{update_from.qualifier(s)}".' if joined else ""  # type: ignore[arg-type]
     text.add(", ".join(f'{own}"{c.name}"' for c in table.columns) + f", {own}_seq")
     assignments, values = (s.assignments, s.set_sql) if isinstance(s, st.Update) else ((), ())
-    for i, ((_, expr), value) in enumerate(zip(assignments, values, strict=True)):
+    # A decimal value for an integer column rounds as a DECIMAL (assignment.py).
+    casts = assignment.cast_to(
+        [None if is_default(e, table) else e for _, e in assignments],
+        [table.get_column(n).type for n, _ in assignments],
+        [assignment.source(table.name, s.table.alias)],
+        assignment.table_schema(table),
+        params or {},
+    )
+    for i, ((_, expr), value, cast) in enumerate(zip(assignments, values, casts, strict=True)):
         if is_default(expr, table):  # filled in by _new_columns
             text.add(f', NULL AS "{_NEW.format(i)}"')
+        elif cast is not None:
+            text.add(", CAST((").piece(value).add(f') AS {cast}) AS "{_NEW.format(i)}"')
         else:
             text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
     text.add(" FROM ").piece(s.target_sql)
@@ -127,7 +139,7 @@ def _run_target_select(
     user: str,
     overrides: dict[str, tuple[Any, dict[str, int]]] | None = None,
 ) -> pa.Table:
-    text = _target_select(table, s)
+    text = _target_select(table, s, params)
     data, _ = runner_for(engine, user).run(
         s.tree,
         text.text,
@@ -372,11 +384,12 @@ def _new_columns(
         values: Any = data.column(_NEW.format(i))
         if is_default(s.assignments[i][1], table):
             values = _default_column(engine, col, n, user)
-        elif decimal_spec(col.type) is not None:
-            # DataFusion reads 12345678901234567.89 as a double; a DECIMAL column
-            # stores the literal (or bound value) exactly, as INSERT does.
+        elif decimal_spec(col.type) is not None or col.type in INTEGER_TYPES:
+            # DataFusion reads 12345678901234567.89 (and 2.5) as a double; a
+            # DECIMAL column stores the literal (or bound value) exactly, and an
+            # integer column rounds it as the DECIMAL it is (2.5 -> 3), as INSERT does.
             with contextlib.suppress(NotSimple, KeyError):
-                exact = coerce(simple_value(s.assignments[i][1], params), col.type, col.name)
+                exact = assign(simple_value(s.assignments[i][1], params), col.type, col.name)
                 values = pa.array([exact] * n, type=col.arrow_type)
         arr = stored_array(values, col)
         check_not_null(arr, col, table.qualified_name)
@@ -399,7 +412,7 @@ def _update_row(
     new = dict(old)
     for name, value in new_values.items():
         col = table.get_column(name)
-        stored = coerce(value, col.type, col.name)
+        stored = assign(value, col.type, col.name)
         if stored is None and not col.nullable:
             raise NotNullViolationError(
                 f"Column '{col.name}' of table {table.qualified_name} cannot be NULL",

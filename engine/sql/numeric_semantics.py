@@ -456,3 +456,16 @@ def _zero_is_zero(tree: exp.Expr, known: _Types) -> bool:
             _plus_zero(ordered.this)
             changed = True
     return changed
+
+
+def kinds_of(
+    tree: exp.Expr,
+    nodes: list[exp.Expr],
+    schema_of: SchemaOf | None,
+    params: Mapping[str, Any] | None = None,
+) -> list[str | None]:
+    """The numeric kind ("int", "decimal", "float" or None: not certain) of
+    each of ``nodes``, which are in ``tree``; a literal with a point is a
+    "decimal", as PostgreSQL and DuckDB read it (engine/sql/assignment.py)."""
+    known = _Types(tree, schema_of, params or {})
+    return [known.kind(n) for n in nodes]

@@ -6,11 +6,12 @@ re-checking integer arithmetic row by row held UPDATE to ~90k rows/s (issue
 15). Here both are done a column at a time:
 
 - ``stored_array`` casts a column to the table column's Arrow type with the
-  same rules as ``coerce`` (integers keep their range, a fraction never
-  becomes an integer, text never turns into numbers, DECIMAL precision is
+  same rules as ``engine.types.assign`` (integers keep their range and
+  round a fraction as PostgreSQL's assignment cast does, text never turns
+  into numbers but an integer column's integer text, DECIMAL precision is
   enforced). Only conversions whose vectorised result is known to equal
-  ``coerce``'s are done by Arrow; anything else -- and any conversion Arrow
-  refuses -- is redone value by value by ``coerce``, which either produces
+  ``assign``'s are done by Arrow; anything else -- and any conversion Arrow
+  refuses -- is redone value by value by ``assign``, which either produces
   the same stored values or raises the same error it always raised.
 - ``check_overflow_columns`` evaluates the integer part of a SET expression
   with Arrow's *checked* kernels (every step of ``+ - *`` and unary minus
@@ -32,7 +33,7 @@ from sqlglot import exp
 from engine.catalog.model import Column
 from engine.errors import NotNullViolationError
 from engine.sql.checked import check_no_overflow
-from engine.types import coerce, decimal_spec, without_negative_zero
+from engine.types import assign, decimal_spec, without_negative_zero
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _FLOAT32_MAX = 3.4028234663852886e38
@@ -50,7 +51,7 @@ def _plain(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def stored_array(arr: pa.Array | pa.ChunkedArray, col: Column) -> pa.Array:
-    """``arr`` as an array of ``col``'s Arrow type, converted as ``coerce``
+    """``arr`` as an array of ``col``'s Arrow type, converted as ``assign``
     converts each value (raising what it raises)."""
     arr = _plain(arr)
     if pa.types.is_null(arr.type):
@@ -66,17 +67,23 @@ def stored_array(arr: pa.Array | pa.ChunkedArray, col: Column) -> pa.Array:
             arr.validate(full=True)
         return without_negative_zero(arr)
     except (_Slow, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        values = [None if v is None else coerce(v, col.type, col.name) for v in arr.to_pylist()]
+        values = [None if v is None else assign(v, col.type, col.name) for v in arr.to_pylist()]
         return pa.array(values, type=col.arrow_type)
 
 
 def _fast(arr: pa.Array, col: Column) -> pa.Array:
     t, target = arr.type, col.arrow_type
     if col.type in _INT_COLUMNS:
-        # Floats: a safe cast refuses fractions, NaN and out-of-range values.
-        if pa.types.is_integer(t) or pa.types.is_floating(t):
-            return arr.cast(target, safe=True)
-        raise _Slow
+        # The assignment cast rounds (``engine.types.assign``): a float's
+        # halves to even, a DECIMAL's away from zero. The safe cast then
+        # refuses NaN and out-of-range values (redone by ``assign`` to raise).
+        if pa.types.is_floating(t):
+            arr = pc.round(arr, round_mode="half_to_even")
+        elif pa.types.is_decimal(t):
+            arr = pc.round(arr, round_mode="half_towards_infinity")
+        elif not pa.types.is_integer(t):
+            raise _Slow
+        return arr.cast(target, safe=True)
     if col.type in ("FLOAT", "DOUBLE"):
         if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
             raise _Slow  # decimals: coerce's float(Decimal) rounding

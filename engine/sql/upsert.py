@@ -43,6 +43,7 @@ from engine.errors import (
 )
 from engine.providers.base import RowVersion, TableProvider, build_arrow
 from engine.result import Result
+from engine.sql import assignment
 from engine.sql import statements as st
 from engine.sql.checked import BITS, INTEGER_TYPES, check_no_overflow, integer_parts
 from engine.sql.mapping import ident
@@ -51,7 +52,7 @@ from engine.sql.point import live_version
 from engine.sql.tokens import Composed, offset_of
 from engine.sql.values import NotSimple, simple_value
 from engine.txn import Txn
-from engine.types import coerce, render_stored
+from engine.types import assign, render_stored
 
 if TYPE_CHECKING:
     from engine.core import Database
@@ -121,6 +122,9 @@ def stage(
     proposed = _dedupe(oc.action, table, rows, first_seq)
     existing = prov.existing_keys(scope, proposed)
     written: dict[Any, RowVersion] = {}
+    # DO UPDATE rows the SET leaves as they were: counted and returned as
+    # they stand, not written (no new _seq, no live change), as UPDATE does.
+    unchanged: dict[Any, RowVersion] = {}
     inserted = updated = 0
     conflicts: list[tuple[Any, int, dict[int, Any]]] = []
     for key, (seq, values) in proposed.items():
@@ -133,15 +137,21 @@ def stage(
         elif oc.action == "update":
             conflicts.append((key, seq, values))
     if conflicts:
-        for key, version in _updated_rows(engine, s, table, prov, scope, conflicts, params):
-            written[key] = version
+        for key, version, old in _updated_rows(engine, s, table, prov, scope, conflicts, params):
+            if version[2] == old[1]:
+                unchanged[key] = (old[0], False, old[1])
+            else:
+                written[key] = version
             updated += 1
     if written:
         prov.stage_versions(txn, scope, written)
     message = f"Inserted {inserted:,} row(s)"
     if oc.action != "nothing":
         message += f", updated {updated:,} row(s)"
-    versions = sorted(written.values(), key=lambda v: v[0])  # statement order
+    # Statement order (an unchanged row at the place of its proposed one).
+    order = {key: seq for key, (seq, _) in proposed.items()}
+    shown = {**written, **unchanged}
+    versions = [shown[k] for k in sorted(shown, key=lambda k: order[k])]
     return versions, Result(message=message, rows_affected=inserted + updated)
 
 
@@ -183,8 +193,9 @@ def _updated_rows(
     scope: str,
     conflicts: list[tuple[Any, int, dict[int, Any]]],
     params: dict[str, Any],
-) -> list[tuple[Any, RowVersion]]:
-    """DO UPDATE: the new version of each conflicting row the WHERE accepts."""
+) -> list[tuple[Any, RowVersion, tuple[int, dict[int, Any]]]]:
+    """DO UPDATE: the new version of each conflicting row the WHERE accepts,
+    with the version it replaces ((seq, values))."""
     oc = s.on_conflict
     assert oc is not None
     now = engine.clock_ms()
@@ -197,13 +208,13 @@ def _updated_rows(
     computed = _direct(table, oc, news, params)
     if computed is None:
         computed = _evaluate(s, table, olds, news, params)
-    out: list[tuple[Any, RowVersion]] = []
+    out: list[tuple[Any, RowVersion, tuple[int, dict[int, Any]]]] = []
     qualifier = (s.table.alias or table.name).lower()
     integers = [c for c in table.columns if c.type in INTEGER_TYPES]
     names = [c.name for c in integers]
     checked = [(n, part) for n, e in oc.assignments for part in integer_parts(e, names, params)]
     widths = {c.name: BITS[c.type] for c in integers}
-    for (key, seq, proposed), (_, old), (accepted, assigned) in zip(
+    for (key, seq, proposed), (old_seq, old), (accepted, assigned) in zip(
         conflicts, olds, computed, strict=True
     ):
         if not accepted:
@@ -226,7 +237,7 @@ def _updated_rows(
                     f"ON CONFLICT DO UPDATE cannot change the primary key column '{col.name}'"
                 )
             new[col.id] = value
-        out.append((key, (seq, False, new)))
+        out.append((key, (seq, False, new), (old_seq, old)))
     return out
 
 
@@ -252,7 +263,7 @@ def _direct(
         except (NotSimple, KeyError):
             return None
         col = table.get_column(name)
-        constants[name] = coerce(value, col.type, col.name)
+        constants[name] = assign(value, col.type, col.name)
     return [
         (True, {**constants, **{n: values.get(cid) for n, cid in from_excluded.items()}})
         for values in news
@@ -287,8 +298,19 @@ def _evaluate(
     # The SET values and WHERE reach DataFusion as written (sliced from the
     # statement by token position), like every other expression a write evaluates.
     text = Composed().add(f'SELECT "{name}"."{_ROW}" AS "{_ROW}"')
-    for i, value in enumerate(oc.set_sql):
-        text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
+    # A decimal value for an integer column rounds as a DECIMAL (assignment.py).
+    casts = assignment.cast_to(
+        [e for _, e in oc.assignments],
+        [table.get_column(n).type for n, _ in oc.assignments],
+        [assignment.source(table.name, s.table.alias), assignment.source(_EXCLUDED)],
+        assignment.table_schema(table, (_EXCLUDED, table.arrow_schema())),
+        params,
+    )
+    for i, (value, cast) in enumerate(zip(oc.set_sql, casts, strict=True)):
+        if cast is not None:
+            text.add(", CAST((").piece(value).add(f') AS {cast}) AS "{_NEW.format(i)}"')
+        else:
+            text.add(", (").piece(value).add(f') AS "{_NEW.format(i)}"')
     if oc.where_sql is not None:
         text.add(", (").piece(oc.where_sql).add(f') AS "{_WHERE}"')
     text.add(f' FROM "{name}" JOIN "{_EXCLUDED}" ON "{name}"."{_ROW}" = "{_EXCLUDED}"."{_ROW}"')
@@ -324,6 +346,6 @@ def _evaluate(
         if accepted[j] is True:
             by_row[row] = (
                 True,
-                {c.name: coerce(values[i][j], c.type, c.name) for i, c in enumerate(columns)},
+                {c.name: assign(values[i][j], c.type, c.name) for i, c in enumerate(columns)},
             )
     return by_row

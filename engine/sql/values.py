@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from engine.catalog.model import Default
 from engine.errors import SchemaError, TypeMismatchError, UnsupportedStatementError
-from engine.types import DECIMAL_MAX_PRECISION, canonical_type, coerce, decimal_type
+from engine.types import DECIMAL_MAX_PRECISION, assign, canonical_type, coerce, decimal_type
 
 DEFAULT_FUNCTIONS = {
     "NOW": "NOW",
@@ -106,7 +106,7 @@ def compile_default(node: exp.Expression, type_name: str, column: str) -> Defaul
             "TIMESTAMP '2021-01-01 00:00:00') or one of "
             "NOW(), CURRENT_USER(), SNOWFLAKE_ID(), UUID_V7(), ULID()"
         ) from None
-    return Default("literal", coerce(value, type_name, column), text)
+    return Default("literal", assign(value, type_name, column), text)
 
 
 _LITERAL_TYPES = {str: "TEXT", bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}
