@@ -25,7 +25,7 @@ from sqlglot import exp
 from engine.catalog.model import TableDef
 from engine.sql.checked_ints import render
 from engine.sql.column_types import SchemaOf
-from engine.sql.numeric_semantics import kinds_of
+from engine.sql.numeric_semantics import kinds_of, leaf_selects
 from engine.sql.tokens import parsed
 
 INTEGER_COLUMNS = ("SMALLINT", "INT", "BIGINT")
@@ -98,7 +98,7 @@ def cast_select(
     if read is None:
         return None
     tree, dialect = read
-    selects = _leaf_selects(tree)
+    selects = leaf_selects(tree)
     if not selects or any(
         len(s.expressions) != len(types) or any(isinstance(p, exp.Star) for p in s.expressions)
         for s in selects
@@ -131,14 +131,3 @@ def _has_fraction_literal(node: exp.Expr) -> bool:
     return any(
         not n.is_string and _FRACTION.search(n.this) is not None for n in node.find_all(exp.Literal)
     )
-
-
-def _leaf_selects(query: exp.Expr) -> list[exp.Select]:
-    """The SELECTs of a set operation's branches (of a SELECT: itself); empty
-    for anything else."""
-    if isinstance(query, exp.Select):
-        return [query]
-    if isinstance(query, exp.SetOperation):
-        left, right = _leaf_selects(query.this), _leaf_selects(query.expression)
-        return left + right if left and right else []
-    return []

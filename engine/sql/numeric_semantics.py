@@ -262,7 +262,7 @@ def _derived_columns(tree: exp.Expr, qualifiers: dict[int, str]) -> dict[int, li
     out: dict[int, list[exp.Expr]] = {}
     for scope in traverse_scope(tree):
         derived = {
-            name: _leaf_selects(source.expression)
+            name: leaf_selects(source.expression)
             for name, source in scope.sources.items()
             if isinstance(source, Scope)
         }
@@ -286,13 +286,13 @@ def _derived_columns(tree: exp.Expr, qualifiers: dict[int, str]) -> dict[int, li
     return out
 
 
-def _leaf_selects(query: exp.Expr) -> list[exp.Select]:
+def leaf_selects(query: exp.Expr) -> list[exp.Select]:
     """The SELECTs of a set operation's branches (of a SELECT: itself); empty
     for anything else."""
     if isinstance(query, exp.Select):
         return [query]
     if isinstance(query, exp.SetOperation):
-        left, right = _leaf_selects(query.this), _leaf_selects(query.expression)
+        left, right = leaf_selects(query.this), leaf_selects(query.expression)
         return left + right if left and right else []
     return []
 
