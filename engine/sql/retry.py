@@ -59,6 +59,7 @@ from engine.sql import (
     outnames,
     rewrite,
     right_joins,
+    row_values,
     setops,
     subqueries,
     subquery_forms,
@@ -139,6 +140,7 @@ class RewritingRunner:
         passes: tuple[Callable[[str], tuple[Any, str] | None], ...] = (
             similar_to_regex,  # SIMILAR TO read as an unanchored regex
             coercions.without_empty_in_lists,  # `IN ()` is a syntax error there
+            lambda t: row_values.row_comparisons(t, cols),  # (a, b) IN / = ..., member-wise
             # EXISTS over an aggregate, with LIMIT 0 or OFFSET: planned, answered
             # wrongly (before offsets.kept, which would hide the OFFSET from it).
             subquery_forms.exact_exists,

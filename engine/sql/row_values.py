@@ -1,0 +1,293 @@
+"""Row-valued comparisons, spelled with one-column comparisons and EXISTS
+before DataFusion 55 sees them.
+
+DataFusion refuses ``(a, b) IN (SELECT x, y ...)`` (a subquery with IN must
+return one column), and reads ``(a, b) IN ((1, 2), ...)`` and ``(a, b) =
+(1, 2)`` as comparisons of structs, in which a NULL member is a value like
+any other: ``(1, NULL) NOT IN ((1, 2))`` came back TRUE. SQL (and
+PostgreSQL) compare rows member by member in three-valued logic: two rows
+are equal when every member is, unequal when some member is, else the
+comparison is NULL. So, with ``l`` the left row and ``v`` a row of the
+subquery (or list):
+
+- ``l = v`` is ``l1 = v1 AND l2 = v2 ...`` and ``l <> v`` its negation;
+- ``l IN (list)`` is the OR of ``l = v`` over the list;
+- ``l IN (S)`` is TRUE when some row of ``S`` equals ``l`` (*match*), NULL
+  when none does but some row is not unequal either (*maybe*: every member
+  equal or NULL on a side), else FALSE (``S`` empty too). As a positive
+  WHERE conjunct only *match* matters: ``EXISTS (... WHERE match)``, a semi
+  join; ``NOT IN`` as a WHERE conjunct is ``NOT EXISTS (... WHERE maybe)``;
+  anywhere else the CASE of both, which ``engine/sql/subqueries.py``
+  decorrelates;
+- ``l = (S)`` (at most one row) is the scalar subquery ``(SELECT v1 = l1
+  AND ... FROM S)``, NULL when ``S`` is empty; more than one row is an
+  error (``subquery_forms.single_row_value`` once decorrelated).
+
+An uncorrelated ``S`` becomes a derived table with private column names
+(``(S) AS __kalam_rv1(c0, c1)``), so nothing inside it can capture a column
+of ``l``, whatever it holds. A correlated ``S`` (PostgreSQL allows it,
+DuckDB 1.x does not) is inlined: its FROM and WHERE with the comparison
+added, which needs every column of ``l`` qualified by a table of the outer
+query or unknown to the subquery's sources; otherwise, and for correlated
+forms whose rows are not its FROM's (GROUP BY, LIMIT, a UNION, ...), the
+query is refused by name. ``<``, ``>`` between rows are left as written.
+"""
+
+from __future__ import annotations
+
+import re
+from sqlglot import exp
+
+from engine.errors import QueryError, UnsupportedStatementError
+from engine.sql import subqueries
+from engine.sql.relations import ColumnsOf, Relations, from_items
+from engine.sql.tokens import depth, rewritten
+
+_PREFIX = "__kalam_rv"
+# A row on the left of IN / = / <>: `) IN (`, `) = (`, `ROW(`.
+_HINT = re.compile(r"\)\s*(?:NOT\s+)?(?:IN|=|<>|!=)\s*\(|\bROW\s*\(", re.IGNORECASE)
+
+
+def _refuse(what: str) -> UnsupportedStatementError:
+    return UnsupportedStatementError(f"Row comparison not supported: {what}")
+
+
+def row_comparisons(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
+    """(tree, text) of ``sql`` with its row comparisons spelled as above;
+    None when it has none. Raises ``UnsupportedStatementError`` for a form
+    that cannot be spelled exactly."""
+    if _HINT.search(sql) is None:
+        return None
+    return rewritten(sql, lambda tree: _Rewrite(tree, columns_of).run())
+
+
+def _members(node: exp.Expr | None) -> list[exp.Expr] | None:
+    """The members of a row constructor (``(a, b)``, ``ROW(a, b)``)."""
+    if isinstance(node, exp.Tuple):
+        return list(node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "ROW":
+        return list(node.expressions)
+    return None
+
+
+def _query(node: exp.Expr | None) -> exp.Query | exp.Values | None:
+    while isinstance(node, exp.Subquery):
+        node = node.this
+    return node if isinstance(node, exp.Query | exp.Values) else None
+
+
+def _all_equal(left: list[exp.Expr], right: list[exp.Expr]) -> exp.Expr:
+    return exp.and_(
+        *[exp.EQ(this=a.copy(), expression=b.copy()) for a, b in zip(left, right, strict=True)],
+        copy=False,
+    )
+
+
+def _maybe_equal(left: list[exp.Expr], right: list[exp.Expr]) -> exp.Expr:
+    """Every pair of members equal or holding a NULL: no member unequal."""
+    return exp.and_(
+        *[
+            exp.Paren(
+                this=exp.or_(
+                    exp.EQ(this=a.copy(), expression=b.copy()),
+                    exp.Is(this=a.copy(), expression=exp.Null()),
+                    exp.Is(this=b.copy(), expression=exp.Null()),
+                    copy=False,
+                )
+            )
+            for a, b in zip(left, right, strict=True)
+        ],
+        copy=False,
+    )
+
+
+def _any_of(terms: list[exp.Expr]) -> exp.Expr:
+    """OR of ``terms`` as a balanced tree (a long IN list must not nest
+    thousands deep)."""
+    if len(terms) == 1:
+        return terms[0]
+    mid = len(terms) // 2
+    return exp.Or(this=_any_of(terms[:mid]), expression=_any_of(terms[mid:]))
+
+
+class _Rewrite:
+    def __init__(self, tree: exp.Expr, columns_of: ColumnsOf) -> None:
+        self.tree = tree
+        self.relations = Relations(tree, columns_of)
+        self.correlated = subqueries.correlation_test(tree, columns_of)
+        self.count = 0
+
+    def run(self) -> bool:
+        found = [
+            n
+            for n in self.tree.find_all(exp.In, exp.EQ, exp.NEQ)
+            if _members(n.this) is not None
+            and (
+                not isinstance(n, exp.In)
+                or n.args.get("query") is not None
+                or n.expressions
+            )
+        ]
+        for node in sorted(found, key=depth, reverse=True):
+            self.rewrite(node)
+        return bool(found)
+
+    def rewrite(self, node: exp.Expr) -> None:
+        left = _members(node.this)
+        assert left is not None
+        values = node.expressions if isinstance(node, exp.In) else []
+        if len(values) == 1 and isinstance(values[0], exp.Values):
+            # `IN (VALUES ...)`: the VALUES list is a subquery's rows.
+            node.set("query", exp.Subquery(this=values[0].copy()))
+            node.set("expressions", [])
+        if isinstance(node, exp.In) and node.args.get("query") is None:
+            rows = [_members(item) for item in node.expressions]
+            for row in rows:
+                if row is None or len(row) != len(left):
+                    raise _refuse(f"each value of a row IN list must be a row of {len(left)}")
+            node.replace(exp.Paren(this=_any_of([_all_equal(left, r) for r in rows if r])))
+            return
+        if isinstance(node, exp.EQ | exp.NEQ) and not isinstance(node.expression, exp.Subquery):
+            right = _members(node.expression)
+            if right is None:
+                raise _refuse("a row compared with something that is not a row")
+            if len(right) != len(left):
+                raise _refuse(f"rows of {len(left)} and {len(right)} values compared")
+            same: exp.Expr = exp.Paren(this=_all_equal(left, right))
+            node.replace(same if isinstance(node, exp.EQ) else exp.Not(this=same))
+            return
+        subquery = node.args.get("query") if isinstance(node, exp.In) else node.expression
+        query = _query(subquery)
+        if query is None:
+            raise _refuse("a row compared with something that is not a row or a subquery")
+        for member in left:
+            if any(member.find_all(exp.AggFunc, exp.Window, exp.Subquery, exp.Exists)):
+                raise _refuse("an aggregate, window or subquery in the row left of a subquery")
+        source, right = self.source(node, query, len(left))
+        if isinstance(node, exp.In):
+            self.membership(node, source, left, right)
+            return
+        value = source.copy()
+        value.set("expressions", [_all_equal(left, right)])
+        same = exp.Subquery(this=value)
+        node.replace(same if isinstance(node, exp.EQ) else exp.Not(this=same))
+
+    def source(
+        self, node: exp.Expr, query: exp.Query | exp.Values, width: int
+    ) -> tuple[exp.Select, list[exp.Expr]]:
+        """A SELECT whose FROM and WHERE give the subquery's rows, and the
+        expressions of their members there."""
+        produced = self.relations.output(query) if isinstance(query, exp.Query) else None
+        if isinstance(query, exp.Values) and query.expressions:
+            first = _members(query.expressions[0])
+            produced = [""] * len(first) if first is not None else None
+        if produced is not None and len(produced) != width:
+            raise QueryError(
+                f"A row of {width} values is compared with a subquery returning "
+                f"{len(produced)} column{'s' if len(produced) != 1 else ''}; they must match"
+            )
+        self.count += 1
+        name = f"{_PREFIX}{self.count}"
+        if not self.correlated(node, query):
+            names = [f"c{i}" for i in range(width)]
+            alias = exp.TableAlias(
+                this=exp.to_identifier(name), columns=[exp.to_identifier(n) for n in names]
+            )
+            select = exp.select(exp.Literal.number(1)).from_(
+                exp.Subquery(this=query.copy(), alias=alias)
+            )
+            return select, [exp.column(n, table=name) for n in names]
+        if not isinstance(query, exp.Select) or any(
+            query.args.get(a) is not None
+            for a in ("group", "having", "limit", "offset", "windows", "qualify")
+        ):
+            raise _refuse(
+                "a correlated subquery with GROUP BY, HAVING, LIMIT or a set operation"
+            )
+        if any(p.find(exp.AggFunc) for p in query.expressions):
+            raise _refuse("a correlated subquery over aggregates")
+        values = [p.this if isinstance(p, exp.Alias) else p for p in query.expressions]
+        if any(isinstance(v, exp.Star) or v.find(exp.Star) for v in values):
+            raise _refuse("a correlated subquery projecting *; name its columns")
+        if len(values) != width:
+            raise _refuse(f"a row of {width} values compared with a subquery of {len(values)}")
+        self.check_capture(node, query)
+        select = query.copy()
+        select.set("distinct", None)  # the same rows exist either way
+        select.set("order", None)
+        select.set("expressions", [exp.Literal.number(1)])
+        return select, [v.copy() for v in values]
+
+    def check_capture(self, node: exp.Expr, query: exp.Select) -> None:
+        """Qualify the left row's columns with their outer source's name
+        where that is the only one holding them; refuse when one could still
+        be read as a column of the correlated subquery's own sources once
+        inlined into it."""
+        inner: dict[str, list[str] | None] = {
+            item.alias_or_name.lower(): self.relations.source(item) for item in from_items(query)
+        }
+        outer = node.find_ancestor(exp.Select)
+        around: dict[str, list[str] | None] = (
+            {item.alias_or_name.lower(): self.relations.source(item) for item in from_items(outer)}
+            if outer is not None
+            else {}
+        )
+        for column in list(node.this.find_all(exp.Column)):
+            table = column.table.lower() if column.table else None
+            if table is None and all(cols is not None for cols in around.values()):
+                holders = [s for s, cols in around.items() if cols and column.name.lower() in cols]
+                if len(holders) == 1:
+                    table = holders[0]
+                    column.set("table", exp.to_identifier(table))
+            if table is not None:
+                if table in inner:
+                    raise _refuse(
+                        f"the row left of a correlated subquery names {table}, "
+                        "which the subquery's FROM names too"
+                    )
+                continue
+            if any(cols is None or column.name.lower() in cols for cols in inner.values()):
+                raise _refuse(
+                    f"qualify the column {column.name} left of a correlated subquery "
+                    "with its table's name"
+                )
+
+    def membership(
+        self, node: exp.In, source: exp.Select, left: list[exp.Expr], right: list[exp.Expr]
+    ) -> None:
+        def exists(condition: exp.Expr) -> exp.Exists:
+            return exp.Exists(this=source.copy().where(condition, copy=False))
+
+        holder: exp.Expr = node
+        while isinstance(holder.parent, exp.Paren):
+            holder = holder.parent
+        negated = isinstance(holder.parent, exp.Not)
+        target = holder.parent if negated else node
+        if _where_conjunct(target):
+            if negated:
+                # NOT (l IN S) is TRUE exactly when no row may equal l.
+                target.replace(exp.Not(this=exists(_maybe_equal(left, right))))
+            else:
+                node.replace(exists(_all_equal(left, right)))
+            return
+        node.replace(exp.Paren(
+            this=exp.Case(
+                ifs=[
+                    exp.If(this=exists(_all_equal(left, right)), true=exp.true()),
+                    exp.If(
+                        this=exists(_maybe_equal(left, right)),
+                        true=exp.cast(exp.Null(), "BOOLEAN"),
+                    ),
+                ],
+                default=exp.false(),
+            )
+        ))
+
+
+def _where_conjunct(node: exp.Expr | None) -> bool:
+    """``node`` is a conjunct of its SELECT's (or DML's) WHERE."""
+    parent = node.parent if node is not None else None
+    while isinstance(parent, exp.And | exp.Paren):
+        parent = parent.parent
+    return isinstance(parent, exp.Where)
+
