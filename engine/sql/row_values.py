@@ -36,6 +36,7 @@ query is refused by name. ``<``, ``>`` between rows are left as written.
 from __future__ import annotations
 
 import re
+
 from sqlglot import exp
 
 from engine.errors import QueryError, UnsupportedStatementError
@@ -122,11 +123,7 @@ class _Rewrite:
             n
             for n in self.tree.find_all(exp.In, exp.EQ, exp.NEQ)
             if _members(n.this) is not None
-            and (
-                not isinstance(n, exp.In)
-                or n.args.get("query") is not None
-                or n.expressions
-            )
+            and (not isinstance(n, exp.In) or n.args.get("query") is not None or n.expressions)
         ]
         for node in sorted(found, key=depth, reverse=True):
             self.rewrite(node)
@@ -201,9 +198,7 @@ class _Rewrite:
             query.args.get(a) is not None
             for a in ("group", "having", "limit", "offset", "windows", "qualify")
         ):
-            raise _refuse(
-                "a correlated subquery with GROUP BY, HAVING, LIMIT or a set operation"
-            )
+            raise _refuse("a correlated subquery with GROUP BY, HAVING, LIMIT or a set operation")
         if any(p.find(exp.AggFunc) for p in query.expressions):
             raise _refuse("a correlated subquery over aggregates")
         values = [p.this if isinstance(p, exp.Alias) else p for p in query.expressions]
@@ -262,7 +257,7 @@ class _Rewrite:
         while isinstance(holder.parent, exp.Paren):
             holder = holder.parent
         negated = isinstance(holder.parent, exp.Not)
-        target = holder.parent if negated else node
+        target: exp.Expr = holder.parent if negated and holder.parent is not None else node
         if _where_conjunct(target):
             if negated:
                 # NOT (l IN S) is TRUE exactly when no row may equal l.
@@ -270,18 +265,20 @@ class _Rewrite:
             else:
                 node.replace(exists(_all_equal(left, right)))
             return
-        node.replace(exp.Paren(
-            this=exp.Case(
-                ifs=[
-                    exp.If(this=exists(_all_equal(left, right)), true=exp.true()),
-                    exp.If(
-                        this=exists(_maybe_equal(left, right)),
-                        true=exp.cast(exp.Null(), "BOOLEAN"),
-                    ),
-                ],
-                default=exp.false(),
+        node.replace(
+            exp.Paren(
+                this=exp.Case(
+                    ifs=[
+                        exp.If(this=exists(_all_equal(left, right)), true=exp.true()),
+                        exp.If(
+                            this=exists(_maybe_equal(left, right)),
+                            true=exp.cast(exp.Null(), "BOOLEAN"),
+                        ),
+                    ],
+                    default=exp.false(),
+                )
             )
-        ))
+        )
 
 
 def _where_conjunct(node: exp.Expr | None) -> bool:
@@ -290,4 +287,3 @@ def _where_conjunct(node: exp.Expr | None) -> bool:
     while isinstance(parent, exp.And | exp.Paren):
         parent = parent.parent
     return isinstance(parent, exp.Where)
-
