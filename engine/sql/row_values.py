@@ -190,9 +190,9 @@ class _Rewrite:
             alias = exp.TableAlias(
                 this=exp.to_identifier(name), columns=[exp.to_identifier(n) for n in names]
             )
-            select = exp.select(exp.Literal.number(1)).from_(
-                exp.Subquery(this=query.copy(), alias=alias)
-            )
+            body = query.copy()
+            _unique_names(body)
+            select = exp.select(exp.Literal.number(1)).from_(exp.Subquery(this=body, alias=alias))
             return select, [exp.column(n, table=name) for n in names]
         if not isinstance(query, exp.Select) or any(
             query.args.get(a) is not None
@@ -279,6 +279,37 @@ class _Rewrite:
                 )
             )
         )
+
+
+def _unique_names(query: exp.Expr) -> None:
+    """Private names for the projections of each SELECT of a set operation
+    whose names repeat (``SELECT x, x``, ``SELECT 2, 2``), which DataFusion
+    refuses in a derived table: only their values count here."""
+    if isinstance(query, exp.SetOperation):
+        _unique_names(query.this)
+        _unique_names(query.expression)
+        return
+    if isinstance(query, exp.Subquery):
+        _unique_names(query.this)
+        return
+    if not isinstance(query, exp.Select):
+        return
+    names = [p.alias_or_name.lower() for p in query.expressions]
+    if len(set(names)) == len(names) or any(_has_star(p) for p in query.expressions):
+        return
+    query.set(
+        "expressions",
+        [
+            exp.alias_(p.this if isinstance(p, exp.Alias) else p, f"c{i}")
+            for i, p in enumerate(query.expressions)
+        ],
+    )
+
+
+def _has_star(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Star) or (
+        isinstance(node, exp.Column) and isinstance(node.this, exp.Star)
+    )
 
 
 def _where_conjunct(node: exp.Expr | None) -> bool:

@@ -259,13 +259,12 @@ def single_row_value(
         ),
         to=exp.DataType.build("BIGINT"),
     )
+    # A CASE with an operand: DataFusion rewrites a searched one-branch
+    # CASE of a boolean into `check = 0 AND v`, whose AND skips the check
+    # in a batch where `v` is all FALSE (the error was lost).
     replacement = exp.Case(
-        ifs=[
-            exp.If(
-                this=exp.EQ(this=check, expression=exp.Literal.number(0)),
-                true=exp.column(f"{name}_v", table=name),
-            )
-        ]
+        this=check,
+        ifs=[exp.If(this=exp.Literal.number(0), true=exp.column(f"{name}_v", table=name))],
     )
     return values, exp.Paren(this=replacement)
 
