@@ -49,6 +49,7 @@ from engine.exec.query import QueryRunner
 from engine.sql import (
     checked_ints,
     coercions,
+    constant_exists,
     fetch,
     full_joins,
     join_using,
@@ -141,6 +142,7 @@ class RewritingRunner:
             similar_to_regex,  # SIMILAR TO read as an unanchored regex
             coercions.without_empty_in_lists,  # `IN ()` is a syntax error there
             lambda t: row_values.row_comparisons(t, cols),  # (a, b) IN / = ..., member-wise
+            lambda t: constant_exists.computed_once(t, cols),  # not a nested loop per row
             # EXISTS over an aggregate, with LIMIT 0 or OFFSET: planned, answered
             # wrongly (before offsets.kept, which would hide the OFFSET from it).
             subquery_forms.exact_exists,
