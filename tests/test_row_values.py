@@ -325,3 +325,27 @@ def test_boolean_scalar_subquery_of_many_rows_raises_though_every_value_is_false
     # `check AND value`; a batch whose values were all FALSE skipped it.
     with pytest.raises(QueryError, match="more than one row"):
         pair.rows("SELECT id FROM p WHERE (SELECT q.x = p.a AND q.y = 99 FROM q)")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_rows_of_three_and_four_members_answer_as_duckdb(tmp_path: Any, seed: int) -> None:
+    # Three members: the NOT IN test split in 27 keyed / constant terms;
+    # four: one keyless test.
+    rng = random.Random(100 + seed)
+
+    def value() -> int | None:
+        return rng.choice([None, 0, 1, 2])
+
+    p = [(i, value(), value()) for i in range(1, 14)]
+    q = [(i, value(), value()) for i in range(1, rng.randint(2, 8))]
+    made = Pair(str(tmp_path / "data"), p, q, "mixed" if seed else "cold")
+    try:
+        for left, right in (("a, b, a + 1", "x, y, x + 1"), ("a, b, b, a", "x, y, y, x")):
+            for sql in (
+                f"SELECT id FROM p WHERE ({left}) NOT IN (SELECT {right} FROM q)",
+                f"SELECT id, ({left}) IN (SELECT {right} FROM q) FROM p",
+                f"SELECT id FROM p WHERE ({left}) IN (SELECT {right} FROM q) OR id = 1",
+            ):
+                assert made.rows(sql) == made.duck_rows(sql), sql
+    finally:
+        made.close()
