@@ -9,6 +9,9 @@ with a few samples only, the engine running the query as written
 (``constant_exists`` switched off), i.e. before the rewrite: DataFusion's
 keyless semi join, a nested loop (seconds at 1M x 1M rows).
 
+A second report times row-valued ``(a, b) [NOT] IN (SELECT ...)``
+(``engine/sql/row_values.py``) over the same tables next to DuckDB.
+
 Standalone::
 
     PYTHONPATH=$PWD .venv/bin/python bench/bench_exists.py [rows]
@@ -50,6 +53,13 @@ QUERIES = {
     "and": "SELECT count(*) FROM t WHERE t.b > 50 AND EXISTS (SELECT 1 FROM u WHERE u.b = 7)",
     "no exists (floor)": "SELECT count(*) FROM t WHERE t.b > 50",
 }
+ROW_QUERIES = {
+    "row in": "SELECT count(*) FROM t WHERE (a, b) IN (SELECT a, b FROM u)",
+    "row not in": "SELECT count(*) FROM t WHERE (a, b) NOT IN (SELECT a, b FROM u)",
+    "row not in, as a value": (
+        "SELECT count(*) FROM t WHERE ((a, b) NOT IN (SELECT a, b FROM u)) IS NOT FALSE"
+    ),
+}
 
 
 def _table(n: int, seed: int) -> pa.Table:
@@ -85,6 +95,39 @@ def _as_written() -> Iterator[None]:
         constant_exists.computed_once = kept
 
 
+def _compare(
+    cfg: BenchConfig, report: BenchReport, label: str, sql: str, engine: Any, duck: Any
+) -> None:
+    """CPU and wall rows of ``sql`` in the engine next to DuckDB (answers checked)."""
+    got = engine.execute(sql).rows()
+    want = duck.execute(sql).fetchall()
+    if [tuple(r) for r in got] != [tuple(r) for r in want]:
+        raise AssertionError(f"{sql}: engine {got} != duckdb {want}")
+    eng_fn = lambda: engine.execute(sql).rows()  # noqa: E731
+    duck_fn = lambda: duck.execute(sql).fetchall()  # noqa: E731
+    samples = interleave(
+        [
+            Case(f"{label}: engine cpu", _cpu(eng_fn), self_timed=True),
+            Case(f"{label}: duckdb cpu", _cpu(duck_fn), self_timed=True),
+            Case(f"{label}: engine wall", eng_fn),
+            Case(f"{label}: duckdb wall", duck_fn),
+        ],
+        rounds=cfg.rounds,
+        per_round=cfg.pick(3, 7),
+        warmup=1,
+        block=1,
+    )
+    for kind in ("cpu", "wall"):
+        report.rows.append(
+            Row(
+                f"{label}: engine {kind}",
+                samples[f"{label}: engine {kind}"],
+                peers=(f"{label}: duckdb {kind}",),
+            )
+        )
+        report.rows.append(Row(f"{label}: duckdb {kind}", samples[f"{label}: duckdb {kind}"]))
+
+
 def run(cfg: BenchConfig) -> Iterator[BenchReport]:
     import duckdb
 
@@ -105,36 +148,9 @@ def run(cfg: BenchConfig) -> Iterator[BenchReport]:
         duck.execute("CREATE TABLE u AS SELECT * FROM u_in")
         report = BenchReport(NAME, "Uncorrelated EXISTS", scale=f"{n:,} x {n:,} rows, cold")
         for label, sql in QUERIES.items():
-            got = engine.execute(sql).rows()
-            want = duck.execute(sql).fetchall()
-            if [tuple(r) for r in got] != [tuple(r) for r in want]:
-                raise AssertionError(f"{sql}: engine {got} != duckdb {want}")
-            eng_fn = lambda sql=sql: engine.execute(sql).rows()  # noqa: E731
-            duck_fn = lambda sql=sql: duck.execute(sql).fetchall()  # noqa: E731
-            samples = interleave(
-                [
-                    Case(f"{label}: engine cpu", _cpu(eng_fn), self_timed=True),
-                    Case(f"{label}: duckdb cpu", _cpu(duck_fn), self_timed=True),
-                    Case(f"{label}: engine wall", eng_fn),
-                    Case(f"{label}: duckdb wall", duck_fn),
-                ],
-                rounds=cfg.rounds,
-                per_round=cfg.pick(3, 7),
-                warmup=1,
-                block=1,
-            )
-            for kind in ("cpu", "wall"):
-                report.rows.append(
-                    Row(
-                        f"{label}: engine {kind}",
-                        samples[f"{label}: engine {kind}"],
-                        peers=(f"{label}: duckdb {kind}",),
-                    )
-                )
-                report.rows.append(
-                    Row(f"{label}: duckdb {kind}", samples[f"{label}: duckdb {kind}"])
-                )
+            _compare(cfg, report, label, sql, engine, duck)
             if label in ("true", "not"):
+                eng_fn = lambda sql=sql: engine.execute(sql).rows()  # noqa: E731
                 with _as_written():
                     before = interleave(
                         [Case(f"{label}: engine as written cpu", _cpu(eng_fn), self_timed=True)],
@@ -151,12 +167,17 @@ def run(cfg: BenchConfig) -> Iterator[BenchReport]:
                     )
                 )
             log(f"exists {label} done")
+        rows = BenchReport(NAME, "Row-valued IN", scale=f"{n:,} x {n:,} rows, cold")
+        for label, sql in ROW_QUERIES.items():
+            _compare(cfg, rows, label, sql, engine, duck)
+            log(f"exists {label} done")
         duck.close()
-        yield report
+    yield report
+    yield rows
 
 
 if __name__ == "__main__":
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else None
-    config = BenchConfig(quick=rows is not None and rows < 100_000)
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    config = BenchConfig(quick=size is not None and size < 100_000)
     for rep in run(config):
         print(format_report(rep))
