@@ -260,7 +260,8 @@ class _Rewrite:
             ``nulls``. Over an uncorrelated subquery the rows are first cut
             to the distinct values of ``equal``: DataFusion's mark join (an
             EXISTS under NOT (... AND ...)) walked every duplicate of a key,
-            17 s at 1M x 1M rows with 1,000 values, 18 ms over distinct ones."""
+            17 s at 1M x 1M rows with 1,000 values, 18 ms over distinct ones;
+            its semi join took 592 ms, 74 ms over distinct keys."""
             tests = [null_of(right[i]) for i in nulls]
             item = source.args["from_"].this
             # Only the uncorrelated form, (S) AS __kalam_rvN(c0, ..), has
@@ -301,13 +302,13 @@ class _Rewrite:
                     exp.Paren(this=exp.and_(*[exp.Not(this=m) for m in maybe], copy=False))
                 )
             else:
-                node.replace(exists(_all_equal(left, right)))
+                node.replace(keyed(list(range(len(left))), []))
             return
         node.replace(
             exp.Paren(
                 this=exp.Case(
                     ifs=[
-                        exp.If(this=exists(_all_equal(left, right)), true=exp.true()),
+                        exp.If(this=keyed(list(range(len(left))), []), true=exp.true()),
                         exp.If(
                             this=exp.or_(*maybe, copy=False),
                             true=exp.cast(exp.Null(), "BOOLEAN"),
