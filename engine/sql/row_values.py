@@ -73,6 +73,22 @@ def _members(node: exp.Expr | None) -> list[exp.Expr] | None:
     return None
 
 
+def _is_row_comparison(node: exp.Expr) -> bool:
+    """A row left of IN / = / <> with rows, a VALUES list or a subquery on
+    the right; anything else (a struct column, ...) is left as written."""
+    if _members(node.this) is None:
+        return False
+    if isinstance(node, exp.In):
+        if node.args.get("query") is not None:
+            return True
+        items = node.expressions
+        return bool(items) and (
+            any(_members(i) is not None for i in items)
+            or (len(items) == 1 and isinstance(items[0], exp.Values))
+        )
+    return _members(node.expression) is not None or isinstance(node.expression, exp.Subquery)
+
+
 def _query(node: exp.Expr | None) -> exp.Query | exp.Values | None:
     while isinstance(node, exp.Subquery):
         node = node.this
@@ -121,12 +137,7 @@ class _Rewrite:
         self.count = 0
 
     def run(self) -> bool:
-        found = [
-            n
-            for n in self.tree.find_all(exp.In, exp.EQ, exp.NEQ)
-            if _members(n.this) is not None
-            and (not isinstance(n, exp.In) or n.args.get("query") is not None or n.expressions)
-        ]
+        found = [n for n in self.tree.find_all(exp.In, exp.EQ, exp.NEQ) if _is_row_comparison(n)]
         for node in sorted(found, key=depth, reverse=True):
             self.rewrite(node)
         return bool(found)
@@ -148,8 +159,7 @@ class _Rewrite:
             return
         if isinstance(node, exp.EQ | exp.NEQ) and not isinstance(node.expression, exp.Subquery):
             right = _members(node.expression)
-            if right is None:
-                raise _refuse("a row compared with something that is not a row")
+            assert right is not None
             if len(right) != len(left):
                 raise _refuse(f"rows of {len(left)} and {len(right)} values compared")
             same: exp.Expr = exp.Paren(this=_all_equal(left, right))
@@ -158,7 +168,7 @@ class _Rewrite:
         subquery = node.args.get("query") if isinstance(node, exp.In) else node.expression
         query = _query(subquery)
         if query is None:
-            raise _refuse("a row compared with something that is not a row or a subquery")
+            raise _refuse("a row compared with a subquery that is not a query")
         for member in left:
             if any(member.find_all(exp.AggFunc, exp.Window, exp.Subquery, exp.Exists)):
                 raise _refuse("an aggregate, window or subquery in the row left of a subquery")
