@@ -349,3 +349,19 @@ def test_rows_of_three_and_four_members_answer_as_duckdb(tmp_path: Any, seed: in
                 assert made.rows(sql) == made.duck_rows(sql), sql
     finally:
         made.close()
+
+
+def test_rows_of_floats_match_nan_with_nan_and_negative_zero_with_zero(tmp_path: Any) -> None:
+    # As PostgreSQL and DuckDB: NaN equals NaN, -0.0 equals 0.0.
+    with Engine.open(tmp_path / "d", background_jobs=False) as engine:
+        engine.execute("CREATE TABLE f (id BIGINT PRIMARY KEY, x DOUBLE, y DOUBLE)")
+        engine.execute(
+            "INSERT INTO f VALUES (1, CAST('NaN' AS DOUBLE), 1), (2, 0.0, 2), (3, 1.5, NULL)"
+        )
+        engine.execute("CREATE TABLE g (id BIGINT PRIMARY KEY, x DOUBLE, y DOUBLE)")
+        engine.execute("INSERT INTO g VALUES (1, CAST('NaN' AS DOUBLE), 1), (2, -0.0, 2)")
+        got = engine.execute(
+            "SELECT id, (x, y) IN (SELECT x, y FROM g), (x, y) NOT IN (SELECT x, y FROM g) "
+            "FROM f ORDER BY id"
+        ).rows()
+    assert got == [(1, True, False), (2, True, False), (3, False, True)]

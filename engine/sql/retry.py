@@ -28,6 +28,9 @@ error positions. Only on a refusal it knows how to repair does it retry:
   UNION (``subquery_forms.exact_exists``), and correlated scalar subqueries
   with GROUP BY / HAVING or a NULL test of an aggregate (decorrelated, or
   refused by name);
+- (before the first run) row comparisons ``(a, b) IN / = ...``, member by
+  member (``row_values.py``), and an uncorrelated EXISTS as one constant,
+  not a nested loop (``constant_exists.py``);
 - (before the first run) ``LIKE 'p' ESCAPE 'c'`` with an escape other than
   the backslash, which DataFusion refuses: the pattern is spelled with the
   backslash (``engine/sql/like_escape.py``);
