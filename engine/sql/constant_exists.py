@@ -30,7 +30,7 @@ import re
 
 from sqlglot import exp
 
-from engine.sql import subqueries
+from engine.sql import subqueries, subquery_forms
 from engine.sql.relations import ColumnsOf
 from engine.sql.tokens import parsed
 
@@ -57,6 +57,7 @@ def computed_once(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | Non
             query = query.this
         if not isinstance(query, exp.Query) or correlated(node, query):
             continue
+        _existence_only(query)
         count += 1
         while f"{_PREFIX}{count}" in taken:
             count += 1
@@ -74,6 +75,24 @@ def computed_once(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | Non
     if not changed:
         return None
     return tree, tree.sql(dialect=dialect)
+
+
+def _existence_only(query: exp.Query) -> None:
+    """A SELECT's projection as the constant 1 where it cannot change how
+    many rows there are (no aggregate, DISTINCT, HAVING or QUALIFY), and without its
+    ORDER BY (which cannot either): nothing of it is read, and its names may
+    repeat (``SELECT x, x``, a ``*`` over two tables), which DataFusion
+    refuses in a derived table."""
+    if not isinstance(query, exp.Select) or subquery_forms.aggregates_in_projection(query):
+        return
+    if any(query.args.get(a) is not None for a in ("having", "qualify", "distinct")):
+        return  # DISTINCT over the constant would be one row, before an OFFSET
+    if query.args.get("group") is not None and any(
+        isinstance(g, exp.Literal) for g in query.args["group"].expressions
+    ):
+        return  # GROUP BY 1 names a projection
+    query.set("expressions", [exp.Literal.number(1)])
+    query.set("order", None)
 
 
 def _outermost(node: exp.Exists) -> bool:
