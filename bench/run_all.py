@@ -56,6 +56,7 @@ BENCHMARKS = {
     "magic": "bench.bench_magic",
     "fetch": "bench.bench_fetch",
     "manifest": "bench.bench_manifest",
+    "exists": "bench.bench_exists",
 }
 
 

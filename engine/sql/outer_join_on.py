@@ -56,6 +56,7 @@ from sqlglot import exp
 from engine.errors import QueryError, UnsupportedStatementError
 from engine.sql.relations import ColumnsOf, Relations, from_items, joins_of
 from engine.sql.right_joins import star_columns
+from engine.sql.subquery_forms import holds_subquery
 from engine.sql.tokens import conjuncts_of, depth, rewritten
 
 _PREFIX = "__kalam_oj"
@@ -79,13 +80,6 @@ def rewrite_on_subqueries(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, st
         return rewritten(sql, lambda tree: _Rewrite(tree, columns_of).run())
     except _Unresolved:
         return None
-
-
-def _holds_subquery(node: exp.Expr) -> bool:
-    # ``x op ANY / ALL (SELECT ...)`` holds its query without a Subquery node.
-    return any(
-        isinstance(q.this, exp.Query) for q in node.find_all(exp.Subquery, exp.Any, exp.All)
-    ) or any(True for _ in node.find_all(exp.Exists))
 
 
 def _side(join: exp.Join) -> str:
@@ -174,7 +168,7 @@ class _Rewrite:
                 for join in holder.args.get("joins") or []
                 if (_side(join) in ("LEFT", "RIGHT", "FULL") or _inner(join))
                 and join.args.get("on") is not None
-                and _holds_subquery(join.args["on"])
+                and holds_subquery(join.args["on"])
             ]
             if not found:
                 return changed
@@ -289,7 +283,7 @@ class _Rewrite:
         # Each subquery conjunct with the columns it names of either side.
         named: list[tuple[exp.Expr, list[tuple[exp.Column, str]], bool, bool]] = []
         for cond in conjuncts:
-            if not _holds_subquery(cond):
+            if not holds_subquery(cond):
                 out.append(cond.copy())
                 continue
             refs = self.refs(cond, select, relations)
@@ -334,7 +328,7 @@ class _Rewrite:
             # chain row; a row with none keeps one copy, unmatched, once.
             self.count += 1
             name = f"{_PREFIX}{self.count}"
-            others = [c for c in conjuncts if not _holds_subquery(c)]
+            others = [c for c in conjuncts if not holds_subquery(c)]
             on_refs = [ref for c in others for ref in self.refs(c, select, relations)]
             if {source for _, source in on_refs} - chain_names - item_names:
                 raise _refuse("a column of a source outside the join")
@@ -387,7 +381,7 @@ class _Rewrite:
         ]
         names = [chain_items[0].alias_or_name.lower(), item.alias_or_name.lower()]
         for cond in conjuncts_of(join.args["on"]):
-            if not _holds_subquery(cond):
+            if not holds_subquery(cond):
                 kept.append(cond.copy())
                 continue
             try:

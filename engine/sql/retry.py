@@ -28,6 +28,9 @@ error positions. Only on a refusal it knows how to repair does it retry:
   UNION (``subquery_forms.exact_exists``), and correlated scalar subqueries
   with GROUP BY / HAVING or a NULL test of an aggregate (decorrelated, or
   refused by name);
+- (before the first run) row comparisons ``(a, b) IN / = ...``, member by
+  member (``row_values.py``), and an uncorrelated EXISTS as one constant,
+  not a nested loop (``constant_exists.py``);
 - (before the first run) ``LIKE 'p' ESCAPE 'c'`` with an escape other than
   the backslash, which DataFusion refuses: the pattern is spelled with the
   backslash (``engine/sql/like_escape.py``);
@@ -49,6 +52,7 @@ from engine.exec.query import QueryRunner
 from engine.sql import (
     checked_ints,
     coercions,
+    constant_exists,
     fetch,
     full_joins,
     join_using,
@@ -59,6 +63,7 @@ from engine.sql import (
     outnames,
     rewrite,
     right_joins,
+    row_values,
     setops,
     subqueries,
     subquery_forms,
@@ -140,6 +145,8 @@ class RewritingRunner:
         passes: tuple[Callable[[str], tuple[Any, str] | None], ...] = (
             similar_to_regex,  # SIMILAR TO read as an unanchored regex
             coercions.without_empty_in_lists,  # `IN ()` is a syntax error there
+            lambda t: row_values.row_comparisons(t, cols),  # (a, b) IN / = ..., member-wise
+            lambda t: constant_exists.computed_once(t, cols),  # not a nested loop per row
             # EXISTS over an aggregate, with LIMIT 0 or OFFSET: planned, answered
             # wrongly (before offsets.kept, which would hide the OFFSET from it).
             subquery_forms.exact_exists,

@@ -259,13 +259,12 @@ def single_row_value(
         ),
         to=exp.DataType.build("BIGINT"),
     )
+    # A CASE with an operand: DataFusion rewrites a searched one-branch
+    # CASE of a boolean into `check = 0 AND v`, whose AND skips the check
+    # in a batch where `v` is all FALSE (the error was lost).
     replacement = exp.Case(
-        ifs=[
-            exp.If(
-                this=exp.EQ(this=check, expression=exp.Literal.number(0)),
-                true=exp.column(f"{name}_v", table=name),
-            )
-        ]
+        this=check,
+        ifs=[exp.If(this=exp.Literal.number(0), true=exp.column(f"{name}_v", table=name))],
     )
     return values, exp.Paren(this=replacement)
 
@@ -428,7 +427,7 @@ def out_of_join_conditions(sql: str) -> tuple[exp.Expr, str] | None:
         joins = select.args.get("joins") or []
         for i, join in enumerate(joins):
             on = join.args.get("on")
-            if on is None or not _holds_subquery(on):
+            if on is None or not holds_subquery(on):
                 continue
             outer_side = join.args.get("side") or (join.args.get("kind") or "").upper() not in (
                 "",
@@ -440,8 +439,8 @@ def out_of_join_conditions(sql: str) -> tuple[exp.Expr, str] | None:
             if outer_side or later_outer:
                 continue  # outer_join_on.py rewrote those it could before the first run
             conjuncts = conjuncts_of(on)
-            keep = [c for c in conjuncts if not _holds_subquery(c)]
-            move = [c for c in conjuncts if _holds_subquery(c)]
+            keep = [c for c in conjuncts if not holds_subquery(c)]
+            move = [c for c in conjuncts if holds_subquery(c)]
             if keep:
                 join.set("on", exp.and_(*[c.copy() for c in keep]))
             else:
@@ -454,7 +453,10 @@ def out_of_join_conditions(sql: str) -> tuple[exp.Expr, str] | None:
     return tree, tree.sql(dialect=dialect)
 
 
-def _holds_subquery(node: exp.Expr) -> bool:
-    return any(isinstance(q.this, exp.Query) for q in node.find_all(exp.Subquery)) or any(
-        True for _ in node.find_all(exp.Exists)
-    )
+def holds_subquery(node: exp.Expr) -> bool:
+    """Whether ``node`` holds a subquery: EXISTS, a scalar or IN subquery, or
+    ``x op ANY / ALL (SELECT ...)``, which holds its query without a
+    Subquery node."""
+    return any(
+        isinstance(q.this, exp.Query) for q in node.find_all(exp.Subquery, exp.Any, exp.All)
+    ) or any(True for _ in node.find_all(exp.Exists))
