@@ -64,6 +64,7 @@ from engine.sql import (
     rewrite,
     right_joins,
     row_values,
+    scalar_nulls,
     setops,
     subqueries,
     subquery_forms,
@@ -162,6 +163,8 @@ class RewritingRunner:
             # CAST of a fraction to an integer rounds; -0.0 equals 0.0 in IN / ORDER BY
             lambda t: numeric_semantics.exact_numbers(t, self._schema_of, params),
             type_names.plain_type_names,  # Utf8View of flushed TEXT named as Utf8
+            # A scalar subquery of a literal or NOT NULL column with no row is NULL
+            lambda t: scalar_nulls.nullable_scalars(t, cols),
         )
         for rewrite_pass in passes:
             done = rewrite_pass(df_sql)
