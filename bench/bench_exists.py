@@ -10,7 +10,9 @@ with a few samples only, the engine running the query as written
 keyless semi join, a nested loop (seconds at 1M x 1M rows).
 
 A second report times row-valued ``(a, b) [NOT] IN (SELECT ...)``
-(``engine/sql/row_values.py``) over the same tables next to DuckDB.
+(``engine/sql/row_values.py``) over the same tables next to DuckDB, and a
+one-column ``a NOT IN (SELECT ...)``, which the same module spells as a row
+of one (DataFusion's null-aware anti join took 28.9 s at 1M x 1M rows).
 
 Standalone::
 
@@ -56,6 +58,7 @@ QUERIES = {
 ROW_QUERIES = {
     "row in": "SELECT count(*) FROM t WHERE (a, b) IN (SELECT a, b FROM u)",
     "row not in": "SELECT count(*) FROM t WHERE (a, b) NOT IN (SELECT a, b FROM u)",
+    "not in (one column)": "SELECT count(*) FROM t WHERE a NOT IN (SELECT a FROM u)",
     "row not in, as a value": (
         "SELECT count(*) FROM t WHERE ((a, b) NOT IN (SELECT a, b FROM u)) IS NOT FALSE"
     ),
