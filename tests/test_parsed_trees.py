@@ -38,3 +38,26 @@ def test_only_the_last_few_texts_are_kept() -> None:
         tokens.parsed(f"SELECT {i}")
     assert len(tokens._trees) == tokens._TREES_SIZE
     assert "SELECT 0" not in tokens._trees
+
+
+def test_rewrites_that_peek_at_the_shared_tree_leave_it_as_read() -> None:
+    from engine.sql import row_values, scalar_nulls
+
+    def columns_of(schema, table):
+        return {"t": ["id", "a"], "u": ["id", "a"]}.get(table)
+
+    texts = [
+        "SELECT id FROM t WHERE a NOT IN (SELECT a FROM u)",
+        "SELECT id FROM t WHERE (SELECT a FROM u WHERE id = 5) IS NULL",
+        "SELECT id FROM t WHERE (a, id) IN (SELECT a, id FROM u)",
+        "SELECT id FROM t WHERE upper(a) IN ('X', 'Y')",
+    ]
+    for sql in texts:
+        before = tokens.peeked(sql).sql()
+        for rewrite in (row_values.row_comparisons, scalar_nulls.nullable_scalars):
+            done = rewrite(sql, columns_of)
+            if done is not None:
+                assert done[1] != sql
+        assert tokens.peeked(sql).sql() == before, sql
+        assert tokens.parsed(sql)[0].sql() == before, sql
+    assert row_values.row_comparisons(texts[3], columns_of) is None

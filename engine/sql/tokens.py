@@ -121,6 +121,22 @@ def parsed(sql: str) -> tuple[Any, Any] | None:
     return tree, dialect
 
 
+def peeked(sql: str) -> Any | None:
+    """The tree of ``sql`` shared with every other reader, for a rewrite to
+    look whether it has anything to do before it takes its own copy
+    (``parsed``): it must not be changed. None when sqlglot cannot read it."""
+    with _memo_lock:
+        hit = _trees.get(sql)
+    if hit is not None:
+        return hit[0]
+    read = parsed(sql)
+    if read is None:
+        return None
+    with _memo_lock:
+        hit = _trees.get(sql)
+    return hit[0] if hit is not None else read[0]
+
+
 def conjuncts_of(node: Any) -> list[Any]:
     """The terms of an AND chain (``node`` itself when it is no AND, none
     for None), as sqlglot's ``flatten`` gives them."""
