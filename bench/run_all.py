@@ -57,6 +57,7 @@ BENCHMARKS = {
     "fetch": "bench.bench_fetch",
     "manifest": "bench.bench_manifest",
     "exists": "bench.bench_exists",
+    "theta": "bench.bench_theta",
 }
 
 

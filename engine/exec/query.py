@@ -540,20 +540,29 @@ class QueryRunner:
                 data = arrow_frame(data, src.name)
             tables[(src.namespace, src.name)] = Table(data)
         computed: list[tuple[Materialised, Any]] = []
+        # The most rows one table of the statement holds: the build side of
+        # a nested-loop join over tables (``nested_loop_batch``; a build side
+        # that is itself a join's output may hold more).
+        rows = max(
+            (s.get("hot_rows", 0) + s.get("cold_rows_scanned", 0) for s in stats.values()),
+            default=0,
+        )
         if ctes is not None:
             # Each CTE is computed from the same resolved tables as the main
             # query (one snapshot), and its rows live only in ``tables``,
             # which is dropped when this statement's run returns.
             sql, where = ctes.sql, mapper(ctes.sql, ctes.edits)
             for cte in ctes.ctes:
-                stand_in, cte_df = self._materialise(
+                stand_in, cte_df, cte_rows = self._materialise(
                     cte,
                     tables,
                     params,
                     namespace,
                     mapper(cte.sql, cte.edits),
                     run=ctes.analyze or not explain,
+                    rows=rows,
                 )
+                rows = max(rows, cte_rows)
                 tables[(STAND_IN_NAMESPACE, cte.name)] = stand_in
                 computed.append((cte, cte_df))
         try:
@@ -564,6 +573,7 @@ class QueryRunner:
                 namespace,
                 joins=tree.find(exp.Join, exp.Subquery) is not None,
                 explain=explain,
+                rows=rows,
             )
             if overrides and len(overrides) == len(sources):
                 # Every table is a handful of looked-up rows: nothing worth cancelling.
@@ -589,9 +599,11 @@ class QueryRunner:
         *,
         joins: bool,
         explain: bool,
+        rows: int,
     ) -> Any:
         """``sql`` planned over ``tables`` (DataFusion errors propagate);
-        ``joins``: it may join (worth checking for a nested-loop join)."""
+        ``joins``: it may join (worth checking for a nested-loop join);
+        ``rows``: the most rows one of ``tables`` holds."""
         with self._context.planning(tables, namespace) as planner:
             df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
             if joins and self._context.nested_loop(
@@ -599,11 +611,12 @@ class QueryRunner:
                 df,
                 remember=not explain,
             ):
-                # Small batches: a nested-loop join yields (and so can be
-                # cancelled) between steps of batch_size x its build side.
+                # Batches sized to the build side: a nested-loop join yields
+                # (and so can be cancelled) only between probe batches.
                 # The DataFrame keeps the setting it was planned with, so
                 # the shared context gets its default back at once.
-                planner.sql(f"SET {_BATCH_SIZE} = {NESTED_LOOP_BATCH}").collect()
+                batch = nested_loop_batch(rows)
+                planner.sql(f"SET {_BATCH_SIZE} = {batch}").collect()
                 try:
                     df = planner.sql_with_options(sql, _OPTIONS, param_values=params)
                 finally:
@@ -619,22 +632,26 @@ class QueryRunner:
         where: Callable[[int, int], tuple[int, int]],
         *,
         run: bool,
-    ) -> tuple[Table, Any]:
+        rows: int,
+    ) -> tuple[Table, Any, int]:
         """One CTE's rows as a table for the main query, and its DataFrame
         (for EXPLAIN). ``run=False`` (a plain EXPLAIN): planned, not run; the
         main query is planned over an empty stand-in of its shape."""
         try:
-            df = self._frame(cte.sql, params, tables, namespace, joins=True, explain=not run)
+            df = self._frame(
+                cte.sql, params, tables, namespace, joins=True, explain=not run, rows=rows
+            )
             if not run:
                 # A dataset, not an in-memory table: DataFusion cannot see it
                 # is empty, so the plan shown is the one the rows would get.
-                return _empty_provider(df.schema()), df
+                return _empty_provider(df.schema()), df, 0
             data = _collect_apart(self._collect, df)
         except KalamError:
             raise
         except Exception as exc:
             raise datafusion_error(exc, where=where, sql=cte.sql) from None
-        return Table(arrow_frame(_as_planned(data, df.schema()), "materialized_cte")), df
+        stand_in = Table(arrow_frame(_as_planned(data, df.schema()), "materialized_cte"))
+        return stand_in, df, data.num_rows
 
 
 @feeds_result_sink
@@ -661,12 +678,30 @@ def _with_cte_plans(result: pa.Table, computed: list[tuple[Materialised, Any]]) 
 
 _BATCH_SIZE = "datafusion.execution.batch_size"
 DEFAULT_BATCH = 8192  # DataFusion's default
-NESTED_LOOP_BATCH = 64  # rows a nested-loop join probes between cancellation points
-# (each partition finishes its batch against the whole build side). With its
-# arithmetic checked for overflow (engine/sql/checked_ints.py, ~3x the cost a
-# pair), a killed `a.id + b.id > 3` over 200k x 200k rows went on for 2.5-3.7
-# CPU-s at 1,024 rows and 2.2 at 256; at 64 it stays inside the 2 CPU-s that
-# tests/test_live_kernel.py allows.
+NESTED_LOOP_BATCH = 64  # the fewest rows a nested-loop join probes between yields
+# A nested-loop join yields (and so can be cancelled) only between probe
+# batches: each DataFusion thread finishes the batch it is on against the
+# whole build side, at about STEP_S per build row plus PAIR_S per pair
+# (measured, datafusion 55, `a.id + b.id > 3` with its arithmetic checked
+# for overflow, engine/sql/checked_ints.py; unchecked filters cost less).
+# Small batches are slow, though: a 20k x 20k such join took 43 CPU-s at 64
+# rows and 2.2 at 8,192. So the batch is as large as keeps one probe batch
+# under WIND_DOWN_S, and never smaller than NESTED_LOOP_BATCH, where the
+# per-row cost dominates and smaller batches gain nothing.
+STEP_S = 7e-6
+PAIR_S = 6e-9
+WIND_DOWN_S = 0.25
+
+
+def nested_loop_batch(build_rows: int) -> int:
+    """The batch size for a plan with a nested-loop join whose build side
+    holds at most ``build_rows`` rows: a power of two from NESTED_LOOP_BATCH
+    to DEFAULT_BATCH."""
+    room = WIND_DOWN_S / max(build_rows, 1) - STEP_S
+    fits = int(room / PAIR_S) if room > 0 else 0
+    if fits < NESTED_LOOP_BATCH:
+        return NESTED_LOOP_BATCH
+    return min(DEFAULT_BATCH, 1 << (fits.bit_length() - 1))
 
 
 def _limit_from_head(
