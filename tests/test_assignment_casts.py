@@ -210,3 +210,34 @@ def test_literal_arithmetic_rounds_as_the_decimal_it_is_on_every_write_path(eng,
     if "t." not in value:
         eng.execute(f"INSERT INTO t (id, i) VALUES (11, {value})")
         assert eng.execute("SELECT i FROM t WHERE id = 11").scalar() == right
+
+
+# INSERT ... SELECT over a VALUES list: DataFusion types a column of numeric
+# literals as a Float64, which rounded as a double (2.5 -> 2); PostgreSQL and
+# DuckDB read a DECIMAL (2.5 -> 3). (SQL DuckDB reads as written.)
+VALUES_SOURCES = [
+    "SELECT * FROM (VALUES (10, 2.5, 2.5, 2.5), (11, -2.5, -2.5, -2.5))",
+    "SELECT * FROM (VALUES (10, 1e1, 1.5e-3, -0.005), (11, 2.51, 2.5, 0.0005))",
+    "SELECT * FROM (VALUES (10, 0.5, 0.1, 1)) UNION ALL SELECT 11, 4.5, 2, 3.25",
+    "WITH c AS (SELECT * FROM (VALUES (10, 6.5, 6.5, 6.5))) SELECT * FROM c",
+    "SELECT * FROM (VALUES (10, 1, 2, 3), (11, 32766.5, 0, 0))",
+]
+
+
+@pytest.mark.parametrize("source", VALUES_SOURCES)
+def test_insert_select_over_values_rounds_literals_as_the_decimals_they_are(eng, source):
+    import duckdb
+
+    duck = duckdb.connect()
+    duck.execute("CREATE TABLE t (id INT PRIMARY KEY, i INT, d DOUBLE, m DECIMAL(6, 2))")
+    duck.execute(f"INSERT INTO t (id, i, d, m) {source}")
+    eng.execute(f"INSERT INTO t (id, i, d, m) {source}")
+    got = eng.execute("SELECT id, i, d, m FROM t WHERE id >= 10 ORDER BY id").rows()
+    assert got == duck.execute("SELECT * FROM t ORDER BY id").fetchall()
+
+
+def test_insert_select_over_values_out_of_range_changes_nothing(eng):
+    before = _state(eng)
+    with pytest.raises(TypeMismatchError, match="out of range"):
+        eng.execute("INSERT INTO t (id, i) SELECT * FROM (VALUES (10, 1.5), (11, 2147483647.5))")
+    assert _state(eng) == before

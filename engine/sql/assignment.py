@@ -11,12 +11,16 @@ their 3. So a value whose kind is certainly "decimal" (``numeric_semantics``)
 is written as ``CAST(<value> AS <type>)``, which the SELECT path rounds as
 the DECIMAL it is (``numeric_semantics.exact_numbers``). Values of any other
 kind are left as written (never a cast that would accept text or booleans).
+In an INSERT's SELECT, a VALUES list's numeric literals with a point or an
+exponent become the DECIMALs they are (``_decimal_values``): through
+``SELECT *`` or a derived table's columns their kind is not followed.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
@@ -98,12 +102,13 @@ def cast_select(
     if read is None:
         return None
     tree, dialect = read
+    in_values = _decimal_values(tree)
     selects = leaf_selects(tree)
     if not selects or any(
         len(s.expressions) != len(types) or any(isinstance(p, exp.Star) for p in s.expressions)
         for s in selects
     ):
-        return None
+        return _rendered(tree, dialect) if in_values else None
     values = [[p.this if isinstance(p, exp.Alias) else p for p in s.expressions] for s in selects]
     wanted = [i for i, t in enumerate(types) if t in INTEGER_COLUMNS]
     flat = kinds_of(tree, [row[i] for i in wanted for row in values], schema_of, params)
@@ -116,11 +121,50 @@ def cast_select(
             ]
             chosen += [(value, types[i]) for value in decimals]
     if not chosen:
-        return None
+        return _rendered(tree, dialect) if in_values else None
     for value, column in chosen:
         value.replace(exp.cast(value.copy(), column))
+    return _rendered(tree, dialect)
+
+
+def _rendered(tree: exp.Expr, dialect: Any) -> tuple[exp.Expr, str] | None:
     text = render(tree, dialect)
     return None if text is None else (tree, text)
+
+
+def _decimal_values(tree: exp.Expr) -> bool:
+    """Rewrite each numeric literal with a point or an exponent in a VALUES
+    list of ``tree`` as the DECIMAL PostgreSQL and DuckDB read it (from its
+    text, exactly): DataFusion types such a column as a Float64, so
+    ``INSERT INTO t SELECT * FROM (VALUES (1, 2.5))`` stored 2, not 3, in an
+    integer column. Whether any was."""
+    changed = False
+    for values in tree.find_all(exp.Values):
+        for literal in list(values.find_all(exp.Literal)):
+            if literal.is_string or _FRACTION.search(literal.this) is None:
+                continue
+            decimal = _decimal_type(literal.this)
+            if decimal is not None:
+                plain = format(Decimal(literal.this), "f")  # DataFusion reads no exponent
+                literal.replace(exp.cast(exp.Literal.string(plain), decimal))
+                changed = True
+    return changed
+
+
+def _decimal_type(text: str) -> str | None:
+    """DECIMAL(p, s) holding the number ``text`` exactly, or None when
+    DataFusion's DECIMAL (38 digits) cannot."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    scale = max(0, -exponent)
+    precision = max(len(digits) + max(0, exponent), scale, 1)
+    return f"DECIMAL({precision}, {scale})" if precision <= 38 else None
 
 
 def _has_fraction_literal(node: exp.Expr) -> bool:
