@@ -274,6 +274,16 @@ def coerce(value: Any, canonical: str, column: str) -> Any:
 # What PostgreSQL's int4in accepts: blanks around an optional sign and digits
 # (a fraction or an exponent in text is an error there, unlike DuckDB).
 _INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+# Text PostgreSQL reads as a float8 / real (its special values included).
+_FLOAT_TEXT = re.compile(
+    r"\s*[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e[+-]?[0-9]+)?|nan|inf|infinity)\s*",
+    re.ASCII | re.IGNORECASE,
+)
+# Text PostgreSQL reads as a boolean (whole words; it also takes prefixes).
+_BOOL_TEXT = {
+    **dict.fromkeys(("true", "t", "yes", "y", "on", "1"), True),
+    **dict.fromkeys(("false", "f", "no", "n", "off", "0"), False),
+}
 
 
 def assign(value: Any, canonical: str, column: str) -> Any:
@@ -287,12 +297,21 @@ def assign(value: Any, canonical: str, column: str) -> Any:
       rounds halves away from zero, as PostgreSQL's numeric -> int and
       DuckDB's DECIMAL -> INT do: 2.5 -> 3, -2.5 -> -3;
     - text holding an integer (``'3'``, ``' -7 '``) is that integer; other
-      text (``'2.7'``, ``'abc'``) stays an error, as in PostgreSQL.
+      text (``'2.7'``, ``'abc'``) stays an error, as in PostgreSQL;
+    - for a DOUBLE or REAL column, text holding a number (``'1.5'``,
+      ``' 1e3 '``, ``'NaN'``, ``'-Infinity'``) is that number, and for a
+      BOOLEAN column ``'true'``, ``'f'``, ``'yes'``, ``'off'``, ``'1'``...
+      are those truth values, as PostgreSQL reads a quoted literal there.
 
     The rounded value must still fit the type (``coerce`` refuses it
     otherwise, with the same "out of range" error as ``CAST``), and NaN and
     infinities are refused. Lookups (``WHERE id = 2.5``) keep ``coerce``:
     there 2.5 matches no integer."""
+    if isinstance(value, str):
+        if canonical in ("FLOAT", "DOUBLE") and _FLOAT_TEXT.fullmatch(value):
+            return coerce(float(value), canonical, column)
+        if canonical == "BOOLEAN" and value.strip().lower() in _BOOL_TEXT:
+            return _BOOL_TEXT[value.strip().lower()]
     if type(value) is not int and canonical in _INT_RANGES and value is not None:
         if isinstance(value, bool):
             pass  # refused by coerce

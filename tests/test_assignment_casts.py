@@ -241,3 +241,43 @@ def test_insert_select_over_values_out_of_range_changes_nothing(eng):
     with pytest.raises(TypeMismatchError, match="out of range"):
         eng.execute("INSERT INTO t (id, i) SELECT * FROM (VALUES (10, 1.5), (11, 2147483647.5))")
     assert _state(eng) == before
+
+
+@pytest.fixture(params=["hot", "cold"])
+def quoted(tmp_path, request):
+    with Engine.open(tmp_path, background_jobs=False) as e:
+        e.execute("CREATE TABLE q (id INT PRIMARY KEY, d DOUBLE, r REAL, b BOOLEAN)")
+        e.execute("INSERT INTO q VALUES (1, 0, 0, false), (2, 0, 0, true)")
+        if request.param == "cold":
+            e.flush("q")
+        yield e
+
+
+def test_quoted_numbers_and_truth_values_are_stored_as_postgresql_reads_them(quoted):
+    # Was: "cannot store '1.5' in column 'd' of type DOUBLE" (PostgreSQL and
+    # DuckDB store 1.5).
+    quoted.execute(
+        "INSERT INTO q VALUES (3, '1.5', ' 1e3 ', 'true'), (4, '-Infinity', '.5', ' OFF '), "
+        "(5, 'NaN', '-2', 'y')"
+    )
+    quoted.execute("UPDATE q SET d = '2.5', b = 'no' WHERE id = 2")
+    quoted.execute("INSERT INTO q (id, d, b) VALUES (?, ?, ?)", [6, "7.25", "t"])
+    rows = quoted.execute("SELECT id, d, r, b FROM q ORDER BY id").rows()
+    assert rows[:4] == [
+        (1, 0.0, 0.0, False),
+        (2, 2.5, 0.0, False),
+        (3, 1.5, 1000.0, True),
+        (4, float("-inf"), 0.5, False),
+    ]
+    assert rows[4][0] == 5 and rows[4][1] != rows[4][1] and rows[4][2:] == (-2.0, True)
+    assert rows[5] == (6, 7.25, None, True)
+
+
+@pytest.mark.parametrize(
+    ("column", "item"), [("d", "'abc'"), ("d", "'1_000'"), ("d", "''"), ("b", "'maybe'")]
+)
+def test_other_text_in_a_number_or_boolean_column_refuses_the_insert(quoted, column, item):
+    before = quoted.execute("SELECT * FROM q ORDER BY id").rows()
+    with pytest.raises(TypeMismatchError, match="cannot store"):
+        quoted.execute(f"INSERT INTO q (id, {column}) VALUES (9, {item})")
+    assert quoted.execute("SELECT * FROM q ORDER BY id").rows() == before
