@@ -128,7 +128,17 @@ class RewritingRunner:
         **kwargs: Any,
     ) -> tuple[pa.Table, dict[str, dict[str, int]]]:
         """``check_projections=False``: the query's own projections are an
-        UPDATE's new values, whose overflow the write path reports."""
+        UPDATE's new values, whose overflow the write path reports.
+
+        An EXPLAIN's query gets the same rewrites as the query itself, so the
+        plan shown is the plan that runs: they see the text after
+        ``EXPLAIN [ANALYZE] [VERBOSE]``, which goes back in front of it
+        (``_run_named``)."""
+        if kwargs.get("explain"):
+            prefix, inner = _explain_prefix(df_sql)
+            if prefix:
+                df_sql = inner
+                kwargs = {**kwargs, "explain_prefix": prefix}
         escaped = like_escape.backslash_escapes(df_sql)
         if escaped is not None:
             df_sql = escaped
@@ -235,9 +245,11 @@ class RewritingRunner:
         renames: list[tuple[int, int]] = []
         names_by_alias: dict[int, str] = {}
         first_error: KalamError | None = None
+        kwargs = dict(kwargs)
+        prefix = kwargs.pop("explain_prefix", "")
         for _ in range(_MAX_DUPLICATES):
             try:
-                table, stats = self._inner.run(tree, sql, params, **kwargs)
+                table, stats = self._inner.run(tree, prefix + sql, params, **kwargs)
                 break
             except QueryError as exc:
                 found = outnames.duplicate_positions(str(exc))
@@ -284,3 +296,15 @@ def _locate_before(
         return locate(offset) if locate is not None else position(sql, offset)
 
     return where
+
+
+_EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:(?:ANALYZE|VERBOSE)\s+)*", re.IGNORECASE)
+
+
+def _explain_prefix(sql: str) -> tuple[str, str]:
+    """(``EXPLAIN [ANALYZE] [VERBOSE] ``, the query) of an EXPLAIN's text;
+    ("", ``sql``) for any other text."""
+    found = _EXPLAIN.match(sql)
+    if found is None:
+        return "", sql
+    return sql[: found.end()], sql[found.end() :]
