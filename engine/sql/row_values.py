@@ -30,7 +30,14 @@ DuckDB 1.x does not) is inlined: its FROM and WHERE with the comparison
 added, which needs every column of ``l`` qualified by a table of the outer
 query or unknown to the subquery's sources; otherwise, and for correlated
 forms whose rows are not its FROM's (GROUP BY, LIMIT, a UNION, ...), the
-query is refused by name. ``<``, ``>`` between rows are left as written.
+query is refused by name.
+
+``<``, ``<=``, ``>``, ``>=`` between two rows compare members left to
+right, stopping at the first pair that is unequal or holds a NULL (NULL
+then): ``l < v`` is ``l1 < v1 OR (l1 = v1 AND (l2 < v2 OR ...
+ln < vn))``, exactly that in three-valued logic. DataFusion's struct order
+put a NULL member first: ``(1, NULL) < (1, 2)`` was TRUE, PostgreSQL says
+NULL. A row ordered against a subquery is left as written.
 """
 
 from __future__ import annotations
@@ -49,9 +56,18 @@ from engine.sql.tokens import depth, peeked, rewritten
 _PREFIX = "__kalam_rv"
 # A row on the left of IN / = / <>: `) IN (`, `) = (`, `ROW(`.
 _HINT = re.compile(
-    r"\)\s*(?:NOT\s+)?(?:IN|=|<>|!=)\s*\(|\bROW\s*\(|\bNOT\s+IN\s*\(\s*(?:SELECT|WITH)\b",
+    r"\)\s*(?:NOT\s+)?(?:IN|=|<>|!=|<=?|>=?)\s*\(|\bROW\s*\("
+    r"|\bNOT\s+IN\s*\(\s*(?:SELECT|WITH)\b",
     re.IGNORECASE,
 )
+# Row orderings: the strict comparison of the members before the last.
+_ORDERINGS: dict[type[exp.Expr], type[exp.Expr]] = {
+    exp.LT: exp.LT,
+    exp.LTE: exp.LT,
+    exp.GT: exp.GT,
+    exp.GTE: exp.GT,
+}
+_COMPARISONS = (exp.In, exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
 
 
 def _refuse(what: str) -> UnsupportedStatementError:
@@ -67,8 +83,7 @@ def row_comparisons(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | N
     # A look at the shared tree first (``f(x) IN (...)`` matches the hint too):
     # a copy and the correlation test cost ~1 ms of a TPC-H query.
     if not any(
-        _is_row_comparison(n) or _not_in_conjunct(n)
-        for n in shared.find_all(exp.In, exp.EQ, exp.NEQ)
+        _is_row_comparison(n) or _not_in_conjunct(n) for n in shared.find_all(*_COMPARISONS)
     ):
         return None
     return rewritten(sql, lambda tree: _Rewrite(tree, columns_of).run())
@@ -88,6 +103,8 @@ def _is_row_comparison(node: exp.Expr) -> bool:
     the right; anything else (a struct column, ...) is left as written."""
     if _members(node.this) is None:
         return False
+    if type(node) in _ORDERINGS:
+        return _members(node.expression) is not None
     if isinstance(node, exp.In):
         if node.args.get("query") is not None:
             return True
@@ -130,6 +147,18 @@ def _maybe_equal(left: list[exp.Expr], right: list[exp.Expr]) -> exp.Expr:
     )
 
 
+def _ordered(node: exp.Expr, left: list[exp.Expr], right: list[exp.Expr]) -> exp.Expr:
+    """``left <op> right`` member by member (the module docstring)."""
+    strict = _ORDERINGS[type(node)]
+    out: exp.Expr = type(node)(this=left[-1].copy(), expression=right[-1].copy())
+    for a, b in zip(reversed(left[:-1]), reversed(right[:-1]), strict=True):
+        equal_then = exp.and_(
+            exp.EQ(this=a.copy(), expression=b.copy()), exp.Paren(this=out), copy=False
+        )
+        out = exp.or_(strict(this=a.copy(), expression=b.copy()), equal_then, copy=False)
+    return out
+
+
 def _any_of(terms: list[exp.Expr]) -> exp.Expr:
     """OR of ``terms`` as a balanced tree (a long IN list must not nest
     thousands deep)."""
@@ -147,7 +176,7 @@ class _Rewrite:
         self.count = 0
 
     def run(self) -> bool:
-        found = [n for n in self.tree.find_all(exp.In, exp.EQ, exp.NEQ) if _is_row_comparison(n)]
+        found = [n for n in self.tree.find_all(*_COMPARISONS) if _is_row_comparison(n)]
         found += [n for n in self.tree.find_all(exp.In) if self._plain_not_in(n)]
         for node in sorted(found, key=depth, reverse=True):
             self.rewrite(node)
@@ -176,6 +205,13 @@ class _Rewrite:
                 if row is None or len(row) != len(left):
                     raise _refuse(f"each value of a row IN list must be a row of {len(left)}")
             node.replace(exp.Paren(this=_any_of([_all_equal(left, r) for r in rows if r])))
+            return
+        if type(node) in _ORDERINGS:
+            right = _members(node.expression)
+            assert right is not None
+            if len(right) != len(left):
+                raise _refuse(f"rows of {len(left)} and {len(right)} values compared")
+            node.replace(exp.Paren(this=_ordered(node, left, right)))
             return
         if isinstance(node, exp.EQ | exp.NEQ) and not isinstance(node.expression, exp.Subquery):
             right = _members(node.expression)
