@@ -685,6 +685,32 @@ def test_rows_of_a_query_that_stalls_reach_the_reader_before_it_ends() -> None:
         safety.cancel()
 
 
+def test_a_small_result_whose_end_comes_late_is_still_whole_in_the_head(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The end of a one-chunk result arrives well after CHUNK_SECONDS (a busy
+    machine): GetFlightInfo's head still holds it whole, with its end, so the
+    row count is exact (CI once saw a 3-row SELECT report rowcount -1)."""
+    import threading
+
+    import engine.flight.streaming as streaming
+    from engine.flight.streaming import RunningQuery
+
+    monkeypatch.setattr(streaming, "HEAD_SECONDS", 30.0)
+    gate = threading.Event()
+    late = threading.Timer(0.2, gate.set)  # 10x CHUNK_SECONDS after the last batch
+    late.start()
+    try:
+        batches = [pa.record_batch({"x": [i]}) for i in range(3)]
+        running = RunningQuery(_fake_query(batches, 0, gate))
+        head = running.head(1)
+        assert running.finished
+        assert [b.column("x")[0].as_py() for b in head] == [0, 1, 2]
+    finally:
+        late.cancel()
+        gate.set()
+
+
 def test_a_large_ordered_result_arrives_complete_in_order_and_in_few_messages(
     alice: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -61,6 +61,12 @@ QUEUE_BYTES = 16 << 20
 CHUNK_ROWS = 64 * 1024
 CHUNK_BYTES = 8 << 20
 CHUNK_SECONDS = 0.02
+# The head (``head``: what GetFlightInfo answers with) waits this long for
+# the query's next hand-over before taking the rows gathered so far: a
+# result that fits in one chunk is then whole, with its exact row count,
+# even when a busy machine delays the query's end past CHUNK_SECONDS after
+# its last batch (seen in CI: a 3-row result answered with an unknown count).
+HEAD_SECONDS = 1.0
 
 
 def is_streamable(stmt: st.Statement) -> bool:
@@ -113,6 +119,7 @@ class RunningQuery:
         self._put_rows = 0  # produced by the query (query thread)
         self._streamed_rows = 0  # taken by the reader
         self._check_decimals = False
+        self._patience = CHUNK_SECONDS  # the reader's wait before it takes a chunk
         self.result: Result | None = None
         self.error: BaseException | None = None
         self.finished = False
@@ -254,12 +261,12 @@ class RunningQuery:
 
     def _get(self) -> tuple[list[Any], int]:
         """The next chunk (or the end) from the queue. When none came for
-        ``CHUNK_SECONDS``, the reader takes the rows the query gathered so
+        ``CHUNK_SECONDS`` (``HEAD_SECONDS`` for the head), the reader takes the rows the query gathered so
         far itself: a query that stalls (or trickles) after producing rows
         does not hold them back until its next batch."""
         while True:
             try:
-                return self._queue.get(timeout=CHUNK_SECONDS)
+                return self._queue.get(timeout=self._patience)
             except queue.Empty:
                 pass
             with self._lock:
@@ -289,12 +296,16 @@ class RunningQuery:
         ended (then ``finished`` is set and ``error`` / ``result`` tell how)."""
         out: list[pa.RecordBatch] = []
         count = 0
-        while count < rows:
-            chunk = self._next_chunk()
-            if chunk is None:
-                break
-            out += chunk
-            count += sum(b.num_rows for b in chunk)
+        self._patience = HEAD_SECONDS
+        try:
+            while count < rows:
+                chunk = self._next_chunk()
+                if chunk is None:
+                    break
+                out += chunk
+                count += sum(b.num_rows for b in chunk)
+        finally:
+            self._patience = CHUNK_SECONDS
         return out
 
     def renamed_later(self, head: list[pa.RecordBatch]) -> bool:
