@@ -22,8 +22,7 @@ Standalone::
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,15 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
 
-from bench.fixtures import open_engine, work_dir  # noqa: E402
+from bench.fixtures import id_a_b_table, open_engine, work_dir  # noqa: E402
 from bench.harness import (  # noqa: E402
     BenchConfig,
     BenchReport,
     Case,
     Row,
+    cpu_timed,
     format_report,
     interleave,
     log,
@@ -63,26 +61,6 @@ ROW_QUERIES = {
         "SELECT count(*) FROM t WHERE ((a, b) NOT IN (SELECT a, b FROM u)) IS NOT FALSE"
     ),
 }
-
-
-def _table(n: int, seed: int) -> pa.Table:
-    rng = np.random.default_rng(seed)
-    return pa.table(
-        {
-            "id": np.arange(n, dtype=np.int64),
-            "a": rng.integers(0, 1000, n),
-            "b": rng.integers(0, 100, n),
-        }
-    )
-
-
-def _cpu(fn: Callable[[], Any]) -> Callable[[], float]:
-    def timed() -> float:
-        start = time.process_time()
-        fn()
-        return time.process_time() - start
-
-    return timed
 
 
 @contextmanager
@@ -110,8 +88,8 @@ def _compare(
     duck_fn = lambda: duck.execute(sql).fetchall()  # noqa: E731
     samples = interleave(
         [
-            Case(f"{label}: engine cpu", _cpu(eng_fn), self_timed=True),
-            Case(f"{label}: duckdb cpu", _cpu(duck_fn), self_timed=True),
+            Case(f"{label}: engine cpu", cpu_timed(eng_fn), self_timed=True),
+            Case(f"{label}: duckdb cpu", cpu_timed(duck_fn), self_timed=True),
             Case(f"{label}: engine wall", eng_fn),
             Case(f"{label}: duckdb wall", duck_fn),
         ],
@@ -135,7 +113,7 @@ def run(cfg: BenchConfig) -> Iterator[BenchReport]:
     import duckdb
 
     n = cfg.pick(20_000, 1_000_000, 1_000_000)
-    t, u = _table(n, 0), _table(n, 1)
+    t, u = id_a_b_table(n, 0), id_a_b_table(n, 1)
     with (
         work_dir(cfg, NAME) as path,
         open_engine(path, background_jobs=False, durability="async") as engine,
@@ -156,7 +134,13 @@ def run(cfg: BenchConfig) -> Iterator[BenchReport]:
                 eng_fn = lambda sql=sql: engine.execute(sql).rows()  # noqa: E731
                 with _as_written():
                     before = interleave(
-                        [Case(f"{label}: engine as written cpu", _cpu(eng_fn), self_timed=True)],
+                        [
+                            Case(
+                                f"{label}: engine as written cpu",
+                                cpu_timed(eng_fn),
+                                self_timed=True,
+                            )
+                        ],
                         rounds=1,
                         per_round=cfg.pick(1, 3),
                         warmup=0,

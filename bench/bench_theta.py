@@ -17,25 +17,22 @@ Standalone::
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
 
-from bench.fixtures import open_engine, work_dir  # noqa: E402
+from bench.fixtures import id_a_b_table, open_engine, work_dir  # noqa: E402
 from bench.harness import (  # noqa: E402
     BenchConfig,
     BenchReport,
     Case,
     Row,
+    cpu_timed,
     format_report,
     interleave,
     log,
@@ -46,26 +43,6 @@ QUERIES = {
     "cross join, arithmetic filter": ("SELECT count(*) FROM t CROSS JOIN u WHERE t.a + u.a > 1000"),
     "range join": "SELECT count(*), sum(u.b) FROM t JOIN u ON u.a >= t.a AND u.a < t.a + 3",
 }
-
-
-def _table(n: int, seed: int) -> pa.Table:
-    rng = np.random.default_rng(seed)
-    return pa.table(
-        {
-            "id": np.arange(n, dtype=np.int64),
-            "a": rng.integers(0, 1000, n),
-            "b": rng.integers(0, 100, n),
-        }
-    )
-
-
-def _cpu(fn: Callable[[], Any]) -> Callable[[], float]:
-    def timed() -> float:
-        start = time.process_time()
-        fn()
-        return time.process_time() - start
-
-    return timed
 
 
 @contextmanager
@@ -86,7 +63,7 @@ def run(cfg: BenchConfig) -> Iterator[BenchReport]:
     import duckdb
 
     n = cfg.pick(1_000, 10_000, 20_000)
-    t, u = _table(n, 0), _table(n, 1)
+    t, u = id_a_b_table(n, 0), id_a_b_table(n, 1)
     raw = datafusion.SessionContext(datafusion.SessionConfig().with_target_partitions(2))
     raw.register_record_batches("t", [t.to_batches()])
     raw.register_record_batches("u", [u.to_batches()])
@@ -108,16 +85,18 @@ def run(cfg: BenchConfig) -> Iterator[BenchReport]:
             samples = interleave(
                 [
                     Case(
-                        f"{label}: engine", _cpu(lambda s=sql: engine.execute(s)), self_timed=True
+                        f"{label}: engine",
+                        cpu_timed(lambda s=sql: engine.execute(s)),
+                        self_timed=True,
                     ),
                     Case(
                         f"{label}: raw datafusion",
-                        _cpu(lambda s=sql: raw.sql(s).collect()),
+                        cpu_timed(lambda s=sql: raw.sql(s).collect()),
                         self_timed=True,
                     ),
                     Case(
                         f"{label}: duckdb",
-                        _cpu(lambda s=sql: duck.execute(s).fetchall()),
+                        cpu_timed(lambda s=sql: duck.execute(s).fetchall()),
                         self_timed=True,
                     ),
                 ],
@@ -140,7 +119,7 @@ def run(cfg: BenchConfig) -> Iterator[BenchReport]:
                     [
                         Case(
                             f"{label}: engine at 64 rows a batch",
-                            _cpu(lambda s=sql: engine.execute(s)),
+                            cpu_timed(lambda s=sql: engine.execute(s)),
                             self_timed=True,
                         )
                     ],

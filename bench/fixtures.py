@@ -152,3 +152,19 @@ def physical_column(files: list[str], logical: str, *, engine: Any, table: str) 
                 if candidate in names:
                     return candidate
     raise NotAvailable(f"cannot map column {logical!r} of {table} to segment columns {names}")
+
+
+def id_a_b_table(n: int, seed: int) -> Any:
+    """``n`` rows of ``id`` (0..n-1), ``a`` (random 0..999) and ``b``
+    (random 0..99), the same for the same seed."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    return pa.table(
+        {
+            "id": np.arange(n, dtype=np.int64),
+            "a": rng.integers(0, 1000, n),
+            "b": rng.integers(0, 100, n),
+        }
+    )
