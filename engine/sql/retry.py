@@ -61,6 +61,7 @@ from engine.sql import (
     offsets,
     outer_join_on,
     outnames,
+    pg_functions,
     rewrite,
     right_joins,
     row_values,
@@ -155,6 +156,7 @@ class RewritingRunner:
         cols = self._columns_of
         passes: tuple[Callable[[str], tuple[Any, str] | None], ...] = (
             similar_to_regex,  # SIMILAR TO read as an unanchored regex
+            pg_functions.as_datafusion,  # sign(), mod(), ceiling(), every()
             coercions.without_empty_in_lists,  # `IN ()` is a syntax error there
             lambda t: row_values.row_comparisons(t, cols),  # (a, b) IN / = ..., member-wise
             lambda t: constant_exists.computed_once(t, cols),  # not a nested loop per row

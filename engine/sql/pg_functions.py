@@ -1,0 +1,46 @@
+"""PostgreSQL function names DataFusion 55 does not know, spelled its way.
+
+``sign(x)``, ``mod(a, b)``, ``ceiling(x)`` and the aggregate ``every(b)``
+failed as unknown functions ("did you mean sin()?"). sqlglot reads the
+first three as its own nodes, which the engine's dialect writes back as
+``signum(x)``, ``a % b`` and ``ceil(x)`` (``engine/sql/dialect.py``); ``every``
+becomes ``bool_and``. Each means the same there: ``%`` keeps the sign of
+the dividend, as ``mod`` does. A query naming none of them is not parsed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from engine.sql.checked_ints import render
+from engine.sql.tokens import parsed, peeked
+
+_NAMES = re.compile(r"\b(?:sign|mod|ceiling|every)\s*\(", re.IGNORECASE)
+
+
+def _every(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Anonymous) and node.name.upper() == "EVERY"
+
+
+def _renamed(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Sign | exp.Ceil | exp.Mod) or _every(node)
+
+
+def as_datafusion(sql: str) -> tuple[exp.Expr, str] | None:
+    """(tree, text) of ``sql`` with those functions in DataFusion's words;
+    None when it names none of them."""
+    if _NAMES.search(sql) is None or (shared := peeked(sql)) is None:
+        return None
+    if not any(_renamed(n) for n in shared.walk()):
+        return None
+    read = parsed(sql)
+    if read is None:
+        return None
+    tree, dialect = read
+    for node in list(tree.find_all(exp.Anonymous)):
+        if _every(node):
+            node.replace(exp.LogicalAnd(this=node.expressions[0].copy()))
+    text = render(tree, dialect)
+    return None if text is None else (tree, text)
