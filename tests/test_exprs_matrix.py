@@ -57,8 +57,9 @@ PostgreSQL where DuckDB deviates):
 - ``^`` is DataFusion's bitwise XOR (``2 ^ 3`` is 1); PostgreSQL and DuckDB
   read it as a power. Write ``power(2, 3)``.
 - ``upper('ß')`` is ``'SS'`` (Unicode's full mapping; DuckDB keeps one character).
-- ``variance`` and ``percentile_disc`` are unknown functions (a clear
-  error naming them); ``var_samp`` and ``percentile_cont`` exist.
+- ``percentile_disc`` is an unknown function (a clear error naming it);
+  ``percentile_cont`` exists (``variance`` is ``var_samp``,
+  ``engine/sql/pg_functions.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PostgreSQL's ``sign``, ``mod``, ``ceiling`` and ``every`` work
+"""PostgreSQL's ``sign``, ``mod``, ``ceiling``, ``every`` and ``variance`` work
 (``engine/sql/pg_functions.py``); DataFusion 55 refused them as unknown
 functions. Answers checked against DuckDB (``bool_and`` for ``every``),
 over hot and cold rows, in projections, WHERE, ORDER BY and GROUP BY."""
@@ -40,6 +40,7 @@ def pair(
         "SELECT sign(i) AS s, count(*) FROM t GROUP BY sign(i) ORDER BY s NULLS LAST",
         "SELECT id FROM t ORDER BY ceiling(f) DESC NULLS LAST, id",
         "SELECT id, 'sign(x) and mod(a, b)' AS note FROM t ORDER BY id",
+        "SELECT variance(f), VARIANCE(i), variance(m) FROM t",
     ],
 )
 def test_answers_match_duckdb(pair: tuple[Engine, duckdb.DuckDBPyConnection], sql: str) -> None:

@@ -1,10 +1,11 @@
 """PostgreSQL function names DataFusion 55 does not know, spelled its way.
 
-``sign(x)``, ``mod(a, b)``, ``ceiling(x)`` and the aggregate ``every(b)``
-failed as unknown functions ("did you mean sin()?"). sqlglot reads the
-first three as its own nodes, which the engine's dialect writes back as
-``signum(x)``, ``a % b`` and ``ceil(x)`` (``engine/sql/dialect.py``); ``every``
-becomes ``bool_and``. Each means the same there: ``%`` keeps the sign of
+``sign(x)``, ``mod(a, b)``, ``ceiling(x)`` and the aggregates ``every(b)``
+and ``variance(x)`` failed as unknown functions ("did you mean sin()?").
+sqlglot reads all but ``every`` as its own nodes, which the engine's
+dialect writes back as ``signum(x)``, ``a % b``, ``ceil(x)`` and
+``var_samp(x)`` (``engine/sql/dialect.py``; PostgreSQL's ``variance`` is
+the sample variance); ``every`` becomes ``bool_and``. Each means the same there: ``%`` keeps the sign of
 the dividend, as ``mod`` does. A query naming none of them is not parsed.
 """
 
@@ -17,7 +18,7 @@ from sqlglot import exp
 from engine.sql.checked_ints import render
 from engine.sql.tokens import parsed, peeked
 
-_NAMES = re.compile(r"\b(?:sign|mod|ceiling|every)\s*\(", re.IGNORECASE)
+_NAMES = re.compile(r"\b(?:sign|mod|ceiling|every|variance)\s*\(", re.IGNORECASE)
 
 
 def _every(node: exp.Expr) -> bool:
@@ -25,7 +26,7 @@ def _every(node: exp.Expr) -> bool:
 
 
 def _renamed(node: exp.Expr) -> bool:
-    return isinstance(node, exp.Sign | exp.Ceil | exp.Mod) or _every(node)
+    return isinstance(node, exp.Sign | exp.Ceil | exp.Mod | exp.Variance) or _every(node)
 
 
 def as_datafusion(sql: str) -> tuple[exp.Expr, str] | None:
