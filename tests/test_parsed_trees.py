@@ -61,3 +61,23 @@ def test_rewrites_that_peek_at_the_shared_tree_leave_it_as_read() -> None:
         assert tokens.peeked(sql).sql() == before, sql
         assert tokens.parsed(sql)[0].sql() == before, sql
     assert row_values.row_comparisons(texts[3], columns_of) is None
+
+
+def test_fresh_names_skip_the_names_a_query_already_uses() -> None:
+    read = tokens.parsed("SELECT x1 AS __kalam_rv1, x3 AS __kalam_rv3 FROM t AS __kalam_rv2")
+    assert read is not None
+    names = tokens.FreshNames(read[0], "__kalam_rv")
+    assert [names.next() for _ in range(3)] == ["__kalam_rv4", "__kalam_rv5", "__kalam_rv6"]
+    assert tokens.FreshNames(read[0], "__kalam_zz").next() == "__kalam_zz1"
+
+
+def test_a_row_comparison_next_to_a_column_named_like_its_derived_table(engine) -> None:  # type: ignore[no-untyped-def]
+    engine.execute("CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT)")
+    engine.execute("CREATE TABLE u (id INT PRIMARY KEY, a INT, b INT)")
+    engine.execute("INSERT INTO t VALUES (1, 1, 2), (2, 3, 4), (3, 5, NULL)")
+    engine.execute("INSERT INTO u VALUES (1, 1, 2), (2, 5, 6)")
+    got = engine.execute(
+        "SELECT __kalam_rv1.id AS __kalam_rv1 FROM t AS __kalam_rv1 "
+        "WHERE (a, b) IN (SELECT a, b FROM u) ORDER BY 1"
+    ).rows()
+    assert got == [(1,)]

@@ -32,7 +32,7 @@ from sqlglot import exp
 
 from engine.sql import subqueries, subquery_forms
 from engine.sql.relations import ColumnsOf
-from engine.sql.tokens import parsed
+from engine.sql.tokens import FreshNames, parsed
 
 _EXISTS = re.compile(r"\bEXISTS\b", re.IGNORECASE)
 _PREFIX = "__kalam_ex"
@@ -48,8 +48,7 @@ def computed_once(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | Non
     if not found:
         return None
     correlated = subqueries.correlation_test(tree, columns_of)
-    taken = {i.name for i in tree.find_all(exp.Identifier) if i.name.startswith(_PREFIX)}
-    count = 0
+    names = FreshNames(tree, _PREFIX)
     changed = False
     for node in found:
         query = node.this
@@ -58,10 +57,7 @@ def computed_once(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | Non
         if not isinstance(query, exp.Query) or correlated(node, query):
             continue
         _existence_only(query)
-        count += 1
-        while f"{_PREFIX}{count}" in taken:
-            count += 1
-        name = f"{_PREFIX}{count}"
+        name = names.next()
         alias = exp.TableAlias(this=exp.to_identifier(name))
         first = exp.select(exp.Literal.number(1)).from_(exp.Subquery(this=query, alias=alias))
         first.set("limit", exp.Limit(expression=exp.Literal.number(1)))

@@ -51,7 +51,7 @@ from sqlglot import exp
 from engine.errors import QueryError, UnsupportedStatementError
 from engine.sql import subqueries
 from engine.sql.relations import ColumnsOf, Relations, from_items
-from engine.sql.tokens import depth, peeked, rewritten
+from engine.sql.tokens import FreshNames, depth, peeked, rewritten
 
 _PREFIX = "__kalam_rv"
 # A row on the left of IN / = / <>: `) IN (`, `) = (`, `ROW(`.
@@ -173,7 +173,7 @@ class _Rewrite:
         self.tree = tree
         self.relations = Relations(tree, columns_of)
         self.correlated = subqueries.correlation_test(tree, columns_of)
-        self.count = 0
+        self.names = FreshNames(tree, _PREFIX)
 
     def run(self) -> bool:
         found = [n for n in self.tree.find_all(*_COMPARISONS) if _is_row_comparison(n)]
@@ -251,8 +251,7 @@ class _Rewrite:
                 f"A row of {width} values is compared with a subquery returning "
                 f"{len(produced)} column{'s' if len(produced) != 1 else ''}; they must match"
             )
-        self.count += 1
-        name = f"{_PREFIX}{self.count}"
+        name = self.names.next()
         if not self.correlated(node, query):
             names = [f"c{i}" for i in range(width)]
             alias = exp.TableAlias(

@@ -30,7 +30,7 @@ from sqlglot import exp
 from engine.sql import subqueries
 from engine.sql.relations import ColumnsOf
 from engine.sql.subquery_forms import aggregates_in_projection
-from engine.sql.tokens import parsed, peeked
+from engine.sql.tokens import FreshNames, parsed, peeked
 
 _SUBSELECT = re.compile(r"\(\s*SELECT\b", re.IGNORECASE)
 _PREFIX = "__kalam_nv"
@@ -65,8 +65,7 @@ def nullable_scalars(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | 
     tree, dialect = read
     found = [s for s in tree.find_all(exp.Subquery) if _scalar(s)]
     correlated = subqueries.correlation_test(tree, columns_of)
-    taken = {i.name for i in tree.find_all(exp.Identifier) if i.name.startswith(_PREFIX)}
-    count = 0
+    names = FreshNames(tree, _PREFIX)
     changed = False
     for sub in found:
         query = sub.this
@@ -74,10 +73,7 @@ def nullable_scalars(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | 
         if picked is None or correlated(sub, query):
             continue
         value = picked.this if isinstance(picked, exp.Alias) else picked
-        count += 1
-        while f"{_PREFIX}{count}" in taken:
-            count += 1
-        name = f"{_PREFIX}{count}"
+        name = names.next()
         inner = query.copy()
         inner.set("expressions", [exp.alias_(value.copy(), name)])
         kept: exp.Expr = exp.Anonymous(this="nullif", expressions=[exp.column(name), exp.Null()])

@@ -154,6 +154,24 @@ def depth(node: Any) -> int:
     return d
 
 
+class FreshNames:
+    """Private names ``<prefix>1``, ``<prefix>2``, ... that no identifier of
+    ``tree`` uses already (a rewrite's derived tables and columns)."""
+
+    def __init__(self, tree: Any, prefix: str) -> None:
+        self._prefix = prefix
+        self._taken = {
+            i.name for i in tree.find_all(sqlglot.exp.Identifier) if i.name.startswith(prefix)
+        }
+        self._count = 0
+
+    def next(self) -> str:
+        self._count += 1
+        while f"{self._prefix}{self._count}" in self._taken:
+            self._count += 1
+        return f"{self._prefix}{self._count}"
+
+
 def rewritten(sql: str, rewrite: Callable[[Any], bool]) -> tuple[Any, str] | None:
     """``sql`` parsed, ``rewrite(tree)`` applied in place, and (tree, text
     rendered back) when it changed something; None when it did not or
