@@ -310,8 +310,8 @@ def assign(value: Any, canonical: str, column: str) -> Any:
     if isinstance(value, str):
         if canonical in ("FLOAT", "DOUBLE") and _FLOAT_TEXT.fullmatch(value):
             return coerce(float(value), canonical, column)
-        if canonical == "BOOLEAN" and value.strip().lower() in _BOOL_TEXT:
-            return _BOOL_TEXT[value.strip().lower()]
+        if canonical == "BOOLEAN" and (word := value.strip().lower()) in _BOOL_TEXT:
+            return _BOOL_TEXT[word]
     if type(value) is not int and canonical in _INT_RANGES and value is not None:
         if isinstance(value, bool):
             pass  # refused by coerce

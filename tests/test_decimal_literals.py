@@ -152,6 +152,10 @@ def test_a_view_with_a_long_literal_compares_exactly(engine: Engine) -> None:
             "SELECT -CAST('99999999999999999999' AS DECIMAL(20, 0)), "
             "CAST('0.1234567890123456789' AS DECIMAL(19, 19))",
         ),
+        (  # the digits without the exponent: DataFusion cannot cast '...e5' text
+            "SELECT 1.23456789012345678e5",
+            "SELECT CAST('123456.789012345678' AS DECIMAL(18, 12))",
+        ),
     ],
 )
 def test_only_literals_a_double_cannot_hold_are_rewritten(sql: str, expected: str | None) -> None:
@@ -163,3 +167,9 @@ def test_errors_before_a_rewritten_literal_keep_their_position(engine: Engine) -
     engine.execute(CREATE)
     with pytest.raises(Exception, match=r"nope.*line 1, column 8"):
         engine.execute("SELECT nope, 12345678901234567.89 FROM t")
+
+
+def test_a_long_literal_with_an_exponent_is_read_exactly(engine: Engine) -> None:
+    # Was: "Cannot cast string '1.23456789012345678e5' to value of Decimal128".
+    got = engine.execute("SELECT 1.23456789012345678e5 AS v").scalar()
+    assert got == Decimal("123456.789012345678")

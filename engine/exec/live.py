@@ -16,7 +16,7 @@ yield point. A nested-loop join (a cross join or a join on a
 non-equality) yields only between probe batches: each DataFusion thread
 finishes the batch it is on against the whole build side. So
 ``engine.exec.query`` sizes their batches by the rows the statement reads
-(``nested_loop_batch``): up to ~30k build rows a killed join stops within
+(``nested_loop_batch``): up to ~34k build rows a killed join stops within
 ~0.25 CPU-s a thread; past that, at 64 rows a batch, the floor is ~7 us a
 build row (200k rows: up to ~1.4 s a thread).
 

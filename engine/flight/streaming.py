@@ -261,9 +261,10 @@ class RunningQuery:
 
     def _get(self) -> tuple[list[Any], int]:
         """The next chunk (or the end) from the queue. When none came for
-        ``CHUNK_SECONDS`` (``HEAD_SECONDS`` for the head), the reader takes the rows the query gathered so
-        far itself: a query that stalls (or trickles) after producing rows
-        does not hold them back until its next batch."""
+        ``CHUNK_SECONDS`` (``HEAD_SECONDS`` for the head), the reader takes
+        the rows the query gathered so far itself: a query that stalls (or
+        trickles) after producing rows does not hold them back until its
+        next batch."""
         while True:
             try:
                 return self._queue.get(timeout=self._patience)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
@@ -30,6 +29,7 @@ from engine.catalog.model import TableDef
 from engine.sql.checked_ints import render
 from engine.sql.column_types import SchemaOf
 from engine.sql.numeric_semantics import kinds_of, leaf_selects
+from engine.sql.rewrite import decimal_literal
 from engine.sql.tokens import parsed
 
 INTEGER_COLUMNS = ("SMALLINT", "INT", "BIGINT")
@@ -143,28 +143,11 @@ def _decimal_values(tree: exp.Expr) -> bool:
         for literal in list(values.find_all(exp.Literal)):
             if literal.is_string or _FRACTION.search(literal.this) is None:
                 continue
-            decimal = _decimal_type(literal.this)
+            decimal = decimal_literal(literal.this)
             if decimal is not None:
-                plain = format(Decimal(literal.this), "f")  # DataFusion reads no exponent
-                literal.replace(exp.cast(exp.Literal.string(plain), decimal))
+                literal.replace(decimal)
                 changed = True
     return changed
-
-
-def _decimal_type(text: str) -> str | None:
-    """DECIMAL(p, s) holding the number ``text`` exactly, or None when
-    DataFusion's DECIMAL (38 digits) cannot."""
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return None
-    if not number.is_finite():
-        return None
-    _, digits, exponent = number.as_tuple()
-    assert isinstance(exponent, int)  # finite
-    scale = max(0, -exponent)
-    precision = max(len(digits) + max(0, exponent), scale, 1)
-    return f"DECIMAL({precision}, {scale})" if precision <= 38 else None
 
 
 def _has_fraction_literal(node: exp.Expr) -> bool:

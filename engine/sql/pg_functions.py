@@ -5,8 +5,9 @@ and ``variance(x)`` failed as unknown functions ("did you mean sin()?").
 sqlglot reads all but ``every`` as its own nodes, which the engine's
 dialect writes back as ``signum(x)``, ``a % b``, ``ceil(x)`` and
 ``var_samp(x)`` (``engine/sql/dialect.py``; PostgreSQL's ``variance`` is
-the sample variance); ``every`` becomes ``bool_and``. Each means the same there: ``%`` keeps the sign of
-the dividend, as ``mod`` does. A query naming none of them is not parsed.
+the sample variance); ``every`` becomes ``bool_and``. Each means the same
+there: ``%`` keeps the sign of the dividend, as ``mod`` does. A query
+naming none of them is not parsed.
 """
 
 from __future__ import annotations

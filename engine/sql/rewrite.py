@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from sqlglot import exp
 from sqlglot.tokens import Token, TokenType
 
 from engine.sql.tokens import tokenize
@@ -188,8 +189,30 @@ _INT64_RANGE = range(-(2**63), 2**63)
 _LONG_NUMBER = re.compile(r"(?:\d\.?){16,}")
 
 
-def _exact_decimal_type(text: str) -> tuple[int, int] | None:
-    """(precision, scale) of a numeric literal a double cannot hold exactly,
+def decimal_literal(text: str) -> exp.Cast | None:
+    """The numeric literal ``text`` as ``CAST('<digits>' AS DECIMAL(p, s))``,
+    exactly (the digits without an exponent, which DataFusion cannot read in
+    a text cast to DECIMAL); None when it is not a finite number or needs
+    more digits than a Decimal128 has."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    scale = max(0, -exponent)
+    precision = max(len(digits) + max(0, exponent), scale, 1)
+    if precision > _DECIMAL_MAX_PRECISION:
+        return None
+    return exp.cast(
+        exp.Literal.string(format(value, "f")), exp.DataType.build(f"DECIMAL({precision}, {scale})")
+    )
+
+
+def _exact_decimal(text: str) -> exp.Cast | None:
+    """``decimal_literal`` of a numeric literal a double cannot hold exactly,
     or None when a double holds it (or it is an int64, or too long for a
     Decimal128: DataFusion's own reading is kept)."""
     try:
@@ -207,13 +230,7 @@ def _exact_decimal_type(text: str) -> tuple[int, int] | None:
                 return None  # the shortest double that reads back as the literal
         except OverflowError:
             pass
-    _, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # finite
-    scale = max(0, -exponent)
-    precision = max(len(digits) + max(0, exponent), scale, 1)
-    if precision > _DECIMAL_MAX_PRECISION:
-        return None
-    return precision, scale
+    return decimal_literal(text)
 
 
 def exact_decimal_literals(sql: str) -> tuple[str, int] | None:
@@ -227,12 +244,9 @@ def exact_decimal_literals(sql: str) -> tuple[str, int] | None:
     for tok in tokenize(sql):
         if tok.token_type != TokenType.NUMBER:
             continue
-        found = _exact_decimal_type(tok.text)
+        found = _exact_decimal(tok.text)
         if found is not None:
-            text = sql[tok.start : tok.end + 1]
-            edits.append(
-                (tok.start, tok.end + 1, f"CAST('{text}' AS DECIMAL({found[0]}, {found[1]}))")
-            )
+            edits.append((tok.start, tok.end + 1, found.sql()))
     if not edits:
         return None
     out = sql
