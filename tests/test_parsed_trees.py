@@ -81,3 +81,63 @@ def test_a_row_comparison_next_to_a_column_named_like_its_derived_table(engine) 
         "WHERE (a, b) IN (SELECT a, b FROM u) ORDER BY 1"
     ).rows()
     assert got == [(1,)]
+
+
+# Each pass that looks at the shared tree before taking its own copy
+# (subquery_forms.exact_exists, numeric_semantics.exact_numbers,
+# constant_exists.computed_once, subqueries.decorrelate,
+# checked_ints.checked_arithmetic, date_intervals, row_values, scalar_nulls,
+# pg_functions):
+# a query each of them rewrites, and one it only looks at.
+_PASS_QUERIES = [
+    # exact_exists: an aggregate, LIMIT 0, OFFSET, a UNION, an ORDER BY
+    "SELECT id FROM t WHERE EXISTS (SELECT max(a) FROM u WHERE u.a = t.a) ORDER BY id",
+    "SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.a = t.a LIMIT 0) ORDER BY id",
+    "SELECT id FROM t WHERE EXISTS (SELECT a FROM u WHERE u.a >= t.a OFFSET 1) ORDER BY id",
+    "SELECT id FROM t WHERE EXISTS (SELECT a FROM u WHERE u.a = t.a UNION "
+    "SELECT a FROM u WHERE u.id = t.id) ORDER BY id",
+    "SELECT id FROM t WHERE EXISTS (SELECT a FROM u WHERE u.a = t.a ORDER BY a) ORDER BY id",
+    "SELECT (SELECT max(a) FROM u LIMIT 1 OFFSET 1) AS m FROM t ORDER BY id",
+    # exact_numbers: a cast to an integer, -0.0 in an IN list and a sort key
+    "SELECT id, CAST(d AS INT) AS i FROM t ORDER BY id",
+    "SELECT id FROM t WHERE f IN (-0.0, 2.5) ORDER BY id",
+    "SELECT id FROM t ORDER BY f * -1, id",
+    # constant_exists and decorrelate
+    "SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.a > 2) ORDER BY id",
+    "SELECT id, (SELECT a FROM u WHERE u.id = t.id) AS x FROM t ORDER BY id",
+    "SELECT id FROM t WHERE a NOT IN (SELECT a FROM u) OR id = 1 ORDER BY id",
+    # checked_ints (and mixed DECIMAL / DOUBLE)
+    "SELECT id, a + 1, -a, d + f FROM t ORDER BY id",
+    "SELECT sum(b) FROM t",
+    # date_intervals: a DATE plus a time of day, and plus whole days
+    "SELECT id, DATE '2024-01-01' + INTERVAL '1 hour' AS x FROM t ORDER BY id",
+    "SELECT id, DATE '2024-01-01' + INTERVAL '1 day' AS x FROM t ORDER BY id",
+    # looked at, left alone
+    "SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.a = t.a) ORDER BY id",
+    "SELECT id FROM t WHERE a IN (SELECT a FROM u) ORDER BY id",
+    "SELECT id, d * 2 FROM t ORDER BY d, id",
+]
+
+
+def test_no_rewrite_changes_the_tree_it_shares_with_the_next_query(engine) -> None:  # type: ignore[no-untyped-def]
+    """The passes look at the tree kept for a text before they copy it: a
+    look that changed it would change the next run of the same text (a
+    notebook re-running a cell), so each query runs twice with the same
+    answer, and every kept tree still reads as its text parsed afresh."""
+    import sqlglot
+
+    engine.execute(
+        "CREATE TABLE t (id INT PRIMARY KEY, a INT, b BIGINT, d DECIMAL(10, 2), f DOUBLE)"
+    )
+    engine.execute("CREATE TABLE u (id INT PRIMARY KEY, a INT)")
+    engine.execute(
+        "INSERT INTO t VALUES (1, 1, 10, 1.50, 0.0), (2, 3, 20, 2.50, 2.5), "
+        "(3, NULL, 30, -0.50, -1.0)"
+    )
+    engine.execute("INSERT INTO u VALUES (1, 1), (2, 3), (3, 5)")
+    for sql in _PASS_QUERIES:
+        first = engine.execute(sql).rows()
+        assert engine.execute(sql).rows() == first, sql
+        for text, (tree, dialect) in list(tokens._trees.items()):
+            fresh = sqlglot.parse_one(text, read=dialect)
+            assert tree.sql(dialect=dialect) == fresh.sql(dialect=dialect), (sql, text)

@@ -51,7 +51,7 @@ from sqlglot.tokens import TokenType
 from engine.errors import StatementTooComplexError
 from engine.sql.column_types import SchemaOf, column_types, name_of
 from engine.sql.mixed_numbers import NODES, doubles_where_mixed
-from engine.sql.tokens import depth, parsed, tokenize
+from engine.sql.tokens import depth, parsed, peeked, tokenize
 
 _ARROW_INTS = {pa.int16(): "SMALLINT", pa.int32(): "INT", pa.int64(): "BIGINT"}
 _RANK = {"SMALLINT": 1, "INT": 2, "BIGINT": 3}
@@ -122,24 +122,29 @@ def _checked(sql: str, schema_of: SchemaOf, *, projections: bool) -> tuple[exp.E
         # sqlglot reads `^` as POWER (PostgreSQL's meaning) where DataFusion
         # reads a bitwise XOR: the text could not be written back faithfully.
         return None
-    if (read := parsed(sql)) is None:
+    # Looked at on the shared tree first: most queries need nothing, and
+    # their own copy of the tree would cost more than the look.
+    shared = peeked(sql)
+    if not isinstance(shared, exp.Query) or shared.find(*_OPS, exp.Neg, exp.Sum, *NODES) is None:
         return None
-    tree, dialect = read
-    if not isinstance(tree, exp.Query) or tree.find(*_OPS, exp.Neg, exp.Sum, *NODES) is None:
-        return None
-    if sum(1 for _ in tree.find_all(*_OPS)) > MAX_CHECKED_STEPS:
+    if sum(1 for _ in shared.find_all(*_OPS)) > MAX_CHECKED_STEPS:
         # Typing a chain re-walks it per step (quadratic) and recurses per
         # level: 1,000 chained `+` (engine/sql/limits.py admits them) took
         # minutes. Left unchecked, as written (a known gap).
         return None
     try:
-        known = _Known(tree, schema_of)
+        known = _Known(shared, schema_of)
     except SqlglotError:
         return None
-    nodes: list[exp.Expr] = [n for n in tree.find_all(*_OPS, exp.Neg, exp.Sum) if known.checks(n)]
-    if not projections and isinstance(tree, exp.Select):
-        values = {id(p) for p in tree.expressions}
-        nodes = [n for n in nodes if not _under(n, values, tree)]
+    if not _steps(shared, known, projections) and not doubles_where_mixed(
+        shared, lambda column: known.columns.get(id(column)), dry=True
+    ):
+        return None
+    if (read := parsed(sql)) is None:
+        return None
+    tree, dialect = read
+    known = _Known(tree, schema_of)
+    nodes = _steps(tree, known, projections)
     slow, names = known.names_kept(nodes)
     # (Texts as written.) A CASE to sort on trips DataFusion's check of the
     # plan's orderings (SanityCheckPlan), so a sort key takes the cast form.
@@ -158,6 +163,15 @@ def _checked(sql: str, schema_of: SchemaOf, *, projections: bool) -> tuple[exp.E
         return None
     text = render(tree, dialect)
     return None if text is None else (tree, text)
+
+
+def _steps(tree: exp.Query, known: _Known, projections: bool) -> list[exp.Expr]:
+    """The integer steps of ``tree`` to check (read only)."""
+    nodes: list[exp.Expr] = [n for n in tree.find_all(*_OPS, exp.Neg, exp.Sum) if known.checks(n)]
+    if not projections and isinstance(tree, exp.Select):
+        values = {id(p) for p in tree.expressions}
+        nodes = [n for n in nodes if not _under(n, values, tree)]
+    return nodes
 
 
 # Functions whose arguments sqlglot reads in PostgreSQL's terms and writes

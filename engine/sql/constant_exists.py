@@ -32,7 +32,7 @@ from sqlglot import exp
 
 from engine.sql import subqueries, subquery_forms
 from engine.sql.relations import ColumnsOf
-from engine.sql.tokens import FreshNames, parsed
+from engine.sql.tokens import FreshNames, parsed, peeked
 
 _EXISTS = re.compile(r"\bEXISTS\b", re.IGNORECASE)
 _PREFIX = "__kalam_ex"
@@ -41,21 +41,18 @@ _PREFIX = "__kalam_ex"
 def computed_once(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
     """(tree, text) of ``sql`` with each uncorrelated EXISTS as above; None
     when it has none."""
-    if _EXISTS.search(sql) is None or (read := parsed(sql)) is None:
+    # Looked at on the shared tree first: most queries need nothing, and
+    # their own copy of the tree would cost more than the look.
+    if _EXISTS.search(sql) is None or (shared := peeked(sql)) is None:
+        return None
+    if not _uncorrelated(shared, columns_of) or (read := parsed(sql)) is None:
         return None
     tree, dialect = read
-    found = [node for node in tree.find_all(exp.Exists) if _outermost(node)]
+    found = _uncorrelated(tree, columns_of)
     if not found:
         return None
-    correlated = subqueries.correlation_test(tree, columns_of)
     names = FreshNames(tree, _PREFIX)
-    changed = False
-    for node in found:
-        query = node.this
-        while isinstance(query, exp.Subquery):
-            query = query.this
-        if not isinstance(query, exp.Query) or correlated(node, query):
-            continue
+    for node, query in found:
         _existence_only(query)
         name = names.next()
         alias = exp.TableAlias(this=exp.to_identifier(name))
@@ -67,10 +64,24 @@ def computed_once(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | Non
         node.replace(
             exp.Paren(this=exp.GT(this=exp.Subquery(this=rows), expression=exp.Literal.number(0)))
         )
-        changed = True
-    if not changed:
-        return None
     return tree, tree.sql(dialect=dialect)
+
+
+def _uncorrelated(tree: exp.Expr, columns_of: ColumnsOf) -> list[tuple[exp.Exists, exp.Query]]:
+    """The outermost EXISTS of ``tree`` whose query names nothing around it,
+    with that query (read only: ``tree`` may be the shared one)."""
+    found = [node for node in tree.find_all(exp.Exists) if _outermost(node)]
+    if not found:
+        return []
+    correlated = subqueries.correlation_test(tree, columns_of)
+    out = []
+    for node in found:
+        query = node.this
+        while isinstance(query, exp.Subquery):
+            query = query.this
+        if isinstance(query, exp.Query) and not correlated(node, query):
+            out.append((node, query))
+    return out
 
 
 def _existence_only(query: exp.Query) -> None:

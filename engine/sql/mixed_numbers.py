@@ -68,16 +68,19 @@ def _values(node: exp.Expr) -> list[exp.Expr]:
 
 
 def doubles_where_mixed(
-    tree: exp.Expr, column_type: Callable[[exp.Column], pa.DataType | None]
+    tree: exp.Expr, column_type: Callable[[exp.Column], pa.DataType | None], *, dry: bool = False
 ) -> bool:
     """Cast the DECIMAL values of every mixed expression in ``tree`` to
-    DOUBLE (in place); whether any was."""
+    DOUBLE (in place); whether any was. ``dry``: whether any would be,
+    changing nothing."""
     changed = False
     for node in list(tree.find_all(*NODES)):
         values = _values(node)
         kinds = [kind(v, column_type) for v in values]
         if "float" not in kinds or "decimal" not in kinds:
             continue
+        if dry:
+            return True
         for value, found in zip(values, kinds, strict=True):
             if found == "decimal":
                 # Wrapped in place: nodes inside the value stay the same objects.

@@ -58,7 +58,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from engine.sql.checked_ints import render
 from engine.sql.column_types import SchemaOf, column_types
-from engine.sql.tokens import depth, parsed
+from engine.sql.tokens import depth, parsed, peeked
 
 _INT_TYPES = {
     exp.DataType.Type.SMALLINT,
@@ -110,8 +110,22 @@ def exact_numbers(
     )
     if not (casts or zeros):
         return None
+    # Looked at on the shared tree first: most queries need nothing, and
+    # their own copy of the tree would cost more than the look.
+    shared = peeked(sql)
+    if shared is None or not isinstance(shared, exp.Query):
+        return None
+    try:
+        known = _Types(shared, schema_of, params or {})
+        if not (
+            (casts and _rounded_casts(shared, known, dry=True))
+            or (zeros and _zero_is_zero(shared, known, dry=True))
+        ):
+            return None
+    except SqlglotError:
+        return None
     read = parsed(sql)
-    if read is None or not isinstance(read[0], exp.Query):
+    if read is None:
         return None
     tree, dialect = read
     known = _Types(tree, schema_of, params or {})
@@ -149,7 +163,7 @@ class _Types:
             qualifiers: dict[int, str] = {}
             if self._schema_of is not None:
                 columns, qualifiers = column_types(self._tree, self._schema_of)
-            self._typed = (columns, qualifiers, _derived_columns(self._tree, qualifiers))
+            self._typed = (columns, qualifiers, derived_columns(self._tree, qualifiers))
         return self._typed
 
     def kind(self, node: exp.Expr, *, literal: str = "decimal") -> str | None:
@@ -254,7 +268,7 @@ def _choices(node: exp.Expr) -> list[exp.Expr]:
     return [v for v in found if v is not None and not isinstance(v, exp.Null)]
 
 
-def _derived_columns(tree: exp.Expr, qualifiers: dict[int, str]) -> dict[int, list[exp.Expr]]:
+def derived_columns(tree: exp.Expr, qualifiers: dict[int, str]) -> dict[int, list[exp.Expr]]:
     """id(column) -> the values it names in a derived table or CTE (one per
     branch of a set operation), where the reference is certain: qualified by
     that source, or unqualified in a scope with no other source. Their
@@ -333,14 +347,15 @@ def _rounded(operand: exp.Expr, kind: str) -> exp.Expr:
     return exp.Case(ifs=[exp.If(this=half, true=even)], default=exp.Round(this=operand.copy()))
 
 
-def _rounded_casts(tree: exp.Expr, known: _Types) -> bool:
+def _rounded_casts(tree: exp.Expr, known: _Types, *, dry: bool = False) -> bool:
+    """``dry``: whether there is a cast to round, changing nothing."""
     casts = [
         c
         for c in tree.find_all(exp.Cast)
         if c.to.this in _INT_TYPES and known.kind(c.this) in ("decimal", "float")
     ]
-    if not casts:
-        return False
+    if not casts or dry:
+        return bool(casts)
     # Names first, as written: a projection keeps the name DataFusion gives it.
     names: list[tuple[exp.Expr, str]] = []
     ids = {id(c) for c in casts}
@@ -430,7 +445,8 @@ def _computed_float(node: exp.Expr, known: _Types) -> bool:
     return known.kind(node, literal="float") == "float"
 
 
-def _zero_is_zero(tree: exp.Expr, known: _Types) -> bool:
+def _zero_is_zero(tree: exp.Expr, known: _Types, *, dry: bool = False) -> bool:
+    """``dry``: whether a -0.0 would be made 0.0, changing nothing."""
     changed = False
     for in_list in list(tree.find_all(exp.In)):
         items = in_list.expressions
@@ -438,12 +454,18 @@ def _zero_is_zero(tree: exp.Expr, known: _Types) -> bool:
             continue
         for item in list(items):
             if _is_negative_zero(item):
+                if dry:
+                    return True
                 item.replace(exp.Literal.number("0.0"))
                 changed = True
             elif _computed_float(item, known):
+                if dry:
+                    return True
                 _plus_zero(item)
                 changed = True
         if _computed_float(in_list.this, known):
+            if dry:
+                return True
             _plus_zero(in_list.this)
             changed = True
     for ordered in list(tree.find_all(exp.Ordered)):
@@ -453,6 +475,8 @@ def _zero_is_zero(tree: exp.Expr, known: _Types) -> bool:
         if ordered.find_ancestor(exp.Window) is not None:
             continue
         if _computed_float(ordered.this, known):
+            if dry:
+                return True
             _plus_zero(ordered.this)
             changed = True
     return changed

@@ -50,7 +50,7 @@ from engine.errors import UnsupportedStatementError
 from engine.sql import subquery_forms
 from engine.sql.relations import Relations
 from engine.sql.right_joins import star_columns
-from engine.sql.tokens import depth, parsed
+from engine.sql.tokens import depth, parsed, peeked
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
 _MARK = "__kalam_m"
@@ -74,11 +74,16 @@ def decorrelate(
     """The query with its unplannable subqueries decorrelated, as (tree, SQL);
     None when it has none to rewrite. Raises ``UnsupportedStatementError``
     naming a construct that cannot be rewritten exactly."""
+    # Looked at on the shared tree first: most queries need nothing, and
+    # their own copy of the tree would cost more than the look.
+    shared = peeked(sql)
+    if not isinstance(shared, exp.Query):
+        return None
+    if not _Rewriter(shared, columns_of, not_in_only=not_in_only).candidates():
+        return None
     if (read := parsed(sql)) is None:
         return None
     tree, dialect = read
-    if not isinstance(tree, exp.Query):
-        return None
     rewriter = _Rewriter(tree, columns_of, not_in_only=not_in_only)
     if not rewriter.run():
         return None

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from engine.errors import QueryError, UnsupportedStatementError
-from engine.sql.tokens import conjuncts_of, depth, parsed
+from engine.sql.tokens import conjuncts_of, depth, parsed, peeked
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
 _EXISTS = re.compile(r"\bEXISTS\s*\(", re.IGNORECASE)
@@ -47,23 +47,37 @@ def exact_exists(sql: str) -> tuple[exp.Expr, str] | None:
     written)."""
     if not _EXISTS.search(sql) and not (_LIMITED.search(sql) and _SUBSELECT.search(sql)):
         return None  # nothing to settle: no parse
+    # Looked at on the shared tree first: most queries need nothing, and
+    # their own copy of the tree would cost more than the look.
+    if (shared := peeked(sql)) is None or not _settled(shared, dry=True):
+        return None
     if (read := parsed(sql)) is None:
         return None
     tree, dialect = read
-    changed = False
-    # Innermost first, so an EXISTS inside another's subquery is settled
-    # before its parent is inspected.
-    nodes = sorted(tree.find_all(exp.Exists), key=depth, reverse=True)
-    for node in nodes:
-        changed |= _settle(node)
-    for sub in list(tree.find_all(exp.Subquery)):
-        changed |= _settle_scalar(sub)
-    if not changed:
+    if not _settled(tree):
         return None
     return tree, tree.sql(dialect=dialect)
 
 
-def _settle(node: exp.Exists) -> bool:
+def _settled(tree: exp.Expr, *, dry: bool = False) -> bool:
+    """Whether a subquery of ``tree`` takes an exact form; ``dry``: only
+    look, changing nothing (the same nodes in the same order, so it raises
+    what settling them would raise)."""
+    changed = False
+    # Innermost first, so an EXISTS inside another's subquery is settled
+    # before its parent is inspected.
+    for node in sorted(tree.find_all(exp.Exists), key=depth, reverse=True):
+        changed |= _settle(node, dry=dry)
+        if changed and dry:
+            return True
+    for sub in list(tree.find_all(exp.Subquery)):
+        changed |= _settle_scalar(sub, dry=dry)
+        if changed and dry:
+            return True
+    return changed
+
+
+def _settle(node: exp.Exists, *, dry: bool = False) -> bool:
     query = node.this
     while isinstance(query, exp.Subquery):
         query = query.this
@@ -71,6 +85,8 @@ def _settle(node: exp.Exists) -> bool:
         query.args.get(a) is not None for a in ("order", "limit", "offset")
     ):
         # A row exists in a UNION [ALL] exactly when one exists in a branch.
+        if dry:
+            return True
         branches = [exp.Exists(this=b.copy()) for b in (query.this, query.expression)]
         node.replace(exp.Paren(this=exp.or_(*branches, copy=False)))
         for branch in branches:
@@ -81,28 +97,34 @@ def _settle(node: exp.Exists) -> bool:
     limit = _count_of(query, "limit")
     offset = _count_of(query, "offset")
     if limit == 0:
+        if dry:
+            return True
         node.replace(exp.false())
         return True
     grouped = query.args.get("group") is not None
     having = query.args.get("having")
     if not grouped and (having is not None or aggregates_in_projection(query)):
         # Exactly one row, then HAVING, OFFSET and LIMIT (> 0) apply to it.
+        if dry and (offset or having is None):
+            return True
         if offset:
             node.replace(exp.false())
             return True
         if having is None:
             node.replace(exp.true())
             return True
-        condition = having.this.copy()
+        condition = having.this
         if not any(
-            agg.find_ancestor(exp.Select) is None for agg in condition.find_all(exp.AggFunc)
+            agg.find_ancestor(exp.Select) is query for agg in condition.find_all(exp.AggFunc)
         ):
             # As the projection it would no longer make the query one row.
             raise UnsupportedStatementError(
                 "Subquery not supported: HAVING without an aggregate inside EXISTS"
             )
+        if dry:
+            return True
         _strip(query)
-        query.set("expressions", [condition])
+        query.set("expressions", [condition.copy()])
         node.replace(exp.func("COALESCE", exp.Subquery(this=query.copy()), exp.false()))
         return True
     if having is not None:
@@ -112,6 +134,8 @@ def _settle(node: exp.Exists) -> bool:
             raise UnsupportedStatementError(
                 "Subquery not supported: OFFSET inside EXISTS over GROUP BY or DISTINCT"
             )
+        if dry:
+            return True
         _strip(query)
         query.set("expressions", [exp.Count(this=exp.Star())])
         node.replace(
@@ -124,12 +148,14 @@ def _settle(node: exp.Exists) -> bool:
         return True
     if not any(query.args.get(a) is not None for a in ("group", "distinct", "order", "limit")):
         return False
+    if dry:
+        return True
     _strip(query)
     query.set("expressions", [exp.Literal.number(1)])
     return True
 
 
-def _settle_scalar(sub: exp.Subquery) -> bool:
+def _settle_scalar(sub: exp.Subquery, *, dry: bool = False) -> bool:
     """LIMIT / OFFSET of a scalar subquery over an aggregate without GROUP
     BY, which has exactly one row: kept with LIMIT > 0 and no OFFSET (then
     dropped, the rewrite cannot carry them), none otherwise (NULL)."""
@@ -157,6 +183,8 @@ def _settle_scalar(sub: exp.Subquery) -> bool:
         limit, offset = _count_of(query, "limit"), _count_of(query, "offset")
     except UnsupportedStatementError:
         return False  # left as written
+    if dry:
+        return True
     if limit == 0 or offset:
         sub.replace(exp.Null())
     else:
