@@ -34,6 +34,9 @@ error positions. Only on a refusal it knows how to repair does it retry:
 - (before the first run) ``LIKE 'p' ESCAPE 'c'`` with an escape other than
   the backslash, which DataFusion refuses: the pattern is spelled with the
   backslash (``engine/sql/like_escape.py``);
+- (before the first run, not on a refusal) a DATE plus or minus an
+  INTERVAL with a time of day, which DataFusion keeps a DATE (dropping the
+  time): the DATE becomes a TIMESTAMP (``engine/sql/date_intervals.py``);
 - (before the first run, not on a refusal) integer ``+ - *``, unary minus
   and ``sum`` of BIGINT are computed so that an overflow raises instead of
   wrapping (``engine/sql/checked_ints.py``).
@@ -53,6 +56,7 @@ from engine.sql import (
     checked_ints,
     coercions,
     constant_exists,
+    date_intervals,
     fetch,
     full_joins,
     join_using,
@@ -174,6 +178,8 @@ class RewritingRunner:
             lambda t: coercions.without_null_in_lists(t, params),  # merged IN lists
             # CAST of a fraction to an integer rounds; -0.0 equals 0.0 in IN / ORDER BY
             lambda t: numeric_semantics.exact_numbers(t, self._schema_of, params),
+            # DATE +/- INTERVAL '1 hour' kept as a DATE, dropping the hour
+            lambda t: date_intervals.timestamps_where_timed(t, self._schema_of),
             type_names.plain_type_names,  # Utf8View of flushed TEXT named as Utf8
             # A scalar subquery of a literal or NOT NULL column with no row is NULL
             lambda t: scalar_nulls.nullable_scalars(t, cols),
