@@ -154,3 +154,58 @@ def test_an_interval_datafusion_cannot_read_is_its_error(engine: Engine) -> None
     engine.execute("CREATE TABLE t (id INT PRIMARY KEY, d DATE)")
     with pytest.raises(KalamError):
         engine.execute("SELECT d + INTERVAL 'soon' FROM t")
+
+
+# ------------------------------------------------- comparing intervals
+#
+# DataFusion compared intervals part by part (months, days, nanoseconds) and
+# a timestamp difference as nanoseconds only: ``ts - ts > INTERVAL '30 days'``
+# was FALSE for 60 days. Lengths are compared, as PostgreSQL and DuckDB do
+# (a month is 30 days, a day 24 hours).
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id, ts - TIMESTAMP '2024-01-01 00:00:00' > INTERVAL '30 days' AS x "
+        "FROM t ORDER BY id",
+        "SELECT id FROM t WHERE ts - TIMESTAMP '1999-12-31 00:00:00' >= INTERVAL '1 day' "
+        "ORDER BY id",
+        "SELECT id FROM t WHERE TIMESTAMP '2024-03-01 00:00:00' - ts < INTERVAL '1 month' "
+        "ORDER BY id",
+        "SELECT id FROM t WHERE ts - TIMESTAMP '2024-01-01 00:00:00' "
+        "BETWEEN INTERVAL '1 day' AND INTERVAL '2 months' ORDER BY id",
+        "SELECT id FROM t WHERE ts - TIMESTAMP '2024-01-01 00:00:00' "
+        "NOT BETWEEN INTERVAL '-1 day' AND (INTERVAL '59 days 23 hours') ORDER BY id",
+        "SELECT id FROM t WHERE ts - TIMESTAMP '2024-02-29 00:00:00' "
+        "IN (INTERVAL '23 hours 30 minutes', INTERVAL '1 day') ORDER BY id",
+        "SELECT id FROM t WHERE ts - TIMESTAMP '2024-01-01 10:00:00' = INTERVAL '0 days' "
+        "ORDER BY id",
+        "SELECT id FROM t WHERE ts - TIMESTAMP '2024-03-01 00:00:00' > - INTERVAL '1 day' "
+        "ORDER BY id",
+        "SELECT id FROM t WHERE INTERVAL '1 year' < TIMESTAMP '2100-01-01 00:00:00' - ts "
+        "ORDER BY id",
+        "SELECT INTERVAL '1 day' = INTERVAL '24 hours', INTERVAL '25 hours' > INTERVAL '1 day', "
+        "INTERVAL '1 month' = INTERVAL '30 days', INTERVAL '1 month' < INTERVAL '31 days', "
+        "INTERVAL '-1 day' < INTERVAL '-23 hours'",
+    ],
+)
+def test_interval_comparisons_match_duckdb(
+    pair: tuple[Engine, duckdb.DuckDBPyConnection], sql: str
+) -> None:
+    engine, duck = pair
+    assert engine.execute(sql).rows() == duck.execute(sql).fetchall(), sql
+
+
+def test_old_rows_are_found_by_their_age(engine: Engine) -> None:
+    engine.execute("CREATE TABLE ev (id INT PRIMARY KEY, at TIMESTAMP)")
+    engine.execute(
+        "INSERT INTO ev VALUES (1, TIMESTAMP '2024-01-01 00:00:00'), "
+        "(2, TIMESTAMP '2024-02-25 00:00:00'), (3, TIMESTAMP '2024-03-01 12:00:00')"
+    )
+    old = "TIMESTAMP '2024-03-02 00:00:00' - at > INTERVAL '7 days'"
+    assert engine.execute(f"SELECT id FROM ev WHERE {old} ORDER BY id").rows() == [(1,)]
+    engine.flush("ev")
+    assert engine.execute(f"SELECT count(*) FROM ev WHERE {old}").rows() == [(1,)]
+    engine.execute(f"DELETE FROM ev WHERE {old}")
+    assert engine.execute("SELECT id FROM ev ORDER BY id").rows() == [(2,), (3,)]

@@ -1,4 +1,22 @@
-"""A DATE plus or minus an INTERVAL with a time of day is a TIMESTAMP.
+"""Dates and intervals DataFusion 55 answers wrongly, rewritten before it
+plans them.
+
+**Comparing intervals.** DataFusion compares intervals part by part
+(months, then days, then nanoseconds): ``INTERVAL '1 day' = INTERVAL '24
+hours'`` was FALSE, ``INTERVAL '25 hours' > INTERVAL '1 day'`` FALSE, and
+the length of a timestamp difference (a duration, which it reads as
+nanoseconds only) never reached an interval with days in it: ``ts2 - ts1 >
+INTERVAL '30 days'`` was FALSE for a difference of 60 days, the query a
+notebook writes to find old rows. PostgreSQL and DuckDB compare lengths,
+with a month of 30 days and a day of 24 hours. So an INTERVAL literal that
+is compared (a side of ``=`` / ``<`` / ..., BETWEEN or IN) and holds months
+or days is written as its length in nanoseconds, which compares exactly
+with durations and with other literals so written. (An interval computed
+in the query, e.g. ``ts - ts - INTERVAL '1 day'``, is still compared part by
+part: a known gap. The name DataFusion gives an unaliased comparison then
+shows the nanoseconds.)
+
+**A DATE plus or minus an INTERVAL with a time of day is a TIMESTAMP.**
 
 DataFusion 55 computes ``DATE '2024-01-01' + INTERVAL '1 hour'`` as a DATE
 and drops the hour: 2024-01-01, where PostgreSQL and DuckDB answer
@@ -46,13 +64,18 @@ from engine.sql.tokens import DIALECT, parsed, peeked
 
 _INTERVAL = re.compile(r"\bINTERVAL\b", re.IGNORECASE)
 TIMESTAMP_US = "TIMESTAMP(6)"  # Timestamp(Microsecond) in DataFusion
+# PostgreSQL (and DuckDB) compare intervals as lengths: a month is 30 days,
+# a day 24 hours.
+_DAYS_A_MONTH = 30
+_NANOS_A_DAY = 86_400 * 10**9
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ)
 _CHOICES = (exp.Coalesce, exp.Case, exp.If, exp.Min, exp.Max, exp.Greatest, exp.Least)
 
-# interval text -> whether it holds a part smaller than a day (None: DataFusion
-# cannot read it, so the query fails as written with DataFusion's own error).
-_TIMED_SIZE = 256
-_timed_texts: OrderedDict[str, bool | None] = OrderedDict()
-_timed_lock = threading.Lock()
+# interval text -> (months, days, nanoseconds) as DataFusion reads it (None:
+# it cannot, so the query fails as written with DataFusion's own error).
+_PARTS_SIZE = 256
+_parts_of: OrderedDict[str, tuple[int, int, int] | None] = OrderedDict()
+_parts_lock = threading.Lock()
 _reader: list[Any] = []  # one SessionContext, made on first use
 
 
@@ -174,21 +197,85 @@ def _choices(node: exp.Expr) -> list[exp.Expr]:
 def _timed(interval: exp.Interval) -> bool | None:
     """Whether ``interval`` holds a part smaller than a day; None when
     DataFusion cannot read it."""
+    parts = _parts(interval)
+    return None if parts is None else parts[2] != 0
+
+
+def _parts(interval: exp.Interval) -> tuple[int, int, int] | None:
+    """(months, days, nanoseconds) of ``interval`` as DataFusion reads it;
+    None when it cannot."""
     text = interval.sql(dialect=DIALECT)
-    with _timed_lock:
-        if text in _timed_texts:
-            _timed_texts.move_to_end(text)
-            return _timed_texts[text]
+    with _parts_lock:
+        if text in _parts_of:
+            _parts_of.move_to_end(text)
+            return _parts_of[text]
         if not _reader:
             from datafusion import SessionContext
 
             _reader.append(SessionContext())
         try:
             value = _reader[0].sql(f"SELECT {text} AS v").to_arrow_table().column(0)[0].as_py()
-            timed: bool | None = bool(getattr(value, "nanoseconds", 0))
+            parts: tuple[int, int, int] | None = (value.months, value.days, value.nanoseconds)
         except Exception:  # DataFusion cannot read it: its own error comes later
-            timed = None
-        _timed_texts[text] = timed
-        while len(_timed_texts) > _TIMED_SIZE:
-            _timed_texts.popitem(last=False)
-        return timed
+            parts = None
+        _parts_of[text] = parts
+        while len(_parts_of) > _PARTS_SIZE:
+            _parts_of.popitem(last=False)
+        return parts
+
+
+# ------------------------------------------------- comparing intervals
+
+
+def comparable_intervals(sql: str) -> tuple[exp.Expr, str] | None:
+    """(tree, text) of ``sql`` with each INTERVAL literal compared to a value
+    written as its length in nanoseconds; None when there is none."""
+    if _INTERVAL.search(sql) is None or (shared := peeked(sql)) is None:
+        return None
+    if not _lengths(shared, dry=True):
+        return None
+    read = parsed(sql)
+    if read is None:
+        return None
+    tree, dialect = read
+    if not _lengths(tree):
+        return None
+    text = render(tree, dialect)
+    return None if text is None else (tree, text)
+
+
+def _lengths(tree: exp.Expr, *, dry: bool = False) -> bool:
+    """Replace (in place) each compared interval literal with months or days
+    by its length in nanoseconds; whether any was. ``dry``: whether any
+    would be, changing nothing."""
+    found: list[tuple[exp.Expr, int]] = []
+    for node in tree.find_all(exp.Interval):
+        top: exp.Expr = node
+        sign = 1
+        while isinstance(top.parent, exp.Paren | exp.Neg):
+            sign = -sign if isinstance(top.parent, exp.Neg) else sign
+            top = top.parent
+        if not _compared(top):
+            continue
+        parts = _parts(node)
+        if parts is None or parts[:2] == (0, 0):
+            continue
+        months, days, nanos = parts
+        length = sign * ((months * _DAYS_A_MONTH + days) * _NANOS_A_DAY + nanos)
+        if not -(2**63) <= length < 2**63:
+            continue  # longer than DataFusion's nanoseconds hold: as written
+        if dry:
+            return True
+        found.append((top, length))
+    for top, length in found:
+        top.replace(exp.Interval(this=exp.Literal.string(f"{length} nanoseconds")))
+    return bool(found)
+
+
+def _compared(node: exp.Expr) -> bool:
+    """Whether ``node`` is an operand of a comparison (a side of ``=`` / ``<``
+    / ..., of BETWEEN, of IN or an item of its list)."""
+    parent = node.parent
+    if isinstance(parent, (*_COMPARISONS, exp.Between)):
+        return True
+    return isinstance(parent, exp.In) and parent.args.get("query") is None

@@ -36,7 +36,9 @@ error positions. Only on a refusal it knows how to repair does it retry:
   backslash (``engine/sql/like_escape.py``);
 - (before the first run, not on a refusal) a DATE plus or minus an
   INTERVAL with a time of day, which DataFusion keeps a DATE (dropping the
-  time): the DATE becomes a TIMESTAMP (``engine/sql/date_intervals.py``);
+  time): the DATE becomes a TIMESTAMP; and interval literals compared
+  with ``=`` / ``<`` / BETWEEN / IN, which DataFusion compares part by part
+  (months, days, nanoseconds), as their lengths (``engine/sql/date_intervals.py``);
 - (before the first run, not on a refusal) integer ``+ - *``, unary minus
   and ``sum`` of BIGINT are computed so that an overflow raises instead of
   wrapping (``engine/sql/checked_ints.py``).
@@ -180,6 +182,8 @@ class RewritingRunner:
             lambda t: numeric_semantics.exact_numbers(t, self._schema_of, params),
             # DATE +/- INTERVAL '1 hour' kept as a DATE, dropping the hour
             lambda t: date_intervals.timestamps_where_timed(t, self._schema_of),
+            # INTERVAL '1 day' = INTERVAL '24 hours' was FALSE: lengths compared
+            date_intervals.comparable_intervals,
             type_names.plain_type_names,  # Utf8View of flushed TEXT named as Utf8
             # A scalar subquery of a literal or NOT NULL column with no row is NULL
             lambda t: scalar_nulls.nullable_scalars(t, cols),
