@@ -112,6 +112,9 @@ _PASS_QUERIES = [
     # date_intervals: a DATE plus a time of day, and plus whole days
     "SELECT id, DATE '2024-01-01' + INTERVAL '1 hour' AS x FROM t ORDER BY id",
     "SELECT id, DATE '2024-01-01' + INTERVAL '1 day' AS x FROM t ORDER BY id",
+    "SELECT id FROM t WHERE INTERVAL '1 day' < INTERVAL '25 hours' ORDER BY id",
+    # pg_functions: to_char with PostgreSQL's pattern
+    "SELECT id, to_char(DATE '2024-01-05', 'YYYY-MM') AS m FROM t ORDER BY id",
     # looked at, left alone
     "SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.a = t.a) ORDER BY id",
     "SELECT id FROM t WHERE a IN (SELECT a FROM u) ORDER BY id",

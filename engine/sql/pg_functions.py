@@ -8,6 +8,11 @@ dialect writes back as ``signum(x)``, ``a % b``, ``ceil(x)`` and
 the sample variance); ``every`` becomes ``bool_and``. Each means the same
 there: ``%`` keeps the sign of the dividend, as ``mod`` does. A query
 naming none of them is not parsed.
+
+``to_char(x, 'YYYY-MM')`` with PostgreSQL's pattern, which DataFusion read
+as a chrono format (answering the text ``YYYY-MM``), gets the pattern in
+chrono's words (``engine/sql/pg_formats.py``); a chrono format (with a
+``%``) is kept as written.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ import re
 
 from sqlglot import exp
 
+from engine.sql import pg_formats
 from engine.sql.checked_ints import render
 from engine.sql.tokens import parsed, peeked
 
-_NAMES = re.compile(r"\b(?:sign|mod|ceiling|every|variance)\s*\(", re.IGNORECASE)
+_NAMES = re.compile(r"\b(?:sign|mod|ceiling|every|variance|to_char)\s*\(", re.IGNORECASE)
 
 
 def _every(node: exp.Expr) -> bool:
@@ -27,7 +33,21 @@ def _every(node: exp.Expr) -> bool:
 
 
 def _renamed(node: exp.Expr) -> bool:
-    return isinstance(node, exp.Sign | exp.Ceil | exp.Mod | exp.Variance) or _every(node)
+    return (
+        isinstance(node, exp.Sign | exp.Ceil | exp.Mod | exp.Variance)
+        or _every(node)
+        or _postgres_to_char(node)
+    )
+
+
+def _postgres_to_char(node: exp.Expr) -> bool:
+    """``to_char`` with a PostgreSQL pattern written as a literal."""
+    pattern = node.args.get("format") if isinstance(node, exp.TimeToStr) else None
+    return (
+        isinstance(pattern, exp.Literal)
+        and pattern.is_string
+        and pg_formats.is_postgres_pattern(pattern.this)
+    )
 
 
 def as_datafusion(sql: str) -> tuple[exp.Expr, str] | None:
@@ -44,5 +64,18 @@ def as_datafusion(sql: str) -> tuple[exp.Expr, str] | None:
     for node in list(tree.find_all(exp.Anonymous)):
         if _every(node):
             node.replace(exp.LogicalAnd(this=node.expressions[0].copy()))
+    for node in list(tree.find_all(exp.TimeToStr)):
+        pattern = node.args.get("format")
+        if not isinstance(pattern, exp.Literal) or not pattern.is_string:
+            continue  # the query stays as written (``render`` refuses it)
+        written = pattern.this
+        if pg_formats.is_postgres_pattern(written):
+            written = pg_formats.chrono_format(written)
+        # As DataFusion's own function, whose pattern is written as is.
+        node.replace(
+            exp.Anonymous(
+                this="to_char", expressions=[node.this.copy(), exp.Literal.string(written)]
+            )
+        )
     text = render(tree, dialect)
     return None if text is None else (tree, text)
