@@ -59,7 +59,7 @@ from sqlglot.errors import SqlglotError
 
 from engine.sql.checked_ints import render
 from engine.sql.column_types import SchemaOf, column_types
-from engine.sql.numeric_semantics import derived_columns
+from engine.sql.numeric_semantics import choices, derived_columns
 from engine.sql.tokens import DIALECT, parsed, peeked
 
 _INTERVAL = re.compile(r"\bINTERVAL\b", re.IGNORECASE)
@@ -170,7 +170,7 @@ class _DateTest:
                 return True
             return isinstance(node, exp.Add) and _whole_interval(left) and self(right)
         if isinstance(node, _CHOICES):
-            values = _choices(node)
+            values = choices(node)
             return bool(values) and all(self(v) for v in values)
         return False
 
@@ -179,19 +179,6 @@ def _whole_interval(node: exp.Expr) -> bool:
     while isinstance(node, exp.Paren | exp.Neg):
         node = node.this
     return isinstance(node, exp.Interval) and _timed(node) is False
-
-
-def _choices(node: exp.Expr) -> list[exp.Expr]:
-    if isinstance(node, exp.Case):
-        found = [i.args.get("true") for i in node.args.get("ifs") or []]
-        found.append(node.args.get("default"))
-    elif isinstance(node, exp.If):
-        found = [node.args.get("true"), node.args.get("false")]
-    elif isinstance(node, exp.Min | exp.Max):
-        found = [] if node.expressions else [node.this]
-    else:
-        found = [node.this, *node.expressions]
-    return [v for v in found if v is not None and not isinstance(v, exp.Null)]
 
 
 def _timed(interval: exp.Interval) -> bool | None:

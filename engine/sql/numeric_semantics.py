@@ -209,7 +209,7 @@ class _Types:
         if isinstance(node, _ARITHMETIC):
             return _common([self.kind(v, literal=literal) for v in (node.this, node.expression)])
         if isinstance(node, _CHOICES):
-            return _common([self.kind(v, literal=literal) for v in _choices(node)])
+            return _common([self.kind(v, literal=literal) for v in choices(node)])
         if isinstance(node, _FLOAT_RESULTS):
             # (Of a DECIMAL, PostgreSQL answers a DECIMAL, and rounds it so.)
             of = self.kind(node.this, literal=literal) if node.this is not None else None
@@ -253,7 +253,7 @@ def _common(kinds: list[str | None]) -> str | None:
     return "decimal" if "decimal" in kinds else "int"
 
 
-def _choices(node: exp.Expr) -> list[exp.Expr]:
+def choices(node: exp.Expr) -> list[exp.Expr]:
     """The values a conditional expression chooses among."""
     if isinstance(node, exp.Case):
         found = [i.args.get("true") for i in node.args.get("ifs") or []]
