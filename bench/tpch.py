@@ -81,13 +81,14 @@ def generate(sf: float, out: Path) -> Path:
 
 
 def _plain(table: pa.Table) -> pa.Table:
-    """string_view -> string, no field metadata; DECIMAL stays DECIMAL."""
+    """string_view -> string, no field metadata; DECIMAL stays DECIMAL, and
+    NOT NULL stays NOT NULL (TPC-H declares every column so)."""
     fields, arrays = [], []
     for f, c in zip(table.schema, table.columns, strict=True):
         t = f.type
         if pa.types.is_string_view(t):
             t = pa.string()
-        fields.append(pa.field(f.name, t))
+        fields.append(pa.field(f.name, t, nullable=f.nullable))
         arrays.append(c.cast(t))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
@@ -109,6 +110,7 @@ def load(engine: Any, data: dict[str, pa.Table]) -> dict[str, float]:
             t = t.append_column("row_id", pa.array(range(t.num_rows), pa.int64()))
         cols = ", ".join(
             f"{f.name} {_sql_type(f.type, types)}"
+            f"{' NOT NULL' if not f.nullable else ''}"
             f"{' PRIMARY KEY' if KEYS.get(name, 'row_id') == f.name else ''}"
             for f in t.schema
         )

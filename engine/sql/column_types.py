@@ -33,20 +33,60 @@ def column_types(
     qualifier DataFusion names it with."""
     types: dict[int, pa.DataType] = {}
     qualifiers: dict[int, str] = {}
-    cache: dict[tuple[str | None, str], dict[str, pa.DataType] | None] = {}
+    _resolve(tree, schema_of, types, qualifiers, None)
+    return types, qualifiers
 
-    def table_types(table: exp.Table) -> dict[str, pa.DataType] | None:
+
+def not_null_columns(tree: exp.Expr, schema_of: SchemaOf) -> set[int]:
+    """id() of the columns that resolve as above to a NOT NULL column and
+    are read where no row is made up: in a SELECT joining only with inner
+    joins (an outer join's padding row holds NULLs) and without ROLLUP,
+    CUBE or GROUPING SETS (whose total rows do)."""
+    out: set[int] = set()
+    _resolve(tree, schema_of, {}, {}, out)
+    return out
+
+
+def _resolve(
+    tree: exp.Expr,
+    schema_of: SchemaOf,
+    types: dict[int, pa.DataType],
+    qualifiers: dict[int, str],
+    not_null: set[int] | None,
+) -> None:
+    cache: dict[tuple[str | None, str], dict[str, pa.Field] | None] = {}
+
+    def table_fields(table: exp.Table) -> dict[str, pa.Field] | None:
         if table.args.get("catalog") is not None or not isinstance(table.this, exp.Identifier):
             return None
         key = (name_of(table.args.get("db")) or None, name_of(table.this))
         if key not in cache:
             schema = schema_of(*key)
-            cache[key] = None if schema is None else {f.name: f.type for f in schema}
+            cache[key] = None if schema is None else {f.name: f for f in schema}
         return cache[key]
 
     for scope in traverse_scope(tree):
-        _scope_types(scope, table_types, types, qualifiers)
-    return types, qualifiers
+        fields: dict[int, pa.Field] = {}
+        _scope_types(scope, table_fields, fields, qualifiers)
+        for key, field in fields.items():
+            types[key] = field.type
+        if not_null is not None and not _pads_rows(scope.expression):
+            not_null.update(key for key, field in fields.items() if not field.nullable)
+
+
+def _pads_rows(select: exp.Expr) -> bool:
+    """Whether ``select`` may make up rows holding NULLs (or is no SELECT)."""
+    if not isinstance(select, exp.Select):
+        return True
+    if any(join.side or join.kind in ("FULL", "OUTER") for join in select.args.get("joins") or []):
+        return True
+    group = select.args.get("group")
+    if group is None:
+        return False
+    sets = (exp.Rollup, exp.Cube, exp.GroupingSets)
+    return any(group.args.get(arg) for arg in ("rollup", "cube", "grouping_sets")) or any(
+        isinstance(e, sets) for e in group.expressions
+    )
 
 
 def _shown(table: exp.Table) -> str:
@@ -59,11 +99,11 @@ def _shown(table: exp.Table) -> str:
 
 def _scope_types(
     scope: Scope,
-    table_types: Callable[[exp.Table], dict[str, pa.DataType] | None],
-    types: dict[int, pa.DataType],
+    table_types: Callable[[exp.Table], dict[str, pa.Field] | None],
+    types: dict[int, pa.Field],
     qualifiers: dict[int, str],
 ) -> None:
-    sources: dict[str, tuple[exp.Table, dict[str, pa.DataType] | None]] = {}
+    sources: dict[str, tuple[exp.Table, dict[str, pa.Field] | None]] = {}
     derived: dict[str, set[str] | None] = {}
     for name, source in scope.sources.items():
         if isinstance(source, exp.Table):

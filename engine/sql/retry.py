@@ -164,7 +164,8 @@ class RewritingRunner:
             similar_to_regex,  # SIMILAR TO read as an unanchored regex
             pg_functions.as_datafusion,  # sign(), mod(), ceiling(), every()
             coercions.without_empty_in_lists,  # `IN ()` is a syntax error there
-            lambda t: row_values.row_comparisons(t, cols),  # (a, b) IN / = ..., member-wise
+            # (a, b) IN / = ..., member-wise
+            lambda t: row_values.row_comparisons(t, cols, self._schema_of),
             lambda t: constant_exists.computed_once(t, cols),  # not a nested loop per row
             # EXISTS over an aggregate, with LIMIT 0 or OFFSET: planned, answered
             # wrongly (before offsets.kept, which would hide the OFFSET from it).

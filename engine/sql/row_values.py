@@ -50,6 +50,7 @@ from sqlglot import exp
 
 from engine.errors import QueryError, UnsupportedStatementError
 from engine.sql import subqueries
+from engine.sql.column_types import SchemaOf, not_null_columns
 from engine.sql.relations import ColumnsOf, Relations, from_items
 from engine.sql.tokens import FreshNames, depth, peeked, rewritten
 
@@ -74,10 +75,13 @@ def _refuse(what: str) -> UnsupportedStatementError:
     return UnsupportedStatementError(f"Row comparison not supported: {what}")
 
 
-def row_comparisons(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | None:
+def row_comparisons(
+    sql: str, columns_of: ColumnsOf, schema_of: SchemaOf | None = None
+) -> tuple[exp.Expr, str] | None:
     """(tree, text) of ``sql`` with its row comparisons spelled as above;
     None when it has none. Raises ``UnsupportedStatementError`` for a form
-    that cannot be spelled exactly."""
+    that cannot be spelled exactly. ``schema_of`` tells NOT NULL columns,
+    for which the tests of a NULL member are left out."""
     if _HINT.search(sql) is None or (shared := peeked(sql)) is None:
         return None
     # A look at the shared tree first (``f(x) IN (...)`` matches the hint too):
@@ -86,7 +90,7 @@ def row_comparisons(sql: str, columns_of: ColumnsOf) -> tuple[exp.Expr, str] | N
         _is_row_comparison(n) or _not_in_conjunct(n) for n in shared.find_all(*_COMPARISONS)
     ):
         return None
-    return rewritten(sql, lambda tree: _Rewrite(tree, columns_of).run())
+    return rewritten(sql, lambda tree: _Rewrite(tree, columns_of, schema_of).run())
 
 
 def _members(node: exp.Expr | None) -> list[exp.Expr] | None:
@@ -169,15 +173,37 @@ def _any_of(terms: list[exp.Expr]) -> exp.Expr:
 
 
 class _Rewrite:
-    def __init__(self, tree: exp.Expr, columns_of: ColumnsOf) -> None:
+    def __init__(
+        self, tree: exp.Expr, columns_of: ColumnsOf, schema_of: SchemaOf | None = None
+    ) -> None:
         self.tree = tree
         self.relations = Relations(tree, columns_of)
         self.correlated = subqueries.correlation_test(tree, columns_of)
         self.names = FreshNames(tree, _PREFIX)
+        self._schema_of = schema_of
+        self._not_null: set[int] | None = None
+
+    def not_null(self, node: exp.Expr) -> bool:
+        """Whether ``node`` (of the tree as read) is a column that is
+        certainly NOT NULL where it is read (``column_types.not_null_columns``)."""
+        return (
+            self._not_null is not None
+            and isinstance(node, exp.Column)
+            and id(node) in self._not_null
+        )
+
+    def never_null(self, query: exp.Query | exp.Values, width: int) -> list[bool]:
+        """Per projection of ``query``: whether it is a NOT NULL column."""
+        if not isinstance(query, exp.Select) or len(query.expressions) != width:
+            return [False] * width
+        return [self.not_null(p.unalias()) for p in query.expressions]
 
     def run(self) -> bool:
         found = [n for n in self.tree.find_all(*_COMPARISONS) if _is_row_comparison(n)]
         found += [n for n in self.tree.find_all(exp.In) if self._plain_not_in(n)]
+        if found and self._schema_of is not None:
+            # Before any rewrite: of the tree as read.
+            self._not_null = not_null_columns(self.tree, self._schema_of)
         for node in sorted(found, key=depth, reverse=True):
             self.rewrite(node)
         return bool(found)
@@ -228,9 +254,14 @@ class _Rewrite:
         for member in left:
             if any(member.find_all(exp.AggFunc, exp.Window, exp.Subquery, exp.Exists)):
                 raise _refuse("an aggregate, window or subquery in the row left of a subquery")
+        # Read before ``source`` copies the query: ids of the tree as read.
+        never = [
+            (self.not_null(m), r)
+            for m, r in zip(left, self.never_null(query, len(left)), strict=True)
+        ]
         source, right = self.source(node, query, len(left))
         if isinstance(node, exp.In):
-            self.membership(node, source, left, right)
+            self.membership(node, source, left, right, never)
             return
         value = source.copy()
         value.set("expressions", [_all_equal(left, right)])
@@ -315,8 +346,16 @@ class _Rewrite:
                 )
 
     def membership(
-        self, node: exp.In, source: exp.Select, left: list[exp.Expr], right: list[exp.Expr]
+        self,
+        node: exp.In,
+        source: exp.Select,
+        left: list[exp.Expr],
+        right: list[exp.Expr],
+        never: list[tuple[bool, bool]],
     ) -> None:
+        """``never``: per member, whether it is never NULL on the left and in
+        the subquery's rows."""
+
         def exists(condition: exp.Expr) -> exp.Exists:
             return exp.Exists(this=source.copy().where(condition, copy=False))
 
@@ -359,7 +398,7 @@ class _Rewrite:
             holder = holder.parent
         negated = isinstance(holder.parent, exp.Not)
         target: exp.Expr = holder.parent if negated and holder.parent is not None else node
-        maybe = _maybe_terms(left, keyed) or [exists(_maybe_equal(left, right))]
+        maybe = _maybe_terms(left, keyed, never) or [exists(_maybe_equal(left, right))]
         if _where_conjunct(target):
             if negated:
                 # NOT (l IN S) is TRUE exactly when no row may equal l.
@@ -391,7 +430,9 @@ _SPLIT_MEMBERS = 3
 
 
 def _maybe_terms(
-    left: list[exp.Expr], keyed: Callable[[list[int], list[int]], exp.Expr]
+    left: list[exp.Expr],
+    keyed: Callable[[list[int], list[int]], exp.Expr],
+    never: list[tuple[bool, bool]],
 ) -> list[exp.Expr]:
     """Tests whose OR is "some row is not unequal to ``left``".
 
@@ -402,13 +443,23 @@ def _maybe_terms(
     is the OR over the partitions (M, Q, rest) of ``(left NULL in the rest)
     AND keyed(M, Q)``: each EXISTS a join keyed on M's equalities with the
     row's NULL tests filtering its rows first, or, for an empty M, a
-    constant (``constant_exists.py``)."""
+    constant (``constant_exists.py``).
+
+    A partition that takes a NULL where a member is never NULL (``never``:
+    a NOT NULL column, on the left and in the subquery's rows) is FALSE and
+    left out: ``x NOT IN (SELECT id ...)`` with both NOT NULL is the one
+    keyed anti join."""
     k = len(left)
     if k > _SPLIT_MEMBERS:
         return []
     terms: list[exp.Expr] = []
     # 0: equal, 1: NULL in the row, 2: NULL on the left; keyed terms first.
     for parts in sorted(itertools.product(range(3), repeat=k), key=lambda p: p.count(0) == 0):
+        if any(
+            (part == 1 and never[i][1]) or (part == 2 and never[i][0])
+            for i, part in enumerate(parts)
+        ):
+            continue
         equal = [i for i, part in enumerate(parts) if part == 0]
         nulls = [i for i, part in enumerate(parts) if part == 1]
         outside = [null_of(left[i]) for i, part in enumerate(parts) if part == 2]
