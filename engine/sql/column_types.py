@@ -1,6 +1,7 @@
-"""Which base-table column each column reference of a query names, and its
-Arrow type, for rewrites that depend on types (``engine/sql/checked_ints.py``,
-``engine/sql/mixed_numbers.py``).
+"""Which base-table column each column reference of a query names, its
+Arrow type and whether it is NOT NULL where it is read, for rewrites that
+depend on them (``engine/sql/checked_ints.py``, ``mixed_numbers.py``,
+``numeric_semantics.py``, ``date_intervals.py``, ``row_values.py``).
 
 A reference resolves only when it is certain: in its own scope (sqlglot's
 scopes), a qualified name whose source is a base table, or an unqualified
@@ -99,15 +100,15 @@ def _shown(table: exp.Table) -> str:
 
 def _scope_types(
     scope: Scope,
-    table_types: Callable[[exp.Table], dict[str, pa.Field] | None],
-    types: dict[int, pa.Field],
+    table_fields: Callable[[exp.Table], dict[str, pa.Field] | None],
+    fields: dict[int, pa.Field],
     qualifiers: dict[int, str],
 ) -> None:
     sources: dict[str, tuple[exp.Table, dict[str, pa.Field] | None]] = {}
     derived: dict[str, set[str] | None] = {}
     for name, source in scope.sources.items():
         if isinstance(source, exp.Table):
-            sources[name] = (source, table_types(source))
+            sources[name] = (source, table_fields(source))
         else:  # a derived table or a CTE: its columns' types are not known here
             expression = getattr(source, "expression", None)
             derived[name] = (
@@ -134,4 +135,4 @@ def _scope_types(
         if found is None or found[1] is None or name not in found[1]:
             continue
         qualifiers[id(column)] = _shown(found[0])
-        types[id(column)] = found[1][name]
+        fields[id(column)] = found[1][name]
