@@ -106,10 +106,27 @@ def _shown_columns(table: pa.Table, limit: int, max_chars: int) -> list[list[str
     return [
         [
             None if v is None else format_value(v, field.type, max_chars=max_chars)
-            for v in column.to_pylist()
+            for v in _python_values(column)
         ]
         for field, column in zip(shown.schema, shown.columns, strict=True)
     ]
+
+
+def _python_values(column: pa.ChunkedArray) -> list[Any]:
+    """``column``'s values as Python objects; a date or timestamp Python's
+    ``datetime`` cannot hold (after year 9999, which Arrow holds) as Arrow's
+    own text for it."""
+    try:
+        return column.to_pylist()
+    except (OverflowError, ValueError):
+        texts = column.cast(pa.string()).to_pylist()
+        out: list[Any] = []
+        for i, text in enumerate(texts):
+            try:
+                out.append(column[i].as_py())
+            except (OverflowError, ValueError):
+                out.append(text)
+        return out
 
 
 def shown_row_count(result: Result, displaylimit: int, max_rows: int = DISPLAY_MAX_ROWS) -> int:

@@ -101,6 +101,19 @@ def test_null_is_marked_and_differs_from_the_text_null(ip):  # noqa: F811
     assert "<td>NULL</td>" in html
 
 
+def test_dates_and_timestamps_after_year_9999_are_shown(ip):  # noqa: F811
+    """Arrow holds them; Python's datetime does not (it raised OverflowError)."""
+    res = line(
+        ip,
+        "SELECT DATE '9999-12-31' + INTERVAL '1 day 2 hours' AS ts, "
+        "DATE '9999-12-31' + INTERVAL '1 day' AS d, DATE '2024-01-01' + INTERVAL '1 hour' AS ok",
+    )
+    text, html = str(res), res._repr_html_()
+    for shown in (text, html):
+        assert "10000-01-01 02:00:00" in shown and "10000-01-01" in shown
+        assert "2024-01-01 01:00:00" in shown
+
+
 def test_long_result_shows_n_of_m_rows_and_keeps_every_row(ip):  # noqa: F811
     fill(ip, 25)
     res = line(ip, "SELECT * FROM nums ORDER BY id")
