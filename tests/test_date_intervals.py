@@ -9,11 +9,13 @@ DATE (the same instant, midnight), so a DATE is compared as that midnight."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pytest
+from helpers_differential import Statement, engine_beside_duckdb
 
 from engine import Engine
 from engine.errors import KalamError
@@ -27,17 +29,19 @@ ROWS = (
 )
 
 
-@pytest.fixture(params=["hot", "cold"])
+@pytest.fixture(scope="module", params=["hot", "cold"])
 def pair(
-    engine: Engine, request: pytest.FixtureRequest
-) -> tuple[Engine, duckdb.DuckDBPyConnection]:
-    duck = duckdb.connect()
-    for c in (engine, duck):
-        c.execute("CREATE TABLE t (id INT PRIMARY KEY, d DATE, ts TIMESTAMP)")
-        c.execute(f"INSERT INTO t VALUES {ROWS}")
-    if request.param == "cold":
-        engine.flush("t")
-    return engine, duck
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Engine, duckdb.DuckDBPyConnection]]:
+    path = str(tmp_path_factory.mktemp(f"dates-{request.param}"))
+    setup: list[Statement] = [
+        "CREATE TABLE t (id INT PRIMARY KEY, d DATE, ts TIMESTAMP)",
+        f"INSERT INTO t VALUES {ROWS}",
+    ]
+    engine, duck = engine_beside_duckdb(path, setup, layout=request.param, flush=("t",))
+    yield engine, duck
+    duck.close()
+    engine.close()
 
 
 def _instant(value: Any) -> Any:

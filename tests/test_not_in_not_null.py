@@ -7,9 +7,13 @@ declared NOT NULL. Answers checked against DuckDB, hot and cold."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 import pytest
+from helpers_differential import engine_beside_duckdb
 
 from engine import Engine
 from engine.sql import row_values
@@ -26,18 +30,18 @@ ROWS = [
 ]
 
 
-@pytest.fixture(params=["hot", "cold"])
+def _pair(path: str, layout: str) -> tuple[Engine, duckdb.DuckDBPyConnection]:
+    return engine_beside_duckdb(path, [*TABLES, *ROWS], layout=layout, flush=("t", "u", "w"))
+
+
+@pytest.fixture(scope="module", params=["hot", "cold"])
 def pair(
-    engine: Engine, request: pytest.FixtureRequest
-) -> tuple[Engine, duckdb.DuckDBPyConnection]:
-    duck = duckdb.connect()
-    for c in (engine, duck):
-        for sql in TABLES + ROWS:
-            c.execute(sql)
-    if request.param == "cold":
-        for name in ("t", "u", "w"):
-            engine.flush(name)
-    return engine, duck
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Engine, duckdb.DuckDBPyConnection]]:
+    engine, duck = _pair(str(tmp_path_factory.mktemp(f"notnull-{request.param}")), request.param)
+    yield engine, duck
+    duck.close()
+    engine.close()
 
 
 @pytest.mark.parametrize(
@@ -89,14 +93,17 @@ def test_a_view_over_an_outer_join_is_nullable(
     assert engine.execute(sql).rows() == duck.execute(sql).fetchall() == []
 
 
-def test_delete_agrees_with_select(pair: tuple[Engine, duckdb.DuckDBPyConnection]) -> None:
-    engine, duck = pair
-    for c in (engine, duck):
-        c.execute("DELETE FROM t WHERE a NOT IN (SELECT b FROM u)")
-    assert (
-        engine.execute("SELECT id FROM t ORDER BY id").rows()
-        == duck.execute("SELECT id FROM t ORDER BY id").fetchall()
-    )
+@pytest.mark.parametrize("layout", ["hot", "cold"])
+def test_delete_agrees_with_select(tmp_path: Path, layout: str) -> None:
+    engine, duck = _pair(str(tmp_path / "d"), layout)
+    try:
+        for c in (engine, duck):
+            c.execute("DELETE FROM t WHERE a NOT IN (SELECT b FROM u)")
+        got = engine.execute("SELECT id FROM t ORDER BY id").rows()
+        assert got == duck.execute("SELECT id FROM t ORDER BY id").fetchall() == [(1,), (3,), (5,)]
+    finally:
+        duck.close()
+        engine.close()
 
 
 def _columns(_: str | None, name: str) -> list[str] | None:
