@@ -189,16 +189,22 @@ _INT64_RANGE = range(-(2**63), 2**63)
 _LONG_NUMBER = re.compile(r"(?:\d\.?){16,}")
 
 
+def _finite(text: str) -> Decimal | None:
+    """``text`` as a finite Decimal; None when it is not one."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
 def decimal_literal(text: str) -> exp.Cast | None:
     """The numeric literal ``text`` as ``CAST('<digits>' AS DECIMAL(p, s))``,
     exactly (the digits without an exponent, which DataFusion cannot read in
     a text cast to DECIMAL); None when it is not a finite number or needs
     more digits than a Decimal128 has."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return None
-    if not value.is_finite():
+    value = _finite(text)
+    if value is None:
         return None
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite
@@ -215,11 +221,8 @@ def _exact_decimal(text: str) -> exp.Cast | None:
     """``decimal_literal`` of a numeric literal a double cannot hold exactly,
     or None when a double holds it (or it is an int64, or too long for a
     Decimal128: DataFusion's own reading is kept)."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return None
-    if not value.is_finite():
+    value = _finite(text)
+    if value is None:
         return None
     if value == value.to_integral_value() and "." not in text and "e" not in text.lower():
         if int(value) in _INT64_RANGE:
