@@ -31,7 +31,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from engine.errors import QueryError, UnsupportedStatementError
-from engine.sql.tokens import conjuncts_of, depth, parsed, peeked
+from engine.sql.tokens import conjuncts_of, depth, parsed, peeked, rewritten
 
 ColumnsOf = Callable[[str | None, str], list[str] | None]
 _EXISTS = re.compile(r"\bEXISTS\s*\(", re.IGNORECASE)
@@ -51,12 +51,7 @@ def exact_exists(sql: str) -> tuple[exp.Expr, str] | None:
     # their own copy of the tree would cost more than the look.
     if (shared := peeked(sql)) is None or not _settled(shared, dry=True):
         return None
-    if (read := parsed(sql)) is None:
-        return None
-    tree, dialect = read
-    if not _settled(tree):
-        return None
-    return tree, tree.sql(dialect=dialect)
+    return rewritten(sql, _settled)
 
 
 def _settled(tree: exp.Expr, *, dry: bool = False) -> bool:
